@@ -1,0 +1,191 @@
+package org.hyperdmabuf.hv.shm;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Allocates contiguous page runs of the shared pool for one peer. Claims go through the shared page table
+ * (CAS 0 to this peer's owner word, one entry per page) so peers never hand out the same page; what this
+ * peer owns is kept in a private map, which is the truth for freeing. Thread-safe.
+ */
+public final class PagePool
+{
+    private final MemoryWindow pageTable;
+    private final RegionLayout layout;
+    private final long ownerWord;
+    private final Map<Long, Long> owned = new HashMap<>(); // first page -> page count
+    private long hint;
+
+    public PagePool(final MemoryWindow pageTable, final RegionLayout layout, final int peerId, final long sessionId)
+    {
+        this.pageTable = pageTable;
+        this.layout = layout;
+        this.ownerWord = PageTableDescriptor.ownerWord(peerId, sessionId);
+    }
+
+    public int pageSize()
+    {
+        return layout.pageSize();
+    }
+
+    /** Bytes rounded up to whole pages. */
+    public long roundUp(final long bytes)
+    {
+        return RegionLayout.alignUp(bytes, layout.pageSize());
+    }
+
+    /**
+     * Claims {@code bytes} (rounded up to pages) contiguous bytes. Returns the region offset of the first
+     * byte, or -1 if no free run that long exists (the caller reports ENOSPC). Nothing is claimed on failure.
+     */
+    public synchronized long allocate(final long bytes)
+    {
+        if (bytes <= 0)
+        {
+            throw new IllegalArgumentException("size must be positive: " + bytes);
+        }
+        final long pages = roundUp(bytes) / layout.pageSize();
+        final long total = layout.poolPages();
+        if (pages > total)
+        {
+            return -1;
+        }
+        long start = hint % total;
+        long scanned = 0;
+        while (scanned < total)
+        {
+            if (start + pages > total)
+            {
+                scanned += total - start;
+                start = 0;
+                continue;
+            }
+            final long claimedUpTo = claimRun(start, pages);
+            if (claimedUpTo == start + pages)
+            {
+                owned.put(start, pages);
+                hint = start + pages;
+                return layout.poolOffset() + start * layout.pageSize();
+            }
+            final long skip = claimedUpTo - start + 1;
+            scanned += skip;
+            start += skip;
+        }
+        return -1;
+    }
+
+    /**
+     * Frees a run returned by {@link #allocate}. Returns false if this pool does not own a run at that
+     * offset (the caller reports EINVAL). Entries that no longer hold this peer's owner word were overwritten
+     * by another peer; they are left alone and counted in the return value of {@link #foreignOverwrites()}.
+     */
+    public synchronized boolean free(final long regionOffset)
+    {
+        final long first = (regionOffset - layout.poolOffset()) / layout.pageSize();
+        final Long pages = owned.remove(first);
+        if (pages == null)
+        {
+            return false;
+        }
+        for (long p = first; p < first + pages; p++)
+        {
+            if (!pageTable.compareAndSetLong(entry(p), ownerWord, PageTableDescriptor.FREE))
+            {
+                foreignOverwrites++;
+            }
+        }
+        return true;
+    }
+
+    private long foreignOverwrites;
+
+    /** Page-table entries found overwritten by another peer when freeing (evidence of a hostile peer). */
+    public synchronized long foreignOverwrites()
+    {
+        return foreignOverwrites;
+    }
+
+    /** Free bytes of the whole shared pool, counted from the page table. */
+    public long freeBytes()
+    {
+        long free = 0;
+        for (long p = 0; p < layout.poolPages(); p++)
+        {
+            if (pageTable.getLongAcquire(entry(p)) == PageTableDescriptor.FREE)
+            {
+                free++;
+            }
+        }
+        return free * layout.pageSize();
+    }
+
+    /** Bytes this peer holds. */
+    public synchronized long ownedBytes()
+    {
+        long pages = 0;
+        for (final long n : owned.values())
+        {
+            pages += n;
+        }
+        return pages * layout.pageSize();
+    }
+
+    /** True if every page of {@code [offset, offset+length)} is in the pool and owned by {@code peerId}. */
+    public boolean isOwnedBy(final long offset, final long length, final int peerId)
+    {
+        if (offset < layout.poolOffset() || length <= 0 || (offset - layout.poolOffset()) % layout.pageSize() != 0 ||
+            length > layout.poolBytes() || offset - layout.poolOffset() > layout.poolBytes() - length)
+        {
+            return false;
+        }
+        final long first = (offset - layout.poolOffset()) / layout.pageSize();
+        final long pages = roundUp(length) / layout.pageSize();
+        for (long p = first; p < first + pages; p++)
+        {
+            if (PageTableDescriptor.ownerPeer(pageTable.getLongAcquire(entry(p))) != peerId)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Releases every page whose owner word names {@code peerId} (a peer declared dead). Returns pages freed. */
+    public long reclaimPeer(final int peerId)
+    {
+        long freed = 0;
+        for (long p = 0; p < layout.poolPages(); p++)
+        {
+            final int index = entry(p);
+            final long word = pageTable.getLongAcquire(index);
+            if (word != PageTableDescriptor.FREE && PageTableDescriptor.ownerPeer(word) == peerId &&
+                pageTable.compareAndSetLong(index, word, PageTableDescriptor.FREE))
+            {
+                freed++;
+            }
+        }
+        return freed;
+    }
+
+    /** Claims pages from {@code start}; on conflict rolls back and returns the index of the busy page. */
+    private long claimRun(final long start, final long pages)
+    {
+        for (long p = start; p < start + pages; p++)
+        {
+            if (!pageTable.compareAndSetLong(entry(p), PageTableDescriptor.FREE, ownerWord))
+            {
+                for (long q = start; q < p; q++)
+                {
+                    pageTable.compareAndSetLong(entry(q), ownerWord, PageTableDescriptor.FREE);
+                }
+                return p;
+            }
+        }
+        return start + pages;
+    }
+
+    private int entry(final long page)
+    {
+        return (int)(page * PageTableDescriptor.ENTRY_LENGTH);
+    }
+}

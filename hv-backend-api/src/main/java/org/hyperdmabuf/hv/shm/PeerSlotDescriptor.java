@@ -1,0 +1,58 @@
+package org.hyperdmabuf.hv.shm;
+
+/**
+ * One slot of the peer table, indexed by peer id (ABI.md "Peer table"). Written only by the peer it
+ * describes; {@code state} is stored last with release semantics. {@code heartbeat} is a counter the owner
+ * advances at least every heartbeat interval; observers judge liveness by whether it moves, on their own clock.
+ * <pre>
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                 state (0 free, 1 active, 2 gone)              |  0
+ *  +---------------------------------------------------------------+
+ *  |                           peer_id                             |  4
+ *  +---------------------------------------------------------------+
+ *  |                          session_id                           |  8
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                          heartbeat                            | 16
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                         abi_version                           | 24
+ *  +---------------------------------------------------------------+
+ *  |                 roles (bit 0 sink, bit 1 source)              | 28
+ *  +---------------------------------------------------------------+
+ *  |                     pid (informational)                       | 32
+ *  +---------------------------------------------------------------+
+ *  |                     reserved (zero) to 128                    | 36
+ *  +---------------------------------------------------------------+
+ * </pre>
+ */
+public final class PeerSlotDescriptor
+{
+    public static final int SLOT_LENGTH = 128;
+
+    public static final int STATE_OFFSET = 0;
+    public static final int PEER_ID_OFFSET = 4;
+    public static final int SESSION_ID_OFFSET = 8;
+    public static final int HEARTBEAT_OFFSET = 16;
+    public static final int ABI_VERSION_OFFSET = 24;
+    public static final int ROLES_OFFSET = 28;
+    public static final int PID_OFFSET = 32;
+
+    public static final int STATE_FREE = 0;
+    public static final int STATE_ACTIVE = 1;
+    public static final int STATE_GONE = 2;
+
+    public static final int ROLE_SINK = 1;
+    public static final int ROLE_SOURCE = 2;
+
+    private PeerSlotDescriptor()
+    {
+    }
+
+    public static int slotOffset(final int peerId)
+    {
+        return peerId * SLOT_LENGTH;
+    }
+}

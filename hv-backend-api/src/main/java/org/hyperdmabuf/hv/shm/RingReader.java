@@ -1,0 +1,115 @@
+package org.hyperdmabuf.hv.shm;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import static org.hyperdmabuf.hv.shm.RecordDescriptor.HEADER_LENGTH;
+import static org.hyperdmabuf.hv.shm.RecordDescriptor.LENGTH_OFFSET;
+import static org.hyperdmabuf.hv.shm.RecordDescriptor.PADDING_TYPE;
+import static org.hyperdmabuf.hv.shm.RecordDescriptor.TYPE_OFFSET;
+
+/**
+ * Consumer side of an SPSC ring. Every value the producer wrote (tail, record length and type) is read
+ * once, validated, and the payload is copied to private scratch before the handler sees it, so a producer
+ * that changes the bytes after publication cannot change what was validated. Not thread-safe: one consumer.
+ */
+public final class RingReader
+{
+    private final MemoryWindow ring;
+    private final int capacity;
+    private final int mask;
+    private final int maxRecord;
+    private final int tailIndex;
+    private final int headIndex;
+    private final ByteBuffer scratch;
+    private long head;
+
+    public RingReader(final MemoryWindow ring, final int capacity)
+    {
+        this.ring = ring;
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+        this.maxRecord = RingDescriptor.maxRecordLength(capacity);
+        this.tailIndex = capacity + RingDescriptor.TAIL_OFFSET;
+        this.headIndex = capacity + RingDescriptor.HEAD_OFFSET;
+        this.scratch = ByteBuffer.allocateDirect(maxRecord).order(ByteOrder.LITTLE_ENDIAN);
+        this.head = ring.getLongAcquire(headIndex);
+    }
+
+    /** Receives one record; the payload is valid only during the call. */
+    @FunctionalInterface
+    public interface RecordHandler
+    {
+        void onRecord(int type, ByteBuffer payload, int length);
+    }
+
+    /**
+     * Delivers up to {@code limit} records, then publishes the new head. Returns the number delivered.
+     *
+     * @throws ShmCorruptionException if the producer wrote an impossible tail or record; the ring must not
+     *                                be read again.
+     */
+    public int poll(final RecordHandler handler, final int limit) throws ShmCorruptionException
+    {
+        final long tail = ring.getLongAcquire(tailIndex);
+        if (tail == head)
+        {
+            return 0;
+        }
+        final long available = tail - head;
+        if (available < 0 || available > capacity || (tail & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        {
+            throw new ShmCorruptionException("ring tail=" + tail + " inconsistent with head=" + head);
+        }
+        int delivered = 0;
+        try
+        {
+            while (head < tail && delivered < limit)
+            {
+                final int index = (int)(head & mask);
+                final int length = ring.getInt(index + LENGTH_OFFSET);
+                final int type = ring.getInt(index + TYPE_OFFSET);
+                if (type == PADDING_TYPE)
+                {
+                    if (length != capacity - index || length > tail - head)
+                    {
+                        throw new ShmCorruptionException("padding record length=" + length + " at index=" + index);
+                    }
+                    head += length;
+                    continue;
+                }
+                final int aligned = RecordDescriptor.align(length);
+                if (length < HEADER_LENGTH || length > maxRecord || aligned > tail - head ||
+                    index + aligned > capacity || type <= 0)
+                {
+                    throw new ShmCorruptionException("record length=" + length + " type=" + type + " at index=" +
+                        index + " (head=" + head + " tail=" + tail + ")");
+                }
+                final int payload = length - HEADER_LENGTH;
+                ring.getBytes(index + HEADER_LENGTH, scratch, 0, payload);
+                head += aligned;
+                delivered++;
+                handler.onRecord(type, scratch, payload);
+            }
+        }
+        finally
+        {
+            ring.putLongRelease(headIndex, head);
+        }
+        return delivered;
+    }
+
+    /** Discards everything published so far (used when a peer restarts). */
+    public void skipToTail(final long sessionId)
+    {
+        final long tail = ring.getLongAcquire(tailIndex);
+        head = (tail & (RecordDescriptor.ALIGNMENT - 1)) == 0 && tail >= 0 ? tail : 0;
+        ring.putLong(capacity + RingDescriptor.CONSUMER_SESSION_OFFSET, sessionId);
+        ring.putLongRelease(headIndex, head);
+    }
+
+    public boolean hasPending()
+    {
+        return ring.getLongAcquire(tailIndex) != head;
+    }
+}
