@@ -26,7 +26,11 @@ public interface LibC
 
     @off_t long lseek(int fd, @off_t long offset, int whence);
 
-    @intptr_t long mmap(@intptr_t long addr, @size_t long length, int prot, int flags, int fd, @off_t long offset);
+    /**
+     * {@code addr} is a Pointer (always null here): with a {@code long} first argument jnr-ffi 2.2's
+     * six-argument fast path passed garbage and mmap failed with EINVAL.
+     */
+    @intptr_t long mmap(jnr.ffi.Pointer addr, @size_t long length, int prot, int flags, int fd, @off_t long offset);
 
     int munmap(@intptr_t long addr, @size_t long length);
 

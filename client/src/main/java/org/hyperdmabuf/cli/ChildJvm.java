@@ -1,0 +1,186 @@
+package org.hyperdmabuf.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An {@code hdmabuf} subcommand running in its own JVM (a "VM" of the demo and the end-to-end tests).
+ * Its output lines are kept and optionally echoed with a prefix; callers wait for a line (such as the
+ * READY line every daemon prints) with a deadline instead of sleeping.
+ */
+public final class ChildJvm implements AutoCloseable
+{
+    private final String name;
+    private final Process process;
+    private final List<String> lines = new ArrayList<>();
+    private final Thread pump;
+
+    private ChildJvm(final String name, final Process process, final PrintStream echo)
+    {
+        this.name = name;
+        this.process = process;
+        this.pump = new Thread(() -> pump(echo), "output-" + name);
+        this.pump.setDaemon(true);
+        this.pump.start();
+    }
+
+    /**
+     * Starts {@code hdmabuf ARGS...} in a new JVM with this JVM's class path. stderr is merged into stdout.
+     *
+     * @param echo where to copy output lines prefixed with [name], or null to keep them quiet
+     */
+    public static ChildJvm start(final String name, final List<String> jvmOptions, final List<String> args,
+        final PrintStream echo) throws IOException
+    {
+        final List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(jvmOptions);
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(Hdmabuf.class.getName());
+        cmd.addAll(args);
+        final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        return new ChildJvm(name, pb.start(), echo);
+    }
+
+    private void pump(final PrintStream echo)
+    {
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
+            StandardCharsets.UTF_8)))
+        {
+            String line;
+            while ((line = r.readLine()) != null)
+            {
+                synchronized (lines)
+                {
+                    lines.add(line);
+                    lines.notifyAll();
+                }
+                if (echo != null)
+                {
+                    echo.println("[" + name + "] " + line);
+                }
+            }
+        }
+        catch (final IOException e)
+        {
+            // process gone; waiters see the exit
+        }
+        finally
+        {
+            synchronized (lines)
+            {
+                lines.notifyAll();
+            }
+        }
+    }
+
+    /** Waits for the first output line starting with {@code prefix}; fails if the process exits or time runs out. */
+    public String awaitLine(final String prefix, final Duration timeout) throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lines)
+        {
+            while (true)
+            {
+                for (final String l : lines)
+                {
+                    if (l.startsWith(prefix))
+                    {
+                        return l;
+                    }
+                }
+                final long left = deadline - System.nanoTime();
+                if (!process.isAlive() && !pump.isAlive())
+                {
+                    throw new IllegalStateException(name + " exited (" + process.exitValue() + ") before printing '" +
+                        prefix + "'; output:\n" + String.join("\n", lines));
+                }
+                if (left <= 0)
+                {
+                    throw new IllegalStateException(name + " did not print '" + prefix + "' within " + timeout +
+                        "; output:\n" + String.join("\n", lines));
+                }
+                lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+            }
+        }
+    }
+
+    /** Value of {@code key=} in a READY-style line, e.g. vm from "READY sink vm=1 socket=...". */
+    public static String field(final String line, final String key)
+    {
+        for (final String part : line.split(" "))
+        {
+            if (part.startsWith(key + "="))
+            {
+                return part.substring(key.length() + 1);
+            }
+        }
+        throw new IllegalArgumentException("no " + key + "= in: " + line);
+    }
+
+    /** Everything printed so far. */
+    public List<String> output()
+    {
+        synchronized (lines)
+        {
+            return new ArrayList<>(lines);
+        }
+    }
+
+    /** Waits for exit; -1 if still running after {@code timeout}. */
+    public int waitFor(final Duration timeout) throws InterruptedException
+    {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS))
+        {
+            return -1;
+        }
+        pump.join(2000);
+        return process.exitValue();
+    }
+
+    public boolean isAlive()
+    {
+        return process.isAlive();
+    }
+
+    public long pid()
+    {
+        return process.pid();
+    }
+
+    /** SIGKILL, as a crash would. */
+    public void kill() throws InterruptedException
+    {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM, then SIGKILL if it has not exited within 10 s. */
+    @Override
+    public void close() throws InterruptedException
+    {
+        if (process.isAlive())
+        {
+            process.destroy();
+            if (!process.waitFor(10, TimeUnit.SECONDS))
+            {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+        pump.join(2000);
+    }
+
+    public String name()
+    {
+        return name;
+    }
+}

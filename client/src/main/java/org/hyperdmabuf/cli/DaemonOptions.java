@@ -1,0 +1,59 @@
+package org.hyperdmabuf.cli;
+
+import org.hyperdmabuf.daemon.DaemonRuntime;
+import org.hyperdmabuf.daemon.Role;
+import org.hyperdmabuf.hv.spi.BackendProvider;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.sink.SinkRole;
+import org.hyperdmabuf.source.SourceRole;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Options shared by the daemon commands, and running a daemon until SIGTERM/SIGINT. */
+final class DaemonOptions
+{
+    @Option(names = "--ivshmem", description = "ivshmem server socket to attach to (default: <runtime dir>/ivshmem.sock).")
+    Path ivshmem;
+
+    @Option(names = "--backend", description = "Backend name (default: first available; e.g. kvm-ivshmem).")
+    String backend;
+
+    @Option(names = "--name", description = "Daemon name for logs (default: the command name).")
+    String name;
+
+    @Option(names = "--max-peers", description = "Peers a region holds, if this daemon formats it (default: ${DEFAULT-VALUE}).")
+    int maxPeers = 8;
+
+    @Option(names = "--ring-size", description = "Bytes per control ring, if this daemon formats the region (default: ${DEFAULT-VALUE}).")
+    String ringSize = "64K";
+
+    int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
+    {
+        final Map<String, String> options = new HashMap<>();
+        options.put("socket", (ivshmem == null ? Defaults.ivshmemSocket() : ivshmem).toString());
+        options.put("roles", sink && source ? "sink,source" : sink ? "sink" : "source");
+        options.put("max-peers", Integer.toString(maxPeers));
+        options.put("ring-capacity", Long.toString(Defaults.parseSize(ringSize)));
+        final HypervisorBackend hv = BackendProvider.find(backend).create(options);
+        final List<Role.Factory> roles = new ArrayList<>();
+        if (sink)
+        {
+            roles.add(SinkRole::new);
+        }
+        if (source)
+        {
+            roles.add(SourceRole::new);
+        }
+        final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles);
+        Runtime.getRuntime().addShutdownHook(new Thread(daemon::close));
+        System.out.println("READY " + role + " vm=" + hv.localVm() + " socket=" + socket);
+        System.out.flush();
+        daemon.awaitClose();
+        return 0;
+    }
+}

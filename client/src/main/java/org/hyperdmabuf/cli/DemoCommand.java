@@ -1,0 +1,144 @@
+package org.hyperdmabuf.cli;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+@Command(name = "demo", mixinStandardHelpOptions = true,
+    description = {"Share a stream of frames between two 'VMs' on this host over the KVM ivshmem backend:",
+        "an embedded ivshmem server, a sink daemon (VM 1), a source daemon (VM 2), a producer and a consumer,",
+        "each a separate process. The consumer verifies every frame; exit status 0 means all verified."})
+final class DemoCommand implements Callable<Integer>
+{
+    private static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+    private static final List<String> APP_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+
+    @Option(names = "--frames", description = "Frames to send (default: ${DEFAULT-VALUE}).")
+    int frames = 300;
+
+    @Option(names = "--width", description = "Frame width in pixels (default: ${DEFAULT-VALUE}).")
+    int width = 1920;
+
+    @Option(names = "--height", description = "Frame height in pixels (default: ${DEFAULT-VALUE}).")
+    int height = 1080;
+
+    @Option(names = "--buffers", description = "Buffers in the producer's ring (default: ${DEFAULT-VALUE}).")
+    int buffers = 3;
+
+    @Option(names = {"-v", "--verbose"}, description = "Show the daemons' logs.")
+    boolean verbose;
+
+    private final List<ChildJvm> children = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception
+    {
+        if (frames < 1 || buffers < 1 || width < 1 || height < 1)
+        {
+            throw new IllegalArgumentException("--frames, --buffers, --width and --height must be positive");
+        }
+        final long frameBytes = (long)width * height * 4;
+        final long region = Long.highestOneBit(Math.max(64L << 20, frameBytes * buffers + (16L << 20)) - 1) << 1;
+        final Path dir = Files.createTempDirectory("hdmabuf-demo-");
+        final Thread cleanup = new Thread(() -> stopAll(dir));
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        try
+        {
+            System.out.printf("hdmabuf demo: %d frames of %dx%d RGBA (%d bytes) through %d buffers, region %d MiB%n",
+                frames, width, height, frameBytes, buffers, region >> 20);
+            final List<String> daemonJvm = new ArrayList<>(DAEMON_JVM);
+            if (verbose)
+            {
+                daemonJvm.set(2, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
+            }
+            final String ivshmem = dir.resolve("ivshmem.sock").toString();
+            final ChildJvm server = spawn("server", daemonJvm, "server", "--socket", ivshmem, "--size",
+                Long.toString(region));
+            server.awaitLine("READY", Duration.ofSeconds(30));
+            final ChildJvm sink = spawn("sink", daemonJvm, "sink", "--ivshmem", ivshmem, "--socket",
+                dir.resolve("sink.sock").toString());
+            final String sinkReady = sink.awaitLine("READY", Duration.ofSeconds(30));
+            final ChildJvm source = spawn("source", daemonJvm, "source", "--ivshmem", ivshmem, "--socket",
+                dir.resolve("source.sock").toString());
+            final String sourceReady = source.awaitLine("READY", Duration.ofSeconds(30));
+            System.out.println("ivshmem server up; sink daemon is VM " + ChildJvm.field(sinkReady, "vm") +
+                ", source daemon is VM " + ChildJvm.field(sourceReady, "vm"));
+            final ChildJvm consumer = spawn("consumer", APP_JVM, "demo-consumer", "--socket",
+                dir.resolve("source.sock").toString(), "--frames", Integer.toString(frames));
+            consumer.awaitLine("READY", Duration.ofSeconds(30));
+            final ChildJvm producer = spawn("producer", APP_JVM, "demo-producer", "--socket",
+                dir.resolve("sink.sock").toString(), "--to", ChildJvm.field(sourceReady, "vm"), "--frames",
+                Integer.toString(frames), "--width", Integer.toString(width), "--height", Integer.toString(height),
+                "--buffers", Integer.toString(buffers));
+            final Duration limit = Duration.ofSeconds(120 + frames / 10);
+            final int consumerExit = consumer.waitFor(limit);
+            final int producerExit = producer.waitFor(Duration.ofSeconds(30));
+            final boolean ok = consumerExit == 0 && producerExit == 0;
+            System.out.println(ok ? "demo: all " + frames + " frames verified" :
+                "demo: FAILED (consumer exit " + consumerExit + ", producer exit " + producerExit + ")");
+            return ok ? 0 : 1;
+        }
+        finally
+        {
+            stopAll(dir);
+            try
+            {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            }
+            catch (final IllegalStateException e)
+            {
+                // already shutting down (Ctrl-C): the hook runs stopAll
+            }
+        }
+    }
+
+    private ChildJvm spawn(final String name, final List<String> jvm, final String... args) throws IOException
+    {
+        final ChildJvm child = ChildJvm.start(name, jvm, List.of(args), System.out);
+        synchronized (children)
+        {
+            children.add(child);
+        }
+        return child;
+    }
+
+    /** Stops children in reverse start order (apps, then daemons, then the server) and removes the run dir. */
+    private void stopAll(final Path dir)
+    {
+        final List<ChildJvm> all;
+        synchronized (children)
+        {
+            all = new ArrayList<>(children);
+            children.clear();
+        }
+        for (int i = all.size() - 1; i >= 0; i--)
+        {
+            try
+            {
+                all.get(i).close();
+            }
+            catch (final InterruptedException e)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try (Stream<Path> files = Files.walk(dir))
+        {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+        catch (final IOException e)
+        {
+            // best effort
+        }
+    }
+}

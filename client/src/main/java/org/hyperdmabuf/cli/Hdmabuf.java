@@ -1,0 +1,32 @@
+package org.hyperdmabuf.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code hdmabuf} command line. */
+@Command(name = "hdmabuf", mixinStandardHelpOptions = true, version = "hyperdmabuf 0.1.0 (ABI v1)",
+    description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
+    subcommands = {
+        ServerCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
+        MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class,
+        SendCommand.class, ReceiveCommand.class, DemoCommand.class,
+        DemoProducer.class, DemoConsumer.class, CommandLine.HelpCommand.class})
+public final class Hdmabuf
+{
+    public static void main(final String[] args)
+    {
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine()
+    {
+        final CommandLine cl = new CommandLine(new Hdmabuf());
+        cl.setExecutionExceptionHandler((ex, line, parsed) ->
+        {
+            line.getErr().println("hdmabuf " + line.getCommandName() + ": " +
+                (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            return 1;
+        });
+        return cl;
+    }
+}

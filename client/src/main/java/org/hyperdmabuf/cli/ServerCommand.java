@@ -1,0 +1,45 @@
+package org.hyperdmabuf.cli;
+
+import org.hyperdmabuf.hv.kvm.IvshmemServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+@Command(name = "server", mixinStandardHelpOptions = true,
+    description = {"Run an ivshmem server (QEMU's protocol) that owns the shared region.",
+        "Daemons and QEMU guests (-chardev socket,path=SOCKET -device ivshmem-doorbell,chardev=...) attach to it."})
+final class ServerCommand implements Callable<Integer>
+{
+    @Option(names = "--socket", description = "Server socket path (default: ${DEFAULT-VALUE}).")
+    Path socket = Defaults.ivshmemSocket();
+
+    @Option(names = "--size", description = "Region size, e.g. 256M (default: ${DEFAULT-VALUE}).")
+    String size = "256M";
+
+    @Option(names = "--vectors", description = "Interrupt vectors per peer (default: ${DEFAULT-VALUE}).")
+    int vectors = 2;
+
+    @Option(names = "--first-id", description = "First peer id handed out (default: ${DEFAULT-VALUE}).")
+    int firstId = 1;
+
+    @Override
+    public Integer call() throws Exception
+    {
+        java.nio.file.Files.createDirectories(socket.toAbsolutePath().getParent());
+        final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
+            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId)).start();
+        final CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() ->
+        {
+            server.close();
+            stop.countDown();
+        }));
+        System.out.println("READY server socket=" + socket + " size=" + server.size() + " vectors=" + vectors);
+        System.out.flush();
+        stop.await();
+        return 0;
+    }
+}

@@ -1,0 +1,298 @@
+package org.hyperdmabuf.daemon;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.Event;
+import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.ServerFrame;
+import org.hyperdmabuf.hv.nativeio.Errno;
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One client of the daemon's socket. All methods run on the daemon's event loop.
+ * <p>
+ * Frames leave in order through one queue. Frames without fds go through netty; a frame with an fd is
+ * written with our own {@code sendmsg} (fd attached to its first byte) once netty's outbound buffer is
+ * empty, so it cannot overtake or split earlier frames. Events wait in a bounded queue while the socket is
+ * not writable; past the bound they are counted and the subscriber gets an overflow marker, never silence.
+ */
+public final class ClientConnection
+{
+    private static final Logger LOG = LoggerFactory.getLogger(ClientConnection.class);
+    private static final long FD_SEND_GIVE_UP_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    private final long id;
+    private final Channel channel;
+    private final int uid;
+    private final int gid;
+    private final int pid;
+    private final ArrayDeque<Outgoing> out = new ArrayDeque<>();
+    private final ArrayDeque<Event> events = new ArrayDeque<>();
+    private final Map<Long, Long> droppedBySubscription = new HashMap<>();
+    private final int[] fdScratch = new int[1];
+    private ByteBuffer sendScratch = ByteBuffer.allocateDirect(4096);
+    private UnixSocket nativeSocket;
+    private boolean drainScheduled;
+    private long fdBlockedSince;
+
+    private record Outgoing(byte[] frame, int fd)
+    {
+    }
+
+    ClientConnection(final long id, final Channel channel)
+    {
+        this.id = id;
+        this.channel = channel;
+        int u = -1;
+        int g = -1;
+        int p = -1;
+        if (channel instanceof EpollDomainSocketChannel)
+        {
+            try
+            {
+                final var creds = ((EpollDomainSocketChannel)channel).peerCredentials();
+                u = creds.uid();
+                g = creds.gids().length > 0 ? creds.gids()[0] : -1;
+                p = creds.pid();
+            }
+            catch (final java.io.IOException e)
+            {
+                LOG.warn("client {}: SO_PEERCRED failed: {}", id, e.toString());
+            }
+        }
+        this.uid = u;
+        this.gid = g;
+        this.pid = p;
+    }
+
+    public long id()
+    {
+        return id;
+    }
+
+    public int uid()
+    {
+        return uid;
+    }
+
+    public int gid()
+    {
+        return gid;
+    }
+
+    public int pid()
+    {
+        return pid;
+    }
+
+    public boolean isOpen()
+    {
+        return channel.isOpen();
+    }
+
+    /** Sends a success response. */
+    public void reply(final long requestId, final Response.Builder response)
+    {
+        send(ServerFrame.newBuilder().setResponse(response.setRequestId(requestId).setFdCount(0)).build(), -1);
+    }
+
+    /** Sends a success response carrying {@code fd}; the fd is closed by this connection once sent (or dropped). */
+    public void replyWithFd(final long requestId, final Response.Builder response, final int fd)
+    {
+        send(ServerFrame.newBuilder().setResponse(response.setRequestId(requestId).setFdCount(1)).build(), fd);
+    }
+
+    public void replyError(final long requestId, final ErrorCode code, final String message)
+    {
+        send(ServerFrame.newBuilder().setResponse(Response.newBuilder().setRequestId(requestId).setError(code)
+            .setMessage(message)).build(), -1);
+    }
+
+    /** Queues an event for this client, subject to back-pressure (see class comment). */
+    public void deliverEvent(final long subscriptionId, final byte[] uevent)
+    {
+        if (!channel.isOpen())
+        {
+            return;
+        }
+        if (events.size() >= Limits.EVENT_QUEUE_PER_CLIENT)
+        {
+            droppedBySubscription.merge(subscriptionId, 1L, Long::sum);
+            return;
+        }
+        final Long dropped = droppedBySubscription.remove(subscriptionId);
+        if (dropped != null)
+        {
+            events.add(Event.newBuilder().setSubscriptionId(subscriptionId).setOverflowDropped(dropped).build());
+        }
+        events.add(Event.newBuilder().setSubscriptionId(subscriptionId)
+            .setUevent(com.google.protobuf.ByteString.copyFrom(uevent)).build());
+        pumpEvents();
+    }
+
+    /** Moves queued events to the socket while it is writable; called again when writability returns. */
+    void pumpEvents()
+    {
+        while (channel.isWritable() && !events.isEmpty())
+        {
+            send(ServerFrame.newBuilder().setEvent(events.poll()).build(), -1);
+        }
+        if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
+        {
+            for (final Map.Entry<Long, Long> e : droppedBySubscription.entrySet())
+            {
+                send(ServerFrame.newBuilder().setEvent(Event.newBuilder().setSubscriptionId(e.getKey())
+                    .setOverflowDropped(e.getValue())).build(), -1);
+            }
+            droppedBySubscription.clear();
+        }
+    }
+
+    private void send(final ServerFrame frame, final int fd)
+    {
+        if (!channel.isOpen())
+        {
+            Native.closeQuietly(fd);
+            return;
+        }
+        out.add(new Outgoing(Frames.encode(frame), fd));
+        drain();
+    }
+
+    private void drain()
+    {
+        boolean wrote = false;
+        while (!out.isEmpty() && channel.isOpen())
+        {
+            final Outgoing next = out.peek();
+            if (next.fd < 0)
+            {
+                channel.write(Unpooled.wrappedBuffer(next.frame));
+                out.poll();
+                wrote = true;
+                continue;
+            }
+            if (wrote)
+            {
+                channel.flush();
+                wrote = false;
+            }
+            final ChannelOutboundBuffer pending = channel.unsafe().outboundBuffer();
+            if (pending != null && !pending.isEmpty())
+            {
+                retryLater();
+                return;
+            }
+            if (!sendWithFd(next))
+            {
+                retryLater();
+                return;
+            }
+            out.poll();
+        }
+        if (wrote)
+        {
+            channel.flush();
+        }
+        if (!channel.isOpen())
+        {
+            closeQueued();
+        }
+    }
+
+    /** Writes an fd-carrying frame with sendmsg; false if the socket buffer is full (try again later). */
+    private boolean sendWithFd(final Outgoing next)
+    {
+        if (nativeSocket == null)
+        {
+            nativeSocket = new UnixSocket(((EpollDomainSocketChannel)channel).fd().intValue());
+        }
+        if (sendScratch.capacity() < next.frame.length)
+        {
+            sendScratch = ByteBuffer.allocateDirect(next.frame.length);
+        }
+        sendScratch.clear();
+        sendScratch.put(next.frame).flip();
+        fdScratch[0] = next.fd;
+        try
+        {
+            final long n = nativeSocket.send(sendScratch, fdScratch, 1);
+            Native.closeQuietly(next.fd);
+            fdBlockedSince = 0;
+            if (n < next.frame.length)
+            {
+                channel.writeAndFlush(Unpooled.wrappedBuffer(next.frame, (int)n, next.frame.length - (int)n));
+            }
+            return true;
+        }
+        catch (final NativeIoException e)
+        {
+            if (e.errno() == Errno.EAGAIN)
+            {
+                final long now = System.nanoTime();
+                if (fdBlockedSince == 0)
+                {
+                    fdBlockedSince = now;
+                }
+                else if (now - fdBlockedSince > FD_SEND_GIVE_UP_NANOS)
+                {
+                    LOG.warn("client {} (pid {}) has not read for {} s; closing it", id, pid,
+                        TimeUnit.NANOSECONDS.toSeconds(FD_SEND_GIVE_UP_NANOS));
+                    channel.close();
+                }
+                return false;
+            }
+            LOG.debug("client {}: sendmsg failed: {}", id, e.getMessage());
+            channel.close();
+            return false;
+        }
+    }
+
+    private void retryLater()
+    {
+        if (!drainScheduled && channel.isOpen())
+        {
+            drainScheduled = true;
+            channel.eventLoop().schedule(() ->
+            {
+                drainScheduled = false;
+                drain();
+            }, 200, TimeUnit.MICROSECONDS);
+        }
+    }
+
+    /** Closes fds of frames that will never be sent. */
+    void closeQueued()
+    {
+        for (final Outgoing o : out)
+        {
+            Native.closeQuietly(o.fd);
+        }
+        out.clear();
+        events.clear();
+    }
+
+    void close()
+    {
+        channel.close();
+    }
+
+    @Override
+    public String toString()
+    {
+        return "client " + id + " (pid " + pid + ", uid " + uid + ")";
+    }
+}

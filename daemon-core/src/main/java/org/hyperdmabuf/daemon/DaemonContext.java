@@ -1,0 +1,15 @@
+package org.hyperdmabuf.daemon;
+
+import io.netty.channel.EventLoop;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
+
+/** What a role gets from the runtime. */
+public record DaemonContext(String name, HypervisorBackend backend, EventLoop loop, EventHub events,
+    PeerMessenger messenger)
+{
+    /** DEVPATH of a buffer in events: {@code /hyperdmabuf/vm<exporter>/<id>}. */
+    public static String devpath(final int exporterVm, final String bufferId)
+    {
+        return "/hyperdmabuf/vm" + exporterVm + "/" + bufferId;
+    }
+}

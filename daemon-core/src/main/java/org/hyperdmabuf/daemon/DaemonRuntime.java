@@ -1,0 +1,323 @@
+package org.hyperdmabuf.daemon;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import org.hyperdmabuf.abi.v1.BufferInfo;
+import org.hyperdmabuf.abi.v1.BufferList;
+import org.hyperdmabuf.abi.v1.Caps;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.PeerMessage;
+import org.hyperdmabuf.abi.v1.Request;
+import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.Subscribed;
+import org.hyperdmabuf.abi.v1.Target;
+import org.hyperdmabuf.abi.v1.Targets;
+import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.BackendListener;
+import org.hyperdmabuf.hv.spi.Capabilities;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One daemon: a backend endpoint, a client socket and the roles it plays, all driven by a single event
+ * loop (so role state needs no locks). The backend's receive thread only parses peer messages and hands
+ * them to the loop.
+ */
+public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, BackendListener
+{
+    private static final Logger LOG = LoggerFactory.getLogger(DaemonRuntime.class);
+
+    private final String name;
+    private final HypervisorBackend backend;
+    private final EventLoopGroup group;
+    private final EventLoop loop;
+    private final List<Role> roles = new ArrayList<>();
+    private final ApiServer api;
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private final Set<Integer> malformedReported = new HashSet<>();
+    private final EventHub events = new EventHub();
+
+    /**
+     * Starts the backend (already configured with this daemon's role bits) and then the client socket.
+     */
+    public DaemonRuntime(final String name, final Path socket, final HypervisorBackend backend,
+        final List<Role.Factory> roleFactories) throws BackendException
+    {
+        if (!Epoll.isAvailable())
+        {
+            throw new BackendException("ENOTSUP", "netty epoll transport unavailable: " + Epoll.unavailabilityCause());
+        }
+        this.name = name;
+        this.backend = backend;
+        this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        this.loop = group.next();
+        final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop));
+        for (final Role.Factory f : roleFactories)
+        {
+            roles.add(f.create(context));
+        }
+        try
+        {
+            backend.start(this);
+            this.api = new ApiServer(socket, group, loop, this);
+        }
+        catch (final BackendException | RuntimeException e)
+        {
+            backend.close();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw e;
+        }
+        LOG.info("daemon '{}' up: backend {} as VM {}, roles {}, socket {}", name, backend.name(), backend.localVm(),
+            roles.stream().map(Role::name).toList(), socket);
+    }
+
+    public HypervisorBackend backend()
+    {
+        return backend;
+    }
+
+    public EventLoop loop()
+    {
+        return loop;
+    }
+
+
+    // ---- client requests ----
+
+    @Override
+    public void onConnected(final ClientConnection client)
+    {
+    }
+
+    @Override
+    public void onRequest(final ClientConnection client, final Request request)
+    {
+        final long rid = request.getRequestId();
+        try
+        {
+            switch (request.getOpCase())
+            {
+                case QUERY_CAPS -> client.reply(rid, Response.newBuilder().setCaps(caps()));
+                case QUERY_TARGETS -> client.reply(rid, Response.newBuilder().setTargets(targets()));
+                case LIST -> {
+                    final BufferList.Builder list = BufferList.newBuilder();
+                    roles.forEach(r -> r.list(client, list));
+                    client.reply(rid, Response.newBuilder().setBuffers(list));
+                }
+                case QUERY -> {
+                    if (!request.getQuery().hasId())
+                    {
+                        throw new ApiException(ErrorCode.EINVAL, "QUERY needs an id");
+                    }
+                    Optional<BufferInfo> info = Optional.empty();
+                    for (final Role r : roles)
+                    {
+                        info = info.or(() -> r.query(client, request.getQuery().getId()));
+                    }
+                    client.reply(rid, Response.newBuilder().setBuffer(info.orElseThrow(
+                        () -> new ApiException(ErrorCode.ENOENT, "no such buffer"))));
+                }
+                case SUBSCRIBE -> {
+                    final long id = events.subscribe(client, EventFilter.of(request.getSubscribe().getRulesList()));
+                    client.reply(rid, Response.newBuilder().setSubscribed(Subscribed.newBuilder().setSubscriptionId(id)));
+                    if (request.getSubscribe().getReplay())
+                    {
+                        roles.forEach(r -> r.replay(client, id));
+                    }
+                }
+                case UNSUBSCRIBE -> {
+                    if (!events.unsubscribe(client, request.getUnsubscribe().getSubscriptionId()))
+                    {
+                        throw new ApiException(ErrorCode.ENOENT, "no such subscription");
+                    }
+                    client.reply(rid, Response.newBuilder());
+                }
+                case OP_NOT_SET -> throw new ApiException(ErrorCode.EINVAL,
+                    "request has no operation (unknown to this ABI version?)");
+                default -> roleFor(request.getOpCase()).onRequest(client, request);
+            }
+        }
+        catch (final ApiException e)
+        {
+            client.replyError(rid, e.code(), e.getMessage());
+        }
+        catch (final RuntimeException e)
+        {
+            LOG.error("{}: {} failed", client, request.getOpCase(), e);
+            client.replyError(rid, ErrorCode.EIO, "internal error: " + e);
+        }
+    }
+
+    private Role roleFor(final Request.OpCase op) throws ApiException
+    {
+        for (final Role r : roles)
+        {
+            if (r.operations().contains(op))
+            {
+                return r;
+            }
+        }
+        throw new ApiException(ErrorCode.ENOTSUP, op + " is not served here: this daemon runs roles " +
+            roles.stream().map(Role::name).toList());
+    }
+
+    @Override
+    public void onDisconnected(final ClientConnection client)
+    {
+        events.removeClient(client);
+        for (final Role r : roles)
+        {
+            try
+            {
+                r.onDisconnected(client);
+            }
+            catch (final RuntimeException e)
+            {
+                LOG.error("cleanup of {} in role {} failed", client, r.name(), e);
+            }
+        }
+    }
+
+    private Caps caps()
+    {
+        final Capabilities c = backend.capabilities();
+        return Caps.newBuilder()
+            .setBackend(c.backend())
+            .setLocalVm(c.localVm())
+            .setPageSize(c.pageSize())
+            .setMaxBufferSize(c.maxBufferSize())
+            .setReadOnlyEnforcement(c.readOnlyEnforcement())
+            .setIsolation(c.isolation())
+            .setGuestToGuest(c.guestToGuest())
+            .setDoorbell(c.doorbell())
+            .setMaxMetadataBytes(Limits.MAX_METADATA_BYTES)
+            .setMaxPrivateBytes(Limits.MAX_PRIVATE_BYTES)
+            .addAllRoles(roles.stream().map(Role::name).toList())
+            .setPoolBytes(backend.totalBytes())
+            .setPoolFreeBytes(backend.freeBytes())
+            .setAbiVersion(Limits.ABI_VERSION)
+            .build();
+    }
+
+    private Targets targets()
+    {
+        final Targets.Builder t = Targets.newBuilder();
+        for (final PeerInfo p : backend.peers())
+        {
+            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName("vm" + p.vm());
+            if (p.isSink())
+            {
+                target.addRoles("sink");
+            }
+            if (p.isSource())
+            {
+                target.addRoles("source");
+            }
+            t.addTargets(target);
+        }
+        return t.build();
+    }
+
+    // ---- backend events (backend thread) ----
+
+    @Override
+    public void onPeerUp(final PeerInfo peer)
+    {
+        loop.execute(() ->
+        {
+            LOG.info("peer VM {} up (session {}, roles {})", peer.vm(), Long.toHexString(peer.sessionId()), peer.roles());
+            malformedReported.remove(peer.vm());
+            roles.forEach(r -> r.onPeerUp(peer));
+        });
+    }
+
+    @Override
+    public void onPeerDown(final int vm, final long sessionId, final String reason)
+    {
+        loop.execute(() ->
+        {
+            LOG.info("peer VM {} down ({})", vm, reason);
+            roles.forEach(r -> r.onPeerDown(vm, sessionId, reason));
+        });
+    }
+
+    @Override
+    public void onMessage(final int vm, final ByteBuffer payload, final int length)
+    {
+        final PeerMessage message;
+        try
+        {
+            message = PeerMessage.parseFrom(payload.duplicate().position(0).limit(length));
+        }
+        catch (final InvalidProtocolBufferException e)
+        {
+            loop.execute(() ->
+            {
+                if (malformedReported.add(vm))
+                {
+                    LOG.warn("VM {} sent a malformed message ({}); dropped (reported once per peer session)", vm,
+                        e.getMessage());
+                }
+            });
+            return;
+        }
+        loop.execute(() ->
+        {
+            for (final Role r : roles)
+            {
+                try
+                {
+                    r.onPeerMessage(vm, message);
+                }
+                catch (final RuntimeException e)
+                {
+                    LOG.error("role {} failed on a message from VM {}: {}", r.name(), vm, message.getKindCase(), e);
+                }
+            }
+        });
+    }
+
+    // ---- lifecycle ----
+
+    /** Blocks until {@link #close()} has run. */
+    public void awaitClose() throws InterruptedException
+    {
+        closed.await();
+    }
+
+    @Override
+    public void close()
+    {
+        if (closed.getCount() == 0)
+        {
+            return;
+        }
+        try
+        {
+            api.close();
+        }
+        finally
+        {
+            backend.close();
+            group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+            closed.countDown();
+            LOG.info("daemon '{}' stopped", name);
+        }
+    }
+}

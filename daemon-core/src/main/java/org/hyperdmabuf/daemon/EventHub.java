@@ -1,0 +1,109 @@
+package org.hyperdmabuf.daemon;
+
+import org.hyperdmabuf.abi.UEvent;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Subscriptions and uevent delivery. SEQNUM grows by one per published event (like the kernel's), so a
+ * subscriber can tell from a gap that it was filtered, and from an overflow marker that it lost events.
+ * Event-loop confined.
+ */
+public final class EventHub
+{
+    private final Map<Long, Subscription> subscriptions = new LinkedHashMap<>();
+    private long nextSubscriptionId = 1;
+    private long seqnum;
+
+    private record Subscription(long id, ClientConnection client, EventFilter filter)
+    {
+    }
+
+    public long subscribe(final ClientConnection client, final EventFilter filter)
+    {
+        final long id = nextSubscriptionId++;
+        subscriptions.put(id, new Subscription(id, client, filter));
+        return id;
+    }
+
+    /** Removes a subscription of {@code client}; false if it has none with that id. */
+    public boolean unsubscribe(final ClientConnection client, final long id)
+    {
+        final Subscription s = subscriptions.get(id);
+        if (s == null || s.client != client)
+        {
+            return false;
+        }
+        subscriptions.remove(id);
+        return true;
+    }
+
+    public void removeClient(final ClientConnection client)
+    {
+        subscriptions.values().removeIf(s -> s.client == client);
+    }
+
+    /** Starts an event with the next SEQNUM. */
+    public UEvent.Builder newEvent(final String action, final String devpath)
+    {
+        return UEvent.builder(action, devpath, ++seqnum);
+    }
+
+    /** Delivers to every matching subscription. */
+    public void publish(final UEvent event)
+    {
+        final byte[] record = event.encode();
+        for (final Iterator<Subscription> it = subscriptions.values().iterator(); it.hasNext(); )
+        {
+            final Subscription s = it.next();
+            if (!s.client.isOpen())
+            {
+                it.remove();
+            }
+            else if (s.filter.test(event))
+            {
+                s.client.deliverEvent(s.id, record);
+            }
+        }
+    }
+
+    /** Delivers to the matching subscriptions of one client (events about that client's own exports). */
+    public void publishTo(final ClientConnection client, final UEvent event)
+    {
+        final byte[] record = event.encode();
+        for (final Subscription s : subscriptions.values())
+        {
+            if (s.client == client && s.filter.test(event))
+            {
+                client.deliverEvent(s.id, record);
+            }
+        }
+    }
+
+    /** Delivers to one subscription if it matches (replay of existing buffers on subscribe). */
+    public void deliverTo(final long subscriptionId, final UEvent event)
+    {
+        final Subscription s = subscriptions.get(subscriptionId);
+        if (s != null && s.filter.test(event))
+        {
+            s.client.deliverEvent(s.id, event.encode());
+        }
+    }
+
+    public List<Long> subscriptionsOf(final ClientConnection client)
+    {
+        final List<Long> ids = new ArrayList<>();
+        for (final Subscription s : subscriptions.values())
+        {
+            if (s.client == client)
+            {
+                ids.add(s.id);
+            }
+        }
+        return ids;
+    }
+}

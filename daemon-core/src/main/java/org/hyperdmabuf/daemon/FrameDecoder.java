@@ -1,0 +1,73 @@
+package org.hyperdmabuf.daemon;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+
+import java.util.List;
+
+/**
+ * Splits the client byte stream into frames: a varint32 length, then that many bytes (ABI.md "Framing").
+ * A length over {@link Limits#MAX_FRAME_BYTES} or a malformed varint cannot be resynchronized; it is
+ * reported as a {@link BadFrame} (answered with an error, then the connection is closed).
+ */
+public final class FrameDecoder extends ByteToMessageDecoder
+{
+    /** A stream that cannot be framed any more. */
+    public record BadFrame(String reason)
+    {
+    }
+
+    private boolean broken;
+
+    @Override
+    protected void decode(final ChannelHandlerContext ctx, final ByteBuf in, final List<Object> out)
+    {
+        while (!broken && in.isReadable())
+        {
+            in.markReaderIndex();
+            int length = 0;
+            int shift = 0;
+            boolean complete = false;
+            while (in.isReadable())
+            {
+                final byte b = in.readByte();
+                length |= (b & 0x7f) << shift;
+                if (b >= 0)
+                {
+                    complete = true;
+                    break;
+                }
+                shift += 7;
+                if (shift >= 35)
+                {
+                    broken = true;
+                    out.add(new BadFrame("malformed varint length prefix"));
+                    return;
+                }
+            }
+            if (!complete)
+            {
+                in.resetReaderIndex();
+                return;
+            }
+            if (length < 0 || length > Limits.MAX_FRAME_BYTES)
+            {
+                broken = true;
+                out.add(new BadFrame("frame length " + Integer.toUnsignedString(length) + " exceeds the limit of " +
+                    Limits.MAX_FRAME_BYTES + " bytes"));
+                return;
+            }
+            if (in.readableBytes() < length)
+            {
+                in.resetReaderIndex();
+                return;
+            }
+            out.add(in.readRetainedSlice(length));
+        }
+        if (broken)
+        {
+            in.skipBytes(in.readableBytes());
+        }
+    }
+}

@@ -1,0 +1,23 @@
+package org.hyperdmabuf.daemon;
+
+/** Documented limits of ABI v1 (ABI.md "Metadata limits", "Framing"). */
+public final class Limits
+{
+    public static final int ABI_VERSION = 1;
+    public static final int MAX_FRAME_BYTES = 65536;
+    public static final int MAX_METADATA_BYTES = 8192;
+    public static final int MAX_PRIVATE_BYTES = 4096;
+    public static final int MAX_CONTENT_TYPE_BYTES = 127;
+    public static final int MAX_TAGS = 64;
+    public static final int MAX_TAG_KEY_BYTES = 64;
+    public static final int MAX_TAG_VALUE_BYTES = 1024;
+    public static final int MAX_PLANES = 4;
+    public static final int MAX_MATCH_RULES = 64;
+    public static final int MAX_MATCHES_PER_RULE = 32;
+    /** Events queued per client connection before the daemon starts counting drops (overflow marker). */
+    public static final int EVENT_QUEUE_PER_CLIENT = 4096;
+
+    private Limits()
+    {
+    }
+}

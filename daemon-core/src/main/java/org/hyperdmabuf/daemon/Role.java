@@ -1,0 +1,53 @@
+package org.hyperdmabuf.daemon;
+
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.BufferInfo;
+import org.hyperdmabuf.abi.v1.BufferList;
+import org.hyperdmabuf.abi.v1.PeerMessage;
+import org.hyperdmabuf.abi.v1.Request;
+import org.hyperdmabuf.hv.spi.PeerInfo;
+
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A role a daemon plays (sink or source). A daemon runs one or both; the runtime routes each request to
+ * the role that serves its operation and every peer event to all roles. All calls are on the event loop.
+ */
+public interface Role
+{
+    String name();
+
+    /** PeerSlotDescriptor role bit announced to other VMs. */
+    int roleBit();
+
+    Set<Request.OpCase> operations();
+
+    /** Serves one request; answers through {@code client} exactly once, or throws for an error response. */
+    void onRequest(ClientConnection client, Request request) throws ApiException;
+
+    void onPeerUp(PeerInfo peer);
+
+    void onPeerDown(int vm, long sessionId, String reason);
+
+    void onPeerMessage(int vm, PeerMessage message);
+
+    /** Frees what the client held, as closing a device file would. */
+    void onDisconnected(ClientConnection client);
+
+    /** Adds the buffers visible to {@code client} for LIST. */
+    void list(ClientConnection client, BufferList.Builder out);
+
+    /** Emits "add" to a new subscription for every buffer already present that the client may see. */
+    void replay(ClientConnection client, long subscriptionId);
+
+    /** Describes a buffer for QUERY, if this role knows it and {@code client} may see it. */
+    Optional<BufferInfo> query(ClientConnection client, BufferId id);
+
+    /** Builds a role for a daemon. */
+    @FunctionalInterface
+    interface Factory
+    {
+        Role create(DaemonContext context);
+    }
+}

@@ -1,0 +1,474 @@
+package org.hyperdmabuf.sink;
+
+import org.hyperdmabuf.abi.BufferIds;
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.Allocated;
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.BufferInfo;
+import org.hyperdmabuf.abi.v1.BufferList;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.ExportAnnounce;
+import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.PeerMessage;
+import org.hyperdmabuf.abi.v1.Request;
+import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.UnexportNotice;
+import org.hyperdmabuf.daemon.ApiException;
+import org.hyperdmabuf.daemon.BufferEvents;
+import org.hyperdmabuf.daemon.ClientConnection;
+import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.MetadataValidator;
+import org.hyperdmabuf.daemon.Role;
+import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
+import org.hyperdmabuf.hv.spi.BackendBuffer;
+import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The sink role (producer side): allocates shareable memory for local producers, exports it to other VMs
+ * and tracks what the importers hold. Memory is reclaimed only once no importer VM holds an import of it
+ * (a ReleaseNotice came, or the importer VM is gone), so a consumer never reads reused pages.
+ */
+public final class SinkRole implements Role
+{
+    private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
+    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
+        Request.OpCase.UNEXPORT, Request.OpCase.FREE);
+
+    private final DaemonContext ctx;
+    private final SecureRandom random = new SecureRandom();
+    private final Map<Long, Allocation> allocations = new HashMap<>();
+    private final Map<BufferId, Export> exports = new HashMap<>();
+    /** Unexported (or freed) exports whose importer VM still holds an import; they pin their allocation. */
+    private final Map<BufferId, Export> awaitingRelease = new HashMap<>();
+    private long nextHandle = 1;
+    private int exportCounter;
+
+    public SinkRole(final DaemonContext ctx)
+    {
+        this.ctx = ctx;
+    }
+
+    private static final class Allocation
+    {
+        final long handle;
+        final ClientConnection owner;
+        final BackendBuffer buffer;
+        final Map<Integer, Export> exportsByTarget = new HashMap<>();
+        boolean freed;
+
+        Allocation(final long handle, final ClientConnection owner, final BackendBuffer buffer)
+        {
+            this.handle = handle;
+            this.owner = owner;
+            this.buffer = buffer;
+        }
+    }
+
+    private static final class Export
+    {
+        final BufferId id;
+        final Allocation allocation;
+        final int target;
+        final org.hyperdmabuf.hv.spi.ShareRef ref;
+        final Access access;
+        org.hyperdmabuf.abi.v1.Metadata metadata;
+        int revision = 1;
+        boolean importedByPeer;
+        String state = "exported";
+
+        Export(final BufferId id, final Allocation allocation, final int target,
+            final org.hyperdmabuf.hv.spi.ShareRef ref, final Access access, final org.hyperdmabuf.abi.v1.Metadata metadata)
+        {
+            this.id = id;
+            this.allocation = allocation;
+            this.target = target;
+            this.ref = ref;
+            this.access = access;
+            this.metadata = metadata;
+        }
+    }
+
+    @Override
+    public String name()
+    {
+        return "sink";
+    }
+
+    @Override
+    public int roleBit()
+    {
+        return PeerSlotDescriptor.ROLE_SINK;
+    }
+
+    @Override
+    public Set<Request.OpCase> operations()
+    {
+        return OPS;
+    }
+
+    @Override
+    public void onRequest(final ClientConnection client, final Request request) throws ApiException
+    {
+        final long rid = request.getRequestId();
+        switch (request.getOpCase())
+        {
+            case ALLOC -> alloc(client, rid, request.getAlloc().getSize());
+            case EXPORT -> export(client, rid, request.getExport());
+            case UNEXPORT -> {
+                final Export e = ownedExport(client, request.getUnexport().getId());
+                unexport(e, "unexported");
+                client.reply(rid, Response.newBuilder());
+            }
+            case FREE -> {
+                free(owned(client, request.getFree().getHandle()));
+                client.reply(rid, Response.newBuilder());
+            }
+            default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
+        }
+    }
+
+    private void alloc(final ClientConnection client, final long rid, final long size) throws ApiException
+    {
+        final long max = ctx.backend().capabilities().maxBufferSize();
+        if (size <= 0 || size > max)
+        {
+            throw new ApiException(size > max && size <= ctx.backend().totalBytes() ? ErrorCode.EINVAL :
+                size <= 0 ? ErrorCode.EINVAL : ErrorCode.ENOSPC,
+                "ALLOC size " + size + " outside [1, " + max + "] (max_buffer_size in caps)");
+        }
+        final BackendBuffer buffer;
+        final ClientMapping mapping;
+        try
+        {
+            buffer = ctx.backend().allocate(size);
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+        }
+        try
+        {
+            mapping = ctx.backend().mapAllocation(buffer);
+        }
+        catch (final BackendException e)
+        {
+            freeQuietly(buffer);
+            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+        }
+        final Allocation a = new Allocation(nextHandle++, client, buffer);
+        allocations.put(a.handle, a);
+        client.replyWithFd(rid, Response.newBuilder().setAllocated(Allocated.newBuilder().setHandle(a.handle)
+            .setOffset(mapping.offset()).setLength(mapping.length())), mapping.fd());
+    }
+
+    private void export(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Export req)
+        throws ApiException
+    {
+        final Allocation a = owned(client, req.getHandle());
+        MetadataValidator.validate(req.getMetadata(), a.buffer.length());
+        final int target = req.getTargetVm();
+        final Export existing = a.exportsByTarget.get(target);
+        if (existing != null)
+        {
+            if (existing.access != req.getAccess())
+            {
+                throw new ApiException(ErrorCode.EINVAL, "access of an export cannot change on re-export; " +
+                    "unexport it first");
+            }
+            existing.metadata = req.getMetadata();
+            existing.revision++;
+            ctx.messenger().send(target, announce(existing));
+            client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
+                .setReexport(true)));
+            return;
+        }
+        if (target == ctx.backend().localVm())
+        {
+            throw new ApiException(ErrorCode.EINVAL, "target VM " + target + " is this VM");
+        }
+        final PeerInfo peer = ctx.backend().peers().stream().filter(p -> p.vm() == target).findFirst()
+            .orElseThrow(() -> new ApiException(ErrorCode.ENOPEER, "VM " + target + " is not reachable"));
+        if (!peer.isSource())
+        {
+            throw new ApiException(ErrorCode.ENOPEER, "VM " + target + " runs no source daemon");
+        }
+        final org.hyperdmabuf.hv.spi.ShareRef ref;
+        try
+        {
+            ref = ctx.backend().share(a.buffer, target, req.getAccess() == Access.ACCESS_READ_ONLY);
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+        }
+        final BufferId id = BufferId.newBuilder().setExporterVm(ctx.backend().localVm())
+            .setExportNumber(++exportCounter).setNonce(random.nextLong()).build();
+        final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata());
+        try
+        {
+            ctx.messenger().send(target, announce(e));
+        }
+        catch (final ApiException ex)
+        {
+            unshareQuietly(e);
+            throw ex;
+        }
+        a.exportsByTarget.put(target, e);
+        exports.put(id, e);
+        client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(id)));
+    }
+
+    private PeerMessage announce(final Export e)
+    {
+        return PeerMessage.newBuilder().setExport(ExportAnnounce.newBuilder().setId(e.id).setOffset(e.ref.offset())
+            .setLength(e.ref.length()).setAccess(e.access).setMetadata(e.metadata).setRevision(e.revision)).build();
+    }
+
+    private void unexport(final Export e, final String reason)
+    {
+        exports.remove(e.id);
+        e.allocation.exportsByTarget.remove(e.target);
+        e.state = "unexport-pending";
+        try
+        {
+            ctx.messenger().send(e.target, PeerMessage.newBuilder().setUnexport(UnexportNotice.newBuilder()
+                .setId(e.id).setReason(reason)).build());
+        }
+        catch (final ApiException ex)
+        {
+            LOG.debug("unexport notice for {} not sent: {}", BufferIds.format(e.id), ex.getMessage());
+        }
+        unshareQuietly(e);
+        if (e.importedByPeer)
+        {
+            awaitingRelease.put(e.id, e);
+        }
+        reclaimIfUnused(e.allocation);
+    }
+
+    private void free(final Allocation a)
+    {
+        a.freed = true;
+        allocations.remove(a.handle);
+        for (final Export e : new ArrayList<>(a.exportsByTarget.values()))
+        {
+            unexport(e, "unexported");
+        }
+        reclaimIfUnused(a);
+    }
+
+    /** Returns the memory once it is freed and no importer VM holds it. */
+    private void reclaimIfUnused(final Allocation a)
+    {
+        if (!a.freed || !a.exportsByTarget.isEmpty())
+        {
+            return;
+        }
+        for (final Export e : awaitingRelease.values())
+        {
+            if (e.allocation == a)
+            {
+                return;
+            }
+        }
+        freeQuietly(a.buffer);
+    }
+
+    private void freeQuietly(final BackendBuffer buffer)
+    {
+        try
+        {
+            ctx.backend().free(buffer);
+        }
+        catch (final BackendException e)
+        {
+            LOG.error("freeing {} failed: {}", buffer, e.getMessage());
+        }
+    }
+
+    private void unshareQuietly(final Export e)
+    {
+        try
+        {
+            ctx.backend().unshare(e.allocation.buffer, e.ref);
+        }
+        catch (final BackendException ex)
+        {
+            LOG.warn("unshare of {} failed: {}", BufferIds.format(e.id), ex.getMessage());
+        }
+    }
+
+    private Allocation owned(final ClientConnection client, final long handle) throws ApiException
+    {
+        final Allocation a = allocations.get(handle);
+        if (a == null || a.owner != client)
+        {
+            throw new ApiException(ErrorCode.ENOENT, "no allocation with handle " + handle + " for this client");
+        }
+        return a;
+    }
+
+    private Export ownedExport(final ClientConnection client, final BufferId id) throws ApiException
+    {
+        final Export e = exports.get(id);
+        if (e == null || e.allocation.owner != client)
+        {
+            throw new ApiException(ErrorCode.ENOENT, "no such export");
+        }
+        return e;
+    }
+
+    // ---- peers ----
+
+    @Override
+    public void onPeerUp(final PeerInfo peer)
+    {
+    }
+
+    @Override
+    public void onPeerDown(final int vm, final long sessionId, final String reason)
+    {
+        ctx.messenger().forget(vm);
+        final List<Allocation> touched = new ArrayList<>();
+        for (final Export e : new ArrayList<>(exports.values()))
+        {
+            if (e.target == vm)
+            {
+                exports.remove(e.id);
+                e.allocation.exportsByTarget.remove(vm);
+                unshareQuietly(e);
+                touched.add(e.allocation);
+            }
+        }
+        awaitingRelease.values().removeIf(e ->
+        {
+            if (e.target == vm)
+            {
+                touched.add(e.allocation);
+                return true;
+            }
+            return false;
+        });
+        touched.forEach(this::reclaimIfUnused);
+        if (!touched.isEmpty())
+        {
+            LOG.info("VM {} {}: dropped its exports of {} allocations", vm, reason, touched.size());
+        }
+    }
+
+    @Override
+    public void onPeerMessage(final int vm, final PeerMessage message)
+    {
+        switch (message.getKindCase())
+        {
+            case IMPORT -> {
+                final Export e = exports.get(message.getImport().getId());
+                if (e != null && e.target == vm && !e.importedByPeer)
+                {
+                    e.importedByPeer = true;
+                    publishState(e, "imported");
+                }
+            }
+            case RELEASE -> {
+                final BufferId id = message.getRelease().getId();
+                final Export live = exports.get(id);
+                if (live != null && live.target == vm && live.importedByPeer)
+                {
+                    live.importedByPeer = false;
+                    publishState(live, "released");
+                }
+                final Export pending = awaitingRelease.get(id);
+                if (pending != null && pending.target == vm)
+                {
+                    awaitingRelease.remove(id);
+                    reclaimIfUnused(pending.allocation);
+                }
+            }
+            case REJECT -> {
+                final Export e = exports.get(message.getReject().getId());
+                if (e != null && e.target == vm)
+                {
+                    LOG.warn("VM {} refused export {}: {} {}", vm, BufferIds.format(e.id),
+                        message.getReject().getError(), message.getReject().getMessage());
+                    e.state = "rejected: " + message.getReject().getError() + " " + message.getReject().getMessage();
+                    publishState(e, "rejected");
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    @Override
+    public void onDisconnected(final ClientConnection client)
+    {
+        for (final Allocation a : new ArrayList<>(allocations.values()))
+        {
+            if (a.owner == client)
+            {
+                free(a);
+            }
+        }
+    }
+
+    @Override
+    public void list(final ClientConnection client, final BufferList.Builder out)
+    {
+        for (final Allocation a : allocations.values())
+        {
+            if (a.owner != client)
+            {
+                continue;
+            }
+            out.addAllocations(Allocated.newBuilder().setHandle(a.handle).setOffset(a.buffer.offset())
+                .setLength(a.buffer.length()));
+            for (final Export e : a.exportsByTarget.values())
+            {
+                out.addBuffers(info(e));
+            }
+        }
+    }
+
+    @Override
+    public void replay(final ClientConnection client, final long subscriptionId)
+    {
+        // Sink events describe state changes of the caller's exports; there is nothing to replay.
+    }
+
+    /**
+     * Tells the producer that owns an export what the importer did with it: a {@code change} event with
+     * STATE=imported, released or rejected (ABI.md "Events", sink side).
+     */
+    private void publishState(final Export e, final String state)
+    {
+        ctx.events().publishTo(e.allocation.owner, BufferEvents.builder(ctx.events(), BufferEvents.CHANGE, e.id, e.target,
+            e.allocation.buffer.length(), e.access, e.metadata, e.revision, null).put("STATE", state).build());
+    }
+
+    @Override
+    public Optional<BufferInfo> query(final ClientConnection client, final BufferId id)
+    {
+        final Export e = exports.get(id);
+        return e == null || e.allocation.owner != client ? Optional.empty() : Optional.of(info(e));
+    }
+
+    private BufferInfo info(final Export e)
+    {
+        return BufferInfo.newBuilder().setId(e.id).setExporterVm(e.id.getExporterVm()).setTargetVm(e.target)
+            .setLength(e.allocation.buffer.length()).setMetadata(e.metadata).setAccess(e.access)
+            .setImportCount(e.importedByPeer ? 1 : 0).setHandle(e.allocation.handle).setState(e.state).build();
+    }
+}

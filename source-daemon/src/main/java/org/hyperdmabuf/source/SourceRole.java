@@ -1,0 +1,383 @@
+package org.hyperdmabuf.source;
+
+import org.hyperdmabuf.abi.BufferIds;
+import org.hyperdmabuf.abi.UEvent;
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.BufferInfo;
+import org.hyperdmabuf.abi.v1.BufferList;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.ExportAnnounce;
+import org.hyperdmabuf.abi.v1.ExportReject;
+import org.hyperdmabuf.abi.v1.ImportNotice;
+import org.hyperdmabuf.abi.v1.Imported;
+import org.hyperdmabuf.abi.v1.Metadata;
+import org.hyperdmabuf.abi.v1.PeerMessage;
+import org.hyperdmabuf.abi.v1.ReleaseNotice;
+import org.hyperdmabuf.abi.v1.Request;
+import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.daemon.ApiException;
+import org.hyperdmabuf.daemon.BufferEvents;
+import org.hyperdmabuf.daemon.ClientConnection;
+import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.MetadataValidator;
+import org.hyperdmabuf.daemon.Role;
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
+import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.ShareRef;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The source role (consumer side): receives exports from other VMs, validates them against the
+ * transport-authenticated sender, emits uevents to subscribers and hands out mappings on IMPORT.
+ * A buffer that is unexported or whose exporter dies is announced with {@code remove}; clients keep their
+ * mappings until they RELEASE, and the exporter keeps the memory until it hears that release.
+ */
+public final class SourceRole implements Role
+{
+    private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
+    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE);
+
+    private final DaemonContext ctx;
+    private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
+    private final Set<Integer> forgeryReported = new HashSet<>();
+
+    public SourceRole(final DaemonContext ctx)
+    {
+        this.ctx = ctx;
+    }
+
+    private static final class Remote
+    {
+        final BufferId id;
+        final int exporter;
+        final ShareRef ref;
+        final Access access;
+        Metadata metadata;
+        int revision;
+        boolean removed;
+        final Map<ClientConnection, Integer> imports = new HashMap<>();
+
+        Remote(final BufferId id, final int exporter, final ShareRef ref, final Access access, final Metadata metadata,
+            final int revision)
+        {
+            this.id = id;
+            this.exporter = exporter;
+            this.ref = ref;
+            this.access = access;
+            this.metadata = metadata;
+            this.revision = revision;
+        }
+
+        int importCount()
+        {
+            int n = 0;
+            for (final int c : imports.values())
+            {
+                n += c;
+            }
+            return n;
+        }
+    }
+
+    @Override
+    public String name()
+    {
+        return "source";
+    }
+
+    @Override
+    public int roleBit()
+    {
+        return PeerSlotDescriptor.ROLE_SOURCE;
+    }
+
+    @Override
+    public Set<Request.OpCase> operations()
+    {
+        return OPS;
+    }
+
+    @Override
+    public void onRequest(final ClientConnection client, final Request request) throws ApiException
+    {
+        final long rid = request.getRequestId();
+        switch (request.getOpCase())
+        {
+            case IMPORT -> importBuffer(client, rid, request.getImport().getId());
+            case RELEASE -> {
+                release(client, request.getRelease().getId());
+                client.reply(rid, Response.newBuilder());
+            }
+            default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a source operation");
+        }
+    }
+
+    @Override
+    public void replay(final ClientConnection client, final long subscriptionId)
+    {
+        for (final Remote r : buffers.values())
+        {
+            if (!r.removed)
+            {
+                ctx.events().deliverTo(subscriptionId, event(BufferEvents.ADD, r, null));
+            }
+        }
+    }
+
+    private void importBuffer(final ClientConnection client, final long rid, final BufferId id) throws ApiException
+    {
+        final Remote r = buffers.get(id);
+        if (r == null || r.removed)
+        {
+            throw new ApiException(ErrorCode.ENOENT, "no such buffer");
+        }
+        final ClientMapping mapping;
+        try
+        {
+            mapping = ctx.backend().mapImport(r.exporter, r.ref, r.access == Access.ACCESS_READ_ONLY);
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+        }
+        final boolean first = r.importCount() == 0;
+        if (first)
+        {
+            try
+            {
+                ctx.messenger().send(r.exporter, PeerMessage.newBuilder().setImport(ImportNotice.newBuilder()
+                    .setId(id)).build());
+            }
+            catch (final ApiException e)
+            {
+                Native.closeQuietly(mapping.fd());
+                throw e;
+            }
+        }
+        r.imports.merge(client, 1, Integer::sum);
+        client.replyWithFd(rid, Response.newBuilder().setImported(Imported.newBuilder().setId(id)
+            .setOffset(mapping.offset()).setLength(mapping.length()).setAccess(r.access).setMetadata(r.metadata)),
+            mapping.fd());
+    }
+
+    private void release(final ClientConnection client, final BufferId id) throws ApiException
+    {
+        final Remote r = buffers.get(id);
+        final Integer held = r == null ? null : r.imports.get(client);
+        if (held == null)
+        {
+            throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
+        }
+        if (held == 1)
+        {
+            r.imports.remove(client);
+        }
+        else
+        {
+            r.imports.put(client, held - 1);
+        }
+        afterRelease(r);
+    }
+
+    private void afterRelease(final Remote r)
+    {
+        if (r.importCount() > 0)
+        {
+            return;
+        }
+        try
+        {
+            ctx.messenger().send(r.exporter, PeerMessage.newBuilder().setRelease(ReleaseNotice.newBuilder()
+                .setId(r.id)).build());
+        }
+        catch (final ApiException e)
+        {
+            LOG.debug("release notice for {} not sent: {}", BufferIds.format(r.id), e.getMessage());
+        }
+        if (r.removed)
+        {
+            buffers.remove(r.id);
+        }
+    }
+
+    // ---- messages from other VMs ----
+
+    @Override
+    public void onPeerMessage(final int vm, final PeerMessage message)
+    {
+        switch (message.getKindCase())
+        {
+            case EXPORT -> onExport(vm, message.getExport());
+            case UNEXPORT -> {
+                final Remote r = buffers.get(message.getUnexport().getId());
+                if (r != null && r.exporter == vm && !r.removed)
+                {
+                    final String reason = message.getUnexport().getReason();
+                    remove(r, reason.matches("[a-z-]{1,32}") ? reason : "unexported");
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    private void onExport(final int vm, final ExportAnnounce a)
+    {
+        final BufferId id = a.getId();
+        if (id.getExporterVm() != vm)
+        {
+            // The id names another exporter than the VM whose ring carried it: forged. Never trust the id.
+            if (forgeryReported.add(vm))
+            {
+                LOG.warn("VM {} announced buffer {} naming exporter VM {}; refused", vm, BufferIds.format(id),
+                    id.getExporterVm());
+            }
+            reject(vm, id, ErrorCode.EACCES, "exporter_vm in the id is not the sending VM");
+            return;
+        }
+        final Remote existing = buffers.get(id);
+        if (existing != null)
+        {
+            if (existing.removed || a.getRevision() <= existing.revision)
+            {
+                return; // stale or duplicate announcement
+            }
+            if (a.getOffset() != existing.ref.offset() || a.getLength() != existing.ref.length() ||
+                a.getAccess() != existing.access)
+            {
+                reject(vm, id, ErrorCode.EINVAL, "re-export may only change metadata");
+                return;
+            }
+        }
+        try
+        {
+            if (a.getLength() <= 0)
+            {
+                throw new ApiException(ErrorCode.EINVAL, "length must be positive");
+            }
+            MetadataValidator.validate(a.getMetadata(), a.getLength());
+            final ClientMapping probe = ctx.backend().mapImport(vm, new ShareRef(a.getOffset(), a.getLength()),
+                a.getAccess() == Access.ACCESS_READ_ONLY);
+            Native.closeQuietly(probe.fd());
+        }
+        catch (final ApiException e)
+        {
+            reject(vm, id, e.code(), e.getMessage());
+            return;
+        }
+        catch (final BackendException e)
+        {
+            reject(vm, id, ApiException.codeOf(e.error()), e.getMessage());
+            return;
+        }
+        if (existing != null)
+        {
+            existing.metadata = a.getMetadata();
+            existing.revision = a.getRevision();
+            ctx.events().publish(event(BufferEvents.CHANGE, existing, null));
+            return;
+        }
+        final Remote r = new Remote(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
+            a.getMetadata(), Math.max(1, a.getRevision()));
+        buffers.put(id, r);
+        ctx.events().publish(event(BufferEvents.ADD, r, null));
+    }
+
+    private void reject(final int vm, final BufferId id, final ErrorCode code, final String message)
+    {
+        LOG.info("refused export {} from VM {}: {} {}", BufferIds.format(id), vm, code, message);
+        try
+        {
+            ctx.messenger().send(vm, PeerMessage.newBuilder().setReject(ExportReject.newBuilder().setId(id)
+                .setError(code).setMessage(message)).build());
+        }
+        catch (final ApiException e)
+        {
+            LOG.debug("reject not sent: {}", e.getMessage());
+        }
+    }
+
+    private void remove(final Remote r, final String reason)
+    {
+        r.removed = true;
+        ctx.events().publish(event(BufferEvents.REMOVE, r, reason));
+        if (r.importCount() == 0)
+        {
+            buffers.remove(r.id);
+        }
+    }
+
+    private UEvent event(final String action, final Remote r, final String reason)
+    {
+        return BufferEvents.builder(ctx.events(), action, r.id, ctx.backend().localVm(), r.ref.length(), r.access,
+            r.metadata, r.revision, reason).build();
+    }
+
+    @Override
+    public void onPeerUp(final PeerInfo peer)
+    {
+        forgeryReported.remove(peer.vm());
+    }
+
+    @Override
+    public void onPeerDown(final int vm, final long sessionId, final String reason)
+    {
+        ctx.messenger().forget(vm);
+        for (final Remote r : new ArrayList<>(buffers.values()))
+        {
+            if (r.exporter == vm && !r.removed)
+            {
+                remove(r, "peer-lost");
+            }
+        }
+    }
+
+    @Override
+    public void onDisconnected(final ClientConnection client)
+    {
+        for (final Remote r : new ArrayList<>(buffers.values()))
+        {
+            if (r.imports.remove(client) != null)
+            {
+                afterRelease(r);
+            }
+        }
+    }
+
+    @Override
+    public void list(final ClientConnection client, final BufferList.Builder out)
+    {
+        for (final Remote r : buffers.values())
+        {
+            out.addBuffers(info(r));
+        }
+    }
+
+    @Override
+    public Optional<BufferInfo> query(final ClientConnection client, final BufferId id)
+    {
+        final Remote r = buffers.get(id);
+        return r == null ? Optional.empty() : Optional.of(info(r));
+    }
+
+    private BufferInfo info(final Remote r)
+    {
+        return BufferInfo.newBuilder().setId(r.id).setExporterVm(r.exporter).setTargetVm(ctx.backend().localVm())
+            .setLength(r.ref.length()).setMetadata(r.metadata).setAccess(r.access).setImportCount(r.importCount())
+            .setState(r.removed ? "removed" : r.importCount() > 0 ? "imported" : "exported").build();
+    }
+}
