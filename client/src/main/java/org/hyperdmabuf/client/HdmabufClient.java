@@ -58,7 +58,10 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class HdmabufClient implements AutoCloseable
 {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+    /** Largest frame a client may send (ABI.md "Framing"). */
     private static final int MAX_FRAME = 65536;
+    /** Largest frame a daemon may send (a LIST of many buffers). */
+    private static final int MAX_SERVER_FRAME = 16 << 20;
 
     private final UnixSocket socket;
     private final Map<Long, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
@@ -267,7 +270,7 @@ public final class HdmabufClient implements AutoCloseable
 
     private void readLoop()
     {
-        final ByteBuffer in = ByteBuffer.allocateDirect(4 * MAX_FRAME);
+        ByteBuffer in = ByteBuffer.allocateDirect(4 * MAX_FRAME);
         final ArrayDeque<Integer> fds = new ArrayDeque<>();
         try
         {
@@ -282,15 +285,27 @@ public final class HdmabufClient implements AutoCloseable
                 while (true)
                 {
                     final int start = in.position();
-                    final int length = readVarint(in);
-                    if (length < 0 || in.remaining() < length)
+                    final long prefix = readVarint(in);
+                    if (prefix > MAX_SERVER_FRAME)
+                    {
+                        throw new HdmabufException(ErrorCode.EPROTO, "daemon sent a frame of " + prefix +
+                            " bytes, limit " + MAX_SERVER_FRAME);
+                    }
+                    if (prefix < 0)
                     {
                         in.position(start);
                         break;
                     }
-                    if (length > MAX_FRAME * 3)
+                    final int length = (int)prefix;
+                    if (in.remaining() < length)
                     {
-                        throw new HdmabufException(ErrorCode.EPROTO, "daemon sent a frame of " + length + " bytes");
+                        in.position(start);
+                        if (in.capacity() < length + 5)
+                        {
+                            in = ByteBuffer.allocateDirect(length + 5).put(in);
+                            in.flip();
+                        }
+                        break;
                     }
                     final ByteBuffer body = in.slice(in.position(), length);
                     in.position(in.position() + length);
@@ -344,10 +359,10 @@ public final class HdmabufClient implements AutoCloseable
         }
     }
 
-    /** Reads a varint32 at the position; -1 (position unspecified) if incomplete. */
-    private static int readVarint(final ByteBuffer in) throws HdmabufException
+    /** Reads a varint32 (as an unsigned value) at the position; -1 (position unspecified) if incomplete. */
+    private static long readVarint(final ByteBuffer in) throws HdmabufException
     {
-        int result = 0;
+        long result = 0;
         for (int shift = 0; shift < 35; shift += 7)
         {
             if (!in.hasRemaining())
@@ -355,7 +370,7 @@ public final class HdmabufClient implements AutoCloseable
                 return -1;
             }
             final byte b = in.get();
-            result |= (b & 0x7f) << shift;
+            result |= (long)(b & 0x7f) << shift;
             if (b >= 0)
             {
                 return result;

@@ -148,8 +148,8 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                     }
                     client.reply(rid, Response.newBuilder());
                 }
-                case OP_NOT_SET -> throw new ApiException(ErrorCode.EINVAL,
-                    "request has no operation (unknown to this ABI version?)");
+                case OP_NOT_SET -> throw new ApiException(ErrorCode.ENOTSUP,
+                    "request has no operation this daemon knows (ABI v" + Limits.ABI_VERSION + ")");
                 default -> roleFor(request.getOpCase()).onRequest(client, request);
             }
         }

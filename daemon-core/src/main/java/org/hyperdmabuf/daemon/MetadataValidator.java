@@ -40,9 +40,9 @@ public final class MetadataValidator
         {
             throw invalid("content_type longer than " + Limits.MAX_CONTENT_TYPE_BYTES + " bytes");
         }
-        if (!ct.chars().allMatch(c -> c > 0x20 && c < 0x7f))
+        if (!ct.chars().allMatch(c -> c >= 0x20 && c < 0x7f))
         {
-            throw invalid("content_type must be printable ASCII without spaces: '" + ct + "'");
+            throw invalid("content_type must be printable ASCII (0x20-0x7e)");
         }
         if (m.getSize() > bufferLength)
         {

@@ -68,6 +68,7 @@ public final class SinkRole implements Role
         final BackendBuffer buffer;
         final Map<Integer, Export> exportsByTarget = new HashMap<>();
         boolean freed;
+        boolean reclaimed;
 
         Allocation(final long handle, final ClientConnection owner, final BackendBuffer buffer)
         {
@@ -178,6 +179,10 @@ public final class SinkRole implements Role
         throws ApiException
     {
         final Allocation a = owned(client, req.getHandle());
+        if (req.getAccess() == Access.UNRECOGNIZED)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "access=" + req.getAccessValue() + " is not a known Access value");
+        }
         MetadataValidator.validate(req.getMetadata(), a.buffer.length());
         final int target = req.getTargetVm();
         final Export existing = a.exportsByTarget.get(target);
@@ -273,7 +278,7 @@ public final class SinkRole implements Role
     /** Returns the memory once it is freed and no importer VM holds it. */
     private void reclaimIfUnused(final Allocation a)
     {
-        if (!a.freed || !a.exportsByTarget.isEmpty())
+        if (!a.freed || a.reclaimed || !a.exportsByTarget.isEmpty())
         {
             return;
         }
@@ -284,6 +289,7 @@ public final class SinkRole implements Role
                 return;
             }
         }
+        a.reclaimed = true;
         freeQuietly(a.buffer);
     }
 

@@ -269,6 +269,10 @@ public final class SourceRole implements Role
             {
                 throw new ApiException(ErrorCode.EINVAL, "length must be positive");
             }
+            if (a.getAccess() == Access.UNRECOGNIZED)
+            {
+                throw new ApiException(ErrorCode.EINVAL, "unknown access value " + a.getAccessValue());
+            }
             MetadataValidator.validate(a.getMetadata(), a.getLength());
             final ClientMapping probe = ctx.backend().mapImport(vm, new ShareRef(a.getOffset(), a.getLength()),
                 a.getAccess() == Access.ACCESS_READ_ONLY);

@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: MIT */
+/******************************************************************************
+ * hyperdmabuf_shm.h
+ *
+ * Shared-memory layouts of hyperdmabuf, layout version 1: the region header,
+ * the peer table, the SPSC rings and their records, the page table and the
+ * fence table of a shared region (a KVM/ACRN ivshmem region today).
+ *
+ * This header is normative together with abi-spec/ABI.md ("Shared region
+ * layout"). It mirrors, byte for byte, the Java descriptors in
+ * hv-backend-api/src/main/java/org/hyperdmabuf/hv/shm/ (RegionHeaderDescriptor,
+ * PeerSlotDescriptor, RingDescriptor, RecordDescriptor, PageTableDescriptor,
+ * FenceSlotDescriptor, RegionLayout); tests/ShmHeaderConformanceTest compiles
+ * this file with gcc and checks every value against them.
+ *
+ * Requirements: C11 (or C++11), <stdint.h>, <stddef.h>. No other dependency.
+ * The optional atomic helpers at the end use the GCC/Clang __atomic builtins.
+ ******************************************************************************
+ */
+
+#ifndef HYPERDMABUF_SHM_H
+#define HYPERDMABUF_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define HDMABUF_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define HDMABUF_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/*
+ ******************************************************************************
+ *                          General conventions
+ ******************************************************************************
+ *
+ * Byte order
+ *   Every multi-byte field of the shared region is LITTLE-ENDIAN. The structs
+ *   below overlay the region directly only on a little-endian CPU; a
+ *   big-endian implementation must byte-swap every access (define
+ *   HDMABUF_SHM_ALLOW_BIG_ENDIAN to use the constants and offsets only).
+ *
+ * Alignment
+ *   Every field is naturally aligned at its offset (u64 fields at multiples
+ *   of 8, u32 at multiples of 4) and the structs need no packing attribute:
+ *   their layout under the platform ABI is the wire layout, which the
+ *   _Static_asserts below pin. 8-byte aligned u64 words can be loaded,
+ *   stored and compare-and-swapped atomically by every supported CPU; the
+ *   protocol depends on that.
+ *
+ * Memory ordering (the "ready flag" rule)
+ *   Each structure written by one party and read by another has exactly one
+ *   ready flag. The writer stores every other field first and then stores
+ *   the ready flag with RELEASE semantics; the reader loads the ready flag
+ *   with ACQUIRE semantics and only then reads the other fields:
+ *
+ *     structure       ready flag                 written by
+ *     region header   magic                      the formatter
+ *     peer slot       state                      the peer the slot describes
+ *     ring records    trailer.tail               the ring's producer
+ *     ring space      trailer.head               the ring's consumer
+ *     fence timeline  *_value (error word first) the timeline's signaller
+ *     page table      owner word (CAS)           the claiming peer
+ *
+ * Trust
+ *   Every peer attached to an ivshmem region can read AND WRITE all of it.
+ *   Anything another peer can write is validated before use (see the
+ *   "Validation" paragraphs below and ABI.md); a receiver never keeps its own
+ *   bookkeeping in the shared region.
+ *
+ * Reserved
+ *   Reserved bytes are written as zero by their owner and ignored by readers.
+ */
+
+#if !defined(HDMABUF_SHM_ALLOW_BIG_ENDIAN) && defined(__BYTE_ORDER__) && \
+    defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hyperdmabuf_shm.h structs overlay little-endian memory; define HDMABUF_SHM_ALLOW_BIG_ENDIAN and byte-swap"
+#endif
+
+/*
+ ******************************************************************************
+ *                          Region map
+ ******************************************************************************
+ *
+ * A region of region_size bytes is divided as follows; every offset is
+ * stored in the header AND derived from the five parameters region_size,
+ * page_size, max_peers, ring_capacity and fence_slots by
+ * hdmabuf_region_layout_compute() below:
+ *
+ *  offset                 contents                                 length
+ *  0                      region header                            4096
+ *  peer_table_offset      peer table, max_peers slots              max_peers * 128
+ *  ring_area_offset       max_peers^2 rings (page-aligned start)   max_peers^2 * ring_stride
+ *  page_table_offset      page table, one u64 per pool page        pool_pages * 8
+ *  fence_table_offset     fence table, fence_slots slots           fence_slots * 192
+ *  pool_offset            pool (64 KiB-aligned start)              pool_pages * page_size
+ *  ... region_size
+ *
+ * Everything before pool_offset is the "control area" (mapped by daemons);
+ * pool pages are mapped by the clients that use them.
+ */
+
+/*
+ ******************************************************************************
+ *                          Region header
+ ******************************************************************************
+ *
+ * At offset 0, 4096 bytes, written once by the formatter.
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                  magic "HDMABUF1" (ready flag)                |  0
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                        layout_version                         |  8
+ *  +---------------------------------------------------------------+
+ *  |                        header_length                          | 12
+ *  +---------------------------------------------------------------+
+ *  |                         region_size                           | 16
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                          page_size                            | 24
+ *  +---------------------------------------------------------------+
+ *  |                          max_peers                            | 28
+ *  +---------------------------------------------------------------+
+ *  |                        ring_capacity                          | 32
+ *  +---------------------------------------------------------------+
+ *  |                        format_state                           | 36
+ *  +---------------------------------------------------------------+
+ *  |                 peer_table_offset (u64)                       | 40
+ *  +---------------------------------------------------------------+
+ *  |                 ring_area_offset (u64)                        | 48
+ *  +---------------------------------------------------------------+
+ *  |                 ring_stride (u64)                             | 56
+ *  +---------------------------------------------------------------+
+ *  |                 page_table_offset (u64)                       | 64
+ *  +---------------------------------------------------------------+
+ *  |                 fence_table_offset (u64)                      | 72
+ *  +---------------------------------------------------------------+
+ *  |                          fence_slots                          | 80
+ *  +---------------------------------------------------------------+
+ *  |                        reserved0 (zero)                       | 84
+ *  +---------------------------------------------------------------+
+ *  |                 pool_offset (u64)                             | 88
+ *  +---------------------------------------------------------------+
+ *  |                 pool_pages (u64)                              | 96
+ *  +---------------------------------------------------------------+
+ *  |                 formatter_session (u64)                       |104
+ *  +---------------------------------------------------------------+
+ *  |                  reserved (zero) up to 4096                   |112
+ *  +---------------------------------------------------------------+
+ *
+ * magic             - HDMABUF_SHM_MAGIC, the bytes "HDMABUF1" read as a
+ *                     little-endian u64. READY FLAG of the header: stored
+ *                     last, with release; read first, with acquire. The
+ *                     value is the same for every layout version.
+ * layout_version    - HDMABUF_SHM_LAYOUT_VERSION (1). A peer that finds any
+ *                     other value MUST refuse to attach. magic,
+ *                     layout_version and header_length keep their offsets
+ *                     in every future version.
+ * header_length     - HDMABUF_SHM_HEADER_LENGTH (4096).
+ * region_size       - size of the whole region in bytes; must equal the size
+ *                     the attaching peer mapped.
+ * page_size         - pool page size: a power of two in [4096, 2^30].
+ * max_peers         - peer table slots; peer ids are 0 .. max_peers-1;
+ *                     in [2, 256].
+ * ring_capacity     - record bytes of every ring: a power of two in
+ *                     [4096, 2^24].
+ * format_state      - HDMABUF_FORMAT_STATE_*: 0 blank, 1 formatting,
+ *                     2 ready. The formatter wins the region by CAS 0 -> 1.
+ * peer_table_offset .. pool_pages
+ *                   - the derived layout (see hdmabuf_region_layout_compute).
+ * fence_slots       - fence table slots, in [0, 2^20].
+ * formatter_session - session id of the daemon that formatted the region
+ *                     (informational).
+ *
+ * Formatting (first daemon to find the region blank):
+ *   1. if acquire-load(magic) == MAGIC the region is formatted: attach;
+ *   2. CAS format_state 0 -> 1; on failure another peer is formatting:
+ *      wait (bounded) for magic, then attach;
+ *   3. zero the control area [4096, pool_offset) and the header bytes
+ *      [112, 4096); write every field except magic and format_state;
+ *   4. release-store format_state = 2;
+ *   5. release-store magic = HDMABUF_SHM_MAGIC (last).
+ * Attaching:
+ *   acquire-load magic; when it equals HDMABUF_SHM_MAGIC, read the header and
+ *   call hdmabuf_region_header_validate(): recompute the layout from the
+ *   parameters and compare EVERY stored offset; refuse the region on any
+ *   mismatch (the header may have been scribbled on by a hostile peer).
+ */
+
+/* "HDMABUF1" as a little-endian u64. */
+#define HDMABUF_SHM_MAGIC                   UINT64_C(0x31465542414D4448)
+#define HDMABUF_SHM_LAYOUT_VERSION          1
+#define HDMABUF_SHM_HEADER_LENGTH           4096
+/* Bytes of defined header fields; the rest up to HEADER_LENGTH is reserved. */
+#define HDMABUF_SHM_HEADER_DEFINED_LENGTH   112
+
+#define HDMABUF_HDR_MAGIC_OFFSET               0
+#define HDMABUF_HDR_LAYOUT_VERSION_OFFSET      8
+#define HDMABUF_HDR_HEADER_LENGTH_OFFSET       12
+#define HDMABUF_HDR_REGION_SIZE_OFFSET         16
+#define HDMABUF_HDR_PAGE_SIZE_OFFSET           24
+#define HDMABUF_HDR_MAX_PEERS_OFFSET           28
+#define HDMABUF_HDR_RING_CAPACITY_OFFSET       32
+#define HDMABUF_HDR_FORMAT_STATE_OFFSET        36
+#define HDMABUF_HDR_PEER_TABLE_OFFSET_OFFSET   40
+#define HDMABUF_HDR_RING_AREA_OFFSET_OFFSET    48
+#define HDMABUF_HDR_RING_STRIDE_OFFSET         56
+#define HDMABUF_HDR_PAGE_TABLE_OFFSET_OFFSET   64
+#define HDMABUF_HDR_FENCE_TABLE_OFFSET_OFFSET  72
+#define HDMABUF_HDR_FENCE_SLOTS_OFFSET         80
+#define HDMABUF_HDR_RESERVED0_OFFSET           84
+#define HDMABUF_HDR_POOL_OFFSET_OFFSET         88
+#define HDMABUF_HDR_POOL_PAGES_OFFSET          96
+#define HDMABUF_HDR_FORMATTER_SESSION_OFFSET   104
+
+/* format_state values. */
+#define HDMABUF_FORMAT_STATE_BLANK       0
+#define HDMABUF_FORMAT_STATE_FORMATTING  1
+#define HDMABUF_FORMAT_STATE_READY       2
+
+struct hdmabuf_region_header {
+    uint64_t magic;               /* ready flag, stored last (release) */
+    uint32_t layout_version;
+    uint32_t header_length;
+    uint64_t region_size;
+    uint32_t page_size;
+    uint32_t max_peers;
+    uint32_t ring_capacity;
+    uint32_t format_state;        /* CAS 0 -> 1 by the formatter; 2 when ready */
+    uint64_t peer_table_offset;
+    uint64_t ring_area_offset;
+    uint64_t ring_stride;
+    uint64_t page_table_offset;
+    uint64_t fence_table_offset;
+    uint32_t fence_slots;
+    uint32_t reserved0;
+    uint64_t pool_offset;
+    uint64_t pool_pages;
+    uint64_t formatter_session;
+    uint8_t  reserved[HDMABUF_SHM_HEADER_LENGTH - HDMABUF_SHM_HEADER_DEFINED_LENGTH];
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, magic) == HDMABUF_HDR_MAGIC_OFFSET, "magic");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, layout_version) == HDMABUF_HDR_LAYOUT_VERSION_OFFSET, "layout_version");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, header_length) == HDMABUF_HDR_HEADER_LENGTH_OFFSET, "header_length");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, region_size) == HDMABUF_HDR_REGION_SIZE_OFFSET, "region_size");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, page_size) == HDMABUF_HDR_PAGE_SIZE_OFFSET, "page_size");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, max_peers) == HDMABUF_HDR_MAX_PEERS_OFFSET, "max_peers");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, ring_capacity) == HDMABUF_HDR_RING_CAPACITY_OFFSET, "ring_capacity");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, format_state) == HDMABUF_HDR_FORMAT_STATE_OFFSET, "format_state");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, peer_table_offset) == HDMABUF_HDR_PEER_TABLE_OFFSET_OFFSET, "peer_table_offset");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, ring_area_offset) == HDMABUF_HDR_RING_AREA_OFFSET_OFFSET, "ring_area_offset");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, ring_stride) == HDMABUF_HDR_RING_STRIDE_OFFSET, "ring_stride");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, page_table_offset) == HDMABUF_HDR_PAGE_TABLE_OFFSET_OFFSET, "page_table_offset");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, fence_table_offset) == HDMABUF_HDR_FENCE_TABLE_OFFSET_OFFSET, "fence_table_offset");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, fence_slots) == HDMABUF_HDR_FENCE_SLOTS_OFFSET, "fence_slots");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, reserved0) == HDMABUF_HDR_RESERVED0_OFFSET, "reserved0");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, pool_offset) == HDMABUF_HDR_POOL_OFFSET_OFFSET, "pool_offset");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, pool_pages) == HDMABUF_HDR_POOL_PAGES_OFFSET, "pool_pages");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, formatter_session) == HDMABUF_HDR_FORMATTER_SESSION_OFFSET, "formatter_session");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_region_header, reserved) == HDMABUF_SHM_HEADER_DEFINED_LENGTH, "header defined length");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER_LENGTH, "region header size");
+
+/*
+ ******************************************************************************
+ *                          Peer table
+ ******************************************************************************
+ *
+ * max_peers slots of 128 bytes at peer_table_offset; slot i describes peer
+ * id i (on ivshmem: the id assigned by the ivshmem server, = IVPosition).
+ * Written ONLY by the peer it describes.
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |            state (0 free, 1 active, 2 gone) - ready flag      |  0
+ *  +---------------------------------------------------------------+
+ *  |                           peer_id                             |  4
+ *  +---------------------------------------------------------------+
+ *  |                          session_id                           |  8
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                          heartbeat                            | 16
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                         abi_version                           | 24
+ *  +---------------------------------------------------------------+
+ *  |                roles (bit 0 sink, bit 1 source)               | 28
+ *  +---------------------------------------------------------------+
+ *  |                      pid (informational)                      | 32
+ *  +---------------------------------------------------------------+
+ *  |                    reserved (zero) up to 128                  | 36
+ *  +---------------------------------------------------------------+
+ *
+ * state       - HDMABUF_PEER_STATE_*. READY FLAG of the slot.
+ * peer_id     - the slot index, repeated (a reader checks it).
+ * session_id  - random 64-bit value chosen at every daemon start; a changed
+ *               session id means the peer restarted.
+ * heartbeat   - counter the owner advances at least once per heartbeat
+ *               interval; observers judge liveness by whether it moves, on
+ *               their own clock. Plain (non-release) stores suffice.
+ * abi_version - the daemon's ABI version (1).
+ * roles       - HDMABUF_ROLE_* bits.
+ * pid         - the daemon's process id in its VM; informational only.
+ *
+ * Joining (after resetting the rings that involve the peer, ABI.md "Peer
+ * table"): release-store state = FREE; write peer_id, session_id,
+ * heartbeat = 1, abi_version, roles, pid; release-store state = ACTIVE.
+ * Leaving: release-store state = GONE.
+ */
+
+#define HDMABUF_PEER_SLOT_LENGTH         128
+
+#define HDMABUF_PEER_STATE_OFFSET        0
+#define HDMABUF_PEER_PEER_ID_OFFSET      4
+#define HDMABUF_PEER_SESSION_ID_OFFSET   8
+#define HDMABUF_PEER_HEARTBEAT_OFFSET    16
+#define HDMABUF_PEER_ABI_VERSION_OFFSET  24
+#define HDMABUF_PEER_ROLES_OFFSET        28
+#define HDMABUF_PEER_PID_OFFSET          32
+
+#define HDMABUF_PEER_STATE_FREE    0
+#define HDMABUF_PEER_STATE_ACTIVE  1
+#define HDMABUF_PEER_STATE_GONE    2
+
+#define HDMABUF_ROLE_SINK    (1u << 0)
+#define HDMABUF_ROLE_SOURCE  (1u << 1)
+
+struct hdmabuf_peer_slot {
+    uint32_t state;               /* ready flag, stored last (release) */
+    uint32_t peer_id;
+    uint64_t session_id;
+    uint64_t heartbeat;
+    uint32_t abi_version;
+    uint32_t roles;
+    uint32_t pid;
+    uint8_t  reserved[HDMABUF_PEER_SLOT_LENGTH - 36];
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, state) == HDMABUF_PEER_STATE_OFFSET, "state");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, peer_id) == HDMABUF_PEER_PEER_ID_OFFSET, "peer_id");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, session_id) == HDMABUF_PEER_SESSION_ID_OFFSET, "session_id");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, heartbeat) == HDMABUF_PEER_HEARTBEAT_OFFSET, "heartbeat");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, abi_version) == HDMABUF_PEER_ABI_VERSION_OFFSET, "abi_version");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, roles) == HDMABUF_PEER_ROLES_OFFSET, "roles");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, pid) == HDMABUF_PEER_PID_OFFSET, "pid");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENGTH, "peer slot size");
+
+/*
+ ******************************************************************************
+ *                          Rings
+ ******************************************************************************
+ *
+ * One single-producer single-consumer byte ring per ordered pair of peers:
+ * the ring carrying records FROM peer i TO peer j starts at
+ *
+ *     ring_area_offset + (i * max_peers + j) * ring_stride,
+ *     ring_stride = ring_capacity + 256
+ *
+ * (rings i -> i exist but are unused). A ring is ring_capacity bytes of
+ * records followed by a 256-byte trailer:
+ *
+ *  +--------------------------------------------------+
+ *  |       records, ring_capacity bytes (2^n)         |  0
+ *  +--------------------------------------------------+
+ *  | tail u64 | producer_session u64 | reserved       |  ring_capacity + 0
+ *  +--------------------------------------------------+
+ *  | head u64 | consumer_session u64 | reserved       |  ring_capacity + 128
+ *  +--------------------------------------------------+
+ *
+ * tail and head are byte counters that only grow (modulo 2^64) and are always
+ * multiples of 8; the record at counter c starts at index c & (capacity - 1).
+ * The producer (peer i) owns tail and producer_session; the consumer
+ * (peer j) owns head and consumer_session. They sit in separate 128-byte
+ * blocks so the two sides never write the same cache line or adjacent-line
+ * prefetch pair.
+ *
+ * Producer:  acquire-load head; validate (tail - head in [0, capacity],
+ *            head % 8 == 0 and tail % 8 == 0); if the aligned record does not fit before the
+ *            end of the buffer write a PADDING record covering the rest and
+ *            continue at index 0; write the record; release-store tail.
+ * Consumer:  acquire-load tail; validate (tail - head in [0, capacity],
+ *            tail % 8 == 0 and head % 8 == 0); for each record validate length and type (see
+ *            "Records"), COPY the payload to private memory before parsing
+ *            it; release-store head.
+ * tail is the READY FLAG for records; head is the READY FLAG for free space.
+ */
+
+#define HDMABUF_RING_TRAILER_LENGTH            256
+/* Offsets within the trailer, i.e. relative to ring start + ring_capacity. */
+#define HDMABUF_RING_TAIL_OFFSET               0
+#define HDMABUF_RING_PRODUCER_SESSION_OFFSET   8
+#define HDMABUF_RING_HEAD_OFFSET               128
+#define HDMABUF_RING_CONSUMER_SESSION_OFFSET   136
+#define HDMABUF_RING_MIN_CAPACITY              4096
+#define HDMABUF_RING_MAX_CAPACITY              (1 << 24)
+
+struct hdmabuf_ring_trailer {
+    uint64_t tail;                /* producer; ready flag for records (release) */
+    uint64_t producer_session;
+    uint8_t  reserved0[128 - 16];
+    uint64_t head;                /* consumer; ready flag for free space (release) */
+    uint64_t consumer_session;
+    uint8_t  reserved1[128 - 16];
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, tail) == HDMABUF_RING_TAIL_OFFSET, "tail");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, producer_session) == HDMABUF_RING_PRODUCER_SESSION_OFFSET, "producer_session");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, head) == HDMABUF_RING_HEAD_OFFSET, "head");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, consumer_session) == HDMABUF_RING_CONSUMER_SESSION_OFFSET, "consumer_session");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_ring_trailer) == HDMABUF_RING_TRAILER_LENGTH, "ring trailer size");
+
+/* Bytes from one ring to the next. */
+static inline uint64_t hdmabuf_ring_stride(uint32_t capacity)
+{
+    return (uint64_t)capacity + HDMABUF_RING_TRAILER_LENGTH;
+}
+
+/* The largest record (header included) a ring accepts: a quarter of it. */
+static inline uint32_t hdmabuf_ring_max_record_length(uint32_t capacity)
+{
+    return capacity / 4;
+}
+
+/* 1 if capacity is a power of two in [HDMABUF_RING_MIN_CAPACITY, HDMABUF_RING_MAX_CAPACITY]. */
+static inline int hdmabuf_ring_capacity_valid(uint32_t capacity)
+{
+    return capacity >= HDMABUF_RING_MIN_CAPACITY && capacity <= HDMABUF_RING_MAX_CAPACITY &&
+        (capacity & (capacity - 1)) == 0;
+}
+
+/* The trailer of a ring whose records start at ring_base. */
+static inline struct hdmabuf_ring_trailer *hdmabuf_ring_trailer(void *ring_base, uint32_t capacity)
+{
+    return (struct hdmabuf_ring_trailer *)((uint8_t *)ring_base + capacity);
+}
+
+/*
+ ******************************************************************************
+ *                          Records
+ ******************************************************************************
+ *
+ * A ring holds a sequence of records, each starting 8-byte aligned:
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                 length (header + payload), u32                |  0
+ *  +---------------------------------------------------------------+
+ *  |         type, s32 (1 = PeerMessage, -1 = padding)             |  4
+ *  +---------------------------------------------------------------+
+ *  |                  payload, length - 8 bytes                   ...  8
+ *  +---------------------------------------------------------------+
+ *  |             zero to 7 bytes of alignment padding              |
+ *  +---------------------------------------------------------------+
+ *
+ * length counts header and payload but NOT the alignment padding; the next
+ * record starts at align8(length). A record never wraps: when align8(length)
+ * exceeds the bytes left before the end of the buffer, the producer first
+ * writes a PADDING record whose length is exactly the bytes left (a multiple
+ * of 8, at least 8) and whose payload is ignored, then the record at index 0.
+ *
+ * Validation by the consumer, with available = tail - head and
+ * index = head & (capacity - 1):
+ *   PADDING:      length == capacity - index and length <= available;
+ *   other types:  8 <= length <= capacity / 4, align8(length) <= available,
+ *                 index + align8(length) <= capacity, type > 0.
+ * Any violation (and any type <= 0 other than -1) is a protocol violation.
+ * Type 1 payloads are one protobuf hyperdmabuf.v1.PeerMessage (wire.proto).
+ */
+
+#define HDMABUF_RECORD_HEADER_LENGTH       8
+#define HDMABUF_RECORD_ALIGNMENT           8
+#define HDMABUF_RECORD_LENGTH_OFFSET       0
+#define HDMABUF_RECORD_TYPE_OFFSET         4
+#define HDMABUF_RECORD_TYPE_PADDING        (-1)
+#define HDMABUF_RECORD_TYPE_PEER_MESSAGE   1
+
+struct hdmabuf_record_header {
+    uint32_t length;              /* header + payload, without alignment padding */
+    int32_t  type;                /* HDMABUF_RECORD_TYPE_* */
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_record_header, length) == HDMABUF_RECORD_LENGTH_OFFSET, "length");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_record_header, type) == HDMABUF_RECORD_TYPE_OFFSET, "type");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_record_header) == HDMABUF_RECORD_HEADER_LENGTH, "record header size");
+
+/* Rounds a record length up to the record alignment. */
+static inline uint32_t hdmabuf_record_align(uint32_t length)
+{
+    return (length + HDMABUF_RECORD_ALIGNMENT - 1) & ~(uint32_t)(HDMABUF_RECORD_ALIGNMENT - 1);
+}
+
+/*
+ ******************************************************************************
+ *                          Page table
+ ******************************************************************************
+ *
+ * pool_pages little-endian u64 owner words at page_table_offset; entry n
+ * describes pool page n, i.e. region bytes
+ * [pool_offset + n * page_size, pool_offset + (n + 1) * page_size).
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                     owner peer_id + 1                         |  0 (low word)
+ *  +---------------------------------------------------------------+
+ *  |              low 32 bits of the owner's session_id            |  4 (high word)
+ *  +---------------------------------------------------------------+
+ *
+ * 0 (HDMABUF_PAGE_FREE) means free. A peer claims a page by CAS 0 -> its
+ * owner word and frees it by CAS its owner word -> 0. The owner word is the
+ * READY FLAG of the claim. Each peer keeps the runs it owns in PRIVATE
+ * memory: the table coordinates claims, it is never a peer's bookkeeping.
+ * The session half makes pages of a dead or restarted peer recognizable.
+ */
+
+#define HDMABUF_PAGE_TABLE_ENTRY_LENGTH  8
+#define HDMABUF_PAGE_FREE                UINT64_C(0)
+
+/* The owner word of (peer_id, session_id); never 0 for peer_id < 0xFFFFFFFF. */
+static inline uint64_t hdmabuf_owner_word(uint32_t peer_id, uint64_t session_id)
+{
+    return ((session_id & UINT64_C(0xFFFFFFFF)) << 32) | (((uint64_t)peer_id + 1) & UINT64_C(0xFFFFFFFF));
+}
+
+/* The peer id named by an owner word, or -1 for a free entry. */
+static inline int32_t hdmabuf_owner_peer(uint64_t owner_word)
+{
+    if (owner_word == HDMABUF_PAGE_FREE) {
+        return -1;
+    }
+    return (int32_t)(uint32_t)((owner_word & UINT64_C(0xFFFFFFFF)) - 1);
+}
+
+/* The low 32 bits of the owner's session id in an owner word. */
+static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
+{
+    return (uint32_t)(owner_word >> 32);
+}
+
+/*
+ ******************************************************************************
+ *                          Fence table
+ ******************************************************************************
+ *
+ * fence_slots slots of 192 bytes at fence_table_offset. A slot carries the
+ * two timelines of one exported buffer; each timeline is on its own 64-byte
+ * cache line so the producer and the consumer never write the same line.
+ *
+ *  +------------------------------------------------------+
+ *  | owner u64 (owner word, as in the page table) | rsvd  |   0
+ *  +------------------------------------------------------+
+ *  | acquire value u64 | acquire error u32 | reserved     |  64  producer -> consumer
+ *  +------------------------------------------------------+
+ *  | release value u64 | release error u32 | reserved     | 128  consumer -> producer
+ *  +------------------------------------------------------+
+ *
+ * owner          - 0 when free; claimed by CAS 0 -> owner word like a page.
+ * acquire value  - "content ready up to N", written only by the exporting
+ *                  (producer) side; only increases.
+ * release value  - "done reading up to N", written only by the importing
+ *                  (consumer) side; only increases.
+ * *_error        - 0, or a hyperdmabuf.v1.ErrorCode value carried by the
+ *                  signal. The signaller stores the error word FIRST and
+ *                  then release-stores the value (the READY FLAG); a waiter
+ *                  acquire-loads the value and then reads the error word.
+ * A value lower than one already observed is a protocol violation.
+ */
+
+#define HDMABUF_FENCE_SLOT_LENGTH            192
+#define HDMABUF_FENCE_OWNER_OFFSET           0
+#define HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET   64
+#define HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET   72
+#define HDMABUF_FENCE_RELEASE_VALUE_OFFSET   128
+#define HDMABUF_FENCE_RELEASE_ERROR_OFFSET   136
+
+struct hdmabuf_fence_slot {
+    uint64_t owner;
+    uint8_t  reserved0[64 - 8];
+    uint64_t acquire_value;       /* ready flag of the acquire timeline (release) */
+    uint32_t acquire_error;       /* stored before acquire_value */
+    uint8_t  reserved1[64 - 12];
+    uint64_t release_value;       /* ready flag of the release timeline (release) */
+    uint32_t release_error;       /* stored before release_value */
+    uint8_t  reserved2[64 - 12];
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, owner) == HDMABUF_FENCE_OWNER_OFFSET, "owner");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_value) == HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET, "acquire_value");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_error) == HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET, "acquire_error");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_value) == HDMABUF_FENCE_RELEASE_VALUE_OFFSET, "release_value");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_error) == HDMABUF_FENCE_RELEASE_ERROR_OFFSET, "release_error");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LENGTH, "fence slot size");
+
+/*
+ ******************************************************************************
+ *                          ivshmem doorbell vectors
+ ******************************************************************************
+ *
+ * On KVM/ACRN ivshmem a doorbell is (target peer id << 16) | vector.
+ * Doorbells are hints: a receiver must also poll, and never depends on one
+ * arriving (QEMU drops doorbells to unconnected peers or vectors).
+ */
+
+/* Rung by a ring producer after publishing records to the target peer. */
+#define HDMABUF_IVSHMEM_VECTOR_CONTROL  0
+/* Rung after signalling a fence timeline a peer may be blocked on. */
+#define HDMABUF_IVSHMEM_VECTOR_FENCE    1
+
+/*
+ ******************************************************************************
+ *                          Layout computation
+ ******************************************************************************
+ *
+ * Every peer derives the layout from the five parameters with exactly this
+ * algorithm (RegionLayout.compute in Java); all arithmetic is exact in
+ * signed 64 bits:
+ *
+ *   peer_table_offset  = 4096
+ *   ring_area_offset   = align_up(4096 + max_peers * 128, page_size)
+ *   ring_stride        = ring_capacity + 256
+ *   page_table_offset  = ring_area_offset + max_peers^2 * ring_stride
+ *   fixed              = page_table_offset + fence_slots * 192 + 65536
+ *   pool_pages         = floor((region_size - fixed) / (page_size + 8))
+ *                        (division truncating toward zero)
+ *   while pool_pages > 0:
+ *       fence_table_offset = page_table_offset + pool_pages * 8
+ *       pool_offset        = align_up(fence_table_offset + fence_slots * 192, 65536)
+ *       if pool_offset + pool_pages * page_size <= region_size: done
+ *       pool_pages -= 1
+ *   no pool page fits: the region is too small (HDMABUF_LAYOUT_EREGION_SIZE)
+ */
+
+#define HDMABUF_LAYOUT_DEFAULT_MAX_PEERS      8
+#define HDMABUF_LAYOUT_DEFAULT_RING_CAPACITY  (64 * 1024)
+#define HDMABUF_LAYOUT_DEFAULT_FENCE_SLOTS    1024
+#define HDMABUF_LAYOUT_MIN_MAX_PEERS          2
+#define HDMABUF_LAYOUT_MAX_PEERS_LIMIT        256
+#define HDMABUF_LAYOUT_MIN_PAGE_SIZE          4096
+/* page_size is a signed 32-bit quantity in the reference implementation. */
+#define HDMABUF_LAYOUT_MAX_PAGE_SIZE          (UINT32_C(1) << 30)
+#define HDMABUF_LAYOUT_MAX_FENCE_SLOTS        (1 << 20)
+#define HDMABUF_POOL_ALIGNMENT                (64 * 1024)
+
+struct hdmabuf_region_layout {
+    uint64_t region_size;
+    uint32_t page_size;
+    uint32_t max_peers;
+    uint32_t ring_capacity;
+    uint32_t fence_slots;
+    uint64_t peer_table_offset;
+    uint64_t ring_area_offset;
+    uint64_t ring_stride;
+    uint64_t page_table_offset;
+    uint64_t fence_table_offset;
+    uint64_t pool_offset;
+    uint64_t pool_pages;
+};
+
+/* Results of hdmabuf_region_layout_compute(): the parameter that is invalid. */
+enum hdmabuf_layout_status {
+    HDMABUF_LAYOUT_OK = 0,
+    HDMABUF_LAYOUT_EPAGE_SIZE = 1,      /* not a power of two in [4096, 2^30] */
+    HDMABUF_LAYOUT_EMAX_PEERS = 2,      /* not in [2, 256] */
+    HDMABUF_LAYOUT_ERING_CAPACITY = 3,  /* not a power of two in [4096, 2^24] */
+    HDMABUF_LAYOUT_EFENCE_SLOTS = 4,    /* more than 2^20 */
+    HDMABUF_LAYOUT_EREGION_SIZE = 5     /* too small for the rest, or >= 2^63 */
+};
+
+static inline int64_t hdmabuf_align_up_i64(int64_t value, int64_t alignment)
+{
+    return (value + alignment - 1) & ~(alignment - 1);
+}
+
+/*
+ * Computes the layout for the given parameters into *out. Returns
+ * HDMABUF_LAYOUT_OK, or the status naming the first invalid parameter
+ * (checked in the order page_size, max_peers, ring_capacity, fence_slots,
+ * region_size); *out is untouched on error.
+ */
+static inline enum hdmabuf_layout_status hdmabuf_region_layout_compute(struct hdmabuf_region_layout *out,
+    uint64_t region_size, uint32_t page_size, uint32_t max_peers, uint32_t ring_capacity, uint32_t fence_slots)
+{
+    int64_t region, peer_table, ring_area, stride, page_table, fixed, pages;
+
+    if (page_size < HDMABUF_LAYOUT_MIN_PAGE_SIZE || page_size > HDMABUF_LAYOUT_MAX_PAGE_SIZE ||
+        (page_size & (page_size - 1)) != 0) {
+        return HDMABUF_LAYOUT_EPAGE_SIZE;
+    }
+    if (max_peers < HDMABUF_LAYOUT_MIN_MAX_PEERS || max_peers > HDMABUF_LAYOUT_MAX_PEERS_LIMIT) {
+        return HDMABUF_LAYOUT_EMAX_PEERS;
+    }
+    if (!hdmabuf_ring_capacity_valid(ring_capacity)) {
+        return HDMABUF_LAYOUT_ERING_CAPACITY;
+    }
+    if (fence_slots > HDMABUF_LAYOUT_MAX_FENCE_SLOTS) {
+        return HDMABUF_LAYOUT_EFENCE_SLOTS;
+    }
+    if (region_size > (uint64_t)INT64_MAX) {
+        return HDMABUF_LAYOUT_EREGION_SIZE;
+    }
+    region = (int64_t)region_size;
+    peer_table = HDMABUF_SHM_HEADER_LENGTH;
+    ring_area = hdmabuf_align_up_i64(peer_table + (int64_t)max_peers * HDMABUF_PEER_SLOT_LENGTH, page_size);
+    stride = (int64_t)hdmabuf_ring_stride(ring_capacity);
+    page_table = ring_area + (int64_t)max_peers * max_peers * stride;
+    /* Each pool page costs page_size bytes plus one 8-byte page-table entry. */
+    fixed = page_table + (int64_t)fence_slots * HDMABUF_FENCE_SLOT_LENGTH + HDMABUF_POOL_ALIGNMENT;
+    pages = (region - fixed) / ((int64_t)page_size + HDMABUF_PAGE_TABLE_ENTRY_LENGTH);
+    while (pages > 0) {
+        int64_t fence_table = page_table + pages * HDMABUF_PAGE_TABLE_ENTRY_LENGTH;
+        int64_t pool = hdmabuf_align_up_i64(fence_table + (int64_t)fence_slots * HDMABUF_FENCE_SLOT_LENGTH,
+            HDMABUF_POOL_ALIGNMENT);
+        if (pool + pages * (int64_t)page_size <= region) {
+            out->region_size = region_size;
+            out->page_size = page_size;
+            out->max_peers = max_peers;
+            out->ring_capacity = ring_capacity;
+            out->fence_slots = fence_slots;
+            out->peer_table_offset = (uint64_t)peer_table;
+            out->ring_area_offset = (uint64_t)ring_area;
+            out->ring_stride = (uint64_t)stride;
+            out->page_table_offset = (uint64_t)page_table;
+            out->fence_table_offset = (uint64_t)fence_table;
+            out->pool_offset = (uint64_t)pool;
+            out->pool_pages = (uint64_t)pages;
+            return HDMABUF_LAYOUT_OK;
+        }
+        pages--;
+    }
+    return HDMABUF_LAYOUT_EREGION_SIZE;
+}
+
+/* Offset of the ring carrying records from peer `from` to peer `to` (both < max_peers). */
+static inline uint64_t hdmabuf_ring_offset(const struct hdmabuf_region_layout *layout, uint32_t from, uint32_t to)
+{
+    return layout->ring_area_offset + ((uint64_t)from * layout->max_peers + to) * layout->ring_stride;
+}
+
+static inline uint64_t hdmabuf_peer_slot_offset(const struct hdmabuf_region_layout *layout, uint32_t peer_id)
+{
+    return layout->peer_table_offset + (uint64_t)peer_id * HDMABUF_PEER_SLOT_LENGTH;
+}
+
+static inline uint64_t hdmabuf_page_table_entry_offset(const struct hdmabuf_region_layout *layout, uint64_t page)
+{
+    return layout->page_table_offset + page * HDMABUF_PAGE_TABLE_ENTRY_LENGTH;
+}
+
+static inline uint64_t hdmabuf_fence_slot_offset(const struct hdmabuf_region_layout *layout, uint32_t slot)
+{
+    return layout->fence_table_offset + (uint64_t)slot * HDMABUF_FENCE_SLOT_LENGTH;
+}
+
+/* Region offset of the first byte of pool page n. */
+static inline uint64_t hdmabuf_pool_page_offset(const struct hdmabuf_region_layout *layout, uint64_t page)
+{
+    return layout->pool_offset + page * layout->page_size;
+}
+
+/* Bytes of the control area (everything before the pool). */
+static inline uint64_t hdmabuf_control_length(const struct hdmabuf_region_layout *layout)
+{
+    return layout->pool_offset;
+}
+
+static inline uint64_t hdmabuf_pool_bytes(const struct hdmabuf_region_layout *layout)
+{
+    return layout->pool_pages * layout->page_size;
+}
+
+/*
+ ******************************************************************************
+ *                          Header helpers
+ ******************************************************************************
+ */
+
+/* Results of hdmabuf_region_header_validate(). */
+enum hdmabuf_header_status {
+    HDMABUF_HEADER_OK = 0,
+    HDMABUF_HEADER_EMAGIC = 1,          /* magic is not HDMABUF_SHM_MAGIC (not formatted) */
+    HDMABUF_HEADER_EVERSION = 2,        /* layout_version != 1: refuse to attach */
+    HDMABUF_HEADER_ESIZE = 3,           /* header_length or region_size differ from the mapping */
+    HDMABUF_HEADER_EPARAMS = 4,         /* parameters rejected by hdmabuf_region_layout_compute */
+    HDMABUF_HEADER_EOFFSETS = 5         /* a stored offset differs from the computed layout */
+};
+
+/*
+ * Validates a formatted header against the size of the region the caller
+ * mapped, as an attaching peer must (after acquire-loading magic). On
+ * HDMABUF_HEADER_OK *out holds the recomputed layout. The caller should
+ * copy the header to private memory first so a concurrent writer cannot
+ * change it between the check and the use.
+ */
+static inline enum hdmabuf_header_status hdmabuf_region_header_validate(const struct hdmabuf_region_header *h,
+    uint64_t mapped_size, struct hdmabuf_region_layout *out)
+{
+    struct hdmabuf_region_layout l;
+
+    if (h->magic != HDMABUF_SHM_MAGIC) {
+        return HDMABUF_HEADER_EMAGIC;
+    }
+    if (h->layout_version != HDMABUF_SHM_LAYOUT_VERSION) {
+        return HDMABUF_HEADER_EVERSION;
+    }
+    if (h->header_length != HDMABUF_SHM_HEADER_LENGTH || h->region_size != mapped_size) {
+        return HDMABUF_HEADER_ESIZE;
+    }
+    if (hdmabuf_region_layout_compute(&l, mapped_size, h->page_size, h->max_peers, h->ring_capacity,
+            h->fence_slots) != HDMABUF_LAYOUT_OK) {
+        return HDMABUF_HEADER_EPARAMS;
+    }
+    if (h->peer_table_offset != l.peer_table_offset || h->ring_area_offset != l.ring_area_offset ||
+        h->ring_stride != l.ring_stride || h->page_table_offset != l.page_table_offset ||
+        h->fence_table_offset != l.fence_table_offset || h->pool_offset != l.pool_offset ||
+        h->pool_pages != l.pool_pages) {
+        return HDMABUF_HEADER_EOFFSETS;
+    }
+    *out = l;
+    return HDMABUF_HEADER_OK;
+}
+
+/*
+ * Formatting step 3 for the header: zeroes the reserved bytes and writes
+ * every field except magic and format_state, which the formatter then
+ * release-stores (format_state = READY, then magic) itself.
+ */
+static inline void hdmabuf_region_header_fill(struct hdmabuf_region_header *h,
+    const struct hdmabuf_region_layout *l, uint64_t formatter_session)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(h->reserved); i++) {
+        h->reserved[i] = 0;
+    }
+    h->layout_version = HDMABUF_SHM_LAYOUT_VERSION;
+    h->header_length = HDMABUF_SHM_HEADER_LENGTH;
+    h->region_size = l->region_size;
+    h->page_size = l->page_size;
+    h->max_peers = l->max_peers;
+    h->ring_capacity = l->ring_capacity;
+    h->peer_table_offset = l->peer_table_offset;
+    h->ring_area_offset = l->ring_area_offset;
+    h->ring_stride = l->ring_stride;
+    h->page_table_offset = l->page_table_offset;
+    h->fence_table_offset = l->fence_table_offset;
+    h->fence_slots = l->fence_slots;
+    h->reserved0 = 0;
+    h->pool_offset = l->pool_offset;
+    h->pool_pages = l->pool_pages;
+    h->formatter_session = formatter_session;
+}
+
+/*
+ ******************************************************************************
+ *                          Atomic helpers (GCC / Clang)
+ ******************************************************************************
+ *
+ * Optional. Any equivalent (C11 <stdatomic.h>, inline assembly) that gives
+ * single-copy-atomic 4/8-byte accesses with the stated ordering is conformant.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+
+static inline uint64_t hdmabuf_load_acquire_u64(const volatile uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void hdmabuf_store_release_u64(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t hdmabuf_load_acquire_u32(const volatile uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void hdmabuf_store_release_u32(volatile uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Sequentially consistent compare-and-swap; returns 1 on success. */
+static inline int hdmabuf_cas_u64(volatile uint64_t *p, uint64_t expected, uint64_t desired)
+{
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+static inline int hdmabuf_cas_u32(volatile uint32_t *p, uint32_t expected, uint32_t desired)
+{
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+#endif /* __GNUC__ || __clang__ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HYPERDMABUF_SHM_H */

@@ -1,0 +1,165 @@
+package org.hyperdmabuf.tests.support;
+
+import org.hyperdmabuf.cli.ChildJvm;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A real system of separate processes on this host: an ivshmem server, a sink daemon ("VM 1") and a
+ * source daemon ("VM 2") attached to it, plus any extra daemons a test starts (more "VMs"). Nothing is
+ * mocked; every process is a JVM running the {@code hdmabuf} command line.
+ */
+public final class TwoVmSystem implements AutoCloseable
+{
+    public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    private static final List<String> JVM = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
+
+    private final Path dir;
+    private final List<ChildJvm> processes = new ArrayList<>();
+    private ChildJvm server;
+    private ChildJvm sink;
+    private ChildJvm source;
+    private int sinkVm;
+    private int sourceVm;
+
+    private TwoVmSystem(final Path dir)
+    {
+        this.dir = dir;
+    }
+
+    /** Starts the server (region of {@code regionSize} bytes), the sink and the source. */
+    public static TwoVmSystem start(final Path dir, final long regionSize) throws Exception
+    {
+        final TwoVmSystem s = new TwoVmSystem(dir);
+        try
+        {
+            s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
+                Long.toString(regionSize));
+            s.server.awaitLine("READY", START_TIMEOUT);
+            s.sink = s.startDaemon("sink", "sink", s.sinkSocket());
+            s.sinkVm = vmOf(s.sink);
+            s.source = s.startDaemon("source", "source", s.sourceSocket());
+            s.sourceVm = vmOf(s.source);
+            return s;
+        }
+        catch (final Exception | Error e)
+        {
+            s.close();
+            throw e;
+        }
+    }
+
+    /** Starts one more daemon ({@code role} = sink, source or daemon) attached to the same server. */
+    public ChildJvm startDaemon(final String name, final String role, final Path socket) throws Exception
+    {
+        final ChildJvm d = spawn(name, role, "--ivshmem", ivshmemSocket().toString(), "--socket", socket.toString(),
+            "--name", name);
+        d.awaitLine("READY", START_TIMEOUT);
+        return d;
+    }
+
+    /** Runs another hdmabuf subcommand (e.g. monitor, send) as its own process. */
+    public ChildJvm spawn(final String name, final String... args) throws IOException
+    {
+        final ChildJvm p = ChildJvm.start(name, JVM, List.of(args), System.out);
+        synchronized (processes)
+        {
+            processes.add(p);
+        }
+        return p;
+    }
+
+    public static int vmOf(final ChildJvm daemon) throws InterruptedException
+    {
+        return Integer.parseInt(ChildJvm.field(daemon.awaitLine("READY", START_TIMEOUT), "vm"));
+    }
+
+    /**
+     * Log lines at ERROR level printed so far by any process of this system. A daemon that logs an
+     * error while serving well-behaved clients has a bug; tests assert this list is empty.
+     */
+    public List<String> errorLines()
+    {
+        final List<String> errors = new ArrayList<>();
+        synchronized (processes)
+        {
+            for (final ChildJvm p : processes)
+            {
+                for (final String line : p.output())
+                {
+                    if (line.contains(" ERROR ") || line.contains("Exception in thread"))
+                    {
+                        errors.add("[" + p.name() + "] " + line);
+                    }
+                }
+            }
+        }
+        return errors;
+    }
+
+    public Path dir()
+    {
+        return dir;
+    }
+
+    public Path ivshmemSocket()
+    {
+        return dir.resolve("ivshmem.sock");
+    }
+
+    public Path sinkSocket()
+    {
+        return dir.resolve("sink.sock");
+    }
+
+    public Path sourceSocket()
+    {
+        return dir.resolve("source.sock");
+    }
+
+    public ChildJvm server()
+    {
+        return server;
+    }
+
+    public ChildJvm sink()
+    {
+        return sink;
+    }
+
+    public ChildJvm source()
+    {
+        return source;
+    }
+
+    public int sinkVm()
+    {
+        return sinkVm;
+    }
+
+    public int sourceVm()
+    {
+        return sourceVm;
+    }
+
+    /** Stops everything, newest first. */
+    @Override
+    public void close() throws InterruptedException
+    {
+        final List<ChildJvm> all;
+        synchronized (processes)
+        {
+            all = new ArrayList<>(processes);
+            processes.clear();
+        }
+        for (int i = all.size() - 1; i >= 0; i--)
+        {
+            all.get(i).close();
+        }
+    }
+}
