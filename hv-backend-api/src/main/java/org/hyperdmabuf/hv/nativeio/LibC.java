@@ -24,6 +24,8 @@ public interface LibC
 
     int ftruncate(int fd, @off_t long length);
 
+    int fallocate(int fd, int mode, @off_t long offset, @off_t long length);
+
     @off_t long lseek(int fd, @off_t long offset, int whence);
 
     /**

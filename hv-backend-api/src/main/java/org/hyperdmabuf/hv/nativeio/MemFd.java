@@ -21,6 +21,16 @@ public final class MemFd
         return fd;
     }
 
+    /**
+     * Zeroes {@code [offset, offset + length)} by punching a hole: the pages read as zero for every mapping
+     * (other processes and QEMU guests included) and their memory goes back to the kernel.
+     */
+    public static void punchHole(final int fd, final long offset, final long length) throws NativeIoException
+    {
+        Native.check(Native.libc().fallocate(fd, Native.FALLOC_FL_PUNCH_HOLE | Native.FALLOC_FL_KEEP_SIZE, offset,
+            length), "fallocate(PUNCH_HOLE, " + offset + ", " + length + ")");
+    }
+
     /** Size of the file behind {@code fd} (as QEMU does with fstat). */
     public static long size(final int fd) throws NativeIoException
     {

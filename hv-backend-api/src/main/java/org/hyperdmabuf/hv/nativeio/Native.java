@@ -40,6 +40,8 @@ public final class Native
     public static final int F_SETFL = 4;
     public static final int O_NONBLOCK = 0x800;
     public static final int SEEK_END = 2;
+    public static final int FALLOC_FL_KEEP_SIZE = 1;
+    public static final int FALLOC_FL_PUNCH_HOLE = 2;
     public static final short POLLIN = 0x1;
     public static final short POLLERR = 0x8;
     public static final short POLLHUP = 0x10;

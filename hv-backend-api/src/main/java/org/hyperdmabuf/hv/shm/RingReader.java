@@ -57,7 +57,8 @@ public final class RingReader
             return 0;
         }
         final long available = tail - head;
-        if (available < 0 || available > capacity || (tail & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        // The head is private, but a new reader took it from shared memory: check its alignment too.
+        if (available < 0 || available > capacity || ((tail | head) & (RecordDescriptor.ALIGNMENT - 1)) != 0)
         {
             throw new ShmCorruptionException("ring tail=" + tail + " inconsistent with head=" + head);
         }

@@ -55,7 +55,8 @@ public final class RingWriter
         }
         final long head = ring.getLongAcquire(headIndex);
         final long used = tail - head;
-        if (used < 0 || used > capacity || (head & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        // The tail is private, but a new writer took it from shared memory: check its alignment too.
+        if (used < 0 || used > capacity || ((head | tail) & (RecordDescriptor.ALIGNMENT - 1)) != 0)
         {
             throw new ShmCorruptionException("ring head=" + head + " inconsistent with tail=" + tail);
         }
