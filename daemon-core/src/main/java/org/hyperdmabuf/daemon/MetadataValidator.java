@@ -31,9 +31,9 @@ public final class MetadataValidator
         {
             throw invalid("metadata is " + encoded + " bytes encoded, limit " + Limits.MAX_METADATA_BYTES);
         }
-        if (m.getVersion() > 1)
+        if (Integer.toUnsignedLong(m.getVersion()) > 1)
         {
-            throw invalid("metadata.version=" + m.getVersion() + " not supported (max 1)");
+            throw invalid("metadata.version=" + Integer.toUnsignedString(m.getVersion()) + " not supported (max 1)");
         }
         final String ct = m.getContentType();
         if (ct.getBytes(StandardCharsets.UTF_8).length > Limits.MAX_CONTENT_TYPE_BYTES)
@@ -101,8 +101,9 @@ public final class MetadataValidator
             {
                 throw invalid("image plane " + i + " stride must be > 0");
             }
-            final long end = p.getOffset() + stride * height; // cannot overflow: offset checked first
-            if (p.getOffset() < 0 || p.getOffset() > bufferLength || end > bufferLength)
+            // offset + stride * height <= bufferLength, arranged so nothing can overflow a signed long.
+            final long offset = p.getOffset();
+            if (offset < 0 || offset > bufferLength || stride > (bufferLength - offset) / height)
             {
                 throw invalid("image plane " + i + " (offset " + p.getOffset() + ", stride " + stride + ", height " +
                     height + ") extends past the buffer length " + bufferLength);

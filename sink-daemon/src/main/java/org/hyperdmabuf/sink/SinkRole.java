@@ -257,7 +257,9 @@ public final class SinkRole implements Role
             LOG.debug("unexport notice for {} not sent: {}", BufferIds.format(e.id), ex.getMessage());
         }
         unshareQuietly(e);
-        if (e.importedByPeer)
+        // Pinned until the target confirms with ReleaseNotice{dropped}: an ImportNotice may still be in
+        // the ring, so "not imported yet" is never proof that the target holds no mapping.
+        if (ctx.backend().peers().stream().anyMatch(p -> p.vm() == e.target))
         {
             awaitingRelease.put(e.id, e);
         }
@@ -397,7 +399,7 @@ public final class SinkRole implements Role
                     publishState(live, "released");
                 }
                 final Export pending = awaitingRelease.get(id);
-                if (pending != null && pending.target == vm)
+                if (pending != null && pending.target == vm && message.getRelease().getDropped())
                 {
                     awaitingRelease.remove(id);
                     reclaimIfUnused(pending.allocation);

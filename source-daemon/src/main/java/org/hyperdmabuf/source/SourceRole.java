@@ -69,6 +69,7 @@ public final class SourceRole implements Role
         Metadata metadata;
         int revision;
         boolean removed;
+        boolean exporterLost;
         final Map<ClientConnection, Integer> imports = new HashMap<>();
 
         Remote(final BufferId id, final int exporter, final ShareRef ref, final Access access, final Metadata metadata,
@@ -193,24 +194,33 @@ public final class SourceRole implements Role
         afterRelease(r);
     }
 
+    /** After the last local import of {@code r} is gone: tell the exporter; forget a removed buffer. */
     private void afterRelease(final Remote r)
     {
         if (r.importCount() > 0)
         {
             return;
         }
-        try
-        {
-            ctx.messenger().send(r.exporter, PeerMessage.newBuilder().setRelease(ReleaseNotice.newBuilder()
-                .setId(r.id)).build());
-        }
-        catch (final ApiException e)
-        {
-            LOG.debug("release notice for {} not sent: {}", BufferIds.format(r.id), e.getMessage());
-        }
         if (r.removed)
         {
             buffers.remove(r.id);
+        }
+        if (!r.exporterLost)
+        {
+            sendRelease(r.exporter, r.id, r.removed);
+        }
+    }
+
+    private void sendRelease(final int vm, final BufferId id, final boolean dropped)
+    {
+        try
+        {
+            ctx.messenger().send(vm, PeerMessage.newBuilder().setRelease(ReleaseNotice.newBuilder().setId(id)
+                .setDropped(dropped)).build());
+        }
+        catch (final ApiException e)
+        {
+            LOG.debug("release notice for {} not sent: {}", BufferIds.format(id), e.getMessage());
         }
     }
 
@@ -223,8 +233,14 @@ public final class SourceRole implements Role
         {
             case EXPORT -> onExport(vm, message.getExport());
             case UNEXPORT -> {
-                final Remote r = buffers.get(message.getUnexport().getId());
-                if (r != null && r.exporter == vm && !r.removed)
+                final BufferId id = message.getUnexport().getId();
+                final Remote r = buffers.get(id);
+                if (r == null || r.exporter != vm)
+                {
+                    // Never stored (rejected, or announced before we started): nothing pins it here.
+                    sendRelease(vm, id, true);
+                }
+                else if (!r.removed)
                 {
                     final String reason = message.getUnexport().getReason();
                     remove(r, reason.matches("[a-z-]{1,32}") ? reason : "unexported");
@@ -319,10 +335,7 @@ public final class SourceRole implements Role
     {
         r.removed = true;
         ctx.events().publish(event(BufferEvents.REMOVE, r, reason));
-        if (r.importCount() == 0)
-        {
-            buffers.remove(r.id);
-        }
+        afterRelease(r);
     }
 
     private UEvent event(final String action, final Remote r, final String reason)
@@ -345,6 +358,7 @@ public final class SourceRole implements Role
         {
             if (r.exporter == vm && !r.removed)
             {
+                r.exporterLost = true;
                 remove(r, "peer-lost");
             }
         }
