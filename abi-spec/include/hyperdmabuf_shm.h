@@ -312,10 +312,15 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  * roles       - HDMABUF_ROLE_* bits.
  * pid         - the daemon's process id in its VM; informational only.
  *
- * Joining (after resetting the rings that involve the peer, ABI.md "Peer
- * table"): release-store state = FREE; write peer_id, session_id,
- * heartbeat = 1, abi_version, roles, pid; release-store state = ACTIVE.
- * Leaving: release-store state = GONE.
+ * Joining (ABI.md "Peer table"): skip every incoming ring to its tail;
+ * take over every outgoing ring at its tail if head and tail are consistent
+ * (reset it only if not); then release-store state = FREE; write peer_id,
+ * session_id, heartbeat = 1, abi_version, roles, pid; release-store
+ * state = ACTIVE. Leaving: release-store state = GONE.
+ * Liveness: a peer whose heartbeat has not moved for the observer's
+ * liveness timeout (on the observer's clock) is dead for that session, even
+ * if it moves again later (a stopped VM resumed); it comes back only with a
+ * new session_id.
  */
 
 #define HDMABUF_PEER_SLOT_LENGTH         128
@@ -456,7 +461,7 @@ static inline struct hdmabuf_ring_trailer *hdmabuf_ring_trailer(void *ring_base,
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *  |                 length (header + payload), u32                |  0
  *  +---------------------------------------------------------------+
- *  |         type, s32 (1 = PeerMessage, -1 = padding)             |  4
+ *  |  type, s32 (1 = PeerMessage, 2 = SessionStart, -1 = padding)  |  4
  *  +---------------------------------------------------------------+
  *  |                  payload, length - 8 bytes                   ...  8
  *  +---------------------------------------------------------------+
@@ -476,6 +481,22 @@ static inline struct hdmabuf_ring_trailer *hdmabuf_ring_trailer(void *ring_base,
  *                 index + align8(length) <= capacity, type > 0.
  * Any violation (and any type <= 0 other than -1) is a protocol violation.
  * Type 1 payloads are one protobuf hyperdmabuf.v1.PeerMessage (wire.proto).
+ * Type 2 (SESSION_START) payloads are struct hdmabuf_session_start (16
+ * bytes; a shorter one is a violation, bytes beyond 16 are ignored). Other
+ * positive types are reserved: a receiver skips them after validation.
+ *
+ * Sessions on a ring (ABI.md "Sessions on a ring")
+ *   A producer writes a SESSION_START naming its own session_id and the
+ *   consumer's session_id (as read from the consumer's peer slot) as its
+ *   first record on the ring in each of its sessions, and again before its
+ *   next record whenever it starts addressing a new session of the
+ *   consumer. A consumer delivers a type-1 record only if the last
+ *   SESSION_START it read on that ring names the producer's CURRENT session
+ *   (the one in its peer slot) AND the consumer's own session; other
+ *   records are discarded (counted). A consumer that reads a SESSION_START
+ *   naming a producer session other than the one it currently serves ends
+ *   its batch there and re-reads the peer table before reading on, so the
+ *   new incarnation's records are delivered once it is brought up.
  */
 
 #define HDMABUF_RECORD_HEADER_LENGTH       8
@@ -484,6 +505,21 @@ static inline struct hdmabuf_ring_trailer *hdmabuf_ring_trailer(void *ring_base,
 #define HDMABUF_RECORD_TYPE_OFFSET         4
 #define HDMABUF_RECORD_TYPE_PADDING        (-1)
 #define HDMABUF_RECORD_TYPE_PEER_MESSAGE   1
+#define HDMABUF_RECORD_TYPE_SESSION_START  2
+
+/* SESSION_START payload (offsets relative to the payload, i.e. record + 8). */
+#define HDMABUF_SESSION_START_LENGTH             16
+#define HDMABUF_SESSION_START_PRODUCER_OFFSET    0
+#define HDMABUF_SESSION_START_CONSUMER_OFFSET    8
+
+struct hdmabuf_session_start {
+    uint64_t producer_session;    /* the writer's session_id */
+    uint64_t consumer_session;    /* the reader's session_id, as the writer read it from the peer table */
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_session_start, producer_session) == HDMABUF_SESSION_START_PRODUCER_OFFSET, "producer_session");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_session_start, consumer_session) == HDMABUF_SESSION_START_CONSUMER_OFFSET, "consumer_session");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_session_start) == HDMABUF_SESSION_START_LENGTH, "session start size");
 
 struct hdmabuf_record_header {
     uint32_t length;              /* header + payload, without alignment padding */
@@ -557,15 +593,19 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  * two timelines of one exported buffer; each timeline is on its own 64-byte
  * cache line so the producer and the consumer never write the same line.
  *
- *  +------------------------------------------------------+
- *  | owner u64 (owner word, as in the page table) | rsvd  |   0
- *  +------------------------------------------------------+
- *  | acquire value u64 | acquire error u32 | reserved     |  64  producer -> consumer
- *  +------------------------------------------------------+
- *  | release value u64 | release error u32 | reserved     | 128  consumer -> producer
- *  +------------------------------------------------------+
+ *  +-------------------------------------------------------------------+
+ *  | owner u64 (owner word, as in the page table) | reserved           |   0
+ *  +-------------------------------------------------------------------+
+ *  | acquire value u64 | acquire error u32 | acquire waiters u32 | rsvd |  64  producer -> consumer
+ *  +-------------------------------------------------------------------+
+ *  | release value u64 | release error u32 | release waiters u32 | rsvd | 128  consumer -> producer
+ *  +-------------------------------------------------------------------+
  *
  * owner          - 0 when free; claimed by CAS 0 -> owner word like a page.
+ *                  The claimer zeroes both timelines (values, errors,
+ *                  waiters) after the claim and before it publishes the
+ *                  slot index; the owner zeroes them again before it
+ *                  releases the slot (CAS owner word -> 0).
  * acquire value  - "content ready up to N", written only by the exporting
  *                  (producer) side; only increases.
  * release value  - "done reading up to N", written only by the importing
@@ -574,6 +614,18 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *                  signal. The signaller stores the error word FIRST and
  *                  then release-stores the value (the READY FLAG); a waiter
  *                  acquire-loads the value and then reads the error word.
+ * *_waiters      - number of waits blocked in a daemon on this timeline (a
+ *                  hint written by both VMs; never trusted for more):
+ *                  a daemon that blocks a client increments it (atomic add,
+ *                  full barrier) BEFORE re-checking the value, and
+ *                  decrements it (not below 0) when the wait ends;
+ *                  a signaller stores error, then value (release), then
+ *                  issues a FULL FENCE (store-load) and loads waiters; if it
+ *                  is non-zero, the signalling side's daemon rings the
+ *                  other VM's fence doorbell (HDMABUF_IVSHMEM_VECTOR_FENCE).
+ *                  Either the waiter's re-check sees the value or the
+ *                  signaller sees the waiter: no wake-up is lost.
+ *                  See hdmabuf_fence_signal() / hdmabuf_fence_add_waiter().
  * A value lower than one already observed is a protocol violation.
  */
 
@@ -581,25 +633,31 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
 #define HDMABUF_FENCE_OWNER_OFFSET           0
 #define HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET   64
 #define HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET   72
+#define HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET 76
 #define HDMABUF_FENCE_RELEASE_VALUE_OFFSET   128
 #define HDMABUF_FENCE_RELEASE_ERROR_OFFSET   136
+#define HDMABUF_FENCE_RELEASE_WAITERS_OFFSET 140
 
 struct hdmabuf_fence_slot {
     uint64_t owner;
     uint8_t  reserved0[64 - 8];
     uint64_t acquire_value;       /* ready flag of the acquire timeline (release) */
     uint32_t acquire_error;       /* stored before acquire_value */
-    uint8_t  reserved1[64 - 12];
+    uint32_t acquire_waiters;     /* waits blocked in a daemon (hint) */
+    uint8_t  reserved1[64 - 16];
     uint64_t release_value;       /* ready flag of the release timeline (release) */
     uint32_t release_error;       /* stored before release_value */
-    uint8_t  reserved2[64 - 12];
+    uint32_t release_waiters;     /* waits blocked in a daemon (hint) */
+    uint8_t  reserved2[64 - 16];
 };
 
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, owner) == HDMABUF_FENCE_OWNER_OFFSET, "owner");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_value) == HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET, "acquire_value");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_error) == HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET, "acquire_error");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_waiters) == HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET, "acquire_waiters");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_value) == HDMABUF_FENCE_RELEASE_VALUE_OFFSET, "release_value");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_error) == HDMABUF_FENCE_RELEASE_ERROR_OFFSET, "release_error");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_waiters) == HDMABUF_FENCE_RELEASE_WAITERS_OFFSET, "release_waiters");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LENGTH, "fence slot size");
 
 /*
@@ -900,6 +958,38 @@ static inline int hdmabuf_cas_u64(volatile uint64_t *p, uint64_t expected, uint6
 static inline int hdmabuf_cas_u32(volatile uint32_t *p, uint32_t expected, uint32_t desired)
 {
     return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Fence timeline helpers (see "Fence table"). Pass &slot->acquire_value,
+ * &slot->acquire_error, &slot->acquire_waiters (or the release_* fields).
+ *
+ * hdmabuf_fence_signal() stores the error word, then release-stores the
+ * value, then issues a full fence and loads waiters. Returns 1 if a wait is
+ * blocked in a daemon: have the other VM's fence doorbell rung.
+ */
+static inline int hdmabuf_fence_signal(volatile uint64_t *value, volatile uint32_t *error,
+    const volatile uint32_t *waiters, uint64_t new_value, uint32_t error_code)
+{
+    __atomic_store_n(error, error_code, __ATOMIC_RELAXED);
+    __atomic_store_n(value, new_value, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(waiters, __ATOMIC_RELAXED) != 0;
+}
+
+/* A daemon about to block a wait: announce it, then re-check the value. */
+static inline void hdmabuf_fence_add_waiter(volatile uint32_t *waiters)
+{
+    __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The wait ended (completed, timed out or cancelled). Never goes below 0. */
+static inline void hdmabuf_fence_remove_waiter(volatile uint32_t *waiters)
+{
+    uint32_t n = __atomic_load_n(waiters, __ATOMIC_RELAXED);
+    while (n != 0 && !__atomic_compare_exchange_n(waiters, &n, n - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+    }
 }
 
 #endif /* __GNUC__ || __clang__ */

@@ -196,7 +196,12 @@ static void dump_constants(void)
     P("RecordDescriptor.TYPE_OFFSET", offsetof(struct hdmabuf_record_header, type));
     P("RecordDescriptor.PADDING_TYPE", HDMABUF_RECORD_TYPE_PADDING);
     P("RecordDescriptor.PEER_MESSAGE_TYPE", HDMABUF_RECORD_TYPE_PEER_MESSAGE);
+    P("RecordDescriptor.SESSION_START_TYPE", HDMABUF_RECORD_TYPE_SESSION_START);
+    P("RecordDescriptor.SESSION_START_LENGTH", sizeof(struct hdmabuf_session_start));
+    P("RecordDescriptor.SESSION_START_PRODUCER_OFFSET", offsetof(struct hdmabuf_session_start, producer_session));
+    P("RecordDescriptor.SESSION_START_CONSUMER_OFFSET", offsetof(struct hdmabuf_session_start, consumer_session));
     P("sizeof(struct hdmabuf_record_header)", sizeof(struct hdmabuf_record_header));
+    P("limit.HDMABUF_SESSION_START_LENGTH", HDMABUF_SESSION_START_LENGTH);
     for (i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         snprintf(name, sizeof name, "RecordDescriptor.align(%" PRIu32 ")", lengths[i]);
         P(name, hdmabuf_record_align(lengths[i]));
@@ -212,9 +217,15 @@ static void dump_constants(void)
     P("FenceSlotDescriptor.OWNER_OFFSET", offsetof(struct hdmabuf_fence_slot, owner));
     P("FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_value));
     P("FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_error));
+    P("FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_waiters));
     P("FenceSlotDescriptor.RELEASE_VALUE_OFFSET", offsetof(struct hdmabuf_fence_slot, release_value));
     P("FenceSlotDescriptor.RELEASE_ERROR_OFFSET", offsetof(struct hdmabuf_fence_slot, release_error));
+    P("FenceSlotDescriptor.RELEASE_WAITERS_OFFSET", offsetof(struct hdmabuf_fence_slot, release_waiters));
     P("sizeof(struct hdmabuf_fence_slot)", sizeof(struct hdmabuf_fence_slot));
+    P("offsetof(struct hdmabuf_fence_slot, reserved1)", offsetof(struct hdmabuf_fence_slot, reserved1));
+    P("offsetof(struct hdmabuf_fence_slot, reserved2)", offsetof(struct hdmabuf_fence_slot, reserved2));
+    P("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET);
+    P("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", HDMABUF_FENCE_RELEASE_WAITERS_OFFSET);
 
     /* Layout parameters (RegionLayout). */
     P("RegionLayout.DEFAULT_MAX_PEERS", HDMABUF_LAYOUT_DEFAULT_MAX_PEERS);
@@ -232,6 +243,9 @@ static void dump_constants(void)
         /* Java's slotOffset is relative to the peer table. */
         snprintf(name, sizeof name, "PeerSlotDescriptor.slotOffset(%" PRIu32 ")", peers[i]);
         P(name, hdmabuf_peer_slot_offset(&l, peers[i]));
+        /* Java's FenceSlotDescriptor.slotOffset is relative to the fence table. */
+        snprintf(name, sizeof name, "FenceSlotDescriptor.slotOffset(%" PRIu32 ")", peers[i]);
+        P(name, hdmabuf_fence_slot_offset(&l, peers[i]));
     }
 
     /* ivshmem doorbell vectors (ABI.md "ivshmem specifics"). */

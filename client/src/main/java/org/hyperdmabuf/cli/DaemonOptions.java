@@ -32,6 +32,13 @@ final class DaemonOptions
     @Option(names = "--ring-size", description = "Bytes per control ring, if this daemon formats the region (default: ${DEFAULT-VALUE}).")
     String ringSize = "64K";
 
+    @Option(names = "--heartbeat-ms", description = "Heartbeat interval in the peer slot (default: ${DEFAULT-VALUE}).")
+    int heartbeatMs = 100;
+
+    @Option(names = "--liveness-timeout-ms", description = {"A peer whose heartbeat stops this long is declared gone;",
+        "fence waits on its buffers fail with EPEERLOST (default: ${DEFAULT-VALUE})."})
+    int livenessTimeoutMs = 1500;
+
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
         final Map<String, String> options = new HashMap<>();
@@ -39,6 +46,8 @@ final class DaemonOptions
         options.put("roles", sink && source ? "sink,source" : sink ? "sink" : "source");
         options.put("max-peers", Integer.toString(maxPeers));
         options.put("ring-capacity", Long.toString(Defaults.parseSize(ringSize)));
+        options.put("heartbeat-ms", Integer.toString(heartbeatMs));
+        options.put("liveness-timeout-ms", Integer.toString(livenessTimeoutMs));
         final HypervisorBackend hv = BackendProvider.find(backend).create(options);
         final List<Role.Factory> roles = new ArrayList<>();
         if (sink)

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.cli;
 
+import org.hyperdmabuf.client.Fence;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -38,7 +39,17 @@ final class DemoCommand implements Callable<Integer>
     @Option(names = {"-v", "--verbose"}, description = "Show the daemons' logs.")
     boolean verbose;
 
+    @Option(names = "--sync", description = {"How producer and consumer hand frames over (default: ${DEFAULT-VALUE}):",
+        "fences = fence timelines in shared memory, no daemon per frame;",
+        "events = a re-export, an add/change event, IMPORT and RELEASE through the daemons per frame."})
+    String sync = "fences";
+
+    @Option(names = "--wait", description = "Fence wait strategy with --sync fences: SPIN, BLOCK or ADAPTIVE " +
+        "(default: ${DEFAULT-VALUE}).")
+    String wait = "ADAPTIVE";
+
     private final List<ChildJvm> children = new ArrayList<>();
+    private volatile boolean interrupted;
 
     @Override
     public Integer call() throws Exception
@@ -47,10 +58,19 @@ final class DemoCommand implements Callable<Integer>
         {
             throw new IllegalArgumentException("--frames, --buffers, --width and --height must be positive");
         }
+        if (!"fences".equals(sync) && !"events".equals(sync))
+        {
+            throw new IllegalArgumentException("--sync must be fences or events");
+        }
+        Fence.WaitStrategy.valueOf(wait);
         final long frameBytes = (long)width * height * 4;
         final long region = Long.highestOneBit(Math.max(64L << 20, frameBytes * buffers + (16L << 20)) - 1) << 1;
         final Path dir = Files.createTempDirectory("hdmabuf-demo-");
-        final Thread cleanup = new Thread(() -> stopAll(dir));
+        final Thread cleanup = new Thread(() ->
+        {
+            interrupted = true;
+            stopAll(dir);
+        });
         Runtime.getRuntime().addShutdownHook(cleanup);
         try
         {
@@ -73,17 +93,32 @@ final class DemoCommand implements Callable<Integer>
             final String sourceReady = source.awaitLine("READY", Duration.ofSeconds(30));
             System.out.println("ivshmem server up; sink daemon is VM " + ChildJvm.field(sinkReady, "vm") +
                 ", source daemon is VM " + ChildJvm.field(sourceReady, "vm"));
-            final ChildJvm consumer = spawn("consumer", APP_JVM, "demo-consumer", "--socket",
-                dir.resolve("source.sock").toString(), "--frames", Integer.toString(frames));
+            final boolean fences = "fences".equals(sync);
+            final ChildJvm consumer = fences ?
+                spawn("consumer", APP_JVM, "stream-consumer", "--socket", dir.resolve("source.sock").toString(),
+                    "--frames", Integer.toString(frames), "--wait", wait) :
+                spawn("consumer", APP_JVM, "demo-consumer", "--socket", dir.resolve("source.sock").toString(),
+                    "--frames", Integer.toString(frames));
             consumer.awaitLine("READY", Duration.ofSeconds(30));
-            final ChildJvm producer = spawn("producer", APP_JVM, "demo-producer", "--socket",
-                dir.resolve("sink.sock").toString(), "--to", ChildJvm.field(sourceReady, "vm"), "--frames",
+            final List<String> producerArgs = new ArrayList<>(List.of(fences ? "stream-producer" : "demo-producer",
+                "--socket", dir.resolve("sink.sock").toString(), "--to", ChildJvm.field(sourceReady, "vm"), "--frames",
                 Integer.toString(frames), "--width", Integer.toString(width), "--height", Integer.toString(height),
-                "--buffers", Integer.toString(buffers));
+                "--buffers", Integer.toString(buffers)));
+            if (fences)
+            {
+                producerArgs.add("--wait");
+                producerArgs.add(wait);
+            }
+            final ChildJvm producer = spawn("producer", APP_JVM, producerArgs.toArray(new String[0]));
             final Duration limit = Duration.ofSeconds(120 + frames / 10);
             final int consumerExit = consumer.waitFor(limit);
             final int producerExit = producer.waitFor(Duration.ofSeconds(30));
             final boolean ok = consumerExit == 0 && producerExit == 0;
+            if (interrupted)
+            {
+                System.out.println("demo: interrupted; all processes stopped");
+                return 130;
+            }
             System.out.println(ok ? "demo: all " + frames + " frames verified" :
                 "demo: FAILED (consumer exit " + consumerExit + ", producer exit " + producerExit + ")");
             return ok ? 0 : 1;

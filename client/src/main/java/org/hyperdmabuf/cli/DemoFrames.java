@@ -30,6 +30,25 @@ final class DemoFrames
         }
     }
 
+    /**
+     * Index of the first byte (in 8-byte steps) that differs from the pattern of frame {@code seq}, or -1.
+     * The 8 bytes at {@code skip} (a timestamp) are not checked.
+     */
+    static long firstMismatch(final ByteBuffer frame, final long seq, final int length, final int skip)
+    {
+        final LongBuffer longs = frame.duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(length).asLongBuffer();
+        final long base = seq * GOLDEN;
+        final int skipIndex = skip / 8;
+        for (int i = 1, n = longs.limit(); i < n; i++)
+        {
+            if (i != skipIndex && longs.get(i) != base + i)
+            {
+                return 8L * i;
+            }
+        }
+        return -1;
+    }
+
     static long crc32c(final ByteBuffer frame, final int length)
     {
         final CRC32C crc = new CRC32C();

@@ -10,6 +10,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ReceivedEvent;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -22,43 +23,28 @@ import java.util.concurrent.Callable;
     description = "The demo's producer: a ring of buffers, each re-exported per frame once the consumer released it.")
 final class DemoProducer implements Callable<Integer>
 {
-    @Option(names = "--socket", required = true)
-    Path socket;
-
-    @Option(names = "--to", required = true)
-    int target;
-
-    @Option(names = "--frames")
-    int frames = 300;
-
-    @Option(names = "--width")
-    int width = 1920;
-
-    @Option(names = "--height")
-    int height = 1080;
-
-    @Option(names = "--buffers")
-    int buffers = 3;
+    @Mixin
+    ProducerOptions opts = new ProducerOptions();
 
     @Override
     public Integer call() throws Exception
     {
-        final int frameBytes = Math.multiplyExact(Math.multiplyExact(width, height), 4);
-        try (HdmabufClient client = HdmabufClient.connect(socket))
+        final int frameBytes = opts.frameBytes();
+        try (HdmabufClient client = HdmabufClient.connect(opts.socket))
         {
-            awaitTarget(client);
+            awaitTarget(client, opts.target);
             client.subscribe(List.of(), false);
             final List<Allocation> slots = new ArrayList<>();
-            final String[] exportIds = new String[buffers];
-            final BufferId[] ids = new BufferId[buffers];
-            final boolean[] busy = new boolean[buffers];
-            for (int i = 0; i < buffers; i++)
+            final String[] exportIds = new String[opts.buffers];
+            final BufferId[] ids = new BufferId[opts.buffers];
+            final boolean[] busy = new boolean[opts.buffers];
+            for (int i = 0; i < opts.buffers; i++)
             {
                 slots.add(client.alloc(frameBytes));
             }
-            for (int seq = 0; seq < frames; seq++)
+            for (int seq = 0; seq < opts.frames; seq++)
             {
-                final int slot = seq % buffers;
+                final int slot = seq % opts.buffers;
                 while (busy[slot])
                 {
                     awaitState(client, exportIds, busy);
@@ -68,24 +54,24 @@ final class DemoProducer implements Callable<Integer>
                 final long crc = DemoFrames.crc32c(a.buffer().bytes(), frameBytes);
                 final Metadata m = Metadata.newBuilder().setVersion(1).setContentType(DemoFrames.CONTENT_TYPE)
                     .setSize(frameBytes)
-                    .setImage(ImageInfo.newBuilder().setWidth(width).setHeight(height)
-                        .setFourcc(DemoFrames.FOURCC_AR24).addPlanes(Plane.newBuilder().setOffset(0).setStride(width * 4)))
+                    .setImage(ImageInfo.newBuilder().setWidth(opts.width).setHeight(opts.height)
+                        .setFourcc(DemoFrames.FOURCC_AR24).addPlanes(Plane.newBuilder().setOffset(0).setStride(opts.width * 4)))
                     .putTags("seq", Integer.toString(seq))
                     .putTags("crc32c", Long.toString(crc))
                     .putTags("export_ns", Long.toString(System.nanoTime()))
                     .build();
                 busy[slot] = true;
-                ids[slot] = client.export(a.handle(), target, m, Access.ACCESS_READ_ONLY).getId();
+                ids[slot] = client.export(a.handle(), opts.target, m, Access.ACCESS_READ_ONLY).getId();
                 exportIds[slot] = BufferIds.format(ids[slot]);
             }
-            for (int slot = 0; slot < buffers; slot++)
+            for (int slot = 0; slot < opts.buffers; slot++)
             {
                 while (busy[slot])
                 {
                     awaitState(client, exportIds, busy);
                 }
             }
-            for (int slot = 0; slot < buffers; slot++)
+            for (int slot = 0; slot < opts.buffers; slot++)
             {
                 if (ids[slot] != null)
                 {
@@ -94,12 +80,13 @@ final class DemoProducer implements Callable<Integer>
                 client.free(slots.get(slot).handle());
                 slots.get(slot).close();
             }
-            System.out.println("producer: sent " + frames + " frames of " + frameBytes + " bytes");
+            System.out.println("producer: sent " + opts.frames + " frames of " + frameBytes + " bytes");
         }
         return 0;
     }
 
-    private void awaitTarget(final HdmabufClient client) throws Exception
+    /** Waits until the sink sees {@code target} running a source daemon (start-up ordering of the demo). */
+    static void awaitTarget(final HdmabufClient client, final int target) throws Exception
     {
         final long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (client.targets().getTargetsList().stream().noneMatch(t -> t.getVm() == target &&

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         ServerCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
-        DemoProducer.class, DemoConsumer.class, CommandLine.HelpCommand.class})
+        DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
 public final class Hdmabuf
 {
     public static void main(final String[] args)

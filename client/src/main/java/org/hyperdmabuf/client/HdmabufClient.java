@@ -12,6 +12,10 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Event;
 import org.hyperdmabuf.abi.v1.Export;
 import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.FenceSignal;
+import org.hyperdmabuf.abi.v1.FenceState;
+import org.hyperdmabuf.abi.v1.FenceWait;
+import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.Free;
 import org.hyperdmabuf.abi.v1.Import;
 import org.hyperdmabuf.abi.v1.Imported;
@@ -71,6 +75,7 @@ public final class HdmabufClient implements AutoCloseable
     private final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(MAX_FRAME + 5);
     private volatile IOException failure;
     private Duration timeout = DEFAULT_TIMEOUT;
+    private volatile int pageSize;
 
     /** A response and the fds that came with it (owned by the caller). */
     public record Reply(Response response, int[] fds)
@@ -122,7 +127,16 @@ public final class HdmabufClient implements AutoCloseable
     {
         final Reply reply = call(Request.newBuilder().setAlloc(Alloc.newBuilder().setSize(size)));
         final var a = reply.response().getAllocated();
-        return new Allocation(a.getHandle(), SharedBuffer.map(onlyFd(reply), a.getOffset(), a.getLength(), false));
+        final int fd = onlyFd(reply);
+        try
+        {
+            return new Allocation(a.getHandle(), SharedBuffer.mapKeepingFd(fd, a.getOffset(), a.getLength(), false), fd);
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            Native.closeQuietly(fd);
+            throw e;
+        }
     }
 
     /** EXPORT (or re-export) an allocation to {@code targetVm}. */
@@ -131,6 +145,42 @@ public final class HdmabufClient implements AutoCloseable
     {
         return call(Request.newBuilder().setExport(Export.newBuilder().setHandle(handle).setTargetVm(targetVm)
             .setMetadata(metadata).setAccess(access))).response().getExported();
+    }
+
+    /** The producer's side of the fence of an export of {@code allocation} (from EXPORT's response). */
+    public Fence fence(final Allocation allocation, final Exported exported) throws IOException
+    {
+        return Fence.map(this, exported.getId(), Fence.Side.PRODUCER, allocation.fd(), exported.getFenceOffset(), true,
+            pageSize());
+    }
+
+    /** FENCE_SIGNAL through the daemon (for sides that cannot store, and to ring the doorbell for waiters). */
+    public void fenceSignal(final BufferId id, final Timeline timeline, final long value, final int error)
+        throws IOException
+    {
+        call(Request.newBuilder().setFenceSignal(FenceSignal.newBuilder().setId(id).setTimeline(timeline)
+            .setValue(value).setError(error)));
+    }
+
+    /** FENCE_WAIT: blocks in the daemon until the timeline reaches {@code value}. */
+    public FenceState fenceWait(final BufferId id, final Timeline timeline, final long value, final long timeoutMillis)
+        throws IOException
+    {
+        final Duration saved = timeout;
+        final Request.Builder r = Request.newBuilder().setFenceWait(FenceWait.newBuilder().setId(id)
+            .setTimeline(timeline).setValue(value).setTimeoutMs((int)Math.min(Integer.MAX_VALUE, timeoutMillis)));
+        return call(r, Duration.ofMillis(timeoutMillis).plus(saved)).response().getFence();
+    }
+
+    private int pageSize() throws IOException
+    {
+        int p = pageSize;
+        if (p == 0)
+        {
+            p = caps().getPageSize();
+            pageSize = p;
+        }
+        return p;
     }
 
     public void unexport(final BufferId id) throws IOException
@@ -170,8 +220,26 @@ public final class HdmabufClient implements AutoCloseable
     {
         final Reply reply = call(Request.newBuilder().setImport(Import.newBuilder().setId(id)));
         final Imported i = reply.response().getImported();
-        return new ImportedBuffer(id, SharedBuffer.map(onlyFd(reply), i.getOffset(), i.getLength(),
-            i.getAccess() == Access.ACCESS_READ_ONLY), i.getMetadata());
+        final boolean readOnly = i.getAccess() == Access.ACCESS_READ_ONLY;
+        final int fd = onlyFd(reply);
+        try
+        {
+            final Fence fence = Fence.map(this, id, Fence.Side.CONSUMER, fd, i.getFenceOffset(), !readOnly, pageSize());
+            try
+            {
+                return new ImportedBuffer(id, SharedBuffer.mapKeepingFd(fd, i.getOffset(), i.getLength(), readOnly),
+                    i.getMetadata(), fence);
+            }
+            catch (final IOException | RuntimeException e)
+            {
+                fence.close();
+                throw e;
+            }
+        }
+        finally
+        {
+            Native.closeQuietly(fd);
+        }
     }
 
     public void release(final BufferId id) throws IOException
@@ -195,6 +263,11 @@ public final class HdmabufClient implements AutoCloseable
      * {@link HdmabufException}; fds of a successful reply belong to the caller.
      */
     public Reply call(final Request.Builder request) throws IOException
+    {
+        return call(request, timeout);
+    }
+
+    private Reply call(final Request.Builder request, final Duration timeout) throws IOException
     {
         final long id = requestIds.incrementAndGet();
         final CompletableFuture<Reply> future = new CompletableFuture<>();

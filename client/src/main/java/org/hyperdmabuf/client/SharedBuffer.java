@@ -19,6 +19,13 @@ public final class SharedBuffer implements AutoCloseable
         this.memory = memory;
     }
 
+    /** Maps {@code fd} at {@code offset}/{@code length}; the caller keeps (and closes) the fd. */
+    static SharedBuffer mapKeepingFd(final int fd, final long offset, final long length, final boolean readOnly)
+        throws NativeIoException
+    {
+        return new SharedBuffer(MappedMemory.map(fd, offset, length, readOnly));
+    }
+
     /** Maps {@code fd} at {@code offset}/{@code length} and closes the fd. */
     static SharedBuffer map(final int fd, final long offset, final long length, final boolean readOnly)
         throws NativeIoException

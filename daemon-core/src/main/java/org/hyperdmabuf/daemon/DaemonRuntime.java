@@ -52,6 +52,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final CountDownLatch closed = new CountDownLatch(1);
     private final Set<Integer> malformedReported = new HashSet<>();
     private final EventHub events = new EventHub();
+    private final FenceWaits fenceWaits;
 
     /**
      * Starts the backend (already configured with this daemon's role bits) and then the client socket.
@@ -67,7 +68,9 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.backend = backend;
         this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         this.loop = group.next();
-        final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop));
+        this.fenceWaits = new FenceWaits(loop);
+        final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop),
+            fenceWaits);
         for (final Role.Factory f : roleFactories)
         {
             roles.add(f.create(context));
@@ -150,6 +153,8 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                 }
                 case OP_NOT_SET -> throw new ApiException(ErrorCode.ENOTSUP,
                     "request has no operation this daemon knows (ABI v" + Limits.ABI_VERSION + ")");
+                case FENCE_SIGNAL -> fenceRole(request.getFenceSignal().getId()).onRequest(client, request);
+                case FENCE_WAIT -> fenceRole(request.getFenceWait().getId()).onRequest(client, request);
                 default -> roleFor(request.getOpCase()).onRequest(client, request);
             }
         }
@@ -177,10 +182,25 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             roles.stream().map(Role::name).toList());
     }
 
+    /** Fence operations go to the sink for buffers this VM exported, to the source for the others. */
+    private Role fenceRole(final org.hyperdmabuf.abi.v1.BufferId id) throws ApiException
+    {
+        final String role = id.getExporterVm() == backend.localVm() ? "sink" : "source";
+        for (final Role r : roles)
+        {
+            if (r.name().equals(role))
+            {
+                return r;
+            }
+        }
+        throw new ApiException(ErrorCode.ENOENT, "no such buffer here (this daemon runs no " + role + " role)");
+    }
+
     @Override
     public void onDisconnected(final ClientConnection client)
     {
         events.removeClient(client);
+        fenceWaits.dropClient(client);
         for (final Role r : roles)
         {
             try
@@ -254,6 +274,24 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         {
             LOG.info("peer VM {} down ({})", vm, reason);
             roles.forEach(r -> r.onPeerDown(vm, sessionId, reason));
+        });
+    }
+
+    @Override
+    public void onFenceDoorbell()
+    {
+        loop.execute(fenceWaits::check);
+    }
+
+    @Override
+    public void onFenceTick()
+    {
+        loop.execute(() ->
+        {
+            if (!fenceWaits.isEmpty())
+            {
+                fenceWaits.check();
+            }
         });
     }
 

@@ -9,6 +9,9 @@ import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.FenceSignal;
+import org.hyperdmabuf.abi.v1.FenceWait;
+import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
@@ -17,12 +20,15 @@ import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.MetadataValidator;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,7 +51,7 @@ public final class SinkRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
-        Request.OpCase.UNEXPORT, Request.OpCase.FREE);
+        Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT);
 
     private final DaemonContext ctx;
     private final SecureRandom random = new SecureRandom();
@@ -85,13 +91,18 @@ public final class SinkRole implements Role
         final int target;
         final org.hyperdmabuf.hv.spi.ShareRef ref;
         final Access access;
+        final FenceRef fence;
+        final FenceTimeline acquire;
+        final FenceTimeline release;
         org.hyperdmabuf.abi.v1.Metadata metadata;
         int revision = 1;
         boolean importedByPeer;
+        boolean peerLost;
         String state = "exported";
 
         Export(final BufferId id, final Allocation allocation, final int target,
-            final org.hyperdmabuf.hv.spi.ShareRef ref, final Access access, final org.hyperdmabuf.abi.v1.Metadata metadata)
+            final org.hyperdmabuf.hv.spi.ShareRef ref, final Access access, final org.hyperdmabuf.abi.v1.Metadata metadata,
+            final FenceRef fence, final MemoryWindow fenceSlot)
         {
             this.id = id;
             this.allocation = allocation;
@@ -99,6 +110,9 @@ public final class SinkRole implements Role
             this.ref = ref;
             this.access = access;
             this.metadata = metadata;
+            this.fence = fence;
+            this.acquire = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_ACQUIRE);
+            this.release = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_RELEASE);
         }
     }
 
@@ -136,6 +150,31 @@ public final class SinkRole implements Role
             case FREE -> {
                 free(owned(client, request.getFree().getHandle()));
                 client.reply(rid, Response.newBuilder());
+            }
+            case FENCE_SIGNAL -> {
+                final FenceSignal f = request.getFenceSignal();
+                final Export e = ownedExport(client, f.getId());
+                if (f.getTimeline() != Timeline.TIMELINE_ACQUIRE)
+                {
+                    throw new ApiException(ErrorCode.EINVAL, "the exporter signals the acquire timeline; release " +
+                        "is signalled by the importer");
+                }
+                if (e.peerLost)
+                {
+                    throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
+                }
+                e.acquire.signal(f.getValue(), f.getError());
+                ctx.backend().ringFence(e.target);
+                client.reply(rid, Response.newBuilder());
+            }
+            case FENCE_WAIT -> {
+                final FenceWait f = request.getFenceWait();
+                final Export e = ownedExport(client, f.getId());
+                if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
+                {
+                    throw new ApiException(ErrorCode.EINVAL, "the exporter waits on the release timeline");
+                }
+                ctx.fenceWaits().add(client, rid, e.release, f.getValue(), f.getTimeoutMs(), e.target, e.id);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
@@ -193,11 +232,15 @@ public final class SinkRole implements Role
                 throw new ApiException(ErrorCode.EINVAL, "access of an export cannot change on re-export; " +
                     "unexport it first");
             }
+            if (existing.peerLost)
+            {
+                throw new ApiException(ErrorCode.EPEERLOST, "VM " + target + " is gone; unexport and export again");
+            }
             existing.metadata = req.getMetadata();
             existing.revision++;
             ctx.messenger().send(target, announce(existing));
             client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
-                .setReexport(true)));
+                .setReexport(true).setFenceOffset(existing.fence.regionOffset())));
             return;
         }
         if (target == ctx.backend().localVm())
@@ -219,27 +262,41 @@ public final class SinkRole implements Role
         {
             throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
         }
+        final FenceRef fence;
+        try
+        {
+            fence = ctx.backend().allocateFence();
+        }
+        catch (final BackendException ex)
+        {
+            unshareQuietly(a, ref);
+            throw new ApiException(ApiException.codeOf(ex.error()), ex.getMessage());
+        }
         final BufferId id = BufferId.newBuilder().setExporterVm(ctx.backend().localVm())
             .setExportNumber(++exportCounter).setNonce(random.nextLong()).build();
-        final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata());
+        final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,
+            ctx.backend().fenceWindow(fence.index()));
         try
         {
             ctx.messenger().send(target, announce(e));
         }
         catch (final ApiException ex)
         {
-            unshareQuietly(e);
+            unshareQuietly(a, ref);
+            freeFence(e);
             throw ex;
         }
         a.exportsByTarget.put(target, e);
         exports.put(id, e);
-        client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(id)));
+        client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(id)
+            .setFenceOffset(fence.regionOffset())));
     }
 
     private PeerMessage announce(final Export e)
     {
         return PeerMessage.newBuilder().setExport(ExportAnnounce.newBuilder().setId(e.id).setOffset(e.ref.offset())
-            .setLength(e.ref.length()).setAccess(e.access).setMetadata(e.metadata).setRevision(e.revision)).build();
+            .setLength(e.ref.length()).setAccess(e.access).setMetadata(e.metadata).setRevision(e.revision)
+            .setFenceSlot(e.fence.index())).build();
     }
 
     private void unexport(final Export e, final String reason)
@@ -247,23 +304,44 @@ public final class SinkRole implements Role
         exports.remove(e.id);
         e.allocation.exportsByTarget.remove(e.target);
         e.state = "unexport-pending";
-        try
-        {
-            ctx.messenger().send(e.target, PeerMessage.newBuilder().setUnexport(UnexportNotice.newBuilder()
-                .setId(e.id).setReason(reason)).build());
-        }
-        catch (final ApiException ex)
-        {
-            LOG.debug("unexport notice for {} not sent: {}", BufferIds.format(e.id), ex.getMessage());
-        }
-        unshareQuietly(e);
+        ctx.fenceWaits().failKey(e.id, ErrorCode.ENOENT, "the buffer was unexported");
+        unshareQuietly(e.allocation, e.ref);
         // Pinned until the target confirms with ReleaseNotice{dropped}: an ImportNotice may still be in
         // the ring, so "not imported yet" is never proof that the target holds no mapping.
-        if (ctx.backend().peers().stream().anyMatch(p -> p.vm() == e.target))
+        if (!e.peerLost && ctx.backend().peers().stream().anyMatch(p -> p.vm() == e.target))
         {
+            // Consumers spinning on acquire wake with ENOENT instead of waiting for their timeout.
+            e.acquire.poison(ErrorCode.ENOENT);
+            try
+            {
+                ctx.messenger().send(e.target, PeerMessage.newBuilder().setUnexport(UnexportNotice.newBuilder()
+                    .setId(e.id).setReason(reason)).build());
+            }
+            catch (final ApiException ex)
+            {
+                LOG.debug("unexport notice for {} not sent: {}", BufferIds.format(e.id), ex.getMessage());
+            }
+            ctx.backend().ringFence(e.target);
             awaitingRelease.put(e.id, e);
         }
+        else
+        {
+            freeFence(e);
+        }
         reclaimIfUnused(e.allocation);
+    }
+
+    private void freeFence(final Export e)
+    {
+        try
+        {
+            ctx.backend().freeFence(e.fence);
+        }
+        catch (final BackendException ex)
+        {
+            LOG.error("freeing fence slot {} of {} failed: {}", e.fence.index(), BufferIds.format(e.id),
+                ex.getMessage());
+        }
     }
 
     private void free(final Allocation a)
@@ -307,15 +385,15 @@ public final class SinkRole implements Role
         }
     }
 
-    private void unshareQuietly(final Export e)
+    private void unshareQuietly(final Allocation a, final org.hyperdmabuf.hv.spi.ShareRef ref)
     {
         try
         {
-            ctx.backend().unshare(e.allocation.buffer, e.ref);
+            ctx.backend().unshare(a.buffer, ref);
         }
         catch (final BackendException ex)
         {
-            LOG.warn("unshare of {} failed: {}", BufferIds.format(e.id), ex.getMessage());
+            LOG.warn("unshare of {} failed: {}", a.buffer, ex.getMessage());
         }
     }
 
@@ -350,30 +428,37 @@ public final class SinkRole implements Role
     public void onPeerDown(final int vm, final long sessionId, final String reason)
     {
         ctx.messenger().forget(vm);
-        final List<Allocation> touched = new ArrayList<>();
-        for (final Export e : new ArrayList<>(exports.values()))
+        ctx.fenceWaits().failPeer(vm, "VM " + vm + " is gone (" + reason + ")");
+        int lost = 0;
+        for (final Export e : exports.values())
         {
-            if (e.target == vm)
+            if (e.target == vm && !e.peerLost)
             {
-                exports.remove(e.id);
-                e.allocation.exportsByTarget.remove(vm);
-                unshareQuietly(e);
-                touched.add(e.allocation);
+                // The export stays until its owner unexports it, so the owner's view stays consistent;
+                // waits on the release timeline, spinning ones included, complete with EPEERLOST.
+                e.peerLost = true;
+                e.importedByPeer = false;
+                e.state = "peer-lost";
+                e.release.poison(ErrorCode.EPEERLOST);
+                publishState(e, "peer-lost");
+                lost++;
             }
         }
+        final List<Allocation> touched = new ArrayList<>();
         awaitingRelease.values().removeIf(e ->
         {
             if (e.target == vm)
             {
+                freeFence(e);
                 touched.add(e.allocation);
                 return true;
             }
             return false;
         });
         touched.forEach(this::reclaimIfUnused);
-        if (!touched.isEmpty())
+        if (lost > 0 || !touched.isEmpty())
         {
-            LOG.info("VM {} {}: dropped its exports of {} allocations", vm, reason, touched.size());
+            LOG.info("VM {} {}: {} exports lost, {} awaiting release dropped", vm, reason, lost, touched.size());
         }
     }
 
@@ -402,6 +487,7 @@ public final class SinkRole implements Role
                 if (pending != null && pending.target == vm && message.getRelease().getDropped())
                 {
                     awaitingRelease.remove(id);
+                    freeFence(pending);
                     reclaimIfUnused(pending.allocation);
                 }
             }

@@ -9,6 +9,9 @@ import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.ExportReject;
+import org.hyperdmabuf.abi.v1.FenceSignal;
+import org.hyperdmabuf.abi.v1.FenceWait;
+import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.ImportNotice;
 import org.hyperdmabuf.abi.v1.Imported;
 import org.hyperdmabuf.abi.v1.Metadata;
@@ -20,9 +23,11 @@ import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.MetadataValidator;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
@@ -49,7 +54,8 @@ import java.util.Set;
 public final class SourceRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
-    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE);
+    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE,
+        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT);
 
     private final DaemonContext ctx;
     private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
@@ -66,6 +72,9 @@ public final class SourceRole implements Role
         final int exporter;
         final ShareRef ref;
         final Access access;
+        final int fenceSlot;
+        final FenceTimeline acquire;
+        final FenceTimeline release;
         Metadata metadata;
         int revision;
         boolean removed;
@@ -73,7 +82,7 @@ public final class SourceRole implements Role
         final Map<ClientConnection, Integer> imports = new HashMap<>();
 
         Remote(final BufferId id, final int exporter, final ShareRef ref, final Access access, final Metadata metadata,
-            final int revision)
+            final int revision, final int fenceSlot, final MemoryWindow fence)
         {
             this.id = id;
             this.exporter = exporter;
@@ -81,6 +90,9 @@ public final class SourceRole implements Role
             this.access = access;
             this.metadata = metadata;
             this.revision = revision;
+            this.fenceSlot = fenceSlot;
+            this.acquire = FenceTimeline.of(fence, Timeline.TIMELINE_ACQUIRE);
+            this.release = FenceTimeline.of(fence, Timeline.TIMELINE_RELEASE);
         }
 
         int importCount()
@@ -122,6 +134,40 @@ public final class SourceRole implements Role
             case RELEASE -> {
                 release(client, request.getRelease().getId());
                 client.reply(rid, Response.newBuilder());
+            }
+            case FENCE_SIGNAL -> {
+                final FenceSignal f = request.getFenceSignal();
+                final Remote r = buffers.get(f.getId());
+                if (r == null || !r.imports.containsKey(client))
+                {
+                    throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
+                }
+                if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
+                {
+                    throw new ApiException(ErrorCode.EINVAL, "an importer signals the release timeline; acquire is " +
+                        "signalled by the exporter");
+                }
+                if (r.exporterLost)
+                {
+                    throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
+                }
+                r.release.signal(f.getValue(), f.getError());
+                ctx.backend().ringFence(r.exporter);
+                client.reply(rid, Response.newBuilder());
+            }
+            case FENCE_WAIT -> {
+                final FenceWait f = request.getFenceWait();
+                final Remote r = buffers.get(f.getId());
+                if (r == null || r.removed)
+                {
+                    throw new ApiException(r != null && r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
+                        "no such buffer");
+                }
+                if (f.getTimeline() != Timeline.TIMELINE_ACQUIRE)
+                {
+                    throw new ApiException(ErrorCode.EINVAL, "an importer waits on the acquire timeline");
+                }
+                ctx.fenceWaits().add(client, rid, r.acquire, f.getValue(), f.getTimeoutMs(), r.exporter, r.id);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a source operation");
         }
@@ -171,8 +217,8 @@ public final class SourceRole implements Role
         }
         r.imports.merge(client, 1, Integer::sum);
         client.replyWithFd(rid, Response.newBuilder().setImported(Imported.newBuilder().setId(id)
-            .setOffset(mapping.offset()).setLength(mapping.length()).setAccess(r.access).setMetadata(r.metadata)),
-            mapping.fd());
+            .setOffset(mapping.offset()).setLength(mapping.length()).setAccess(r.access).setMetadata(r.metadata)
+            .setFenceOffset(ctx.backend().fenceRegionOffset(r.fenceSlot))), mapping.fd());
     }
 
     private void release(final ClientConnection client, final BufferId id) throws ApiException
@@ -273,7 +319,7 @@ public final class SourceRole implements Role
                 return; // stale or duplicate announcement
             }
             if (a.getOffset() != existing.ref.offset() || a.getLength() != existing.ref.length() ||
-                a.getAccess() != existing.access)
+                a.getAccess() != existing.access || a.getFenceSlot() != existing.fenceSlot)
             {
                 reject(vm, id, ErrorCode.EINVAL, "re-export may only change metadata");
                 return;
@@ -290,6 +336,10 @@ public final class SourceRole implements Role
                 throw new ApiException(ErrorCode.EINVAL, "unknown access value " + a.getAccessValue());
             }
             MetadataValidator.validate(a.getMetadata(), a.getLength());
+            if (!ctx.backend().validateFence(vm, a.getFenceSlot()))
+            {
+                throw new ApiException(ErrorCode.EINVAL, "fence slot " + a.getFenceSlot() + " is not the sender's");
+            }
             final ClientMapping probe = ctx.backend().mapImport(vm, new ShareRef(a.getOffset(), a.getLength()),
                 a.getAccess() == Access.ACCESS_READ_ONLY);
             Native.closeQuietly(probe.fd());
@@ -312,7 +362,7 @@ public final class SourceRole implements Role
             return;
         }
         final Remote r = new Remote(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
-            a.getMetadata(), Math.max(1, a.getRevision()));
+            a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(a.getFenceSlot()));
         buffers.put(id, r);
         ctx.events().publish(event(BufferEvents.ADD, r, null));
     }
@@ -334,6 +384,8 @@ public final class SourceRole implements Role
     private void remove(final Remote r, final String reason)
     {
         r.removed = true;
+        ctx.fenceWaits().failKey(r.id, r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
+            "the buffer was removed (" + reason + ")");
         ctx.events().publish(event(BufferEvents.REMOVE, r, reason));
         afterRelease(r);
     }
@@ -354,11 +406,14 @@ public final class SourceRole implements Role
     public void onPeerDown(final int vm, final long sessionId, final String reason)
     {
         ctx.messenger().forget(vm);
+        ctx.fenceWaits().failPeer(vm, "exporter VM " + vm + " is gone (" + reason + ")");
         for (final Remote r : new ArrayList<>(buffers.values()))
         {
             if (r.exporter == vm && !r.removed)
             {
                 r.exporterLost = true;
+                // The exporter can no longer signal: complete every acquire wait, spinning ones included.
+                r.acquire.poison(ErrorCode.EPEERLOST);
                 remove(r, "peer-lost");
             }
         }

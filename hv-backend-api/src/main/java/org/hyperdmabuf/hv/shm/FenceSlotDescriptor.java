@@ -5,14 +5,26 @@ package org.hyperdmabuf.hv.shm;
  * own 64-byte cache line so producer and consumer never write the same line. Values only increase; an
  * error word is stored before its value with release semantics.
  * <pre>
- *  +------------------------------------------------------+
- *  | owner u64 (as in the page table) | reserved to 64    |   0
- *  +------------------------------------------------------+
- *  | acquire value u64 | acquire error u32 | reserved     |  64  producer -&gt; consumer
- *  +------------------------------------------------------+
- *  | release value u64 | release error u32 | reserved     | 128  consumer -&gt; producer
- *  +------------------------------------------------------+
+ *  +-----------------------------------------------------------------------+
+ *  | owner u64 (as in the page table) | reserved to 64                     |   0
+ *  +-----------------------------------------------------------------------+
+ *  | acquire value u64 | acquire error u32 | acquire waiters u32 | rsvd    |  64  producer -&gt; consumer
+ *  +-----------------------------------------------------------------------+
+ *  | release value u64 | release error u32 | release waiters u32 | rsvd    | 128  consumer -&gt; producer
+ *  +-----------------------------------------------------------------------+
  * </pre>
+ * {@code waiters} lets a signaller skip the doorbell when nobody is blocked, without losing a wake-up
+ * (a Dekker-style handshake, both sides need a store-load barrier):
+ * <ul>
+ *   <li>a daemon that blocks a client on a timeline first increments {@code waiters} (atomic add, a full
+ *       barrier), then re-checks the value, and decrements {@code waiters} when the wait ends;</li>
+ *   <li>a signaller stores the error word, then the value (release), then issues a full fence and loads
+ *       {@code waiters} (Java: {@code putLongVolatile} of the value then {@code getIntVolatile}); if it is
+ *       non-zero it has its daemon ring the other VM's fence doorbell.</li>
+ * </ul>
+ * Either the waiter's re-check sees the new value or the signaller sees the waiter. {@code waiters} is
+ * written by both VMs, so it is only a hint: a wrong value costs a needless doorbell or a wake-up on the
+ * periodic tick instead of the doorbell, never a missed completion.
  */
 public final class FenceSlotDescriptor
 {
@@ -20,10 +32,18 @@ public final class FenceSlotDescriptor
     public static final int OWNER_OFFSET = 0;
     public static final int ACQUIRE_VALUE_OFFSET = 64;
     public static final int ACQUIRE_ERROR_OFFSET = 72;
+    public static final int ACQUIRE_WAITERS_OFFSET = 76;
     public static final int RELEASE_VALUE_OFFSET = 128;
     public static final int RELEASE_ERROR_OFFSET = 136;
+    public static final int RELEASE_WAITERS_OFFSET = 140;
 
     private FenceSlotDescriptor()
     {
+    }
+
+    /** Region-independent offset of slot {@code index} within the fence table. */
+    public static long slotOffset(final int index)
+    {
+        return (long)index * SLOT_LENGTH;
     }
 }

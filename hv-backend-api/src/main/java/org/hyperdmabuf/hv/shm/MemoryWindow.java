@@ -107,6 +107,16 @@ public final class MemoryWindow
         return (int)INTS.getVolatile(buffer, index);
     }
 
+    public void putIntVolatile(final int index, final int value)
+    {
+        INTS.setVolatile(buffer, index, value);
+    }
+
+    public int getAndAddInt(final int index, final int delta)
+    {
+        return (int)INTS.getAndAdd(buffer, index, delta);
+    }
+
     public boolean compareAndSetInt(final int index, final int expected, final int value)
     {
         return INTS.compareAndSet(buffer, index, expected, value);

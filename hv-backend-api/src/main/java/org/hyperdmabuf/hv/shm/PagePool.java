@@ -150,18 +150,48 @@ public final class PagePool
         return true;
     }
 
-    /** Releases every page whose owner word names {@code peerId} (a peer declared dead). Returns pages freed. */
-    public long reclaimPeer(final int peerId)
+    /** Clears the bytes of a run of pages before they are released (e.g. punches a hole in the region file). */
+    @FunctionalInterface
+    public interface Zeroer
     {
-        long freed = 0;
-        for (long p = 0; p < layout.poolPages(); p++)
+        void zero(long regionOffset, long length);
+    }
+
+    /**
+     * Zeroes and releases every page whose owner word is exactly that of ({@code peerId}, {@code sessionId}), a
+     * dead or restarted incarnation; pages of any other incarnation, a newer one of the same peer included,
+     * are left alone. Each run is zeroed before its entries are released, since a released page may be
+     * claimed by another peer at once. Returns the number of pages freed.
+     */
+    public long reclaimSession(final int peerId, final long sessionId, final Zeroer zeroer)
+    {
+        final long word = PageTableDescriptor.ownerWord(peerId, sessionId);
+        if (word == ownerWord)
         {
-            final int index = entry(p);
-            final long word = pageTable.getLongAcquire(index);
-            if (word != PageTableDescriptor.FREE && PageTableDescriptor.ownerPeer(word) == peerId &&
-                pageTable.compareAndSetLong(index, word, PageTableDescriptor.FREE))
+            throw new IllegalArgumentException("reclaiming our own live session " + Long.toHexString(sessionId));
+        }
+        long freed = 0;
+        long p = 0;
+        final long total = layout.poolPages();
+        while (p < total)
+        {
+            if (pageTable.getLongAcquire(entry(p)) != word)
             {
-                freed++;
+                p++;
+                continue;
+            }
+            final long first = p;
+            while (p < total && pageTable.getLongAcquire(entry(p)) == word)
+            {
+                p++;
+            }
+            zeroer.zero(layout.poolOffset() + first * layout.pageSize(), (p - first) * layout.pageSize());
+            for (long q = first; q < p; q++)
+            {
+                if (pageTable.compareAndSetLong(entry(q), word, PageTableDescriptor.FREE))
+                {
+                    freed++;
+                }
             }
         }
         return freed;

@@ -43,6 +43,14 @@ public final class RingReader
         void onRecord(int type, ByteBuffer payload, int length);
     }
 
+    /** Like {@link RecordHandler}, but may end the batch after a record (which is consumed either way). */
+    @FunctionalInterface
+    public interface ControlledRecordHandler
+    {
+        /** Returns false to stop after this record, leaving the following ones in the ring for a later poll. */
+        boolean onRecord(int type, ByteBuffer payload, int length);
+    }
+
     /**
      * Delivers up to {@code limit} records, then publishes the new head. Returns the number delivered.
      *
@@ -50,6 +58,22 @@ public final class RingReader
      *                                be read again.
      */
     public int poll(final RecordHandler handler, final int limit) throws ShmCorruptionException
+    {
+        return controlledPoll((type, payload, length) ->
+        {
+            handler.onRecord(type, payload, length);
+            return true;
+        }, limit);
+    }
+
+    /**
+     * Delivers up to {@code limit} records, stopping early after a record for which {@code handler} returns
+     * false, then publishes the new head. Returns the number delivered.
+     *
+     * @throws ShmCorruptionException if the producer wrote an impossible tail or record; the ring must not
+     *                                be read again.
+     */
+    public int controlledPoll(final ControlledRecordHandler handler, final int limit) throws ShmCorruptionException
     {
         final long tail = ring.getLongAcquire(tailIndex);
         if (tail == head)
@@ -90,7 +114,10 @@ public final class RingReader
                 ring.getBytes(index + HEADER_LENGTH, scratch, 0, payload);
                 head += aligned;
                 delivered++;
-                handler.onRecord(type, scratch, payload);
+                if (!handler.onRecord(type, scratch, payload))
+                {
+                    break;
+                }
             }
         }
         finally

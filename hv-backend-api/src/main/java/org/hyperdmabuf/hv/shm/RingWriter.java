@@ -82,6 +82,25 @@ public final class RingWriter
         return true;
     }
 
+    /**
+     * Takes over the ring as its producer for {@code sessionId} (ABI.md "Joining"): continues at the tail found
+     * there when head and tail are consistent, so bytes a live consumer may still be reading are never
+     * overwritten, and only resets a ring that fails validation. Returns true if the ring was continued.
+     */
+    public boolean attach(final long sessionId)
+    {
+        final long head = ring.getLongAcquire(headIndex);
+        final long used = tail - head;
+        if (used < 0 || used > capacity || ((head | tail) & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        {
+            reset(sessionId);
+            return false;
+        }
+        ring.putLong(capacity + RingDescriptor.PRODUCER_SESSION_OFFSET, sessionId);
+        ring.putLongRelease(tailIndex, tail);
+        return true;
+    }
+
     /** Restarts the ring empty (only while the consumer is known not to read it). */
     public void reset(final long sessionId)
     {

@@ -8,9 +8,30 @@ public interface BackendListener
     /** A peer joined (or restarted: then {@link #onPeerDown} for the old session came first). */
     void onPeerUp(PeerInfo peer);
 
-    /** A peer left, died or restarted; {@code reason} is "gone", "restarted" or "corrupt". */
+    /**
+     * A peer left, died or restarted; {@code reason} is "gone" (it left, or the transport reported it gone),
+     * "restarted" (a new session id replaced this one), "timeout" (its heartbeat stopped) or "corrupt" (it
+     * broke the shared-memory protocol). A session reported down never comes back up: the peer returns only
+     * with a new session id, through {@link #onPeerUp}.
+     */
     void onPeerDown(int vm, long sessionId, String reason);
 
     /** One message from {@code vm}; {@code payload} is valid only during the call. */
     void onMessage(int vm, ByteBuffer payload, int length);
+
+    /**
+     * Our fence doorbell rang: a peer signalled a timeline that a wait blocked in this daemon may be waiting
+     * for. Doorbells are hints (coalesced, possibly lost); re-check every blocked wait.
+     */
+    default void onFenceDoorbell()
+    {
+    }
+
+    /**
+     * The periodic safety net for lost fence doorbells: called from the receive thread about every 10 ms
+     * (never more often), whether or not anything happened. Cheap when nothing waits.
+     */
+    default void onFenceTick()
+    {
+    }
 }

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.spi;
 
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+
 import java.nio.ByteBuffer;
 import java.util.List;
 
@@ -68,6 +70,64 @@ public interface HypervisorBackend extends AutoCloseable
 
     /** Total bytes of shareable memory. */
     long totalBytes();
+
+    // ---- fences (ABI.md "Fence table"): two timelines per export, in memory both VMs map ----
+
+    /** Claims a fence slot with both timelines zeroed; ENOSPC when the table is full, ENOTSUP without fences. */
+    default FenceRef allocateFence() throws BackendException
+    {
+        throw new BackendException("ENOTSUP", name() + " has no fence slots");
+    }
+
+    /** Zeroes and releases a slot from {@link #allocateFence}; EINVAL if it is not one of ours. */
+    default void freeFence(final FenceRef fence) throws BackendException
+    {
+        throw new BackendException("ENOTSUP", name() + " has no fence slots");
+    }
+
+    /**
+     * The daemon's own mapping of fence slot {@code index} ({@code FenceSlotDescriptor} offsets), for waits and
+     * signals done in the daemon. Valid until {@link #close}. IllegalArgumentException if out of range.
+     */
+    default MemoryWindow fenceWindow(final int index)
+    {
+        throw new UnsupportedOperationException(name() + " has no fence slots");
+    }
+
+    /**
+     * True if {@code index} is a fence slot currently owned by {@code exporterVm} in the session this backend
+     * knows it by: the check an importer applies to a slot index received in an export message.
+     */
+    default boolean validateFence(final int exporterVm, final int index)
+    {
+        return false;
+    }
+
+    /**
+     * Rings {@code peerVm}'s fence doorbell (ivshmem vector 1) after a signal a wait blocked in that VM's
+     * daemon may need. False if the peer is not connected (nothing rung); doorbells are hints either way.
+     */
+    default boolean ringFence(final int peerVm)
+    {
+        return false;
+    }
+
+    /** Region offset of fence slot {@code index}, for clients that map it. IllegalArgumentException if out of range. */
+    default long fenceRegionOffset(final int index)
+    {
+        throw new UnsupportedOperationException(name() + " has no fence slots");
+    }
+
+    /**
+     * Zeroes and releases the shared memory (pool pages and fence slots) still held by the dead or restarted
+     * session {@code sessionId} of {@code vm}; memory of any other session, a newer one of the same VM
+     * included, is untouched. Call it only when no local consumer maps that memory any more. Returns the
+     * number of pages plus slots freed. EBUSY if that session is up; EINVAL for our own session.
+     */
+    default long reclaimPeerMemory(final int vm, final long sessionId) throws BackendException
+    {
+        return 0;
+    }
 
     @Override
     void close();

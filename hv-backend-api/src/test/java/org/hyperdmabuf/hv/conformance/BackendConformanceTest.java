@@ -4,11 +4,14 @@ import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
@@ -22,6 +25,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -409,6 +413,154 @@ public abstract class BackendConformanceTest
         final BackendBuffer buffer = a.backend().allocate(a.backend().capabilities().pageSize());
         assertError("ENOPEER", () -> a.backend().share(buffer, bVm, false));
         a.backend().free(buffer);
+    }
+
+    // ---- fences ----
+
+    @Test
+    void fenceSlotsAreAllocatedValidatedAndFreed() throws Exception
+    {
+        final Endpoint[] pair = startPair();
+        final HypervisorBackend a = pair[0].backend();
+        final HypervisorBackend b = pair[1].backend();
+        final FenceRef fence = a.allocateFence();
+        assertTrue(fence.index() >= 0, "a slot index: " + fence);
+        assertEquals(fence.regionOffset(), a.fenceRegionOffset(fence.index()), "the exporter's region offset");
+        assertEquals(fence.regionOffset(), b.fenceRegionOffset(fence.index()), "the same offset for the importer");
+        assertTrue(b.validateFence(a.localVm(), fence.index()), "the importer accepts the exporter's slot");
+        assertTrue(a.validateFence(a.localVm(), fence.index()), "the exporter's own slot is valid to it");
+        assertFalse(b.validateFence(b.localVm(), fence.index()), "not a slot of the importer");
+        assertFalse(a.validateFence(b.localVm(), fence.index()), "nor, seen from the exporter, of the other VM");
+        assertFalse(b.validateFence(a.localVm(), -1), "negative index");
+        assertFalse(b.validateFence(a.localVm(), Integer.MAX_VALUE), "index beyond the table");
+        final FenceRef other = a.allocateFence();
+        assertNotEquals(fence.index(), other.index(), "two live slots are distinct");
+        a.freeFence(fence);
+        assertFalse(b.validateFence(a.localVm(), fence.index()), "a freed slot is no longer the exporter's");
+        assertError("EINVAL", () -> a.freeFence(fence));
+        assertError("EINVAL", () -> b.freeFence(other));
+        assertError("EINVAL", () -> a.freeFence(new FenceRef(other.index(), other.regionOffset() + 8)));
+        a.freeFence(other);
+    }
+
+    @Test
+    void fenceSlotsRunOutWithEnospcAndComeBack() throws Exception
+    {
+        final HypervisorBackend a = startEndpoint().backend();
+        final List<FenceRef> all = new ArrayList<>();
+        final Set<Long> offsets = new HashSet<>();
+        while (true)
+        {
+            try
+            {
+                final FenceRef f = a.allocateFence();
+                assertTrue(offsets.add(f.regionOffset()), "slot handed out twice: " + f);
+                all.add(f);
+            }
+            catch (final BackendException e)
+            {
+                assertEquals("ENOSPC", e.error(), e.getMessage());
+                break;
+            }
+            assertTrue(all.size() <= 1 << 20, "fence allocation never reported ENOSPC");
+        }
+        assertFalse(all.isEmpty(), "a backend with fences has at least one slot");
+        for (final FenceRef f : all)
+        {
+            a.freeFence(f);
+        }
+        a.freeFence(a.allocateFence());
+    }
+
+    @Test
+    void fenceTimelinesAreSharedMemoryBetweenTheTwoVms() throws Exception
+    {
+        final Endpoint[] pair = startPair();
+        final HypervisorBackend a = pair[0].backend();
+        final HypervisorBackend b = pair[1].backend();
+        final FenceRef fence = a.allocateFence();
+        final MemoryWindow exporter = a.fenceWindow(fence.index());
+        final MemoryWindow importer = b.fenceWindow(fence.index());
+        for (final int offset : new int[] {FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET,
+            FenceSlotDescriptor.RELEASE_VALUE_OFFSET})
+        {
+            assertEquals(0, importer.getLongAcquire(offset), "a new slot starts at 0 (" + offset + ")");
+        }
+        exporter.putIntVolatile(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET, 5);
+        exporter.putLongVolatile(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, 42);
+        assertEquals(42, importer.getLongAcquire(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET), "acquire seen by B");
+        assertEquals(5, importer.getIntVolatile(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET), "with its error word");
+        importer.getAndAddInt(FenceSlotDescriptor.RELEASE_WAITERS_OFFSET, 1);
+        importer.putLongVolatile(FenceSlotDescriptor.RELEASE_VALUE_OFFSET, 41);
+        assertEquals(41, exporter.getLongAcquire(FenceSlotDescriptor.RELEASE_VALUE_OFFSET), "release seen by A");
+        assertEquals(1, exporter.getIntVolatile(FenceSlotDescriptor.RELEASE_WAITERS_OFFSET), "waiters seen by A");
+        // Freeing zeroes the slot: the next export never starts from an old export's values.
+        a.freeFence(fence);
+        assertEquals(0, importer.getLongAcquire(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET), "zeroed by free");
+        assertEquals(0, importer.getIntVolatile(FenceSlotDescriptor.RELEASE_WAITERS_OFFSET), "waiters zeroed");
+        assertThrows(IllegalArgumentException.class, () -> a.fenceWindow(-1));
+    }
+
+    @Test
+    void aFenceDoorbellWakesTheOtherVm() throws Exception
+    {
+        final Endpoint[] pair = startPair();
+        final Endpoint a = pair[0];
+        final Endpoint b = pair[1];
+        for (int round = 1; round <= 3; round++)
+        {
+            final long before = b.listener().fenceDoorbells();
+            final long start = System.nanoTime();
+            assertTrue(a.backend().ringFence(b.vm()), "a connected peer can be rung");
+            b.listener().await(l -> l.fenceDoorbells() > before, eventTimeout(), "B's fence doorbell, round " + round);
+            final long tookMs = (System.nanoTime() - start) / 1_000_000L;
+            assertTrue(tookMs < 1000, "the doorbell took " + tookMs + " ms");
+        }
+        assertEquals(0, a.listener().fenceDoorbells(), "only the rung VM is woken");
+        assertFalse(a.backend().ringFence(Integer.MAX_VALUE), "an unknown VM cannot be rung");
+    }
+
+    @Test
+    void theFenceTickRunsWithoutAnyEvent() throws Exception
+    {
+        final Endpoint a = startEndpoint();
+        final long start = System.nanoTime();
+        final long before = a.listener().fenceTicks();
+        a.listener().await(l -> l.fenceTicks() >= before + 10, eventTimeout(), "ten fence ticks");
+        final long elapsedMs = (System.nanoTime() - start) / 1_000_000L;
+        assertTrue(elapsedMs >= 10 * 10 - 20, "ticks are about 10 ms apart at most: 10 in " + elapsedMs + " ms");
+    }
+
+    @Test
+    void aDeadPeersMemoryIsReclaimedBySessionOnly() throws Exception
+    {
+        final Endpoint[] pair = startPair();
+        final HypervisorBackend a = pair[0].backend();
+        final Endpoint b = pair[1];
+        final int pageSize = a.capabilities().pageSize();
+        final long free0 = a.freeBytes();
+        final BackendBuffer mine = a.allocate(pageSize);
+        final FenceRef myFence = a.allocateFence();
+        final BackendBuffer theirs = b.backend().allocate(3L * pageSize);
+        final FenceRef theirFence = b.backend().allocateFence();
+        final int bVm = b.vm();
+        final long bSession = b.backend().sessionId();
+        assertError("EBUSY", () -> a.reclaimPeerMemory(bVm, bSession));
+        assertError("EINVAL", () -> a.reclaimPeerMemory(a.localVm(), a.sessionId()));
+        b.backend().close();
+        pair[0].listener().await(l -> l.peerDown(bVm, bSession) != null, eventTimeout(), "B down");
+        // A VM that dies frees nothing: its memory stays claimed until a survivor reclaims it.
+        assertEquals(free0 - 4L * pageSize, a.freeBytes(), "B's pages are still claimed after it closed");
+        assertEquals(0, a.reclaimPeerMemory(bVm, bSession ^ 0x1_0000_0001L), "another session owns nothing");
+        assertEquals(4, a.reclaimPeerMemory(bVm, bSession), "3 pages + 1 fence slot of B's session");
+        assertEquals(free0 - pageSize, a.freeBytes(), "only A's own page is still claimed");
+        assertFalse(a.validateFence(bVm, theirFence.index()), "B's slot is free again");
+        assertTrue(a.validateFence(a.localVm(), myFence.index()), "A's own slot is untouched");
+        assertEquals(0, a.reclaimPeerMemory(bVm, bSession), "nothing left the second time");
+        assertTrue(theirs.length() >= 3L * pageSize);
+        a.free(mine);
+        a.freeFence(myFence);
+        assertEquals(free0, a.freeBytes());
     }
 
     // ---- helpers ----

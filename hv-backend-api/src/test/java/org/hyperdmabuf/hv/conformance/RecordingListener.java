@@ -32,19 +32,28 @@ public final class RecordingListener implements BackendListener
 
     private final List<PeerEvent> peerEvents = new ArrayList<>();
     private final List<Message> messages = new ArrayList<>();
+    private final List<Object> sequence = new ArrayList<>();
     private boolean gateClosed;
+    private boolean tickGateClosed;
+    private boolean tickBlocked;
+    private long fenceDoorbells;
+    private long fenceTicks;
 
     @Override
     public synchronized void onPeerUp(final PeerInfo peer)
     {
-        peerEvents.add(new PeerEvent(true, peer.vm(), peer.sessionId(), null));
+        final PeerEvent e = new PeerEvent(true, peer.vm(), peer.sessionId(), null);
+        peerEvents.add(e);
+        sequence.add(e);
         notifyAll();
     }
 
     @Override
     public synchronized void onPeerDown(final int vm, final long sessionId, final String reason)
     {
-        peerEvents.add(new PeerEvent(false, vm, sessionId, reason));
+        final PeerEvent e = new PeerEvent(false, vm, sessionId, reason);
+        peerEvents.add(e);
+        sequence.add(e);
         notifyAll();
     }
 
@@ -66,8 +75,77 @@ public final class RecordingListener implements BackendListener
         }
         final byte[] bytes = new byte[length];
         payload.get(0, bytes, 0, length);
-        messages.add(new Message(vm, bytes));
+        final Message m = new Message(vm, bytes);
+        messages.add(m);
+        sequence.add(m);
         notifyAll();
+    }
+
+    @Override
+    public synchronized void onFenceDoorbell()
+    {
+        fenceDoorbells++;
+        notifyAll();
+    }
+
+    @Override
+    public synchronized void onFenceTick()
+    {
+        fenceTicks++;
+        final long deadline = System.currentTimeMillis() + GATE_LIMIT_MS;
+        while (tickGateClosed && System.currentTimeMillis() < deadline)
+        {
+            tickBlocked = true;
+            notifyAll();
+            try
+            {
+                wait(Math.max(1, deadline - System.currentTimeMillis()));
+            }
+            catch (final InterruptedException e)
+            {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        tickBlocked = false;
+        notifyAll();
+    }
+
+    public synchronized long fenceDoorbells()
+    {
+        return fenceDoorbells;
+    }
+
+    public synchronized long fenceTicks()
+    {
+        return fenceTicks;
+    }
+
+    /**
+     * Parks the backend's receive thread in its next {@link #onFenceTick()}, between two rounds of its loop
+     * (nothing half-delivered), until {@link #openTickGate()}; see {@link #tickBlocked()}.
+     */
+    public synchronized void closeTickGate()
+    {
+        tickGateClosed = true;
+    }
+
+    public synchronized void openTickGate()
+    {
+        tickGateClosed = false;
+        notifyAll();
+    }
+
+    /** True while the receive thread is parked by {@link #closeTickGate()}. */
+    public synchronized boolean tickBlocked()
+    {
+        return tickBlocked;
+    }
+
+    /** Peer events and messages in the order they were delivered. */
+    public synchronized List<Object> sequence()
+    {
+        return new ArrayList<>(sequence);
     }
 
     /** Holds back every delivery (the backend's receive thread blocks in {@link #onMessage}). */

@@ -146,14 +146,41 @@ class PagePoolTest
     }
 
     @Test
-    void reclaimPeerFreesOnlyThatPeersPages()
+    void reclaimSessionFreesExactlyThatIncarnationsPagesAndZeroesThemFirst()
     {
         final long a = pool0.allocate(3 * PAGE);
+        final long gap = pool0.allocate(PAGE);
+        final long a2 = pool0.allocate(2 * PAGE);
+        assertTrue(pool0.free(gap));
         final long b = pool1.allocate(2 * PAGE);
-        assertEquals(3, pool1.reclaimPeer(0));
+        // Peer 0 restarted: its new incarnation allocates while the old one's pages are still claimed.
+        final PagePool restarted = new PagePool(pageTable, layout, 0, 0x9999_AAAA_BBBB_CCCCL);
+        final long c = restarted.allocate(PAGE);
+        final List<long[]> zeroed = new ArrayList<>();
+        final PagePool.Zeroer zeroer = (offset, length) ->
+        {
+            // Zeroing happens while the pages are still claimed: nobody else can have them yet.
+            assertEquals(PageTableDescriptor.ownerWord(0, 0x1111_2222_3333_4444L),
+                pageTable.getLong((int)((offset - layout.poolOffset()) / PAGE * 8)), "zeroed before release");
+            zeroed.add(new long[] {offset, length});
+        };
+        assertEquals(0, pool1.reclaimSession(0, 0x7777_0000_0000_0000L, zeroer), "another session of 0 owns nothing");
+        assertEquals(0, pool1.reclaimSession(0, 0x1111_2222_0000_0000L | 0x3333_4445L, zeroer),
+            "the session half must match exactly");
+        assertTrue(zeroed.isEmpty());
+        assertEquals(5, pool1.reclaimSession(0, 0x1111_2222_3333_4444L, zeroer));
+        assertEquals(2, zeroed.size(), "one zeroing per contiguous run: " + zeroed.size());
+        assertEquals(a, zeroed.get(0)[0]);
+        assertEquals(3L * PAGE, zeroed.get(0)[1]);
+        assertEquals(a2, zeroed.get(1)[0]);
+        assertEquals(2L * PAGE, zeroed.get(1)[1]);
         assertFalse(pool1.isOwnedBy(a, PAGE, 0));
-        assertTrue(pool1.isOwnedBy(b, 2 * PAGE, 1));
-        assertEquals((pages - 2) * PAGE, pool0.freeBytes());
+        assertFalse(pool1.isOwnedBy(a2, PAGE, 0));
+        assertTrue(pool1.isOwnedBy(b, 2 * PAGE, 1), "other peers' pages stay");
+        assertTrue(pool1.isOwnedBy(c, PAGE, 0), "the restarted incarnation's pages stay");
+        assertEquals((pages - 3) * PAGE, pool0.freeBytes());
+        assertThrows(IllegalArgumentException.class, () -> pool1.reclaimSession(1, 0x5555_6666_7777_8888L, zeroer),
+            "a pool never reclaims its own live session");
     }
 
     @Test

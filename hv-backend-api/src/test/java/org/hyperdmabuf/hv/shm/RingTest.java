@@ -310,6 +310,70 @@ class RingTest
         assertEquals(4, received.get(0).length);
     }
 
+    // ---- a producer restarting while the consumer lives ----
+
+    @Test
+    void aRestartedWriterContinuesAtAConsistentTailWithoutTouchingUnreadBytes() throws Exception
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            assertTrue(offer(i, 40));
+        }
+        assertEquals(2, reader.poll(collect, 2), "the consumer read some, three are still queued");
+        final long tail = ring.getLong(TAIL);
+        final byte[] before = new byte[CAPACITY];
+        ring.buffer().get(0, before);
+        writer = new RingWriter(ring, CAPACITY);
+        assertTrue(writer.attach(0x5E55_1011L), "a consistent ring is continued");
+        assertEquals(tail, ring.getLong(TAIL), "the tail is not moved back");
+        assertEquals(0x5E55_1011L, ring.getLong(CAPACITY + RingDescriptor.PRODUCER_SESSION_OFFSET));
+        final byte[] after = new byte[CAPACITY];
+        ring.buffer().get(0, after);
+        assertArrayEquals(before, after, "no record byte changed");
+        assertTrue(offer(100, 24));
+        assertEquals(4, assertDoesNotCorrupt(), "the old records, then the new one");
+        assertEquals(100, ByteBuffer.wrap(received.get(5)).order(ByteOrder.LITTLE_ENDIAN).getInt(0));
+    }
+
+    @Test
+    void aRestartedWriterResetsOnlyAnInconsistentRing() throws Exception
+    {
+        assertTrue(offer(1, 16));
+        ring.putLong(HEAD, ring.getLong(TAIL) + 64);
+        writer = new RingWriter(ring, CAPACITY);
+        assertFalse(writer.attach(7), "head ahead of tail fails validation");
+        assertEquals(ring.getLong(HEAD), ring.getLong(TAIL), "reset to the consumer's head");
+        ring.putLong(HEAD, 12);
+        writer = new RingWriter(ring, CAPACITY);
+        assertFalse(writer.attach(7), "a misaligned head fails validation");
+        assertEquals(0, ring.getLong(HEAD));
+        assertEquals(0, ring.getLong(TAIL));
+        reader = new RingReader(ring, CAPACITY);
+        assertTrue(offer(2, 16));
+        assertEquals(1, assertDoesNotCorrupt());
+    }
+
+    @Test
+    void aControlledPollStopsAfterTheRecordItsHandlerRefuses() throws Exception
+    {
+        for (int i = 0; i < 6; i++)
+        {
+            assertTrue(offer(i, 16));
+        }
+        final List<Integer> seen = new ArrayList<>();
+        final RingReader.ControlledRecordHandler stopAtTwo = (type, payload, length) ->
+        {
+            seen.add(payload.getInt(0));
+            return payload.getInt(0) != 2;
+        };
+        assertEquals(3, reader.controlledPoll(stopAtTwo, 100), "0, 1 and 2 (consumed), then stop");
+        assertEquals(List.of(0, 1, 2), seen);
+        assertTrue(reader.hasPending());
+        assertEquals(3, reader.controlledPoll(stopAtTwo, 100), "the rest on the next poll");
+        assertEquals(List.of(0, 1, 2, 3, 4, 5), seen);
+        assertFalse(reader.hasPending());
+    }
+
     // ---- hostile consumer ----
 
     @Test

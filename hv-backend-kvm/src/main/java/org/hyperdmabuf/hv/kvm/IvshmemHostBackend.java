@@ -5,6 +5,8 @@ import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.shm.FencePool;
+import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PagePool;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
@@ -20,6 +22,7 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
@@ -28,6 +31,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,14 +48,32 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * The region is formatted by the first daemon (see {@link SharedRegion}); each daemon publishes a peer slot
  * (session id, heartbeat) and talks to peer {@code j} through the SPSC ring {@code (me, j)}, ringing j's
  * vector-0 eventfd after each record. A peer is up when the server has announced it and its slot is active
- * with a session id. Vector 1 is reserved for fences.
+ * with a session id. Vector 1 is the fence doorbell.
+ * <p>
+ * <b>Sessions on the rings.</b> A joining daemon continues its outgoing rings at the tail it finds (a live
+ * consumer may still be reading the bytes before it) and skips its incoming rings to their tail. The first
+ * record it writes to peer {@code j}, and the first after it sees a new session of {@code j}, is a
+ * {@code SESSION_START} naming both sessions; incoming records are delivered only while the last
+ * {@code SESSION_START} on that ring names the producer's current session and ours, so nothing written by an
+ * earlier incarnation of either side is taken for the current one (ABI.md "Sessions on a ring").
+ * <p>
+ * <b>Liveness.</b> The receive thread advances our heartbeat every {@code heartbeat-ms} and watches the
+ * others' on its own clock: a peer whose heartbeat has not moved for {@code liveness-timeout-ms} is declared
+ * down with reason {@code timeout}, whether or not the ivshmem server is alive. Detection takes at most
+ * {@code liveness-timeout-ms + heartbeat-ms + }{@link #POLL_INTERVAL_MS} after the peer stopped. A session
+ * declared down (timeout or corrupt) stays down even if its heartbeat resumes (SIGSTOP, SIGCONT): the daemons
+ * have already cleaned up after it; the peer comes back only with a new session id. Because the heartbeat
+ * is driven by the receive thread, listener callbacks that block for longer than the peers' liveness
+ * timeout get this daemon declared dead.
  * <p>
  * Every peer of the region can reach all of it: isolation is by convention ({@code shared-region}) and
  * read-only imports are enforced by the daemon handing out an O_RDONLY fd ({@code daemon}).
  * <p>
  * Options: {@code socket} (server path, required), {@code max-peers} (default 8), {@code ring-capacity}
  * (bytes, power of two, default 65536), {@code connect-timeout-ms} (default 5000), {@code roles}
- * ({@code sink}, {@code source} or {@code sink,source}, the default). {@code max-peers} and
+ * ({@code sink}, {@code source} or {@code sink,source}, the default), {@code heartbeat-ms} (default 100, at
+ * least 10), {@code liveness-timeout-ms} (default 1500, more than twice {@code heartbeat-ms}; every peer's
+ * heartbeat interval must be below half of every other peer's timeout). {@code max-peers} and
  * {@code ring-capacity} apply only if this daemon formats the region; otherwise the region's header wins.
  * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
  */
@@ -63,18 +85,26 @@ public final class IvshmemHostBackend implements HypervisorBackend
     public static final String OPTION_RING_CAPACITY = "ring-capacity";
     public static final String OPTION_CONNECT_TIMEOUT_MS = "connect-timeout-ms";
     public static final String OPTION_ROLES = "roles";
-    /** Vectors this backend asks for: 0 carries message doorbells, 1 is reserved for fences. */
+    public static final String OPTION_HEARTBEAT_MS = "heartbeat-ms";
+    public static final String OPTION_LIVENESS_TIMEOUT_MS = "liveness-timeout-ms";
+    public static final long DEFAULT_HEARTBEAT_MS = 100;
+    public static final long DEFAULT_LIVENESS_TIMEOUT_MS = 1500;
+    /** Vectors this backend asks for: 0 carries message doorbells, 1 fence doorbells. */
     public static final int VECTORS = 2;
     public static final int MESSAGE_VECTOR = 0;
     public static final int FENCE_VECTOR = 1;
     public static final long MAX_BUFFER_SIZE = 1L << 30;
-    /** Receive-thread wake-up bound: rings are drained and the heartbeat advances at least this often. */
-    public static final int POLL_INTERVAL_MS = 50;
+    /**
+     * Receive-thread wake-up bound: rings are drained, peers' heartbeats are checked and
+     * {@link BackendListener#onFenceTick()} is called this often (the tick is never more frequent).
+     */
+    public static final int POLL_INTERVAL_MS = 10;
 
     private static final Logger LOG = LoggerFactory.getLogger(IvshmemHostBackend.class);
     private static final int PAGE_SIZE = 4096;
     private static final int BATCH = 256;
     private static final long JOIN_TIMEOUT_MS = 5000;
+    private static final long TICK_NS = POLL_INTERVAL_MS * 1_000_000L;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final String socketPath;
@@ -82,6 +112,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
     private final int ringCapacityOption;
     private final long connectTimeoutMs;
     private final int roles;
+    private final long heartbeatNs;
+    private final long livenessTimeoutNs;
     private final long sessionId;
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private final List<MappedMemory> mappings = new ArrayList<>();
@@ -90,10 +122,14 @@ public final class IvshmemHostBackend implements HypervisorBackend
     private SharedRegion region;
     private RegionLayout layout;
     private PagePool pool;
+    private FencePool fences;
+    private MemoryWindow fenceTable;
     private MemoryWindow ownSlot;
     private MemoryWindow[] slots;
     private AtomicReferenceArray<PeerChannel> channels;
-    private long[] corruptSessions;
+    private Inbound[] inbound;
+    private Outbound[] outbound;
+    private Liveness[] liveness;
     private BackendListener listener;
     private Thread receiver;
     private volatile int localVm = -1;
@@ -114,7 +150,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
         for (final String key : options.keySet())
         {
             if (!List.of(OPTION_SOCKET, OPTION_MAX_PEERS, OPTION_RING_CAPACITY, OPTION_CONNECT_TIMEOUT_MS,
-                OPTION_ROLES).contains(key))
+                OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS).contains(key))
             {
                 throw new BackendException("EINVAL", NAME + ": unknown option '" + key + "'");
             }
@@ -131,6 +167,17 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
         this.connectTimeoutMs = longOption(options, OPTION_CONNECT_TIMEOUT_MS, 5000, 1, 3_600_000);
         this.roles = parseRoles(options.getOrDefault(OPTION_ROLES, "sink,source"));
+        final long heartbeatMs = longOption(options, OPTION_HEARTBEAT_MS, DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
+            60_000);
+        final long livenessMs = longOption(options, OPTION_LIVENESS_TIMEOUT_MS, DEFAULT_LIVENESS_TIMEOUT_MS, 1,
+            3_600_000);
+        if (livenessMs <= 2 * heartbeatMs)
+        {
+            throw new BackendException("EINVAL", NAME + ": " + OPTION_LIVENESS_TIMEOUT_MS + "=" + livenessMs +
+                " must be more than twice " + OPTION_HEARTBEAT_MS + "=" + heartbeatMs);
+        }
+        this.heartbeatNs = heartbeatMs * 1_000_000L;
+        this.livenessTimeoutNs = livenessMs * 1_000_000L;
         long session;
         do
         {
@@ -189,19 +236,32 @@ public final class IvshmemHostBackend implements HypervisorBackend
             }
             final int capacity = layout.ringCapacity();
             slots = new MemoryWindow[layout.maxPeers()];
+            inbound = new Inbound[layout.maxPeers()];
+            outbound = new Outbound[layout.maxPeers()];
+            liveness = new Liveness[layout.maxPeers()];
             for (int j = 0; j < layout.maxPeers(); j++)
             {
                 slots[j] = region.peerSlot(j);
+                liveness[j] = new Liveness();
                 if (j != id)
                 {
-                    // Whatever a previous holder of our id left in its rings is not for us.
-                    new RingReader(region.ring(j, id), capacity).skipToTail(sessionId);
-                    new RingWriter(region.ring(id, j), capacity).reset(sessionId);
+                    // Whatever a previous holder of our id left in its incoming rings is not for us.
+                    final RingReader reader = new RingReader(region.ring(j, id), capacity);
+                    reader.skipToTail(sessionId);
+                    inbound[j] = new Inbound(reader);
+                    // A live consumer may still be reading what precedes the tail: continue after it.
+                    final RingWriter writer = new RingWriter(region.ring(id, j), capacity);
+                    if (!writer.attach(sessionId))
+                    {
+                        LOG.warn("{} peer {}: ring to peer {} failed validation; reset it", NAME, id, j);
+                    }
+                    outbound[j] = new Outbound(writer);
                 }
             }
             channels = new AtomicReferenceArray<>(layout.maxPeers());
-            corruptSessions = new long[layout.maxPeers()];
             pool = new PagePool(region.pageTable(), layout, id, sessionId);
+            fenceTable = region.fenceTable();
+            fences = new FencePool(fenceTable, layout, id, sessionId);
             region.join(id, sessionId, roles, Native.libc().getpid());
             joined = true;
             ownSlot = slots[id];
@@ -211,9 +271,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
             receiver = new Thread(this::receiveLoop, "ivshmem-backend-" + id);
             receiver.setDaemon(true);
             receiver.start();
-            LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {}formatted by us", NAME,
-                id, Long.toHexString(sessionId), socketPath, layout.regionSize(), layout.poolBytes(),
-                layout.maxPeers(), region.formattedByUs() ? "" : "not ");
+            LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
+                "heartbeat {} ms, liveness timeout {} ms, {}formatted by us", NAME, id, Long.toHexString(sessionId),
+                socketPath, layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
+                heartbeatNs / 1_000_000L, livenessTimeoutNs / 1_000_000L, region.formattedByUs() ? "" : "not ");
         }
         catch (final BackendException e)
         {
@@ -312,9 +373,14 @@ public final class IvshmemHostBackend implements HypervisorBackend
     /** Freed pages must not carry one client's data to the next client or VM (ABI.md "Page table"). */
     private void zero(final BackendBuffer buffer)
     {
+        zero(buffer.offset(), buffer.length());
+    }
+
+    private void zero(final long offset, final long length)
+    {
         try
         {
-            MemFd.punchHole(connection.shmFd(), buffer.offset(), buffer.length());
+            MemFd.punchHole(connection.shmFd(), offset, length);
         }
         catch (final NativeIoException e)
         {
@@ -409,8 +475,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
             {
                 throw new BackendException("ENOPEER", "peer " + peerVm + " is not reachable");
             }
+            final Outbound out = outbound[peerVm];
             final boolean sent;
-            synchronized (ch)
+            synchronized (out)
             {
                 if (!ch.up || ch.writerFault != null)
                 {
@@ -418,7 +485,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 }
                 try
                 {
-                    sent = ch.writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, message, offset, length);
+                    sent = writeSessionStart(out, ch) &&
+                        out.writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, message, offset, length);
                 }
                 catch (final ShmCorruptionException e)
                 {
@@ -471,6 +539,135 @@ public final class IvshmemHostBackend implements HypervisorBackend
     {
         checkStarted();
         return layout.poolBytes();
+    }
+
+    @Override
+    public FenceRef allocateFence() throws BackendException
+    {
+        enter();
+        try
+        {
+            final int index = fences.allocate();
+            if (index < 0)
+            {
+                throw new BackendException("ENOSPC", "all " + layout.fenceSlots() + " fence slots of the region are " +
+                    "in use");
+            }
+            return new FenceRef(index, fences.slotOffset(index));
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    @Override
+    public void freeFence(final FenceRef fence) throws BackendException
+    {
+        enter();
+        try
+        {
+            if (!fences.isInRange(fence.index()) || fences.slotOffset(fence.index()) != fence.regionOffset() ||
+                !fences.free(fence.index()))
+            {
+                throw new BackendException("EINVAL", "not a fence slot of peer " + localVm + ": " + fence);
+            }
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    @Override
+    public MemoryWindow fenceWindow(final int index)
+    {
+        checkStarted();
+        if (!fences.isInRange(index))
+        {
+            throw new IllegalArgumentException("fence slot " + index + " outside [0, " + layout.fenceSlots() + ")");
+        }
+        return fenceTable.slice(FenceSlotDescriptor.slotOffset(index), FenceSlotDescriptor.SLOT_LENGTH);
+    }
+
+    @Override
+    public boolean validateFence(final int exporterVm, final int index)
+    {
+        if (fences == null || !fences.isInRange(index))
+        {
+            return false;
+        }
+        if (exporterVm == localVm)
+        {
+            return fences.isOwnedBy(index, localVm, sessionId);
+        }
+        final PeerChannel ch = channel(exporterVm);
+        return ch != null && fences.isOwnedBy(index, exporterVm, ch.session);
+    }
+
+    @Override
+    public boolean ringFence(final int peerVm)
+    {
+        final IvshmemPeerConnection c = connection;
+        if (c == null || !started)
+        {
+            return false;
+        }
+        try
+        {
+            return c.ring(peerVm, FENCE_VECTOR);
+        }
+        catch (final NativeIoException e)
+        {
+            LOG.debug("fence doorbell to peer {} failed: {}", peerVm, e.getMessage());
+            return false;
+        }
+    }
+
+    @Override
+    public long fenceRegionOffset(final int index)
+    {
+        checkStarted();
+        return fences.slotOffset(index);
+    }
+
+    @Override
+    public long reclaimPeerMemory(final int vm, final long session) throws BackendException
+    {
+        enter();
+        try
+        {
+            if (!region.isPeerInRange(vm))
+            {
+                throw new BackendException("EINVAL", "peer " + vm + " outside [0, " + layout.maxPeers() + ")");
+            }
+            if (vm == localVm && session == sessionId)
+            {
+                throw new BackendException("EINVAL", "refusing to reclaim our own live session");
+            }
+            final PeerChannel ch = channel(vm);
+            if (ch != null && ch.session == session)
+            {
+                throw new BackendException("EBUSY", "peer " + vm + " session " + Long.toHexString(session) +
+                    " is up");
+            }
+            final long pages = pool.reclaimSession(vm, session, this::zero);
+            final long slots = fences.reclaimSession(vm, session);
+            LOG.info("peer {} session {}: reclaimed {} pages and {} fence slots", vm, Long.toHexString(session), pages,
+                slots);
+            return pages + slots;
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /** Records from {@code vm} discarded because they belonged to another session of it or of ours. */
+    public long discardedRecords(final int vm)
+    {
+        final Inbound[] in = inbound;
+        return in == null || vm < 0 || vm >= in.length || in[vm] == null ? 0 : in[vm].discarded;
     }
 
     /** The ivshmem connection (for tests and diagnostics). */
@@ -549,6 +746,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
     {
         final Poller poller = new Poller();
         boolean busy = false;
+        long now = System.nanoTime();
+        long nextBeat = now + heartbeatNs;
+        long nextTick = now + TICK_NS;
         while (running)
         {
             try
@@ -557,7 +757,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 final int v0 = addIfOpen(poller, connection.ownVectorFd(MESSAGE_VECTOR));
                 final int v1 = addIfOpen(poller, connection.ownVectorFd(FENCE_VECTOR));
                 final int srv = addIfOpen(poller, connection.serverFd());
-                poller.poll(busy ? 0 : POLL_INTERVAL_MS);
+                final long before = System.nanoTime();
+                final long waitNs = Math.min(nextBeat - before, nextTick - before);
+                poller.poll(busy || waitNs <= 0 ? 0 : (int)Math.min(POLL_INTERVAL_MS, (waitNs + 999_999) / 1_000_000));
                 if (!running)
                 {
                     break;
@@ -570,18 +772,29 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 {
                     connection.drain(MESSAGE_VECTOR);
                 }
-                if (v1 >= 0 && poller.readable(v1))
+                final boolean fenceDoorbell = v1 >= 0 && poller.readable(v1) && connection.drain(FENCE_VECTOR) != 0;
+                now = System.nanoTime();
+                if (now - nextBeat >= 0)
                 {
-                    connection.drain(FENCE_VECTOR); // reserved for fences: nothing to do yet
+                    ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
+                    nextBeat = now + heartbeatNs;
                 }
-                ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
-                trackPeers();
+                trackPeers(now);
                 busy = drainRings();
+                if (fenceDoorbell)
+                {
+                    notifyFenceDoorbell();
+                }
+                if (now - nextTick >= 0)
+                {
+                    nextTick = now + TICK_NS;
+                    notifyFenceTick();
+                }
             }
             catch (final NativeIoException | RuntimeException e)
             {
                 LOG.error("{} receive loop error", NAME, e);
-                LockSupport.parkNanos(POLL_INTERVAL_MS * 1_000_000L);
+                LockSupport.parkNanos(TICK_NS);
             }
         }
         if (releaseOnExit)
@@ -595,8 +808,11 @@ public final class IvshmemHostBackend implements HypervisorBackend
         return fd >= 0 ? poller.add(fd) : -1;
     }
 
-    /** Brings peers up and down from what the server announced and what their slots say. */
-    private void trackPeers()
+    /**
+     * Brings peers up and down from what the server announced, what their slots say and whether their
+     * heartbeats move (judged on our clock, {@code now}).
+     */
+    private void trackPeers(final long now)
     {
         for (int j = 0; j < slots.length; j++)
         {
@@ -607,11 +823,15 @@ public final class IvshmemHostBackend implements HypervisorBackend
             final MemoryWindow slot = slots[j];
             final int state = slot.getIntAcquire(PeerSlotDescriptor.STATE_OFFSET);
             final long session = slot.getLongVolatile(PeerSlotDescriptor.SESSION_ID_OFFSET);
+            final long beat = slot.getLongVolatile(PeerSlotDescriptor.HEARTBEAT_OFFSET);
             final int slotPeer = slot.getInt(PeerSlotDescriptor.PEER_ID_OFFSET);
             final int slotRoles = slot.getInt(PeerSlotDescriptor.ROLES_OFFSET);
             final boolean active = state == PeerSlotDescriptor.STATE_ACTIVE && session != 0 && slotPeer == j &&
                 slot.getIntAcquire(PeerSlotDescriptor.STATE_OFFSET) == PeerSlotDescriptor.STATE_ACTIVE;
             final boolean announced = connection.isPeerConnected(j);
+            final Liveness live = liveness[j];
+            live.observe(j, session, beat, now);
+            final boolean stale = now - live.movedAt > livenessTimeoutNs;
             PeerChannel ch = channels.get(j);
             if (ch != null)
             {
@@ -624,18 +844,24 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 {
                     LOG.warn("peer {} session {}: ring to it is corrupt ({}); closing its channel", j,
                         Long.toHexString(ch.session), ch.writerFault);
-                    corruptSessions[j] = ch.session;
                     down(ch, "corrupt");
                     continue;
                 }
                 if (session == ch.session)
                 {
+                    if (stale)
+                    {
+                        LOG.warn("peer {} session {}: heartbeat stuck at {} for {} ms; declaring it down", j,
+                            Long.toHexString(session), beat, (now - live.movedAt) / 1_000_000L);
+                        live.timedOut = true;
+                        down(ch, "timeout");
+                    }
                     continue;
                 }
                 down(ch, "restarted");
                 ch = null;
             }
-            if (announced && active && corruptSessions[j] != session)
+            if (announced && active && !stale && live.deadSession != session)
             {
                 up(j, session, slotRoles);
             }
@@ -644,9 +870,33 @@ public final class IvshmemHostBackend implements HypervisorBackend
 
     private void up(final int vm, final long session, final int peerRoles)
     {
-        final int capacity = layout.ringCapacity();
-        final PeerChannel ch = new PeerChannel(vm, session, peerRoles,
-            new RingReader(region.ring(vm, localVm), capacity), new RingWriter(region.ring(localVm, vm), capacity));
+        final Inbound in = inbound[vm];
+        if (in.faulted)
+        {
+            // The previous session broke the ring; a new one gets a fresh reader from the shared head.
+            in.reader = new RingReader(region.ring(vm, localVm), layout.ringCapacity());
+            in.faulted = false;
+            in.startProducer = 0;
+            in.startConsumer = 0;
+        }
+        final PeerChannel ch = new PeerChannel(vm, session, peerRoles, in);
+        final Outbound out = outbound[vm];
+        boolean started = false;
+        synchronized (out)
+        {
+            try
+            {
+                started = writeSessionStart(out, ch);
+            }
+            catch (final ShmCorruptionException e)
+            {
+                ch.writerFault = e.getMessage();
+            }
+        }
+        if (started)
+        {
+            ring(vm, MESSAGE_VECTOR);
+        }
         channels.set(vm, ch);
         LOG.info("peer {} up, session {}", vm, Long.toHexString(session));
         try
@@ -659,13 +909,37 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
     }
 
+    /**
+     * Makes sure the ring to {@code ch.vm} has a SESSION_START addressed to {@code ch}'s session before any other
+     * record of ours; false if the ring is full (try again later). Caller holds {@code out}'s lock.
+     */
+    private boolean writeSessionStart(final Outbound out, final PeerChannel ch) throws ShmCorruptionException
+    {
+        if (out.addressed == ch.session)
+        {
+            return true;
+        }
+        out.scratch.putLong(RecordDescriptor.SESSION_START_PRODUCER_OFFSET, sessionId);
+        out.scratch.putLong(RecordDescriptor.SESSION_START_CONSUMER_OFFSET, ch.session);
+        if (!out.writer.offer(RecordDescriptor.SESSION_START_TYPE, out.scratch, 0,
+            RecordDescriptor.SESSION_START_LENGTH))
+        {
+            return false;
+        }
+        out.addressed = ch.session;
+        return true;
+    }
+
     private void down(final PeerChannel ch, final String reason)
     {
-        synchronized (ch)
+        synchronized (outbound[ch.vm])
         {
             ch.up = false;
         }
         channels.compareAndSet(ch.vm, ch, null);
+        // A session reported down never comes back: not when a new connection reuses the id before the new
+        // daemon has published its slot, not when a stopped process resumes.
+        liveness[ch.vm].deadSession = ch.session;
         LOG.info("peer {} down ({}), session {}", ch.vm, reason, Long.toHexString(ch.session));
         try
         {
@@ -677,10 +951,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
     }
 
-    /** Delivers what every up peer has written to us; true if anything was delivered. */
+    /** Delivers what every up peer has written to us; true if any record was consumed. */
     private boolean drainRings()
     {
-        boolean delivered = false;
+        boolean consumed = false;
         for (int j = 0; j < slots.length; j++)
         {
             final PeerChannel ch = channels.get(j);
@@ -688,35 +962,92 @@ public final class IvshmemHostBackend implements HypervisorBackend
             {
                 continue;
             }
+            final Inbound in = ch.inbound;
             try
             {
-                delivered |= ch.reader.poll(ch.handler, BATCH) > 0;
+                consumed |= in.reader.controlledPoll(ch.handler, BATCH) > 0;
+                if (in.violation != null)
+                {
+                    throw new ShmCorruptionException(in.violation);
+                }
             }
             catch (final ShmCorruptionException e)
             {
                 LOG.warn("peer {} session {}: ring to us is corrupt ({}); no longer reading it", j,
                     Long.toHexString(ch.session), e.getMessage());
-                corruptSessions[j] = ch.session;
+                in.faulted = true;
+                in.violation = null;
                 down(ch, "corrupt");
             }
         }
-        return delivered;
+        return consumed;
     }
 
-    private void deliver(final int vm, final int type, final ByteBuffer payload, final int length)
+    /**
+     * One record from {@code ch}'s ring. Returns false to end the batch at a SESSION_START of another session
+     * of the producer, so that its records wait until that session is brought up instead of being discarded.
+     */
+    private boolean onRecord(final PeerChannel ch, final int type, final ByteBuffer payload, final int length)
     {
+        final Inbound in = ch.inbound;
+        if (type == RecordDescriptor.SESSION_START_TYPE)
+        {
+            if (length < RecordDescriptor.SESSION_START_LENGTH)
+            {
+                in.violation = "SESSION_START record with a payload of " + length + " bytes";
+                return false;
+            }
+            in.startProducer = payload.getLong(RecordDescriptor.SESSION_START_PRODUCER_OFFSET);
+            in.startConsumer = payload.getLong(RecordDescriptor.SESSION_START_CONSUMER_OFFSET);
+            LOG.debug("peer {}: session start of {} addressed to {}", ch.vm, Long.toHexString(in.startProducer),
+                Long.toHexString(in.startConsumer));
+            return in.startProducer == ch.session;
+        }
         if (type != RecordDescriptor.PEER_MESSAGE_TYPE)
         {
-            LOG.debug("peer {}: skipping record of unknown type {}", vm, type);
-            return;
+            LOG.debug("peer {}: skipping record of unknown type {}", ch.vm, type);
+            return true;
+        }
+        if (in.startProducer != ch.session || in.startConsumer != sessionId)
+        {
+            in.discarded++;
+            LOG.debug("peer {} session {}: discarding a record of session {} addressed to {} ({} so far)", ch.vm,
+                Long.toHexString(ch.session), Long.toHexString(in.startProducer), Long.toHexString(in.startConsumer),
+                in.discarded);
+            return true;
         }
         try
         {
-            listener.onMessage(vm, payload, length);
+            listener.onMessage(ch.vm, payload, length);
         }
         catch (final RuntimeException e)
         {
-            LOG.error("listener failed in onMessage({})", vm, e);
+            LOG.error("listener failed in onMessage({})", ch.vm, e);
+        }
+        return true;
+    }
+
+    private void notifyFenceDoorbell()
+    {
+        try
+        {
+            listener.onFenceDoorbell();
+        }
+        catch (final RuntimeException e)
+        {
+            LOG.error("listener failed in onFenceDoorbell()", e);
+        }
+    }
+
+    private void notifyFenceTick()
+    {
+        try
+        {
+            listener.onFenceTick();
+        }
+        catch (final RuntimeException e)
+        {
+            LOG.error("listener failed in onFenceTick()", e);
         }
     }
 
@@ -864,27 +1195,92 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
     }
 
-    /** Our channel to one up peer: its session, the ring it writes to us and the ring we write to it. */
+    /** Our channel to one up peer session: its session, roles and the handler of the ring it writes to us. */
     private final class PeerChannel
     {
         final int vm;
         final long session;
         final int roles;
-        final RingReader reader;
-        final RingWriter writer;
-        final RingReader.RecordHandler handler;
+        final Inbound inbound;
+        final RingReader.ControlledRecordHandler handler;
+        /** Changed under the lock of {@code outbound[vm]}, which also orders sends. */
         volatile boolean up = true;
         volatile String writerFault;
 
-        PeerChannel(final int vm, final long session, final int roles, final RingReader reader,
-            final RingWriter writer)
+        PeerChannel(final int vm, final long session, final int roles, final Inbound inbound)
         {
             this.vm = vm;
             this.session = session;
             this.roles = roles;
+            this.inbound = inbound;
+            this.handler = (type, payload, length) -> onRecord(this, type, payload, length);
+        }
+    }
+
+    /** The ring a peer writes to us, across that peer's sessions (receive thread only). */
+    private static final class Inbound
+    {
+        RingReader reader;
+        /** Sessions named by the last SESSION_START read: producer's, and ours as the producer addressed it. */
+        long startProducer;
+        long startConsumer;
+        boolean faulted;
+        String violation;
+        volatile long discarded;
+
+        Inbound(final RingReader reader)
+        {
             this.reader = reader;
+        }
+    }
+
+    /** The ring we write to a peer, across its sessions; its lock orders every write. */
+    private static final class Outbound
+    {
+        final RingWriter writer;
+        final ByteBuffer scratch = ByteBuffer.allocate(RecordDescriptor.SESSION_START_LENGTH)
+            .order(ByteOrder.LITTLE_ENDIAN);
+        /** The consumer session our last SESSION_START on this ring addressed (0: none yet). */
+        long addressed;
+
+        Outbound(final RingWriter writer)
+        {
             this.writer = writer;
-            this.handler = (type, payload, length) -> deliver(vm, type, payload, length);
+        }
+    }
+
+    /** A peer slot's heartbeat as we watch it (receive thread only). */
+    private static final class Liveness
+    {
+        long session;
+        long beat;
+        long movedAt;
+        /** The last session reported down: never brought up again. */
+        long deadSession;
+        boolean timedOut;
+        boolean resumeLogged;
+
+        void observe(final int vm, final long slotSession, final long slotBeat, final long now)
+        {
+            if (slotSession != session)
+            {
+                session = slotSession;
+                beat = slotBeat;
+                movedAt = now;
+                timedOut = false;
+                resumeLogged = false;
+            }
+            else if (slotBeat != beat)
+            {
+                beat = slotBeat;
+                movedAt = now;
+                if (timedOut && session == deadSession && !resumeLogged)
+                {
+                    resumeLogged = true;
+                    LOG.info("peer {} session {}: heartbeat moves again after it was declared down; ignored until " +
+                        "it restarts with a new session", vm, Long.toHexString(session));
+                }
+            }
         }
     }
 }

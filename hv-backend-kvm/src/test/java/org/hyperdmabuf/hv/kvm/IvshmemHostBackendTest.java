@@ -3,25 +3,42 @@ package org.hyperdmabuf.hv.kvm;
 import org.hyperdmabuf.hv.conformance.Await;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
+import org.hyperdmabuf.hv.shm.RecordDescriptor;
 import org.hyperdmabuf.hv.shm.RegionHeaderDescriptor;
 import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.hv.shm.RingDescriptor;
+import org.hyperdmabuf.hv.shm.RingWriter;
 import org.hyperdmabuf.hv.shm.SharedRegion;
+import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.BackendProvider;
+import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.ShareRef;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -29,18 +46,36 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
-/** Host-mode behaviour beyond the conformance kit: server death, restarts, hostile peers, options. */
+/** Host-mode behaviour beyond the conformance kit: server death, restarts, liveness, hostile peers, options. */
 class IvshmemHostBackendTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
+    private static final long HEARTBEAT_MS = 50;
+    private static final long LIVENESS_MS = 400;
+    /** Scheduling slack on a loaded 2-core machine, on top of the documented detection bound. */
+    private static final long MARGIN_MS = 1000;
+    /** Short liveness settings for the tests that measure detection. */
+    private static final Map<String, String> FAST_LIVENESS = Map.of(
+        IvshmemHostBackend.OPTION_HEARTBEAT_MS, Long.toString(HEARTBEAT_MS),
+        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, Long.toString(LIVENESS_MS));
+    /** For tests that park a receive thread on purpose: nobody may time anybody out meanwhile. */
+    private static final Map<String, String> PATIENT = Map.of(
+        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "60000");
 
     private TestServer fixture;
     private MappedMemory region;
+    private final List<Process> children = new ArrayList<>();
 
     @AfterEach
     void stop() throws Exception
     {
+        for (final Process p : children)
+        {
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
         if (region != null)
         {
             region.close();
@@ -61,8 +96,56 @@ class IvshmemHostBackendTest
 
     private Node node() throws BackendException
     {
+        return node(Map.of());
+    }
+
+    private Node node(final Map<String, String> options) throws BackendException
+    {
         final RecordingListener listener = new RecordingListener();
-        return new Node(fixture.startBackend(listener), listener);
+        return new Node(fixture.startBackend(listener, options), listener);
+    }
+
+    /** A backend in a separate JVM (a whole "VM" the test can stop or kill). */
+    private record Child(Process process, int vm, long session)
+    {
+    }
+
+    private Child spawnPeer(final Map<String, String> extra) throws Exception
+    {
+        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+            .toString(), "-Xmx64m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
+            PeerProcess.class.getName()));
+        final Map<String, String> options = fixture.options();
+        options.putAll(extra);
+        options.forEach((k, v) -> cmd.add(k + "=" + v));
+        final Process process = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        children.add(process);
+        final BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
+            StandardCharsets.UTF_8));
+        final String line = CompletableFuture.supplyAsync(() ->
+        {
+            try
+            {
+                return out.readLine();
+            }
+            catch (final IOException e)
+            {
+                throw new UncheckedIOException(e);
+            }
+        }).get(30, TimeUnit.SECONDS);
+        if (line == null || !line.startsWith("READY "))
+        {
+            fail("peer process did not start: " + line);
+        }
+        final String[] parts = line.split(" ");
+        return new Child(process, Integer.parseInt(parts[1]), Long.parseUnsignedLong(parts[2], 16));
+    }
+
+    private static void signal(final Child child, final String signal) throws Exception
+    {
+        final Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(child.process().pid()))
+            .inheritIO().start();
+        assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal);
     }
 
     private static void awaitUp(final Node observer, final Node peer)
@@ -181,6 +264,7 @@ class IvshmemHostBackendTest
         final Node b = node();
         final Node c = node();
         awaitUp(a, b);
+        awaitUp(b, a);
         awaitUp(a, c);
         awaitUp(c, a);
         sendAndExpect(b, a, 10);
@@ -284,6 +368,340 @@ class IvshmemHostBackendTest
         }
     }
 
+    // ---- liveness ----
+
+    /** Detection bound documented in IvshmemHostBackend and ABI.md: timeout + heartbeat + receive-loop interval. */
+    private static long detectionBoundMs()
+    {
+        return LIVENESS_MS + HEARTBEAT_MS + IvshmemHostBackend.POLL_INTERVAL_MS;
+    }
+
+    @Test
+    void aStoppedPeerIsDeclaredDownByTimeoutAndStaysDownWhenItResumes() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node(FAST_LIVENESS);
+        final Child b = spawnPeer(FAST_LIVENESS);
+        a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
+        final MemoryWindow window = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
+
+        signal(b, "STOP");
+        final long stoppedAt = System.nanoTime();
+        a.listener().await(l -> l.peerDown(b.vm(), b.session()) != null, TIMEOUT, "A to declare the stopped peer down");
+        final long tookMs = (System.nanoTime() - stoppedAt) / 1_000_000L;
+        assertEquals("timeout", a.listener().peerDown(b.vm(), b.session()).reason());
+        assertTrue(tookMs <= detectionBoundMs() + MARGIN_MS, "detected in " + tookMs + " ms; bound " +
+            detectionBoundMs() + " ms");
+        assertTrue(tookMs >= LIVENESS_MS / 2, "not declared down before its timeout: " + tookMs + " ms");
+        assertTrue(a.backend().peers().stream().noneMatch(p -> p.vm() == b.vm()), "a timed-out peer is not listed");
+        assertError("ENOPEER", () -> a.backend().send(b.vm(), ByteBuffer.allocate(8), 0, 8));
+
+        // SIGCONT: its heartbeat moves again, but the daemons have cleaned up after that session.
+        final long beatAtStop = heartbeat(window, layout, b.vm());
+        signal(b, "CONT");
+        Await.until(() -> heartbeat(window, layout, b.vm()) > beatAtStop + 2, TIMEOUT,
+            () -> "the resumed peer's heartbeat to move");
+        final long aBeat = heartbeat(window, layout, a.vm());
+        Await.until(() -> heartbeat(window, layout, a.vm()) > aBeat + 3, TIMEOUT,
+            () -> "A to look at the resumed peer for a while");
+        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && e.up()).count(),
+            "the same session is not brought back up: " + a.listener().peerEvents());
+        assertTrue(a.backend().peers().stream().noneMatch(p -> p.vm() == b.vm()));
+
+        // It leaves for good: nothing more is reported for a session already down.
+        b.process().getOutputStream().close();
+        assertTrue(b.process().waitFor(30, TimeUnit.SECONDS), "the peer process exits when its stdin ends");
+        final long aBeat2 = heartbeat(window, layout, a.vm());
+        Await.until(() -> heartbeat(window, layout, a.vm()) > aBeat2 + 3, TIMEOUT, () -> "A to notice the exit");
+        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count(),
+            "reported down once: " + a.listener().peerEvents());
+    }
+
+    @Test
+    void aKilledPeerIsDeclaredDownByTimeoutWhenTheServerIsDead() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node(FAST_LIVENESS);
+        final Node c = node(FAST_LIVENESS);
+        final Child b = spawnPeer(FAST_LIVENESS);
+        a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
+        awaitUp(a, c);
+        awaitUp(c, a);
+        fixture.server().close();
+        Await.until(() -> !a.backend().connection().isServerAlive(), TIMEOUT, () -> "A to notice the server's death");
+
+        // No server: no disconnect message will come, only the heartbeat tells.
+        b.process().destroyForcibly();
+        final long killedAt = System.nanoTime();
+        a.listener().await(l -> l.peerDown(b.vm(), b.session()) != null, TIMEOUT, "A to declare the killed peer down");
+        final long tookMs = (System.nanoTime() - killedAt) / 1_000_000L;
+        assertEquals("timeout", a.listener().peerDown(b.vm(), b.session()).reason());
+        assertTrue(tookMs <= detectionBoundMs() + MARGIN_MS, "detected in " + tookMs + " ms; bound " +
+            detectionBoundMs() + " ms");
+        assertNull(a.listener().peerDown(c.vm(), c.backend().sessionId()), "a live peer stays up");
+        sendAndExpect(a, c, 7);
+        sendAndExpect(c, a, 8);
+    }
+
+    @Test
+    void livePeersAreNotTimedOut() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node(FAST_LIVENESS);
+        final Node b = node(FAST_LIVENESS);
+        awaitUp(a, b);
+        awaitUp(b, a);
+        final MemoryWindow window = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
+        // Five timeouts' worth of heartbeats.
+        final long beat = heartbeat(window, layout, a.vm());
+        Await.until(() -> heartbeat(window, layout, a.vm()) >= beat + 5 * LIVENESS_MS / HEARTBEAT_MS, TIMEOUT,
+            () -> "heartbeats to accumulate");
+        assertNull(a.listener().peerDown(b.vm(), b.backend().sessionId()), a.listener().peerEvents().toString());
+        assertNull(b.listener().peerDown(a.vm(), a.backend().sessionId()), b.listener().peerEvents().toString());
+    }
+
+    // ---- sessions on the rings ----
+
+    private static ByteBuffer tagged(final int tag)
+    {
+        final ByteBuffer msg = ByteBuffer.allocate(4);
+        msg.putInt(0, tag);
+        return msg;
+    }
+
+    private static int tagOf(final Object event)
+    {
+        return event instanceof RecordingListener.Message m ? ByteBuffer.wrap(m.bytes()).getInt(0) : -1;
+    }
+
+    private static void sendNow(final Node from, final int to, final int tag) throws Exception
+    {
+        Await.until(() ->
+        {
+            try
+            {
+                return from.backend().send(to, tagged(tag), 0, 4);
+            }
+            catch (final BackendException e)
+            {
+                throw new AssertionError(e);
+            }
+        }, TIMEOUT, () -> "room to send " + tag);
+    }
+
+    /**
+     * P restarts (same peer id, new session) while S has not read what the old P sent: S never delivers those
+     * records, neither as the old session (already reported down) nor as the new one, and delivers everything
+     * the new session sends.
+     */
+    @Test
+    void recordsOfARestartedPeersOldSessionAreNeverDeliveredAfterTheRestart() throws Exception
+    {
+        fixture = new TestServer(4L << 20, 2, 1, 2); // two ids: the restarted peer gets its id back
+        final Node s = node(PATIENT);
+        final Node p = node(PATIENT);
+        awaitUp(s, p);
+        awaitUp(p, s);
+        sendAndExpect(p, s, 1000);
+
+        // Park S's receive thread between two rounds: nothing of what follows is read until it resumes.
+        s.listener().closeTickGate();
+        Await.until(() -> s.listener().tickBlocked(), TIMEOUT, () -> "S's receive thread to park");
+        for (int i = 1; i <= 10; i++)
+        {
+            sendNow(p, s.vm(), i);
+        }
+        final int pVm = p.vm();
+        final long oldSession = p.backend().sessionId();
+        p.backend().close();
+        Await.until(() -> fixture.server().peerCount() == 1, TIMEOUT, () -> "the server to drop the old P");
+        final Node restarted = node(PATIENT);
+        assertEquals(pVm, restarted.vm(), "the restarted peer has the same id");
+        final long newSession = restarted.backend().sessionId();
+        awaitUp(restarted, s);
+        for (int i = 101; i <= 105; i++)
+        {
+            sendNow(restarted, s.vm(), i);
+        }
+
+        s.listener().openTickGate();
+        s.listener().await(l -> l.sawPeerUp(pVm, newSession) && l.messagesFrom(pVm).size() >= 6, TIMEOUT,
+            "S to see the new session and its 5 messages");
+        final List<Object> sequence = s.listener().sequence();
+        final int down = sequence.indexOf(s.listener().peerDown(pVm, oldSession));
+        final int up = sequence.indexOf(new RecordingListener.PeerEvent(true, pVm, newSession, null));
+        assertTrue(down >= 0 && down < up, "the old session is down before the new one is up: " + sequence);
+        final List<Integer> received = new ArrayList<>();
+        for (final Object e : sequence)
+        {
+            if (e instanceof RecordingListener.Message m && m.vm() == pVm)
+            {
+                received.add(tagOf(m));
+            }
+        }
+        assertEquals(List.of(1000, 101, 102, 103, 104, 105), received, "old records are discarded, new ones kept");
+        for (int k = up + 1; k < sequence.size(); k++)
+        {
+            final int tag = tagOf(sequence.get(k));
+            assertTrue(tag < 0 || tag > 100, "after the restart only new-session records: " + sequence);
+        }
+        assertEquals(10, s.backend().discardedRecords(pVm), "the old session's unread records were counted");
+        sendAndExpect(s, restarted, 2000);
+    }
+
+    /**
+     * A test-driven peer writes the ring by hand: records addressed to an old session of S are discarded; a
+     * SESSION_START of a newer incarnation of the producer ends the batch, so its records wait until that
+     * incarnation is up instead of being dropped with the old one's.
+     */
+    @Test
+    void aSessionStartOfANewIncarnationEndsTheBatch() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final RecordingListener recorder = new RecordingListener();
+        final Runnable[] onTag3 = {() -> { }};
+        final BackendListener listener = new BackendListener()
+        {
+            @Override
+            public void onPeerUp(final PeerInfo peer)
+            {
+                recorder.onPeerUp(peer);
+            }
+
+            @Override
+            public void onPeerDown(final int vm, final long sessionId, final String reason)
+            {
+                recorder.onPeerDown(vm, sessionId, reason);
+            }
+
+            @Override
+            public void onMessage(final int vm, final ByteBuffer payload, final int length)
+            {
+                recorder.onMessage(vm, payload, length);
+                if (length >= 4 && payload.duplicate().order(ByteOrder.BIG_ENDIAN).getInt(0) == 3)
+                {
+                    onTag3[0].run(); // the producer's restart becomes visible in the middle of S's batch
+                }
+            }
+
+            @Override
+            public void onFenceTick()
+            {
+                recorder.onFenceTick();
+            }
+        };
+        final IvshmemHostBackend s = fixture.startBackend(listener, PATIENT);
+        final long sSession = s.sessionId();
+
+        // The hand-made peer: a real ivshmem connection, a real slot, a real ring writer.
+        final IvshmemPeerConnection connection = IvshmemPeerConnection.connect(fixture.socketPath(),
+            IvshmemHostBackend.VECTORS, 5000, null);
+        try
+        {
+            final int p = connection.ownId();
+            final MemoryWindow window = mapRegion();
+            final SharedRegion shared = SharedRegion.formatOrAttach(fixture.server().size(),
+                (offset, length) -> window.slice(offset, (int)length), SharedRegion.FormatParams.defaults(), 1, 5000);
+            final long session1 = 0x1111_0000_0000_0001L;
+            final long session2 = 0x2222_0000_0000_0002L;
+            final RingWriter writer = new RingWriter(shared.ring(p, s.localVm()), shared.layout().ringCapacity());
+            assertTrue(writer.attach(session1));
+            shared.join(p, session1, PeerSlotDescriptor.ROLE_SINK, 1);
+            recorder.await(l -> l.sawPeerUp(p, session1), TIMEOUT, "S to see the hand-made peer");
+
+            recorder.closeTickGate();
+            Await.until(recorder::tickBlocked, TIMEOUT, () -> "S's receive thread to park");
+            final ByteBuffer start = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+            start.putLong(0, session1).putLong(8, sSession ^ 1); // addressed to an earlier S
+            assertTrue(writer.offer(RecordDescriptor.SESSION_START_TYPE, start, 0, 16));
+            assertTrue(writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, tagged(99), 0, 4));
+            start.putLong(0, session1).putLong(8, sSession);
+            assertTrue(writer.offer(RecordDescriptor.SESSION_START_TYPE, start, 0, 16));
+            for (int i = 1; i <= 3; i++)
+            {
+                assertTrue(writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, tagged(i), 0, 4));
+            }
+            assertTrue(writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, tagged(0), 0, 0), "an empty message");
+            start.putLong(0, session2).putLong(8, sSession);
+            assertTrue(writer.offer(RecordDescriptor.SESSION_START_TYPE, start, 0, 16));
+            assertTrue(writer.offer(7, tagged(77), 0, 4), "a record of a type from the future");
+            for (int i = 11; i <= 13; i++)
+            {
+                assertTrue(writer.offer(RecordDescriptor.PEER_MESSAGE_TYPE, tagged(i), 0, 4));
+            }
+            final MemoryWindow slot = shared.peerSlot(p);
+            onTag3[0] = () -> slot.putLongVolatile(PeerSlotDescriptor.SESSION_ID_OFFSET, session2);
+            recorder.openTickGate();
+
+            recorder.await(l -> l.sawPeerUp(p, session2) && l.messagesFrom(p).size() >= 7, TIMEOUT,
+                "S to deliver the second incarnation's records");
+            final List<Integer> received = new ArrayList<>();
+            for (final Object e : recorder.sequence())
+            {
+                if (e instanceof RecordingListener.Message m)
+                {
+                    received.add(m.bytes().length == 0 ? 0 : tagOf(m));
+                }
+                else if (e instanceof RecordingListener.PeerEvent ev && ev.vm() == p && ev.sessionId() == session2)
+                {
+                    received.add(-2);
+                }
+            }
+            assertEquals(List.of(1, 2, 3, 0, -2, 11, 12, 13), received, "old-S record dropped, batch ended at " +
+                "the new incarnation, its records delivered after it came up: " + recorder.sequence());
+            assertEquals("restarted", recorder.peerDown(p, session1).reason());
+            assertEquals(1, s.discardedRecords(p), "the record addressed to an earlier S");
+        }
+        finally
+        {
+            s.close();
+            connection.close();
+        }
+    }
+
+    // ---- reclaiming ----
+
+    @Test
+    void reclaimZeroesOnlyTheDeadSessionsPagesNotThoseOfItsSuccessor() throws Exception
+    {
+        fixture = new TestServer(4L << 20, 2, 1, 2);
+        final Node s = node();
+        final Node p = node();
+        awaitUp(s, p);
+        final int pVm = p.vm();
+        final long oldSession = p.backend().sessionId();
+        final BackendBuffer old = p.backend().allocate(2 * 4096);
+        final BackendBuffer kept = p.backend().allocate(4096);
+        p.backend().free(kept); // freed by its owner: not part of what is reclaimed
+        final MemoryWindow window = mapRegion();
+        for (int i = 0; i < old.length(); i += 8)
+        {
+            window.putLong((int)(old.offset() + i), 0x5A5A_5A5A_5A5A_5A5AL);
+        }
+        final long free0 = s.backend().freeBytes();
+        p.backend().close();
+        s.listener().await(l -> l.peerDown(pVm, oldSession) != null, TIMEOUT, "S to see P leave");
+        Await.until(() -> fixture.server().peerCount() == 1, TIMEOUT, () -> "the server to drop P");
+        final Node restarted = node();
+        assertEquals(pVm, restarted.vm());
+        final BackendBuffer fresh = restarted.backend().allocate(4096);
+        awaitUp(s, restarted);
+        assertError("EBUSY", () -> s.backend().reclaimPeerMemory(pVm, restarted.backend().sessionId()));
+
+        assertEquals(2, s.backend().reclaimPeerMemory(pVm, oldSession), "the two pages of the old session");
+        assertEquals(free0 - 4096 + 2 * 4096, s.backend().freeBytes(), "the old pages are free, the new one not");
+        for (int i = 0; i < old.length(); i += 8)
+        {
+            assertEquals(0, window.getLong((int)(old.offset() + i)), "reclaimed byte " + i + " is zero");
+        }
+        final ClientMapping m = s.backend().mapImport(pVm, new ShareRef(fresh.offset(), fresh.length()), true);
+        Native.closeQuietly(m.fd());
+        restarted.backend().free(fresh); // its own bookkeeping and page-table entry are intact
+        assertEquals(free0 + 2 * 4096, s.backend().freeBytes());
+    }
+
     @Test
     void optionsAreValidated() throws Exception
     {
@@ -295,7 +713,9 @@ class IvshmemHostBackendTest
         for (final String[] bad : new String[][] {{IvshmemHostBackend.OPTION_RING_CAPACITY, "5000"},
             {IvshmemHostBackend.OPTION_RING_CAPACITY, "1024"}, {IvshmemHostBackend.OPTION_MAX_PEERS, "1"},
             {IvshmemHostBackend.OPTION_MAX_PEERS, "x"}, {IvshmemHostBackend.OPTION_CONNECT_TIMEOUT_MS, "0"},
-            {IvshmemHostBackend.OPTION_ROLES, "producer"}})
+            {IvshmemHostBackend.OPTION_ROLES, "producer"}, {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "0"},
+            {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "fast"}, {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "200"},
+            {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "-1"}})
         {
             final Map<String, String> o = new HashMap<>(fixture.options());
             o.put(bad[0], bad[1]);

@@ -61,7 +61,16 @@ final class TestServer implements AutoCloseable
 
     IvshmemHostBackend startBackend(final BackendListener listener) throws BackendException
     {
-        final IvshmemHostBackend backend = new IvshmemHostBackend(options());
+        return startBackend(listener, Map.of());
+    }
+
+    /** A backend with {@link #options()} overridden by {@code extra}. */
+    IvshmemHostBackend startBackend(final BackendListener listener, final Map<String, String> extra)
+        throws BackendException
+    {
+        final Map<String, String> options = options();
+        options.putAll(extra);
+        final IvshmemHostBackend backend = new IvshmemHostBackend(options);
         backends.add(backend);
         backend.start(listener);
         return backend;

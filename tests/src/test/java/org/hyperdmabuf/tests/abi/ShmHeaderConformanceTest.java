@@ -161,6 +161,15 @@ class ShmHeaderConformanceTest
         expected.put("sizeof(struct hdmabuf_ring_trailer)", (long)RingDescriptor.TRAILER_LENGTH);
         expected.put("sizeof(struct hdmabuf_record_header)", (long)RecordDescriptor.HEADER_LENGTH);
         expected.put("sizeof(struct hdmabuf_fence_slot)", (long)FenceSlotDescriptor.SLOT_LENGTH);
+        // Javadoc of FenceSlotDescriptor: each timeline line is value u64, error u32, waiters u32, reserved.
+        expected.put("offsetof(struct hdmabuf_fence_slot, reserved1)",
+            (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET + 4);
+        expected.put("offsetof(struct hdmabuf_fence_slot, reserved2)",
+            (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET + 4);
+        // The named macros, not only the struct offsets, carry the Java values.
+        expected.put("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET);
+        expected.put("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
+        expected.put("limit.HDMABUF_SESSION_START_LENGTH", (long)RecordDescriptor.SESSION_START_LENGTH);
         // ABI.md "ivshmem specifics": vector 0 = control-ring doorbell, vector 1 = fences.
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", 0L);
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FENCE", 1L);
@@ -200,6 +209,7 @@ class ShmHeaderConformanceTest
                 case "RingDescriptor.checkCapacity" -> expected = capacityAccepted((int)arg) ? 1 : 0;
                 case "RecordDescriptor.align" -> expected = RecordDescriptor.align((int)arg);
                 case "PeerSlotDescriptor.slotOffset" -> expected = PeerSlotDescriptor.slotOffset((int)arg);
+                case "FenceSlotDescriptor.slotOffset" -> expected = FenceSlotDescriptor.slotOffset((int)arg);
                 case "PageTableDescriptor.ownerPeer" -> expected = PageTableDescriptor.ownerPeer(arg);
                 default ->
                 {

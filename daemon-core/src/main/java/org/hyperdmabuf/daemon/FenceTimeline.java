@@ -1,0 +1,121 @@
+package org.hyperdmabuf.daemon;
+
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.Timeline;
+import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+
+/**
+ * One timeline of a fence slot as the daemon sees it (ABI.md "Fences"): a 64-bit value that only grows
+ * and an error word, written error-first, value-last with release semantics; a {@code waiters} word that
+ * a blocked wait raises so signallers know to ring the doorbell. The slot is shared with another VM, so
+ * every word read here is only a hint or is validated by the caller.
+ */
+public final class FenceTimeline
+{
+    /** Value stored when the other side is gone: every wait completes, with the error word set. */
+    public static final long POISON_VALUE = Long.MAX_VALUE;
+
+    private final MemoryWindow slot;
+    private final int valueOffset;
+    private final int errorOffset;
+    private final int waitersOffset;
+
+    private FenceTimeline(final MemoryWindow slot, final int valueOffset, final int errorOffset,
+        final int waitersOffset)
+    {
+        this.slot = slot;
+        this.valueOffset = valueOffset;
+        this.errorOffset = errorOffset;
+        this.waitersOffset = waitersOffset;
+    }
+
+    public static FenceTimeline of(final MemoryWindow slot, final Timeline timeline)
+    {
+        return timeline == Timeline.TIMELINE_ACQUIRE ?
+            new FenceTimeline(slot, FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET,
+                FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET) :
+            new FenceTimeline(slot, FenceSlotDescriptor.RELEASE_VALUE_OFFSET, FenceSlotDescriptor.RELEASE_ERROR_OFFSET,
+                FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
+    }
+
+    public long value()
+    {
+        return slot.getLongAcquire(valueOffset);
+    }
+
+    /** The value with a volatile load: ordered after a preceding {@link #addWaiter()} (store-load). */
+    public long valueAfterWaiterRaised()
+    {
+        return slot.getLongVolatile(valueOffset);
+    }
+
+    /** The error word; meaningful after {@link #value()} observed the value it belongs to. */
+    public int error()
+    {
+        return slot.getIntVolatile(errorOffset);
+    }
+
+    /**
+     * Stores {@code error} then {@code value}. A value equal to the current one changes nothing (a kick);
+     * a smaller one is refused: timelines only move forward.
+     *
+     * @return true if the value advanced
+     */
+    public boolean signal(final long value, final int error) throws ApiException
+    {
+        if (value < 0)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "fence values are below 2^63; got " + Long.toUnsignedString(value));
+        }
+        final long current = value();
+        if (value < current)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "fence value " + value + " goes backwards (timeline is at " +
+                current + ")");
+        }
+        if (value == current)
+        {
+            return false;
+        }
+        slot.putIntVolatile(errorOffset, error);
+        // Volatile, not just release: the caller reads the waiters word next (store-load order).
+        slot.putLongVolatile(valueOffset, value);
+        return true;
+    }
+
+    /** Completes every present and future wait with {@code error} (the signalling side is gone). */
+    public void poison(final ErrorCode error)
+    {
+        slot.putIntVolatile(errorOffset, error.getNumber());
+        slot.putLongVolatile(valueOffset, POISON_VALUE);
+    }
+
+    public boolean hasWaiters()
+    {
+        return slot.getIntVolatile(waitersOffset) != 0;
+    }
+
+    public void addWaiter()
+    {
+        adjustWaiters(1);
+    }
+
+    public void removeWaiter()
+    {
+        adjustWaiters(-1);
+    }
+
+    private void adjustWaiters(final int delta)
+    {
+        while (true)
+        {
+            final int n = slot.getIntVolatile(waitersOffset);
+            final int next = Math.max(0, n + delta);
+            if (slot.compareAndSetInt(waitersOffset, n, next))
+            {
+                return;
+            }
+        }
+    }
+}
