@@ -188,6 +188,15 @@ public final class HdmabufClient implements AutoCloseable
         call(Request.newBuilder().setUnexport(Unexport.newBuilder().setId(id)));
     }
 
+    /**
+     * Delayed unexport: the export stays usable for {@code delay}; exporting the same allocation to the same
+     * target within it cancels the unexport and reuses the id (a reuse window).
+     */
+    public void unexport(final BufferId id, final Duration delay) throws IOException
+    {
+        call(Request.newBuilder().setUnexport(Unexport.newBuilder().setId(id).setDelayMs((int)delay.toMillis())));
+    }
+
     public void free(final long handle) throws IOException
     {
         call(Request.newBuilder().setFree(Free.newBuilder().setHandle(handle)));

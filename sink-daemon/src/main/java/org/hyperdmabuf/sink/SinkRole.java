@@ -33,6 +33,8 @@ import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.netty.util.concurrent.ScheduledFuture;
+
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -41,6 +43,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The sink role (producer side): allocates shareable memory for local producers, exports it to other VMs
@@ -52,6 +55,9 @@ public final class SinkRole implements Role
     private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
         Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT);
+
+    /** Longest reuse window of a delayed unexport. */
+    public static final long MAX_UNEXPORT_DELAY_MS = 600_000;
 
     private final DaemonContext ctx;
     private final SecureRandom random = new SecureRandom();
@@ -99,6 +105,7 @@ public final class SinkRole implements Role
         boolean importedByPeer;
         boolean peerLost;
         String state = "exported";
+        ScheduledFuture<?> pendingUnexport;
 
         Export(final BufferId id, final Allocation allocation, final int target,
             final org.hyperdmabuf.hv.spi.ShareRef ref, final Access access, final org.hyperdmabuf.abi.v1.Metadata metadata,
@@ -144,7 +151,19 @@ public final class SinkRole implements Role
             case EXPORT -> export(client, rid, request.getExport());
             case UNEXPORT -> {
                 final Export e = ownedExport(client, request.getUnexport().getId());
-                unexport(e, "unexported");
+                final long delay = Integer.toUnsignedLong(request.getUnexport().getDelayMs());
+                if (delay > MAX_UNEXPORT_DELAY_MS)
+                {
+                    throw new ApiException(ErrorCode.EINVAL, "delay_ms=" + delay + " above " + MAX_UNEXPORT_DELAY_MS);
+                }
+                if (delay == 0)
+                {
+                    unexport(e, "unexported");
+                }
+                else
+                {
+                    scheduleUnexport(e, delay);
+                }
                 client.reply(rid, Response.newBuilder());
             }
             case FREE -> {
@@ -236,6 +255,7 @@ public final class SinkRole implements Role
             {
                 throw new ApiException(ErrorCode.EPEERLOST, "VM " + target + " is gone; unexport and export again");
             }
+            cancelPendingUnexport(existing);
             existing.metadata = req.getMetadata();
             existing.revision++;
             ctx.messenger().send(target, announce(existing));
@@ -299,8 +319,39 @@ public final class SinkRole implements Role
             .setFenceSlot(e.fence.index())).build();
     }
 
+    /** Delayed unexport: the export stays usable until the window ends or a re-export reuses it. */
+    private void scheduleUnexport(final Export e, final long delayMillis)
+    {
+        cancelPendingUnexport(e);
+        e.state = "unexport-pending";
+        final ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
+        self[0] = ctx.loop().schedule(() ->
+        {
+            if (exports.get(e.id) == e && e.pendingUnexport == self[0])
+            {
+                unexport(e, "unexported");
+            }
+        }, delayMillis, TimeUnit.MILLISECONDS);
+        e.pendingUnexport = self[0];
+    }
+
+    private static void cancelPendingUnexport(final Export e)
+    {
+        if (e.pendingUnexport != null)
+        {
+            e.pendingUnexport.cancel(false);
+            e.pendingUnexport = null;
+            e.state = e.peerLost ? "peer-lost" : "exported";
+        }
+    }
+
     private void unexport(final Export e, final String reason)
     {
+        if (e.pendingUnexport != null)
+        {
+            e.pendingUnexport.cancel(false);
+            e.pendingUnexport = null;
+        }
         exports.remove(e.id);
         e.allocation.exportsByTarget.remove(e.target);
         e.state = "unexport-pending";

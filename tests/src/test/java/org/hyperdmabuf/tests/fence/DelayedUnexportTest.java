@@ -1,0 +1,139 @@
+package org.hyperdmabuf.tests.fence;
+
+import org.hyperdmabuf.abi.BufferIds;
+import org.hyperdmabuf.abi.UEvent;
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.Metadata;
+import org.hyperdmabuf.client.Allocation;
+import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.client.HdmabufException;
+import org.hyperdmabuf.client.ReceivedEvent;
+import org.hyperdmabuf.tests.support.TwoVmSystem;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Delayed unexport: the reuse window keeps an export alive, a re-export inside it reuses the id. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DelayedUnexportTest
+{
+    private static final Duration TIMEOUT = Duration.ofSeconds(20);
+
+    private Path dir;
+    private TwoVmSystem system;
+    private HdmabufClient producer;
+    private HdmabufClient consumer;
+
+    @BeforeAll
+    void start() throws Exception
+    {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "hdu");
+        system = TwoVmSystem.start(dir, 16L << 20);
+        producer = HdmabufClient.connect(system.sinkSocket());
+        consumer = HdmabufClient.connect(system.sourceSocket());
+        consumer.subscribe(List.of(), false);
+    }
+
+    @AfterAll
+    void stop() throws Exception
+    {
+        producer.close();
+        consumer.close();
+        system.close();
+        assertEquals(List.of(), system.errorLines(), "daemons logged errors");
+        try (Stream<Path> files = Files.walk(dir))
+        {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    private UEvent next() throws Exception
+    {
+        final ReceivedEvent e = consumer.nextEvent(TIMEOUT);
+        assertTrue(e != null && !e.isOverflow(), "expected an event");
+        return e.event();
+    }
+
+    private Exported export(final Allocation a, final String tag) throws Exception
+    {
+        return producer.export(a.handle(), system.sourceVm(), Metadata.newBuilder().setContentType("application/x-u")
+            .putTags("t", tag).build(), Access.ACCESS_READ_WRITE);
+    }
+
+    @Test
+    void theExportLivesUntilTheWindowEnds() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, "one");
+            final String id = BufferIds.format(e.getId());
+            assertEquals("add", next().action());
+            final long start = System.nanoTime();
+            producer.unexport(e.getId(), Duration.ofMillis(400));
+            assertEquals("unexport-pending", producer.query(e.getId()).getState());
+            consumer.importBuffer(e.getId()).close(); // still importable inside the window
+            consumer.release(e.getId());
+            final UEvent removed = next();
+            final long elapsedMs = (System.nanoTime() - start) / 1_000_000;
+            assertEquals("remove", removed.action());
+            assertEquals(id, removed.get("BUFFER"));
+            assertEquals("unexported", removed.get("REASON"));
+            assertTrue(elapsedMs >= 350, "remove came after " + elapsedMs + " ms, before the 400 ms window ended");
+            assertEquals(ErrorCode.ENOENT, assertThrows(HdmabufException.class, () -> producer.query(e.getId())).code());
+            producer.free(a.handle());
+        }
+    }
+
+    @Test
+    void aReExportInsideTheWindowReusesTheIdAndCancelsTheRemove() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported first = export(a, "first");
+            assertEquals("add", next().action());
+            producer.unexport(first.getId(), Duration.ofSeconds(30));
+            final Exported again = export(a, "second");
+            assertTrue(again.getReexport());
+            assertEquals(first.getId(), again.getId());
+            assertEquals("exported", producer.query(first.getId()).getState());
+            final UEvent change = next();
+            assertEquals("change", change.action());
+            assertEquals("2", change.get("REVISION"));
+            assertEquals("second", change.get("TAG_T"));
+            producer.unexport(first.getId()); // immediate: the very next event is its remove, no stale one
+            final UEvent removed = next();
+            assertEquals("remove", removed.action());
+            assertEquals(BufferIds.format(first.getId()), removed.get("BUFFER"));
+            producer.free(a.handle());
+        }
+    }
+
+    @Test
+    void aWindowAboveTheLimitIsRefused() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, "limit");
+            assertEquals("add", next().action());
+            assertEquals(ErrorCode.EINVAL, assertThrows(HdmabufException.class,
+                () -> producer.unexport(e.getId(), Duration.ofMillis(600_001))).code());
+            assertEquals("exported", producer.query(e.getId()).getState());
+            producer.free(a.handle()); // FREE ends everything at once
+            assertEquals("remove", next().action());
+        }
+    }
+}
