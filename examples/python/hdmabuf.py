@@ -26,6 +26,13 @@ Usage::
         mm.close()
         c.release(props["BUFFER"])
 
+Fences (ABI.md "Fences") go through the daemon only; this module never maps the fence page::
+
+    # consumer, on the source socket, for frame r
+    value, error = c.fence_wait(buffer_id, "acquire", r, timeout_ms=5000)
+    ...                                  # error != 0: the stream ended (see fence_wait)
+    c.fence_signal(buffer_id, "release", r)
+
 The client is single-threaded: one request at a time, events that arrive meanwhile are queued
 for next_event().
 """
@@ -184,6 +191,35 @@ def map_imported(fd, imported):
     return mmap.mmap(fd, imported.length, flags=mmap.MAP_SHARED, prot=prot, offset=imported.offset)
 
 
+# ---- fences ----
+
+ACQUIRE = "acquire"
+RELEASE = "release"
+_TIMELINES = {ACQUIRE: pb.TIMELINE_ACQUIRE, RELEASE: pb.TIMELINE_RELEASE}
+# Fence values are below 2^63 (ABI.md "Fences"); this one marks a poisoned timeline.
+FENCE_VALUE_LIMIT = 1 << 63
+POISON_VALUE = FENCE_VALUE_LIMIT - 1
+
+
+def _timeline(name):
+    try:
+        return _TIMELINES[name]
+    except (KeyError, TypeError):
+        raise ValueError("timeline must be %r or %r, not %r" % (ACQUIRE, RELEASE, name)) from None
+
+
+def _fence_value(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < FENCE_VALUE_LIMIT:
+        raise ValueError("fence value must be an integer in [0, 2**63): %r" % (value,))
+    return value
+
+
+def _u32(n, what):
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < (1 << 32):
+        raise ValueError("%s must be an integer in [0, 2**32): %r" % (what, n))
+    return n
+
+
 def _close_all(fds):
     for fd in fds:
         try:
@@ -318,6 +354,42 @@ class Client:
 
     def release(self, buffer_id):
         self.request("release", pb.Release(id=_as_buffer_id(buffer_id)))
+
+    # ---- fences (ABI.md "Fences"), through the daemon only ----
+
+    def fence_signal(self, buffer_id, timeline, value, error=0):
+        """FENCE_SIGNAL: advances a timeline of the buffer's fence to value, with an error word.
+
+        timeline is "acquire" (on the sink, by the export's owner: "content ready up to value") or
+        "release" (on the source, by a client holding an import: "done reading up to value").
+        error is 0, an ErrorCode number, or an application code; the other side's waiters read it
+        with the value. The daemon stores error, then value, in the shared fence slot and rings the
+        other VM's fence doorbell. Values never go backwards (EINVAL) and are below 2^63; a value
+        equal to the current one only rings the doorbell (the error is then not stored).
+
+        This client never maps the fence page: every signal is one socket round trip. That is also
+        the only way for a read-only import, whose fd cannot be mapped writable."""
+        msg = pb.FenceSignal(id=_as_buffer_id(buffer_id), timeline=_timeline(timeline),
+                             value=_fence_value(value), error=_u32(error, "error"))
+        self.request("fence_signal", msg)
+
+    def fence_wait(self, buffer_id, timeline, value, timeout_ms):
+        """FENCE_WAIT: blocks in the daemon until the timeline reaches value; returns (value, error).
+
+        timeline is "acquire" on the source (wait for the producer) or "release" on the sink (wait
+        for the consumer). The returned value is the one the daemon observed (>= the awaited value)
+        and error the error word stored with it: 0, or a code the other side signalled. When the
+        other VM is gone or the buffer is unexported, the daemon either answers with an error
+        (HdmabufError EPEERLOST / ENOENT) or, if the poisoned value got there first, with value
+        2**63 - 1 and error EPEERLOST (1000) / ENOENT (2): treat any non-zero error as the end of
+        the stream. timeout_ms (0 .. 2**32 - 1; 0 = only check now) bounds the wait: HdmabufError
+        ETIMEDOUT when it passes. The client waits up to timeout_ms plus its own timeout for the
+        answer."""
+        timeout_ms = _u32(timeout_ms, "timeout_ms")
+        msg = pb.FenceWait(id=_as_buffer_id(buffer_id), timeline=_timeline(timeline),
+                           value=_fence_value(value), timeout_ms=timeout_ms)
+        r = self.request("fence_wait", msg, timeout=timeout_ms / 1000.0 + self.timeout)[0]
+        return r.fence.value, r.fence.error
 
     def next_event(self, timeout=None):
         """The next event as (action, {property: value}); None if none arrives within timeout

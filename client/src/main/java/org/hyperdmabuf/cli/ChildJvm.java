@@ -21,6 +21,7 @@ public final class ChildJvm implements AutoCloseable
     private final Process process;
     private final List<String> lines = new ArrayList<>();
     private final Thread pump;
+    private boolean eof;
 
     private ChildJvm(final String name, final Process process, final PrintStream echo)
     {
@@ -77,6 +78,7 @@ public final class ChildJvm implements AutoCloseable
         {
             synchronized (lines)
             {
+                eof = true;
                 lines.notifyAll();
             }
         }
@@ -98,9 +100,9 @@ public final class ChildJvm implements AutoCloseable
                     }
                 }
                 final long left = deadline - System.nanoTime();
-                if (!process.isAlive() && !pump.isAlive())
+                if (eof)
                 {
-                    throw new IllegalStateException(name + " exited (" + process.exitValue() + ") before printing '" +
+                    throw new IllegalStateException(name + " ended its output (" + exitStatus() + ") before printing '" +
                         prefix + "'; output:\n" + String.join("\n", lines));
                 }
                 if (left <= 0)
@@ -110,6 +112,19 @@ public final class ChildJvm implements AutoCloseable
                 }
                 lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
             }
+        }
+    }
+
+    private String exitStatus()
+    {
+        try
+        {
+            return process.waitFor(2, TimeUnit.SECONDS) ? "exit " + process.exitValue() : "still running";
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+            return "interrupted";
         }
     }
 

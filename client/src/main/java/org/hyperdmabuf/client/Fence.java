@@ -45,6 +45,8 @@ public final class Fence implements AutoCloseable
     }
 
     public static final Duration ADAPTIVE_SPIN = Duration.ofNanos(50_000);
+    /** The value a daemon stores when it closes a timeline (the other side died, or the buffer was unexported). */
+    public static final long POISON_VALUE = Long.MAX_VALUE;
     private static final long ADAPTIVE_SPIN_NANOS = ADAPTIVE_SPIN.toNanos();
 
     private final HdmabufClient client;
@@ -158,10 +160,11 @@ public final class Fence implements AutoCloseable
 
     /**
      * Waits until the other side's timeline reaches {@code value}. Returns the value observed; the error word
-     * that came with it is {@link #error()} afterwards (EPEERLOST's number if the other side died: the
-     * value is then the poison value, above anything signalled).
+     * that came with it (0, or what the signaller passed) is {@link #error()} afterwards.
      *
-     * @throws HdmabufException ETIMEDOUT when {@code timeout} passes first; the daemon's error for BLOCK
+     * @throws HdmabufException ETIMEDOUT when {@code timeout} passes first; EPEERLOST when the other side died
+     *                          and ENOENT when the buffer was unexported (the timeline was closed), whatever the
+     *                          strategy
      */
     public long await(final long value, final Duration timeout, final WaitStrategy strategy) throws IOException
     {
@@ -178,6 +181,10 @@ public final class Fence implements AutoCloseable
                 if (seen >= value)
                 {
                     lastError = slot.getIntVolatile(waitError);
+                    if (seen == POISON_VALUE)
+                    {
+                        throw closed(lastError);
+                    }
                     return seen;
                 }
                 if ((++spins & 0xff) == 0 && System.nanoTime() - start >= spinNanos)
@@ -197,6 +204,14 @@ public final class Fence implements AutoCloseable
             Math.max(0, Math.min(Integer.MAX_VALUE, left / 1_000_000L)));
         lastError = state.getError();
         return state.getValue();
+    }
+
+    private static HdmabufException closed(final int error)
+    {
+        final ErrorCode code = ErrorCode.forNumber(error);
+        return new HdmabufException(code == null || code == ErrorCode.OK ? ErrorCode.EPEERLOST : code,
+            "the fence timeline was closed: " + (code == ErrorCode.ENOENT ? "the buffer was unexported" :
+                "the other VM is gone"));
     }
 
     /** The error word observed with the value the last {@link #await} returned; 0 = none. */

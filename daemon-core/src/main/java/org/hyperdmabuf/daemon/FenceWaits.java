@@ -102,6 +102,16 @@ public final class FenceWaits
     private boolean tryComplete(final Wait w, final long now)
     {
         final long value = w.timeline.valueAfterWaiterRaised();
+        if (value == FenceTimeline.POISON_VALUE)
+        {
+            // The other side is gone (or the buffer unexported): answer its error, never a value.
+            w.timeline.removeWaiter();
+            final ErrorCode code = ErrorCode.forNumber(w.timeline.error());
+            w.client.replyError(w.requestId, code == null || code == ErrorCode.OK ? ErrorCode.EPEERLOST : code,
+                "the timeline was closed: " + (code == ErrorCode.ENOENT ? "the buffer was unexported" :
+                    "the other VM is gone"));
+            return true;
+        }
         if (value >= w.target)
         {
             w.timeline.removeWaiter();

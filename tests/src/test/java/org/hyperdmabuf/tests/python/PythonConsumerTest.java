@@ -5,16 +5,14 @@ import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.python.PythonSupport.Run;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -25,13 +23,11 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The client ABI is language-neutral: {@code examples/python/consumer.py} (Debian's python3 with
@@ -41,16 +37,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class PythonConsumerTest
 {
-    private static final Path PYTHON = Path.of("/usr/bin/python3");
-    private static final Path PROTOC = Path.of("/usr/bin/protoc");
-    private static final String INSTALL_HINT = "apt-get install python3-protobuf protobuf-compiler";
     private static final long REGION_SIZE = 32L << 20;
-    private static final Duration TOOL_TIMEOUT = Duration.ofSeconds(60);
     /** Bound on one consumer run; its own --timeout is shorter so it reports before we kill it. */
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(90);
     private static final int CONSUMER_TIMEOUT_SECONDS = 60;
 
-    private static Path repo;
     private static Path consumer;
     private static Path generated;
     private static Path dir;
@@ -59,29 +50,8 @@ class PythonConsumerTest
     @BeforeAll
     static void setUp() throws Exception
     {
-        final Path moduleDir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
-        repo = moduleDir.getParent();
-        final Path protoDir = repo.resolve("abi-spec/src/main/proto");
-        consumer = repo.resolve("examples/python/consumer.py");
-        assertTrue(Files.isRegularFile(protoDir.resolve("client.proto")), "no client.proto under " + protoDir +
-            " (user.dir=" + moduleDir + ")");
-        assertTrue(Files.isRegularFile(consumer), "no consumer at " + consumer);
-        if (!Files.isExecutable(PYTHON) || !Files.isExecutable(PROTOC))
-        {
-            fail(PYTHON + " and " + PROTOC + " are needed for the Python ABI test: " + INSTALL_HINT);
-        }
-        final Run probe = Run.start(List.of(PYTHON.toString(), "-c", "import google.protobuf"), Map.of());
-        if (probe.waitFor(TOOL_TIMEOUT) != 0)
-        {
-            fail(PYTHON + " cannot import google.protobuf (" + INSTALL_HINT + "):\n" + probe.output());
-        }
-        generated = moduleDir.resolve("target/python-gen");
-        Files.createDirectories(generated);
-        final Run protoc = Run.start(List.of(PROTOC.toString(), "-I", protoDir.toString(),
-            "--python_out=" + generated, protoDir.resolve("hyperdmabuf_common.proto").toString(),
-            protoDir.resolve("client.proto").toString()), Map.of());
-        assertEquals(0, protoc.waitFor(TOOL_TIMEOUT), "protoc failed:\n" + protoc.output());
-
+        consumer = PythonSupport.example("consumer.py");
+        generated = PythonSupport.generateBindings();
         dir = Files.createTempDirectory(Path.of("/tmp"), "hdpy");
         system = TwoVmSystem.start(dir, REGION_SIZE);
     }
@@ -203,127 +173,10 @@ class PythonConsumerTest
 
     private static Run consume(final String contentTypeGlob, final String... extra) throws IOException
     {
-        final List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), consumer.toString(),
+        final List<String> cmd = new ArrayList<>(List.of(PythonSupport.PYTHON.toString(), consumer.toString(),
             "--socket", system.sourceSocket().toString(), "--content-type", contentTypeGlob,
             "--count", "1", "--timeout", Integer.toString(CONSUMER_TIMEOUT_SECONDS)));
         cmd.addAll(List.of(extra));
         return Run.start(cmd, Map.of("HDMABUF_PY_GEN", generated.toString()));
-    }
-
-    /** A child process whose merged output is collected line by line; all waits are bounded. */
-    private static final class Run implements AutoCloseable
-    {
-        private final Process process;
-        private final List<String> lines = new ArrayList<>();
-        private final Thread pump;
-
-        private Run(final Process process)
-        {
-            this.process = process;
-            this.pump = new Thread(this::pump, "python-output");
-            this.pump.setDaemon(true);
-            this.pump.start();
-        }
-
-        static Run start(final List<String> cmd, final Map<String, String> env) throws IOException
-        {
-            final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).directory(repo.toFile());
-            // Debian's interpreter with Debian's protobuf only: nothing from a pyenv or virtualenv.
-            pb.environment().remove("PYTHONPATH");
-            pb.environment().remove("PYTHONHOME");
-            pb.environment().put("PYTHONDONTWRITEBYTECODE", "1");
-            pb.environment().putAll(env);
-            return new Run(pb.start());
-        }
-
-        private void pump()
-        {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                StandardCharsets.UTF_8)))
-            {
-                String line;
-                while ((line = r.readLine()) != null)
-                {
-                    System.out.println("[python] " + line);
-                    synchronized (lines)
-                    {
-                        lines.add(line);
-                        lines.notifyAll();
-                    }
-                }
-            }
-            catch (final IOException e)
-            {
-                // process gone
-            }
-            finally
-            {
-                synchronized (lines)
-                {
-                    lines.notifyAll();
-                }
-            }
-        }
-
-        /** Exit status; fails the test if the process is still running after {@code timeout}. */
-        int waitFor(final Duration timeout) throws InterruptedException
-        {
-            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS))
-            {
-                process.destroyForcibly();
-                fail("process did not exit within " + timeout + "; output:\n" + output());
-            }
-            pump.join(TimeUnit.SECONDS.toMillis(10));
-            return process.exitValue();
-        }
-
-        void awaitLine(final String prefix, final Duration timeout) throws InterruptedException
-        {
-            final long deadline = System.nanoTime() + timeout.toNanos();
-            synchronized (lines)
-            {
-                while (lines.stream().noneMatch(l -> l.startsWith(prefix)))
-                {
-                    final long left = deadline - System.nanoTime();
-                    if (left <= 0 || (!process.isAlive() && !pump.isAlive()))
-                    {
-                        fail("no line '" + prefix + "' (" + (process.isAlive() ? "timed out" : "process exited") +
-                            "); output:\n" + String.join("\n", lines));
-                    }
-                    lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
-                }
-            }
-        }
-
-        boolean hasLine(final String prefix)
-        {
-            return !linesStartingWith(prefix).isEmpty();
-        }
-
-        List<String> linesStartingWith(final String prefix)
-        {
-            synchronized (lines)
-            {
-                return lines.stream().filter(l -> l.startsWith(prefix)).toList();
-            }
-        }
-
-        String output()
-        {
-            synchronized (lines)
-            {
-                return String.join("\n", lines);
-            }
-        }
-
-        @Override
-        public void close() throws InterruptedException
-        {
-            if (process.isAlive())
-            {
-                process.destroyForcibly();
-                process.waitFor(10, TimeUnit.SECONDS);
-            }
-        }
     }
 }
