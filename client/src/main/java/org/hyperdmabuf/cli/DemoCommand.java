@@ -36,6 +36,10 @@ final class DemoCommand implements Callable<Integer>
     @Option(names = "--buffers", description = "Buffers in the producer's ring (default: ${DEFAULT-VALUE}).")
     int buffers = 3;
 
+    @Option(names = "--size", description = {"Frame size in bytes instead of --width/--height (e.g. 64K, 8M;",
+        "a multiple of 8, at least 16): frames are then one row of size/4 RGBA pixels."})
+    String size;
+
     @Option(names = {"-v", "--verbose"}, description = "Show the daemons' logs.")
     boolean verbose;
 
@@ -57,6 +61,16 @@ final class DemoCommand implements Callable<Integer>
         if (frames < 1 || buffers < 1 || width < 1 || height < 1)
         {
             throw new IllegalArgumentException("--frames, --buffers, --width and --height must be positive");
+        }
+        if (size != null)
+        {
+            final long bytes = Defaults.parseSize(size);
+            if (bytes < 16 || bytes % 8 != 0 || bytes / 4 > Integer.MAX_VALUE)
+            {
+                throw new IllegalArgumentException("--size must be a multiple of 8 between 16 bytes and 8 GiB: " + size);
+            }
+            width = (int)(bytes / 4);
+            height = 1;
         }
         if (!"fences".equals(sync) && !"events".equals(sync))
         {
