@@ -1,12 +1,18 @@
 package org.hyperdmabuf.cli;
 
 import org.hyperdmabuf.daemon.DaemonRuntime;
+import org.hyperdmabuf.daemon.PolicyWatcher;
+import org.hyperdmabuf.daemon.policy.Policy;
+import org.hyperdmabuf.daemon.policy.PolicyLoader;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.sink.SinkRole;
 import org.hyperdmabuf.source.SourceRole;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
+import sun.misc.Signal;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,6 +23,8 @@ import java.util.Map;
 /** Options shared by the daemon commands, and running a daemon until SIGTERM/SIGINT. */
 final class DaemonOptions
 {
+    private static final Logger LOG = LoggerFactory.getLogger(DaemonOptions.class);
+
     @Option(names = "--ivshmem", description = "ivshmem server socket to attach to (default: <runtime dir>/ivshmem.sock).")
     Path ivshmem;
 
@@ -39,6 +47,12 @@ final class DaemonOptions
         "fence waits on its buffers fail with EPEERLOST (default: ${DEFAULT-VALUE})."})
     int livenessTimeoutMs = 1500;
 
+    @Option(names = "--policy", description = "Policy file (default: ${DEFAULT-VALUE}); see abi-spec/POLICY.md.")
+    Path policyFile = Path.of("/etc/hyperdmabuf/policy.toml");
+
+    @Option(names = "--policy-dir", description = "Drop-in policy files *.toml (default: ${DEFAULT-VALUE}).")
+    Path policyDir = Path.of("/etc/hyperdmabuf/policy.d");
+
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
         final Map<String, String> options = new HashMap<>();
@@ -58,8 +72,28 @@ final class DaemonOptions
         {
             roles.add(SourceRole::new);
         }
-        final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles);
-        Runtime.getRuntime().addShutdownHook(new Thread(daemon::close));
+        final Policy policy = PolicyLoader.loadDefault(policyFile, policyDir);
+        if (policy.isPermissive())
+        {
+            LOG.warn("no policy file ({} or {}/*.toml): every VM may share everything, no quotas", policyFile,
+                policyDir);
+        }
+        // Reloads never fall back to the permissive default: deleting every file keeps the last good policy.
+        final DaemonRuntime[] self = new DaemonRuntime[1];
+        final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles, policy,
+            () -> PolicyLoader.reload(policyFile, policyDir, self[0].policy()));
+        self[0] = daemon;
+        final PolicyWatcher watcher = PolicyWatcher.start(
+            List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
+        Signal.handle(new Signal("HUP"), sig -> daemon.reloadPolicy());
+        Runtime.getRuntime().addShutdownHook(new Thread(() ->
+        {
+            if (watcher != null)
+            {
+                watcher.close();
+            }
+            daemon.close();
+        }));
         System.out.println("READY " + role + " vm=" + hv.localVm() + " socket=" + socket);
         System.out.flush();
         daemon.awaitClose();

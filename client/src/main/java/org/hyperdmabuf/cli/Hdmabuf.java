@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
     description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
     subcommands = {
         ServerCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
-        MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class,
+        MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
+        PolicyCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
         DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
 public final class Hdmabuf

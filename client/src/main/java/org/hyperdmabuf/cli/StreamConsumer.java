@@ -26,6 +26,9 @@ final class StreamConsumer implements Callable<Integer>
     @Option(names = "--wait", description = "SPIN, BLOCK or ADAPTIVE (default: ${DEFAULT-VALUE}).")
     Fence.WaitStrategy wait = Fence.WaitStrategy.ADAPTIVE;
 
+    @Option(names = "--stream", description = "Stream name (default: ${DEFAULT-VALUE}).")
+    String streamName = "demo";
+
     @Override
     public Integer call() throws Exception
     {
@@ -34,7 +37,7 @@ final class StreamConsumer implements Callable<Integer>
         System.out.println("READY consumer");
         System.out.flush();
         try (HdmabufClient client = HdmabufClient.connect(socket);
-             FrameConsumer stream = FrameConsumer.open(client, "demo", Duration.ofSeconds(60), wait))
+             FrameConsumer stream = FrameConsumer.open(client, streamName, Duration.ofSeconds(60), wait))
         {
             final long start = System.nanoTime();
             for (long seq = 0; seq < frames; seq++)

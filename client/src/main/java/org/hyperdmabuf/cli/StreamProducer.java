@@ -30,6 +30,12 @@ final class StreamProducer implements Callable<Integer>
     @Option(names = "--wait", description = "SPIN, BLOCK or ADAPTIVE (default: ${DEFAULT-VALUE}).")
     Fence.WaitStrategy wait = Fence.WaitStrategy.ADAPTIVE;
 
+    @Option(names = "--read-only", description = "Export read-only (the consumer then signals release through its daemon).")
+    boolean readOnly;
+
+    @Option(names = "--stream", description = "Stream name (default: ${DEFAULT-VALUE}).")
+    String streamName = "demo";
+
     @Override
     public Integer call() throws Exception
     {
@@ -40,8 +46,8 @@ final class StreamProducer implements Callable<Integer>
         try (HdmabufClient client = HdmabufClient.connect(opts.socket))
         {
             DemoProducer.awaitTarget(client, opts.target);
-            try (FrameProducer stream = FrameProducer.create(client, opts.target, "demo", opts.buffers, frameBytes, template,
-                org.hyperdmabuf.abi.v1.Access.ACCESS_READ_WRITE, wait))
+            try (FrameProducer stream = FrameProducer.create(client, opts.target, streamName, opts.buffers, frameBytes,
+                template, readOnly ? Access.ACCESS_READ_ONLY : Access.ACCESS_READ_WRITE, wait))
             {
                 for (long seq = 0; seq < opts.frames; seq++)
                 {

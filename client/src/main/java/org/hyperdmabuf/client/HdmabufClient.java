@@ -29,6 +29,8 @@ import org.hyperdmabuf.abi.v1.Release;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.abi.v1.ServerFrame;
+import org.hyperdmabuf.abi.v1.Stats;
+import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.abi.v1.Subscribe;
 import org.hyperdmabuf.abi.v1.Targets;
 import org.hyperdmabuf.abi.v1.Unexport;
@@ -205,6 +207,12 @@ public final class HdmabufClient implements AutoCloseable
     public BufferInfo query(final BufferId id) throws IOException
     {
         return call(Request.newBuilder().setQuery(Query.newBuilder().setId(id))).response().getBuffer();
+    }
+
+    /** STATS: pinned memory per VM and per client uid against the policy's quotas. */
+    public StatsResult stats() throws IOException
+    {
+        return call(Request.newBuilder().setStats(Stats.getDefaultInstance())).response().getStats();
     }
 
     public BufferList list() throws IOException

@@ -148,6 +148,11 @@ public final class ApiServer implements AutoCloseable
                 return;
             }
             final ByteBuf frame = (ByteBuf)msg;
+            if (client.isRefused())
+            {
+                frame.release();
+                return;
+            }
             final Request request;
             try
             {

@@ -46,6 +46,7 @@ public final class ClientConnection
     private ByteBuffer sendScratch = ByteBuffer.allocateDirect(4096);
     private UnixSocket nativeSocket;
     private boolean drainScheduled;
+    private boolean refused;
     private long fdBlockedSince;
 
     private record Outgoing(byte[] frame, int fd)
@@ -103,6 +104,12 @@ public final class ClientConnection
         return channel.isOpen();
     }
 
+    /** A refused connection is being closed; nothing it sends is served. */
+    public boolean isRefused()
+    {
+        return refused;
+    }
+
     /** Sends a success response. */
     public void reply(final long requestId, final Response.Builder response)
     {
@@ -119,6 +126,14 @@ public final class ClientConnection
     {
         send(ServerFrame.newBuilder().setResponse(Response.newBuilder().setRequestId(requestId).setError(code)
             .setMessage(message)).build(), -1);
+    }
+
+    /** Answers {@code code} (request id 0) and closes the connection once that is written. */
+    public void refuse(final ErrorCode code, final String message)
+    {
+        refused = true;
+        replyError(0, code, message);
+        channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(io.netty.channel.ChannelFutureListener.CLOSE);
     }
 
     /** Queues an event for this client, subject to back-pressure (see class comment). */

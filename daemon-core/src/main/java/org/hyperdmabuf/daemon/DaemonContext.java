@@ -5,7 +5,7 @@ import org.hyperdmabuf.hv.spi.HypervisorBackend;
 
 /** What a role gets from the runtime. */
 public record DaemonContext(String name, HypervisorBackend backend, EventLoop loop, EventHub events,
-    PeerMessenger messenger, FenceWaits fenceWaits)
+    PeerMessenger messenger, FenceWaits fenceWaits, PolicyHolder policy)
 {
     /** DEVPATH of a buffer in events: {@code /hyperdmabuf/vm<exporter>/<id>}. */
     public static String devpath(final int exporterVm, final String bufferId)

@@ -13,6 +13,9 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.StatsResult;
+import org.hyperdmabuf.daemon.policy.Policy;
+import org.hyperdmabuf.daemon.policy.PolicyException;
 import org.hyperdmabuf.abi.v1.Subscribed;
 import org.hyperdmabuf.abi.v1.Target;
 import org.hyperdmabuf.abi.v1.Targets;
@@ -31,6 +34,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -53,12 +57,25 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final Set<Integer> malformedReported = new HashSet<>();
     private final EventHub events = new EventHub();
     private final FenceWaits fenceWaits;
+    private final PolicyHolder policy;
+    private final Callable<Policy> reloader;
 
     /**
      * Starts the backend (already configured with this daemon's role bits) and then the client socket.
      */
     public DaemonRuntime(final String name, final Path socket, final HypervisorBackend backend,
         final List<Role.Factory> roleFactories) throws BackendException
+    {
+        this(name, socket, backend, roleFactories, Policy.permissive(), null);
+    }
+
+    /**
+     * @param reloader loads the policy again (on SIGHUP or a file change, see {@link #reloadPolicy()}); null if the
+     *                 policy never changes
+     */
+    public DaemonRuntime(final String name, final Path socket, final HypervisorBackend backend,
+        final List<Role.Factory> roleFactories, final Policy policy, final Callable<Policy> reloader)
+        throws BackendException
     {
         if (!Epoll.isAvailable())
         {
@@ -69,8 +86,10 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         this.loop = group.next();
         this.fenceWaits = new FenceWaits(loop);
+        this.policy = new PolicyHolder(policy);
+        this.reloader = reloader;
         final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop),
-            fenceWaits);
+            fenceWaits, this.policy);
         for (final Role.Factory f : roleFactories)
         {
             roles.add(f.create(context));
@@ -106,6 +125,50 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     @Override
     public void onConnected(final ClientConnection client)
     {
+        if (!policy.get().mayConnect(client.uid(), client.gid()))
+        {
+            LOG.warn("{}: uid {} gid {} may not use this daemon (policy [access]); refused", client, client.uid(),
+                client.gid());
+            client.refuse(ErrorCode.EACCES, "uid " + client.uid() + " may not use this daemon (policy [access])");
+        }
+    }
+
+    /**
+     * Loads the policy again and applies it atomically: on any error the last good policy stays and the
+     * errors are logged; otherwise roles revoke what the new one forbids. Safe to call from any thread.
+     */
+    public void reloadPolicy()
+    {
+        if (reloader == null)
+        {
+            return;
+        }
+        loop.execute(() ->
+        {
+            final Policy next;
+            try
+            {
+                next = reloader.call();
+            }
+            catch (final PolicyException e)
+            {
+                LOG.error("policy reload failed; keeping the last good policy:\n{}", e.getMessage());
+                return;
+            }
+            catch (final Exception e)
+            {
+                LOG.error("policy reload failed; keeping the last good policy: {}", e.toString());
+                return;
+            }
+            policy.set(next);
+            LOG.info("policy reloaded from {}", next.isPermissive() ? "defaults (no policy file)" : next.sources());
+            roles.forEach(r -> r.onPolicyChanged(next));
+        });
+    }
+
+    public Policy policy()
+    {
+        return policy.get();
     }
 
     @Override
@@ -122,6 +185,12 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                     final BufferList.Builder list = BufferList.newBuilder();
                     roles.forEach(r -> r.list(client, list));
                     client.reply(rid, Response.newBuilder().setBuffers(list));
+                }
+                case STATS -> {
+                    final StatsResult.Builder stats = StatsResult.newBuilder().setPolicy(policy.get().isPermissive() ?
+                        "permissive (no policy file)" : policy.get().sources().toString());
+                    roles.forEach(r -> r.stats(stats));
+                    client.reply(rid, Response.newBuilder().setStats(stats));
                 }
                 case QUERY -> {
                     if (!request.getQuery().hasId())
@@ -226,7 +295,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             .setIsolation(c.isolation())
             .setGuestToGuest(c.guestToGuest())
             .setDoorbell(c.doorbell())
-            .setMaxMetadataBytes(Limits.MAX_METADATA_BYTES)
+            .setMaxMetadataBytes(policy.get().maxMetadataBytes())
             .setMaxPrivateBytes(Limits.MAX_PRIVATE_BYTES)
             .addAllRoles(roles.stream().map(Role::name).toList())
             .setPoolBytes(backend.totalBytes())
@@ -238,9 +307,15 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private Targets targets()
     {
         final Targets.Builder t = Targets.newBuilder();
+        final Policy current = policy.get();
+        final int local = backend.localVm();
         for (final PeerInfo p : backend.peers())
         {
-            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName("vm" + p.vm());
+            if (!current.mayShare(local, p.vm()) && !current.mayShare(p.vm(), local))
+            {
+                continue; // reachable, but the policy allows nothing either way
+            }
+            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName(current.vmName(p.vm()));
             if (p.isSink())
             {
                 target.addRoles("sink");

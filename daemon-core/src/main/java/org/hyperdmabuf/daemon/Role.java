@@ -44,6 +44,16 @@ public interface Role
     /** Describes a buffer for QUERY, if this role knows it and {@code client} may see it. */
     Optional<BufferInfo> query(ClientConnection client, BufferId id);
 
+    /** A new policy is in force: revoke what it forbids (REASON=policy). */
+    default void onPolicyChanged(final org.hyperdmabuf.daemon.policy.Policy policy)
+    {
+    }
+
+    /** Adds this role's quota usage to a STATS answer. */
+    default void stats(final org.hyperdmabuf.abi.v1.StatsResult.Builder out)
+    {
+    }
+
     /** Builds a role for a daemon. */
     @FunctionalInterface
     interface Factory

@@ -11,7 +11,11 @@ import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceWait;
+import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.abi.v1.Timeline;
+import org.hyperdmabuf.abi.v1.Usage;
+import org.hyperdmabuf.daemon.policy.Policy;
+import org.hyperdmabuf.daemon.policy.Quota;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
@@ -65,6 +69,8 @@ public final class SinkRole implements Role
     private final Map<BufferId, Export> exports = new HashMap<>();
     /** Unexported (or freed) exports whose importer VM still holds an import; they pin their allocation. */
     private final Map<BufferId, Export> awaitingRelease = new HashMap<>();
+    private final long[] vmUsage = new long[2]; // bytes, buffers pinned by this VM's sink
+    private final Map<Integer, long[]> uidUsage = new HashMap<>();
     private long nextHandle = 1;
     private int exportCounter;
 
@@ -87,6 +93,11 @@ public final class SinkRole implements Role
             this.handle = handle;
             this.owner = owner;
             this.buffer = buffer;
+        }
+
+        int uid()
+        {
+            return owner.uid();
         }
     }
 
@@ -208,6 +219,7 @@ public final class SinkRole implements Role
                 size <= 0 ? ErrorCode.EINVAL : ErrorCode.ENOSPC,
                 "ALLOC size " + size + " outside [1, " + max + "] (max_buffer_size in caps)");
         }
+        checkQuotas(client, size);
         final BackendBuffer buffer;
         final ClientMapping mapping;
         try
@@ -229,6 +241,7 @@ public final class SinkRole implements Role
         }
         final Allocation a = new Allocation(nextHandle++, client, buffer);
         allocations.put(a.handle, a);
+        account(a, +1);
         client.replyWithFd(rid, Response.newBuilder().setAllocated(Allocated.newBuilder().setHandle(a.handle)
             .setOffset(mapping.offset()).setLength(mapping.length())), mapping.fd());
     }
@@ -242,7 +255,19 @@ public final class SinkRole implements Role
             throw new ApiException(ErrorCode.EINVAL, "access=" + req.getAccessValue() + " is not a known Access value");
         }
         MetadataValidator.validate(req.getMetadata(), a.buffer.length());
+        final Policy policy = ctx.policy().get();
+        if (req.getMetadata().getSerializedSize() > policy.maxMetadataBytes())
+        {
+            throw new ApiException(ErrorCode.EINVAL, "metadata is " + req.getMetadata().getSerializedSize() +
+                " bytes encoded; the policy allows " + policy.maxMetadataBytes());
+        }
         final int target = req.getTargetVm();
+        final Policy.Decision decision = policy.checkShare(ctx.backend().localVm(), target,
+            req.getMetadata().getContentType(), req.getAccess() == Access.ACCESS_READ_ONLY);
+        if (!decision.allowed())
+        {
+            throw new ApiException(ErrorCode.EACCES, decision.denial());
+        }
         final Export existing = a.exportsByTarget.get(target);
         if (existing != null)
         {
@@ -421,7 +446,97 @@ public final class SinkRole implements Role
             }
         }
         a.reclaimed = true;
+        account(a, -1);
         freeQuietly(a.buffer);
+    }
+
+    /**
+     * Pinned memory counts from ALLOC until the pages are back in the pool (after FREE and the importers'
+     * release), per this VM and per client uid: the requirements' "mlock accounting".
+     */
+    private void checkQuotas(final ClientConnection client, final long size) throws ApiException
+    {
+        final Policy policy = ctx.policy().get();
+        final long bytes = roundToPage(size);
+        final Quota vm = policy.vmQuota(ctx.backend().localVm());
+        if (!vm.admits(vmUsage[0], vmUsage[1], bytes))
+        {
+            throw new ApiException(ErrorCode.EDQUOT, "VM quota of " + policy.vmName(ctx.backend().localVm()) +
+                " exceeded: " + vmUsage[0] + " of " + limit(vm.maxBytes()) + " bytes and " + vmUsage[1] + " of " +
+                limit(vm.maxBuffers()) + " buffers pinned, asked for " + bytes + " bytes");
+        }
+        final long[] used = uidUsage.getOrDefault(client.uid(), new long[2]);
+        final Quota mine = policy.clientQuota(client.uid());
+        if (!mine.admits(used[0], used[1], bytes))
+        {
+            throw new ApiException(ErrorCode.EDQUOT, "quota of uid " + client.uid() + " exceeded: " + used[0] +
+                " of " + limit(mine.maxBytes()) + " bytes and " + used[1] + " of " + limit(mine.maxBuffers()) +
+                " buffers pinned, asked for " + bytes + " bytes");
+        }
+    }
+
+    private static String limit(final long value)
+    {
+        return value == Long.MAX_VALUE ? "unlimited" : Long.toString(value);
+    }
+
+    private long roundToPage(final long size)
+    {
+        final long page = ctx.backend().capabilities().pageSize();
+        return (size + page - 1) / page * page;
+    }
+
+    private void account(final Allocation a, final int sign)
+    {
+        vmUsage[0] += sign * a.buffer.length();
+        vmUsage[1] += sign;
+        final long[] used = uidUsage.computeIfAbsent(a.uid(), k -> new long[2]);
+        used[0] += sign * a.buffer.length();
+        used[1] += sign;
+        if (used[1] == 0)
+        {
+            uidUsage.remove(a.uid());
+        }
+    }
+
+    @Override
+    public void stats(final StatsResult.Builder out)
+    {
+        final Policy policy = ctx.policy().get();
+        final int vm = ctx.backend().localVm();
+        out.addUsage(usage("vm", vm, vmUsage, policy.vmQuota(vm)));
+        for (final Map.Entry<Integer, long[]> e : new java.util.TreeMap<>(uidUsage).entrySet())
+        {
+            out.addUsage(usage("uid", e.getKey(), e.getValue(), policy.clientQuota(e.getKey())));
+        }
+    }
+
+    private static Usage usage(final String scope, final int id, final long[] used, final Quota quota)
+    {
+        return Usage.newBuilder().setScope(scope).setId(id).setBytes(used[0]).setBuffers(used[1])
+            .setMaxBytes(quota.maxBytes() == Long.MAX_VALUE ? -1L : quota.maxBytes())
+            .setMaxBuffers(quota.maxBuffers() == Long.MAX_VALUE ? -1L : quota.maxBuffers()).build();
+    }
+
+    /** Revokes live exports the new policy forbids; importers see remove REASON=policy. */
+    @Override
+    public void onPolicyChanged(final Policy policy)
+    {
+        for (final Export e : new ArrayList<>(exports.values()))
+        {
+            if (e.peerLost)
+            {
+                continue;
+            }
+            final Policy.Decision d = policy.checkShare(ctx.backend().localVm(), e.target,
+                e.metadata.getContentType(), e.access == Access.ACCESS_READ_ONLY);
+            if (!d.allowed())
+            {
+                LOG.info("revoking {}: {}", BufferIds.format(e.id), d.denial());
+                publishState(e, "revoked");
+                unexport(e, "policy");
+            }
+        }
     }
 
     private void freeQuietly(final BackendBuffer buffer)

@@ -24,6 +24,7 @@ import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
 import org.hyperdmabuf.daemon.FenceTimeline;
+import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.MetadataValidator;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -336,6 +337,18 @@ public final class SourceRole implements Role
                 throw new ApiException(ErrorCode.EINVAL, "unknown access value " + a.getAccessValue());
             }
             MetadataValidator.validate(a.getMetadata(), a.getLength());
+            final Policy policy = ctx.policy().get();
+            if (a.getMetadata().getSerializedSize() > policy.maxMetadataBytes())
+            {
+                throw new ApiException(ErrorCode.EINVAL, "metadata above this VM's policy limit of " +
+                    policy.maxMetadataBytes() + " bytes");
+            }
+            final Policy.Decision decision = policy.checkShare(vm, ctx.backend().localVm(),
+                a.getMetadata().getContentType(), a.getAccess() == Access.ACCESS_READ_ONLY);
+            if (!decision.allowed())
+            {
+                throw new ApiException(ErrorCode.EACCES, decision.denial());
+            }
             if (!ctx.backend().validateFence(vm, a.getFenceSlot()))
             {
                 throw new ApiException(ErrorCode.EINVAL, "fence slot " + a.getFenceSlot() + " is not the sender's");
@@ -394,6 +407,26 @@ public final class SourceRole implements Role
     {
         return BufferEvents.builder(ctx.events(), action, r.id, ctx.backend().localVm(), r.ref.length(), r.access,
             r.metadata, r.revision, reason).build();
+    }
+
+    /** Drops buffers the new policy no longer accepts: remove REASON=policy, and the exporter is told. */
+    @Override
+    public void onPolicyChanged(final Policy policy)
+    {
+        for (final Remote r : new ArrayList<>(buffers.values()))
+        {
+            if (r.removed)
+            {
+                continue;
+            }
+            final Policy.Decision d = policy.checkShare(r.exporter, ctx.backend().localVm(),
+                r.metadata.getContentType(), r.access == Access.ACCESS_READ_ONLY);
+            if (!d.allowed())
+            {
+                reject(r.exporter, r.id, ErrorCode.EACCES, d.denial());
+                remove(r, "policy");
+            }
+        }
     }
 
     @Override

@@ -32,8 +32,15 @@ public final class TwoVmSystem implements AutoCloseable
         this.dir = dir;
     }
 
-    /** Starts the server (region of {@code regionSize} bytes), the sink and the source. */
+    /** Starts the server (region of {@code regionSize} bytes), the sink and the source, without a policy. */
     public static TwoVmSystem start(final Path dir, final long regionSize) throws Exception
+    {
+        return start(dir, regionSize, List.of(), List.of());
+    }
+
+    /** As {@link #start(Path, long)}, with extra daemon options (e.g. {@code --policy FILE}) for sink and source. */
+    public static TwoVmSystem start(final Path dir, final long regionSize, final List<String> sinkArgs,
+        final List<String> sourceArgs) throws Exception
     {
         final TwoVmSystem s = new TwoVmSystem(dir);
         try
@@ -41,9 +48,9 @@ public final class TwoVmSystem implements AutoCloseable
             s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
                 Long.toString(regionSize));
             s.server.awaitLine("READY", START_TIMEOUT);
-            s.sink = s.startDaemon("sink", "sink", s.sinkSocket());
+            s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sinkArgs.toArray(new String[0]));
             s.sinkVm = vmOf(s.sink);
-            s.source = s.startDaemon("source", "source", s.sourceSocket());
+            s.source = s.startDaemon("source", "source", s.sourceSocket(), sourceArgs.toArray(new String[0]));
             s.sourceVm = vmOf(s.source);
             return s;
         }
@@ -55,10 +62,19 @@ public final class TwoVmSystem implements AutoCloseable
     }
 
     /** Starts one more daemon ({@code role} = sink, source or daemon) attached to the same server. */
-    public ChildJvm startDaemon(final String name, final String role, final Path socket) throws Exception
+    public ChildJvm startDaemon(final String name, final String role, final Path socket, final String... extra)
+        throws Exception
     {
-        final ChildJvm d = spawn(name, role, "--ivshmem", ivshmemSocket().toString(), "--socket", socket.toString(),
-            "--name", name);
+        final List<String> args = new ArrayList<>(List.of(role, "--ivshmem", ivshmemSocket().toString(), "--socket",
+            socket.toString(), "--name", name));
+        if (!List.of(extra).contains("--policy"))
+        {
+            // Never pick up a policy installed on the machine running the tests.
+            args.addAll(List.of("--policy", dir.resolve("no-policy.toml").toString(), "--policy-dir",
+                dir.resolve("no-policy.d").toString()));
+        }
+        args.addAll(List.of(extra));
+        final ChildJvm d = spawn(name, args.toArray(new String[0]));
         d.awaitLine("READY", START_TIMEOUT);
         return d;
     }
