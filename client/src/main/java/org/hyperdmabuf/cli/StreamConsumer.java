@@ -52,7 +52,8 @@ final class StreamConsumer implements Callable<Integer>
                         (inFrame < seq ? " (repeat)" : " (lost frames)"));
                     return 1;
                 }
-                final long bad = DemoFrames.firstMismatch(f, seq, f.capacity(), StreamProducer.SIGNAL_NS_OFFSET);
+                final int length = (int)stream.contentLength();
+                final long bad = DemoFrames.firstMismatch(f, seq, length, StreamProducer.SIGNAL_NS_OFFSET);
                 if (bad >= 0)
                 {
                     System.out.println("FAILED frame " + seq + " differs at byte " + bad);
@@ -62,7 +63,7 @@ final class StreamConsumer implements Callable<Integer>
                 {
                     latencies[(int)seq] = seen - f.getLong(StreamProducer.SIGNAL_NS_OFFSET);
                 }
-                bytes += f.capacity();
+                bytes += length;
                 stream.endFrame();
             }
             final double seconds = (System.nanoTime() - start) / 1e9;

@@ -36,11 +36,14 @@ final class StreamProducer implements Callable<Integer>
     @Option(names = "--stream", description = "Stream name (default: ${DEFAULT-VALUE}).")
     String streamName = "demo";
 
+    @Option(names = "--content-type", description = "Content type of the stream (default: ${DEFAULT-VALUE}).")
+    String contentType = DemoFrames.CONTENT_TYPE;
+
     @Override
     public Integer call() throws Exception
     {
         final int frameBytes = opts.frameBytes();
-        final Metadata template = Metadata.newBuilder().setVersion(1).setContentType(DemoFrames.CONTENT_TYPE)
+        final Metadata template = Metadata.newBuilder().setVersion(1).setContentType(contentType)
             .setImage(ImageInfo.newBuilder().setWidth(opts.width).setHeight(opts.height).setFourcc(DemoFrames.FOURCC_AR24)
                 .addPlanes(Plane.newBuilder().setOffset(0).setStride(opts.width * 4))).build();
         try (HdmabufClient client = HdmabufClient.connect(opts.socket))

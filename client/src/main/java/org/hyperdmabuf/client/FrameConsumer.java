@@ -95,6 +95,12 @@ public final class FrameConsumer implements AutoCloseable
         return slots.length;
     }
 
+    /** Bytes of content per frame (the exports' metadata.size); the mappings are page-rounded beyond it. */
+    public long contentLength()
+    {
+        return slots[0].metadata().getSize();
+    }
+
     public long frames()
     {
         return frame;

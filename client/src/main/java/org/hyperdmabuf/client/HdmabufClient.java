@@ -291,7 +291,14 @@ public final class HdmabufClient implements AutoCloseable
         pending.put(id, future);
         try
         {
-            sendFrame(request.setRequestId(id).build());
+            try
+            {
+                sendFrame(request.setRequestId(id).build());
+            }
+            catch (final NativeIoException e)
+            {
+                throw daemonClosed(e);
+            }
             final Reply reply = future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             final Response r = reply.response();
             if (r.getError() != ErrorCode.OK)
@@ -479,6 +486,25 @@ public final class HdmabufClient implements AutoCloseable
         {
             f.completeExceptionally(e);
         }
+    }
+
+    /**
+     * The daemon closed the connection under us (EPIPE): it usually said why first (e.g. EACCES for a uid
+     * the policy refuses), so report that reason once the reader has seen it.
+     */
+    private IOException daemonClosed(final NativeIoException sendFailure) throws IOException
+    {
+        try
+        {
+            reader.join(2000);
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+        }
+        final IOException said = failure;
+        return said != null ? said : new HdmabufException(ErrorCode.EPEERLOST, "the daemon closed the connection (" +
+            sendFailure.errnoName() + ")", sendFailure);
     }
 
     private static int onlyFd(final Reply reply) throws HdmabufException

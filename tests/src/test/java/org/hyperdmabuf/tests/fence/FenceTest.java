@@ -104,6 +104,31 @@ class FenceTest
         assertStream(1_500, "ADAPTIVE");
     }
 
+    /** A video stream and an audio stream run side by side, each consumer finding only its own buffers. */
+    @Test
+    void aVideoAndAnAudioStreamRunSideBySide() throws Exception
+    {
+        final ChildJvm video = system.spawn("video-consumer", "stream-consumer", "--socket",
+            system.sourceSocket().toString(), "--frames", "2000", "--stream", "video", "--wait", "ADAPTIVE");
+        final ChildJvm audio = system.spawn("audio-consumer", "stream-consumer", "--socket",
+            system.sourceSocket().toString(), "--frames", "2000", "--stream", "audio", "--wait", "ADAPTIVE");
+        video.awaitLine("READY", TIMEOUT);
+        audio.awaitLine("READY", TIMEOUT);
+        final String to = Integer.toString(system.sourceVm());
+        final ChildJvm vp = system.spawn("video-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
+            "--to", to, "--frames", "2000", "--width", "320", "--height", "180", "--stream", "video", "--content-type",
+            "video/raw");
+        final ChildJvm ap = system.spawn("audio-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
+            "--to", to, "--frames", "2000", "--width", "256", "--height", "1", "--stream", "audio", "--content-type",
+            "audio/pcm");
+        for (final ChildJvm c : List.of(video, audio, vp, ap))
+        {
+            assertEquals(0, c.waitFor(Duration.ofSeconds(120)), () -> c.name() + ": " + String.join("\n", c.output()));
+        }
+        assertTrue(video.output().stream().anyMatch(l -> l.startsWith("VERIFIED frames=2000 bytes=" + 2000L * 320 * 180 * 4)));
+        assertTrue(audio.output().stream().anyMatch(l -> l.startsWith("VERIFIED frames=2000 bytes=" + 2000L * 256 * 4)));
+    }
+
     private void assertStream(final int frames, final String wait) throws Exception
     {
         final ChildJvm c = system.spawn("stream-consumer-" + wait, "stream-consumer", "--socket",

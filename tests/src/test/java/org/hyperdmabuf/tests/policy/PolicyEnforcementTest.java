@@ -17,6 +17,7 @@ import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -75,7 +76,8 @@ class PolicyEnforcementTest
             "[[share]]", "from = \"producer\"", "to = [\"consumer\", \"other\"]", "content = [\"video/*\"]",
             "read_only = true", "",
             "[[share]]", "from = \"producer\"", "to = [\"consumer\"]", "content = [\"audio/pcm\"]", "",
-            "[quota.uid." + UID + "]", "bytes = \"64K\"", "buffers = 3", "", extra, "");
+            "[quota.uid." + UID + "]", "bytes = \"64K\"", "buffers = 3", "",
+            "[access]", "uids = [" + UID + "]", "", extra, "");
     }
 
     @BeforeAll
@@ -386,6 +388,41 @@ class PolicyEnforcementTest
             producer.free(a.handle());
             assertEquals("remove", next(consumer).action());
         }
+    }
+
+    /**
+     * [access] is checked with SO_PEERCRED: a client running as uid 65534 is refused by the sink (whose
+     * policy lists only this test's uid) but served by the source (no [access]), over sockets whose file mode
+     * lets it connect, so the refusal is the policy's.
+     */
+    @Test
+    void aUidOutsideAccessIsRefusedAndAnAllowedOneServed() throws Exception
+    {
+        Assumptions.assumeTrue(UID == 0, "switching to another uid needs root (CI runs as root)");
+        final Path root = Path.of(System.getProperty("user.dir")).getParent();
+        final Path jar = root.resolve("client/target/client-0.1.0-SNAPSHOT.jar");
+        assertTrue(Files.exists(jar), "build the client first (mvn package): " + jar);
+        for (final Path p : List.of(dir, system.sinkSocket(), system.sourceSocket()))
+        {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        }
+        final List<String> refused = runAsNobody(jar, system.sinkSocket());
+        assertTrue(refused.stream().anyMatch(l -> l.contains("EACCES") && l.contains("uid 65534")),
+            "the sink refuses uid 65534: " + refused);
+        final List<String> served = runAsNobody(jar, system.sourceSocket());
+        assertTrue(served.stream().anyMatch(l -> l.startsWith("backend:") && l.contains("kvm-ivshmem")),
+            "the source serves uid 65534: " + served);
+    }
+
+    private static List<String> runAsNobody(final Path jar, final Path socket) throws Exception
+    {
+        final Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            ProcessHandle.current().info().command().orElse("java"), "-cp",
+            jar + ":" + jar.getParent().resolve("lib") + "/*", "org.hyperdmabuf.cli.Hdmabuf", "caps", "--socket",
+            socket.toString()).redirectErrorStream(true).start();
+        final List<String> lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+        assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "caps as uid 65534 did not finish");
+        return lines;
     }
 
     private static void writeAtomically(final Path file, final String text) throws Exception
