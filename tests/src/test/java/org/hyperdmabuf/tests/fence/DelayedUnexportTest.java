@@ -16,12 +16,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -33,7 +29,6 @@ class DelayedUnexportTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
-    private Path dir;
     private TwoVmSystem system;
     private HdmabufClient producer;
     private HdmabufClient consumer;
@@ -41,8 +36,7 @@ class DelayedUnexportTest
     @BeforeAll
     void start() throws Exception
     {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "hdu");
-        system = TwoVmSystem.start(dir, 16L << 20);
+        system = TwoVmSystem.startInTempDir("hdu", 16L << 20, List.of(), List.of());
         producer = HdmabufClient.connect(system.sinkSocket());
         consumer = HdmabufClient.connect(system.sourceSocket());
         consumer.subscribe(List.of(), false);
@@ -53,12 +47,7 @@ class DelayedUnexportTest
     {
         producer.close();
         consumer.close();
-        system.close();
-        assertEquals(List.of(), system.errorLines(), "daemons logged errors");
-        try (Stream<Path> files = Files.walk(dir))
-        {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        system.closeAndVerify();
     }
 
     private UEvent next() throws Exception

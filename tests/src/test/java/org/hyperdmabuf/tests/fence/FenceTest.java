@@ -17,12 +17,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -37,7 +33,6 @@ class FenceTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
 
-    private Path dir;
     private TwoVmSystem system;
     private HdmabufClient producer;
     private HdmabufClient consumer;
@@ -45,8 +40,7 @@ class FenceTest
     @BeforeAll
     void start() throws Exception
     {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "hdf");
-        system = TwoVmSystem.start(dir, 64L << 20);
+        system = TwoVmSystem.startInTempDir("hdf", 64L << 20, List.of(), List.of());
         producer = HdmabufClient.connect(system.sinkSocket());
         consumer = HdmabufClient.connect(system.sourceSocket());
         consumer.subscribe(List.of(), false);
@@ -81,12 +75,7 @@ class FenceTest
         }
         if (system != null)
         {
-            system.close();
-            assertEquals(List.of(), system.errorLines(), "daemons logged errors");
-        }
-        try (Stream<Path> files = Files.walk(dir))
-        {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            system.closeAndVerify();
         }
     }
 

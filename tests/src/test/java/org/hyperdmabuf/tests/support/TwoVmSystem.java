@@ -21,6 +21,7 @@ public final class TwoVmSystem implements AutoCloseable
 
     private final Path dir;
     private final List<ChildJvm> processes = new ArrayList<>();
+    private boolean ownsDir;
     private ChildJvm server;
     private ChildJvm sink;
     private ChildJvm source;
@@ -58,6 +59,41 @@ public final class TwoVmSystem implements AutoCloseable
         {
             s.close();
             throw e;
+        }
+    }
+
+    /**
+     * Starts a system in a new directory under /tmp (socket paths must stay under 108 bytes), which
+     * {@link #closeAndVerify} deletes.
+     */
+    public static TwoVmSystem startInTempDir(final String prefix, final long regionSize, final List<String> sinkArgs,
+        final List<String> sourceArgs) throws Exception
+    {
+        final Path dir = java.nio.file.Files.createTempDirectory(Path.of("/tmp"), prefix);
+        final TwoVmSystem s = start(dir, regionSize, sinkArgs, sourceArgs);
+        s.ownsDir = true;
+        return s;
+    }
+
+    /**
+     * Stops everything, then fails if any process logged an error other than lines containing one of
+     * {@code expected}, and deletes the directory if this system created it.
+     */
+    public void closeAndVerify(final String... expected) throws Exception
+    {
+        close();
+        final List<String> errors = errorLines().stream()
+            .filter(l -> java.util.Arrays.stream(expected).noneMatch(l::contains)).toList();
+        if (ownsDir)
+        {
+            try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(dir))
+            {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+        if (!errors.isEmpty())
+        {
+            throw new AssertionError("daemons logged errors:\n" + String.join("\n", errors));
         }
     }
 
