@@ -35,8 +35,12 @@ public final class FenceWaits
 
     /** Answers at once if the value is reached, else parks the request. */
     public void add(final ClientConnection client, final long requestId, final FenceTimeline timeline,
-        final long target, final long timeoutMillis, final int peerVm, final Object key)
+        final long target, final long timeoutMillis, final int peerVm, final Object key) throws ApiException
     {
+        if (target < 0)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "fence values are below 2^63; got " + Long.toUnsignedString(target));
+        }
         timeline.addWaiter(); // raise the flag before the re-check, so a signaller cannot miss us
         final Wait w = new Wait(client, requestId, timeline, target, System.nanoTime() +
             TimeUnit.MILLISECONDS.toNanos(timeoutMillis), peerVm, key);

@@ -44,9 +44,9 @@ public final class MetadataValidator
         {
             throw invalid("content_type must be printable ASCII (0x20-0x7e)");
         }
-        if (m.getSize() > bufferLength)
+        if (Long.compareUnsigned(m.getSize(), bufferLength) > 0)
         {
-            throw invalid("metadata.size=" + m.getSize() + " exceeds the buffer length " + bufferLength);
+            throw invalid("metadata.size=" + Long.toUnsignedString(m.getSize()) + " exceeds the buffer length " + bufferLength);
         }
         if (m.getPrivateData().size() > Limits.MAX_PRIVATE_BYTES)
         {

@@ -204,7 +204,8 @@ public final class SinkRole implements Role
                 {
                     throw new ApiException(ErrorCode.EINVAL, "the exporter waits on the release timeline");
                 }
-                ctx.fenceWaits().add(client, rid, e.release, f.getValue(), f.getTimeoutMs(), e.target, e.id);
+                ctx.fenceWaits().add(client, rid, e.release, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
+                    e.target, e.id);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
@@ -262,6 +263,10 @@ public final class SinkRole implements Role
                 " bytes encoded; the policy allows " + policy.maxMetadataBytes());
         }
         final int target = req.getTargetVm();
+        if (target == ctx.backend().localVm())
+        {
+            throw new ApiException(ErrorCode.EINVAL, "target VM " + target + " is this VM");
+        }
         final Policy.Decision decision = policy.checkShare(ctx.backend().localVm(), target,
             req.getMetadata().getContentType(), req.getAccess() == Access.ACCESS_READ_ONLY);
         if (!decision.allowed())
@@ -280,17 +285,14 @@ public final class SinkRole implements Role
             {
                 throw new ApiException(ErrorCode.EPEERLOST, "VM " + target + " is gone; unexport and export again");
             }
+            // Send first, change state after: a failed re-export leaves the export exactly as it was.
+            ctx.messenger().send(target, announce(existing, req.getMetadata(), existing.revision + 1));
             cancelPendingUnexport(existing);
             existing.metadata = req.getMetadata();
             existing.revision++;
-            ctx.messenger().send(target, announce(existing));
             client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
                 .setReexport(true).setFenceOffset(existing.fence.regionOffset())));
             return;
-        }
-        if (target == ctx.backend().localVm())
-        {
-            throw new ApiException(ErrorCode.EINVAL, "target VM " + target + " is this VM");
         }
         final PeerInfo peer = ctx.backend().peers().stream().filter(p -> p.vm() == target).findFirst()
             .orElseThrow(() -> new ApiException(ErrorCode.ENOPEER, "VM " + target + " is not reachable"));
@@ -323,7 +325,7 @@ public final class SinkRole implements Role
             ctx.backend().fenceWindow(fence.index()));
         try
         {
-            ctx.messenger().send(target, announce(e));
+            ctx.messenger().send(target, announce(e, e.metadata, e.revision));
         }
         catch (final ApiException ex)
         {
@@ -337,10 +339,11 @@ public final class SinkRole implements Role
             .setFenceOffset(fence.regionOffset())));
     }
 
-    private PeerMessage announce(final Export e)
+    private static PeerMessage announce(final Export e, final org.hyperdmabuf.abi.v1.Metadata metadata,
+        final int revision)
     {
         return PeerMessage.newBuilder().setExport(ExportAnnounce.newBuilder().setId(e.id).setOffset(e.ref.offset())
-            .setLength(e.ref.length()).setAccess(e.access).setMetadata(e.metadata).setRevision(e.revision)
+            .setLength(e.ref.length()).setAccess(e.access).setMetadata(metadata).setRevision(revision)
             .setFenceSlot(e.fence.index())).build();
     }
 

@@ -168,7 +168,8 @@ public final class SourceRole implements Role
                 {
                     throw new ApiException(ErrorCode.EINVAL, "an importer waits on the acquire timeline");
                 }
-                ctx.fenceWaits().add(client, rid, r.acquire, f.getValue(), f.getTimeoutMs(), r.exporter, r.id);
+                ctx.fenceWaits().add(client, rid, r.acquire, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
+                    r.exporter, r.id);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a source operation");
         }
