@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
     subcommands = {
         ServerCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
-        PolicyCommand.class, WriteImportCommand.class,
+        PolicyCommand.class, BenchCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
         DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
 public final class Hdmabuf

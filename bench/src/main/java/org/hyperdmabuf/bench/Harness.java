@@ -1,0 +1,529 @@
+package org.hyperdmabuf.bench;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+/**
+ * The end-to-end benchmark harness of issue #5. In one run on one machine it measures each hyperdmabuf figure
+ * next to its C baseline, both as the median of several runs, and prints a table (metric | hyperdmabuf |
+ * baseline | ratio | target) that it also writes to {@code bench/target/results.md}.
+ * <p>
+ * The C baselines are compiled from their sources (packaged in this jar under {@code c/}) with
+ * {@code gcc -O2} into {@code bench/target/c/}. The Java figures run through real daemons: an ivshmem
+ * server, a sink daemon ("VM 1") and a source daemon ("VM 2"), each its own JVM, plus one {@link BenchSide}
+ * JVM per side.
+ * <pre>
+ * java -cp "bench/target/bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*" org.hyperdmabuf.bench.Harness [--quick] [--reps N] [--out FILE] [-v]
+ * </pre>
+ */
+public final class Harness
+{
+    private static final String[] C_PROGRAMS = {"shm_pingpong", "eventfd_pingpong", "unix_pingpong", "frame_read",
+        "unix_frames"};
+    private static final List<String> DAEMON_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+    private static final List<String> SIDE_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+    private static final Duration START = Duration.ofSeconds(60);
+    private static final Duration RUN = Duration.ofSeconds(600);
+
+    /** Sizes of one run. */
+    record Config(boolean quick, int reps, int shmRounds, int shmWarmup, int blockRounds, int blockWarmup,
+        int spinRounds, int spinWarmup, int jBlockRounds, int jBlockWarmup, int width, int height, int buffers,
+        int frames, int frameWarmup, int cFrames, int unixFrames)
+    {
+        static Config of(final boolean quick, final Integer reps)
+        {
+            return quick ?
+                new Config(true, reps == null ? 3 : reps, 100_000, 10_000, 5_000, 1_000, 50_000, 50_000, 2_000,
+                    2_000, 3840, 2160, 3, 60, 30, 100, 30) :
+                new Config(false, reps == null ? 5 : reps, 1_000_000, 100_000, 50_000, 5_000, 500_000, 200_000,
+                    20_000, 10_000, 3840, 2160, 3, 300, 60, 500, 150);
+        }
+    }
+
+    /** Latency percentiles of one run, ns. */
+    record Lat(double p50, double p99, double p999)
+    {
+        static Lat parse(final String line)
+        {
+            return new Lat(Double.parseDouble(Proc.field(line, "p50_ns")), Double.parseDouble(Proc.field(line,
+                "p99_ns")), Double.parseDouble(Proc.field(line, "p999_ns")));
+        }
+    }
+
+    /** One table row. {@code goal} > 0: ratio must be <= goal; < 0: ratio must be >= -goal; 0: no target. */
+    record Row(String metric, double ours, double baseline, String baselineName, double goal, String unit)
+    {
+    }
+
+    private final Config cfg;
+    private final PrintStream log;
+    private final PrintStream echo;
+    private final Path targetDir;
+    private final Path cDir;
+    private final List<Row> rows = new ArrayList<>();
+    private final List<String> details = new ArrayList<>();
+    private final List<Proc> daemons = new ArrayList<>();
+    private Path runDir;
+    private int sourceVm;
+    private int streams;
+
+    Harness(final Config cfg, final Path targetDir, final PrintStream log, final boolean verbose)
+    {
+        this.cfg = cfg;
+        this.targetDir = targetDir;
+        this.cDir = targetDir.resolve("c");
+        this.log = log;
+        this.echo = verbose ? log : null;
+    }
+
+    public static void main(final String[] args) throws Exception
+    {
+        boolean quick = false;
+        boolean verbose = false;
+        Integer reps = null;
+        Path out = null;
+        for (int i = 0; i < args.length; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick" -> quick = true;
+                case "--reps" -> reps = Integer.parseInt(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                case "-v", "--verbose" -> verbose = true;
+                case "-h", "--help" ->
+                {
+                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [-v]\n" +
+                        "  --quick   CI-sized run (well under a minute); default: the full run\n" +
+                        "  --reps N  runs per figure; each figure is the median of its runs (default 3 quick, 5 full)\n" +
+                        "  --out F   where to write the markdown table (default bench/target/results.md)\n" +
+                        "  -v        echo the output of every child process");
+                    return;
+                }
+                default -> throw new IllegalArgumentException("unknown option " + args[i] + " (try --help)");
+            }
+        }
+        if (reps != null && reps < 1)
+        {
+            throw new IllegalArgumentException("--reps must be positive");
+        }
+        final Path target = targetDir();
+        final Harness h = new Harness(Config.of(quick, reps), target, System.out, verbose);
+        final String table = h.run(String.join(" ", args));
+        final Path file = out != null ? out : target.resolve("results.md");
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Files.writeString(file, table);
+        System.out.println();
+        System.out.println(table);
+        System.out.println("written to " + file);
+    }
+
+    /** bench/target: the directory holding this jar (or target/classes). */
+    static Path targetDir() throws URISyntaxException
+    {
+        final Path where = Path.of(Harness.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        final Path parent = where.getParent();
+        return parent != null ? parent.toAbsolutePath() : Path.of("bench/target").toAbsolutePath();
+    }
+
+    /** Runs everything and returns the markdown report. */
+    String run(final String argLine) throws Exception
+    {
+        final long start = System.nanoTime();
+        final String facts = machineFacts(argLine);
+        compileBaselines();
+        runDir = Files.createTempDirectory(Path.of("/tmp"), "hdmabuf-bench-");
+        try
+        {
+            startDaemons();
+            fenceRoundTrip("SPIN", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 2.0);
+            fenceRoundTrip("ADAPTIVE", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 0);
+            fenceRoundTrip("BLOCK", "eventfd_pingpong", "C eventfd ping-pong", cfg.blockRounds, cfg.blockWarmup, 2.0);
+            unixRoundTrip();
+            streaming();
+        }
+        finally
+        {
+            stopDaemons();
+            deleteTree(runDir);
+        }
+        return report(facts, (System.nanoTime() - start) / 1e9);
+    }
+
+    // ---------------------------------------------------------------------------------------------- baselines
+
+    private void compileBaselines() throws Exception
+    {
+        Files.createDirectories(cDir);
+        for (final String f : List.of("bench_stats.h", "shm_pingpong.c", "eventfd_pingpong.c", "unix_pingpong.c",
+            "frame_read.c", "unix_frames.c"))
+        {
+            try (InputStream in = Harness.class.getResourceAsStream("/c/" + f))
+            {
+                if (in == null)
+                {
+                    throw new IllegalStateException("C source c/" + f + " is not on the class path");
+                }
+                Files.write(cDir.resolve(f), in.readAllBytes());
+            }
+        }
+        for (final String p : C_PROGRAMS)
+        {
+            final Proc gcc = Proc.start("gcc " + p, List.of("gcc", "-O2", "-Wall", "-o", cDir.resolve(p).toString(),
+                cDir.resolve(p + ".c").toString()), echo);
+            gcc.awaitSuccess(Duration.ofSeconds(60));
+        }
+        log.println("compiled the C baselines with gcc -O2 into " + cDir);
+    }
+
+    /** Runs a C baseline {@code reps} times; its RESULT lines. */
+    private List<String> runC(final String program, final String... args) throws Exception
+    {
+        final List<String> results = new ArrayList<>();
+        for (int r = 0; r < cfg.reps; r++)
+        {
+            final List<String> cmd = new ArrayList<>(List.of(cDir.resolve(program).toString()));
+            cmd.addAll(List.of(args));
+            final Proc p = Proc.start(program, cmd, echo);
+            p.awaitSuccess(RUN);
+            results.add(p.awaitLine("RESULT", START));
+        }
+        return results;
+    }
+
+    // ---------------------------------------------------------------------------------------------- daemons
+
+    private void startDaemons() throws Exception
+    {
+        final String ivshmem = runDir.resolve("ivshmem.sock").toString();
+        final long region = 256L << 20;
+        final Proc server = daemon("server", "server", "--socket", ivshmem, "--size", Long.toString(region));
+        server.awaitLine("READY", START);
+        final List<String> noPolicy = List.of("--policy", runDir.resolve("no-policy.toml").toString(), "--policy-dir",
+            runDir.resolve("no-policy.d").toString());
+        final List<String> sink = new ArrayList<>(List.of("sink", "--ivshmem", ivshmem, "--socket", sinkSocket()));
+        sink.addAll(noPolicy);
+        daemon("sink", sink.toArray(new String[0])).awaitLine("READY", START);
+        final List<String> source = new ArrayList<>(List.of("source", "--ivshmem", ivshmem, "--socket",
+            sourceSocket()));
+        source.addAll(noPolicy);
+        sourceVm = Integer.parseInt(Proc.field(daemon("source", source.toArray(new String[0])).awaitLine("READY",
+            START), "vm"));
+        log.println("daemons up: ivshmem server, sink (VM 1), source (VM " + sourceVm + "), region " + (region >> 20) +
+            " MiB, run dir " + runDir);
+    }
+
+    private Proc daemon(final String name, final String... args) throws IOException
+    {
+        final Proc p = Proc.java(name, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(args), echo);
+        daemons.add(p);
+        return p;
+    }
+
+    private void stopDaemons() throws InterruptedException
+    {
+        for (int i = daemons.size() - 1; i >= 0; i--)
+        {
+            daemons.get(i).close();
+        }
+        for (final Proc d : daemons)
+        {
+            for (final String l : d.output())
+            {
+                if (l.contains(" ERROR ") || l.contains("Exception"))
+                {
+                    details.add("daemon " + d.name() + " logged: " + l);
+                }
+            }
+        }
+        daemons.clear();
+    }
+
+    private String sinkSocket()
+    {
+        return runDir.resolve("sink.sock").toString();
+    }
+
+    private String sourceSocket()
+    {
+        return runDir.resolve("source.sock").toString();
+    }
+
+    // ---------------------------------------------------------------------------------------------- measurements
+
+    /** Fence round trip with {@code strategy} on both sides vs. a C ping-pong. */
+    private void fenceRoundTrip(final String strategy, final String cProgram, final String cName, final int cRounds,
+        final int cWarmup, final double goal) throws Exception
+    {
+        log.println("fence round trip, " + strategy + ": " + cProgram + " x" + cfg.reps + ", then the Java pair");
+        final List<Lat> base = runC(cProgram, Integer.toString(cRounds), Integer.toString(cWarmup)).stream()
+            .map(Lat::parse).toList();
+        final boolean block = strategy.equals("BLOCK");
+        final int rounds = block ? cfg.jBlockRounds : cfg.spinRounds;
+        final int warmup = block ? cfg.jBlockWarmup : cfg.spinWarmup;
+        final String stream = "fence" + (++streams);
+        final List<String> common = List.of("--stream", stream, "--strategy", strategy, "--rounds",
+            Integer.toString(rounds), "--warmup", Integer.toString(warmup), "--reps", Integer.toString(cfg.reps));
+        final List<String> pa = new ArrayList<>(List.of("fence-producer", "--socket", sinkSocket(), "--target",
+            Integer.toString(sourceVm)));
+        pa.addAll(common);
+        final List<String> ca = new ArrayList<>(List.of("fence-consumer", "--socket", sourceSocket()));
+        ca.addAll(common);
+        final List<String> results = runPair(pa, ca, true);
+        final List<Lat> ours = results.stream().map(Lat::parse).toList();
+        final String m = "fence RTT " + strategy;
+        addLatencyRows(m, ours, base, cName, goal);
+        details.add(m + " (" + rounds + " round trips x " + cfg.reps + " runs, after " + warmup + " warm-up): " +
+            "hyperdmabuf runs " + describe(ours) + "; " + cName + " (" + cRounds + " x " + cfg.reps + ") runs " +
+            describe(base));
+    }
+
+    private void unixRoundTrip() throws Exception
+    {
+        log.println("Unix socket round trip: unix_pingpong x" + cfg.reps);
+        final List<Lat> base = runC("unix_pingpong", Integer.toString(cfg.blockRounds), Integer.toString(
+            cfg.blockWarmup)).stream().map(Lat::parse).toList();
+        final double p50 = Stats.median(base.stream().map(Lat::p50).toList());
+        rows.add(new Row("Unix socket RTT, 64 B (baseline of export→event) p50", Double.NaN, p50,
+            "C unix socketpair ping-pong", 4.0, "ns"));
+        details.add("C unix socketpair ping-pong runs " + describe(base) + " (export→event latency is not measured " +
+            "yet, so the hyperdmabuf column is empty)");
+    }
+
+    private void streaming() throws Exception
+    {
+        final String dims = cfg.width + "x" + cfg.height;
+        log.println("4K streaming: frame_read x" + cfg.reps + ", unix_frames x" + cfg.reps + ", then the Java pair");
+        final List<Double> limit = fps(runC("frame_read", Integer.toString(cfg.cFrames), Integer.toString(cfg.width),
+            Integer.toString(cfg.height), Integer.toString(cfg.buffers)));
+        final List<Double> socket = fps(runC("unix_frames", Integer.toString(cfg.unixFrames), Integer.toString(
+            cfg.width), Integer.toString(cfg.height)));
+        final String stream = "frames" + (++streams);
+        final List<String> common = List.of("--stream", stream, "--strategy", "SPIN", "--frames", Integer.toString(
+            cfg.frames), "--warmup", Integer.toString(cfg.frameWarmup), "--reps", Integer.toString(cfg.reps));
+        final List<String> pa = new ArrayList<>(List.of("frame-producer", "--socket", sinkSocket(), "--target",
+            Integer.toString(sourceVm), "--width", Integer.toString(cfg.width), "--height", Integer.toString(
+                cfg.height), "--buffers", Integer.toString(cfg.buffers)));
+        pa.addAll(common);
+        final List<String> ca = new ArrayList<>(List.of("frame-consumer", "--socket", sourceSocket()));
+        ca.addAll(common);
+        final List<Double> ours = fps(runPair(pa, ca, false));
+        final List<Double> javaLoop = javaReadLoop();
+        final double o = Stats.median(ours);
+        rows.add(new Row(dims + " RGBA frames/s, " + cfg.buffers + " buffers, SPIN", o, Stats.median(limit),
+            "C read of the same bytes (limit)", -0.8, "frames/s"));
+        rows.add(new Row(dims + " RGBA frames/s, " + cfg.buffers + " buffers, SPIN", o, Stats.median(socket),
+            "C frames through a Unix socket", -3.0, "frames/s"));
+        rows.add(new Row("diagnostic: Java read loop alone, same bytes, no hand-over", Stats.median(javaLoop),
+            Stats.median(limit), "C read of the same bytes (limit)", 0, "frames/s"));
+        details.add(dims + " streaming frames/s: hyperdmabuf runs " + ours + " (" + cfg.frames + " frames each, after " +
+            cfg.frameWarmup + " warm-up); C read limit runs " + limit + " (" + cfg.cFrames + " frames); C Unix " +
+            "socket runs " + socket + " (" + cfg.unixFrames + " frames); Java read loop alone (in the harness " +
+            "JVM, direct buffers, BenchSide.readEveryByte) runs " + javaLoop);
+    }
+
+    /** The consumer's read loop on its own, in this JVM: what Java reading costs without any hand-over. */
+    private List<Double> javaReadLoop()
+    {
+        final int length = cfg.width * cfg.height * 4;
+        final java.nio.ByteBuffer[] bufs = new java.nio.ByteBuffer[cfg.buffers];
+        for (int k = 0; k < bufs.length; k++)
+        {
+            bufs[k] = java.nio.ByteBuffer.allocateDirect(length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i + 8 <= length; i += 8)
+            {
+                bufs[k].putLong(i, k + 1);
+            }
+        }
+        long sum = 0;
+        final List<Double> runs = new ArrayList<>();
+        for (int r = -1; r < cfg.reps; r++)
+        {
+            final int n = r < 0 ? cfg.frameWarmup : cfg.cFrames;
+            final long t0 = System.nanoTime();
+            for (int f = 0; f < n; f++)
+            {
+                sum += BenchSide.readEveryByte(bufs[f % bufs.length], length);
+            }
+            if (r >= 0)
+            {
+                runs.add(Math.round(n / ((System.nanoTime() - t0) / 1e9) * 10) / 10.0);
+            }
+        }
+        if (sum == 42)
+        {
+            log.println(); // keeps the sum alive
+        }
+        return runs;
+    }
+
+    private static List<Double> fps(final List<String> results)
+    {
+        return results.stream().map(l -> Double.parseDouble(Proc.field(l, "frames_per_s"))).toList();
+    }
+
+    /** Starts a BenchSide producer and consumer, waits for both; the RESULT lines of one of them. */
+    private List<String> runPair(final List<String> producerArgs, final List<String> consumerArgs,
+        final boolean resultsFromProducer) throws Exception
+    {
+        final String main = BenchSide.class.getName();
+        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, consumerArgs, echo);
+             Proc producer = Proc.java("producer", SIDE_JVM, main, producerArgs, echo))
+        {
+            producer.awaitSuccess(RUN);
+            consumer.awaitSuccess(RUN);
+            final List<String> results = (resultsFromProducer ? producer : consumer).linesStartingWith("RESULT");
+            if (results.size() != cfg.reps)
+            {
+                throw new IllegalStateException("expected " + cfg.reps + " RESULT lines, got " + results +
+                    "; output:\n" + String.join("\n", producer.output()) + "\n" + String.join("\n", consumer.output()));
+            }
+            return results;
+        }
+    }
+
+    private void addLatencyRows(final String metric, final List<Lat> ours, final List<Lat> base, final String cName,
+        final double p50Goal)
+    {
+        final List<Function<Lat, Double>> f = List.of(Lat::p50, Lat::p99, Lat::p999);
+        final String[] names = {"p50", "p99", "p99.9"};
+        for (int i = 0; i < 3; i++)
+        {
+            final Function<Lat, Double> g = f.get(i);
+            rows.add(new Row(metric + " " + names[i], Stats.median(ours.stream().map(g).toList()),
+                Stats.median(base.stream().map(g).toList()), cName, i == 0 ? p50Goal : 0, "ns"));
+        }
+    }
+
+    private static String describe(final List<Lat> runs)
+    {
+        final StringBuilder b = new StringBuilder();
+        for (final Lat l : runs)
+        {
+            b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f/%.0f/%.0f", l.p50, l.p99,
+                l.p999));
+        }
+        return "[" + b + "] ns (p50/p99/p99.9)";
+    }
+
+    // ---------------------------------------------------------------------------------------------- report
+
+    String report(final String facts, final double seconds)
+    {
+        final StringBuilder b = new StringBuilder();
+        b.append(facts);
+        b.append(String.format(Locale.ROOT, "- whole run: %.1f s; every figure is the median of %d runs%n%n",
+            seconds, cfg.reps));
+        b.append("| metric | hyperdmabuf | baseline | ratio | target |\n|---|---|---|---|---|\n");
+        for (final Row r : rows)
+        {
+            final boolean have = !Double.isNaN(r.ours);
+            final double ratio = r.ours / r.baseline;
+            final String target;
+            if (r.goal == 0)
+            {
+                target = "—";
+            }
+            else
+            {
+                final boolean le = r.goal > 0;
+                final double g = Math.abs(r.goal);
+                final String want = (le ? "≤ " : "≥ ") + fmt(g) + "x";
+                target = !have ? want + ": not measured yet" :
+                    want + ((le ? ratio <= g : ratio >= g) ? ": met" : ": **missed**");
+            }
+            b.append("| ").append(r.metric).append(" (").append(r.unit).append(") | ")
+                .append(have ? num(r.ours) : "—").append(" | ")
+                .append(num(r.baseline)).append(" (").append(r.baselineName).append(") | ")
+                .append(have ? fmt(ratio) + "x" : "—").append(" | ")
+                .append(target).append(" |\n");
+        }
+        b.append("\nRuns (each number one run):\n\n");
+        for (final String d : details)
+        {
+            b.append("- ").append(d).append('\n');
+        }
+        return b.toString();
+    }
+
+    private static String num(final double v)
+    {
+        return v >= 100 ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.1f", v);
+    }
+
+    private static String fmt(final double v)
+    {
+        return String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private String machineFacts(final String argLine)
+    {
+        final String cpuinfo = read("/proc/cpuinfo");
+        final String model = cpuinfo.lines().filter(l -> l.startsWith("model name")).findFirst()
+            .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown");
+        final boolean vm = cpuinfo.lines().anyMatch(l -> l.startsWith("flags") && l.contains(" hypervisor"));
+        final String mem = read("/proc/meminfo").lines().filter(l -> l.startsWith("MemTotal")).findFirst()
+            .map(l -> l.replaceAll("\\s+", " ")).orElse("MemTotal unknown");
+        String gcc;
+        try
+        {
+            final Proc p = Proc.start("gcc", List.of("gcc", "-dumpfullversion"), null);
+            p.awaitSuccess(Duration.ofSeconds(20));
+            gcc = String.join(" ", p.output()).trim();
+        }
+        catch (final Exception e)
+        {
+            gcc = "unavailable (" + e.getMessage().lines().findFirst().orElse("") + ")";
+        }
+        return "## hyperdmabuf benchmark results\n\n" +
+            "- date: " + ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME) + "\n" +
+            "- machine: " + Runtime.getRuntime().availableProcessors() + " CPUs (nproc), " + model +
+            (vm ? " (virtual machine: hypervisor flag set)" : "") + ", " + mem + "\n" +
+            "- kernel " + read("/proc/sys/kernel/osrelease").trim() + ", " + System.getProperty("java.vm.name") + " " +
+            System.getProperty("java.runtime.version") + ", gcc " + gcc + " (-O2)\n" +
+            "- command: `java -cp \"bench/target/bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*\" " +
+            Harness.class.getName() + (argLine.isEmpty() ? "" : " " + argLine) + "`" +
+            (cfg.quick ? " (quick: CI-sized, fewer samples)" : "") + "\n";
+    }
+
+    private static String read(final String file)
+    {
+        try
+        {
+            return Files.readString(Path.of(file), StandardCharsets.UTF_8);
+        }
+        catch (final IOException e)
+        {
+            return "";
+        }
+    }
+
+    private static void deleteTree(final Path dir)
+    {
+        if (dir == null || !Files.exists(dir))
+        {
+            return;
+        }
+        try (Stream<Path> files = Files.walk(dir))
+        {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+        catch (final IOException e)
+        {
+            // best effort
+        }
+    }
+}
