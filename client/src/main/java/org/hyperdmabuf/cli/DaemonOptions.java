@@ -79,10 +79,8 @@ final class DaemonOptions
                 policyDir);
         }
         // Reloads never fall back to the permissive default: deleting every file keeps the last good policy.
-        final DaemonRuntime[] self = new DaemonRuntime[1];
         final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles, policy,
-            () -> PolicyLoader.reload(policyFile, policyDir, self[0].policy()));
-        self[0] = daemon;
+            current -> PolicyLoader.reload(policyFile, policyDir, current));
         final PolicyWatcher watcher = PolicyWatcher.start(
             List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
         Signal.handle(new Signal("HUP"), sig -> daemon.reloadPolicy());

@@ -34,7 +34,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -58,7 +57,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final EventHub events = new EventHub();
     private final FenceWaits fenceWaits;
     private final PolicyHolder policy;
-    private final Callable<Policy> reloader;
+    private final PolicyReloader reloader;
 
     /**
      * Starts the backend (already configured with this daemon's role bits) and then the client socket.
@@ -69,12 +68,19 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this(name, socket, backend, roleFactories, Policy.permissive(), null);
     }
 
+    /** Loads the policy again, given the one in force (so a reload can refuse to fall back to defaults). */
+    @FunctionalInterface
+    public interface PolicyReloader
+    {
+        Policy reload(Policy current) throws Exception;
+    }
+
     /**
      * @param reloader loads the policy again (on SIGHUP or a file change, see {@link #reloadPolicy()}); null if the
      *                 policy never changes
      */
     public DaemonRuntime(final String name, final Path socket, final HypervisorBackend backend,
-        final List<Role.Factory> roleFactories, final Policy policy, final Callable<Policy> reloader)
+        final List<Role.Factory> roleFactories, final Policy policy, final PolicyReloader reloader)
         throws BackendException
     {
         if (!Epoll.isAvailable())
@@ -148,7 +154,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             final Policy next;
             try
             {
-                next = reloader.call();
+                next = reloader.reload(policy.get());
             }
             catch (final PolicyException e)
             {
