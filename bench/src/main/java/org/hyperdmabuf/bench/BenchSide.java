@@ -2,6 +2,8 @@ package org.hyperdmabuf.bench;
 
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Match;
 import org.hyperdmabuf.abi.v1.MatchRule;
@@ -11,17 +13,22 @@ import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.FrameConsumer;
 import org.hyperdmabuf.client.FrameProducer;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.client.ReceivedEvent;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One side of a Java measurement, run by {@link Harness} as its own process (a "VM"): a client of the sink
@@ -32,6 +39,11 @@ import java.util.Map;
  * fence-consumer  --socket S --stream NAME --strategy ... --rounds N --warmup W --reps R
  * frame-producer  --socket S --target VM --stream NAME --strategy ... --frames N --warmup W --reps R --width X --height Y --buffers K
  * frame-consumer  --socket S --stream NAME --strategy ... --frames N --warmup W --reps R
+ * event-producer  --socket S --target VM --stream NAME --count N --warmup W --reps R --gap-us G
+ * event-consumer  --socket S --stream NAME --count N --warmup W --reps R
+ * control-producer --socket S --target VM --cycles N --warmup W --reps R
+ * scale-producer  --socket S --target VM --levels 0,100,... --probes K   (waits for a line on stdin per level)
+ * noop            prints READY and exits (the JVM start-up baseline)
  * </pre>
  */
 public final class BenchSide
@@ -53,6 +65,11 @@ public final class BenchSide
             case "fence-consumer" -> fenceConsumer(o);
             case "frame-producer" -> frameProducer(o);
             case "frame-consumer" -> frameConsumer(o);
+            case "event-producer" -> eventProducer(o);
+            case "event-consumer" -> eventConsumer(o);
+            case "control-producer" -> controlProducer(o);
+            case "scale-producer" -> scaleProducer(o);
+            case "noop" -> System.out.println("READY noop");
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         }
         System.out.flush();
@@ -104,6 +121,263 @@ public final class BenchSide
                     }
                 }
                 client.unexport(e.getId());
+            }
+        }
+    }
+
+    private static Metadata meta(final String stream, final long sentNs)
+    {
+        final Metadata.Builder m = Metadata.newBuilder().setVersion(1).setContentType(CONTENT_TYPE).setSize(4096);
+        if (stream != null)
+        {
+            m.putTags("stream", stream).putTags("sent", Long.toString(sentNs));
+        }
+        return m.build();
+    }
+
+    /**
+     * Export -> add event: exports one allocation (a fresh export each time, the previous one unexported),
+     * putting System.nanoTime() before the EXPORT call into the tag "sent"; the consumer (another process on
+     * the same host, so the clock is the same) subtracts it from its arrival time. Paced: G us after the
+     * export (the consumer imports and releases meanwhile) and G/2 us after the unexport, so one sample is
+     * one unloaded export. Prints the EXPORT call's own duration (request -> reply) per repetition.
+     */
+    private static void eventProducer(final Map<String, String> o) throws Exception
+    {
+        final int count = Integer.parseInt(o.get("count"));
+        final int warmup = Integer.parseInt(o.get("warmup"));
+        final int reps = Integer.parseInt(o.get("reps"));
+        final long gap = Long.parseLong(o.get("gap-us")) * 1000;
+        final String stream = o.get("stream");
+        try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
+        {
+            final int target = Integer.parseInt(o.get("target"));
+            awaitTarget(client, target);
+            try (Allocation a = client.alloc(4096))
+            {
+                System.out.println("READY event-producer");
+                System.out.flush();
+                final long[] samples = new long[count];
+                for (int r = -1; r < reps; r++)
+                {
+                    final int n = r < 0 ? warmup : count;
+                    for (int i = 0; i < n; i++)
+                    {
+                        final long t0 = System.nanoTime();
+                        final Exported e = client.export(a.handle(), target, meta(stream, t0),
+                            Access.ACCESS_READ_ONLY);
+                        final long t1 = System.nanoTime();
+                        if (r >= 0)
+                        {
+                            samples[i] = t1 - t0;
+                        }
+                        LockSupport.parkNanos(gap);
+                        client.unexport(e.getId());
+                        LockSupport.parkNanos(gap / 2);
+                    }
+                    if (r >= 0)
+                    {
+                        printLatency("export_call", samples);
+                    }
+                }
+                client.free(a.handle());
+            }
+        }
+    }
+
+    /** Consumer of {@link #eventProducer}: event latency from the "sent" tag, then IMPORT + release per event. */
+    private static void eventConsumer(final Map<String, String> o) throws Exception
+    {
+        final int count = Integer.parseInt(o.get("count"));
+        final int warmup = Integer.parseInt(o.get("warmup"));
+        final int reps = Integer.parseInt(o.get("reps"));
+        try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
+        {
+            final long sub = client.subscribe(List.of(MatchRule.newBuilder()
+                .addMatches(Match.newBuilder().setKey("ACTION").setGlob("add"))
+                .addMatches(Match.newBuilder().setKey("TAG_STREAM").setGlob(o.get("stream"))).build()), false);
+            System.out.println("READY event-consumer");
+            System.out.flush();
+            final long[] events = new long[count];
+            final long[] imports = new long[count];
+            int misses = 0;
+            for (int r = -1; r < reps; r++)
+            {
+                final int n = r < 0 ? warmup : count;
+                int i = 0;
+                int ok = 0;
+                while (i < n)
+                {
+                    final ReceivedEvent e = client.nextEvent(TIMEOUT);
+                    final long arrived = System.nanoTime();
+                    if (e == null)
+                    {
+                        throw new IllegalStateException("no add event within " + TIMEOUT);
+                    }
+                    if (e.isOverflow())
+                    {
+                        throw new IllegalStateException("event queue overflow: " + e.overflowDropped() + " dropped");
+                    }
+                    if (e.subscriptionId() != sub)
+                    {
+                        continue;
+                    }
+                    events[i++] = arrived - Long.parseLong(e.event().get("TAG_SENT"));
+                    final BufferId id = BufferIds.parse(e.event().get("BUFFER"));
+                    final long t0 = System.nanoTime();
+                    try
+                    {
+                        final ImportedBuffer b = client.importBuffer(id);
+                        imports[ok++] = System.nanoTime() - t0;
+                        b.close();
+                        client.release(id);
+                    }
+                    catch (final HdmabufException ex)
+                    {
+                        misses++; // unexported before we imported: no import sample
+                    }
+                }
+                if (r >= 0)
+                {
+                    printLatency("export_event", events);
+                    printLatency("import", Arrays.copyOf(imports, Math.max(1, ok)));
+                }
+            }
+            System.out.println("MISSES " + misses);
+        }
+    }
+
+    /** Control-plane throughput: export + unexport of one 4 KiB allocation, back to back; cycles/s per rep. */
+    private static void controlProducer(final Map<String, String> o) throws Exception
+    {
+        final int cycles = Integer.parseInt(o.get("cycles"));
+        final int warmup = Integer.parseInt(o.get("warmup"));
+        final int reps = Integer.parseInt(o.get("reps"));
+        try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
+        {
+            final int target = Integer.parseInt(o.get("target"));
+            awaitTarget(client, target);
+            try (Allocation a = client.alloc(4096))
+            {
+                final Metadata m = meta(null, 0);
+                for (int r = -1; r < reps; r++)
+                {
+                    final int n = r < 0 ? warmup : cycles;
+                    final long t0 = System.nanoTime();
+                    for (int i = 0; i < n; i++)
+                    {
+                        client.unexport(client.export(a.handle(), target, m, Access.ACCESS_READ_ONLY).getId());
+                    }
+                    final double s = (System.nanoTime() - t0) / 1e9;
+                    if (r >= 0)
+                    {
+                        System.out.printf("RESULT name=control cycles=%d seconds=%.4f cycles_per_s=%.1f%n", n, s,
+                            n / s);
+                        System.out.flush();
+                    }
+                }
+                client.free(a.handle());
+            }
+        }
+    }
+
+    /**
+     * Scale: grows the number of live 4 KiB allocations through the levels, exporting each one too until the
+     * region's fence slots run out (ENOSPC; the export count where that happened is reported, and 8 exports
+     * are then undone to leave room for the probes). At each level it times K probe EXPORT calls (a separate
+     * allocation, exported and unexported), prints a LEVEL line and waits for a line on stdin, while the
+     * harness measures the daemons.
+     */
+    private static void scaleProducer(final Map<String, String> o) throws Exception
+    {
+        final int probes = Integer.parseInt(o.get("probes"));
+        final Metadata m = meta(null, 0);
+        final BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        final List<Allocation> live = new ArrayList<>();
+        final List<BufferId> exported = new ArrayList<>();
+        int exportLimit = -1;
+        String limitMessage = "";
+        try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
+        {
+            final int target = Integer.parseInt(o.get("target"));
+            awaitTarget(client, target);
+            final Allocation probe = client.alloc(4096);
+            for (int i = 0; i < 2 * probes; i++) // warm-up, so level 0 is not measured cold
+            {
+                client.unexport(client.export(probe.handle(), target, m, Access.ACCESS_READ_ONLY).getId());
+                LockSupport.parkNanos(200_000);
+            }
+            for (final String level : o.get("levels").split(","))
+            {
+                final int want = Integer.parseInt(level);
+                final long[] allocNs = new long[Math.max(1, want - live.size())];
+                int k = 0;
+                while (live.size() < want)
+                {
+                    final long t0 = System.nanoTime();
+                    final Allocation a = client.alloc(4096);
+                    allocNs[k++] = System.nanoTime() - t0;
+                    live.add(a);
+                    if (exportLimit < 0)
+                    {
+                        try
+                        {
+                            exported.add(client.export(a.handle(), target, m, Access.ACCESS_READ_ONLY).getId());
+                        }
+                        catch (final HdmabufException e)
+                        {
+                            if (e.code() != ErrorCode.ENOSPC)
+                            {
+                                throw e;
+                            }
+                            exportLimit = exported.size();
+                            limitMessage = e.getMessage().replace(' ', '_');
+                            for (int u = 0; u < 16 && !exported.isEmpty(); u++)
+                            {
+                                client.unexport(exported.remove(exported.size() - 1));
+                            }
+                            Thread.sleep(500); // the target confirms the release, which frees the fence slots
+                        }
+                    }
+                }
+                long[] samples = new long[probes];
+                int got = 0;
+                int full = 0;
+                while (got < probes && full < 200)
+                {
+                    final long t0 = System.nanoTime();
+                    final Exported e;
+                    try
+                    {
+                        e = client.export(probe.handle(), target, m, Access.ACCESS_READ_ONLY);
+                    }
+                    catch (final HdmabufException ex)
+                    {
+                        if (ex.code() != ErrorCode.ENOSPC)
+                        {
+                            throw ex;
+                        }
+                        full++; // no free fence slot yet: the unexported probe's slot is freed when the target confirms
+                        Thread.sleep(5);
+                        continue;
+                    }
+                    samples[got++] = System.nanoTime() - t0;
+                    client.unexport(e.getId());
+                    LockSupport.parkNanos(200_000);
+                }
+                samples = Arrays.copyOf(samples, Math.max(1, got));
+                Arrays.sort(samples);
+                final long[] allocSorted = Arrays.copyOf(allocNs, Math.max(1, k));
+                Arrays.sort(allocSorted);
+                System.out.printf("LEVEL live=%d exported=%d export_p50_ns=%d export_p99_ns=%d alloc_p50_ns=%d " +
+                    "export_limit=%d probes=%d probe_enospc=%d limit_message=%s%n", live.size(), exported.size(), Stats.percentile(samples, 0.5),
+                    Stats.percentile(samples, 0.99), k == 0 ? 0 : Stats.percentile(allocSorted, 0.5), exportLimit, got, full,
+                    limitMessage.isEmpty() ? "-" : limitMessage);
+                System.out.flush();
+                if (in.readLine() == null)
+                {
+                    return;
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -148,12 +149,15 @@ public final class Harness
         runDir = Files.createTempDirectory(Path.of("/tmp"), "hdmabuf-bench-");
         try
         {
+            startupTimes();
             startDaemons();
             fenceRoundTrip("SPIN", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 2.0);
             fenceRoundTrip("ADAPTIVE", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 0);
             fenceRoundTrip("BLOCK", "eventfd_pingpong", "C eventfd ping-pong", cfg.blockRounds, cfg.blockWarmup, 2.0);
-            unixRoundTrip();
+            eventLatency();
             streaming();
+            controlThroughput();
+            scale();
         }
         finally
         {
@@ -206,6 +210,9 @@ public final class Harness
 
     // ---------------------------------------------------------------------------------------------- daemons
 
+    private Proc sinkDaemon;
+    private Proc sourceDaemon;
+
     private void startDaemons() throws Exception
     {
         final String ivshmem = runDir.resolve("ivshmem.sock").toString();
@@ -216,12 +223,13 @@ public final class Harness
             runDir.resolve("no-policy.d").toString());
         final List<String> sink = new ArrayList<>(List.of("sink", "--ivshmem", ivshmem, "--socket", sinkSocket()));
         sink.addAll(noPolicy);
-        daemon("sink", sink.toArray(new String[0])).awaitLine("READY", START);
+        sinkDaemon = daemon("sink", sink.toArray(new String[0]));
+        sinkDaemon.awaitLine("READY", START);
         final List<String> source = new ArrayList<>(List.of("source", "--ivshmem", ivshmem, "--socket",
             sourceSocket()));
         source.addAll(noPolicy);
-        sourceVm = Integer.parseInt(Proc.field(daemon("source", source.toArray(new String[0])).awaitLine("READY",
-            START), "vm"));
+        sourceDaemon = daemon("source", source.toArray(new String[0]));
+        sourceVm = Integer.parseInt(Proc.field(sourceDaemon.awaitLine("READY", START), "vm"));
         log.println("daemons up: ivshmem server, sink (VM 1), source (VM " + sourceVm + "), region " + (region >> 20) +
             " MiB, run dir " + runDir);
     }
@@ -291,18 +299,6 @@ public final class Harness
             describe(base));
     }
 
-    private void unixRoundTrip() throws Exception
-    {
-        log.println("Unix socket round trip: unix_pingpong x" + cfg.reps);
-        final List<Lat> base = runC("unix_pingpong", Integer.toString(cfg.blockRounds), Integer.toString(
-            cfg.blockWarmup)).stream().map(Lat::parse).toList();
-        final double p50 = Stats.median(base.stream().map(Lat::p50).toList());
-        rows.add(new Row("Unix socket RTT, 64 B (baseline of export→event) p50", Double.NaN, p50,
-            "C unix socketpair ping-pong", 4.0, "ns"));
-        details.add("C unix socketpair ping-pong runs " + describe(base) + " (export→event latency is not measured " +
-            "yet, so the hyperdmabuf column is empty)");
-    }
-
     private void streaming() throws Exception
     {
         final String dims = cfg.width + "x" + cfg.height;
@@ -370,6 +366,273 @@ public final class Harness
         return runs;
     }
 
+    // ---------------------------------------------------------------------------------------------- control plane
+
+    private double unixP50 = Double.NaN;
+
+    /** Daemon start-up: process start to its READY line (server, sink, source), vs. a trivial JVM's. */
+    private void startupTimes() throws Exception
+    {
+        log.println("daemon start-up: server, sink, source and a trivial JVM x" + cfg.reps);
+        final Path dir = Files.createDirectories(runDir.resolve("startup"));
+        final List<Double> noop = new ArrayList<>();
+        final List<Double> server = new ArrayList<>();
+        final List<Double> sink = new ArrayList<>();
+        final List<Double> source = new ArrayList<>();
+        for (int r = 0; r < cfg.reps; r++)
+        {
+            long t0 = System.nanoTime();
+            try (Proc p = Proc.java("noop", SIDE_JVM, BenchSide.class.getName(), List.of("noop"), echo))
+            {
+                p.awaitLine("READY", START);
+                noop.add((System.nanoTime() - t0) / 1e6);
+                p.awaitSuccess(START);
+            }
+            final String ivshmem = dir.resolve("iv" + r + ".sock").toString();
+            final List<String> noPolicy = List.of("--policy", dir.resolve("no-policy.toml").toString(),
+                "--policy-dir", dir.resolve("no-policy.d").toString());
+            final List<Proc> started = new ArrayList<>();
+            try
+            {
+                t0 = System.nanoTime();
+                started.add(Proc.java("startup-server", DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of("server",
+                    "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo));
+                started.get(0).awaitLine("READY", START);
+                server.add((System.nanoTime() - t0) / 1e6);
+                for (final String role : List.of("sink", "source"))
+                {
+                    final List<String> a = new ArrayList<>(List.of(role, "--ivshmem", ivshmem, "--socket",
+                        dir.resolve(role + r + ".sock").toString()));
+                    a.addAll(noPolicy);
+                    t0 = System.nanoTime();
+                    final Proc p = Proc.java("startup-" + role, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a, echo);
+                    started.add(p);
+                    p.awaitLine("READY", START);
+                    (role.equals("sink") ? sink : source).add((System.nanoTime() - t0) / 1e6);
+                }
+            }
+            finally
+            {
+                for (int i = started.size() - 1; i >= 0; i--)
+                {
+                    started.get(i).close();
+                }
+            }
+        }
+        final double base = Stats.median(noop);
+        final String baseName = "JVM start, trivial main printing READY";
+        rows.add(new Row("start-up to READY, sink daemon", Stats.median(sink), base, baseName, 0, "ms"));
+        rows.add(new Row("start-up to READY, source daemon", Stats.median(source), base, baseName, 0, "ms"));
+        rows.add(new Row("start-up to READY, ivshmem server", Stats.median(server), base, baseName, 0, "ms"));
+        details.add("start-up to READY (ms, process start to the READY line, each daemon started on its own in " +
+            "turn: server, then sink (formats the 256 MiB region), then source): sink runs " + ms(sink) +
+            ", source runs " + ms(source) + ", server runs " + ms(server) + ", trivial JVM runs " + ms(noop));
+    }
+
+    private static String ms(final List<Double> v)
+    {
+        return v.stream().map(d -> String.format(Locale.ROOT, "%.0f", d)).toList().toString();
+    }
+
+    /** Export -> add event latency and IMPORT latency vs. the C Unix-socket ping-pong. */
+    private void eventLatency() throws Exception
+    {
+        final int count = cfg.quick ? 300 : 1000;
+        final int warmup = cfg.quick ? 100 : 500;
+        final int gapUs = 2000;
+        log.println("export -> event and import: unix_pingpong x" + cfg.reps + ", then the Java pair");
+        final List<Lat> base = runC("unix_pingpong", Integer.toString(cfg.blockRounds), Integer.toString(
+            cfg.blockWarmup)).stream().map(Lat::parse).toList();
+        unixP50 = Stats.median(base.stream().map(Lat::p50).toList());
+        final String stream = "events" + (++streams);
+        final List<String> common = List.of("--stream", stream, "--count", Integer.toString(count), "--warmup",
+            Integer.toString(warmup), "--reps", Integer.toString(cfg.reps));
+        final List<String> ca = new ArrayList<>(List.of("event-consumer", "--socket", sourceSocket()));
+        ca.addAll(common);
+        final List<String> pa = new ArrayList<>(List.of("event-producer", "--socket", sinkSocket(), "--target",
+            Integer.toString(sourceVm), "--gap-us", Integer.toString(gapUs)));
+        pa.addAll(common);
+        final String main = BenchSide.class.getName();
+        final List<Lat> events;
+        final List<Lat> imports;
+        final List<Lat> calls;
+        final String misses;
+        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, ca, echo))
+        {
+            consumer.awaitLine("READY", START);
+            try (Proc producer = Proc.java("producer", SIDE_JVM, main, pa, echo))
+            {
+                producer.awaitSuccess(RUN);
+                consumer.awaitSuccess(RUN);
+                events = results(consumer, "export_event");
+                imports = results(consumer, "import");
+                calls = results(producer, "export_call");
+                misses = consumer.awaitLine("MISSES", START);
+            }
+        }
+        final String cName = "C unix socketpair ping-pong";
+        addLatencyRows("export → add event", events, base, cName, 4.0);
+        final List<Function<Lat, Double>> f = List.of(Lat::p50, Lat::p99);
+        final String[] names = {"p50", "p99"};
+        for (int i = 0; i < 2; i++)
+        {
+            rows.add(new Row("IMPORT call (consumer) " + names[i], Stats.median(imports.stream().map(f.get(i))
+                .toList()), Stats.median(base.stream().map(f.get(i)).toList()), cName, 0, "ns"));
+        }
+        rows.add(new Row("EXPORT call (producer, request → reply) p50", Stats.median(calls.stream().map(Lat::p50)
+            .toList()), unixP50, cName, 0, "ns"));
+        details.add("export → add event (" + count + " exports x " + cfg.reps + " runs after " + warmup + " warm-up, " +
+            "each a fresh EXPORT of one 4 KiB allocation, paced " + gapUs + " µs before its UNEXPORT and " +
+            gapUs / 2 + " µs after; latency = consumer's arrival time − the nanoTime put in the export's tags " +
+            "before the EXPORT call): runs " + describe(events) + "; IMPORT call runs " + describe(imports) +
+            "; EXPORT call runs " + describe(calls) + "; C unix socketpair ping-pong (" + cfg.blockRounds + " x " +
+            cfg.reps + ") runs " + describe(base) + "; imports that lost the race with the unexport (not " +
+            "counted): " + misses.substring("MISSES ".length()));
+    }
+
+    private List<Lat> results(final Proc p, final String name)
+    {
+        final List<Lat> l = p.linesStartingWith("RESULT name=" + name + " ").stream().map(Lat::parse).toList();
+        if (l.size() != cfg.reps)
+        {
+            throw new IllegalStateException("expected " + cfg.reps + " RESULT lines " + name + " from " + p.name() +
+                ", got " + l.size() + "; output:\n" + String.join("\n", p.output()));
+        }
+        return l;
+    }
+
+    /** Export + unexport cycles per second from one producer (no consumer subscribed). */
+    private void controlThroughput() throws Exception
+    {
+        final int cycles = 2000;
+        final int warmup = cfg.quick ? 500 : 2000;
+        log.println("control plane: export+unexport cycles/s, " + cycles + " x" + cfg.reps);
+        try (Proc p = Proc.java("producer", SIDE_JVM, BenchSide.class.getName(), List.of("control-producer",
+            "--socket", sinkSocket(), "--target", Integer.toString(sourceVm), "--cycles", Integer.toString(cycles),
+            "--warmup", Integer.toString(warmup), "--reps", Integer.toString(cfg.reps)), echo))
+        {
+            p.awaitSuccess(RUN);
+            final List<Double> ours = p.linesStartingWith("RESULT name=control ").stream().map(l -> Double
+                .parseDouble(Proc.field(l, "cycles_per_s"))).toList();
+            final double bound = 1e9 / (2 * unixP50);
+            rows.add(new Row("EXPORT+UNEXPORT cycles/s, one producer, 4 KiB", Stats.median(ours), bound,
+                "1 s / (2 x C Unix socket RTT p50)", 0, "cycles/s"));
+            details.add("EXPORT+UNEXPORT cycles/s (" + cycles + " cycles x " + cfg.reps + " runs after " + warmup +
+                " warm-up, back to back, one allocation, no subscriber): runs " + ours + "; the baseline is what " +
+                "two bare Unix-socket request/replies per cycle would allow, from the same run's C ping-pong");
+        }
+    }
+
+    /** Export latency and daemon memory at growing numbers of live 4 KiB buffers. */
+    private void scale() throws Exception
+    {
+        final int[] levels = {0, 100, 1000, 10_000};
+        final int probes = cfg.quick ? 200 : 1000;
+        log.println("scale: live buffers " + Arrays.toString(levels) + ", " + probes + " probe exports per level");
+        final StringBuilder lv = new StringBuilder();
+        for (final int l : levels)
+        {
+            lv.append(lv.length() == 0 ? "" : ",").append(l);
+        }
+        final List<String> levelLines = new ArrayList<>();
+        final List<long[]> mem = new ArrayList<>(); // sink heap, sink rss, source heap, source rss (bytes)
+        try (Proc p = Proc.java("scale-producer", SIDE_JVM, BenchSide.class.getName(), List.of("scale-producer",
+            "--socket", sinkSocket(), "--target", Integer.toString(sourceVm), "--levels", lv.toString(), "--probes",
+            Integer.toString(probes)), echo);
+             JvmProbe sinkJvm = new JvmProbe(sinkDaemon.pid());
+             JvmProbe sourceJvm = new JvmProbe(sourceDaemon.pid()))
+        {
+            for (int i = 0; i < levels.length; i++)
+            {
+                final String line = p.awaitLines("LEVEL", i + 1, RUN).get(i);
+                levelLines.add(line);
+                mem.add(new long[] {sinkJvm.heapAfterGc(), rss(sinkDaemon.pid()), sourceJvm.heapAfterGc(),
+                    rss(sourceDaemon.pid())});
+                p.send("go");
+            }
+            p.awaitSuccess(RUN);
+        }
+        final double p50At0 = Double.parseDouble(Proc.field(levelLines.get(0), "export_p50_ns"));
+        final StringBuilder d = new StringBuilder("scale (one pass, after " + 2 * probes + " untimed warm-up exports; " + probes + " probe EXPORT calls per level, each " +
+            "followed by UNEXPORT and a 200 µs pause; memory after two System.gc() through JMX; RSS = VmRSS): ");
+        for (int i = 0; i < levels.length; i++)
+        {
+            final String line = levelLines.get(i);
+            final int live = Integer.parseInt(Proc.field(line, "live"));
+            final int exported = Integer.parseInt(Proc.field(line, "exported"));
+            final long[] m = mem.get(i);
+            d.append(String.format(Locale.ROOT, "%s%d live / %d exported: EXPORT p50 %s ns, p99 %s ns, ALLOC p50 " +
+                "%s ns (%s probes, %s ENOSPC retries); sink heap %.1f MiB, RSS %.1f MiB; source heap %.1f MiB, RSS %.1f MiB", i == 0 ? "" : "; ",
+                live, exported, Proc.field(line, "export_p50_ns"), Proc.field(line, "export_p99_ns"), Proc.field(line,
+                "alloc_p50_ns"), Proc.field(line, "probes"), Proc.field(line, "probe_enospc"), m[0] / 1048576.0, m[1] / 1048576.0, m[2] / 1048576.0, m[3] / 1048576.0));
+            if (i == 0)
+            {
+                continue;
+            }
+            rows.add(new Row("EXPORT call p50, " + live + " live buffers (" + exported + " exported)",
+                Double.parseDouble(Proc.field(line, "export_p50_ns")), p50At0, "the same, 0 live buffers", 0, "ns"));
+            final long[] z = mem.get(0);
+            rows.add(new Row("sink daemon heap after GC per 1 000 live buffers, at " + live, (m[0] - z[0]) / 1024.0 *
+                1000 / live, Double.NaN, "", 0, "KiB"));
+            rows.add(new Row("sink daemon RSS per 1 000 live buffers, at " + live, (m[1] - z[1]) / 1024.0 * 1000 / live,
+                Double.NaN, "", 0, "KiB"));
+        }
+        final String last = levelLines.get(levelLines.size() - 1);
+        final int limit = Integer.parseInt(Proc.field(last, "export_limit"));
+        if (limit >= 0)
+        {
+            d.append(". Exports stopped with ENOSPC after ").append(limit).append(" live exports (").append(Proc.field(
+                last, "limit_message").replace('_', ' ')).append("); 16 were then unexported to leave room for the " +
+                "probes, and the buffers above that are allocated but not exported");
+        }
+        details.add(d.toString());
+    }
+
+    private static long rss(final long pid)
+    {
+        return read("/proc/" + pid + "/status").lines().filter(l -> l.startsWith("VmRSS:")).findFirst()
+            .map(l -> Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024).orElse(-1L);
+    }
+
+    /** A JMX connection to a daemon JVM through the attach API. */
+    private static final class JvmProbe implements AutoCloseable
+    {
+        private final javax.management.remote.JMXConnector connector;
+        private final java.lang.management.MemoryMXBean memory;
+
+        JvmProbe(final long pid) throws Exception
+        {
+            final com.sun.tools.attach.VirtualMachine vm = com.sun.tools.attach.VirtualMachine.attach(Long.toString(
+                pid));
+            try
+            {
+                connector = javax.management.remote.JMXConnectorFactory.connect(new javax.management.remote
+                    .JMXServiceURL(vm.startLocalManagementAgent()));
+            }
+            finally
+            {
+                vm.detach();
+            }
+            memory = java.lang.management.ManagementFactory.newPlatformMXBeanProxy(connector
+                .getMBeanServerConnection(), java.lang.management.ManagementFactory.MEMORY_MXBEAN_NAME,
+                java.lang.management.MemoryMXBean.class);
+        }
+
+        /** Heap in use after two full collections. */
+        long heapAfterGc()
+        {
+            memory.gc();
+            memory.gc();
+            return memory.getHeapMemoryUsage().getUsed();
+        }
+
+        @Override
+        public void close() throws IOException
+        {
+            connector.close();
+        }
+    }
+
     private static List<Double> fps(final List<String> results)
     {
         return results.stream().map(l -> Double.parseDouble(Proc.field(l, "frames_per_s"))).toList();
@@ -431,6 +694,7 @@ public final class Harness
         for (final Row r : rows)
         {
             final boolean have = !Double.isNaN(r.ours);
+            final boolean hasBase = !Double.isNaN(r.baseline);
             final double ratio = r.ours / r.baseline;
             final String target;
             if (r.goal == 0)
@@ -447,8 +711,8 @@ public final class Harness
             }
             b.append("| ").append(r.metric).append(" (").append(r.unit).append(") | ")
                 .append(have ? num(r.ours) : "—").append(" | ")
-                .append(num(r.baseline)).append(" (").append(r.baselineName).append(") | ")
-                .append(have ? fmt(ratio) + "x" : "—").append(" | ")
+                .append(hasBase ? num(r.baseline) + " (" + r.baselineName + ")" : "—").append(" | ")
+                .append(have && hasBase ? fmt(ratio) + "x" : "—").append(" | ")
                 .append(target).append(" |\n");
         }
         b.append("\nRuns (each number one run):\n\n");

@@ -87,23 +87,34 @@ final class Proc implements AutoCloseable
     /** The first line starting with {@code prefix}; fails when the process ends first or time runs out. */
     String awaitLine(final String prefix, final Duration timeout) throws InterruptedException
     {
+        return awaitLines(prefix, 1, timeout).get(0);
+    }
+
+    /** The first {@code n} lines starting with {@code prefix}; fails when the process ends first or time runs out. */
+    List<String> awaitLines(final String prefix, final int n, final Duration timeout) throws InterruptedException
+    {
         final long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (lines)
         {
             while (true)
             {
+                final List<String> found = new ArrayList<>();
                 for (final String l : lines)
                 {
                     if (l.startsWith(prefix))
                     {
-                        return l;
+                        found.add(l);
+                        if (found.size() == n)
+                        {
+                            return found;
+                        }
                     }
                 }
                 final long left = deadline - System.nanoTime();
                 if (eof || left <= 0)
                 {
                     throw new IllegalStateException(name + (eof ? " ended" : " timed out") + " before printing '" +
-                        prefix + "'; output:\n" + String.join("\n", lines));
+                        prefix + "' " + n + " time(s); output:\n" + String.join("\n", lines));
                 }
                 lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
             }
@@ -144,6 +155,19 @@ final class Proc implements AutoCloseable
     String name()
     {
         return name;
+    }
+
+    long pid()
+    {
+        return process.pid();
+    }
+
+    /** Writes one line to the process's stdin. */
+    void send(final String line) throws IOException
+    {
+        final var out = process.getOutputStream();
+        out.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
     }
 
     /** SIGTERM, then SIGKILL after 10 s. */

@@ -4,6 +4,7 @@ import org.hyperdmabuf.daemon.DaemonRuntime;
 import org.hyperdmabuf.daemon.PolicyWatcher;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.policy.PolicyLoader;
+import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
@@ -40,6 +41,10 @@ final class DaemonOptions
     @Option(names = "--ring-size", description = "Bytes per control ring, if this daemon formats the region (default: ${DEFAULT-VALUE}).")
     String ringSize = "64K";
 
+    @Option(names = "--fence-slots", description = {"Exports live at once in the region, if this daemon formats it",
+        "(default: ${DEFAULT-VALUE}; 192 bytes each)."})
+    int fenceSlots = RegionLayout.DEFAULT_FENCE_SLOTS;
+
     @Option(names = "--heartbeat-ms", description = "Heartbeat interval in the peer slot (default: ${DEFAULT-VALUE}).")
     int heartbeatMs = 100;
 
@@ -61,6 +66,7 @@ final class DaemonOptions
         options.put("max-peers", Integer.toString(maxPeers));
         options.put("ring-capacity", Long.toString(Defaults.parseSize(ringSize)));
         options.put("heartbeat-ms", Integer.toString(heartbeatMs));
+        options.put("fence-slots", Integer.toString(fenceSlots));
         options.put("liveness-timeout-ms", Integer.toString(livenessTimeoutMs));
         final HypervisorBackend hv = BackendProvider.find(backend).create(options);
         final List<Role.Factory> roles = new ArrayList<>();

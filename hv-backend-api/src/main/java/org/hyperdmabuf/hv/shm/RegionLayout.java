@@ -21,7 +21,9 @@ public record RegionLayout(long regionSize, int pageSize, int maxPeers, int ring
 {
     public static final int DEFAULT_MAX_PEERS = 8;
     public static final int DEFAULT_RING_CAPACITY = 64 * 1024;
-    public static final int DEFAULT_FENCE_SLOTS = 1024;
+    /** Exports live at once in a region (one slot each); 8192 slots take 1.5 MiB. */
+    public static final int DEFAULT_FENCE_SLOTS = 8192;
+    public static final int MAX_FENCE_SLOTS = 1 << 20;
     public static final int MAX_PEERS_LIMIT = 256;
     private static final long POOL_ALIGNMENT = 64 * 1024;
 
@@ -38,7 +40,7 @@ public record RegionLayout(long regionSize, int pageSize, int maxPeers, int ring
             throw new IllegalArgumentException("max_peers=" + maxPeers + " must be in [2, " + MAX_PEERS_LIMIT + "]");
         }
         RingDescriptor.checkCapacity(ringCapacity);
-        if (fenceSlots < 0 || fenceSlots > 1 << 20)
+        if (fenceSlots < 0 || fenceSlots > MAX_FENCE_SLOTS)
         {
             throw new IllegalArgumentException("fence_slots=" + fenceSlots + " out of range");
         }

@@ -73,8 +73,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * (bytes, power of two, default 65536), {@code connect-timeout-ms} (default 5000), {@code roles}
  * ({@code sink}, {@code source} or {@code sink,source}, the default), {@code heartbeat-ms} (default 100, at
  * least 10), {@code liveness-timeout-ms} (default 1500, more than twice {@code heartbeat-ms}; every peer's
- * heartbeat interval must be below half of every other peer's timeout). {@code max-peers} and
- * {@code ring-capacity} apply only if this daemon formats the region; otherwise the region's header wins.
+ * heartbeat interval must be below half of every other peer's timeout), {@code fence-slots} (exports live at
+ * once in the region, default 8192). {@code max-peers}, {@code ring-capacity} and {@code fence-slots} apply
+ * only if this daemon formats the region; otherwise the region's header wins.
  * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
  */
 public final class IvshmemHostBackend implements HypervisorBackend
@@ -83,6 +84,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
     public static final String OPTION_SOCKET = "socket";
     public static final String OPTION_MAX_PEERS = "max-peers";
     public static final String OPTION_RING_CAPACITY = "ring-capacity";
+    /** Fence slots in the region: the number of exports live at once across all peers. */
+    public static final String OPTION_FENCE_SLOTS = "fence-slots";
     public static final String OPTION_CONNECT_TIMEOUT_MS = "connect-timeout-ms";
     public static final String OPTION_ROLES = "roles";
     public static final String OPTION_HEARTBEAT_MS = "heartbeat-ms";
@@ -110,6 +113,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
     private final String socketPath;
     private final int maxPeersOption;
     private final int ringCapacityOption;
+    private final int fenceSlotsOption;
     private final long connectTimeoutMs;
     private final int roles;
     private final long heartbeatNs;
@@ -149,8 +153,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
         for (final String key : options.keySet())
         {
-            if (!List.of(OPTION_SOCKET, OPTION_MAX_PEERS, OPTION_RING_CAPACITY, OPTION_CONNECT_TIMEOUT_MS,
-                OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS).contains(key))
+            if (!List.of(OPTION_SOCKET, OPTION_MAX_PEERS, OPTION_RING_CAPACITY, OPTION_FENCE_SLOTS,
+                OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS).contains(key))
             {
                 throw new BackendException("EINVAL", NAME + ": unknown option '" + key + "'");
             }
@@ -165,6 +169,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
             throw new BackendException("EINVAL", NAME + ": " + OPTION_RING_CAPACITY + "=" + ringCapacityOption +
                 " must be a power of two");
         }
+        this.fenceSlotsOption = (int)longOption(options, OPTION_FENCE_SLOTS, RegionLayout.DEFAULT_FENCE_SLOTS, 1,
+            RegionLayout.MAX_FENCE_SLOTS);
         this.connectTimeoutMs = longOption(options, OPTION_CONNECT_TIMEOUT_MS, 5000, 1, 3_600_000);
         this.roles = parseRoles(options.getOrDefault(OPTION_ROLES, "sink,source"));
         final long heartbeatMs = longOption(options, OPTION_HEARTBEAT_MS, DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
@@ -226,8 +232,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
             connection = IvshmemPeerConnection.connect(socketPath, VECTORS, connectTimeoutMs, new ServerEvents());
             final int id = connection.ownId();
             region = SharedRegion.formatOrAttach(connection.shmSize(), this::map,
-                new SharedRegion.FormatParams(PAGE_SIZE, maxPeersOption, ringCapacityOption,
-                RegionLayout.DEFAULT_FENCE_SLOTS), sessionId, connectTimeoutMs);
+                new SharedRegion.FormatParams(PAGE_SIZE, maxPeersOption, ringCapacityOption, fenceSlotsOption),
+                sessionId, connectTimeoutMs);
             layout = region.layout();
             if (!region.isPeerInRange(id))
             {
