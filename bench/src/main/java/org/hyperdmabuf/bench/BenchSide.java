@@ -283,7 +283,7 @@ public final class BenchSide
 
     /**
      * Scale: grows the number of live 4 KiB allocations through the levels, exporting each one too until the
-     * region's fence slots run out (ENOSPC; the export count where that happened is reported, and 8 exports
+     * region's fence slots run out (ENOSPC; the export count where that happened is reported, and 16 exports
      * are then undone to leave room for the probes). At each level it times K probe EXPORT calls (a separate
      * allocation, exported and unexported), prints a LEVEL line and waits for a line on stdin, while the
      * harness measures the daemons.

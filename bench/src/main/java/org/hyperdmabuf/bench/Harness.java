@@ -15,6 +15,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
@@ -38,6 +39,13 @@ public final class Harness
     private static final List<String> DAEMON_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
     private static final List<String> SIDE_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
     private static final Duration START = Duration.ofSeconds(60);
+    /** Fence slots of the main region (sink's {@code --fence-slots}): room for the scale figure's 10 000 exports. */
+    private static final int FENCE_SLOTS = 16_384;
+    /** Daemons attached to one region in {@link #manyPeers()}. */
+    private static final int PEERS = 16;
+    /** Small daemon JVMs for {@link #manyPeers()}, so 16 of them fit next to each other. */
+    private static final List<String> SMALL_DAEMON_JVM = List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1");
     private static final Duration RUN = Duration.ofSeconds(600);
 
     /** Sizes of one run. */
@@ -79,6 +87,8 @@ public final class Harness
     private final List<String> details = new ArrayList<>();
     private final List<Proc> daemons = new ArrayList<>();
     private Path runDir;
+    /** Figures to run ({@code --only}); null: all. */
+    Set<String> only;
     private int sourceVm;
     private int streams;
 
@@ -97,6 +107,7 @@ public final class Harness
         boolean verbose = false;
         Integer reps = null;
         Path out = null;
+        Set<String> only = null;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -105,12 +116,15 @@ public final class Harness
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
                 case "-v", "--verbose" -> verbose = true;
+                case "--only" -> only = Set.of(args[++i].split(","));
                 case "-h", "--help" ->
                 {
-                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [-v]\n" +
+                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--only LIST] [-v]\n" +
                         "  --quick   CI-sized run (well under a minute); default: the full run\n" +
                         "  --reps N  runs per figure; each figure is the median of its runs (default 3 quick, 5 full)\n" +
                         "  --out F   where to write the markdown table (default bench/target/results.md)\n" +
+                        "  --only L  comma-separated figures: startup,fence,events,frames,control,scale,peers\n" +
+                        "            (default: all; a partial run for checking one figure)\n" +
                         "  -v        echo the output of every child process");
                     return;
                 }
@@ -123,6 +137,7 @@ public final class Harness
         }
         final Path target = targetDir();
         final Harness h = new Harness(Config.of(quick, reps), target, System.out, verbose);
+        h.only = only;
         final String table = h.run(String.join(" ", args));
         final Path file = out != null ? out : target.resolve("results.md");
         Files.createDirectories(file.toAbsolutePath().getParent());
@@ -140,6 +155,11 @@ public final class Harness
         return parent != null ? parent.toAbsolutePath() : Path.of("bench/target").toAbsolutePath();
     }
 
+    private boolean want(final String figure)
+    {
+        return only == null || only.contains(figure);
+    }
+
     /** Runs everything and returns the markdown report. */
     String run(final String argLine) throws Exception
     {
@@ -149,15 +169,39 @@ public final class Harness
         runDir = Files.createTempDirectory(Path.of("/tmp"), "hdmabuf-bench-");
         try
         {
-            startupTimes();
+            if (want("startup"))
+            {
+                startupTimes();
+            }
             startDaemons();
-            fenceRoundTrip("SPIN", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 2.0);
-            fenceRoundTrip("ADAPTIVE", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 0);
-            fenceRoundTrip("BLOCK", "eventfd_pingpong", "C eventfd ping-pong", cfg.blockRounds, cfg.blockWarmup, 2.0);
-            eventLatency();
-            streaming();
-            controlThroughput();
-            scale();
+            if (want("fence"))
+            {
+                fenceRoundTrip("SPIN", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 2.0);
+                fenceRoundTrip("ADAPTIVE", "shm_pingpong", "C shm spin ping-pong", cfg.shmRounds, cfg.shmWarmup, 0);
+                fenceRoundTrip("BLOCK", "eventfd_pingpong", "C eventfd ping-pong", cfg.blockRounds, cfg.blockWarmup,
+                    2.0);
+            }
+            if (want("events"))
+            {
+                eventLatency();
+            }
+            if (want("frames"))
+            {
+                streaming();
+            }
+            if (want("control"))
+            {
+                controlThroughput();
+            }
+            if (want("scale"))
+            {
+                scale();
+            }
+            stopDaemons();
+            if (want("peers"))
+            {
+                manyPeers();
+            }
         }
         finally
         {
@@ -221,7 +265,9 @@ public final class Harness
         server.awaitLine("READY", START);
         final List<String> noPolicy = List.of("--policy", runDir.resolve("no-policy.toml").toString(), "--policy-dir",
             runDir.resolve("no-policy.d").toString());
-        final List<String> sink = new ArrayList<>(List.of("sink", "--ivshmem", ivshmem, "--socket", sinkSocket()));
+        // The sink formats the region: 16 384 fence slots, so the scale figure can hold 10 000 live exports.
+        final List<String> sink = new ArrayList<>(List.of("sink", "--ivshmem", ivshmem, "--socket", sinkSocket(),
+            "--fence-slots", Integer.toString(FENCE_SLOTS)));
         sink.addAll(noPolicy);
         sinkDaemon = daemon("sink", sink.toArray(new String[0]));
         sinkDaemon.awaitLine("READY", START);
@@ -231,7 +277,7 @@ public final class Harness
         sourceDaemon = daemon("source", source.toArray(new String[0]));
         sourceVm = Integer.parseInt(Proc.field(sourceDaemon.awaitLine("READY", START), "vm"));
         log.println("daemons up: ivshmem server, sink (VM 1), source (VM " + sourceVm + "), region " + (region >> 20) +
-            " MiB, run dir " + runDir);
+            " MiB, " + FENCE_SLOTS + " fence slots, run dir " + runDir);
     }
 
     private Proc daemon(final String name, final String... args) throws IOException
@@ -586,6 +632,162 @@ public final class Harness
                 "probes, and the buffers above that are allocated but not exported");
         }
         details.add(d.toString());
+    }
+
+    /**
+     * 16 daemons on one region (own server and run dir): do all of them see each other, and how does
+     * export -> add latency between one sink and one source change with 16 peers attached vs. 2? Measured
+     * 2 peers, then 16, then 2 again (the 14 extra daemons stopped), so JIT warm-up of the two daemons under
+     * test does not favour one side of the ratio.
+     */
+    private void manyPeers() throws Exception
+    {
+        final Path dir = Files.createDirectories(runDir.resolve("peers"));
+        final String ivshmem = dir.resolve("iv.sock").toString();
+        final List<String> noPolicy = List.of("--policy", dir.resolve("no-policy.toml").toString(), "--policy-dir",
+            dir.resolve("no-policy.d").toString());
+        final int maxPeers = 32; // the server hands out ids from 1, and ids must stay below max-peers
+        final int count = cfg.quick ? 150 : 400;
+        final int warmup = cfg.quick ? 100 : 200;
+        log.println("16 peers on one region: server + " + PEERS + " daemons (-Xmx64m, SerialGC, C1), max-peers " +
+            maxPeers + "; export -> add with 2, " + PEERS + ", 2 peers");
+        final long t0 = System.nanoTime();
+        final List<Proc> started = new ArrayList<>();
+        final List<Proc> extra = new ArrayList<>();
+        try
+        {
+            final Proc server = Proc.java("peers-server", SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(
+                "server", "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo);
+            started.add(server);
+            server.awaitLine("READY", START);
+            final List<String> sockets = new ArrayList<>();
+            final List<Integer> vms = new ArrayList<>();
+            for (int i = 0; i < 2; i++)
+            {
+                final String role = i == 0 ? "sink" : "source";
+                final String sock = dir.resolve("peer" + i + ".sock").toString();
+                final List<String> a = new ArrayList<>(List.of(role, "--ivshmem", ivshmem, "--socket", sock,
+                    "--max-peers", Integer.toString(maxPeers)));
+                a.addAll(noPolicy);
+                final Proc p = Proc.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
+                    echo);
+                started.add(p);
+                vms.add(Integer.parseInt(Proc.field(p.awaitLine("READY", START), "vm")));
+                sockets.add(sock);
+            }
+            final List<Lat> two = peerEvents(sockets.get(0), sockets.get(1), vms.get(1), count, warmup);
+            final long tStart = System.nanoTime();
+            for (int i = 2; i < PEERS; i++)
+            {
+                final String role = i % 2 == 0 ? "sink" : "source";
+                final String sock = dir.resolve("peer" + i + ".sock").toString();
+                final List<String> a = new ArrayList<>(List.of(role, "--ivshmem", ivshmem, "--socket", sock));
+                a.addAll(noPolicy);
+                final Proc p = Proc.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
+                    echo);
+                started.add(p);
+                extra.add(p);
+                sockets.add(sock);
+            }
+            for (int i = 2; i < PEERS; i++)
+            {
+                vms.add(Integer.parseInt(Proc.field(started.get(i + 1).awaitLine("READY", START), "vm")));
+            }
+            final double readyS = (System.nanoTime() - tStart) / 1e9;
+            // every daemon must list the 15 others
+            final int[] seen = new int[PEERS];
+            final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            boolean all = false;
+            while (!all && System.nanoTime() < deadline)
+            {
+                all = true;
+                for (int i = 0; i < PEERS; i++)
+                {
+                    try (org.hyperdmabuf.client.HdmabufClient c = org.hyperdmabuf.client.HdmabufClient.connect(
+                        Path.of(sockets.get(i))))
+                    {
+                        final int self = vms.get(i);
+                        seen[i] = (int) c.targets().getTargetsList().stream().filter(t -> t.getVm() != self &&
+                            vms.contains((int) t.getVm())).count();
+                    }
+                    all &= seen[i] == PEERS - 1;
+                }
+                if (!all)
+                {
+                    Thread.sleep(100);
+                }
+            }
+            final double meshS = (System.nanoTime() - tStart) / 1e9;
+            final List<Lat> sixteen = peerEvents(sockets.get(0), sockets.get(1), vms.get(1), count, warmup);
+            for (final Proc p : extra)
+            {
+                p.close();
+            }
+            Thread.sleep(2500); // past the 1.5 s liveness timeout: the others are gone for the two left
+            final List<Lat> twoAgain = peerEvents(sockets.get(0), sockets.get(1), vms.get(1), count, warmup);
+            // baseline: the second 2-peer phase, the warmest of the three (the first one is still JIT-cold)
+            final double p2 = Stats.median(twoAgain.stream().map(Lat::p50).toList());
+            final double p16 = Stats.median(sixteen.stream().map(Lat::p50).toList());
+            int fullySeen = 0;
+            for (final int s : seen)
+            {
+                fullySeen += s == PEERS - 1 ? 1 : 0;
+            }
+            rows.add(new Row(PEERS + " peers on one region: daemons that list all " + (PEERS - 1) + " others",
+                fullySeen, PEERS, "all " + PEERS, 0, "daemons"));
+            rows.add(new Row("export → add event p50, sink → source, " + PEERS + " peers attached", p16, p2,
+                "the same pair, 2 peers, measured after", 0, "ns"));
+            details.add(String.format(Locale.ROOT, "%d peers on one region (own server, %d daemons with -Xmx64m " +
+                "-XX:+UseSerialGC -XX:TieredStopAtLevel=1, the first formats with --max-peers %d; VMs %s): targets " +
+                "seen per daemon (others) %s; the 14 extra daemons READY %.1f s after start, every daemon listing " +
+                "all others after %.1f s. export → add (%d exports x %d runs after %d warm-up, paced as above) " +
+                "from VM %d's sink to VM %d's source: 2 peers %s; %d peers %s; 2 peers again (the 14 stopped) %s. " +
+                "Whole figure %.0f s", PEERS, PEERS, maxPeers, vms, Arrays.toString(seen), readyS, meshS, count,
+                cfg.reps, warmup, vms.get(0), vms.get(1), describe(two), PEERS, describe(sixteen), describe(twoAgain),
+                (System.nanoTime() - t0) / 1e9));
+        }
+        finally
+        {
+            for (int i = started.size() - 1; i >= 0; i--)
+            {
+                started.get(i).close();
+            }
+            for (final Proc d : started)
+            {
+                for (final String l : d.output())
+                {
+                    if (l.contains(" ERROR ") || l.contains("Exception"))
+                    {
+                        details.add("daemon " + d.name() + " logged: " + l);
+                    }
+                }
+            }
+        }
+    }
+
+    /** One event-producer / event-consumer pair through the given daemons; the consumer's event latencies. */
+    private List<Lat> peerEvents(final String sinkSock, final String sourceSock, final int sourceVmId,
+        final int count, final int warmup) throws Exception
+    {
+        final String stream = "peers" + (++streams);
+        final List<String> common = List.of("--stream", stream, "--count", Integer.toString(count), "--warmup",
+            Integer.toString(warmup), "--reps", Integer.toString(cfg.reps));
+        final List<String> ca = new ArrayList<>(List.of("event-consumer", "--socket", sourceSock));
+        ca.addAll(common);
+        final List<String> pa = new ArrayList<>(List.of("event-producer", "--socket", sinkSock, "--target",
+            Integer.toString(sourceVmId), "--gap-us", "2000"));
+        pa.addAll(common);
+        final String main = BenchSide.class.getName();
+        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, ca, echo))
+        {
+            consumer.awaitLine("READY", START);
+            try (Proc producer = Proc.java("producer", SIDE_JVM, main, pa, echo))
+            {
+                producer.awaitSuccess(RUN);
+                consumer.awaitSuccess(RUN);
+                return results(consumer, "export_event");
+            }
+        }
     }
 
     private static long rss(final long pid)
