@@ -1,5 +1,7 @@
 package org.hyperdmabuf.bench;
 
+import org.hyperdmabuf.cli.ChildProcess;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -68,8 +70,8 @@ public final class Harness
     {
         static Lat parse(final String line)
         {
-            return new Lat(Double.parseDouble(Proc.field(line, "p50_ns")), Double.parseDouble(Proc.field(line,
-                "p99_ns")), Double.parseDouble(Proc.field(line, "p999_ns")));
+            return new Lat(Double.parseDouble(ChildProcess.field(line, "p50_ns")), Double.parseDouble(ChildProcess.field(line,
+                "p99_ns")), Double.parseDouble(ChildProcess.field(line, "p999_ns")));
         }
     }
 
@@ -85,7 +87,7 @@ public final class Harness
     private final Path cDir;
     private final List<Row> rows = new ArrayList<>();
     private final List<String> details = new ArrayList<>();
-    private final List<Proc> daemons = new ArrayList<>();
+    private final List<ChildProcess> daemons = new ArrayList<>();
     private Path runDir;
     /** Figures to run ({@code --only}); null: all. */
     Set<String> only;
@@ -230,7 +232,7 @@ public final class Harness
         }
         for (final String p : C_PROGRAMS)
         {
-            final Proc gcc = Proc.start("gcc " + p, List.of("gcc", "-O2", "-Wall", "-o", cDir.resolve(p).toString(),
+            final ChildProcess gcc = ChildProcess.command("gcc " + p, List.of("gcc", "-O2", "-Wall", "-o", cDir.resolve(p).toString(),
                 cDir.resolve(p + ".c").toString()), echo);
             gcc.awaitSuccess(Duration.ofSeconds(60));
         }
@@ -245,7 +247,7 @@ public final class Harness
         {
             final List<String> cmd = new ArrayList<>(List.of(cDir.resolve(program).toString()));
             cmd.addAll(List.of(args));
-            final Proc p = Proc.start(program, cmd, echo);
+            final ChildProcess p = ChildProcess.command(program, cmd, echo);
             p.awaitSuccess(RUN);
             results.add(p.awaitLine("RESULT", START));
         }
@@ -254,14 +256,14 @@ public final class Harness
 
     // ---------------------------------------------------------------------------------------------- daemons
 
-    private Proc sinkDaemon;
-    private Proc sourceDaemon;
+    private ChildProcess sinkDaemon;
+    private ChildProcess sourceDaemon;
 
     private void startDaemons() throws Exception
     {
         final String ivshmem = runDir.resolve("ivshmem.sock").toString();
         final long region = 256L << 20;
-        final Proc server = daemon("server", "server", "--socket", ivshmem, "--size", Long.toString(region));
+        final ChildProcess server = daemon("server", "server", "--socket", ivshmem, "--size", Long.toString(region));
         server.awaitLine("READY", START);
         final List<String> noPolicy = List.of("--policy", runDir.resolve("no-policy.toml").toString(), "--policy-dir",
             runDir.resolve("no-policy.d").toString());
@@ -275,14 +277,14 @@ public final class Harness
             sourceSocket()));
         source.addAll(noPolicy);
         sourceDaemon = daemon("source", source.toArray(new String[0]));
-        sourceVm = Integer.parseInt(Proc.field(sourceDaemon.awaitLine("READY", START), "vm"));
+        sourceVm = Integer.parseInt(ChildProcess.field(sourceDaemon.awaitLine("READY", START), "vm"));
         log.println("daemons up: ivshmem server, sink (VM 1), source (VM " + sourceVm + "), region " + (region >> 20) +
             " MiB, " + FENCE_SLOTS + " fence slots, run dir " + runDir);
     }
 
-    private Proc daemon(final String name, final String... args) throws IOException
+    private ChildProcess daemon(final String name, final String... args) throws IOException
     {
-        final Proc p = Proc.java(name, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(args), echo);
+        final ChildProcess p = ChildProcess.java(name, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(args), echo);
         daemons.add(p);
         return p;
     }
@@ -293,7 +295,7 @@ public final class Harness
         {
             daemons.get(i).close();
         }
-        for (final Proc d : daemons)
+        for (final ChildProcess d : daemons)
         {
             for (final String l : d.output())
             {
@@ -428,7 +430,7 @@ public final class Harness
         for (int r = 0; r < cfg.reps; r++)
         {
             long t0 = System.nanoTime();
-            try (Proc p = Proc.java("noop", SIDE_JVM, BenchSide.class.getName(), List.of("noop"), echo))
+            try (ChildProcess p = ChildProcess.java("noop", SIDE_JVM, BenchSide.class.getName(), List.of("noop"), echo))
             {
                 p.awaitLine("READY", START);
                 noop.add((System.nanoTime() - t0) / 1e6);
@@ -437,11 +439,11 @@ public final class Harness
             final String ivshmem = dir.resolve("iv" + r + ".sock").toString();
             final List<String> noPolicy = List.of("--policy", dir.resolve("no-policy.toml").toString(),
                 "--policy-dir", dir.resolve("no-policy.d").toString());
-            final List<Proc> started = new ArrayList<>();
+            final List<ChildProcess> started = new ArrayList<>();
             try
             {
                 t0 = System.nanoTime();
-                started.add(Proc.java("startup-server", DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of("server",
+                started.add(ChildProcess.java("startup-server", DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of("server",
                     "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo));
                 started.get(0).awaitLine("READY", START);
                 server.add((System.nanoTime() - t0) / 1e6);
@@ -451,7 +453,7 @@ public final class Harness
                         dir.resolve(role + r + ".sock").toString()));
                     a.addAll(noPolicy);
                     t0 = System.nanoTime();
-                    final Proc p = Proc.java("startup-" + role, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a, echo);
+                    final ChildProcess p = ChildProcess.java("startup-" + role, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a, echo);
                     started.add(p);
                     p.awaitLine("READY", START);
                     (role.equals("sink") ? sink : source).add((System.nanoTime() - t0) / 1e6);
@@ -503,10 +505,10 @@ public final class Harness
         final List<Lat> imports;
         final List<Lat> calls;
         final String misses;
-        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, ca, echo))
+        try (ChildProcess consumer = ChildProcess.java("consumer", SIDE_JVM, main, ca, echo))
         {
             consumer.awaitLine("READY", START);
-            try (Proc producer = Proc.java("producer", SIDE_JVM, main, pa, echo))
+            try (ChildProcess producer = ChildProcess.java("producer", SIDE_JVM, main, pa, echo))
             {
                 producer.awaitSuccess(RUN);
                 consumer.awaitSuccess(RUN);
@@ -536,7 +538,7 @@ public final class Harness
             "counted): " + misses.substring("MISSES ".length()));
     }
 
-    private List<Lat> results(final Proc p, final String name)
+    private List<Lat> results(final ChildProcess p, final String name)
     {
         final List<Lat> l = p.linesStartingWith("RESULT name=" + name + " ").stream().map(Lat::parse).toList();
         if (l.size() != cfg.reps)
@@ -553,13 +555,13 @@ public final class Harness
         final int cycles = 2000;
         final int warmup = cfg.quick ? 500 : 2000;
         log.println("control plane: export+unexport cycles/s, " + cycles + " x" + cfg.reps);
-        try (Proc p = Proc.java("producer", SIDE_JVM, BenchSide.class.getName(), List.of("control-producer",
+        try (ChildProcess p = ChildProcess.java("producer", SIDE_JVM, BenchSide.class.getName(), List.of("control-producer",
             "--socket", sinkSocket(), "--target", Integer.toString(sourceVm), "--cycles", Integer.toString(cycles),
             "--warmup", Integer.toString(warmup), "--reps", Integer.toString(cfg.reps)), echo))
         {
             p.awaitSuccess(RUN);
             final List<Double> ours = p.linesStartingWith("RESULT name=control ").stream().map(l -> Double
-                .parseDouble(Proc.field(l, "cycles_per_s"))).toList();
+                .parseDouble(ChildProcess.field(l, "cycles_per_s"))).toList();
             final double bound = 1e9 / (2 * unixP50);
             rows.add(new Row("EXPORT+UNEXPORT cycles/s, one producer, 4 KiB", Stats.median(ours), bound,
                 "1 s / (2 x C Unix socket RTT p50)", 0, "cycles/s"));
@@ -582,7 +584,7 @@ public final class Harness
         }
         final List<String> levelLines = new ArrayList<>();
         final List<long[]> mem = new ArrayList<>(); // sink heap, sink rss, source heap, source rss (bytes)
-        try (Proc p = Proc.java("scale-producer", SIDE_JVM, BenchSide.class.getName(), List.of("scale-producer",
+        try (ChildProcess p = ChildProcess.java("scale-producer", SIDE_JVM, BenchSide.class.getName(), List.of("scale-producer",
             "--socket", sinkSocket(), "--target", Integer.toString(sourceVm), "--levels", lv.toString(), "--probes",
             Integer.toString(probes)), echo);
              JvmProbe sinkJvm = new JvmProbe(sinkDaemon.pid());
@@ -598,25 +600,25 @@ public final class Harness
             }
             p.awaitSuccess(RUN);
         }
-        final double p50At0 = Double.parseDouble(Proc.field(levelLines.get(0), "export_p50_ns"));
+        final double p50At0 = Double.parseDouble(ChildProcess.field(levelLines.get(0), "export_p50_ns"));
         final StringBuilder d = new StringBuilder("scale (one pass, after " + 2 * probes + " untimed warm-up exports; " + probes + " probe EXPORT calls per level, each " +
             "followed by UNEXPORT and a 200 µs pause; memory after two System.gc() through JMX; RSS = VmRSS): ");
         for (int i = 0; i < levels.length; i++)
         {
             final String line = levelLines.get(i);
-            final int live = Integer.parseInt(Proc.field(line, "live"));
-            final int exported = Integer.parseInt(Proc.field(line, "exported"));
+            final int live = Integer.parseInt(ChildProcess.field(line, "live"));
+            final int exported = Integer.parseInt(ChildProcess.field(line, "exported"));
             final long[] m = mem.get(i);
             d.append(String.format(Locale.ROOT, "%s%d live / %d exported: EXPORT p50 %s ns, p99 %s ns, ALLOC p50 " +
                 "%s ns (%s probes, %s ENOSPC retries); sink heap %.1f MiB, RSS %.1f MiB; source heap %.1f MiB, RSS %.1f MiB", i == 0 ? "" : "; ",
-                live, exported, Proc.field(line, "export_p50_ns"), Proc.field(line, "export_p99_ns"), Proc.field(line,
-                "alloc_p50_ns"), Proc.field(line, "probes"), Proc.field(line, "probe_enospc"), m[0] / 1048576.0, m[1] / 1048576.0, m[2] / 1048576.0, m[3] / 1048576.0));
+                live, exported, ChildProcess.field(line, "export_p50_ns"), ChildProcess.field(line, "export_p99_ns"), ChildProcess.field(line,
+                "alloc_p50_ns"), ChildProcess.field(line, "probes"), ChildProcess.field(line, "probe_enospc"), m[0] / 1048576.0, m[1] / 1048576.0, m[2] / 1048576.0, m[3] / 1048576.0));
             if (i == 0)
             {
                 continue;
             }
             rows.add(new Row("EXPORT call p50, " + live + " live buffers (" + exported + " exported)",
-                Double.parseDouble(Proc.field(line, "export_p50_ns")), p50At0, "the same, 0 live buffers", 0, "ns"));
+                Double.parseDouble(ChildProcess.field(line, "export_p50_ns")), p50At0, "the same, 0 live buffers", 0, "ns"));
             final long[] z = mem.get(0);
             rows.add(new Row("sink daemon heap after GC per 1 000 live buffers, at " + live, (m[0] - z[0]) / 1024.0 *
                 1000 / live, Double.NaN, "", 0, "KiB"));
@@ -624,10 +626,10 @@ public final class Harness
                 Double.NaN, "", 0, "KiB"));
         }
         final String last = levelLines.get(levelLines.size() - 1);
-        final int limit = Integer.parseInt(Proc.field(last, "export_limit"));
+        final int limit = Integer.parseInt(ChildProcess.field(last, "export_limit"));
         if (limit >= 0)
         {
-            d.append(". Exports stopped with ENOSPC after ").append(limit).append(" live exports (").append(Proc.field(
+            d.append(". Exports stopped with ENOSPC after ").append(limit).append(" live exports (").append(ChildProcess.field(
                 last, "limit_message").replace('_', ' ')).append("); 16 were then unexported to leave room for the " +
                 "probes, and the buffers above that are allocated but not exported");
         }
@@ -652,11 +654,11 @@ public final class Harness
         log.println("16 peers on one region: server + " + PEERS + " daemons (-Xmx64m, SerialGC, C1), max-peers " +
             maxPeers + "; export -> add with 2, " + PEERS + ", 2 peers");
         final long t0 = System.nanoTime();
-        final List<Proc> started = new ArrayList<>();
-        final List<Proc> extra = new ArrayList<>();
+        final List<ChildProcess> started = new ArrayList<>();
+        final List<ChildProcess> extra = new ArrayList<>();
         try
         {
-            final Proc server = Proc.java("peers-server", SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(
+            final ChildProcess server = ChildProcess.java("peers-server", SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(
                 "server", "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo);
             started.add(server);
             server.awaitLine("READY", START);
@@ -669,10 +671,10 @@ public final class Harness
                 final List<String> a = new ArrayList<>(List.of(role, "--ivshmem", ivshmem, "--socket", sock,
                     "--max-peers", Integer.toString(maxPeers)));
                 a.addAll(noPolicy);
-                final Proc p = Proc.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
+                final ChildProcess p = ChildProcess.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
                     echo);
                 started.add(p);
-                vms.add(Integer.parseInt(Proc.field(p.awaitLine("READY", START), "vm")));
+                vms.add(Integer.parseInt(ChildProcess.field(p.awaitLine("READY", START), "vm")));
                 sockets.add(sock);
             }
             final List<Lat> two = peerEvents(sockets.get(0), sockets.get(1), vms.get(1), count, warmup);
@@ -683,7 +685,7 @@ public final class Harness
                 final String sock = dir.resolve("peer" + i + ".sock").toString();
                 final List<String> a = new ArrayList<>(List.of(role, "--ivshmem", ivshmem, "--socket", sock));
                 a.addAll(noPolicy);
-                final Proc p = Proc.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
+                final ChildProcess p = ChildProcess.java("peer" + i + "-" + role, SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a,
                     echo);
                 started.add(p);
                 extra.add(p);
@@ -691,7 +693,7 @@ public final class Harness
             }
             for (int i = 2; i < PEERS; i++)
             {
-                vms.add(Integer.parseInt(Proc.field(started.get(i + 1).awaitLine("READY", START), "vm")));
+                vms.add(Integer.parseInt(ChildProcess.field(started.get(i + 1).awaitLine("READY", START), "vm")));
             }
             final double readyS = (System.nanoTime() - tStart) / 1e9;
             // every daemon must list the 15 others
@@ -719,7 +721,7 @@ public final class Harness
             }
             final double meshS = (System.nanoTime() - tStart) / 1e9;
             final List<Lat> sixteen = peerEvents(sockets.get(0), sockets.get(1), vms.get(1), count, warmup);
-            for (final Proc p : extra)
+            for (final ChildProcess p : extra)
             {
                 p.close();
             }
@@ -752,7 +754,7 @@ public final class Harness
             {
                 started.get(i).close();
             }
-            for (final Proc d : started)
+            for (final ChildProcess d : started)
             {
                 for (final String l : d.output())
                 {
@@ -778,10 +780,10 @@ public final class Harness
             Integer.toString(sourceVmId), "--gap-us", "2000"));
         pa.addAll(common);
         final String main = BenchSide.class.getName();
-        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, ca, echo))
+        try (ChildProcess consumer = ChildProcess.java("consumer", SIDE_JVM, main, ca, echo))
         {
             consumer.awaitLine("READY", START);
-            try (Proc producer = Proc.java("producer", SIDE_JVM, main, pa, echo))
+            try (ChildProcess producer = ChildProcess.java("producer", SIDE_JVM, main, pa, echo))
             {
                 producer.awaitSuccess(RUN);
                 consumer.awaitSuccess(RUN);
@@ -837,7 +839,7 @@ public final class Harness
 
     private static List<Double> fps(final List<String> results)
     {
-        return results.stream().map(l -> Double.parseDouble(Proc.field(l, "frames_per_s"))).toList();
+        return results.stream().map(l -> Double.parseDouble(ChildProcess.field(l, "frames_per_s"))).toList();
     }
 
     /** Starts a BenchSide producer and consumer, waits for both; the RESULT lines of one of them. */
@@ -845,8 +847,8 @@ public final class Harness
         final boolean resultsFromProducer) throws Exception
     {
         final String main = BenchSide.class.getName();
-        try (Proc consumer = Proc.java("consumer", SIDE_JVM, main, consumerArgs, echo);
-             Proc producer = Proc.java("producer", SIDE_JVM, main, producerArgs, echo))
+        try (ChildProcess consumer = ChildProcess.java("consumer", SIDE_JVM, main, consumerArgs, echo);
+             ChildProcess producer = ChildProcess.java("producer", SIDE_JVM, main, producerArgs, echo))
         {
             producer.awaitSuccess(RUN);
             consumer.awaitSuccess(RUN);
@@ -946,7 +948,7 @@ public final class Harness
         String gcc;
         try
         {
-            final Proc p = Proc.start("gcc", List.of("gcc", "-dumpfullversion"), null);
+            final ChildProcess p = ChildProcess.command("gcc", List.of("gcc", "-dumpfullversion"), null);
             p.awaitSuccess(Duration.ofSeconds(20));
             gcc = String.join(" ", p.output()).trim();
         }

@@ -52,7 +52,7 @@ final class DemoCommand implements Callable<Integer>
         "(default: ${DEFAULT-VALUE}).")
     String wait = "ADAPTIVE";
 
-    private final List<ChildJvm> children = new ArrayList<>();
+    private final List<ChildProcess> children = new ArrayList<>();
     private volatile boolean interrupted;
 
     @Override
@@ -96,26 +96,26 @@ final class DemoCommand implements Callable<Integer>
                 daemonJvm.set(2, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
             }
             final String ivshmem = dir.resolve("ivshmem.sock").toString();
-            final ChildJvm server = spawn("server", daemonJvm, "server", "--socket", ivshmem, "--size",
+            final ChildProcess server = spawn("server", daemonJvm, "server", "--socket", ivshmem, "--size",
                 Long.toString(region));
             server.awaitLine("READY", Duration.ofSeconds(30));
-            final ChildJvm sink = spawn("sink", daemonJvm, "sink", "--ivshmem", ivshmem, "--socket",
+            final ChildProcess sink = spawn("sink", daemonJvm, "sink", "--ivshmem", ivshmem, "--socket",
                 dir.resolve("sink.sock").toString());
             final String sinkReady = sink.awaitLine("READY", Duration.ofSeconds(30));
-            final ChildJvm source = spawn("source", daemonJvm, "source", "--ivshmem", ivshmem, "--socket",
+            final ChildProcess source = spawn("source", daemonJvm, "source", "--ivshmem", ivshmem, "--socket",
                 dir.resolve("source.sock").toString());
             final String sourceReady = source.awaitLine("READY", Duration.ofSeconds(30));
-            System.out.println("ivshmem server up; sink daemon is VM " + ChildJvm.field(sinkReady, "vm") +
-                ", source daemon is VM " + ChildJvm.field(sourceReady, "vm"));
+            System.out.println("ivshmem server up; sink daemon is VM " + ChildProcess.field(sinkReady, "vm") +
+                ", source daemon is VM " + ChildProcess.field(sourceReady, "vm"));
             final boolean fences = "fences".equals(sync);
-            final ChildJvm consumer = fences ?
+            final ChildProcess consumer = fences ?
                 spawn("consumer", APP_JVM, "stream-consumer", "--socket", dir.resolve("source.sock").toString(),
                     "--frames", Integer.toString(frames), "--wait", wait) :
                 spawn("consumer", APP_JVM, "demo-consumer", "--socket", dir.resolve("source.sock").toString(),
                     "--frames", Integer.toString(frames));
             consumer.awaitLine("READY", Duration.ofSeconds(30));
             final List<String> producerArgs = new ArrayList<>(List.of(fences ? "stream-producer" : "demo-producer",
-                "--socket", dir.resolve("sink.sock").toString(), "--to", ChildJvm.field(sourceReady, "vm"), "--frames",
+                "--socket", dir.resolve("sink.sock").toString(), "--to", ChildProcess.field(sourceReady, "vm"), "--frames",
                 Integer.toString(frames), "--width", Integer.toString(width), "--height", Integer.toString(height),
                 "--buffers", Integer.toString(buffers)));
             if (fences)
@@ -123,7 +123,7 @@ final class DemoCommand implements Callable<Integer>
                 producerArgs.add("--wait");
                 producerArgs.add(wait);
             }
-            final ChildJvm producer = spawn("producer", APP_JVM, producerArgs.toArray(new String[0]));
+            final ChildProcess producer = spawn("producer", APP_JVM, producerArgs.toArray(new String[0]));
             final Duration limit = Duration.ofSeconds(120 + frames / 10);
             final int consumerExit = consumer.waitFor(limit);
             final int producerExit = producer.waitFor(Duration.ofSeconds(30));
@@ -151,9 +151,9 @@ final class DemoCommand implements Callable<Integer>
         }
     }
 
-    private ChildJvm spawn(final String name, final List<String> jvm, final String... args) throws IOException
+    private ChildProcess spawn(final String name, final List<String> jvm, final String... args) throws IOException
     {
-        final ChildJvm child = ChildJvm.start(name, jvm, List.of(args), System.out);
+        final ChildProcess child = ChildProcess.start(name, jvm, List.of(args), System.out);
         synchronized (children)
         {
             children.add(child);
@@ -164,7 +164,7 @@ final class DemoCommand implements Callable<Integer>
     /** Stops children in reverse start order (apps, then daemons, then the server) and removes the run dir. */
     private void stopAll(final Path dir)
     {
-        final List<ChildJvm> all;
+        final List<ChildProcess> all;
         synchronized (children)
         {
             all = new ArrayList<>(children);

@@ -3,7 +3,7 @@ package org.hyperdmabuf.tests.e2e;
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Metadata;
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
@@ -67,12 +67,12 @@ class CliTest
     /** Runs a subcommand to completion; fails unless it exits 0. */
     private List<String> run(final String... args) throws Exception
     {
-        final ChildJvm p = system.spawn(args[0], args);
+        final ChildProcess p = system.spawn(args[0], args);
         assertExit0(p);
         return p.output();
     }
 
-    private static void assertExit0(final ChildJvm p) throws InterruptedException
+    private static void assertExit0(final ChildProcess p) throws InterruptedException
     {
         final int exit = p.waitFor(EXIT_TIMEOUT);
         assertEquals(0, exit, p.name() + " exit status (-1: still running); output:\n" + String.join("\n", p.output()));
@@ -107,10 +107,10 @@ class CliTest
         new SecureRandom().nextBytes(content);
         Files.write(file, content);
         final Path out = dir.resolve("received");
-        final ChildJvm receive = system.spawn("receive", "receive", "--out", out.toString(), "--socket",
+        final ChildProcess receive = system.spawn("receive", "receive", "--out", out.toString(), "--socket",
             system.sourceSocket().toString(), "--timeout", "60");
         receive.awaitLine("READY receive", TIMEOUT);
-        final ChildJvm send = system.spawn("send", "send", file.toString(), "--to", Integer.toString(system.sourceVm()),
+        final ChildProcess send = system.spawn("send", "send", file.toString(), "--to", Integer.toString(system.sourceVm()),
             "--socket", system.sinkSocket().toString(), "--timeout", "60");
         assertExit0(receive);
         assertExit0(send);
@@ -124,7 +124,7 @@ class CliTest
     @Test
     void monitorPrintsTheMatchingEvents() throws Exception
     {
-        final ChildJvm monitor = system.spawn("monitor", "monitor", "--socket", system.sourceSocket().toString(),
+        final ChildProcess monitor = system.spawn("monitor", "monitor", "--socket", system.sourceSocket().toString(),
             "--count", "2", "--match", "CONTENT_TYPE=text/x-cli-[a-z]*");
         monitor.awaitLine("HDMABUF - the hyperdmabuf event stream", TIMEOUT);
         final String id;
@@ -197,7 +197,7 @@ class CliTest
         }
         assertTrue(subcommands.containsAll(List.of("server", "sink", "source", "daemon", "monitor", "caps", "targets",
             "list", "send", "receive", "demo")), "subcommands listed by --help: " + subcommands);
-        final List<ChildJvm> helps = new ArrayList<>();
+        final List<ChildProcess> helps = new ArrayList<>();
         for (final String sub : subcommands)
         {
             helps.add(system.spawn(sub + "-help", sub, "--help"));

@@ -1,6 +1,6 @@
 package org.hyperdmabuf.tests.e2e;
 
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -15,7 +15,7 @@ class DemoTest
     @Test
     void demoVerifiesEveryFrame() throws Exception
     {
-        try (ChildJvm demo = ChildJvm.start("demo", List.of(), List.of("demo", "--frames", "40", "--width", "640",
+        try (ChildProcess demo = ChildProcess.start("demo", List.of(), List.of("demo", "--frames", "40", "--width", "640",
             "--height", "480"), System.out))
         {
             final int exit = demo.waitFor(Duration.ofSeconds(150));

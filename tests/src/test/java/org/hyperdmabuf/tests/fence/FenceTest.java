@@ -5,7 +5,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.Timeline;
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.HdmabufClient;
@@ -97,20 +97,20 @@ class FenceTest
     @Test
     void aVideoAndAnAudioStreamRunSideBySide() throws Exception
     {
-        final ChildJvm video = system.spawn("video-consumer", "stream-consumer", "--socket",
+        final ChildProcess video = system.spawn("video-consumer", "stream-consumer", "--socket",
             system.sourceSocket().toString(), "--frames", "2000", "--stream", "video", "--wait", "ADAPTIVE");
-        final ChildJvm audio = system.spawn("audio-consumer", "stream-consumer", "--socket",
+        final ChildProcess audio = system.spawn("audio-consumer", "stream-consumer", "--socket",
             system.sourceSocket().toString(), "--frames", "2000", "--stream", "audio", "--wait", "ADAPTIVE");
         video.awaitLine("READY", TIMEOUT);
         audio.awaitLine("READY", TIMEOUT);
         final String to = Integer.toString(system.sourceVm());
-        final ChildJvm vp = system.spawn("video-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
+        final ChildProcess vp = system.spawn("video-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
             "--to", to, "--frames", "2000", "--width", "320", "--height", "180", "--stream", "video", "--content-type",
             "video/raw");
-        final ChildJvm ap = system.spawn("audio-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
+        final ChildProcess ap = system.spawn("audio-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
             "--to", to, "--frames", "2000", "--width", "256", "--height", "1", "--stream", "audio", "--content-type",
             "audio/pcm");
-        for (final ChildJvm c : List.of(video, audio, vp, ap))
+        for (final ChildProcess c : List.of(video, audio, vp, ap))
         {
             assertEquals(0, c.waitFor(Duration.ofSeconds(120)), () -> c.name() + ": " + String.join("\n", c.output()));
         }
@@ -120,10 +120,10 @@ class FenceTest
 
     private void assertStream(final int frames, final String wait) throws Exception
     {
-        final ChildJvm c = system.spawn("stream-consumer-" + wait, "stream-consumer", "--socket",
+        final ChildProcess c = system.spawn("stream-consumer-" + wait, "stream-consumer", "--socket",
             system.sourceSocket().toString(), "--frames", Integer.toString(frames), "--wait", wait);
         c.awaitLine("READY", TIMEOUT);
-        final ChildJvm p = system.spawn("stream-producer-" + wait, "stream-producer", "--socket",
+        final ChildProcess p = system.spawn("stream-producer-" + wait, "stream-producer", "--socket",
             system.sinkSocket().toString(), "--to", Integer.toString(system.sourceVm()), "--frames",
             Integer.toString(frames), "--width", "128", "--height", "64", "--buffers", "3", "--wait", wait);
         assertEquals(0, c.waitFor(Duration.ofSeconds(120)), () -> "consumer failed: " + c.output());

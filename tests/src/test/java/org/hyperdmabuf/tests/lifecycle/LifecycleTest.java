@@ -9,7 +9,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.Timeline;
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.FrameProducer;
@@ -125,7 +125,7 @@ class LifecycleTest
         final EventLog sourceEvents = subscribed(monitor);
         final long poolBefore = poolFree(producer);
 
-        final ChildJvm consumer = system.spawn("consumer-1", "stream-consumer", "--socket",
+        final ChildProcess consumer = system.spawn("consumer-1", "stream-consumer", "--socket",
             system.sourceSocket().toString(), "--frames", "1000000", "--wait", "ADAPTIVE");
         consumer.awaitLine("READY", TIMEOUT);
         final FrameProducer stream = FrameProducer.create(producer, system.sourceVm(), STREAM, 3, FRAME_BYTES,
@@ -221,7 +221,7 @@ class LifecycleTest
         final long poolBefore = poolFree(sinkObserver);
         final HdmabufClient consumer = connect(system.sourceSocket());
         final EventLog events = subscribed(consumer);
-        final ChildJvm producer = spawnProducer("producer", system.sinkSocket(), system.sourceVm(), 1_000_000, "BLOCK");
+        final ChildProcess producer = spawnProducer("producer", system.sinkSocket(), system.sourceVm(), 1_000_000, "BLOCK");
         final ImportedBuffer[] slots = importStream(consumer, events);
         for (int s = 0; s < 3; s++)
         {
@@ -339,7 +339,7 @@ class LifecycleTest
         awaitPoolFree(producer, poolBefore);
 
         // The restarted source daemon is a new VM with a new session: nothing of the old one survives.
-        final ChildJvm restarted = system.startDaemon("source-2", "source", dir.resolve("source2.sock"));
+        final ChildProcess restarted = system.startDaemon("source-2", "source", dir.resolve("source2.sock"));
         final int newVm = TwoVmSystem.vmOf(restarted);
         assertNotEquals(oldVm, newVm, "a restarted daemon gets a new VM id from the server");
         final HdmabufClient consumer2 = connect(dir.resolve("source2.sock"));
@@ -384,7 +384,7 @@ class LifecycleTest
 
         // A restarted sink (new VM id) serves new exports to the same source.
         final Path socket2 = dir.resolve("sink2.sock");
-        final ChildJvm restarted = system.startDaemon("sink-2", "sink", socket2);
+        final ChildProcess restarted = system.startDaemon("sink-2", "sink", socket2);
         final int newSink = TwoVmSystem.vmOf(restarted);
         assertNotEquals(oldSink, newSink, "a restarted daemon gets a new VM id from the server");
         final HdmabufClient producer2 = connect(socket2);
@@ -410,7 +410,7 @@ class LifecycleTest
     {
         final HdmabufClient consumer = connect(system.sourceSocket());
         final EventLog events = subscribed(consumer);
-        final ChildJvm producer = spawnProducer("producer", system.sinkSocket(), system.sourceVm(), 1_000_000, "BLOCK");
+        final ChildProcess producer = spawnProducer("producer", system.sinkSocket(), system.sourceVm(), 1_000_000, "BLOCK");
         final ImportedBuffer[] slots = importStream(consumer, events);
         for (int s = 0; s < 3; s++)
         {
@@ -454,10 +454,10 @@ class LifecycleTest
         system.server().kill();
 
         shareOnce(producer, consumer, events, system.sourceVm(), 500);
-        final ChildJvm streamConsumer = system.spawn("stream-consumer", "stream-consumer", "--socket",
+        final ChildProcess streamConsumer = system.spawn("stream-consumer", "stream-consumer", "--socket",
             system.sourceSocket().toString(), "--frames", "200", "--wait", "ADAPTIVE");
         streamConsumer.awaitLine("READY", TIMEOUT);
-        final ChildJvm streamProducer = spawnProducer("stream-producer", system.sinkSocket(), system.sourceVm(), 200,
+        final ChildProcess streamProducer = spawnProducer("stream-producer", system.sinkSocket(), system.sourceVm(), 200,
             "ADAPTIVE");
         assertEquals(0, streamConsumer.waitFor(Duration.ofSeconds(60)), () -> "consumer failed: " +
             String.join("\n", streamConsumer.output()));
@@ -466,10 +466,10 @@ class LifecycleTest
         assertTrue(streamConsumer.output().stream().anyMatch(l -> l.startsWith("VERIFIED frames=200 ")),
             () -> String.join("\n", streamConsumer.output()));
 
-        // The command TwoVmSystem.startDaemon runs, without its READY wait: ChildJvm.awaitLine misses the exit
+        // The command TwoVmSystem.startDaemon runs, without its READY wait: ChildProcess.awaitLine misses the exit
         // of a process that fails at once and sits out its whole 60 s timeout (see the report), so wait for
         // the exit here.
-        final ChildJvm late = system.spawn("late", "source", "--ivshmem", system.ivshmemSocket().toString(),
+        final ChildProcess late = system.spawn("late", "source", "--ivshmem", system.ivshmemSocket().toString(),
             "--socket", dir.resolve("late.sock").toString(), "--name", "late");
         final int exit = late.waitFor(TIMEOUT);
         final String said = String.join("\n", late.output());
@@ -665,7 +665,7 @@ class LifecycleTest
         }
     }
 
-    private ChildJvm spawnProducer(final String name, final Path socket, final int target, final long frames,
+    private ChildProcess spawnProducer(final String name, final Path socket, final int target, final long frames,
         final String wait) throws IOException
     {
         return system.spawn(name, "stream-producer", "--socket", socket.toString(), "--to", Integer.toString(target),

@@ -8,7 +8,7 @@ import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.Target;
 import org.hyperdmabuf.abi.v1.Usage;
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
@@ -244,7 +244,7 @@ class PolicyEnforcementTest
     @Test
     void targetsAreWhatThePolicyAllowsAndTheBackendReaches() throws Exception
     {
-        final ChildJvm stranger = system.startDaemon("stranger", "source", dir.resolve("stranger.sock"));
+        final ChildProcess stranger = system.startDaemon("stranger", "source", dir.resolve("stranger.sock"));
         try
         {
             assertEquals(3, TwoVmSystem.vmOf(stranger));
@@ -340,10 +340,10 @@ class PolicyEnforcementTest
     @Test
     void reloadsDuringAStreamLoseNoFrameTheNewPolicyStillAllows() throws Exception
     {
-        final ChildJvm c = system.spawn("race-consumer", "stream-consumer", "--socket", system.sourceSocket().toString(),
+        final ChildProcess c = system.spawn("race-consumer", "stream-consumer", "--socket", system.sourceSocket().toString(),
             "--frames", "3000", "--stream", "race", "--wait", "BLOCK");
         c.awaitLine("READY", TIMEOUT);
-        final ChildJvm p = system.spawn("race-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
+        final ChildProcess p = system.spawn("race-producer", "stream-producer", "--socket", system.sinkSocket().toString(),
             "--to", "2", "--frames", "3000", "--width", "64", "--height", "16", "--buffers", "3", "--read-only",
             "--stream", "race", "--wait", "BLOCK");
         int reloads = 0;
@@ -373,7 +373,7 @@ class PolicyEnforcementTest
             a.buffer().bytes().put(0, (byte)1);
             final Exported e = producer.export(a.handle(), 2, meta("video/raw"), Access.ACCESS_READ_ONLY);
             assertEquals("add", next(consumer).action());
-            final ChildJvm writer = ChildJvm.start("writer", List.of("-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"),
+            final ChildProcess writer = ChildProcess.start("writer", List.of("-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"),
                 "-XX:-CreateCoredumpOnCrash"), List.of("write-import", "--socket", system.sourceSocket().toString(),
                 "--id", BufferIds.format(e.getId())), System.out);
             final int exit = writer.waitFor(TIMEOUT);
@@ -430,7 +430,7 @@ class PolicyEnforcementTest
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private static void signalHup(final ChildJvm daemon) throws Exception
+    private static void signalHup(final ChildProcess daemon) throws Exception
     {
         final Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(daemon.pid())).inheritIO().start();
         assertEquals(0, kill.waitFor());

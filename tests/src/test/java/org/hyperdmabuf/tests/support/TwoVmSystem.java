@@ -1,6 +1,6 @@
 package org.hyperdmabuf.tests.support;
 
-import org.hyperdmabuf.cli.ChildJvm;
+import org.hyperdmabuf.cli.ChildProcess;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -20,11 +20,11 @@ public final class TwoVmSystem implements AutoCloseable
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
 
     private final Path dir;
-    private final List<ChildJvm> processes = new ArrayList<>();
+    private final List<ChildProcess> processes = new ArrayList<>();
     private boolean ownsDir;
-    private ChildJvm server;
-    private ChildJvm sink;
-    private ChildJvm source;
+    private ChildProcess server;
+    private ChildProcess sink;
+    private ChildProcess source;
     private int sinkVm;
     private int sourceVm;
 
@@ -98,7 +98,7 @@ public final class TwoVmSystem implements AutoCloseable
     }
 
     /** Starts one more daemon ({@code role} = sink, source or daemon) attached to the same server. */
-    public ChildJvm startDaemon(final String name, final String role, final Path socket, final String... extra)
+    public ChildProcess startDaemon(final String name, final String role, final Path socket, final String... extra)
         throws Exception
     {
         final List<String> args = new ArrayList<>(List.of(role, "--ivshmem", ivshmemSocket().toString(), "--socket",
@@ -110,15 +110,15 @@ public final class TwoVmSystem implements AutoCloseable
                 dir.resolve("no-policy.d").toString()));
         }
         args.addAll(List.of(extra));
-        final ChildJvm d = spawn(name, args.toArray(new String[0]));
+        final ChildProcess d = spawn(name, args.toArray(new String[0]));
         d.awaitLine("READY", START_TIMEOUT);
         return d;
     }
 
     /** Runs another hdmabuf subcommand (e.g. monitor, send) as its own process. */
-    public ChildJvm spawn(final String name, final String... args) throws IOException
+    public ChildProcess spawn(final String name, final String... args) throws IOException
     {
-        final ChildJvm p = ChildJvm.start(name, JVM, List.of(args), System.out);
+        final ChildProcess p = ChildProcess.start(name, JVM, List.of(args), System.out);
         synchronized (processes)
         {
             processes.add(p);
@@ -126,9 +126,9 @@ public final class TwoVmSystem implements AutoCloseable
         return p;
     }
 
-    public static int vmOf(final ChildJvm daemon) throws InterruptedException
+    public static int vmOf(final ChildProcess daemon) throws InterruptedException
     {
-        return Integer.parseInt(ChildJvm.field(daemon.awaitLine("READY", START_TIMEOUT), "vm"));
+        return Integer.parseInt(ChildProcess.field(daemon.awaitLine("READY", START_TIMEOUT), "vm"));
     }
 
     /**
@@ -140,7 +140,7 @@ public final class TwoVmSystem implements AutoCloseable
         final List<String> errors = new ArrayList<>();
         synchronized (processes)
         {
-            for (final ChildJvm p : processes)
+            for (final ChildProcess p : processes)
             {
                 for (final String line : p.output())
                 {
@@ -174,17 +174,17 @@ public final class TwoVmSystem implements AutoCloseable
         return dir.resolve("source.sock");
     }
 
-    public ChildJvm server()
+    public ChildProcess server()
     {
         return server;
     }
 
-    public ChildJvm sink()
+    public ChildProcess sink()
     {
         return sink;
     }
 
-    public ChildJvm source()
+    public ChildProcess source()
     {
         return source;
     }
@@ -203,7 +203,7 @@ public final class TwoVmSystem implements AutoCloseable
     @Override
     public void close() throws InterruptedException
     {
-        final List<ChildJvm> all;
+        final List<ChildProcess> all;
         synchronized (processes)
         {
             all = new ArrayList<>(processes);

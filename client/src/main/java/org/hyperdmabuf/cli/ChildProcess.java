@@ -11,11 +11,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * An {@code hdmabuf} subcommand running in its own JVM (a "VM" of the demo and the end-to-end tests).
- * Its output lines are kept and optionally echoed with a prefix; callers wait for a line (such as the
- * READY line every daemon prints) with a deadline instead of sleeping.
+ * A child process whose output lines are kept and optionally echoed with a prefix: mostly an
+ * {@code hdmabuf} subcommand in its own JVM (a "VM" of the demo, the tests and the benchmarks), but any
+ * program will do (the benchmark harness compiles its C baselines through it). Callers wait for a line
+ * (such as the READY line every daemon prints) with a deadline instead of sleeping.
  */
-public final class ChildJvm implements AutoCloseable
+public final class ChildProcess implements AutoCloseable
 {
     private final String name;
     private final Process process;
@@ -23,7 +24,7 @@ public final class ChildJvm implements AutoCloseable
     private final Thread pump;
     private boolean eof;
 
-    private ChildJvm(final String name, final Process process, final PrintStream echo)
+    private ChildProcess(final String name, final Process process, final PrintStream echo)
     {
         this.name = name;
         this.process = process;
@@ -37,18 +38,31 @@ public final class ChildJvm implements AutoCloseable
      *
      * @param echo where to copy output lines prefixed with [name], or null to keep them quiet
      */
-    public static ChildJvm start(final String name, final List<String> jvmOptions, final List<String> args,
+    public static ChildProcess start(final String name, final List<String> jvmOptions, final List<String> args,
         final PrintStream echo) throws IOException
+    {
+        return java(name, jvmOptions, Hdmabuf.class.getName(), args, echo);
+    }
+
+    /** {@code java JVM_OPTIONS -cp <this JVM's class path> MAIN ARGS...}. */
+    public static ChildProcess java(final String name, final List<String> jvmOptions, final String mainClass,
+        final List<String> args, final PrintStream echo) throws IOException
     {
         final List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.addAll(jvmOptions);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Hdmabuf.class.getName());
+        cmd.add(mainClass);
         cmd.addAll(args);
-        final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        return new ChildJvm(name, pb.start(), echo);
+        return command(name, cmd, echo);
+    }
+
+    /** Starts any program; stderr is merged into stdout. */
+    public static ChildProcess command(final String name, final List<String> command, final PrintStream echo)
+        throws IOException
+    {
+        return new ChildProcess(name, new ProcessBuilder(command).redirectErrorStream(true).start(), echo);
     }
 
     private void pump(final PrintStream echo)
@@ -72,7 +86,7 @@ public final class ChildJvm implements AutoCloseable
         }
         catch (final IOException e)
         {
-            // process gone; waiters see the exit
+            // process gone; waiters see the end of output
         }
         finally
         {
@@ -84,31 +98,42 @@ public final class ChildJvm implements AutoCloseable
         }
     }
 
-    /** Waits for the first output line starting with {@code prefix}; fails if the process exits or time runs out. */
+    /** Waits for the first output line starting with {@code prefix}; fails if the output ends or time runs out. */
     public String awaitLine(final String prefix, final Duration timeout) throws InterruptedException
+    {
+        return awaitLines(prefix, 1, timeout).get(0);
+    }
+
+    /** Waits for the first {@code n} lines starting with {@code prefix}; fails if the output ends or time runs out. */
+    public List<String> awaitLines(final String prefix, final int n, final Duration timeout) throws InterruptedException
     {
         final long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (lines)
         {
             while (true)
             {
+                final List<String> found = new ArrayList<>();
                 for (final String l : lines)
                 {
-                    if (l.startsWith(prefix))
+                    if (l.startsWith(prefix) && found.size() < n)
                     {
-                        return l;
+                        found.add(l);
                     }
+                }
+                if (found.size() == n)
+                {
+                    return found;
                 }
                 final long left = deadline - System.nanoTime();
                 if (eof)
                 {
                     throw new IllegalStateException(name + " ended its output (" + exitStatus() + ") before printing '" +
-                        prefix + "'; output:\n" + String.join("\n", lines));
+                        prefix + "' " + n + " time(s); output:\n" + String.join("\n", lines));
                 }
                 if (left <= 0)
                 {
-                    throw new IllegalStateException(name + " did not print '" + prefix + "' within " + timeout +
-                        "; output:\n" + String.join("\n", lines));
+                    throw new IllegalStateException(name + " did not print '" + prefix + "' " + n + " time(s) within " +
+                        timeout + "; output:\n" + String.join("\n", lines));
                 }
                 lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
             }
@@ -125,6 +150,23 @@ public final class ChildJvm implements AutoCloseable
         {
             Thread.currentThread().interrupt();
             return "interrupted";
+        }
+    }
+
+    /** Waits for exit 0 within {@code timeout}; otherwise stops it and fails with its output. */
+    public void awaitSuccess(final Duration timeout) throws InterruptedException
+    {
+        final int exit = waitFor(timeout);
+        if (exit == -1)
+        {
+            close();
+            throw new IllegalStateException(name + " did not finish within " + timeout + "; output:\n" +
+                String.join("\n", output()));
+        }
+        if (exit != 0)
+        {
+            throw new IllegalStateException(name + " failed with exit " + exit + "; output:\n" +
+                String.join("\n", output()));
         }
     }
 
@@ -148,6 +190,20 @@ public final class ChildJvm implements AutoCloseable
         {
             return new ArrayList<>(lines);
         }
+    }
+
+    /** Lines printed so far that start with {@code prefix}, in order. */
+    public List<String> linesStartingWith(final String prefix)
+    {
+        return output().stream().filter(l -> l.startsWith(prefix)).toList();
+    }
+
+    /** Writes one line to the process's stdin. */
+    public void send(final String line) throws IOException
+    {
+        final var in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
     }
 
     /** Waits for exit; -1 if still running after {@code timeout}. */
