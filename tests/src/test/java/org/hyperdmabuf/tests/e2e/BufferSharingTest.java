@@ -15,14 +15,8 @@ import org.hyperdmabuf.abi.v1.Unexport;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
-import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
-import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -44,49 +38,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * metadata, every byte, zero copy (same pages), re-export, unexport, and the consumer's mapping outliving the
  * export until it releases.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class BufferSharingTest
+class BufferSharingTest extends WholePoolSystemTest
 {
     private static final long REGION = 256L << 20;
     private static final int BUFFER = 64 << 20;
     private static final int FOURCC_AR24 = 0x34325241;
 
     private final SecureRandom random = new SecureRandom();
-    private Path dir;
-    private TwoVmSystem system;
-    private long initialFree;
-
-    @BeforeAll
-    void start() throws Exception
+    @Override
+    protected long regionSize()
     {
-        dir = E2e.shortTempDir();
-        system = TwoVmSystem.start(dir, REGION);
-        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
-        {
-            initialFree = poolFree(sink);
-        }
-    }
-
-    /** Every test returns all memory (disconnects are processed asynchronously: wait for them). */
-    @AfterEach
-    void poolIsWhole() throws Exception
-    {
-        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
-        {
-            E2e.awaitPoolFree(sink, initialFree);
-        }
-    }
-
-    @AfterAll
-    void stop() throws Exception
-    {
-        if (system != null)
-        {
-            system.close();
-            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of(), system.errorLines(),
-                "daemons logged errors");
-        }
-        E2e.deleteTree(dir);
+        return REGION;
     }
 
     @Test

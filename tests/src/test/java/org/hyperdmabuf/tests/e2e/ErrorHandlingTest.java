@@ -19,14 +19,8 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
-import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -48,48 +42,16 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Bad input gets a typed error and leaves no trace; a broken connection never harms other clients; memory
  * always returns to the pool, to the byte.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ErrorHandlingTest
+class ErrorHandlingTest extends WholePoolSystemTest
 {
     private static final long REGION = 64L << 20;
     private static final int PAGE = 4096;
     private static final int SMALL = 16 * PAGE;
 
-    private Path dir;
-    private TwoVmSystem system;
-    private long initialFree;
-
-    @BeforeAll
-    void start() throws Exception
+    @Override
+    protected long regionSize()
     {
-        dir = E2e.shortTempDir();
-        system = TwoVmSystem.start(dir, REGION);
-        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
-        {
-            initialFree = poolFree(sink);
-        }
-    }
-
-    /** Every test returns all memory (disconnects are processed asynchronously: wait for them). */
-    @AfterEach
-    void poolIsWhole() throws Exception
-    {
-        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
-        {
-            E2e.awaitPoolFree(sink, initialFree);
-        }
-    }
-
-    @AfterAll
-    void stop() throws Exception
-    {
-        if (system != null)
-        {
-            system.close();
-            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of(), system.errorLines(),
-                "daemons logged errors");
-        }
-        E2e.deleteTree(dir);
+        return REGION;
     }
 
     private static Metadata.Builder valid(final String test)

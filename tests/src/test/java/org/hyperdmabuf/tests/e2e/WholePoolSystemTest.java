@@ -1,0 +1,54 @@
+package org.hyperdmabuf.tests.e2e;
+
+import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.TwoVmSystem;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+
+import java.util.List;
+
+/**
+ * One system of real daemons per test class, whose pool must be whole after every test: each test
+ * returns every byte it allocated. The daemons must log no error.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class WholePoolSystemTest
+{
+    protected TwoVmSystem system;
+    /** Free pool bytes before the first test. */
+    protected long initialFree;
+
+    /** Bytes of the shared region. */
+    protected abstract long regionSize();
+
+    @BeforeAll
+    void startSystem() throws Exception
+    {
+        system = TwoVmSystem.startInTempDir("hd", regionSize(), List.of(), List.of());
+        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
+        {
+            initialFree = E2e.poolFree(sink);
+        }
+    }
+
+    /** Every test returns all memory (disconnects are processed asynchronously: wait for them). */
+    @AfterEach
+    void poolIsWhole() throws Exception
+    {
+        try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
+        {
+            E2e.awaitPoolFree(sink, initialFree);
+        }
+    }
+
+    @AfterAll
+    void stopSystem() throws Exception
+    {
+        if (system != null)
+        {
+            system.closeAndVerify();
+        }
+    }
+}
