@@ -31,6 +31,22 @@ static inline uint64_t pct(const uint64_t *sorted, long n, double p)
     return sorted[i >= n ? n - 1 : i];
 }
 
+/* Reads every byte of a frame as 64-bit words, four accumulators (the loop both frame baselines and the
+ * Java consumer use); the sum is returned so the compiler keeps the loads. */
+static inline uint64_t read_frame(const uint64_t *p, size_t words)
+{
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    size_t i = 0;
+    for (; i + 4 <= words; i += 4) {
+        a += p[i];
+        b += p[i + 1];
+        c += p[i + 2];
+        d += p[i + 3];
+    }
+    for (; i < words; i++) a += p[i];
+    return a + b + c + d;
+}
+
 static inline void print_latency(const char *name, uint64_t *samples, long n)
 {
     qsort(samples, (size_t)n, sizeof(uint64_t), cmp_u64);

@@ -9,20 +9,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-uint64_t read_frame(const uint64_t *p, size_t words)
-{
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    size_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-        a += p[i];
-        b += p[i + 1];
-        c += p[i + 2];
-        d += p[i + 3];
-    }
-    for (; i < words; i++) a += p[i];
-    return a + b + c + d;
-}
-
 int main(int argc, char **argv)
 {
     long frames = argc > 1 ? atol(argv[1]) : 300;
