@@ -32,6 +32,11 @@ final class DaemonOptions
     @Option(names = "--backend", description = "Backend name (default: first available; e.g. kvm-ivshmem).")
     String backend;
 
+    @Option(names = {"-O", "--backend-option"}, paramLabel = "KEY=VALUE", description = {
+        "A backend option, repeatable; overrides the defaults this command derives from its other options",
+        "(each backend's README section lists its keys)."})
+    Map<String, String> backendOptions = new HashMap<>();
+
     @Option(names = "--name", description = "Daemon name for logs (default: the command name).")
     String name;
 
@@ -68,6 +73,7 @@ final class DaemonOptions
         options.put("heartbeat-ms", Integer.toString(heartbeatMs));
         options.put("fence-slots", Integer.toString(fenceSlots));
         options.put("liveness-timeout-ms", Integer.toString(livenessTimeoutMs));
+        options.putAll(backendOptions);
         final HypervisorBackend hv = BackendProvider.find(backend).create(options);
         final List<Role.Factory> roles = new ArrayList<>();
         if (sink)
