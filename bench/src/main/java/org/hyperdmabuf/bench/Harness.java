@@ -110,6 +110,7 @@ public final class Harness
         boolean verbose = false;
         Integer reps = null;
         Path out = null;
+        Path readme = null;
         Set<String> only = null;
         for (int i = 0; i < args.length; i++)
         {
@@ -118,14 +119,17 @@ public final class Harness
                 case "--quick" -> quick = true;
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
+                case "--readme" -> readme = Path.of(args[++i]);
                 case "-v", "--verbose" -> verbose = true;
                 case "--only" -> only = Set.of(args[++i].split(","));
                 case "-h", "--help" ->
                 {
-                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--only LIST] [-v]\n" +
+                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--readme FILE] [--only LIST] [-v]\n" +
                         "  --quick   CI-sized run (well under a minute); default: the full run\n" +
                         "  --reps N  runs per figure; each figure is the median of its runs (default 3 quick, 5 full)\n" +
                         "  --out F   where to write the markdown table (default bench/target/results.md)\n" +
+                        "  --readme F  also put the table (not the per-run values) into F between the lines\n" +
+                        "            " + README_BEGIN + " and " + README_END + "\n" +
                         "  --only L  comma-separated figures: startup,fence,events,frames,control,scale,peers\n" +
                         "            (default: all; a partial run for checking one figure)\n" +
                         "  -v        echo the output of every child process");
@@ -145,9 +149,34 @@ public final class Harness
         final Path file = out != null ? out : target.resolve("results.md");
         Files.createDirectories(file.toAbsolutePath().getParent());
         Files.writeString(file, table);
+        if (readme != null)
+        {
+            updateReadme(readme, table.substring(0, table.indexOf(RUNS_HEADING)) +
+                "The value of every run is in `bench/target/results.md` after a run.\n");
+            System.out.println("updated the results in " + readme);
+        }
         System.out.println();
         System.out.println(table);
         System.out.println("written to " + file);
+    }
+
+    static final String README_BEGIN = "<!-- bench-results:begin (written by Harness --readme) -->";
+    static final String README_END = "<!-- bench-results:end -->";
+    private static final String RUNS_HEADING = "\nRuns (each number one run):";
+
+    /** Replaces what lies between the two marker lines of {@code readme} with {@code text}. */
+    static void updateReadme(final Path readme, final String text) throws IOException
+    {
+        final String old = Files.readString(readme, StandardCharsets.UTF_8);
+        final int begin = old.indexOf(README_BEGIN);
+        final int end = old.indexOf(README_END);
+        if (begin < 0 || end < begin)
+        {
+            throw new IllegalArgumentException(readme + " has no " + README_BEGIN + " ... " + README_END + " block");
+        }
+        final String body = text.replaceFirst("^## hyperdmabuf benchmark results\n\n", "");
+        Files.writeString(readme, old.substring(0, begin + README_BEGIN.length()) + "\n" + body + "\n" +
+            old.substring(end), StandardCharsets.UTF_8);
     }
 
     /** bench/target: the directory holding this jar (or target/classes). */
@@ -925,7 +954,7 @@ public final class Harness
                 .append(have && hasBase ? fmt(ratio) + "x" : "—").append(" | ")
                 .append(target).append(" |\n");
         }
-        b.append("\nRuns (each number one run):\n\n");
+        b.append(RUNS_HEADING).append("\n\n");
         for (final String d : details)
         {
             b.append("- ").append(d).append('\n');

@@ -17,8 +17,9 @@ import java.util.concurrent.Callable;
  * missing, and starts the harness with the bench module's class path.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = {"Benchmarks with their C baselines measured in the same run: fence round trips (SPIN, ADAPTIVE,",
-        "BLOCK) through real daemons, and 4K frame streaming. Prints a table and writes bench/target/results.md.",
+    description = {"Benchmarks with their C baselines measured in the same run (bench/README.md explains each row):",
+        "fence round trips, export -> event and import latency, 4K frame streaming, control-plane throughput,",
+        "scale to 10 000 live buffers, 16 peers, start-up. Prints a table and writes bench/target/results.md.",
         "Needs gcc and a source checkout (builds the bench module on first use)."})
 final class BenchCommand implements Callable<Integer>
 {
@@ -32,6 +33,13 @@ final class BenchCommand implements Callable<Integer>
 
     @Option(names = "--out", description = "Where to write the markdown table (default: bench/target/results.md).")
     Path out;
+
+    @Option(names = "--readme", description = "Also rewrite the results block of this file (e.g. README.md).")
+    Path readme;
+
+    @Option(names = "--only", split = ",", paramLabel = "FIGURE",
+        description = "Only these figures: startup, fence, events, frames, control, scale, peers.")
+    List<String> only;
 
     @Option(names = {"-v", "--verbose"}, description = "Echo the output of every child process.")
     boolean verbose;
@@ -66,6 +74,14 @@ final class BenchCommand implements Callable<Integer>
         if (out != null)
         {
             cmd.addAll(List.of("--out", out.toAbsolutePath().toString()));
+        }
+        if (readme != null)
+        {
+            cmd.addAll(List.of("--readme", readme.toAbsolutePath().toString()));
+        }
+        if (only != null)
+        {
+            cmd.addAll(List.of("--only", String.join(",", only)));
         }
         if (verbose)
         {
