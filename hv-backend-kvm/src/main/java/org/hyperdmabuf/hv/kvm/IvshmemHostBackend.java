@@ -360,14 +360,16 @@ public final class IvshmemHostBackend implements HypervisorBackend
         enter();
         try
         {
-            if (!pool.isOwnedBy(buffer.offset(), buffer.length(), localVm))
+            // Our private record decides, not the page table another peer can scribble on.
+            if (!pool.isAllocation(buffer.offset(), buffer.length()))
             {
                 throw new BackendException("EINVAL", "not an allocation of peer " + localVm + ": " + buffer);
             }
-            zero(buffer);
-            if (!pool.free(buffer.offset()))
+            final long foreign = pool.free(buffer.offset(), this::zero);
+            if (foreign > 0)
             {
-                throw new BackendException("EINVAL", "not an allocation of peer " + localVm + ": " + buffer);
+                LOG.warn("freeing {}: {} of its page-table entries were overwritten by another peer; those pages " +
+                    "are left alone (a misbehaving peer shares this region)", buffer, foreign);
             }
         }
         finally
@@ -377,11 +379,6 @@ public final class IvshmemHostBackend implements HypervisorBackend
     }
 
     /** Freed pages must not carry one client's data to the next client or VM (ABI.md "Page table"). */
-    private void zero(final BackendBuffer buffer)
-    {
-        zero(buffer.offset(), buffer.length());
-    }
-
     private void zero(final long offset, final long length)
     {
         try

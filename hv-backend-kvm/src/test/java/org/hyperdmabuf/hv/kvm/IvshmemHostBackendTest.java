@@ -5,6 +5,7 @@ import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.shm.PageTableDescriptor;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.shm.RecordDescriptor;
 import org.hyperdmabuf.hv.shm.RegionHeaderDescriptor;
@@ -207,6 +208,29 @@ class IvshmemHostBackendTest
                 assertEquals(0, mine.buffer().get(i), "byte " + i + " of a freed buffer still holds data");
             }
         }
+    }
+
+    /**
+     * Regression: a peer that overwrote one page-table entry of our allocation used to make free() fail with
+     * EINVAL (the shared table was asked who owns the run), leaking every other page of the run for good.
+     */
+    @Test
+    void freeingARunWithAPageStolenInThePageTableReleasesTheRestAndLeavesTheStolenPage() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node();
+        final long freeBefore = a.backend().freeBytes();
+        final org.hyperdmabuf.hv.spi.BackendBuffer buffer = a.backend().allocate(3 * 4096);
+        final MemoryWindow regionWindow = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(regionWindow.slice(0, 4096), fixture.server().size());
+        final int middle = (int)(layout.pageTableOffset() +
+            ((buffer.offset() - layout.poolOffset()) / 4096 + 1) * PageTableDescriptor.ENTRY_LENGTH);
+        final long stolen = PageTableDescriptor.ownerWord(5, 0x5afe);
+        regionWindow.putLongVolatile(middle, stolen);
+        a.backend().free(buffer);
+        assertEquals(stolen, regionWindow.getLongVolatile(middle), "the overwritten entry is left alone");
+        assertEquals(freeBefore - 4096, a.backend().freeBytes(), "the two pages still ours are free again");
+        assertThrows(BackendException.class, () -> a.backend().free(buffer), "a double free stays EINVAL");
     }
 
     @Test
