@@ -834,6 +834,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
             final boolean announced = connection.isPeerConnected(j);
             final Liveness live = liveness[j];
             live.observe(j, session, beat, now);
+            if (inbound[j].faulted && session == inbound[j].faultedSession)
+            {
+                discardFaulted(j, slot, session);
+            }
             final boolean stale = now - live.movedAt > livenessTimeoutNs;
             PeerChannel ch = channels.get(j);
             if (ch != null)
@@ -871,6 +875,26 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
     }
 
+    /**
+     * Drops whatever the session that broke ring {@code j -> us} has published, while that session still owns the
+     * slot. Its successor continues the ring at the tail it finds (ABI.md "Joining"), so garbage left between
+     * our head and that tail would otherwise be read, and refused, as the successor's first records. The
+     * successor publishes its slot before it writes its SESSION_START: if the slot still names the broken session
+     * after we loaded the tail, nothing up to that tail is the successor's.
+     */
+    private void discardFaulted(final int j, final MemoryWindow slot, final long brokenSession)
+    {
+        final Inbound in = inbound[j];
+        final long tail = in.reader.publishedTail();
+        if (slot.getLongVolatile(PeerSlotDescriptor.SESSION_ID_OFFSET) == brokenSession && !in.reader.discardTo(tail) &&
+            !in.discardRefusedLogged)
+        {
+            in.discardRefusedLogged = true;
+            LOG.debug("peer {} session {}: ring to us has inconsistent counters; its next session resets it", j,
+                Long.toHexString(brokenSession));
+        }
+    }
+
     private void up(final int vm, final long session, final int peerRoles)
     {
         final Inbound in = inbound[vm];
@@ -879,6 +903,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
             // The previous session broke the ring; a new one gets a fresh reader from the shared head.
             in.reader = new RingReader(region.ring(vm, localVm), layout.ringCapacity());
             in.faulted = false;
+            in.faultedSession = 0;
+            in.discardRefusedLogged = false;
             in.startProducer = 0;
             in.startConsumer = 0;
         }
@@ -979,7 +1005,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 LOG.warn("peer {} session {}: ring to us is corrupt ({}); no longer reading it", j,
                     Long.toHexString(ch.session), e.getMessage());
                 in.faulted = true;
+                in.faultedSession = ch.session;
                 in.violation = null;
+                discardFaulted(j, slots[j], ch.session);
                 down(ch, "corrupt");
             }
         }
@@ -1228,6 +1256,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
         long startProducer;
         long startConsumer;
         boolean faulted;
+        /** The session that broke the ring: what it publishes is discarded while it owns the slot. */
+        long faultedSession;
+        boolean discardRefusedLogged;
         String violation;
         volatile long discarded;
 

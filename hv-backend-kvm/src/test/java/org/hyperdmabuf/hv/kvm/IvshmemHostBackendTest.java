@@ -313,6 +313,43 @@ class IvshmemHostBackendTest
             "reported once");
     }
 
+    /**
+     * Regression: a session that published a bad record with consistent counters left it between the consumer's
+     * head and the tail; the next daemon given the same peer id continues the ring at that tail, so the consumer
+     * read the old garbage first and closed the newcomer's channel as corrupt too, for every later session.
+     */
+    @Test
+    void garbageLeftByABrokenSessionDoesNotPoisonTheNextSessionOfThatId() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node();
+        final Node b = node();
+        awaitUp(a, b);
+        awaitUp(b, a);
+        final MemoryWindow window = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
+        final int ring = (int)layout.ringOffset(b.vm(), a.vm());
+        final int tail = ring + layout.ringCapacity() + RingDescriptor.TAIL_OFFSET;
+        final long t = window.getLongVolatile(tail);
+        final int index = ring + (int)(t & (layout.ringCapacity() - 1));
+        window.putInt(index + RecordDescriptor.LENGTH_OFFSET, 4000); // longer than what is published
+        window.putInt(index + RecordDescriptor.TYPE_OFFSET, RecordDescriptor.PEER_MESSAGE_TYPE);
+        window.putLongVolatile(tail, t + 16);
+        final long bSession = b.backend().sessionId();
+        a.listener().await(l -> l.peerDown(b.vm(), bSession) != null, TIMEOUT, "A to drop B's corrupt ring");
+        final int bVm = b.vm();
+        b.backend().close();
+        final Node c = node(); // takes the next id, so that the one after reuses B's
+        final Node successor = node();
+        assertEquals(bVm, successor.vm(), "the server hands B's id out again");
+        awaitUp(a, successor);
+        awaitUp(successor, a);
+        awaitUp(c, a);
+        sendAndExpect(successor, a, 21);
+        assertNull(a.listener().peerDown(successor.vm(), successor.backend().sessionId()), "the successor stays up");
+        sendAndExpect(c, a, 22);
+    }
+
     @Test
     void theHeartbeatAdvancesWhileIdle() throws Exception
     {

@@ -46,8 +46,10 @@ public final class TwoVmSystem implements AutoCloseable
         final TwoVmSystem s = new TwoVmSystem(dir);
         try
         {
+            // Ids rotate over the default 8 peer slots: tests that start many peers one after the other get ids
+            // the region can hold.
             s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
-                Long.toString(regionSize));
+                Long.toString(regionSize), "--max-id", "7");
             s.server.awaitLine("READY", START_TIMEOUT);
             s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sinkArgs.toArray(new String[0]));
             s.sinkVm = vmOf(s.sink);
@@ -124,6 +126,19 @@ public final class TwoVmSystem implements AutoCloseable
             processes.add(p);
         }
         return p;
+    }
+
+    /**
+     * Adds a process started elsewhere (e.g. a test's own main class via {@code ChildProcess.java}) to those this
+     * system stops and checks for logged errors.
+     */
+    public ChildProcess track(final ChildProcess process)
+    {
+        synchronized (processes)
+        {
+            processes.add(process);
+        }
+        return process;
     }
 
     public static int vmOf(final ChildProcess daemon) throws InterruptedException
