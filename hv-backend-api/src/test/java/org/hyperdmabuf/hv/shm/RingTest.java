@@ -489,7 +489,7 @@ class RingTest
     }
 
     @Test
-    void discardToSkipsPublishedBytesOnlyWhenTheCountersAreConsistent()
+    void discardToSkipsPublishedBytesOnlyWhenTheCountersAreConsistent() throws ShmCorruptionException
     {
         writer.offer(PEER_MESSAGE_TYPE, payload(1, 40), 0, 40);
         final long tail = reader.publishedTail();
