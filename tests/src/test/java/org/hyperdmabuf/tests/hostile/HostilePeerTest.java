@@ -229,6 +229,9 @@ class HostilePeerTest
             attack.assertStreamFlows();
             assertEquals(1, attack.victimLines(system.source(), "VM " + attack.vm + " announced buffer").size(),
                 "one WARN per attacker session, not one per message");
+            final List<String> refusals = attack.victimLines(system.source(), "from VM " + attack.vm + ": EACCES");
+            assertTrue(refusals.size() <= 10, "refusals are logged a few times per session, not " +
+                HostilePeer.FLOOD_MESSAGES + " times: " + refusals.size());
         }
     }
 

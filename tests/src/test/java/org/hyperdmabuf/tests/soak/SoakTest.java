@@ -75,9 +75,10 @@ class SoakTest
                 Await.until("VM 3 to be a target of VM 1", TIMEOUT, () -> observer.targets().getTargetsList().stream()
                     .anyMatch(t -> t.getVm() == vm3.vm()));
                 final long poolFree = observer.caps().getPoolFreeBytes();
-                final Map<String, Long> fds = new LinkedHashMap<>();
+                final Map<String, List<String>> fds = new LinkedHashMap<>();
                 for (final Daemon d : daemons)
                 {
+                    jcmd(d.process(), "VM.uptime"); // the JVM's attach listener socket stays open from now on
                     fds.put(d.name(), openFds(d.process()));
                 }
 
@@ -134,13 +135,14 @@ class SoakTest
                     samples.get(d.name()).add(sample(d.process()));
                 }
 
+                failIfBroken(clients);
                 for (final ChildProcess c : producers)
                 {
-                    c.send("STOP");
+                    stop(c);
                 }
                 for (final ChildProcess c : churners)
                 {
-                    c.send("STOP");
+                    stop(c);
                 }
                 long frames = 0;
                 for (int s = 0; s < streams.length; s++)
@@ -174,8 +176,17 @@ class SoakTest
                 for (final Daemon d : daemons)
                 {
                     // Our own observer connection is one of the baseline fds of VM 1.
-                    Await.until(d.name() + " fds back to " + fds.get(d.name()), TIMEOUT,
-                        () -> openFds(d.process()) == fds.get(d.name()));
+                    try
+                    {
+                        Await.until(d.name() + " fds back to " + fds.get(d.name()).size(), TIMEOUT,
+                            () -> openFds(d.process()).size() == fds.get(d.name()).size());
+                    }
+                    catch (final AssertionError e)
+                    {
+                        final List<String> now = new ArrayList<>(openFds(d.process()));
+                        fds.get(d.name()).forEach(now::remove);
+                        throw new AssertionError(e.getMessage() + "; open now and not before: " + now, e);
+                    }
                 }
                 for (final Daemon d : daemons)
                 {
@@ -202,6 +213,19 @@ class SoakTest
         return system.track(ChildProcess.java(name, CLIENT_JVM, CheckedStream.class.getName(), List.of(args), null));
     }
 
+    private static void stop(final ChildProcess c) throws InterruptedException
+    {
+        try
+        {
+            c.send("STOP");
+        }
+        catch (final IOException e)
+        {
+            c.waitFor(Duration.ofSeconds(5));
+            throw new AssertionError(c.name() + " exited before it was stopped:\n" + String.join("\n", c.output()), e);
+        }
+    }
+
     /** True while every client runs and none reported a failure; otherwise fails with its output. */
     private static boolean failIfBroken(final List<ChildProcess> clients)
     {
@@ -220,11 +244,24 @@ class SoakTest
         return Long.parseLong(line.substring(line.indexOf(' ') + 1).trim());
     }
 
-    private static long openFds(final ChildProcess p) throws IOException
+    /** What each open fd of {@code p} refers to (socket:[inode], anon_inode:[eventfd], a path, ...). */
+    private static List<String> openFds(final ChildProcess p) throws IOException
     {
         try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(p.pid()), "fd")))
         {
-            return fds.count();
+            final List<String> targets = new ArrayList<>();
+            for (final Path fd : (Iterable<Path>)fds::iterator)
+            {
+                try
+                {
+                    targets.add(Files.readSymbolicLink(fd).toString());
+                }
+                catch (final IOException e)
+                {
+                    // closed while we listed it
+                }
+            }
+            return targets;
         }
     }
 
