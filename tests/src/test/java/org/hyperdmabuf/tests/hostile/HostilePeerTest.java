@@ -46,7 +46,7 @@ class HostilePeerTest
     @BeforeAll
     void startSystemAndStream() throws Exception
     {
-        system = TwoVmSystem.startInTempDir("hostile", 64L << 20, List.of(), List.of());
+        system = TwoVmSystem.startInTempDir("hostile", 64L << 20, TwoVmSystem.PATIENT, TwoVmSystem.PATIENT);
         consumer = checkedStream(system, "consumer", "consumer", system.sourceSocket().toString(), STREAM);
         producer = checkedStream(system, "producer", "producer", system.sinkSocket().toString(),
             Integer.toString(system.sourceVm()), STREAM, Integer.toString(64 * 1024), "3", "200");

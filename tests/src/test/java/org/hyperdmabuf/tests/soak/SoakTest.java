@@ -43,6 +43,8 @@ class SoakTest
     /** Heap after a full GC may grow this much (bytes) over the run: class loading, JIT'd code caches aside. */
     private static final long HEAP_SLACK = 8L << 20;
     private static final long RSS_SLACK = 48L << 20;
+    /** Thirteen JVMs on the CI cores: see {@link TwoVmSystem#PATIENT}. */
+    private static final List<String> PATIENT = TwoVmSystem.PATIENT;
     private static final Pattern HEAP_USED = Pattern.compile("(?:generation|heap)\\s+total \\d+K, used (\\d+)K");
 
     private record Daemon(String name, ChildProcess process, Path socket, int vm)
@@ -61,11 +63,12 @@ class SoakTest
     @Test
     void threeVmsFourStreamsAndChurnStayExactAndFlat() throws Exception
     {
-        final TwoVmSystem system = TwoVmSystem.startInTempDir("soak", 128L << 20, List.of(), List.of());
+        final TwoVmSystem system = TwoVmSystem.startInTempDir("soak", 128L << 20, PATIENT, PATIENT);
         try
         {
             final Path vm3Socket = system.dir().resolve("vm3.sock");
-            final ChildProcess vm3Process = system.startDaemon("vm3", "daemon", vm3Socket);
+            final ChildProcess vm3Process = system.startDaemon("vm3", "daemon", vm3Socket,
+                PATIENT.toArray(new String[0]));
             final Daemon vm1 = new Daemon("sink", system.sink(), system.sinkSocket(), system.sinkVm());
             final Daemon vm2 = new Daemon("source", system.source(), system.sourceSocket(), system.sourceVm());
             final Daemon vm3 = new Daemon("vm3", vm3Process, vm3Socket, TwoVmSystem.vmOf(vm3Process));
