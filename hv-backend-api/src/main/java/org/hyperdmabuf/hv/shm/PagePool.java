@@ -100,33 +100,42 @@ public final class PagePool
             return -1;
         }
         final long first = firstPage(regionOffset);
-        final long end = first + pages;
-        long foreign = 0;
+        final long foreign = pages - release(first, first + pages, ownerWord, zeroer);
+        foreignOverwrites += foreign;
+        return foreign;
+    }
+
+    /**
+     * Zeroes, then releases, each stretch of pages in {@code [first, end)} whose entries hold exactly {@code word};
+     * other entries are left alone. Zeroing comes first: once released, a page may be claimed by another peer at
+     * once. Returns the number of pages released.
+     */
+    private long release(final long first, final long end, final long word, final Zeroer zeroer)
+    {
+        long released = 0;
         long p = first;
         while (p < end)
         {
-            if (pageTable.getLongAcquire(entry(p)) != ownerWord)
+            if (pageTable.getLongAcquire(entry(p)) != word)
             {
-                foreign++;
                 p++;
                 continue;
             }
             final long from = p;
-            while (p < end && pageTable.getLongAcquire(entry(p)) == ownerWord)
+            while (p < end && pageTable.getLongAcquire(entry(p)) == word)
             {
                 p++;
             }
             zeroer.zero(layout.poolOffset() + from * layout.pageSize(), (p - from) * layout.pageSize());
             for (long q = from; q < p; q++)
             {
-                if (!pageTable.compareAndSetLong(entry(q), ownerWord, PageTableDescriptor.FREE))
+                if (pageTable.compareAndSetLong(entry(q), word, PageTableDescriptor.FREE))
                 {
-                    foreign++;
+                    released++;
                 }
             }
         }
-        foreignOverwrites += foreign;
-        return foreign;
+        return released;
     }
 
     /**
@@ -227,31 +236,7 @@ public final class PagePool
         {
             throw new IllegalArgumentException("reclaiming our own live session " + Long.toHexString(sessionId));
         }
-        long freed = 0;
-        long p = 0;
-        final long total = layout.poolPages();
-        while (p < total)
-        {
-            if (pageTable.getLongAcquire(entry(p)) != word)
-            {
-                p++;
-                continue;
-            }
-            final long first = p;
-            while (p < total && pageTable.getLongAcquire(entry(p)) == word)
-            {
-                p++;
-            }
-            zeroer.zero(layout.poolOffset() + first * layout.pageSize(), (p - first) * layout.pageSize());
-            for (long q = first; q < p; q++)
-            {
-                if (pageTable.compareAndSetLong(entry(q), word, PageTableDescriptor.FREE))
-                {
-                    freed++;
-                }
-            }
-        }
-        return freed;
+        return release(0, layout.poolPages(), word, zeroer);
     }
 
     /** Claims pages from {@code start}; on conflict rolls back and returns the index of the busy page. */
