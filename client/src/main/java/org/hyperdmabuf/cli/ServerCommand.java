@@ -25,12 +25,18 @@ final class ServerCommand implements Callable<Integer>
     @Option(names = "--first-id", description = "First peer id handed out (default: ${DEFAULT-VALUE}).")
     int firstId = 1;
 
+    @Option(names = "--max-id", description = {"Largest peer id handed out; ids rotate through [first, max] so a " +
+        "restarted daemon does not reuse the id of the one before at once (default: ${DEFAULT-VALUE}).",
+        "Daemons join only with an id below the region's max-peers: use max-peers - 1 (7 for the default 8), or " +
+        "daemons started after that many (re)starts are refused."})
+    int maxId = IvshmemServer.MAX_ID;
+
     @Override
     public Integer call() throws Exception
     {
         java.nio.file.Files.createDirectories(socket.toAbsolutePath().getParent());
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
-            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId)).start();
+            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId)).start();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {

@@ -61,6 +61,9 @@ public final class SourceRole implements Role
     private final DaemonContext ctx;
     private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
     private final Set<Integer> forgeryReported = new HashSet<>();
+    /** Refusals logged at INFO per peer session; a peer sending junk in a loop must not flood the log. */
+    private final Map<Integer, Integer> refusalsLogged = new HashMap<>();
+    static final int REFUSALS_LOGGED_PER_SESSION = 10;
 
     public SourceRole(final DaemonContext ctx)
     {
@@ -383,7 +386,17 @@ public final class SourceRole implements Role
 
     private void reject(final int vm, final BufferId id, final ErrorCode code, final String message)
     {
-        LOG.info("refused export {} from VM {}: {} {}", BufferIds.format(id), vm, code, message);
+        final int logged = refusalsLogged.merge(vm, 1, Integer::sum);
+        if (logged <= REFUSALS_LOGGED_PER_SESSION)
+        {
+            LOG.info("refused export {} from VM {}: {} {}{}", BufferIds.format(id), vm, code, message,
+                logged == REFUSALS_LOGGED_PER_SESSION ? " (further refusals of this VM session are logged at DEBUG)" :
+                    "");
+        }
+        else
+        {
+            LOG.debug("refused export {} from VM {}: {} {}", BufferIds.format(id), vm, code, message);
+        }
         try
         {
             ctx.messenger().send(vm, PeerMessage.newBuilder().setReject(ExportReject.newBuilder().setId(id)
@@ -434,6 +447,7 @@ public final class SourceRole implements Role
     public void onPeerUp(final PeerInfo peer)
     {
         forgeryReported.remove(peer.vm());
+        refusalsLogged.remove(peer.vm());
     }
 
     @Override

@@ -81,20 +81,86 @@ public final class PagePool
      */
     public synchronized boolean free(final long regionOffset)
     {
-        final long first = (regionOffset - layout.poolOffset()) / layout.pageSize();
-        final Long pages = owned.remove(first);
+        return free(regionOffset, (offset, length) ->
+        {
+        }) >= 0;
+    }
+
+    /**
+     * Frees a run returned by {@link #allocate} like {@link #free(long)}, zeroing each stretch of pages that still
+     * carries this peer's owner word before releasing it. Pages another peer overwrote in the page table are
+     * neither zeroed nor released (ABI.md "Page table", freeing). Returns how many pages were found overwritten,
+     * or -1 if this pool does not own a run at that offset.
+     */
+    public synchronized long free(final long regionOffset, final Zeroer zeroer)
+    {
+        final Long pages = isRunStart(regionOffset) ? owned.remove(firstPage(regionOffset)) : null;
         if (pages == null)
+        {
+            return -1;
+        }
+        final long first = firstPage(regionOffset);
+        final long foreign = pages - release(first, first + pages, ownerWord, zeroer);
+        foreignOverwrites += foreign;
+        return foreign;
+    }
+
+    /**
+     * Zeroes, then releases, each stretch of pages in {@code [first, end)} whose entries hold exactly {@code word};
+     * other entries are left alone. Zeroing comes first: once released, a page may be claimed by another peer at
+     * once. Returns the number of pages released.
+     */
+    private long release(final long first, final long end, final long word, final Zeroer zeroer)
+    {
+        long released = 0;
+        long p = first;
+        while (p < end)
+        {
+            if (pageTable.getLongAcquire(entry(p)) != word)
+            {
+                p++;
+                continue;
+            }
+            final long from = p;
+            while (p < end && pageTable.getLongAcquire(entry(p)) == word)
+            {
+                p++;
+            }
+            zeroer.zero(layout.poolOffset() + from * layout.pageSize(), (p - from) * layout.pageSize());
+            for (long q = from; q < p; q++)
+            {
+                if (pageTable.compareAndSetLong(entry(q), word, PageTableDescriptor.FREE))
+                {
+                    released++;
+                }
+            }
+        }
+        return released;
+    }
+
+    /**
+     * True if this pool allocated exactly the run {@code [regionOffset, regionOffset + length)} (rounded up to
+     * pages), judged by the private record only: unlike {@link #isOwnedBy}, another peer scribbling on the page
+     * table cannot change the answer.
+     */
+    public synchronized boolean isAllocation(final long regionOffset, final long length)
+    {
+        if (!isRunStart(regionOffset) || length <= 0 || length > layout.poolBytes())
         {
             return false;
         }
-        for (long p = first; p < first + pages; p++)
-        {
-            if (!pageTable.compareAndSetLong(entry(p), ownerWord, PageTableDescriptor.FREE))
-            {
-                foreignOverwrites++;
-            }
-        }
-        return true;
+        final Long pages = owned.get(firstPage(regionOffset));
+        return pages != null && pages == roundUp(length) / layout.pageSize();
+    }
+
+    private boolean isRunStart(final long regionOffset)
+    {
+        return regionOffset >= layout.poolOffset() && (regionOffset - layout.poolOffset()) % layout.pageSize() == 0;
+    }
+
+    private long firstPage(final long regionOffset)
+    {
+        return (regionOffset - layout.poolOffset()) / layout.pageSize();
     }
 
     private long foreignOverwrites;
@@ -170,31 +236,7 @@ public final class PagePool
         {
             throw new IllegalArgumentException("reclaiming our own live session " + Long.toHexString(sessionId));
         }
-        long freed = 0;
-        long p = 0;
-        final long total = layout.poolPages();
-        while (p < total)
-        {
-            if (pageTable.getLongAcquire(entry(p)) != word)
-            {
-                p++;
-                continue;
-            }
-            final long first = p;
-            while (p < total && pageTable.getLongAcquire(entry(p)) == word)
-            {
-                p++;
-            }
-            zeroer.zero(layout.poolOffset() + first * layout.pageSize(), (p - first) * layout.pageSize());
-            for (long q = first; q < p; q++)
-            {
-                if (pageTable.compareAndSetLong(entry(q), word, PageTableDescriptor.FREE))
-                {
-                    freed++;
-                }
-            }
-        }
-        return freed;
+        return release(0, layout.poolPages(), word, zeroer);
     }
 
     /** Claims pages from {@code start}; on conflict rolls back and returns the index of the busy page. */

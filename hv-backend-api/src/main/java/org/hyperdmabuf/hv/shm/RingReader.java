@@ -136,6 +136,33 @@ public final class RingReader
         ring.putLongRelease(headIndex, head);
     }
 
+    /** The tail the producer published, unvalidated (see {@link #discardTo}). */
+    public long publishedTail()
+    {
+        return ring.getLongAcquire(tailIndex);
+    }
+
+    /**
+     * Consumes without reading everything up to {@code tail} (a value from {@link #publishedTail}) and publishes
+     * the head, if the counters are consistent; used on a ring whose producer broke it, so that what it left
+     * behind cannot poison its next session, which continues at the tail. Returns false (nothing changed) if
+     * {@code tail} is not a valid position after the head: the next producer then resets the ring anyway.
+     */
+    public boolean discardTo(final long tail)
+    {
+        final long available = tail - head;
+        if (available < 0 || available > capacity || ((tail | head) & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        {
+            return false;
+        }
+        if (available > 0)
+        {
+            head = tail;
+            ring.putLongRelease(headIndex, head);
+        }
+        return true;
+    }
+
     public boolean hasPending()
     {
         return ring.getLongAcquire(tailIndex) != head;

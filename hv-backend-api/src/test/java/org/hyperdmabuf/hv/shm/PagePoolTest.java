@@ -7,11 +7,13 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /** PagePool over a page table shared by two peers' pools, as in a region. */
 class PagePoolTest
@@ -126,6 +128,27 @@ class PagePoolTest
         assertTrue(pool0.free(a));
         assertEquals(1, pool0.foreignOverwrites());
         assertEquals(hostile, pageTable.getLong(entry));
+    }
+
+    @Test
+    void freeWithZeroerSkipsAndReportsOverwrittenPagesAndZeroesOnlyOurs()
+    {
+        final long a = pool0.allocate(4 * PAGE);
+        assertTrue(pool0.isAllocation(a, 4 * PAGE));
+        assertFalse(pool0.isAllocation(a, 3 * PAGE), "a different length is not that allocation");
+        assertFalse(pool0.isAllocation(a + PAGE, PAGE), "nor is a page inside it");
+        final int second = (int)((a - layout.poolOffset()) / PAGE * 8) + 8;
+        final long hostile = PageTableDescriptor.ownerWord(1, 99);
+        pageTable.putLong(second, hostile);
+        assertTrue(pool0.isAllocation(a, 4 * PAGE), "the private record decides, not the scribbled table");
+        final List<long[]> zeroed = new ArrayList<>();
+        assertEquals(1, pool0.free(a, (offset, length) -> zeroed.add(new long[] {offset, length})));
+        assertEquals(2, zeroed.size(), "the stretches before and after the stolen page");
+        assertArrayEquals(new long[] {a, PAGE}, zeroed.get(0));
+        assertArrayEquals(new long[] {a + 2 * PAGE, 2 * PAGE}, zeroed.get(1));
+        assertEquals(hostile, pageTable.getLong(second));
+        assertEquals(-1, pool0.free(a, (offset, length) -> fail("nothing to zero")), "double free");
+        assertFalse(pool0.isAllocation(a, 4 * PAGE));
     }
 
     @Test

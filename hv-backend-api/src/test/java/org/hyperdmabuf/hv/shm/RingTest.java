@@ -487,4 +487,21 @@ class RingTest
             return fail("unexpected corruption: " + e.getMessage());
         }
     }
+
+    @Test
+    void discardToSkipsPublishedBytesOnlyWhenTheCountersAreConsistent() throws ShmCorruptionException
+    {
+        writer.offer(PEER_MESSAGE_TYPE, payload(1, 40), 0, 40);
+        final long tail = reader.publishedTail();
+        assertTrue(reader.discardTo(tail));
+        assertEquals(tail, ring.getLong(HEAD), "the head is published");
+        assertFalse(reader.hasPending());
+        assertFalse(reader.discardTo(tail + 3), "misaligned");
+        assertFalse(reader.discardTo(tail + CAPACITY + 8), "beyond the capacity");
+        assertFalse(reader.discardTo(tail - 8), "backwards");
+        assertEquals(tail, ring.getLong(HEAD), "a refused discard changes nothing");
+        writer.offer(PEER_MESSAGE_TYPE, payload(2, 8), 0, 8);
+        assertEquals(1, reader.poll(collect, 10), "reading goes on after the discarded bytes");
+        assertEquals(2, java.nio.ByteBuffer.wrap(received.get(0)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0));
+    }
 }

@@ -360,14 +360,16 @@ public final class IvshmemHostBackend implements HypervisorBackend
         enter();
         try
         {
-            if (!pool.isOwnedBy(buffer.offset(), buffer.length(), localVm))
+            // Our private record decides, not the page table another peer can scribble on.
+            if (!pool.isAllocation(buffer.offset(), buffer.length()))
             {
                 throw new BackendException("EINVAL", "not an allocation of peer " + localVm + ": " + buffer);
             }
-            zero(buffer);
-            if (!pool.free(buffer.offset()))
+            final long foreign = pool.free(buffer.offset(), this::zero);
+            if (foreign > 0)
             {
-                throw new BackendException("EINVAL", "not an allocation of peer " + localVm + ": " + buffer);
+                LOG.warn("freeing {}: {} of its page-table entries were overwritten by another peer; those pages " +
+                    "are left alone (a misbehaving peer shares this region)", buffer, foreign);
             }
         }
         finally
@@ -377,11 +379,6 @@ public final class IvshmemHostBackend implements HypervisorBackend
     }
 
     /** Freed pages must not carry one client's data to the next client or VM (ABI.md "Page table"). */
-    private void zero(final BackendBuffer buffer)
-    {
-        zero(buffer.offset(), buffer.length());
-    }
-
     private void zero(final long offset, final long length)
     {
         try
@@ -837,6 +834,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
             final boolean announced = connection.isPeerConnected(j);
             final Liveness live = liveness[j];
             live.observe(j, session, beat, now);
+            if (inbound[j].faulted && session == inbound[j].faultedSession)
+            {
+                discardFaulted(j, slot, session);
+            }
             final boolean stale = now - live.movedAt > livenessTimeoutNs;
             PeerChannel ch = channels.get(j);
             if (ch != null)
@@ -874,6 +875,26 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
     }
 
+    /**
+     * Drops whatever the session that broke ring {@code j -> us} has published, while that session still owns the
+     * slot. Its successor continues the ring at the tail it finds (ABI.md "Joining"), so garbage left between
+     * our head and that tail would otherwise be read, and refused, as the successor's first records. The
+     * successor publishes its slot before it writes its SESSION_START: if the slot still names the broken session
+     * after we loaded the tail, nothing up to that tail is the successor's.
+     */
+    private void discardFaulted(final int j, final MemoryWindow slot, final long brokenSession)
+    {
+        final Inbound in = inbound[j];
+        final long tail = in.reader.publishedTail();
+        if (slot.getLongVolatile(PeerSlotDescriptor.SESSION_ID_OFFSET) == brokenSession && !in.reader.discardTo(tail) &&
+            !in.discardRefusedLogged)
+        {
+            in.discardRefusedLogged = true;
+            LOG.debug("peer {} session {}: ring to us has inconsistent counters; its next session resets it", j,
+                Long.toHexString(brokenSession));
+        }
+    }
+
     private void up(final int vm, final long session, final int peerRoles)
     {
         final Inbound in = inbound[vm];
@@ -882,6 +903,8 @@ public final class IvshmemHostBackend implements HypervisorBackend
             // The previous session broke the ring; a new one gets a fresh reader from the shared head.
             in.reader = new RingReader(region.ring(vm, localVm), layout.ringCapacity());
             in.faulted = false;
+            in.faultedSession = 0;
+            in.discardRefusedLogged = false;
             in.startProducer = 0;
             in.startConsumer = 0;
         }
@@ -982,7 +1005,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
                 LOG.warn("peer {} session {}: ring to us is corrupt ({}); no longer reading it", j,
                     Long.toHexString(ch.session), e.getMessage());
                 in.faulted = true;
+                in.faultedSession = ch.session;
                 in.violation = null;
+                discardFaulted(j, slots[j], ch.session);
                 down(ch, "corrupt");
             }
         }
@@ -1231,6 +1256,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
         long startProducer;
         long startConsumer;
         boolean faulted;
+        /** The session that broke the ring: what it publishes is discarded while it owns the slot. */
+        long faultedSession;
+        boolean discardRefusedLogged;
         String violation;
         volatile long discarded;
 

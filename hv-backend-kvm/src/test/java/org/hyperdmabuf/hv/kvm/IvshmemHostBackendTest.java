@@ -5,6 +5,7 @@ import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.shm.PageTableDescriptor;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.shm.RecordDescriptor;
 import org.hyperdmabuf.hv.shm.RegionHeaderDescriptor;
@@ -209,6 +210,29 @@ class IvshmemHostBackendTest
         }
     }
 
+    /**
+     * Regression: a peer that overwrote one page-table entry of our allocation used to make free() fail with
+     * EINVAL (the shared table was asked who owns the run), leaking every other page of the run for good.
+     */
+    @Test
+    void freeingARunWithAPageStolenInThePageTableReleasesTheRestAndLeavesTheStolenPage() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node();
+        final long freeBefore = a.backend().freeBytes();
+        final org.hyperdmabuf.hv.spi.BackendBuffer buffer = a.backend().allocate(3 * 4096);
+        final MemoryWindow regionWindow = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(regionWindow.slice(0, 4096), fixture.server().size());
+        final int middle = (int)(layout.pageTableOffset() +
+            ((buffer.offset() - layout.poolOffset()) / 4096 + 1) * PageTableDescriptor.ENTRY_LENGTH);
+        final long stolen = PageTableDescriptor.ownerWord(5, 0x5afe);
+        regionWindow.putLongVolatile(middle, stolen);
+        a.backend().free(buffer);
+        assertEquals(stolen, regionWindow.getLongVolatile(middle), "the overwritten entry is left alone");
+        assertEquals(freeBefore - 4096, a.backend().freeBytes(), "the two pages still ours are free again");
+        assertThrows(BackendException.class, () -> a.backend().free(buffer), "a double free stays EINVAL");
+    }
+
     @Test
     void peersKeepWorkingWhenTheServerDies() throws Exception
     {
@@ -287,6 +311,43 @@ class IvshmemHostBackendTest
         assertError("ENOPEER", () -> a.backend().send(b.vm(), msg, 0, 4));
         assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count(),
             "reported once");
+    }
+
+    /**
+     * Regression: a session that published a bad record with consistent counters left it between the consumer's
+     * head and the tail; the next daemon given the same peer id continues the ring at that tail, so the consumer
+     * read the old garbage first and closed the newcomer's channel as corrupt too, for every later session.
+     */
+    @Test
+    void garbageLeftByABrokenSessionDoesNotPoisonTheNextSessionOfThatId() throws Exception
+    {
+        fixture = TestServer.forBackends();
+        final Node a = node();
+        final Node b = node();
+        awaitUp(a, b);
+        awaitUp(b, a);
+        final MemoryWindow window = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
+        final int ring = (int)layout.ringOffset(b.vm(), a.vm());
+        final int tail = ring + layout.ringCapacity() + RingDescriptor.TAIL_OFFSET;
+        final long t = window.getLongVolatile(tail);
+        final int index = ring + (int)(t & (layout.ringCapacity() - 1));
+        window.putInt(index + RecordDescriptor.LENGTH_OFFSET, 4000); // longer than what is published
+        window.putInt(index + RecordDescriptor.TYPE_OFFSET, RecordDescriptor.PEER_MESSAGE_TYPE);
+        window.putLongVolatile(tail, t + 16);
+        final long bSession = b.backend().sessionId();
+        a.listener().await(l -> l.peerDown(b.vm(), bSession) != null, TIMEOUT, "A to drop B's corrupt ring");
+        final int bVm = b.vm();
+        b.backend().close();
+        final Node c = node(); // takes the next id, so that the one after reuses B's
+        final Node successor = node();
+        assertEquals(bVm, successor.vm(), "the server hands B's id out again");
+        awaitUp(a, successor);
+        awaitUp(successor, a);
+        awaitUp(c, a);
+        sendAndExpect(successor, a, 21);
+        assertNull(a.listener().peerDown(successor.vm(), successor.backend().sessionId()), "the successor stays up");
+        sendAndExpect(c, a, 22);
     }
 
     @Test

@@ -16,6 +16,12 @@ import java.util.List;
 public final class TwoVmSystem implements AutoCloseable
 {
     public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * Daemon options for tests that load the machine with many JVMs: on 2 shared CI cores a daemon's receive
+     * thread can be starved past the default 1.5 s liveness timeout and its peers then declare it dead. For tests
+     * about something other than failure detection.
+     */
+    public static final List<String> PATIENT = List.of("--liveness-timeout-ms", "10000");
     private static final List<String> JVM = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
 
@@ -46,8 +52,10 @@ public final class TwoVmSystem implements AutoCloseable
         final TwoVmSystem s = new TwoVmSystem(dir);
         try
         {
+            // Ids rotate over the default 8 peer slots: tests that start many peers one after the other get ids
+            // the region can hold.
             s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
-                Long.toString(regionSize));
+                Long.toString(regionSize), "--max-id", "7");
             s.server.awaitLine("READY", START_TIMEOUT);
             s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sinkArgs.toArray(new String[0]));
             s.sinkVm = vmOf(s.sink);
@@ -124,6 +132,19 @@ public final class TwoVmSystem implements AutoCloseable
             processes.add(p);
         }
         return p;
+    }
+
+    /**
+     * Adds a process started elsewhere (e.g. a test's own main class via {@code ChildProcess.java}) to those this
+     * system stops and checks for logged errors.
+     */
+    public ChildProcess track(final ChildProcess process)
+    {
+        synchronized (processes)
+        {
+            processes.add(process);
+        }
+        return process;
     }
 
     public static int vmOf(final ChildProcess daemon) throws InterruptedException

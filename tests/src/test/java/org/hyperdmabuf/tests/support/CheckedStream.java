@@ -1,0 +1,242 @@
+package org.hyperdmabuf.tests.support;
+
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.Metadata;
+import org.hyperdmabuf.client.Allocation;
+import org.hyperdmabuf.client.Fence;
+import org.hyperdmabuf.client.FrameConsumer;
+import org.hyperdmabuf.client.FrameProducer;
+import org.hyperdmabuf.client.HdmabufClient;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Client processes for long-running checks, run as separate JVMs ({@code ChildProcess.java}):
+ * <ul>
+ * <li>{@code producer SOCKET TARGET STREAM FRAME_BYTES BUFFERS FPS}: a {@link FrameProducer} writing frames whose
+ * every 8-byte word is derived from the sequence number, until a line {@code STOP} (or the end) on stdin; the
+ * last frame carries a final flag so the consumer knows the count. Prints {@code SENT n}.</li>
+ * <li>{@code consumer SOCKET STREAM}: a {@link FrameConsumer} checking sequence numbers (a lost or repeated frame
+ * fails) and every word of every frame (an early overwrite fails). Prints {@code VERIFIED n} or
+ * {@code FAILED why}.</li>
+ * <li>{@code churn SOCKET TARGET SEED}: alloc, export, unexport and free of random-sized buffers until
+ * {@code STOP}. Prints {@code CHURNED n}.</li>
+ * </ul>
+ * Every mode prints {@code PROGRESS n} about twice a second, so a test can see a stream keep moving.
+ */
+public final class CheckedStream
+{
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+    private static final int FLAGS_INDEX = 8;
+    private static final int FIRST_CHECKED = 16;
+    private static final long PROGRESS_NS = 500_000_000L;
+    private static final Duration FRAME_TIMEOUT = Duration.ofSeconds(30);
+
+    private static volatile boolean stop;
+
+    private CheckedStream()
+    {
+    }
+
+    public static void main(final String[] args) throws Exception
+    {
+        final Thread stdin = new Thread(CheckedStream::watchStdin, "stdin");
+        stdin.setDaemon(true);
+        stdin.start();
+        final Path socket = Path.of(args[1]);
+        final int status;
+        switch (args[0])
+        {
+            case "producer" -> status = produce(socket, Integer.parseInt(args[2]), args[3], Integer.parseInt(args[4]),
+                Integer.parseInt(args[5]), Integer.parseInt(args[6]));
+            case "consumer" -> status = consume(socket, args[2]);
+            case "churn" -> status = churn(socket, Integer.parseInt(args[2]), Long.parseLong(args[3]));
+            default -> throw new IllegalArgumentException("unknown mode " + args[0]);
+        }
+        System.out.flush();
+        System.exit(status);
+    }
+
+    private static void watchStdin()
+    {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)))
+        {
+            String line;
+            while ((line = in.readLine()) != null && !line.equals("STOP"))
+            {
+                // only STOP matters
+            }
+        }
+        catch (final IOException e)
+        {
+            // the parent is gone: stop as well
+        }
+        stop = true;
+    }
+
+    private static int produce(final Path socket, final int target, final String stream, final int frameBytes,
+        final int buffers, final int fps) throws Exception
+    {
+        final long periodNs = fps > 0 ? 1_000_000_000L / fps : 0;
+        try (HdmabufClient client = HdmabufClient.connect(socket))
+        {
+            awaitTarget(client, target);
+            try (FrameProducer producer = FrameProducer.create(client, target, stream, buffers, frameBytes,
+                Metadata.newBuilder().setContentType("test/checked").build(), Access.ACCESS_READ_WRITE,
+                Fence.WaitStrategy.ADAPTIVE))
+            {
+                System.out.println("READY producer " + stream);
+                long seq = 0;
+                long nextProgress = System.nanoTime() + PROGRESS_NS;
+                long next = System.nanoTime();
+                while (true)
+                {
+                    final boolean last = stop;
+                    final ByteBuffer frame = producer.beginFrame(FRAME_TIMEOUT).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                    fill(frame, seq, frameBytes, last);
+                    producer.endFrame();
+                    seq++;
+                    if (last)
+                    {
+                        break;
+                    }
+                    final long now = System.nanoTime();
+                    if (now - nextProgress >= 0)
+                    {
+                        System.out.println("PROGRESS " + seq);
+                        nextProgress = now + PROGRESS_NS;
+                    }
+                    if (periodNs > 0)
+                    {
+                        next += periodNs;
+                        final long ahead = next - System.nanoTime();
+                        if (ahead > 0)
+                        {
+                            LockSupport.parkNanos(ahead); // pacing of a load generator, not synchronisation
+                        }
+                    }
+                }
+                producer.drain(FRAME_TIMEOUT);
+                System.out.println("SENT " + seq);
+            }
+        }
+        return 0;
+    }
+
+    private static void fill(final ByteBuffer frame, final long seq, final int bytes, final boolean last)
+    {
+        frame.putLong(0, seq);
+        frame.putLong(FLAGS_INDEX, last ? 1 : 0);
+        for (int i = FIRST_CHECKED; i + 8 <= bytes; i += 8)
+        {
+            frame.putLong(i, seq * GOLDEN + i);
+        }
+    }
+
+    private static int consume(final Path socket, final String stream) throws Exception
+    {
+        try (HdmabufClient client = HdmabufClient.connect(socket);
+             FrameConsumer consumer = FrameConsumer.open(client, stream, Duration.ofSeconds(60),
+                 Fence.WaitStrategy.ADAPTIVE))
+        {
+            System.out.println("READY consumer " + stream);
+            long nextProgress = System.nanoTime() + PROGRESS_NS;
+            for (long seq = 0; ; seq++)
+            {
+                final ByteBuffer frame = consumer.beginFrame(FRAME_TIMEOUT).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                final long inFrame = frame.getLong(0);
+                if (inFrame != seq)
+                {
+                    System.out.println("FAILED expected frame " + seq + ", buffer holds " + inFrame +
+                        (inFrame < seq ? " (duplicate)" : " (lost frames)"));
+                    return 1;
+                }
+                final int length = (int)consumer.contentLength();
+                for (int i = FIRST_CHECKED; i + 8 <= length; i += 8)
+                {
+                    if (frame.getLong(i) != seq * GOLDEN + i)
+                    {
+                        System.out.println("FAILED frame " + seq + " differs at byte " + i + " (overwritten early?)");
+                        return 1;
+                    }
+                }
+                final boolean last = frame.getLong(FLAGS_INDEX) == 1;
+                consumer.endFrame();
+                if (last)
+                {
+                    System.out.println("VERIFIED " + (seq + 1));
+                    return 0;
+                }
+                final long now = System.nanoTime();
+                if (now - nextProgress >= 0)
+                {
+                    System.out.println("PROGRESS " + (seq + 1));
+                    nextProgress = now + PROGRESS_NS;
+                }
+            }
+        }
+    }
+
+    private static int churn(final Path socket, final int target, final long seed) throws Exception
+    {
+        final Random random = new Random(seed);
+        try (HdmabufClient client = HdmabufClient.connect(socket))
+        {
+            awaitTarget(client, target);
+            System.out.println("READY churn");
+            final int page = (int)client.caps().getPageSize();
+            long cycles = 0;
+            long nextProgress = System.nanoTime() + PROGRESS_NS;
+            while (!stop)
+            {
+                final long size = (long)page * (1 + random.nextInt(16));
+                try (Allocation a = client.alloc(size))
+                {
+                    a.buffer().bytes().putLong(0, cycles);
+                    final Exported e = client.export(a.handle(), target, Metadata.newBuilder()
+                        .setContentType("test/churn").putTags("cycle", Long.toString(cycles)).build(),
+                        random.nextBoolean() ? Access.ACCESS_READ_ONLY : Access.ACCESS_READ_WRITE);
+                    if (random.nextBoolean())
+                    {
+                        client.unexport(e.getId());
+                    }
+                    client.free(a.handle()); // unexports what is still exported
+                }
+                cycles++;
+                final long now = System.nanoTime();
+                if (now - nextProgress >= 0)
+                {
+                    System.out.println("PROGRESS " + cycles);
+                    nextProgress = now + PROGRESS_NS;
+                }
+                LockSupport.parkNanos(2_000_000L); // pacing: a few hundred cycles a second per churner
+            }
+            System.out.println("CHURNED " + cycles);
+        }
+        return 0;
+    }
+
+    private static void awaitTarget(final HdmabufClient client, final int target) throws Exception
+    {
+        final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (client.targets().getTargetsList().stream().noneMatch(t -> t.getVm() == target &&
+            t.getRolesList().contains("source")))
+        {
+            if (System.nanoTime() - deadline > 0)
+            {
+                throw new IllegalStateException("VM " + target + " with a source role did not appear within 30 s");
+            }
+            LockSupport.parkNanos(20_000_000L);
+        }
+    }
+}
