@@ -21,8 +21,6 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  */
 class LinuxDevicesWithoutXenTest
 {
-    private static final int ENOTTY = 25;
-
     @Test
     void openingAMissingDeviceIsATypedEnoent()
     {
@@ -43,7 +41,7 @@ class LinuxDevicesWithoutXenTest
             final ByteBuffer arg = ByteBuffer.allocateDirect(GntallocDescriptor.allocLength(1));
             final int r = XenIoctl.get().ioctl(fd, GntallocDescriptor.IOCTL_ALLOC_GREF, Native.address(arg));
             assertEquals(-1, r);
-            assertEquals(ENOTTY, Native.errno());
+            assertEquals(Errno.ENOTTY, Native.errno());
         }
         finally
         {
