@@ -39,7 +39,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *       (deferred while mapped: the pages stay alive in the mappers), its event channels close (the remote ends
  *       become unbound and notifies on them are dropped), and {@code @releaseDomain} fires in xenstore after its
  *       {@code /local/domain/<id>} subtree is removed;</li>
- *   <li>gntalloc's global page limit (default 1024) answers ENOSPC; more than 65536 refs in one map is EINVAL;</li>
+ *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one map is EINVAL;</li>
  *   <li>event channels: unbound -> interdomain binding only by the named remote domain, ENOTCONN for ports of
  *       another file, a delivered port stays masked until unmasked.</li>
  * </ul>
@@ -63,7 +63,6 @@ public final class XenHypervisorEmulator implements AutoCloseable
     private final Map<Integer, Domain> domains = new HashMap<>();
     private final List<UnixSocket> sockets = new CopyOnWriteArrayList<>();
     private final EventFd doorbell = new EventFd();
-    private int gntallocPagesInUse;
     private volatile boolean closed;
 
     private static final class Domain
@@ -74,6 +73,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
         final Map<Integer, Port> ports = new HashMap<>();
         final List<Runnable> files = new ArrayList<>();
         int nextRef = XenLimits.FIRST_USABLE_GRANT_REF;
+        int gntallocPages;
         int nextPort = 1;
         boolean dead;
 
@@ -170,12 +170,13 @@ public final class XenHypervisorEmulator implements AutoCloseable
         return socketPath;
     }
 
-    /** gntalloc pages currently counted against the limit. */
-    public int gntallocPagesInUse()
+    /** gntalloc pages {@code domid}'s kernel currently counts against its limit. */
+    public int gntallocPagesInUse(final int domid)
     {
         synchronized (lock)
         {
-            return gntallocPagesInUse;
+            final Domain d = domains.get(domid);
+            return d == null ? 0 : d.gntallocPages;
         }
     }
 
@@ -419,7 +420,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 {
                     return new int[] {-Errno.EINVAL};
                 }
-                if (gntallocPagesInUse + (long)count > gntallocLimit)
+                if (d.gntallocPages + (long)count > gntallocLimit)
                 {
                     return new int[] {-Errno.ENOSPC};
                 }
@@ -442,7 +443,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     out[3 + i] = g.ref;
                 }
                 f.pages += count;
-                gntallocPagesInUse += count;
+                d.gntallocPages += count;
                 return out;
             }
             case EmuWire.GNT_DEALLOC:
@@ -459,7 +460,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
         for (final Grant g : f.grants)
         {
             g.ending = true;
-            gntallocPagesInUse--;
+            g.granter.gntallocPages--;
             if (g.pins == 0)
             {
                 g.granter.grants.remove(g.ref);
