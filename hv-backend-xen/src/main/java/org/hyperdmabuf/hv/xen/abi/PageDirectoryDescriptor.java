@@ -1,0 +1,37 @@
+package org.hyperdmabuf.hv.xen.abi;
+
+/**
+ * A buffer's page directory (ABI.md "Xen specifics"), displif-style: a chain of 4 KiB directory pages, each
+ * holding the grant ref of the next directory page (0 ends the chain; refs 0-7 are reserved by Xen) and up to
+ * 1023 data-page refs in order. The export message carries only the first directory page's ref and the
+ * buffer's length; the importer derives the page counts and checks the chain against them.
+ * <pre>
+ *  +-----------------+---------------------------------------------+
+ *  | next_ref u32 @0 | data refs u32[1023] @4 (unused tail is 0)    |
+ *  +-----------------+---------------------------------------------+
+ * </pre>
+ * Directory pages are granted read-only to the importer, in their own gntalloc file, so the fd a client gets
+ * for the data holds the data pages only.
+ */
+public final class PageDirectoryDescriptor
+{
+    public static final int NEXT_REF_OFFSET = 0;
+    public static final int REFS_OFFSET = 4;
+    public static final int REFS_PER_PAGE = (XenLimits.PAGE_SIZE - REFS_OFFSET) / 4;
+
+    private PageDirectoryDescriptor()
+    {
+    }
+
+    /** Data pages of a buffer of {@code length} bytes. */
+    public static long dataPages(final long length)
+    {
+        return (length + XenLimits.PAGE_SIZE - 1) / XenLimits.PAGE_SIZE;
+    }
+
+    /** Directory pages needed for {@code dataPages} refs. */
+    public static int directoryPages(final long dataPages)
+    {
+        return (int)((dataPages + REFS_PER_PAGE - 1) / REFS_PER_PAGE);
+    }
+}
