@@ -30,6 +30,8 @@ final class EmuWire
     static final int EVT_UNBIND = 23;
     static final int EVT_PENDING = 24;
     static final int EVT_UNMASK = 25;
+    /** Closes the file synchronously, as close(2) of a device file ends its grants before returning. */
+    static final int FILE_CLOSE = 30;
 
     static final int MAX_WORDS = 70_000;
 

@@ -64,6 +64,14 @@ abstract class EmulatedDeviceFile implements AutoCloseable
         {
             closed = true;
             Native.closeQuietly(openFd);
+            try
+            {
+                call(new int[] {EmuWire.FILE_CLOSE}, "close");
+            }
+            catch (final NativeIoException e)
+            {
+                // the emulator or the domain is gone: nothing left to release
+            }
             socket.close();
         }
     }

@@ -302,6 +302,14 @@ public final class XenHypervisorEmulator implements AutoCloseable
             {
                 onClose.run();
             }
+            try
+            {
+                EmuWire.send(s, new int[] {0}, 1, -1); // acknowledges a FILE_CLOSE; harmless after EOF
+            }
+            catch (final NativeIoException e)
+            {
+                // the file's process is gone
+            }
             sockets.remove(s);
             s.close();
         }
@@ -369,6 +377,10 @@ public final class XenHypervisorEmulator implements AutoCloseable
             final EmuWire.Frame f = EmuWire.receive(s);
             Native.closeQuietly(f.fd());
             final int[] w = f.words();
+            if (w[0] == EmuWire.FILE_CLOSE)
+            {
+                return; // serve() runs the close action, then the reply below
+            }
             final int[] out;
             int fdOut = -1;
             synchronized (lock)

@@ -137,6 +137,22 @@ public final class XenStoreClient implements AutoCloseable
         request(XS_RM, tx, XsMessage.strings(path), path);
     }
 
+    /** RM that treats an already absent node as removed. */
+    public void rmIfPresent(final int tx, final String path) throws IOException
+    {
+        try
+        {
+            rm(tx, path);
+        }
+        catch (final XenStoreException e)
+        {
+            if (!"ENOENT".equals(e.error()))
+            {
+                throw e;
+            }
+        }
+    }
+
     public List<String> directory(final int tx, final String path) throws IOException
     {
         return request(XS_DIRECTORY, tx, XsMessage.strings(path), path).split();
