@@ -165,8 +165,19 @@ public final class XenBackend implements HypervisorBackend
     @Override
     public Capabilities capabilities()
     {
-        return new Capabilities(NAME, domid, XenLimits.PAGE_SIZE, totalBytes(), "hypervisor", "per-buffer", true,
-            true);
+        return new Capabilities(NAME, domid, XenLimits.PAGE_SIZE, maxBufferPages() * XenLimits.PAGE_SIZE, "hypervisor",
+            "per-buffer", true, true);
+    }
+
+    /** The largest buffer whose data and directory pages fit the gntalloc limit and one gntdev map. */
+    private long maxBufferPages()
+    {
+        long n = Math.min(limitPages, XenLimits.GNTDEV_MAX_GRANTS_PER_MAP);
+        while (n > 0 && n + PageDirectoryDescriptor.directoryPages(n) > limitPages)
+        {
+            n--;
+        }
+        return n;
     }
 
     @Override
@@ -246,6 +257,7 @@ public final class XenBackend implements HypervisorBackend
         long nextBeat = System.nanoTime();
         long heartbeat = 1;
         long nextRescan = 0;
+        long nextTick = System.nanoTime();
         while (!closed)
         {
             try
@@ -265,6 +277,7 @@ public final class XenBackend implements HypervisorBackend
                     evtchn.unmask(ports[i]);
                 }
                 final long now = System.nanoTime();
+                boolean doorbell = false;
                 if (rescan.getAndSet(false) || now - nextRescan > 0)
                 {
                     nextRescan = now + livenessNs / 2;
@@ -301,6 +314,11 @@ public final class XenBackend implements HypervisorBackend
                         down(ch.peer, "timeout", true);
                         continue;
                     }
+                    if (ch.header.getIntVolatile(ch.ownDoorbellOffset()) != 0)
+                    {
+                        ch.header.putIntVolatile(ch.ownDoorbellOffset(), 0);
+                        doorbell = true;
+                    }
                     try
                     {
                         ch.reader.poll((type, payload, length) ->
@@ -317,7 +335,15 @@ public final class XenBackend implements HypervisorBackend
                         down(ch.peer, "corrupt", true);
                     }
                 }
-                listener.onFenceTick();
+                if (doorbell)
+                {
+                    listener.onFenceDoorbell();
+                }
+                if (now - nextTick >= 0)
+                {
+                    nextTick = now + POLL_MS * 1_000_000L;
+                    listener.onFenceTick();
+                }
             }
             catch (final NativeIoException e)
             {
@@ -745,6 +771,7 @@ public final class XenBackend implements HypervisorBackend
         {
             return false;
         }
+        ch.header.putIntVolatile(ch.peerDoorbellOffset(), 1);
         try
         {
             evtchn.notify(ch.port);

@@ -45,6 +45,17 @@ final class XenChannel implements AutoCloseable
         return server ? ChannelDescriptor.SERVER_HEARTBEAT_OFFSET : ChannelDescriptor.CLIENT_HEARTBEAT_OFFSET;
     }
 
+    /** The doorbell word this side watches (the peer sets it in {@code ringFence}). */
+    int ownDoorbellOffset()
+    {
+        return server ? ChannelDescriptor.SERVER_FENCE_DOORBELL_OFFSET : ChannelDescriptor.CLIENT_FENCE_DOORBELL_OFFSET;
+    }
+
+    int peerDoorbellOffset()
+    {
+        return server ? ChannelDescriptor.CLIENT_FENCE_DOORBELL_OFFSET : ChannelDescriptor.SERVER_FENCE_DOORBELL_OFFSET;
+    }
+
     int peerHeartbeatOffset()
     {
         return server ? ChannelDescriptor.CLIENT_HEARTBEAT_OFFSET : ChannelDescriptor.SERVER_HEARTBEAT_OFFSET;

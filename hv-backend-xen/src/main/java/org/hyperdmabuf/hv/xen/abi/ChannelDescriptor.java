@@ -8,6 +8,7 @@ import org.hyperdmabuf.hv.shm.RingDescriptor;
  * <pre>
  *  page 0   magic u64 @0 "HDMAXEN1" | version u32 @8 | ring_capacity u32 @12 | server_session u64 @16
  *           | client_session u64 @24 | server_heartbeat u64 @64 | client_heartbeat u64 @128
+ *           | server_fence_doorbell u32 @192 | client_fence_doorbell u32 @256 (set by the ringer, cleared by the rung)
  *  page 1.. ring server->client (capacity + 256-byte trailer, RingDescriptor), then, page-aligned,
  *           ring client->server
  * </pre>
@@ -25,6 +26,8 @@ public final class ChannelDescriptor
     public static final int CLIENT_SESSION_OFFSET = 24;
     public static final int SERVER_HEARTBEAT_OFFSET = 64;
     public static final int CLIENT_HEARTBEAT_OFFSET = 128;
+    public static final int SERVER_FENCE_DOORBELL_OFFSET = 192;
+    public static final int CLIENT_FENCE_DOORBELL_OFFSET = 256;
     public static final int HEADER_LENGTH = XenLimits.PAGE_SIZE;
 
     private ChannelDescriptor()

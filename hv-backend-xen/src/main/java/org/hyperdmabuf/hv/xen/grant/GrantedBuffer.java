@@ -8,6 +8,7 @@ import org.hyperdmabuf.hv.xen.dev.GrantAllocDevice;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * The exporter's side of one buffer: its data pages in a gntalloc file of their own, granted to one domain
@@ -62,7 +63,7 @@ public final class GrantedBuffer implements AutoCloseable
             final long dirIndex = dir.allocate(grantee, dirPages, false, dirRefs);
             try (MappedMemory m = MappedMemory.map(dir.fd(), dirIndex, (long)dirPages * XenLimits.PAGE_SIZE, false))
             {
-                write(m.buffer(), dirRefs, dataRefs);
+                write(m.buffer().duplicate().order(ByteOrder.LITTLE_ENDIAN), dirRefs, dataRefs);
             }
             return new GrantedBuffer(data, dir, dataIndex, (long)dataPages * XenLimits.PAGE_SIZE, dirRefs[0], grantee);
         }
@@ -80,12 +81,14 @@ public final class GrantedBuffer implements AutoCloseable
         }
     }
 
-    /** Fills directory pages: page p links to page p + 1 and lists data refs [p * 1023, (p + 1) * 1023). */
+    /** Fills directory pages: page p links to page p + 1 and lists data refs [p * 1021, (p + 1) * 1021). */
     static void write(final ByteBuffer dir, final int[] dirRefs, final int[] dataRefs)
     {
         for (int p = 0; p < dirRefs.length; p++)
         {
             final int base = p * XenLimits.PAGE_SIZE;
+            dir.putInt(base + PageDirectoryDescriptor.MAGIC_OFFSET, PageDirectoryDescriptor.MAGIC);
+            dir.putInt(base + PageDirectoryDescriptor.DATA_PAGES_OFFSET, dataRefs.length);
             dir.putInt(base + PageDirectoryDescriptor.NEXT_REF_OFFSET, p + 1 < dirRefs.length ? dirRefs[p + 1] : 0);
             final int first = p * PageDirectoryDescriptor.REFS_PER_PAGE;
             final int n = Math.min(PageDirectoryDescriptor.REFS_PER_PAGE, dataRefs.length - first);

@@ -9,10 +9,11 @@ import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * The importer's side of one buffer: walks the exporter's page directory (each directory page mapped
- * read-only, then unmapped) and maps the data refs in one gntdev file, which then holds just this buffer. The
+ * read-only, its magic and page count checked, then unmapped) and maps the data refs in one gntdev file, which then holds just this buffer. The
  * chain must have exactly the pages {@code length} implies and no zero ref, else EINVAL.
  */
 public final class ImportedBuffer implements AutoCloseable
@@ -68,7 +69,13 @@ public final class ImportedBuffer implements AutoCloseable
                 final long index = dev.map(granter, new int[] {ref}, 1);
                 try (MappedMemory m = MappedMemory.map(dev.fd(), index, XenLimits.PAGE_SIZE, true))
                 {
-                    final ByteBuffer b = m.buffer();
+                    final ByteBuffer b = m.buffer().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                    if (b.getInt(PageDirectoryDescriptor.MAGIC_OFFSET) != PageDirectoryDescriptor.MAGIC ||
+                        b.getInt(PageDirectoryDescriptor.DATA_PAGES_OFFSET) != pages)
+                    {
+                        throw new NativeIoException("dom" + granter + " ref " + ref + " is not a page directory of " +
+                            pages + " pages", Errno.EINVAL);
+                    }
                     final int first = p * PageDirectoryDescriptor.REFS_PER_PAGE;
                     final int n = Math.min(PageDirectoryDescriptor.REFS_PER_PAGE, pages - first);
                     for (int i = 0; i < n; i++)

@@ -126,9 +126,9 @@ class PageDirectoryTest
             () -> GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 1) * PAGE, true));
         assertEquals(Errno.ENOSPC, e.errno(), "the data fits but its directory does not");
         Await.until(() -> emulator.gntallocPagesInUse(1) == 0, TIMEOUT, () -> "the partial allocation released");
-        try (GrantedBuffer fits = GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 4) * PAGE, true))
+        try (GrantedBuffer fits = GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 5) * PAGE, true))
         {
-            assertEquals(LIMIT, emulator.gntallocPagesInUse(1), "4092 data pages and their 4 directory pages fill the limit");
+            assertEquals(LIMIT, emulator.gntallocPagesInUse(1), "4091 data pages and their 5 directory pages fill the limit");
         }
     }
 }
