@@ -14,10 +14,14 @@ import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.xen.abi.ChannelDescriptor;
+import org.hyperdmabuf.hv.xen.abi.FencePageDescriptor;
 import org.hyperdmabuf.hv.xen.abi.PageDirectoryDescriptor;
 import org.hyperdmabuf.hv.xen.abi.XenLimits;
 import org.hyperdmabuf.hv.xen.dev.EventChannelDevice;
+import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
 import org.hyperdmabuf.hv.xen.grant.GrantedBuffer;
 import org.hyperdmabuf.hv.xen.grant.ImportedBuffer;
@@ -54,7 +58,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * default as libxenstore: $XENSTORED_PATH, the default socket, then /dev/xen/xenbus), {@code roles},
  * {@code heartbeat-ms} (100), {@code liveness-timeout-ms} (1500), {@code ring-capacity} (65536),
  * {@code gntalloc-limit} (pages this domain's gntalloc may hold, 1024 as the driver), {@code grantee},
- * {@code alloc-access}. No fence slots yet (ENOTSUP).
+ * {@code alloc-access}. Fences: one slot per buffer in the fence page of its grant file
+ * ({@link #allocateFence(BackendBuffer)}).
  */
 public final class XenBackend implements HypervisorBackend
 {
@@ -83,6 +88,9 @@ public final class XenBackend implements HypervisorBackend
     private final Map<Integer, Long> deadSessions = new HashMap<>();
     private final Map<Long, Buffer> buffers = new ConcurrentHashMap<>();
     private final Object sendLock = new Object();
+    /** Fence pages of other domains' exports, by (vm << 32 | ref); kept mapped until close (see ABI.md). */
+    private final Map<Long, ImportedFence> importedFences = new ConcurrentHashMap<>();
+    private final List<ImportedFence> staleFences = new ArrayList<>();
     private long nextBufferId = 1;
     private long usedPages;
     private XenStoreClient xs;
@@ -98,11 +106,28 @@ public final class XenBackend implements HypervisorBackend
         final long reservedPages;
         GrantedBuffer granted;
         boolean writable;
+        boolean fenceLive;
 
         Buffer(final BackendBuffer spi, final long reservedPages)
         {
             this.spi = spi;
             this.reservedPages = reservedPages;
+        }
+    }
+
+    /** An importer's own mapping of an exporter's fence page. */
+    private record ImportedFence(GrantMapDevice device, MappedMemory memory, MemoryWindow window) implements AutoCloseable
+    {
+        boolean live()
+        {
+            return window.getIntVolatile(FencePageDescriptor.MAGIC_OFFSET) == FencePageDescriptor.MAGIC;
+        }
+
+        @Override
+        public void close()
+        {
+            memory.close();
+            device.close();
         }
     }
 
@@ -173,7 +198,7 @@ public final class XenBackend implements HypervisorBackend
     private long maxBufferPages()
     {
         long n = Math.min(limitPages, XenLimits.GNTDEV_MAX_GRANTS_PER_MAP);
-        while (n > 0 && n + PageDirectoryDescriptor.directoryPages(n) > limitPages)
+        while (n > 0 && n + PageDirectoryDescriptor.directoryPages(n) + 1 > limitPages)
         {
             n--;
         }
@@ -563,10 +588,10 @@ public final class XenBackend implements HypervisorBackend
             throw new BackendException("EINVAL", "allocation of " + size + " bytes");
         }
         final long pages = PageDirectoryDescriptor.dataPages(size);
-        final long withDirectory = pages + PageDirectoryDescriptor.directoryPages(pages);
+        final long withDirectory = pages + PageDirectoryDescriptor.directoryPages(pages) + 1; // + the fence page
         if (pages > XenLimits.GNTDEV_MAX_GRANTS_PER_MAP || usedPages + withDirectory > limitPages)
         {
-            throw new BackendException("ENOSPC", "gntalloc: " + withDirectory + " pages (data + directory) requested, " +
+            throw new BackendException("ENOSPC", "gntalloc: " + withDirectory + " pages (data + directory + fence) requested, " +
                 (limitPages - usedPages) + " of " + limitPages + " free; raise " +
                 "/sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option");
         }
@@ -763,6 +788,139 @@ public final class XenBackend implements HypervisorBackend
         return limitPages * XenLimits.PAGE_SIZE;
     }
 
+    // ---- fences: one slot per buffer, in the fence page of the buffer's own grant file ----
+
+    @Override
+    public synchronized FenceRef allocateFence(final BackendBuffer buffer) throws BackendException
+    {
+        final Buffer b = buffers.get(buffer.offset());
+        if (b == null || !b.spi.equals(buffer) || b.granted == null)
+        {
+            throw new BackendException("EINVAL", "xen fences belong to a shared buffer of this backend: " + buffer);
+        }
+        if (b.fenceLive)
+        {
+            throw new BackendException("ENOSPC", "the buffer's fence page is in use by another export");
+        }
+        b.granted.clearFence();
+        b.fenceLive = true;
+        return new FenceRef(b.granted.fenceRef(), 0);
+    }
+
+    @Override
+    public FenceRef allocateFence() throws BackendException
+    {
+        throw new BackendException("ENOTSUP", "xen fences live in a buffer's grant file: allocateFence(buffer)");
+    }
+
+    @Override
+    public synchronized void freeFence(final FenceRef fence) throws BackendException
+    {
+        final Buffer b = ownFence(fence.index());
+        if (b == null || !b.fenceLive || fence.regionOffset() != 0)
+        {
+            throw new BackendException("EINVAL", "not a live fence of this backend: " + fence);
+        }
+        b.granted.clearFence();
+        b.fenceLive = false;
+    }
+
+    private Buffer ownFence(final int index)
+    {
+        for (final Buffer b : buffers.values())
+        {
+            if (b.granted != null && b.granted.fenceRef() == index)
+            {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public synchronized MemoryWindow fenceWindow(final int index)
+    {
+        final Buffer b = ownFence(index);
+        if (b == null)
+        {
+            throw new IllegalArgumentException("no fence page with ref " + index + " in dom" + domid);
+        }
+        return b.granted.fence();
+    }
+
+    @Override
+    public MemoryWindow fenceWindow(final int exporterVm, final int index)
+    {
+        if (exporterVm == domid)
+        {
+            return fenceWindow(index);
+        }
+        final ImportedFence f = importedFences.get(fenceKey(exporterVm, index));
+        if (f == null)
+        {
+            throw new IllegalArgumentException("dom" + exporterVm + "'s fence " + index + " was not validated");
+        }
+        return f.window();
+    }
+
+    @Override
+    public synchronized boolean validateFence(final int exporterVm, final int index)
+    {
+        if (exporterVm == domid)
+        {
+            final Buffer b = ownFence(index);
+            return b != null && b.fenceLive;
+        }
+        if (index < XenLimits.FIRST_USABLE_GRANT_REF || !up.containsKey(exporterVm))
+        {
+            return false;
+        }
+        final long key = fenceKey(exporterVm, index);
+        final ImportedFence cached = importedFences.get(key);
+        if (cached != null && cached.live())
+        {
+            return true;
+        }
+        GrantMapDevice dev = null;
+        try
+        {
+            dev = devices.openGrantMap();
+            final long at = dev.map(exporterVm, new int[] {index}, 1);
+            final MappedMemory m = MappedMemory.map(dev.fd(), at, XenLimits.PAGE_SIZE, false);
+            final ImportedFence f = new ImportedFence(dev, m, new MemoryWindow(m.buffer()));
+            if (!f.live())
+            {
+                f.close();
+                return false;
+            }
+            if (cached != null)
+            {
+                staleFences.add(cached); // a timeline of an old export may still read it: unmapped at close
+            }
+            importedFences.put(key, f);
+            return true;
+        }
+        catch (final NativeIoException e)
+        {
+            if (dev != null)
+            {
+                dev.close();
+            }
+            return false;
+        }
+    }
+
+    private static long fenceKey(final int vm, final int index)
+    {
+        return (long)vm << 32 | (index & 0xFFFFFFFFL);
+    }
+
+    @Override
+    public long fenceRegionOffset(final int index)
+    {
+        return FencePageDescriptor.SLOT_OFFSET; // page 0 of the buffer's file, for exporter and importer alike
+    }
+
     @Override
     public boolean ringFence(final int peerVm)
     {
@@ -829,6 +987,10 @@ public final class XenBackend implements HypervisorBackend
             }
         }
         buffers.clear();
+        importedFences.values().forEach(ImportedFence::close);
+        importedFences.clear();
+        staleFences.forEach(ImportedFence::close);
+        staleFences.clear();
         if (evtchn != null)
         {
             evtchn.close();

@@ -156,8 +156,10 @@ class XenBackendTest
             assertEquals(0xABCDL, i.buffer().getLong(5 * PAGE));
             i.buffer().put(0, (byte)3);
             assertEquals(3, e.buffer().get(0));
-            assertEquals(6L * PAGE, fileSize(exported.fd()), "the exporter's fd holds this buffer's pages only");
-            assertEquals(6L * PAGE, fileSize(imported.fd()), "so does the importer's");
+            assertEquals(7L * PAGE, fileSize(exported.fd()), "the exporter's fd holds this buffer's fence and data only");
+            assertEquals(7L * PAGE, fileSize(imported.fd()), "so does the importer's");
+            assertEquals(PAGE, exported.offset(), "the data follows the fence page");
+            assertEquals(PAGE, imported.offset());
         }
         finally
         {
@@ -204,7 +206,7 @@ class XenBackendTest
         final BackendException e = assertThrows(BackendException.class, () -> a.allocate(4L * PAGE));
         assertEquals("ENOSPC", e.error());
         assertTrue(e.getMessage().contains("/sys/module/xen_gntalloc/parameters/limit"), e.getMessage());
-        assertEquals(3L * PAGE, a.freeBytes(), "60 data pages and 1 directory page are claimed");
+        assertEquals(2L * PAGE, a.freeBytes(), "60 data pages, 1 directory page and the fence page are claimed");
         a.free(b);
         assertEquals(64L * PAGE, a.freeBytes());
     }

@@ -27,6 +27,7 @@ public final class TwoVmSystem implements AutoCloseable
     private ChildProcess source;
     private int sinkVm;
     private int sourceVm;
+    private int xenGntallocLimit;
 
     private TwoVmSystem(final Path dir)
     {
@@ -89,6 +90,7 @@ public final class TwoVmSystem implements AutoCloseable
             s.server = s.spawn("xen-emu", "xen-emu", "--dir", s.dir.resolve("xen").toString(), "--gntalloc-limit",
                 Integer.toString(gntallocLimit));
             s.server.awaitLine("READY", START_TIMEOUT);
+            s.xenGntallocLimit = gntallocLimit;
             final List<String> sink = new ArrayList<>(s.xenDaemonArgs(1, "2"));
             sink.addAll(sinkArgs);
             s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sink.toArray(new String[0]));
@@ -110,7 +112,8 @@ public final class TwoVmSystem implements AutoCloseable
     public List<String> xenDaemonArgs(final int domid, final String peers)
     {
         return List.of("--backend", "xen", "-O", "domid=" + domid, "-O", "peers=" + peers,
-            "-O", "emulator=" + dir.resolve("xen/hypervisor.sock"), "-O", "xenstore=" + dir.resolve("xen/xenstored.sock"));
+            "-O", "emulator=" + dir.resolve("xen/hypervisor.sock"), "-O", "xenstore=" + dir.resolve("xen/xenstored.sock"),
+            "-O", "gntalloc-limit=" + xenGntallocLimit);
     }
 
     /**

@@ -6,8 +6,8 @@ import org.hyperdmabuf.hv.xen.abi.XenLimits;
 import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 
 /**
- * EMULATION of a gntdev file holding one map: after {@link #map}, {@link #fd()} is the granter's memfd (O_RDONLY
- * if any grant is read-only) and the index is the mapped pages' offset in it.
+ * EMULATION of a gntdev file: after {@link #map}, {@link #fd()} is the granter's memfd (O_RDONLY if any grant
+ * mapped in this file is read-only) and each map's index is its pages' offset in it.
  */
 final class EmulatedGntdev extends EmulatedDeviceFile implements GrantMapDevice
 {
@@ -35,6 +35,7 @@ final class EmulatedGntdev extends EmulatedDeviceFile implements GrantMapDevice
         final EmuWire.Frame reply = call(w, "MAP_GRANT_REF(" + count + " refs of dom" + granterDomid + ")");
         synchronized (this)
         {
+            Native.closeQuietly(mappedFd); // the new fd covers every map of this file, with their common access
             mappedFd = reply.fd();
         }
         return (long)reply.words()[1] * XenLimits.PAGE_SIZE;

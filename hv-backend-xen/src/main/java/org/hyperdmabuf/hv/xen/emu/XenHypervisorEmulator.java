@@ -43,8 +43,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *   <li>event channels: unbound -> interdomain binding only by the named remote domain, ENOTCONN for ports of
  *       another file, a delivered port stays masked until unmasked.</li>
  * </ul>
- * Not emulated: unmap-notify, grant copy, dmabuf ioctls, per-domain grant-frame limits. Emulation limits: one
- * gntdev map must cover consecutive pages of one gntalloc allocation; each gntdev file holds one map.
+ * Not emulated: unmap-notify, grant copy, dmabuf ioctls, per-domain grant-frame limits. Emulation limits: a
+ * gntdev map covers consecutive pages of one gntalloc file, all maps of one gntdev file come from the same
+ * gntalloc file, and that file's fd is read-only as soon as one of its maps is (real gntdev is per map).
  * <p>
  * Trust model: a connecting process declares its domid and the emulator believes it (one live domain
  * connection per domid). On real Xen the hypervisor, not the guest, says who a domain is.
@@ -490,8 +491,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
         {
             case EmuWire.GNT_MAP:
             {
-                if (w.length < 3 || w[2] <= 0 || w[2] > XenLimits.GNTDEV_MAX_GRANTS_PER_MAP ||
-                    w.length != 3 + w[2] || !mapped.isEmpty())
+                if (w.length < 3 || w[2] <= 0 || w[2] > XenLimits.GNTDEV_MAX_GRANTS_PER_MAP || w.length != 3 + w[2])
                 {
                     return new int[] {-Errno.EINVAL};
                 }
@@ -503,17 +503,27 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 {
                     final Grant g = granter == null ? null : granter.grants.get(w[3 + i]);
                     // Xen: the entry must grant access to the mapping domain; an ending entry is going away.
+                    // Emulation: one file's maps are consecutive pages of one gntalloc file.
                     if (g == null || g.grantee != d.domid || g.ending ||
-                        i > 0 && (g.file != grants.get(0).file || g.page != grants.get(0).page + i))
+                        i > 0 && g.page != grants.get(0).page + i ||
+                        g.file != (mapped.isEmpty() ? grants.isEmpty() ? g.file : grants.get(0).file : mapped.get(0).file))
                     {
                         return new int[] {-Errno.EINVAL};
                     }
-                    readOnly |= g.readOnly;
                     grants.add(g);
+                }
+                for (final Grant g : mapped)
+                {
+                    readOnly |= g.readOnly;
+                }
+                for (final Grant g : grants)
+                {
+                    readOnly |= g.readOnly;
                 }
                 final int fd;
                 try
                 {
+                    // The file's fd allows writing only if every grant mapped in it does.
                     fd = readOnly ? MemFd.reopenReadOnly(grants.get(0).file.memfd) :
                         Native.check(Native.libc().dup(grants.get(0).file.memfd), "dup");
                 }
@@ -530,12 +540,23 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 return new int[] {0, grants.get(0).page, readOnly ? 1 : 0};
             }
             case EmuWire.GNT_UNMAP:
-                if (mapped.isEmpty() || w.length != 3 || w[1] != mapped.get(0).page || w[2] != mapped.size())
+            {
+                final List<Grant> range = new ArrayList<>();
+                for (final Grant g : mapped)
+                {
+                    if (w.length == 3 && g.page >= w[1] && g.page < w[1] + w[2])
+                    {
+                        range.add(g);
+                    }
+                }
+                if (range.isEmpty() || range.size() != w[2])
                 {
                     return new int[] {-Errno.EINVAL};
                 }
-                unpin(mapped);
+                mapped.removeAll(range);
+                unpin(range);
                 return new int[] {0};
+            }
             default:
                 return new int[] {-Errno.EINVAL};
         }

@@ -78,7 +78,7 @@ class PageDirectoryTest
         try (GrantedBuffer granted = GrantedBuffer.grant(dom1, 2, size, false);
              MappedMemory e = MappedMemory.map(granted.dataFd(), granted.dataIndex(), size, false))
         {
-            assertEquals(pages + 3, emulator.gntallocPagesInUse(1), "data pages plus three directory pages");
+            assertEquals(pages + 3 + 1, emulator.gntallocPagesInUse(1), "data pages, three directory pages, the fence page");
             for (int p = 0; p < pages; p++)
             {
                 e.buffer().putInt(p * PAGE, p * 31 + 1);
@@ -124,11 +124,11 @@ class PageDirectoryTest
     {
         final NativeIoException e = assertThrows(NativeIoException.class,
             () -> GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 1) * PAGE, true));
-        assertEquals(Errno.ENOSPC, e.errno(), "the data fits but its directory does not");
+        assertEquals(Errno.ENOSPC, e.errno(), "the fence and data pages fit but the directory does not");
         Await.until(() -> emulator.gntallocPagesInUse(1) == 0, TIMEOUT, () -> "the partial allocation released");
-        try (GrantedBuffer fits = GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 5) * PAGE, true))
+        try (GrantedBuffer fits = GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 6) * PAGE, true))
         {
-            assertEquals(LIMIT, emulator.gntallocPagesInUse(1), "4091 data pages and their 5 directory pages fill the limit");
+            assertEquals(LIMIT, emulator.gntallocPagesInUse(1), "4090 data pages, their 5 directory pages and the fence page fill the limit");
         }
     }
 }
