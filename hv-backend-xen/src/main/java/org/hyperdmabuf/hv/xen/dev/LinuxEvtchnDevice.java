@@ -29,6 +29,7 @@ public final class LinuxEvtchnDevice extends LinuxDeviceFile implements EventCha
 
     private final ByteBuffer pending = argument(PORT_LENGTH * PENDING_MAX);
     private final ByteBuffer unmask = argument(PORT_LENGTH);
+    private final ByteBuffer notifyArg = argument(NOTIFY_LENGTH);
 
     public LinuxEvtchnDevice() throws NativeIoException
     {
@@ -57,9 +58,11 @@ public final class LinuxEvtchnDevice extends LinuxDeviceFile implements EventCha
     @Override
     public void notify(final int port) throws NativeIoException
     {
-        final ByteBuffer arg = argument(NOTIFY_LENGTH);
-        arg.putInt(0, port);
-        ioctl(IOCTL_NOTIFY, arg, "NOTIFY(" + port + ")");
+        synchronized (notifyArg)
+        {
+            notifyArg.putInt(0, port);
+            ioctl(IOCTL_NOTIFY, notifyArg, "NOTIFY");
+        }
     }
 
     @Override

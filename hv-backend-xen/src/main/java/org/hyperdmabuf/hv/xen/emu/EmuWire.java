@@ -44,10 +44,27 @@ final class EmuWire
     {
     }
 
+    /** Per-thread scratch: a request allocates no direct memory (allocateDirect per call ends in System.gc stalls). */
+    private static final ThreadLocal<ByteBuffer[]> SCRATCH = ThreadLocal.withInitial(() -> new ByteBuffer[] {
+        ByteBuffer.allocateDirect(4 * 64).order(ByteOrder.nativeOrder()),
+        ByteBuffer.allocateDirect(4 * 64).order(ByteOrder.nativeOrder())});
+
+    private static ByteBuffer scratch(final int which, final int bytes)
+    {
+        final ByteBuffer[] s = SCRATCH.get();
+        if (s[which].capacity() < bytes)
+        {
+            s[which] = ByteBuffer.allocateDirect(Integer.highestOneBit(bytes) << 1).order(ByteOrder.nativeOrder());
+        }
+        final ByteBuffer b = s[which];
+        b.clear().limit(bytes);
+        return b;
+    }
+
     static void send(final UnixSocket socket, final int[] words, final int count, final int fd)
         throws NativeIoException
     {
-        final ByteBuffer b = ByteBuffer.allocateDirect(4 + 4 * count).order(ByteOrder.nativeOrder());
+        final ByteBuffer b = scratch(0, 4 + 4 * count);
         b.putInt(count);
         for (int i = 0; i < count; i++)
         {
@@ -67,14 +84,14 @@ final class EmuWire
     static Frame receive(final UnixSocket socket) throws IOException
     {
         final int[] fd = {-1};
-        final ByteBuffer head = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder());
+        final ByteBuffer head = scratch(1, 4);
         readFully(socket, head, fd);
         final int count = head.getInt(0);
         if (count < 1 || count > MAX_WORDS)
         {
             throw new NativeIoException("emulator frame of " + count + " words", Errno.EINVAL);
         }
-        final ByteBuffer body = ByteBuffer.allocateDirect(4 * count).order(ByteOrder.nativeOrder());
+        final ByteBuffer body = scratch(1, 4 * count);
         readFully(socket, body, fd);
         final int[] words = new int[count];
         for (int i = 0; i < count; i++)
