@@ -9,12 +9,8 @@ import org.hyperdmabuf.hv.xen.dev.EventChannelDevice;
 import org.hyperdmabuf.hv.xen.dev.GrantAllocDevice;
 import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 import org.hyperdmabuf.hv.xen.store.XenStoreClient;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -28,39 +24,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The emulated grant table and event channels keep Xen's rules, through the same device interfaces the backend
  * uses: real sockets to the emulator, real memfd pages and real eventfds.
  */
-class XenHypervisorEmulatorTest
+class XenHypervisorEmulatorTest extends EmulatedXenTestBase
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final int PAGE = 4096;
     private static final int LIMIT = 16;
 
-    @TempDir
-    Path dir;
-
-    private FakeXenstored xenstored;
-    private XenHypervisorEmulator emulator;
-    private EmulatedXenDevices dom1;
-    private EmulatedXenDevices dom2;
-    private EmulatedXenDevices dom3;
-
-    @BeforeEach
-    void start() throws Exception
+    @Override
+    protected int gntallocLimit()
     {
-        xenstored = new FakeXenstored(dir.resolve("xs.sock").toString());
-        emulator = new XenHypervisorEmulator(dir.resolve("hv.sock").toString(), xenstored, LIMIT);
-        dom1 = new EmulatedXenDevices(emulator.socketPath(), 1);
-        dom2 = new EmulatedXenDevices(emulator.socketPath(), 2);
-        dom3 = new EmulatedXenDevices(emulator.socketPath(), 3);
-    }
-
-    @AfterEach
-    void stop()
-    {
-        dom1.close();
-        dom2.close();
-        dom3.close();
-        emulator.close();
-        xenstored.close();
+        return LIMIT;
     }
 
     @Test

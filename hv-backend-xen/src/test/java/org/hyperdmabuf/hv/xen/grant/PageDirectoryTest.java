@@ -5,50 +5,25 @@ import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.xen.abi.PageDirectoryDescriptor;
-import org.hyperdmabuf.hv.xen.emu.EmulatedXenDevices;
-import org.hyperdmabuf.hv.xen.emu.XenHypervisorEmulator;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.hyperdmabuf.hv.xen.emu.EmulatedXenTestBase;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Buffers granted through a page directory and imported from it, on the emulated grant table. */
-class PageDirectoryTest
+class PageDirectoryTest extends EmulatedXenTestBase
 {
     private static final int PAGE = 4096;
     private static final int LIMIT = 4096;
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
-    @TempDir
-    Path dir;
-
-    private XenHypervisorEmulator emulator;
-    private EmulatedXenDevices dom1;
-    private EmulatedXenDevices dom2;
-    private EmulatedXenDevices dom3;
-
-    @BeforeEach
-    void start() throws Exception
+    @Override
+    protected int gntallocLimit()
     {
-        emulator = new XenHypervisorEmulator(dir.resolve("hv.sock").toString(), null, LIMIT);
-        dom1 = new EmulatedXenDevices(emulator.socketPath(), 1);
-        dom2 = new EmulatedXenDevices(emulator.socketPath(), 2);
-        dom3 = new EmulatedXenDevices(emulator.socketPath(), 3);
-    }
-
-    @AfterEach
-    void stop()
-    {
-        dom1.close();
-        dom2.close();
-        dom3.close();
-        emulator.close();
+        return LIMIT;
     }
 
     @Test
