@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "hdmabuf", mixinStandardHelpOptions = true, version = "hyperdmabuf 0.1.0 (ABI v1)",
     description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
     subcommands = {
-        ServerCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
+        ServerCommand.class, XenEmuCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
         PolicyCommand.class, BenchCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,

@@ -328,7 +328,7 @@ public final class SinkRole implements Role
         final FenceRef fence;
         try
         {
-            fence = ctx.backend().allocateFence();
+            fence = ctx.backend().allocateFence(a.buffer);
         }
         catch (final BackendException ex)
         {

@@ -379,7 +379,7 @@ public final class SourceRole implements Role
             return;
         }
         final Remote r = new Remote(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
-            a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(a.getFenceSlot()));
+            a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(vm, a.getFenceSlot()));
         buffers.put(id, r);
         ctx.events().publish(event(BufferEvents.ADD, r, null));
     }

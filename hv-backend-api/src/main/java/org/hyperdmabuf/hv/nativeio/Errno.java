@@ -5,6 +5,7 @@ public final class Errno
 {
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
+    public static final int ESRCH = 3;
     public static final int EINTR = 4;
     public static final int EIO = 5;
     public static final int EBADF = 9;
@@ -15,6 +16,7 @@ public final class Errno
     public static final int EBUSY = 16;
     public static final int EEXIST = 17;
     public static final int EINVAL = 22;
+    public static final int ENOTTY = 25;
     public static final int EMFILE = 24;
     public static final int ENOSPC = 28;
     public static final int EPIPE = 32;
@@ -22,6 +24,7 @@ public final class Errno
     public static final int ENOTSOCK = 88;
     public static final int EADDRINUSE = 98;
     public static final int ECONNRESET = 104;
+    public static final int ENOTCONN = 107;
     public static final int ECONNREFUSED = 111;
 
     private Errno()
@@ -34,6 +37,7 @@ public final class Errno
         {
             case EPERM: return "EPERM";
             case ENOENT: return "ENOENT";
+            case ESRCH: return "ESRCH";
             case EINTR: return "EINTR";
             case EIO: return "EIO";
             case EBADF: return "EBADF";
@@ -44,6 +48,7 @@ public final class Errno
             case EBUSY: return "EBUSY";
             case EEXIST: return "EEXIST";
             case EINVAL: return "EINVAL";
+            case ENOTTY: return "ENOTTY";
             case EMFILE: return "EMFILE";
             case ENOSPC: return "ENOSPC";
             case EPIPE: return "EPIPE";
@@ -51,6 +56,7 @@ public final class Errno
             case ENOTSOCK: return "ENOTSOCK";
             case EADDRINUSE: return "EADDRINUSE";
             case ECONNRESET: return "ECONNRESET";
+            case ENOTCONN: return "ENOTCONN";
             case ECONNREFUSED: return "ECONNREFUSED";
             default: return "errno " + errno;
         }

@@ -79,6 +79,15 @@ public interface HypervisorBackend extends AutoCloseable
         throw new BackendException("ENOTSUP", name() + " has no fence slots");
     }
 
+    /**
+     * Claims the fence slot for an export of {@code buffer}. Backends whose clients map fences from the buffer's
+     * own fd (xen: the slot is a page of the buffer's grant file) need the buffer; the others ignore it.
+     */
+    default FenceRef allocateFence(final BackendBuffer buffer) throws BackendException
+    {
+        return allocateFence();
+    }
+
     /** Zeroes and releases a slot from {@link #allocateFence}; EINVAL if it is not one of ours. */
     default void freeFence(final FenceRef fence) throws BackendException
     {
@@ -92,6 +101,15 @@ public interface HypervisorBackend extends AutoCloseable
     default MemoryWindow fenceWindow(final int index)
     {
         throw new UnsupportedOperationException(name() + " has no fence slots");
+    }
+
+    /**
+     * The daemon's mapping of fence slot {@code index} of {@code exporterVm} (after {@link #validateFence} of the
+     * same pair accepted it). Backends whose slot indices are per exporter (xen: grant refs) need the VM.
+     */
+    default MemoryWindow fenceWindow(final int exporterVm, final int index)
+    {
+        return fenceWindow(index);
     }
 
     /**

@@ -127,7 +127,7 @@ class BufferSharingTest extends WholePoolSystemTest
 
                 // The producer frees, but the importer still holds the pages: they must not return to the pool.
                 producer.free(a.handle());
-                assertEquals(initialFree - BUFFER, poolFree(producer), "pool reclaimed memory still imported");
+                assertEquals(initialFree - poolCost(BUFFER), poolFree(producer), "pool reclaimed memory still imported");
                 assertEquals(-1, firstMismatch(imported.buffer().bytes(), 2), "mapping changed after remove");
                 consumer.release(id);
             }
@@ -215,7 +215,7 @@ class BufferSharingTest extends WholePoolSystemTest
             {
                 nextEvent(consumer, "remove", idText);
                 producer.free(a.handle());
-                assertEquals(initialFree - size, poolFree(producer),
+                assertEquals(initialFree - poolCost(size), poolFree(producer),
                     "the sink reclaimed a buffer that VM " + system.sourceVm() + " still has imported");
                 assertEquals(-1, firstMismatch(imported.buffer().bytes(), 3));
                 consumer.release(id);

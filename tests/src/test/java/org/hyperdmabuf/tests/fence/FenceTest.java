@@ -37,10 +37,23 @@ class FenceTest
     private HdmabufClient producer;
     private HdmabufClient consumer;
 
+    /** The producer's client (for subclasses). */
+    protected HdmabufClient producer()
+    {
+        return producer;
+    }
+
+    /** Whether this class runs on the xen backend over the Xen emulation instead of kvm-ivshmem. */
+    protected boolean xen()
+    {
+        return false;
+    }
+
     @BeforeAll
     void start() throws Exception
     {
-        system = TwoVmSystem.startInTempDir("hdf", 64L << 20, List.of(), List.of());
+        system = xen() ? TwoVmSystem.startXenInTempDir("hdfx", (64 << 20) / 4096, List.of(), List.of()) :
+            TwoVmSystem.startInTempDir("hdf", 64L << 20, List.of(), List.of());
         producer = HdmabufClient.connect(system.sinkSocket());
         consumer = HdmabufClient.connect(system.sourceSocket());
         consumer.subscribe(List.of(), false);

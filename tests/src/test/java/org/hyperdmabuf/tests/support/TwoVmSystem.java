@@ -33,6 +33,7 @@ public final class TwoVmSystem implements AutoCloseable
     private ChildProcess source;
     private int sinkVm;
     private int sourceVm;
+    private int xenGntallocLimit;
 
     private TwoVmSystem(final Path dir)
     {
@@ -81,6 +82,46 @@ public final class TwoVmSystem implements AutoCloseable
         final TwoVmSystem s = start(dir, regionSize, sinkArgs, sourceArgs);
         s.ownsDir = true;
         return s;
+    }
+
+    /**
+     * As {@link #startInTempDir}, on the xen backend over the Xen EMULATION ({@code hdmabuf xen-emu}, in the
+     * {@link #server()} slot): the sink is dom1, the source dom2, each meeting the other.
+     */
+    public static TwoVmSystem startXenInTempDir(final String prefix, final int gntallocLimit,
+        final List<String> sinkArgs, final List<String> sourceArgs) throws Exception
+    {
+        final TwoVmSystem s = new TwoVmSystem(java.nio.file.Files.createTempDirectory(Path.of("/tmp"), prefix));
+        s.ownsDir = true;
+        try
+        {
+            s.server = s.spawn("xen-emu", "xen-emu", "--dir", s.dir.resolve("xen").toString(), "--gntalloc-limit",
+                Integer.toString(gntallocLimit));
+            s.server.awaitLine("READY", START_TIMEOUT);
+            s.xenGntallocLimit = gntallocLimit;
+            final List<String> sink = new ArrayList<>(s.xenDaemonArgs(1, "2"));
+            sink.addAll(sinkArgs);
+            s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sink.toArray(new String[0]));
+            s.sinkVm = vmOf(s.sink);
+            final List<String> source = new ArrayList<>(s.xenDaemonArgs(2, "1"));
+            source.addAll(sourceArgs);
+            s.source = s.startDaemon("source", "source", s.sourceSocket(), source.toArray(new String[0]));
+            s.sourceVm = vmOf(s.source);
+            return s;
+        }
+        catch (final Exception | Error e)
+        {
+            s.close();
+            throw e;
+        }
+    }
+
+    /** Daemon options selecting the xen backend on this system's emulator as domain {@code domid}. */
+    public List<String> xenDaemonArgs(final int domid, final String peers)
+    {
+        return List.of("--backend", "xen", "-O", "domid=" + domid, "-O", "peers=" + peers,
+            "-O", "emulator=" + dir.resolve("xen/hypervisor.sock"), "-O", "xenstore=" + dir.resolve("xen/xenstored.sock"),
+            "-O", "gntalloc-limit=" + xenGntallocLimit);
     }
 
     /**

@@ -1,0 +1,52 @@
+package org.hyperdmabuf.hv.xen.dev;
+
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.NativeIoException;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/** An open {@code /dev/xen/*} file and the ioctl call with errno mapped to {@link NativeIoException}. */
+abstract class LinuxDeviceFile implements AutoCloseable
+{
+    private final int fd;
+    private final String path;
+    private boolean closed;
+
+    LinuxDeviceFile(final String path) throws NativeIoException
+    {
+        this.path = path;
+        this.fd = Native.check(Native.libc().open(path, Native.O_RDWR | Native.O_CLOEXEC, 0), "open(" + path + ")");
+    }
+
+    public final int fd()
+    {
+        return fd;
+    }
+
+    static ByteBuffer argument(final int length)
+    {
+        return ByteBuffer.allocateDirect(length).order(ByteOrder.nativeOrder());
+    }
+
+    /** ioctl; returns its non-negative result (evtchn binds return the port). */
+    final int ioctl(final int request, final ByteBuffer arg, final String name) throws NativeIoException
+    {
+        final int r = XenIoctl.get().ioctl(fd, request & 0xFFFFFFFFL, arg == null ? 0 : Native.address(arg));
+        if (r < 0)
+        {
+            throw new NativeIoException(path + " " + name, Native.errno());
+        }
+        return r;
+    }
+
+    @Override
+    public synchronized void close()
+    {
+        if (!closed)
+        {
+            closed = true;
+            Native.libc().close(fd);
+        }
+    }
+}

@@ -1,0 +1,534 @@
+package org.hyperdmabuf.hv.xen.emu;
+
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.hv.xen.store.XsMessage;
+import org.hyperdmabuf.hv.xen.store.XsTransport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_DIRECTORY;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_ERROR;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_GET_DOMAIN_PATH;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_GET_PERMS;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_MKDIR;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_READ;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_RM;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_SET_PERMS;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_TRANSACTION_END;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_TRANSACTION_START;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_UNWATCH;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WATCH;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WATCH_EVENT;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WRITE;
+
+/**
+ * EMULATION for tests: a fake xenstored on a Unix socket speaking the real {@code xsd_sockmsg} protocol
+ * ({@code docs/misc/xenstore.txt}), so the real {@link org.hyperdmabuf.hv.xen.store.XenStoreClient} runs
+ * unchanged against it through {@code XENSTORED_PATH}.
+ * <p>
+ * Implemented: READ, WRITE (creates parents), MKDIR, RM (subtree), DIRECTORY, GET_PERMS/SET_PERMS (stored,
+ * <b>not enforced</b>: every connection is privileged, like the real dom0-only socket), GET_DOMAIN_PATH, WATCH
+ * (fires once at once, then on changes at or below the path, and on special paths such as
+ * {@code @releaseDomain} when {@link #fireSpecial} is called), UNWATCH, transactions (snapshot isolation;
+ * a commit after any other committed change answers EAGAIN, coarser than xenstored's per-node check but with
+ * the same contract: redo), errors as errno-name strings, and the 4096-byte payload limit (a larger message
+ * closes the connection). Relative paths resolve against {@code /local/domain/0}.
+ */
+public final class FakeXenstored implements AutoCloseable
+{
+    private static final Logger LOG = LoggerFactory.getLogger(FakeXenstored.class);
+
+    private record Watch(Connection connection, String path, String token)
+    {
+    }
+
+    private static final class Transaction
+    {
+        final TreeMap<String, String> values;
+        final Map<String, String> perms;
+        final long generation;
+        final Set<String> changed = new TreeSet<>();
+
+        Transaction(final TreeMap<String, String> values, final Map<String, String> perms, final long generation)
+        {
+            this.values = new TreeMap<>(values);
+            this.perms = new HashMap<>(perms);
+            this.generation = generation;
+        }
+    }
+
+    private final String path;
+    private final int listenFd;
+    private final Thread acceptor;
+    private final List<Connection> connections = new CopyOnWriteArrayList<>();
+    private final List<Watch> watches = new CopyOnWriteArrayList<>();
+    private final AtomicInteger nextTx = new AtomicInteger(1);
+    private final Object lock = new Object();
+    private TreeMap<String, String> values = new TreeMap<>();
+    private Map<String, String> perms = new HashMap<>();
+    private final Map<Integer, Transaction> transactions = new HashMap<>();
+    private long generation;
+    private int failCommits;
+    private volatile boolean closed;
+
+    public FakeXenstored(final String socketPath) throws NativeIoException
+    {
+        this.path = socketPath;
+        this.values.put("/", "");
+        this.values.put("/local", "");
+        this.values.put("/local/domain", "");
+        this.listenFd = UnixSocket.listen(socketPath, 64);
+        this.acceptor = new Thread(this::acceptLoop, "fake-xenstored-accept");
+        this.acceptor.setDaemon(true);
+        this.acceptor.start();
+    }
+
+    public String socketPath()
+    {
+        return path;
+    }
+
+    /** The next {@code n} commits answer EAGAIN, as a conflicting change would. */
+    public void failNextCommits(final int n)
+    {
+        synchronized (lock)
+        {
+            failCommits = n;
+        }
+    }
+
+    /** Fires watches on a special path such as {@code @releaseDomain} or {@code @introduceDomain}. */
+    public void fireSpecial(final String special)
+    {
+        fire(Set.of(special));
+    }
+
+    /** Direct write, as the toolstack does when it creates a domain (e.g. {@code /local/domain/N/domid}). */
+    public void writeDirect(final String nodePath, final String value)
+    {
+        final Set<String> changed = new TreeSet<>();
+        synchronized (lock)
+        {
+            write(values, nodePath, value, changed);
+            generation++;
+        }
+        fire(changed);
+    }
+
+    /** Direct removal of a subtree, as the toolstack does when a domain is destroyed. */
+    public void removeDirect(final String nodePath)
+    {
+        final Set<String> changed = new TreeSet<>();
+        synchronized (lock)
+        {
+            remove(values, perms, nodePath, changed);
+            generation++;
+        }
+        fire(changed);
+    }
+
+    private void acceptLoop()
+    {
+        while (!closed)
+        {
+            try
+            {
+                final Connection c = new Connection(XsTransport.accepted(UnixSocket.accept(listenFd)));
+                connections.add(c);
+                c.start();
+            }
+            catch (final NativeIoException e)
+            {
+                if (!closed)
+                {
+                    LOG.warn("fake xenstored accept failed", e);
+                }
+                return;
+            }
+        }
+    }
+
+    private final class Connection extends Thread
+    {
+        private final XsTransport transport;
+
+        Connection(final XsTransport transport)
+        {
+            super("fake-xenstored-conn");
+            setDaemon(true);
+            this.transport = transport;
+        }
+
+        @Override
+        public void run()
+        {
+            try
+            {
+                while (true)
+                {
+                    final XsMessage m = transport.read();
+                    handle(this, m);
+                }
+            }
+            catch (final EOFException e)
+            {
+                // client went away
+            }
+            catch (final IOException e)
+            {
+                if (!closed)
+                {
+                    LOG.info("fake xenstored drops a connection: {}", e.getMessage());
+                }
+            }
+            finally
+            {
+                watches.removeIf(w -> w.connection == this);
+                connections.remove(this);
+                transport.close();
+            }
+        }
+
+        void send(final XsMessage m)
+        {
+            try
+            {
+                transport.write(m);
+            }
+            catch (final IOException e)
+            {
+                transport.close();
+            }
+        }
+    }
+
+    private void handle(final Connection c, final XsMessage m)
+    {
+        final List<String> args = m.split();
+        final Set<String> changed = new TreeSet<>();
+        String error = null;
+        byte[] reply = XsMessage.strings("OK");
+        synchronized (lock)
+        {
+            final Transaction tx = m.txId() == 0 ? null : transactions.get(m.txId());
+            if (m.txId() != 0 && tx == null)
+            {
+                error = "ENOENT";
+            }
+            else
+            {
+                final TreeMap<String, String> v = tx == null ? values : tx.values;
+                final Map<String, String> p = tx == null ? perms : tx.perms;
+                final Set<String> changes = tx == null ? changed : tx.changed;
+                final String node = args.isEmpty() ? "" : absolute(args.get(0));
+                switch (m.type())
+                {
+                    case XS_READ:
+                        if (v.containsKey(node))
+                        {
+                            reply = v.get(node).getBytes(StandardCharsets.UTF_8);
+                        }
+                        else
+                        {
+                            error = "ENOENT";
+                        }
+                        break;
+                    case XS_WRITE:
+                    {
+                        final int nul = indexOfNul(m.payload());
+                        if (nul < 0 || !validPath(node))
+                        {
+                            error = "EINVAL";
+                            break;
+                        }
+                        write(v, node, new String(m.payload(), nul + 1, m.payload().length - nul - 1,
+                            StandardCharsets.UTF_8), changes);
+                        break;
+                    }
+                    case XS_MKDIR:
+                        if (!validPath(node))
+                        {
+                            error = "EINVAL";
+                        }
+                        else if (!v.containsKey(node))
+                        {
+                            write(v, node, "", changes);
+                        }
+                        break;
+                    case XS_RM:
+                        if (!v.containsKey(node))
+                        {
+                            error = v.containsKey(parent(node)) ? null : "ENOENT";
+                        }
+                        else if ("/".equals(node))
+                        {
+                            error = "EINVAL";
+                        }
+                        else
+                        {
+                            remove(v, p, node, changes);
+                        }
+                        break;
+                    case XS_DIRECTORY:
+                        if (!v.containsKey(node))
+                        {
+                            error = "ENOENT";
+                        }
+                        else
+                        {
+                            reply = XsMessage.strings(children(v, node).toArray(new String[0]));
+                        }
+                        break;
+                    case XS_GET_PERMS:
+                        if (!v.containsKey(node))
+                        {
+                            error = "ENOENT";
+                        }
+                        else
+                        {
+                            reply = XsMessage.strings(p.getOrDefault(node, "n0").split("\0"));
+                        }
+                        break;
+                    case XS_SET_PERMS:
+                        if (!v.containsKey(node) || args.size() < 2 || !args.subList(1, args.size()).stream()
+                            .allMatch(s -> s.matches("[nrwb][0-9]+")))
+                        {
+                            error = v.containsKey(node) ? "EINVAL" : "ENOENT";
+                        }
+                        else
+                        {
+                            p.put(node, String.join("\0", args.subList(1, args.size())));
+                            changes.add(node);
+                        }
+                        break;
+                    case XS_GET_DOMAIN_PATH:
+                        reply = XsMessage.strings("/local/domain/" + (args.isEmpty() ? "0" : args.get(0)));
+                        break;
+                    case XS_WATCH:
+                        if (args.size() < 2)
+                        {
+                            error = "EINVAL";
+                        }
+                        else
+                        {
+                            final String wpath = args.get(0).startsWith("@") ? args.get(0) : node;
+                            watches.add(new Watch(c, wpath, args.get(1)));
+                        }
+                        break;
+                    case XS_UNWATCH:
+                    {
+                        final String wpath = args.isEmpty() || args.get(0).startsWith("@") ?
+                            (args.isEmpty() ? "" : args.get(0)) : node;
+                        final String token = args.size() > 1 ? args.get(1) : "";
+                        if (!watches.removeIf(w -> w.connection == c && w.path.equals(wpath) &&
+                            w.token.equals(token)))
+                        {
+                            error = "ENOENT";
+                        }
+                        break;
+                    }
+                    case XS_TRANSACTION_START:
+                    {
+                        final int id = nextTx.getAndIncrement();
+                        transactions.put(id, new Transaction(values, perms, generation));
+                        reply = XsMessage.strings(Integer.toString(id));
+                        break;
+                    }
+                    case XS_TRANSACTION_END:
+                    {
+                        transactions.remove(m.txId());
+                        final boolean commit = !args.isEmpty() && "T".equals(args.get(0));
+                        if (commit)
+                        {
+                            if (failCommits > 0)
+                            {
+                                failCommits--;
+                                error = "EAGAIN";
+                            }
+                            else if (tx.generation != generation)
+                            {
+                                error = "EAGAIN";
+                            }
+                            else if (!tx.changed.isEmpty())
+                            {
+                                values = tx.values;
+                                perms = tx.perms;
+                                generation++;
+                                changed.addAll(tx.changed);
+                            }
+                        }
+                        break;
+                    }
+                    default:
+                        error = "EINVAL";
+                }
+                if (tx == null && !changed.isEmpty())
+                {
+                    generation++;
+                }
+            }
+        }
+        if (error != null)
+        {
+            c.send(new XsMessage(XS_ERROR, m.reqId(), m.txId(), XsMessage.strings(error)));
+        }
+        else
+        {
+            c.send(new XsMessage(m.type(), m.reqId(), m.txId(), reply));
+            if (m.type() == XS_WATCH)
+            {
+                final String wpath = args.get(0).startsWith("@") ? args.get(0) : absolute(args.get(0));
+                c.send(new XsMessage(XS_WATCH_EVENT, 0, 0, XsMessage.strings(wpath, args.get(1))));
+            }
+        }
+        if (!changed.isEmpty())
+        {
+            fire(changed);
+        }
+    }
+
+    private void fire(final Set<String> changed)
+    {
+        for (final Watch w : watches)
+        {
+            // One event per changed node at or below the watch; a removed ancestor reports the watched path.
+            final Set<String> sent = new TreeSet<>();
+            for (final String p : changed)
+            {
+                if (p.equals(w.path) || p.startsWith(w.path.endsWith("/") ? w.path : w.path + "/") ||
+                    w.path.startsWith(p + "/"))
+                {
+                    final String event = w.path.startsWith(p + "/") ? w.path : p;
+                    if (sent.add(event))
+                    {
+                        w.connection.send(new XsMessage(XS_WATCH_EVENT, 0, 0, XsMessage.strings(event, w.token)));
+                    }
+                }
+            }
+        }
+    }
+
+    private static void write(final TreeMap<String, String> v, final String node, final String value,
+        final Set<String> changed)
+    {
+        String p = parent(node);
+        while (!v.containsKey(p))
+        {
+            v.put(p, "");
+            changed.add(p);
+            p = parent(p);
+        }
+        v.put(node, value);
+        changed.add(node);
+    }
+
+    private static void remove(final TreeMap<String, String> v, final Map<String, String> p, final String node,
+        final Set<String> changed)
+    {
+        final List<String> doomed = new ArrayList<>();
+        for (final String k : v.tailMap(node, true).keySet())
+        {
+            if (!k.equals(node) && !k.startsWith(node + "/"))
+            {
+                break;
+            }
+            doomed.add(k);
+        }
+        for (final String k : doomed)
+        {
+            v.remove(k);
+            p.remove(k);
+        }
+        changed.add(node);
+    }
+
+    private static List<String> children(final TreeMap<String, String> v, final String node)
+    {
+        final String prefix = "/".equals(node) ? "/" : node + "/";
+        final List<String> out = new ArrayList<>();
+        for (final String k : v.tailMap(prefix, false).keySet())
+        {
+            if (!k.startsWith(prefix))
+            {
+                break;
+            }
+            final String rest = k.substring(prefix.length());
+            if (!rest.isEmpty() && rest.indexOf('/') < 0)
+            {
+                out.add(rest);
+            }
+        }
+        return out;
+    }
+
+    private static String absolute(final String p)
+    {
+        if (p.startsWith("/"))
+        {
+            return p.length() > 1 && p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
+        }
+        return "/local/domain/0/" + p;
+    }
+
+    private static boolean validPath(final String p)
+    {
+        return p.startsWith("/") && !p.contains("//") && p.matches("[A-Za-z0-9/_@\\-.]+");
+    }
+
+    private static String parent(final String node)
+    {
+        final int slash = node.lastIndexOf('/');
+        return slash <= 0 ? "/" : node.substring(0, slash);
+    }
+
+    private static int indexOfNul(final byte[] b)
+    {
+        for (int i = 0; i < b.length; i++)
+        {
+            if (b[i] == 0)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    @Override
+    public void close()
+    {
+        if (!closed)
+        {
+            closed = true;
+            org.hyperdmabuf.hv.nativeio.Native.libc().shutdown(listenFd, Native.SHUT_RDWR);
+            Native.closeQuietly(listenFd);
+            Native.libc().unlink(path);
+            for (final Connection c : connections)
+            {
+                c.transport.close();
+            }
+            try
+            {
+                acceptor.join(2000);
+            }
+            catch (final InterruptedException e)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
