@@ -48,6 +48,11 @@ public final class ClientConnection
     private boolean drainScheduled;
     private boolean refused;
     private long fdBlockedSince;
+    private Runnable onDrained;
+    /** Subscriptions held in the {@link EventHub}; bounded by {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT}. */
+    int subscriptions;
+    /** FENCE_WAITs parked in {@link FenceWaits}; bounded by {@link Limits#MAX_FENCE_WAITS_PER_CLIENT}. */
+    int parkedFenceWaits;
 
     private record Outgoing(byte[] frame, int fd)
     {
@@ -108,6 +113,22 @@ public final class ClientConnection
     public boolean isRefused()
     {
         return refused;
+    }
+
+    /**
+     * True while responses are not leaving: netty's outbound buffer is above its high-water mark, or a frame
+     * (one carrying an fd) waits for the socket. The server then serves no further request of this client, so
+     * a client that does not read cannot make the daemon queue responses or fds without bound.
+     */
+    boolean isBacklogged()
+    {
+        return !channel.isWritable() || !out.isEmpty();
+    }
+
+    /** Runs {@code callback} on the event loop whenever queued frames that made this client backlogged have left. */
+    void onDrained(final Runnable callback)
+    {
+        this.onDrained = callback;
     }
 
     /** Sends a success response. */
@@ -285,6 +306,10 @@ public final class ClientConnection
             {
                 drainScheduled = false;
                 drain();
+                if (out.isEmpty() && onDrained != null && channel.isOpen())
+                {
+                    onDrained.run();
+                }
             }, 200, TimeUnit.MICROSECONDS);
         }
     }

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.daemon;
 
 import org.hyperdmabuf.abi.UEvent;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -23,8 +24,15 @@ public final class EventHub
     {
     }
 
-    public long subscribe(final ClientConnection client, final EventFilter filter)
+    /** Adds a subscription; ENOSPC past {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT} for this client. */
+    public long subscribe(final ClientConnection client, final EventFilter filter) throws ApiException
     {
+        if (client.subscriptions >= Limits.MAX_SUBSCRIPTIONS_PER_CLIENT)
+        {
+            throw new ApiException(ErrorCode.ENOSPC, "this connection already holds " +
+                Limits.MAX_SUBSCRIPTIONS_PER_CLIENT + " subscriptions");
+        }
+        client.subscriptions++;
         final long id = nextSubscriptionId++;
         subscriptions.put(id, new Subscription(id, client, filter));
         return id;
@@ -39,6 +47,7 @@ public final class EventHub
             return false;
         }
         subscriptions.remove(id);
+        client.subscriptions--;
         return true;
     }
 

@@ -16,6 +16,12 @@ public final class Limits
     public static final int MAX_MATCHES_PER_RULE = 32;
     /** Events queued per client connection before the daemon starts counting drops (overflow marker). */
     public static final int EVENT_QUEUE_PER_CLIENT = 4096;
+    /** Default for the daemon option {@code --max-clients}: connections past it are refused with EAGAIN. */
+    public static final int DEFAULT_MAX_CLIENTS = 1024;
+    /** Subscriptions one connection may hold; SUBSCRIBE past it answers ENOSPC. */
+    public static final int MAX_SUBSCRIPTIONS_PER_CLIENT = 256;
+    /** FENCE_WAITs one connection may have parked; more answer EAGAIN until some complete. */
+    public static final int MAX_FENCE_WAITS_PER_CLIENT = 4096;
 
     private Limits()
     {
