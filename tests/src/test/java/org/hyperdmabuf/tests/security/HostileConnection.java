@@ -69,9 +69,10 @@ final class HostileConnection implements AutoCloseable
         return out.toByteArray();
     }
 
-    int fd()
+    /** Starts reading on a connection opened with {@link #openNotReading}. */
+    void startReading()
     {
-        return socket.fd();
+        reader.start();
     }
 
     /** Sends {@code bytes} with {@code fds} attached to the first byte; false if the daemon closed the socket. */
@@ -230,7 +231,7 @@ final class HostileConnection implements AutoCloseable
     public void close() throws InterruptedException
     {
         socket.shutdown();
-        if (reader.isAlive())
+        if (reader.getState() != Thread.State.NEW)
         {
             reader.join(10_000);
         }
