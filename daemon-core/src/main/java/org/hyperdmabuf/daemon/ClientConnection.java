@@ -48,9 +48,12 @@ public final class ClientConnection
     private boolean drainScheduled;
     private boolean refused;
     private long fdBlockedSince;
+    private long queuedEventBytes;
     private Runnable onDrained;
     /** Subscriptions held in the {@link EventHub}; bounded by {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT}. */
     int subscriptions;
+    /** Sum of {@link EventFilter#cost()} of those subscriptions; bounded by {@link Limits#MAX_GLOB_CHARS_PER_CLIENT}. */
+    int subscribedGlobChars;
     /** FENCE_WAITs parked in {@link FenceWaits}; bounded by {@link Limits#MAX_FENCE_WAITS_PER_CLIENT}. */
     int parkedFenceWaits;
 
@@ -164,7 +167,8 @@ public final class ClientConnection
         {
             return;
         }
-        if (events.size() >= Limits.EVENT_QUEUE_PER_CLIENT)
+        if (events.size() >= Limits.EVENT_QUEUE_PER_CLIENT ||
+            queuedEventBytes + uevent.length > Limits.EVENT_QUEUE_BYTES_PER_CLIENT)
         {
             droppedBySubscription.merge(subscriptionId, 1L, Long::sum);
             return;
@@ -176,6 +180,7 @@ public final class ClientConnection
         }
         events.add(Event.newBuilder().setSubscriptionId(subscriptionId)
             .setUevent(com.google.protobuf.ByteString.copyFrom(uevent)).build());
+        queuedEventBytes += uevent.length;
         pumpEvents();
     }
 
@@ -184,7 +189,9 @@ public final class ClientConnection
     {
         while (channel.isWritable() && !events.isEmpty())
         {
-            send(ServerFrame.newBuilder().setEvent(events.poll()).build(), -1);
+            final Event next = events.poll();
+            queuedEventBytes -= next.getUevent().size();
+            send(ServerFrame.newBuilder().setEvent(next).build(), -1);
         }
         if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
         {
@@ -323,6 +330,7 @@ public final class ClientConnection
         }
         out.clear();
         events.clear();
+        queuedEventBytes = 0;
     }
 
     void close()

@@ -24,7 +24,11 @@ public final class EventHub
     {
     }
 
-    /** Adds a subscription; ENOSPC past {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT} for this client. */
+    /**
+     * Adds a subscription; ENOSPC past {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT} subscriptions or
+     * {@link Limits#MAX_GLOB_CHARS_PER_CLIENT} glob characters for this client, which bound what one connection
+     * costs the daemon per published event.
+     */
     public long subscribe(final ClientConnection client, final EventFilter filter) throws ApiException
     {
         if (client.subscriptions >= Limits.MAX_SUBSCRIPTIONS_PER_CLIENT)
@@ -32,7 +36,14 @@ public final class EventHub
             throw new ApiException(ErrorCode.ENOSPC, "this connection already holds " +
                 Limits.MAX_SUBSCRIPTIONS_PER_CLIENT + " subscriptions");
         }
+        if (client.subscribedGlobChars + filter.cost() > Limits.MAX_GLOB_CHARS_PER_CLIENT)
+        {
+            throw new ApiException(ErrorCode.ENOSPC, "the subscriptions of this connection would hold " +
+                (client.subscribedGlobChars + filter.cost()) + " glob characters, at most " +
+                Limits.MAX_GLOB_CHARS_PER_CLIENT + " (each match counts its glob plus one)");
+        }
         client.subscriptions++;
+        client.subscribedGlobChars += filter.cost();
         final long id = nextSubscriptionId++;
         subscriptions.put(id, new Subscription(id, client, filter));
         return id;
@@ -48,6 +59,7 @@ public final class EventHub
         }
         subscriptions.remove(id);
         client.subscriptions--;
+        client.subscribedGlobChars -= s.filter.cost();
         return true;
     }
 

@@ -235,8 +235,23 @@ class ResourceExhaustionTest
     @Test
     void aSubscriberThatNeverReadsGetsAnOverflowMarkerAndNothingIsLostSilently() throws Exception
     {
+        // Small events: the count bound applies (plus what fits in the socket and netty's outbound buffer).
+        stalledSubscriber("overflow", 0, Limits.EVENT_QUEUE_PER_CLIENT + 3000, Limits.EVENT_QUEUE_PER_CLIENT + 2000);
+    }
+
+    /** Large events (7 KiB of tags each): the byte bound, {@link Limits#EVENT_QUEUE_BYTES_PER_CLIENT}, applies. */
+    @Test
+    void aStalledSubscriberOfLargeEventsIsBoundedInBytes() throws Exception
+    {
+        final int tagBytes = 7 * 1024;
+        stalledSubscriber("overflow-large", tagBytes, 1500, Limits.EVENT_QUEUE_BYTES_PER_CLIENT / tagBytes + 200);
+    }
+
+    private void stalledSubscriber(final String test, final int tagBytes, final int published, final int maxReceived)
+        throws Exception
+    {
         final MatchRule mine = MatchRule.newBuilder().addMatches(Match.newBuilder().setKey("TAG_TEST")
-            .setGlob("overflow")).build();
+            .setGlob(test)).build();
         try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
              Allocation a = producer.alloc(4096);
              HostileConnection stalled = HostileConnection.openNotReading(system.sourceSocket()))
@@ -244,21 +259,34 @@ class ResourceExhaustionTest
             assertTrue(stalled.send(HostileConnection.frame(Request.newBuilder().setRequestId(1).setSubscribe(
                 Subscribe.newBuilder().addRules(mine)).build())));
             final long sub = bystander.subscribe(List.of(mine), false);
-            final int published = Limits.EVENT_QUEUE_PER_CLIENT + 3000; // beyond the queue and the socket buffers
+            final Metadata.Builder m = Metadata.newBuilder().setVersion(1).setContentType("application/x-test")
+                .putTags("test", test);
+            for (int i = 0; i < tagBytes / 1000; i++)
+            {
+                m.putTags("pad" + i, "p".repeat(1000));
+            }
             Exported e = null;
             for (int i = 0; i < published; i++)
             {
-                e = export(producer, a, "overflow");
+                e = producer.export(a.handle(), system.sourceVm(), m.build(), Access.ACCESS_READ_WRITE);
             }
             final long rssKib = DaemonProbe.rssKib(system.source());
-            // The reading subscriber saw every event, in order (add, then changes), without a marker.
-            for (int i = 0; i < published; i++)
+            // The reading subscriber sees every event, in order (add, then changes), or, if it fell behind on a
+            // loaded machine, a marker counting exactly what it missed.
+            long seen = 0;
+            long missed = 0;
+            while (seen + missed < published)
             {
-                final ReceivedEvent r = bystander.nextEvent(TIMEOUT);
-                assertNotNull(r, "event " + i + " of " + published);
-                assertTrue(!r.isOverflow() && r.subscriptionId() == sub, "event " + i + ": " + r);
-                assertEquals(i == 0 ? "add" : "change", r.event().action());
+                final ReceivedEvent r = nextEventOf(sub);
+                if (r.isOverflow())
+                {
+                    missed += r.overflowDropped();
+                    continue;
+                }
+                assertEquals(seen + missed == 0 ? "add" : "change", r.event().action());
+                seen++;
             }
+            assertEquals(published, seen + missed, "the reading subscriber's events + reported drops");
             stalled.startReading();
             long events = 0;
             long dropped = 0;
@@ -281,12 +309,56 @@ class ResourceExhaustionTest
             }
             assertEquals(published, events + dropped, "received + reported dropped = published");
             assertTrue(dropped > 0, "the stalled subscriber overflowed");
-            assertTrue(events <= Limits.EVENT_QUEUE_PER_CLIENT + 2000, "queued at most the bound (plus what fit in " +
-                "the socket and netty's buffer): " + events);
-            System.out.printf("overflow: %d published, stalled subscriber got %d and a marker for %d; source RSS %d KiB%n",
-                published, events, dropped, rssKib);
+            assertTrue(events <= maxReceived, "queued at most the bound: " + events + " > " + maxReceived);
+            System.out.printf("%s: %d published, stalled subscriber got %d and markers for %d, reading subscriber " +
+                "got %d and markers for %d; source RSS %d KiB%n", test, published, events, dropped, seen, missed, rssKib);
             bystander.unsubscribe(sub);
             producer.unexport(e.getId());
+        }
+    }
+
+    /** Matching costs O(glob x value): the glob characters of one connection's subscriptions are bounded. */
+    @Test
+    void theMatchingCostOfOneConnectionsSubscriptionsIsBounded() throws Exception
+    {
+        try (HdmabufClient hoarder = HdmabufClient.connect(system.sourceSocket()))
+        {
+            final String glob = "*" + "a".repeat(254) + "b"; // the worst case of the matcher against "aaa..."
+            // Rules that each fail only after the matcher's worst case: all are tried for every event.
+            final List<MatchRule> big = new ArrayList<>();
+            final int rules = Limits.MAX_GLOB_CHARS_PER_CLIENT / (glob.length() + 1);
+            for (int i = 0; i < rules; i++)
+            {
+                big.add(MatchRule.newBuilder().addMatches(Match.newBuilder().setKey("TAG_X").setGlob(glob)).build());
+            }
+            final long first = hoarder.subscribe(big, false);
+            hoarder.subscribe(List.of(MatchRule.newBuilder().addMatches(Match.newBuilder().setKey("A").setGlob("x"))
+                .build()), false); // + 2
+            final int left = Limits.MAX_GLOB_CHARS_PER_CLIENT - rules * (glob.length() + 1) - 2;
+            final HdmabufException over = assertThrows(HdmabufException.class, () -> hoarder.subscribe(List.of(
+                MatchRule.newBuilder().addMatches(Match.newBuilder().setKey("A").setGlob("y".repeat(left))).build()),
+                false)); // one character over the bound
+            assertEquals(ErrorCode.ENOSPC, over.code(), over.getMessage());
+            // What the bound costs: an event with a 1 KiB value still reaches another subscriber promptly.
+            final long sub = bystander.subscribe(List.of(MatchRule.newBuilder().addMatches(Match.newBuilder()
+                .setKey("TAG_TEST").setGlob("glob-cost")).build()), false);
+            try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
+                 Allocation a = producer.alloc(4096))
+            {
+                final long t0 = System.nanoTime();
+                final Exported e = producer.export(a.handle(), system.sourceVm(), Metadata.newBuilder().setVersion(1)
+                    .setContentType("application/x-test").putTags("test", "glob-cost").putTags("x", "a".repeat(1024))
+                    .build(), Access.ACCESS_READ_WRITE);
+                final ReceivedEvent r = nextEventOf(sub);
+                final double ms = (System.nanoTime() - t0) / 1e6;
+                assertEquals("add", r.event().action());
+                System.out.printf("glob cost: export -> add with a maximal-cost subscriber present: %.1f ms%n", ms);
+                producer.unexport(e.getId());
+                assertEquals("remove", nextEventOf(sub).event().action());
+            }
+            bystander.unsubscribe(sub);
+            hoarder.unsubscribe(first);
+            hoarder.subscribe(big, false); // room again
         }
     }
 
@@ -336,6 +408,20 @@ class ResourceExhaustionTest
     private long queryImportCount() throws Exception
     {
         return bystander.list().getBuffersList().stream().mapToLong(b -> b.getImportCount()).sum();
+    }
+
+    /** The bystander's next event of subscription {@code sub} (events of earlier subscriptions skipped). */
+    private ReceivedEvent nextEventOf(final long sub) throws Exception
+    {
+        while (true)
+        {
+            final ReceivedEvent r = bystander.nextEvent(TIMEOUT);
+            assertNotNull(r, "no event of subscription " + sub + " within " + TIMEOUT);
+            if (r.subscriptionId() == sub)
+            {
+                return r;
+            }
+        }
     }
 
     private Exported export(final HdmabufClient producer, final Allocation a, final String test) throws Exception
