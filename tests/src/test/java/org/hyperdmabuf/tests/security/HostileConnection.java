@@ -7,6 +7,7 @@ import org.hyperdmabuf.abi.v1.ServerFrame;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.tests.support.ServerFrames;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -181,49 +182,24 @@ final class HostileConnection implements AutoCloseable
         endOfStream = true;
     }
 
-    /** Parses one frame from {@code in} if complete; false if more bytes are needed. */
+    /** Queues one frame from {@code in} if complete; false if more bytes are needed or the stream is broken. */
     private boolean parseOne(final ByteBuffer in)
     {
-        final int start = in.position();
-        int length = 0;
-        int shift = 0;
-        while (true)
-        {
-            if (!in.hasRemaining())
-            {
-                in.position(start);
-                return false;
-            }
-            final byte b = in.get();
-            length |= (b & 0x7f) << shift;
-            if (b >= 0)
-            {
-                break;
-            }
-            shift += 7;
-            if (shift >= 35)
-            {
-                protocolError = "the daemon sent a malformed length prefix";
-                in.position(in.limit());
-                return false;
-            }
-        }
-        if (in.remaining() < length)
-        {
-            in.position(start);
-            return false;
-        }
-        final ByteBuffer body = in.slice(in.position(), length);
-        in.position(in.position() + length);
         try
         {
-            frames.add(ServerFrame.parseFrom(body));
+            final ServerFrame f = ServerFrames.next(in);
+            if (f != null)
+            {
+                frames.add(f);
+            }
+            return f != null;
         }
         catch (final InvalidProtocolBufferException e)
         {
-            protocolError = "the daemon sent a frame that is not a ServerFrame: " + e.getMessage();
+            protocolError = "the daemon broke the framing: " + e.getMessage();
+            in.position(in.limit());
+            return false;
         }
-        return true;
     }
 
     /** Closes the socket at once, whatever is in flight (a client that dies mid-request). */

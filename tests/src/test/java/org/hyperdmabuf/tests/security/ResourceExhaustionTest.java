@@ -33,6 +33,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -201,15 +202,9 @@ class ResourceExhaustionTest
         {
             final Exported e = export(producer, a, "fence-waits");
             awaitKnown(e.getId());
-            final ByteArrayOutputStream frames = new ByteArrayOutputStream();
             final int n = Limits.MAX_FENCE_WAITS_PER_CLIENT + 1;
-            for (int i = 1; i <= n; i++)
-            {
-                frames.writeBytes(HostileConnection.frame(Request.newBuilder().setRequestId(i).setFenceWait(FenceWait
-                    .newBuilder().setId(e.getId()).setTimeline(Timeline.TIMELINE_ACQUIRE).setValue(1L << 40)
-                    .setTimeoutMs(600_000)).build()));
-            }
-            assertTrue(waiter.send(frames.toByteArray()));
+            assertTrue(waiter.send(frames(n, r -> r.setFenceWait(FenceWait.newBuilder().setId(e.getId())
+                .setTimeline(Timeline.TIMELINE_ACQUIRE).setValue(1L << 40).setTimeoutMs(600_000)))));
             final Response over = waiter.responseTo(n, TIMEOUT);
             assertNotNull(over, "the wait past the limit is answered at once");
             assertEquals(ErrorCode.EAGAIN, over.getError(), over.getMessage());
@@ -378,13 +373,7 @@ class ResourceExhaustionTest
             final Exported e = export(producer, a, "flood");
             awaitKnown(e.getId());
             final int n = 5000;
-            final ByteArrayOutputStream frames = new ByteArrayOutputStream();
-            for (int i = 1; i <= n; i++)
-            {
-                frames.writeBytes(HostileConnection.frame(Request.newBuilder().setRequestId(i).setImport(Import
-                    .newBuilder().setId(e.getId())).build()));
-            }
-            assertTrue(flood.send(frames.toByteArray()));
+            assertTrue(flood.send(frames(n, r -> r.setImport(Import.newBuilder().setId(e.getId())))));
             int most = 0;
             for (int i = 0; i < 100; i++)
             {
@@ -408,6 +397,17 @@ class ResourceExhaustionTest
     private long queryImportCount() throws Exception
     {
         return bystander.list().getBuffersList().stream().mapToLong(b -> b.getImportCount()).sum();
+    }
+
+    /** {@code n} requests with ids 1..n, one after the other in one byte array. */
+    private static byte[] frames(final int n, final UnaryOperator<Request.Builder> op)
+    {
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 1; i <= n; i++)
+        {
+            out.writeBytes(HostileConnection.frame(op.apply(Request.newBuilder().setRequestId(i)).build()));
+        }
+        return out.toByteArray();
     }
 
     /** The bystander's next event of subscription {@code sub} (events of earlier subscriptions skipped). */
