@@ -17,6 +17,8 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -63,8 +65,7 @@ class ClientApiFuzzTest
             final List<Usage> usage = usage(system);
 
             // One batch first, so lazily opened files (jars, classes) are part of the baseline.
-            batch(system, sinkFuzzer, system.sinkSocket(), "sink", 0);
-            batch(system, sourceFuzzer, system.sourceSocket(), "source", 0);
+            batches(system, sinkFuzzer, sourceFuzzer, 0);
             DaemonProbe.awaitPool(system.sinkSocket(), pool, "warm-up, seed " + SEED);
             final int sinkFds = DaemonProbe.openFds(system.sink());
             final int sourceFds = DaemonProbe.openFds(system.source());
@@ -76,8 +77,7 @@ class ClientApiFuzzTest
             {
                 batches++;
                 final String context = "seed " + SEED + ", batch " + batches;
-                batch(system, sinkFuzzer, system.sinkSocket(), "sink", batches);
-                batch(system, sourceFuzzer, system.sourceSocket(), "source", batches);
+                batches(system, sinkFuzzer, sourceFuzzer, batches);
                 assertTrue(system.sink().isAlive() && system.source().isAlive(), context + ": a daemon died");
                 victim.assertFlowing(3, context);
                 victim.assertControlPathWorks(context);
@@ -104,6 +104,44 @@ class ClientApiFuzzTest
         try (HdmabufClient c = HdmabufClient.connect(system.sinkSocket()))
         {
             return c.stats().getUsageList();
+        }
+    }
+
+    /** A batch against the sink and one against the source at the same time (connections close concurrently). */
+    private static void batches(final TwoVmSystem system, final ClientApiFuzzer sinkFuzzer,
+        final ClientApiFuzzer sourceFuzzer, final int batch) throws Exception
+    {
+        final FutureTask<Void> sink = new FutureTask<>(() ->
+        {
+            batch(system, sinkFuzzer, system.sinkSocket(), "sink", batch);
+            return null;
+        });
+        final Thread t = new Thread(sink, "fuzz-sink");
+        t.start();
+        Throwable failure = null;
+        try
+        {
+            batch(system, sourceFuzzer, system.sourceSocket(), "source", batch);
+        }
+        catch (final Exception | AssertionError e)
+        {
+            failure = e;
+        }
+        try
+        {
+            sink.get();
+        }
+        catch (final ExecutionException e)
+        {
+            failure = failure == null ? e.getCause() : failure;
+        }
+        if (failure instanceof Exception e)
+        {
+            throw e;
+        }
+        if (failure != null)
+        {
+            throw (Error)failure;
         }
     }
 
