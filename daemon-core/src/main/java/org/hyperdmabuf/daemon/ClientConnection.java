@@ -17,7 +17,9 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -49,6 +51,7 @@ public final class ClientConnection
     private boolean refused;
     private long fdBlockedSince;
     private long queuedEventBytes;
+    private boolean pumping;
     private Runnable onDrained;
     /** Subscriptions held in the {@link EventHub}; bounded by {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT}. */
     int subscriptions;
@@ -184,23 +187,41 @@ public final class ClientConnection
         pumpEvents();
     }
 
-    /** Moves queued events to the socket while it is writable; called again when writability returns. */
+    /**
+     * Moves queued events to the socket while it is writable; called again when writability returns. Netty
+     * fires writability changes synchronously from inside our writes, so this is re-entered: the nested call
+     * does nothing and the outer loop, which re-checks writability, carries on (so events keep their order and
+     * the overflow markers are not iterated while being cleared).
+     */
     void pumpEvents()
     {
-        while (channel.isWritable() && !events.isEmpty())
+        if (pumping)
         {
-            final Event next = events.poll();
-            queuedEventBytes -= next.getUevent().size();
-            send(ServerFrame.newBuilder().setEvent(next).build(), -1);
+            return;
         }
-        if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
+        pumping = true;
+        try
         {
-            for (final Map.Entry<Long, Long> e : droppedBySubscription.entrySet())
+            while (channel.isWritable() && !events.isEmpty())
             {
-                send(ServerFrame.newBuilder().setEvent(Event.newBuilder().setSubscriptionId(e.getKey())
-                    .setOverflowDropped(e.getValue())).build(), -1);
+                final Event next = events.poll();
+                queuedEventBytes -= next.getUevent().size();
+                send(ServerFrame.newBuilder().setEvent(next).build(), -1);
             }
-            droppedBySubscription.clear();
+            if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
+            {
+                final List<Map.Entry<Long, Long>> markers = new ArrayList<>(droppedBySubscription.entrySet());
+                droppedBySubscription.clear();
+                for (final Map.Entry<Long, Long> e : markers)
+                {
+                    send(ServerFrame.newBuilder().setEvent(Event.newBuilder().setSubscriptionId(e.getKey())
+                        .setOverflowDropped(e.getValue())).build(), -1);
+                }
+            }
+        }
+        finally
+        {
+            pumping = false;
         }
     }
 
@@ -211,7 +232,22 @@ public final class ClientConnection
             Native.closeQuietly(fd);
             return;
         }
-        out.add(new Outgoing(Frames.encode(frame), fd));
+        if (frame.getSerializedSize() > Limits.MAX_SERVER_FRAME_BYTES)
+        {
+            // A client would have to drop the connection on it (ABI.md "Framing"): answer the request instead.
+            final long requestId = frame.getResponse().getRequestId();
+            LOG.warn("client {}: a {}-byte answer to request {} exceeds the frame limit; answering EMSGSIZE", id,
+                frame.getSerializedSize(), requestId);
+            out.add(new Outgoing(Frames.encode(ServerFrame.newBuilder().setResponse(Response.newBuilder()
+                .setRequestId(requestId).setError(ErrorCode.EMSGSIZE).setMessage("the answer would be " +
+                    frame.getSerializedSize() + " bytes, over the " + Limits.MAX_SERVER_FRAME_BYTES +
+                    "-byte frame limit")).build()), -1));
+            Native.closeQuietly(fd);
+        }
+        else
+        {
+            out.add(new Outgoing(Frames.encode(frame), fd));
+        }
         drain();
     }
 

@@ -5,6 +5,8 @@ public final class Limits
 {
     public static final int ABI_VERSION = 1;
     public static final int MAX_FRAME_BYTES = 65536;
+    /** Largest frame a daemon sends (ABI.md "Framing"), the prefix not counted. */
+    public static final int MAX_SERVER_FRAME_BYTES = 16 << 20;
     public static final int MAX_METADATA_BYTES = 8192;
     public static final int MAX_PRIVATE_BYTES = 4096;
     public static final int MAX_CONTENT_TYPE_BYTES = 127;
