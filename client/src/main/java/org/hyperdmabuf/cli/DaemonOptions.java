@@ -1,6 +1,7 @@
 package org.hyperdmabuf.cli;
 
 import org.hyperdmabuf.daemon.DaemonRuntime;
+import org.hyperdmabuf.daemon.Limits;
 import org.hyperdmabuf.daemon.PolicyWatcher;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.policy.PolicyLoader;
@@ -63,6 +64,10 @@ final class DaemonOptions
     @Option(names = "--policy-dir", description = "Drop-in policy files *.toml (default: ${DEFAULT-VALUE}).")
     Path policyDir = Path.of("/etc/hyperdmabuf/policy.d");
 
+    @Option(names = "--max-clients", description = "Client connections served at once; more are refused with " +
+        "EAGAIN (default: ${DEFAULT-VALUE}).")
+    int maxClients = Limits.DEFAULT_MAX_CLIENTS;
+
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
         final Map<String, String> options = new HashMap<>();
@@ -93,6 +98,7 @@ final class DaemonOptions
         // Reloads never fall back to the permissive default: deleting every file keeps the last good policy.
         final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles, policy,
             current -> PolicyLoader.reload(policyFile, policyDir, current));
+        daemon.maxClients(maxClients);
         final PolicyWatcher watcher = PolicyWatcher.start(
             List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
         Signal.handle(new Signal("HUP"), sig -> daemon.reloadPolicy());

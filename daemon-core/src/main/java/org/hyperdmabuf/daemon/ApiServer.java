@@ -14,6 +14,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.ReferenceCountUtil;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -23,6 +24,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -126,18 +128,52 @@ public final class ApiServer implements AutoCloseable
 
     private final class ConnectionHandler extends ChannelInboundHandlerAdapter
     {
+        private final ArrayDeque<Object> held = new ArrayDeque<>();
         private ClientConnection client;
+        private boolean serving;
 
         @Override
         public void channelActive(final ChannelHandlerContext ctx)
         {
             client = new ClientConnection(connectionIds.incrementAndGet(), ctx.channel());
+            client.onDrained(() -> serveHeld(ctx));
             LOG.debug("{} connected", client);
             dispatcher.onConnected(client);
         }
 
         @Override
         public void channelRead(final ChannelHandlerContext ctx, final Object msg)
+        {
+            held.add(msg);
+            serveHeld(ctx);
+        }
+
+        /**
+         * Serves decoded frames in order while the client's responses are leaving; frames read while it is
+         * backlogged wait here (at most one read's worth, since reading stops) until it reads again.
+         */
+        private void serveHeld(final ChannelHandlerContext ctx)
+        {
+            if (serving)
+            {
+                return; // re-entered from a flush inside serve(); the outer loop goes on
+            }
+            serving = true;
+            try
+            {
+                while (!held.isEmpty() && ctx.channel().isOpen() && !client.isBacklogged())
+                {
+                    serve(ctx, held.poll());
+                }
+            }
+            finally
+            {
+                serving = false;
+            }
+            ctx.channel().config().setAutoRead(held.isEmpty() && !client.isBacklogged());
+        }
+
+        private void serve(final ChannelHandlerContext ctx, final Object msg)
         {
             if (msg instanceof FrameDecoder.BadFrame bad)
             {
@@ -181,9 +217,9 @@ public final class ApiServer implements AutoCloseable
         @Override
         public void channelWritabilityChanged(final ChannelHandlerContext ctx)
         {
-            // Back-pressure: a client that does not read its responses stops being read.
-            ctx.channel().config().setAutoRead(ctx.channel().isWritable());
+            // Back-pressure: a client that does not read its responses stops being read and served.
             client.pumpEvents();
+            serveHeld(ctx);
             ctx.fireChannelWritabilityChanged();
         }
 
@@ -192,6 +228,8 @@ public final class ApiServer implements AutoCloseable
         {
             LOG.debug("{} disconnected", client);
             client.closeQueued();
+            held.forEach(ReferenceCountUtil::release);
+            held.clear();
             dispatcher.onDisconnected(client);
         }
 

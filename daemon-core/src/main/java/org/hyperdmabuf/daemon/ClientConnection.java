@@ -17,7 +17,9 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -48,6 +50,15 @@ public final class ClientConnection
     private boolean drainScheduled;
     private boolean refused;
     private long fdBlockedSince;
+    private long queuedEventBytes;
+    private boolean pumping;
+    private Runnable onDrained;
+    /** Subscriptions held in the {@link EventHub}; bounded by {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT}. */
+    int subscriptions;
+    /** Sum of {@link EventFilter#cost()} of those subscriptions; bounded by {@link Limits#MAX_GLOB_CHARS_PER_CLIENT}. */
+    int subscribedGlobChars;
+    /** FENCE_WAITs parked in {@link FenceWaits}; bounded by {@link Limits#MAX_FENCE_WAITS_PER_CLIENT}. */
+    int parkedFenceWaits;
 
     private record Outgoing(byte[] frame, int fd)
     {
@@ -110,6 +121,22 @@ public final class ClientConnection
         return refused;
     }
 
+    /**
+     * True while responses are not leaving: netty's outbound buffer is above its high-water mark, or a frame
+     * (one carrying an fd) waits for the socket. The server then serves no further request of this client, so
+     * a client that does not read cannot make the daemon queue responses or fds without bound.
+     */
+    boolean isBacklogged()
+    {
+        return !channel.isWritable() || !out.isEmpty();
+    }
+
+    /** Runs {@code callback} on the event loop whenever queued frames that made this client backlogged have left. */
+    void onDrained(final Runnable callback)
+    {
+        this.onDrained = callback;
+    }
+
     /** Sends a success response. */
     public void reply(final long requestId, final Response.Builder response)
     {
@@ -143,7 +170,8 @@ public final class ClientConnection
         {
             return;
         }
-        if (events.size() >= Limits.EVENT_QUEUE_PER_CLIENT)
+        if (events.size() >= Limits.EVENT_QUEUE_PER_CLIENT ||
+            queuedEventBytes + uevent.length > Limits.EVENT_QUEUE_BYTES_PER_CLIENT)
         {
             droppedBySubscription.merge(subscriptionId, 1L, Long::sum);
             return;
@@ -155,24 +183,45 @@ public final class ClientConnection
         }
         events.add(Event.newBuilder().setSubscriptionId(subscriptionId)
             .setUevent(com.google.protobuf.ByteString.copyFrom(uevent)).build());
+        queuedEventBytes += uevent.length;
         pumpEvents();
     }
 
-    /** Moves queued events to the socket while it is writable; called again when writability returns. */
+    /**
+     * Moves queued events to the socket while it is writable; called again when writability returns. Netty
+     * fires writability changes synchronously from inside our writes, so this is re-entered: the nested call
+     * does nothing and the outer loop, which re-checks writability, carries on (so events keep their order and
+     * the overflow markers are not iterated while being cleared).
+     */
     void pumpEvents()
     {
-        while (channel.isWritable() && !events.isEmpty())
+        if (pumping)
         {
-            send(ServerFrame.newBuilder().setEvent(events.poll()).build(), -1);
+            return;
         }
-        if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
+        pumping = true;
+        try
         {
-            for (final Map.Entry<Long, Long> e : droppedBySubscription.entrySet())
+            while (channel.isWritable() && !events.isEmpty())
             {
-                send(ServerFrame.newBuilder().setEvent(Event.newBuilder().setSubscriptionId(e.getKey())
-                    .setOverflowDropped(e.getValue())).build(), -1);
+                final Event next = events.poll();
+                queuedEventBytes -= next.getUevent().size();
+                send(ServerFrame.newBuilder().setEvent(next).build(), -1);
             }
-            droppedBySubscription.clear();
+            if (events.isEmpty() && !droppedBySubscription.isEmpty() && channel.isWritable())
+            {
+                final List<Map.Entry<Long, Long>> markers = new ArrayList<>(droppedBySubscription.entrySet());
+                droppedBySubscription.clear();
+                for (final Map.Entry<Long, Long> e : markers)
+                {
+                    send(ServerFrame.newBuilder().setEvent(Event.newBuilder().setSubscriptionId(e.getKey())
+                        .setOverflowDropped(e.getValue())).build(), -1);
+                }
+            }
+        }
+        finally
+        {
+            pumping = false;
         }
     }
 
@@ -183,7 +232,22 @@ public final class ClientConnection
             Native.closeQuietly(fd);
             return;
         }
-        out.add(new Outgoing(Frames.encode(frame), fd));
+        if (frame.getSerializedSize() > Limits.MAX_SERVER_FRAME_BYTES)
+        {
+            // A client would have to drop the connection on it (ABI.md "Framing"): answer the request instead.
+            final long requestId = frame.getResponse().getRequestId();
+            LOG.warn("client {}: a {}-byte answer to request {} exceeds the frame limit; answering EMSGSIZE", id,
+                frame.getSerializedSize(), requestId);
+            out.add(new Outgoing(Frames.encode(ServerFrame.newBuilder().setResponse(Response.newBuilder()
+                .setRequestId(requestId).setError(ErrorCode.EMSGSIZE).setMessage("the answer would be " +
+                    frame.getSerializedSize() + " bytes, over the " + Limits.MAX_SERVER_FRAME_BYTES +
+                    "-byte frame limit")).build()), -1));
+            Native.closeQuietly(fd);
+        }
+        else
+        {
+            out.add(new Outgoing(Frames.encode(frame), fd));
+        }
         drain();
     }
 
@@ -285,6 +349,10 @@ public final class ClientConnection
             {
                 drainScheduled = false;
                 drain();
+                if (out.isEmpty() && onDrained != null && channel.isOpen())
+                {
+                    onDrained.run();
+                }
             }, 200, TimeUnit.MICROSECONDS);
         }
     }
@@ -298,6 +366,7 @@ public final class ClientConnection
         }
         out.clear();
         events.clear();
+        queuedEventBytes = 0;
     }
 
     void close()

@@ -58,6 +58,8 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final FenceWaits fenceWaits;
     private final PolicyHolder policy;
     private final PolicyReloader reloader;
+    private volatile int maxClients = Limits.DEFAULT_MAX_CLIENTS;
+    private int clients;
 
     /**
      * Starts the backend (already configured with this daemon's role bits) and then the client socket.
@@ -128,9 +130,26 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
 
     // ---- client requests ----
 
+    /** Connections served at once (daemon option {@code --max-clients}); later ones are refused with EAGAIN. */
+    public void maxClients(final int max)
+    {
+        if (max < 1)
+        {
+            throw new IllegalArgumentException("max clients must be at least 1: " + max);
+        }
+        maxClients = max;
+    }
+
     @Override
     public void onConnected(final ClientConnection client)
     {
+        if (++clients > maxClients)
+        {
+            LOG.warn("{}: {} connections are open, at most {}; refused", client, clients - 1, maxClients);
+            client.refuse(ErrorCode.EAGAIN, "too many clients: this daemon serves at most " + maxClients +
+                " connections");
+            return;
+        }
         if (!policy.get().mayConnect(client.uid(), client.gid()))
         {
             LOG.warn("{}: uid {} gid {} may not use this daemon (policy [access]); refused", client, client.uid(),
@@ -274,6 +293,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     @Override
     public void onDisconnected(final ClientConnection client)
     {
+        clients--;
         events.removeClient(client);
         fenceWaits.dropClient(client);
         for (final Role r : roles)

@@ -14,10 +14,21 @@ import java.util.List;
 public final class EventFilter
 {
     private final List<MatchRule> rules;
+    private final int cost;
 
-    private EventFilter(final List<MatchRule> rules)
+    private EventFilter(final List<MatchRule> rules, final int cost)
     {
         this.rules = rules;
+        this.cost = cost;
+    }
+
+    /**
+     * What testing one event may cost, in glob characters (each match counts its glob plus one): matching is
+     * O(glob x value), so the daemon bounds the sum per connection ({@link Limits#MAX_GLOB_CHARS_PER_CLIENT}).
+     */
+    public int cost()
+    {
+        return cost;
     }
 
     public static EventFilter of(final List<MatchRule> rules) throws ApiException
@@ -26,6 +37,7 @@ public final class EventFilter
         {
             throw new ApiException(ErrorCode.EINVAL, rules.size() + " match rules, limit " + Limits.MAX_MATCH_RULES);
         }
+        int cost = 0;
         for (final MatchRule rule : rules)
         {
             if (rule.getMatchesCount() > Limits.MAX_MATCHES_PER_RULE)
@@ -39,9 +51,10 @@ public final class EventFilter
                 {
                     throw new ApiException(ErrorCode.EINVAL, "match key must be 1..64 and glob at most 256 characters");
                 }
+                cost += m.getGlob().length() + 1;
             }
         }
-        return new EventFilter(List.copyOf(rules));
+        return new EventFilter(List.copyOf(rules), cost);
     }
 
     public boolean test(final UEvent event)

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.daemon;
 
 import org.hyperdmabuf.abi.UEvent;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -23,8 +24,26 @@ public final class EventHub
     {
     }
 
-    public long subscribe(final ClientConnection client, final EventFilter filter)
+    /**
+     * Adds a subscription; ENOSPC past {@link Limits#MAX_SUBSCRIPTIONS_PER_CLIENT} subscriptions or
+     * {@link Limits#MAX_GLOB_CHARS_PER_CLIENT} glob characters for this client, which bound what one connection
+     * costs the daemon per published event.
+     */
+    public long subscribe(final ClientConnection client, final EventFilter filter) throws ApiException
     {
+        if (client.subscriptions >= Limits.MAX_SUBSCRIPTIONS_PER_CLIENT)
+        {
+            throw new ApiException(ErrorCode.ENOSPC, "this connection already holds " +
+                Limits.MAX_SUBSCRIPTIONS_PER_CLIENT + " subscriptions");
+        }
+        if (client.subscribedGlobChars + filter.cost() > Limits.MAX_GLOB_CHARS_PER_CLIENT)
+        {
+            throw new ApiException(ErrorCode.ENOSPC, "the subscriptions of this connection would hold " +
+                (client.subscribedGlobChars + filter.cost()) + " glob characters, at most " +
+                Limits.MAX_GLOB_CHARS_PER_CLIENT + " (each match counts its glob plus one)");
+        }
+        client.subscriptions++;
+        client.subscribedGlobChars += filter.cost();
         final long id = nextSubscriptionId++;
         subscriptions.put(id, new Subscription(id, client, filter));
         return id;
@@ -39,6 +58,8 @@ public final class EventHub
             return false;
         }
         subscriptions.remove(id);
+        client.subscriptions--;
+        client.subscribedGlobChars -= s.filter.cost();
         return true;
     }
 

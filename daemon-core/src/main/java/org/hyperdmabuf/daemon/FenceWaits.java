@@ -41,12 +41,18 @@ public final class FenceWaits
         {
             throw new ApiException(ErrorCode.EINVAL, "fence values are below 2^63; got " + Long.toUnsignedString(target));
         }
+        if (client.parkedFenceWaits >= Limits.MAX_FENCE_WAITS_PER_CLIENT)
+        {
+            throw new ApiException(ErrorCode.EAGAIN, "this connection already has " +
+                Limits.MAX_FENCE_WAITS_PER_CLIENT + " FENCE_WAITs pending");
+        }
         timeline.addWaiter(); // raise the flag before the re-check, so a signaller cannot miss us
         final Wait w = new Wait(client, requestId, timeline, target, System.nanoTime() +
             TimeUnit.MILLISECONDS.toNanos(timeoutMillis), peerVm, key);
         if (!tryComplete(w, System.nanoTime()))
         {
             waits.add(w);
+            client.parkedFenceWaits++;
             armTimer();
         }
     }
@@ -60,7 +66,7 @@ public final class FenceWaits
     public void check()
     {
         final long now = System.nanoTime();
-        waits.removeIf(w -> tryComplete(w, now));
+        waits.removeIf(w -> tryComplete(w, now) && unparked(w));
         armTimer();
     }
 
@@ -83,7 +89,7 @@ public final class FenceWaits
             if (w.client == client)
             {
                 w.timeline.removeWaiter();
-                return true;
+                return unparked(w);
             }
             return false;
         });
@@ -97,10 +103,17 @@ public final class FenceWaits
             if (which.test(w))
             {
                 it.remove();
+                unparked(w);
                 w.timeline.removeWaiter();
                 w.client.replyError(w.requestId, code, why);
             }
         }
+    }
+
+    private static boolean unparked(final Wait w)
+    {
+        w.client.parkedFenceWaits--;
+        return true;
     }
 
     private boolean tryComplete(final Wait w, final long now)

@@ -1,9 +1,9 @@
 package org.hyperdmabuf.tests.e2e;
 
-import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.CodedOutputStream;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.ServerFrame;
+import org.hyperdmabuf.tests.support.ServerFrames;
 
 import java.io.ByteArrayOutputStream;
 import java.io.EOFException;
@@ -152,32 +152,7 @@ final class RawConnection implements AutoCloseable
         in.flip();
         try
         {
-            final int start = in.position();
-            int length = 0;
-            int shift = 0;
-            while (true)
-            {
-                if (!in.hasRemaining())
-                {
-                    in.position(start);
-                    return null;
-                }
-                final byte b = in.get();
-                length |= (b & 0x7f) << shift;
-                if (b >= 0)
-                {
-                    break;
-                }
-                shift += 7;
-            }
-            if (in.remaining() < length)
-            {
-                in.position(start);
-                return null;
-            }
-            final ServerFrame f = ServerFrame.parseFrom(CodedInputStream.newInstance(in.slice(in.position(), length)));
-            in.position(in.position() + length);
-            return f;
+            return ServerFrames.next(in);
         }
         finally
         {
