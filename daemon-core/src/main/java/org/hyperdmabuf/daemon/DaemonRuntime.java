@@ -35,6 +35,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -50,6 +51,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final HypervisorBackend backend;
     private final EventLoopGroup group;
     private final EventLoop loop;
+    private volatile boolean closing;
     private final List<Role> roles = new ArrayList<>();
     private final ApiServer api;
     private final CountDownLatch closed = new CountDownLatch(1);
@@ -357,10 +359,30 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
 
     // ---- backend events (backend thread) ----
 
+    /**
+     * Hands a backend callback to the event loop, the only thread that runs role code. Once the daemon
+     * is closing the loop is gone before the backend unmaps its memory, and late callbacks are dropped.
+     */
+    private void onLoop(final Runnable task)
+    {
+        try
+        {
+            loop.execute(task);
+        }
+        catch (final RejectedExecutionException e)
+        {
+            if (closing)
+            {
+                return;
+            }
+            throw e;
+        }
+    }
+
     @Override
     public void onPeerUp(final PeerInfo peer)
     {
-        loop.execute(() ->
+        onLoop(() ->
         {
             LOG.info("peer VM {} up (session {}, roles {})", peer.vm(), Long.toHexString(peer.sessionId()), peer.roles());
             malformedReported.remove(peer.vm());
@@ -371,7 +393,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     @Override
     public void onPeerDown(final int vm, final long sessionId, final String reason)
     {
-        loop.execute(() ->
+        onLoop(() ->
         {
             LOG.info("peer VM {} down ({})", vm, reason);
             roles.forEach(r -> r.onPeerDown(vm, sessionId, reason));
@@ -381,13 +403,13 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     @Override
     public void onFenceDoorbell()
     {
-        loop.execute(fenceWaits::check);
+        onLoop(fenceWaits::check);
     }
 
     @Override
     public void onFenceTick()
     {
-        loop.execute(() ->
+        onLoop(() ->
         {
             if (!fenceWaits.isEmpty())
             {
@@ -406,7 +428,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         }
         catch (final InvalidProtocolBufferException e)
         {
-            loop.execute(() ->
+            onLoop(() ->
             {
                 if (malformedReported.add(vm))
                 {
@@ -416,7 +438,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             });
             return;
         }
-        loop.execute(() ->
+        onLoop(() ->
         {
             for (final Role r : roles)
             {
@@ -447,14 +469,17 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         {
             return;
         }
+        closing = true;
         try
         {
             api.close();
         }
         finally
         {
-            backend.close();
+            // The loop stops first: role code still queued (a peer's message, say) would otherwise run
+            // against shared memory the backend has just unmapped, a SIGSEGV rather than an exception.
             group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+            backend.close();
             closed.countDown();
             LOG.info("daemon '{}' stopped", name);
         }
