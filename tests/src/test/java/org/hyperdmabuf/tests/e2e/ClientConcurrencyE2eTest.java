@@ -94,6 +94,7 @@ class ClientConcurrencyE2eTest
         try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
              HdmabufClient consumer = HdmabufClient.connect(system.sourceSocket()))
         {
+            consumer.subscribe(List.of(rule("TAG_TEST=concurrency")), false);
             final List<Allocation> allocations = new ArrayList<>();
             final List<BufferId> ids = new ArrayList<>();
             for (int i = 0; i < THREADS; i++)
@@ -102,6 +103,7 @@ class ClientConcurrencyE2eTest
                 fill(a.buffer().bytes(), 100 + i);
                 allocations.add(a);
                 ids.add(producer.export(a.handle(), system.sourceVm(), META, Access.ACCESS_READ_ONLY).getId());
+                E2e.awaitEvent(consumer, "add", BufferIds.format(ids.get(i)), null);
             }
             consumer.caps(); // the page size is cached before counting fds
             final long fdsBefore = openFds();
@@ -169,7 +171,9 @@ class ClientConcurrencyE2eTest
              HdmabufClient consumer = HdmabufClient.connect(system.sourceSocket());
              Allocation a = producer.alloc(PAGE))
         {
+            consumer.subscribe(List.of(rule("TAG_TEST=concurrency")), false);
             final BufferId id = producer.export(a.handle(), system.sourceVm(), META, Access.ACCESS_READ_WRITE).getId();
+            E2e.awaitEvent(consumer, "add", BufferIds.format(id), null);
             try (ImportedBuffer imported = consumer.importBuffer(id))
             {
                 final Thread[] waiter = new Thread[1];
