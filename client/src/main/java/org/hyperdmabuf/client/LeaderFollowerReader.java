@@ -107,7 +107,7 @@ final class LeaderFollowerReader
             reply = r;
             if (STATE.compareAndSet(this, WAITING, ANSWERED))
             {
-                LockSupport.unpark(thread);
+                wake();
                 return true;
             }
             return false;
@@ -117,6 +117,18 @@ final class LeaderFollowerReader
         {
             error = e;
             if (STATE.compareAndSet(this, WAITING, FAILED))
+            {
+                wake();
+            }
+        }
+
+        /**
+         * Unparks the waiting thread unless it is the caller (a leader answering itself): a permit left on the
+         * caller's own thread would make the application's next {@code LockSupport.park} return at once.
+         */
+        private void wake()
+        {
+            if (thread != Thread.currentThread())
             {
                 LockSupport.unpark(thread);
             }
@@ -320,7 +332,7 @@ final class LeaderFollowerReader
         }
         for (final Waiter w : eventWaiters)
         {
-            LockSupport.unpark(w.thread);
+            w.wake();
         }
     }
 
@@ -460,13 +472,9 @@ final class LeaderFollowerReader
             final Event e = frame.getEvent();
             events.add(new ReceivedEvent(e.getSubscriptionId(),
                 e.getOverflowDropped() > 0 ? null : UEvent.decode(e.getUevent().toByteArray()), e.getOverflowDropped()));
-            final Thread self = Thread.currentThread();
             for (final Waiter w : eventWaiters)
             {
-                if (w.thread != self)
-                {
-                    LockSupport.unpark(w.thread);
-                }
+                w.wake();
             }
             return;
         }

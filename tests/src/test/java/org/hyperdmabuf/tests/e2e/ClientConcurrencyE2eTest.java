@@ -35,6 +35,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 import static org.hyperdmabuf.tests.e2e.E2e.TIMEOUT;
@@ -355,6 +356,27 @@ class ClientConcurrencyE2eTest
             // there, below it when it already is. A reader thread makes it about 2.
             assertTrue(perCall < 1.5, "voluntary context switches per call: " + perCall);
             producer.free(a.handle());
+        }
+    }
+
+    /**
+     * A call answered on the calling thread leaves no unpark permit behind: the application's own
+     * {@code LockSupport.parkNanos} (a pacing loop, say) must still wait. The bench's producer paces exports
+     * this way, and a stray permit made it run at twice its rate.
+     */
+    @Test
+    void aCallLeavesNoParkPermit() throws Exception
+    {
+        try (HdmabufClient client = HdmabufClient.connect(system.sinkSocket()))
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                client.caps();
+                final long start = System.nanoTime();
+                LockSupport.parkNanos(5_000_000L);
+                final long parked = System.nanoTime() - start;
+                assertTrue(parked >= 4_000_000L, "parkNanos(5 ms) after a call returned after " + parked + " ns");
+            }
         }
     }
 
