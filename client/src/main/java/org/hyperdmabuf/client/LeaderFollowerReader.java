@@ -51,6 +51,11 @@ final class LeaderFollowerReader
     /** Largest frame a daemon may send (a LIST of many buffers). */
     private static final int MAX_SERVER_FRAME = 16 << 20;
     private static final int INITIAL_BUFFER = 4 * 65536;
+    /**
+     * Longest single poll: a Java interrupt does not end a poll(2), so a thread leading a long wait looks
+     * at its interrupt flag this often (only waits this long pay the extra wakeup).
+     */
+    private static final long POLL_SLICE_NANOS = 100_000_000L;
 
     private final UnixSocket socket;
     private final Map<Long, Waiter> pending = new ConcurrentHashMap<>();
@@ -355,14 +360,15 @@ final class LeaderFollowerReader
     {
         try
         {
-            while (failure == null && (w.requestId == 0 ? events.isEmpty() : w.isWaiting()))
+            final Thread self = Thread.currentThread();
+            while (failure == null && (w.requestId == 0 ? events.isEmpty() : w.isWaiting()) && !self.isInterrupted())
             {
                 final long left = deadlineNanos - System.nanoTime();
                 if (left <= 0)
                 {
                     return;
                 }
-                if (poller.poll((int)Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000)) > 0)
+                if (poller.poll((int)((Math.min(left, POLL_SLICE_NANOS) + 999_999) / 1_000_000)) > 0)
                 {
                     readAvailable();
                 }

@@ -360,6 +360,34 @@ class ClientConcurrencyE2eTest
     }
 
     /**
+     * Interrupting a thread that reads the socket itself ends its wait as the old blocking queue did:
+     * {@code nextEvent} throws InterruptedException, a call fails with EIO; the connection stays usable.
+     */
+    @Test
+    void anInterruptEndsAReadingThreadsWait() throws Exception
+    {
+        try (HdmabufClient client = HdmabufClient.connect(system.sinkSocket()))
+        {
+            client.subscribe(List.of(rule("TAG_TEST=nothing-matches-this")), false);
+            final List<Thread> threads = new ArrayList<>();
+            final Future<Object> waiting = submitRecordingThread(threads, () ->
+                client.nextEvent(TIMEOUT.multipliedBy(3)));
+            Await.until("the event waiter to read the socket", TIMEOUT, () -> inMethod(threads.get(0), "lead"));
+            threads.get(0).interrupt();
+            try
+            {
+                waiting.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                throw new AssertionError("nextEvent returned instead of throwing");
+            }
+            catch (final ExecutionException e)
+            {
+                assertInstanceOf(InterruptedException.class, e.getCause());
+            }
+            assertTrue(client.caps().getPageSize() > 0, "the connection is still usable");
+        }
+    }
+
+    /**
      * A call answered on the calling thread leaves no unpark permit behind: the application's own
      * {@code LockSupport.parkNanos} (a pacing loop, say) must still wait. The bench's producer paces exports
      * this way, and a stray permit made it run at twice its rate.
