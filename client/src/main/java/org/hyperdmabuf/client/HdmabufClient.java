@@ -1,7 +1,6 @@
 package org.hyperdmabuf.client;
 
 import com.google.protobuf.CodedOutputStream;
-import org.hyperdmabuf.abi.UEvent;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Alloc;
 import org.hyperdmabuf.abi.v1.BufferId;
@@ -9,7 +8,6 @@ import org.hyperdmabuf.abi.v1.BufferInfo;
 import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.Caps;
 import org.hyperdmabuf.abi.v1.ErrorCode;
-import org.hyperdmabuf.abi.v1.Event;
 import org.hyperdmabuf.abi.v1.Export;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.FenceSignal;
@@ -28,7 +26,6 @@ import org.hyperdmabuf.abi.v1.QueryTargets;
 import org.hyperdmabuf.abi.v1.Release;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
-import org.hyperdmabuf.abi.v1.ServerFrame;
 import org.hyperdmabuf.abi.v1.Stats;
 import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.abi.v1.Subscribe;
@@ -43,39 +40,37 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.Map;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A connection to a local hyperdmabuf daemon (sink or source). Thread-safe: many requests may be in
- * flight from several threads; one reader thread matches responses by request id and queues events.
+ * flight from several threads, responses are matched by request id and events queued.
  * <p>
- * File descriptors arrive with SCM_RIGHTS no later than the first byte of their frame; the reader keeps
- * them in a FIFO and gives each response the {@code fd_count} fds at its head (ABI.md "Framing").
+ * There is no reader thread: the threads that wait read (see {@link LeaderFollowerReader}). A call sends its
+ * frame and, if no other thread is reading, reads the socket itself until its response arrives, handing
+ * other threads' responses and events on as it reads them; otherwise it parks until the reading thread
+ * hands it its response or the lead. A lone caller thus costs one wakeup per round trip. Events are read
+ * when some thread calls or waits in {@link #nextEvent}; in between they wait in the socket and in the
+ * daemon's bounded queue (ABI.md "Delivery and back-pressure").
+ * <p>
+ * File descriptors arrive with SCM_RIGHTS no later than the first byte of their frame; the reading thread
+ * keeps them in a FIFO and gives each response the {@code fd_count} fds at its head (ABI.md "Framing").
+ * Fds of a response nobody waits for any more (a timed-out call) are closed.
  */
 public final class HdmabufClient implements AutoCloseable
 {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
     /** Largest frame a client may send (ABI.md "Framing"). */
     private static final int MAX_FRAME = 65536;
-    /** Largest frame a daemon may send (a LIST of many buffers). */
-    private static final int MAX_SERVER_FRAME = 16 << 20;
+    /** How long a call whose send failed (EPIPE) reads on for the reason the daemon gave before closing. */
+    private static final long CLOSE_REASON_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final UnixSocket socket;
-    private final Map<Long, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
-    private final BlockingQueue<ReceivedEvent> events = new LinkedBlockingQueue<>();
+    private final LeaderFollowerReader reader;
     private final AtomicLong requestIds = new AtomicLong();
-    private final Thread reader;
     private final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(MAX_FRAME + 5);
-    private volatile IOException failure;
+    private boolean closed; // guarded by sendBuffer
     private Duration timeout = DEFAULT_TIMEOUT;
     private volatile int pageSize;
 
@@ -87,9 +82,7 @@ public final class HdmabufClient implements AutoCloseable
     private HdmabufClient(final UnixSocket socket)
     {
         this.socket = socket;
-        this.reader = new Thread(this::readLoop, "hdmabuf-client-reader");
-        this.reader.setDaemon(true);
-        this.reader.start();
+        this.reader = new LeaderFollowerReader(socket);
     }
 
     public static HdmabufClient connect(final Path socketPath) throws IOException
@@ -264,15 +257,13 @@ public final class HdmabufClient implements AutoCloseable
         call(Request.newBuilder().setRelease(Release.newBuilder().setId(id)));
     }
 
-    /** The next event, waiting up to {@code wait}; null on timeout. */
+    /**
+     * The next event, waiting up to {@code wait} (reading the socket if no other thread does); null on timeout.
+     * Events already received come first; then the connection's failure is thrown.
+     */
     public ReceivedEvent nextEvent(final Duration wait) throws IOException, InterruptedException
     {
-        final ReceivedEvent e = events.poll(wait.toNanos(), TimeUnit.NANOSECONDS);
-        if (e == null && failure != null)
-        {
-            throw failure;
-        }
-        return e;
+        return reader.nextEvent(System.nanoTime() + wait.toNanos());
     }
 
     /**
@@ -287,19 +278,37 @@ public final class HdmabufClient implements AutoCloseable
     private Reply call(final Request.Builder request, final Duration timeout) throws IOException
     {
         final long id = requestIds.incrementAndGet();
-        final CompletableFuture<Reply> future = new CompletableFuture<>();
-        pending.put(id, future);
+        final LeaderFollowerReader.Waiter waiter = reader.register(id);
         try
         {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            NativeIoException sendFailure = null;
             try
             {
                 sendFrame(request.setRequestId(id).build());
             }
             catch (final NativeIoException e)
             {
-                throw daemonClosed(e);
+                // The daemon closed the connection under us (EPIPE): it usually said why first (e.g. EACCES
+                // for a uid the policy refuses), so read on briefly to report that reason.
+                sendFailure = e;
+                deadline = System.nanoTime() + Math.min(timeout.toNanos(), CLOSE_REASON_WAIT_NANOS);
             }
-            final Reply reply = future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            final Reply reply = reader.awaitReply(waiter, deadline);
+            if (reply == null)
+            {
+                if (sendFailure != null)
+                {
+                    throw new HdmabufException(ErrorCode.EPEERLOST, "the daemon closed the connection (" +
+                        sendFailure.errnoName() + ")", sendFailure);
+                }
+                if (Thread.currentThread().isInterrupted())
+                {
+                    throw new HdmabufException(ErrorCode.EIO, "interrupted", new InterruptedException());
+                }
+                throw new HdmabufException(ErrorCode.ETIMEDOUT, request.getOpCase() + " got no response within " +
+                    timeout.toMillis() + " ms");
+            }
             final Response r = reply.response();
             if (r.getError() != ErrorCode.OK)
             {
@@ -308,23 +317,9 @@ public final class HdmabufClient implements AutoCloseable
             }
             return reply;
         }
-        catch (final InterruptedException e)
-        {
-            Thread.currentThread().interrupt();
-            throw new HdmabufException(ErrorCode.EIO, "interrupted", e);
-        }
-        catch (final ExecutionException e)
-        {
-            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-        }
-        catch (final TimeoutException e)
-        {
-            throw new HdmabufException(ErrorCode.ETIMEDOUT, request.getOpCase() + " got no response within " +
-                timeout.toMillis() + " ms");
-        }
         finally
         {
-            pending.remove(id);
+            reader.deregister(waiter);
         }
     }
 
@@ -333,6 +328,7 @@ public final class HdmabufClient implements AutoCloseable
     {
         synchronized (sendBuffer)
         {
+            checkOpen();
             final ByteBuffer b = ByteBuffer.allocateDirect(bytes.length).put(bytes).flip();
             socket.sendFully(b, null, 0);
         }
@@ -340,7 +336,7 @@ public final class HdmabufClient implements AutoCloseable
 
     private void sendFrame(final Request request) throws IOException
     {
-        final IOException f = failure;
+        final IOException f = reader.failure();
         if (f != null)
         {
             throw f;
@@ -353,6 +349,7 @@ public final class HdmabufClient implements AutoCloseable
         }
         synchronized (sendBuffer)
         {
+            checkOpen();
             sendBuffer.clear();
             final CodedOutputStream out = CodedOutputStream.newInstance(sendBuffer);
             out.writeUInt32NoTag(size);
@@ -363,148 +360,14 @@ public final class HdmabufClient implements AutoCloseable
         }
     }
 
-    // ---- reader ----
-
-    private void readLoop()
+    /** Under the send lock: the fd must not be used once {@link #close} closed it (its number may be reused). */
+    private void checkOpen() throws IOException
     {
-        ByteBuffer in = ByteBuffer.allocateDirect(4 * MAX_FRAME);
-        final ArrayDeque<Integer> fds = new ArrayDeque<>();
-        try
+        if (closed)
         {
-            while (true)
-            {
-                final int n = socket.receive(in, fds::add);
-                if (n == 0)
-                {
-                    throw new HdmabufException(ErrorCode.EPEERLOST, "the daemon closed the connection");
-                }
-                in.flip();
-                while (true)
-                {
-                    final int start = in.position();
-                    final long prefix = readVarint(in);
-                    if (prefix > MAX_SERVER_FRAME)
-                    {
-                        throw new HdmabufException(ErrorCode.EPROTO, "daemon sent a frame of " + prefix +
-                            " bytes, limit " + MAX_SERVER_FRAME);
-                    }
-                    if (prefix < 0)
-                    {
-                        in.position(start);
-                        break;
-                    }
-                    final int length = (int)prefix;
-                    if (in.remaining() < length)
-                    {
-                        in.position(start);
-                        if (in.capacity() < length + 5)
-                        {
-                            in = ByteBuffer.allocateDirect(length + 5).put(in);
-                            in.flip();
-                        }
-                        break;
-                    }
-                    final ByteBuffer body = in.slice(in.position(), length);
-                    in.position(in.position() + length);
-                    dispatch(ServerFrame.parseFrom(body), fds);
-                }
-                in.compact();
-            }
+            final IOException f = reader.failure();
+            throw f != null ? f : new HdmabufException(ErrorCode.EBADF, "the client was closed");
         }
-        catch (final IOException e)
-        {
-            fail(e);
-        }
-        catch (final RuntimeException e)
-        {
-            fail(new HdmabufException(ErrorCode.EPROTO, "client reader failed: " + e, e));
-        }
-        finally
-        {
-            closeFds(fds.stream().mapToInt(Integer::intValue).toArray());
-        }
-    }
-
-    private void dispatch(final ServerFrame frame, final ArrayDeque<Integer> fds) throws HdmabufException
-    {
-        if (frame.hasEvent())
-        {
-            final Event e = frame.getEvent();
-            events.add(new ReceivedEvent(e.getSubscriptionId(),
-                e.getOverflowDropped() > 0 ? null : UEvent.decode(e.getUevent().toByteArray()), e.getOverflowDropped()));
-            return;
-        }
-        final Response r = frame.getResponse();
-        if (r.getFdCount() > fds.size())
-        {
-            throw new HdmabufException(ErrorCode.EPROTO, "response announces " + r.getFdCount() + " fds, " +
-                fds.size() + " arrived");
-        }
-        final int[] mine = new int[r.getFdCount()];
-        for (int i = 0; i < mine.length; i++)
-        {
-            mine[i] = fds.poll();
-        }
-        final CompletableFuture<Reply> f = pending.get(r.getRequestId());
-        if (f == null || !f.complete(new Reply(r, mine)))
-        {
-            closeFds(mine); // late answer to a request that timed out, or an error on request id 0
-            if (r.getRequestId() == 0 && r.getError() != ErrorCode.OK)
-            {
-                fail(new HdmabufException(r.getError(), r.getMessage()));
-            }
-        }
-    }
-
-    /** Reads a varint32 (as an unsigned value) at the position; -1 (position unspecified) if incomplete. */
-    private static long readVarint(final ByteBuffer in) throws HdmabufException
-    {
-        long result = 0;
-        for (int shift = 0; shift < 35; shift += 7)
-        {
-            if (!in.hasRemaining())
-            {
-                return -1;
-            }
-            final byte b = in.get();
-            result |= (long)(b & 0x7f) << shift;
-            if (b >= 0)
-            {
-                return result;
-            }
-        }
-        throw new HdmabufException(ErrorCode.EPROTO, "malformed varint from the daemon");
-    }
-
-    private void fail(final IOException e)
-    {
-        if (failure == null)
-        {
-            failure = e;
-        }
-        for (final CompletableFuture<Reply> f : pending.values())
-        {
-            f.completeExceptionally(e);
-        }
-    }
-
-    /**
-     * The daemon closed the connection under us (EPIPE): it usually said why first (e.g. EACCES for a uid
-     * the policy refuses), so report that reason once the reader has seen it.
-     */
-    private IOException daemonClosed(final NativeIoException sendFailure) throws IOException
-    {
-        try
-        {
-            reader.join(2000);
-        }
-        catch (final InterruptedException e)
-        {
-            Thread.currentThread().interrupt();
-        }
-        final IOException said = failure;
-        return said != null ? said : new HdmabufException(ErrorCode.EPEERLOST, "the daemon closed the connection (" +
-            sendFailure.errnoName() + ")", sendFailure);
     }
 
     private static int onlyFd(final Reply reply) throws HdmabufException
@@ -519,30 +382,39 @@ public final class HdmabufClient implements AutoCloseable
 
     private static void closeFds(final int[] fds)
     {
-        for (final int fd : fds)
-        {
-            Native.closeQuietly(fd);
-        }
+        LeaderFollowerReader.closeFds(fds);
     }
 
-    /** Whether the connection has failed (daemon gone); subsequent calls throw. */
+    /**
+     * Whether the connection has failed (daemon gone, or closed); subsequent calls throw. Reads what the
+     * socket holds without blocking when no other thread is reading, so a daemon that left is noticed.
+     */
     public boolean isBroken()
     {
-        return failure != null;
+        return reader.poke() != null;
     }
 
+    /**
+     * Closes the connection. Threads waiting in a call or in {@link #nextEvent} fail with EBADF (unless the
+     * connection had already failed, then with that failure); fds of frames not yet handed out are closed.
+     */
     @Override
     public void close()
     {
-        socket.shutdown();
-        try
+        synchronized (sendBuffer)
         {
-            reader.join(2000);
+            if (closed)
+            {
+                return;
+            }
+            closed = true;
         }
-        catch (final InterruptedException e)
+        reader.fail(new HdmabufException(ErrorCode.EBADF, "the client was closed"));
+        socket.shutdown(); // wakes a thread blocked reading
+        reader.stopReading();
+        synchronized (sendBuffer)
         {
-            Thread.currentThread().interrupt();
+            socket.close();
         }
-        socket.close();
     }
 }

@@ -253,8 +253,7 @@ final class Lifecycle
          */
         PendingWait parkedIn(final HdmabufClient client) throws Exception
         {
-            Await.until(name + " to block in its daemon", TIMEOUT, () -> result.isDone() ||
-                thread.getState() == Thread.State.TIMED_WAITING || thread.getState() == Thread.State.WAITING);
+            Await.until(name + " to block in its daemon", TIMEOUT, () -> result.isDone() || awaitsReply(thread));
             client.caps();
             return this;
         }
@@ -262,6 +261,22 @@ final class Lifecycle
         boolean isDone()
         {
             return result.isDone();
+        }
+
+        /**
+         * Whether the thread has sent its request and waits for the response: parked as a follower or reading the
+         * socket itself (then it is RUNNABLE in poll, so its state does not tell).
+         */
+        private static boolean awaitsReply(final Thread thread)
+        {
+            for (final StackTraceElement f : thread.getStackTrace())
+            {
+                if (f.getMethodName().equals("awaitReply"))
+                {
+                    return true;
+                }
+            }
+            return false;
         }
 
         WaitResult get(final Duration timeout) throws Exception
