@@ -58,11 +58,11 @@ class IvshmemHostBackendTest
     private static final long MARGIN_MS = 1000;
     /** Short liveness settings for the tests that measure detection. */
     private static final Map<String, String> FAST_LIVENESS = Map.of(
-        IvshmemHostBackend.OPTION_HEARTBEAT_MS, Long.toString(HEARTBEAT_MS),
-        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, Long.toString(LIVENESS_MS));
+        IvshmemBackend.OPTION_HEARTBEAT_MS, Long.toString(HEARTBEAT_MS),
+        IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, Long.toString(LIVENESS_MS));
     /** For tests that park a receive thread on purpose: nobody may time anybody out meanwhile. */
     private static final Map<String, String> PATIENT = Map.of(
-        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "60000");
+        IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "60000");
 
     private TestServer fixture;
     private MappedMemory region;
@@ -86,7 +86,7 @@ class IvshmemHostBackendTest
         }
     }
 
-    private record Node(IvshmemHostBackend backend, RecordingListener listener)
+    private record Node(IvshmemBackend backend, RecordingListener listener)
     {
         int vm()
         {
@@ -312,7 +312,7 @@ class IvshmemHostBackendTest
     {
         fixture = TestServer.forBackends();
         final Node a = node();
-        final IvshmemHostBackend[] self = new IvshmemHostBackend[1];
+        final IvshmemBackend[] self = new IvshmemBackend[1];
         final RecordingListener recorder = new RecordingListener();
         final BackendListener closing = new BackendListener()
         {
@@ -334,7 +334,7 @@ class IvshmemHostBackendTest
                 self[0].close();
             }
         };
-        self[0] = new IvshmemHostBackend(fixture.options());
+        self[0] = new IvshmemBackend(fixture.options());
         self[0].start(closing);
         final int vm = self[0].localVm();
         final long session = self[0].sessionId();
@@ -350,13 +350,13 @@ class IvshmemHostBackendTest
     {
         fixture = new TestServer(4L << 20, 2, 1, IvshmemServer.MAX_ID);
         final Map<String, String> options = fixture.options();
-        options.put(IvshmemHostBackend.OPTION_MAX_PEERS, "2");
-        final IvshmemHostBackend first = new IvshmemHostBackend(options);
+        options.put(IvshmemBackend.OPTION_MAX_PEERS, "2");
+        final IvshmemBackend first = new IvshmemBackend(options);
         first.start(new RecordingListener());
         try
         {
             assertEquals(1, first.localVm());
-            final IvshmemHostBackend second = new IvshmemHostBackend(fixture.options());
+            final IvshmemBackend second = new IvshmemBackend(fixture.options());
             final BackendException e = assertThrows(BackendException.class, () -> second.start(new RecordingListener()));
             assertEquals("EINVAL", e.error(), e.getMessage());
             assertTrue(e.getMessage().contains("id 2"), e.getMessage());
@@ -370,10 +370,10 @@ class IvshmemHostBackendTest
 
     // ---- liveness ----
 
-    /** Detection bound documented in IvshmemHostBackend and ABI.md: timeout + heartbeat + receive-loop interval. */
+    /** Detection bound documented in IvshmemBackend and ABI.md: timeout + heartbeat + receive-loop interval. */
     private static long detectionBoundMs()
     {
-        return LIVENESS_MS + HEARTBEAT_MS + IvshmemHostBackend.POLL_INTERVAL_MS;
+        return LIVENESS_MS + HEARTBEAT_MS + IvshmemBackend.POLL_INTERVAL_MS;
     }
 
     @Test
@@ -592,12 +592,12 @@ class IvshmemHostBackendTest
                 recorder.onFenceTick();
             }
         };
-        final IvshmemHostBackend s = fixture.startBackend(listener, PATIENT);
+        final IvshmemBackend s = fixture.startBackend(listener, PATIENT);
         final long sSession = s.sessionId();
 
         // The hand-made peer: a real ivshmem connection, a real slot, a real ring writer.
         final IvshmemPeerConnection connection = IvshmemPeerConnection.connect(fixture.socketPath(),
-            IvshmemHostBackend.VECTORS, 5000, null);
+            IvshmemBackend.VECTORS, 5000, null);
         try
         {
             final int p = connection.ownId();
@@ -706,24 +706,24 @@ class IvshmemHostBackendTest
     void optionsAreValidated() throws Exception
     {
         fixture = TestServer.forBackends();
-        assertError("EINVAL", () -> new IvshmemHostBackend(Map.of()));
+        assertError("EINVAL", () -> new IvshmemBackend(Map.of()));
         final Map<String, String> options = new HashMap<>(fixture.options());
         options.put("bogus", "1");
-        assertError("EINVAL", () -> new IvshmemHostBackend(options));
-        for (final String[] bad : new String[][] {{IvshmemHostBackend.OPTION_RING_CAPACITY, "5000"},
-            {IvshmemHostBackend.OPTION_RING_CAPACITY, "1024"}, {IvshmemHostBackend.OPTION_MAX_PEERS, "1"},
-            {IvshmemHostBackend.OPTION_MAX_PEERS, "x"}, {IvshmemHostBackend.OPTION_CONNECT_TIMEOUT_MS, "0"},
-            {IvshmemHostBackend.OPTION_ROLES, "producer"}, {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "0"},
-            {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "fast"}, {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "200"},
-            {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "-1"}})
+        assertError("EINVAL", () -> new IvshmemBackend(options));
+        for (final String[] bad : new String[][] {{IvshmemBackend.OPTION_RING_CAPACITY, "5000"},
+            {IvshmemBackend.OPTION_RING_CAPACITY, "1024"}, {IvshmemBackend.OPTION_MAX_PEERS, "1"},
+            {IvshmemBackend.OPTION_MAX_PEERS, "x"}, {IvshmemBackend.OPTION_CONNECT_TIMEOUT_MS, "0"},
+            {IvshmemBackend.OPTION_ROLES, "producer"}, {IvshmemBackend.OPTION_HEARTBEAT_MS, "0"},
+            {IvshmemBackend.OPTION_HEARTBEAT_MS, "fast"}, {IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "200"},
+            {IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "-1"}})
         {
             final Map<String, String> o = new HashMap<>(fixture.options());
             o.put(bad[0], bad[1]);
-            assertError("EINVAL", () -> new IvshmemHostBackend(o));
+            assertError("EINVAL", () -> new IvshmemBackend(o));
         }
         final Map<String, String> missing = new HashMap<>(fixture.options());
-        missing.put(IvshmemHostBackend.OPTION_SOCKET, fixture.dir().resolve("nobody.sock").toString());
-        final IvshmemHostBackend backend = new IvshmemHostBackend(missing);
+        missing.put(IvshmemBackend.OPTION_SOCKET, fixture.dir().resolve("nobody.sock").toString());
+        final IvshmemBackend backend = new IvshmemBackend(missing);
         assertError("EIO", () -> backend.start(new RecordingListener()));
         backend.close();
     }
@@ -732,7 +732,7 @@ class IvshmemHostBackendTest
     void theProviderIsFoundByName() throws Exception
     {
         fixture = TestServer.forBackends();
-        final BackendProvider provider = BackendProvider.find(IvshmemHostBackend.NAME);
+        final BackendProvider provider = BackendProvider.find(IvshmemBackend.NAME);
         assertInstanceOf(IvshmemBackendProvider.class, provider);
         assertTrue(provider.isAvailable(), provider.unavailabilityCause());
         final HypervisorBackend backend = provider.create(fixture.options());

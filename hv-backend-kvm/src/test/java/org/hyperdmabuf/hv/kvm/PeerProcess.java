@@ -27,7 +27,7 @@ public final class PeerProcess
             final int eq = arg.indexOf('=');
             options.put(arg.substring(0, eq), arg.substring(eq + 1));
         }
-        final IvshmemHostBackend backend = new IvshmemHostBackend(options);
+        final IvshmemBackend backend = new IvshmemBackend(options);
         backend.start(new BackendListener()
         {
             @Override
