@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 final class GuestFabric implements AutoCloseable
 {
     static final long REGION_SIZE = 4L << 20;
+    static final String DEVICE = "0000:00:04.0";
 
     private final Path dir;
     private final Path memory;
@@ -45,8 +46,14 @@ final class GuestFabric implements AutoCloseable
     /** A new emulated guest whose device has IVPosition {@code id}; returns its sysfs PCI devices directory. */
     Path addGuest(final int id) throws IOException
     {
+        return addGuest(id, memory);
+    }
+
+    /** A new emulated guest whose device is backed by {@code backing} (any file, e.g. a memfd's /proc path). */
+    Path addGuest(final int id, final Path backing) throws IOException
+    {
         final EmulatedIvshmemSysfs sysfs = new EmulatedIvshmemSysfs(dir.resolve("guest" + nextGuest++));
-        sysfs.addIvshmem("0000:00:04.0", memory, id, doorbell);
+        sysfs.addIvshmem(DEVICE, backing, id, doorbell);
         return sysfs.devicesDir();
     }
 
@@ -65,7 +72,14 @@ final class GuestFabric implements AutoCloseable
     IvshmemBackend start(final int id, final BackendListener listener, final Map<String, String> extra)
         throws IOException, BackendException
     {
-        final Map<String, String> options = options(addGuest(id));
+        return start(addGuest(id), listener, extra);
+    }
+
+    /** A started backend in the guest whose sysfs is {@code devicesDir}. */
+    IvshmemBackend start(final Path devicesDir, final BackendListener listener, final Map<String, String> extra)
+        throws BackendException
+    {
+        final Map<String, String> options = options(devicesDir);
         options.putAll(extra);
         final IvshmemBackend backend = new IvshmemBackend(options);
         backends.add(backend);
