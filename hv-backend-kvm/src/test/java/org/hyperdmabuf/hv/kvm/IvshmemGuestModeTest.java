@@ -10,18 +10,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -29,7 +24,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /** What guest mode adds to the conformance kit: device choice, options, doorbell writes, peers in other processes. */
 class IvshmemGuestModeTest
@@ -149,18 +143,18 @@ class IvshmemGuestModeTest
         final IvshmemBackend a = fabric.start(1, la, liveness);
 
         final Path sysfsB = fabric.addGuest(2);
-        final Process clean = spawn(sysfsB, liveness);
-        final long cleanSession = readySession(clean, 2);
+        final PeerProcess.Child clean = spawn(sysfsB, liveness);
+        final long cleanSession = clean.session();
         la.await(l -> l.sawPeerUp(2, cleanSession), TIMEOUT, "A to see B's process up");
-        clean.getOutputStream().close(); // B leaves the region cleanly
+        clean.process().getOutputStream().close(); // B leaves the region cleanly
         la.await(l -> l.peerDown(2, cleanSession) != null, TIMEOUT, "A to see B leave");
         assertEquals("gone", la.peerDown(2, cleanSession).reason());
-        assertTrue(clean.waitFor(10, TimeUnit.SECONDS));
+        assertTrue(clean.process().waitFor(10, TimeUnit.SECONDS));
 
-        final Process killed = spawn(sysfsB, liveness);
-        final long killedSession = readySession(killed, 2);
+        final PeerProcess.Child killed = spawn(sysfsB, liveness);
+        final long killedSession = killed.session();
         la.await(l -> l.sawPeerUp(2, killedSession), TIMEOUT, "A to see B's second process up");
-        killed.destroyForcibly();
+        killed.process().destroyForcibly();
         final long t0 = System.nanoTime();
         la.await(l -> l.peerDown(2, killedSession) != null, TIMEOUT, "A to see the killed B time out");
         final long tookMs = (System.nanoTime() - t0) / 1_000_000;
@@ -203,41 +197,14 @@ class IvshmemGuestModeTest
         lh.await(l -> l.peerDown(qemu.ownId(), guestSession) != null, TIMEOUT, "host to see the guest daemon leave");
     }
 
-    private Process spawn(final Path sysfs, final Map<String, String> extra) throws IOException
+    private PeerProcess.Child spawn(final Path sysfs, final Map<String, String> extra) throws Exception
     {
-        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx64m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-            PeerProcess.class.getName()));
         final Map<String, String> options = GuestFabric.options(sysfs);
         options.putAll(extra);
-        options.forEach((k, v) -> cmd.add(k + "=" + v));
-        final Process process = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        children.add(process);
-        return process;
-    }
-
-    private static long readySession(final Process process, final int expectedVm) throws Exception
-    {
-        final BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
-            StandardCharsets.UTF_8));
-        final String line = CompletableFuture.supplyAsync(() ->
-        {
-            try
-            {
-                return out.readLine();
-            }
-            catch (final IOException e)
-            {
-                throw new UncheckedIOException(e);
-            }
-        }).get(30, TimeUnit.SECONDS);
-        if (line == null || !line.startsWith("READY "))
-        {
-            fail("peer process did not start: " + line);
-        }
-        final String[] parts = line.split(" ");
-        assertEquals(expectedVm, Integer.parseInt(parts[1]));
-        return Long.parseUnsignedLong(parts[2], 16);
+        final PeerProcess.Child child = PeerProcess.spawn(options);
+        children.add(child.process());
+        assertEquals(2, child.vm(), "IVPosition of the second guest");
+        return child;
     }
 
     private static Map<String, String> with(final Map<String, String> base, final String key, final String value)

@@ -24,20 +24,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -46,7 +41,6 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /** Host-mode behaviour beyond the conformance kit: server death, restarts, liveness, hostile peers, options. */
 class IvshmemHostBackendTest
@@ -106,42 +100,16 @@ class IvshmemHostBackendTest
     }
 
     /** A backend in a separate JVM (a whole "VM" the test can stop or kill). */
-    private record Child(Process process, int vm, long session)
+    private PeerProcess.Child spawnPeer(final Map<String, String> extra) throws Exception
     {
-    }
-
-    private Child spawnPeer(final Map<String, String> extra) throws Exception
-    {
-        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx64m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-            PeerProcess.class.getName()));
         final Map<String, String> options = fixture.options();
         options.putAll(extra);
-        options.forEach((k, v) -> cmd.add(k + "=" + v));
-        final Process process = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        children.add(process);
-        final BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
-            StandardCharsets.UTF_8));
-        final String line = CompletableFuture.supplyAsync(() ->
-        {
-            try
-            {
-                return out.readLine();
-            }
-            catch (final IOException e)
-            {
-                throw new UncheckedIOException(e);
-            }
-        }).get(30, TimeUnit.SECONDS);
-        if (line == null || !line.startsWith("READY "))
-        {
-            fail("peer process did not start: " + line);
-        }
-        final String[] parts = line.split(" ");
-        return new Child(process, Integer.parseInt(parts[1]), Long.parseUnsignedLong(parts[2], 16));
+        final PeerProcess.Child child = PeerProcess.spawn(options);
+        children.add(child.process());
+        return child;
     }
 
-    private static void signal(final Child child, final String signal) throws Exception
+    private static void signal(final PeerProcess.Child child, final String signal) throws Exception
     {
         final Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(child.process().pid()))
             .inheritIO().start();
@@ -381,7 +349,7 @@ class IvshmemHostBackendTest
     {
         fixture = TestServer.forBackends();
         final Node a = node(FAST_LIVENESS);
-        final Child b = spawnPeer(FAST_LIVENESS);
+        final PeerProcess.Child b = spawnPeer(FAST_LIVENESS);
         a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
         final MemoryWindow window = mapRegion();
         final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
@@ -424,7 +392,7 @@ class IvshmemHostBackendTest
         fixture = TestServer.forBackends();
         final Node a = node(FAST_LIVENESS);
         final Node c = node(FAST_LIVENESS);
-        final Child b = spawnPeer(FAST_LIVENESS);
+        final PeerProcess.Child b = spawnPeer(FAST_LIVENESS);
         a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
         awaitUp(a, c);
         awaitUp(c, a);
