@@ -140,6 +140,8 @@ public final class IvshmemBackend implements HypervisorBackend
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final TransportFactory transportFactory;
+    /** What the transport attaches to, for messages before it exists. */
+    private String attachment;
     private final int maxPeersOption;
     private final int ringCapacityOption;
     private final int fenceSlotsOption;
@@ -250,10 +252,11 @@ public final class IvshmemBackend implements HypervisorBackend
         {
             throw new BackendException("EINVAL", NAME + ": option '" + OPTION_SOCKET + "' (server socket) is required");
         }
+        attachment = "ivshmem server " + socket;
         return events -> IvshmemServerTransport.connect(socket, connectTimeoutMs, events);
     }
 
-    private static TransportFactory guestTransport(final Map<String, String> options) throws BackendException
+    private TransportFactory guestTransport(final Map<String, String> options) throws BackendException
     {
         final IvshmemDeviceSelector selector;
         try
@@ -276,6 +279,7 @@ public final class IvshmemBackend implements HypervisorBackend
         }
         final IvshmemPciScanner scanner = new IvshmemPciScanner(Path.of(options.getOrDefault(OPTION_SYSFS,
             IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())));
+        attachment = "the ivshmem PCI device " + selector + " in " + scanner.devicesDir();
         return events -> IvshmemPciTransport.open(scanner, selector, peerId, Boolean.parseBoolean(enable), maxParkNs);
     }
 
@@ -394,8 +398,7 @@ public final class IvshmemBackend implements HypervisorBackend
         catch (final IOException e)
         {
             releaseResources();
-            throw new BackendException("EIO", NAME + ": cannot attach to " + (transport != null ?
-                transport.describe() : "the ivshmem transport") + ": " + e.getMessage(), e);
+            throw new BackendException("EIO", NAME + ": cannot join " + attachment + ": " + e.getMessage(), e);
         }
     }
 

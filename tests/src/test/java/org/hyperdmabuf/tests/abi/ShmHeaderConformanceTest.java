@@ -171,6 +171,7 @@ class ShmHeaderConformanceTest
         // The named macros, not only the struct offsets, carry the Java values.
         expected.put("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET);
         expected.put("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
+        expected.put("macro.HDMABUF_PEER_FENCE_BELL_OFFSET", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET);
         expected.put("limit.HDMABUF_SESSION_START_LENGTH", (long)RecordDescriptor.SESSION_START_LENGTH);
         // ABI.md "ivshmem specifics": vector 0 = control-ring doorbell, vector 1 = fences.
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", 0L);

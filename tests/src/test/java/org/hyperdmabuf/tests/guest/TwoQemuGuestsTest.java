@@ -26,9 +26,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Two real QEMU guests (TCG), each with an {@code ivshmem-doorbell} device attached to an ivshmem server on this
- * host, run the daemons in guest mode: guest 1 a sink daemon and a producer, guest 2 a source daemon and a
- * consumer. The guests boot Debian's kernel with a busybox initramfs ({@code packaging/qemu-guest/prepare.sh})
+ * Two real QEMU guests (TCG) run the daemons in guest mode on one region owned by an ivshmem server on this host:
+ * guest 1 a sink daemon and a producer, on an {@code ivshmem-doorbell} device attached to the server; guest 2 a
+ * source daemon and a consumer, on an {@code ivshmem-plain} device mapping the server's memfd (no interrupts,
+ * IVPosition 0, so its id comes from {@code -O peer-id=2}). Both device variants are thus covered in one boot. The guests boot Debian's kernel with a busybox initramfs ({@code packaging/qemu-guest/prepare.sh})
  * and run this JVM and these class paths from the host's root, shared read-only over 9p; a second, writable 9p
  * export (the work directory) carries the scripts, the payload and the results.
  * <p>
@@ -98,18 +99,25 @@ class TwoQemuGuestsTest
             .maxId(7)).start();
         resources.add(server::close);
 
-        // Ids follow connection order: the sink's guest is peer 1, the source's guest peer 2.
-        final ChildProcess sinkGuest = qemu("guest1-sink", kernel, initrd, "sink-guest.sh");
+        // The server gives the doorbell guest id 1; the plain guest maps the server's memfd by its /proc path.
+        final ChildProcess sinkGuest = qemu("guest1-sink", kernel, initrd, "sink-guest.sh",
+            "-chardev", "socket,path=" + work.resolve("ivshmem.sock") + ",id=ivs",
+            "-device", "ivshmem-doorbell,chardev=ivs,vectors=2,addr=0x6");
         Await.until("guest 1's QEMU to attach to the ivshmem server", Duration.ofSeconds(60),
             () -> server.peerCount() == 1);
-        final ChildProcess sourceGuest = qemu("guest2-source", kernel, initrd, "source-guest.sh");
-        Await.until("guest 2's QEMU to attach to the ivshmem server", Duration.ofSeconds(60),
-            () -> server.peerCount() == 2);
+        final ChildProcess sourceGuest = qemu("guest2-source", kernel, initrd, "source-guest.sh",
+            "-object", "memory-backend-file,id=region,share=on,size=" + REGION_SIZE + ",mem-path=/proc/" +
+                ProcessHandle.current().pid() + "/fd/" + server.regionFd(),
+            "-device", "ivshmem-plain,memdev=region,addr=0x6");
 
         sinkGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT); // the last line of `hdmabuf caps`
         final String caps = String.join("\n", sinkGuest.linesStartingWith("CAPS "));
         assertTrue(caps.contains("backend: kvm-ivshmem") && caps.contains("local VM: 1") &&
-            caps.contains("notification: polling"), caps);
+            caps.contains("doorbell: yes") && caps.contains("notification: polling"), caps);
+        sourceGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT);
+        final String plainCaps = String.join("\n", sourceGuest.linesStartingWith("CAPS "));
+        assertTrue(plainCaps.contains("local VM: 2") && plainCaps.contains("doorbell: no") &&
+            plainCaps.contains("notification: polling"), plainCaps);
         final String received = sourceGuest.awaitLine("received payload.bin", GUEST_TIMEOUT);
         assertTrue(received.contains("(" + PAYLOAD_BYTES + " bytes, sha256 ok) from VM 1"), received);
         sinkGuest.awaitLine("delivered ", GUEST_TIMEOUT);
@@ -136,18 +144,17 @@ class TwoQemuGuestsTest
         }
     }
 
-    private ChildProcess qemu(final String name, final String kernel, final String initrd, final String script)
-        throws IOException
+    private ChildProcess qemu(final String name, final String kernel, final String initrd, final String script,
+        final String... device) throws IOException
     {
-        final List<String> cmd = List.of("qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+        final List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
             "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", kernel, "-initrd", initrd,
             "-append", "console=ttyS0 panic=-1 loglevel=3 hdmabuf.work=" + work + " hdmabuf.run=" +
                 work.resolve(script),
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            "-virtfs", "local,path=" + work + ",mount_tag=work,security_model=none,multidevs=remap",
-            "-chardev", "socket,path=" + work.resolve("ivshmem.sock") + ",id=ivs",
-            "-device", "ivshmem-doorbell,chardev=ivs,vectors=2");
+            "-virtfs", "local,path=" + work + ",mount_tag=work,security_model=none,multidevs=remap"));
+        cmd.addAll(List.of(device));
         final ChildProcess guest = ChildProcess.command(name, cmd, System.out);
         resources.add(guest);
         return guest;
@@ -161,7 +168,7 @@ class TwoQemuGuestsTest
             "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/tmp -cp " +
             System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n" +
             // TCG guests on a loaded 2-core host stall for seconds: a generous liveness timeout (README).
-            "DAEMON=\"--backend kvm-ivshmem -O mode=guest -O region-size=" + REGION_SIZE +
+            "DAEMON=\"--backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0 -O region-size=" + REGION_SIZE +
             " --heartbeat-ms 250 --liveness-timeout-ms 20000 --policy $W/no-policy.toml" +
             " --policy-dir $W/no-policy.d\"\n" +
             "wait_for() {\n" +
@@ -196,9 +203,10 @@ class TwoQemuGuestsTest
     private String sourceScript()
     {
         return prelude() +
-            "$J source --socket /tmp/source.sock $DAEMON > $W/source-daemon.log 2>&1 &\n" +
+            "$J source --socket /tmp/source.sock $DAEMON -O peer-id=2 > $W/source-daemon.log 2>&1 &\n" +
             "daemon=$!\n" +
             "wait_for $W/source-daemon.log 'READY source' && grep 'READY source' $W/source-daemon.log\n" +
+            "$J caps --socket /tmp/source.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
             "mkdir -p /tmp/received\n" +
             "$J receive --out /tmp/received --count 1 --socket /tmp/source.sock --timeout 300 > $W/receive.log 2>&1\n" +
             "[ $? = 0 ] || echo FAIL receive\n" +
