@@ -1,11 +1,16 @@
 package org.hyperdmabuf.hv.kvm;
 
 import org.hyperdmabuf.hv.conformance.RecordingListener;
+import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.pci.EmulatedIvshmemSysfs;
 import org.hyperdmabuf.hv.pci.IvshmemRegisters;
+import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.Capabilities;
+import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.ShareRef;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -131,6 +136,45 @@ class IvshmemGuestModeTest
         assertFalse(a.ringFence(a.localVm()), "no doorbell to ourselves");
         a.freeFence(fence);
         assertEquals(1, EmulatedIvshmemSysfs.register(deviceA, IvshmemRegisters.IV_POSITION_OFFSET), "IVPosition is read-only");
+    }
+
+    @Test
+    void freedPagesReadAsZerosThroughAnotherGuestsMapping() throws Exception
+    {
+        final GuestFabric fabric = fabric(true);
+        final RecordingListener la = new RecordingListener();
+        final IvshmemBackend a = fabric.start(1, la, Map.of());
+        final IvshmemBackend b = fabric.start(2, new RecordingListener(), Map.of());
+        la.await(l -> l.sawPeerUp(2, b.sessionId()), TIMEOUT, "A to see B");
+        final BackendBuffer buffer = a.allocate(3 * 4096);
+        final ClientMapping client = a.mapAllocation(buffer);
+        try (MappedMemory written = MappedMemory.map(client.fd(), client.offset(), client.length(), false))
+        {
+            for (int i = 0; i < client.length(); i += 8)
+            {
+                written.buffer().putLong(i, 0x5A5A5A5A5A5A5A5AL);
+            }
+        }
+        finally
+        {
+            Native.closeQuietly(client.fd());
+        }
+        final ShareRef ref = a.share(buffer, 2, true);
+        final ClientMapping imported = b.mapImport(1, ref, true);
+        try (MappedMemory view = MappedMemory.map(imported.fd(), imported.offset(), imported.length(), true))
+        {
+            assertEquals(0x5A5A5A5A5A5A5A5AL, view.buffer().getLong((int)imported.length() - 8));
+            a.free(buffer);
+            // No hole can be punched in a PCI BAR: guest mode stores zeros, seen by every mapping at once.
+            for (int i = 0; i < imported.length(); i += 8)
+            {
+                assertEquals(0L, view.buffer().getLong(i), "byte " + i + " of a freed buffer");
+            }
+        }
+        finally
+        {
+            Native.closeQuietly(imported.fd());
+        }
     }
 
     @Test

@@ -150,7 +150,7 @@ class TwoQemuGuestsTest
         final List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
             "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 panic=-1 loglevel=3 hdmabuf.work=" + work + " hdmabuf.run=" +
+            "-append", "console=ttyS0 panic=-1 loglevel=3 no_timer_check hdmabuf.work=" + work + " hdmabuf.run=" +
                 work.resolve(script),
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-virtfs", "local,path=" + work + ",mount_tag=work,security_model=none,multidevs=remap"));
