@@ -332,6 +332,7 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
 #define HDMABUF_PEER_ABI_VERSION_OFFSET  24
 #define HDMABUF_PEER_ROLES_OFFSET        28
 #define HDMABUF_PEER_PID_OFFSET          32
+#define HDMABUF_PEER_FENCE_BELL_OFFSET   64 /* the one word OTHER peers write (atomic add) */
 
 #define HDMABUF_PEER_STATE_FREE    0
 #define HDMABUF_PEER_STATE_ACTIVE  1
@@ -348,7 +349,9 @@ struct hdmabuf_peer_slot {
     uint32_t abi_version;
     uint32_t roles;
     uint32_t pid;
-    uint8_t  reserved[HDMABUF_PEER_SLOT_LENGTH - 36];
+    uint8_t  reserved0[HDMABUF_PEER_FENCE_BELL_OFFSET - 36];
+    uint64_t fence_bell;          /* incremented by a peer ringing our fence doorbell; polled without interrupts */
+    uint8_t  reserved[HDMABUF_PEER_SLOT_LENGTH - 72];
 };
 
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, state) == HDMABUF_PEER_STATE_OFFSET, "state");
@@ -358,6 +361,7 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, heartbeat) == HDMABUF_P
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, abi_version) == HDMABUF_PEER_ABI_VERSION_OFFSET, "abi_version");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, roles) == HDMABUF_PEER_ROLES_OFFSET, "roles");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, pid) == HDMABUF_PEER_PID_OFFSET, "pid");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, fence_bell) == HDMABUF_PEER_FENCE_BELL_OFFSET, "fence_bell");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENGTH, "peer slot size");
 
 /*

@@ -159,12 +159,14 @@ static void dump_constants(void)
     P("PeerSlotDescriptor.ABI_VERSION_OFFSET", offsetof(struct hdmabuf_peer_slot, abi_version));
     P("PeerSlotDescriptor.ROLES_OFFSET", offsetof(struct hdmabuf_peer_slot, roles));
     P("PeerSlotDescriptor.PID_OFFSET", offsetof(struct hdmabuf_peer_slot, pid));
+    P("PeerSlotDescriptor.FENCE_BELL_OFFSET", offsetof(struct hdmabuf_peer_slot, fence_bell));
     P("PeerSlotDescriptor.STATE_FREE", HDMABUF_PEER_STATE_FREE);
     P("PeerSlotDescriptor.STATE_ACTIVE", HDMABUF_PEER_STATE_ACTIVE);
     P("PeerSlotDescriptor.STATE_GONE", HDMABUF_PEER_STATE_GONE);
     P("PeerSlotDescriptor.ROLE_SINK", HDMABUF_ROLE_SINK);
     P("PeerSlotDescriptor.ROLE_SOURCE", HDMABUF_ROLE_SOURCE);
     P("sizeof(struct hdmabuf_peer_slot)", sizeof(struct hdmabuf_peer_slot));
+    P("offsetof(struct hdmabuf_peer_slot, reserved0)", offsetof(struct hdmabuf_peer_slot, reserved0));
     P("offsetof(struct hdmabuf_peer_slot, reserved)", offsetof(struct hdmabuf_peer_slot, reserved));
 
     /* Rings (RingDescriptor). */
@@ -226,6 +228,7 @@ static void dump_constants(void)
     P("offsetof(struct hdmabuf_fence_slot, reserved2)", offsetof(struct hdmabuf_fence_slot, reserved2));
     P("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET);
     P("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", HDMABUF_FENCE_RELEASE_WAITERS_OFFSET);
+    P("macro.HDMABUF_PEER_FENCE_BELL_OFFSET", HDMABUF_PEER_FENCE_BELL_OFFSET);
 
     /* Layout parameters (RegionLayout). */
     P("RegionLayout.DEFAULT_MAX_PEERS", HDMABUF_LAYOUT_DEFAULT_MAX_PEERS);

@@ -71,7 +71,11 @@ final class DaemonOptions
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
         final Map<String, String> options = new HashMap<>();
-        options.put("socket", (ivshmem == null ? Defaults.ivshmemSocket() : ivshmem).toString());
+        if (!"guest".equals(backendOptions.get("mode")))
+        {
+            // Guest mode has no server: the region is the VM's ivshmem PCI device.
+            options.put("socket", (ivshmem == null ? Defaults.ivshmemSocket() : ivshmem).toString());
+        }
         options.put("roles", sink && source ? "sink,source" : sink ? "sink" : "source");
         options.put("max-peers", Integer.toString(maxPeers));
         options.put("ring-capacity", Long.toString(Defaults.parseSize(ringSize)));

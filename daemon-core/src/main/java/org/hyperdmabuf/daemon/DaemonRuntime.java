@@ -323,6 +323,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             .setIsolation(c.isolation())
             .setGuestToGuest(c.guestToGuest())
             .setDoorbell(c.doorbell())
+            .setNotification(c.notification())
             .setMaxMetadataBytes(policy.get().maxMetadataBytes())
             .setMaxPrivateBytes(Limits.MAX_PRIVATE_BYTES)
             .addAllRoles(roles.stream().map(Role::name).toList())

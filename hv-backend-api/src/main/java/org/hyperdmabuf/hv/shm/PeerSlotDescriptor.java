@@ -24,9 +24,19 @@ package org.hyperdmabuf.hv.shm;
  *  +---------------------------------------------------------------+
  *  |                     pid (informational)                       | 32
  *  +---------------------------------------------------------------+
- *  |                     reserved (zero) to 128                    | 36
+ *  |                     reserved (zero) to 64                     | 36
+ *  +---------------------------------------------------------------+
+ *  |                 fence_bell (written by OTHER peers)           | 64
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved (zero) to 128                    | 72
  *  +---------------------------------------------------------------+
  * </pre>
+ * {@code fence_bell} (own cache line) is the one word of a slot other peers write: a counter a peer atomically
+ * increments when it rings this peer's fence doorbell. A peer that cannot receive doorbell interrupts (guest
+ * mode, ivshmem-plain) polls it; any change means "check your fence waits". It is a hint like the doorbell
+ * itself: a garbage value costs one needless check. It is never reset, so a (re)joining owner starts from the
+ * value it finds.
  */
 public final class PeerSlotDescriptor
 {
@@ -39,6 +49,7 @@ public final class PeerSlotDescriptor
     public static final int ABI_VERSION_OFFSET = 24;
     public static final int ROLES_OFFSET = 28;
     public static final int PID_OFFSET = 32;
+    public static final int FENCE_BELL_OFFSET = 64;
 
     public static final int STATE_FREE = 0;
     public static final int STATE_ACTIVE = 1;

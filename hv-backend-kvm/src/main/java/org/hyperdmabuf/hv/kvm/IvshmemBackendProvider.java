@@ -7,13 +7,13 @@ import org.hyperdmabuf.hv.spi.HypervisorBackend;
 
 import java.util.Map;
 
-/** ServiceLoader entry for {@link IvshmemHostBackend}: runs wherever the native layer (memfd, eventfd) loads. */
+/** ServiceLoader entry for {@link IvshmemBackend}: runs wherever the native layer (memfd, eventfd) loads. */
 public final class IvshmemBackendProvider implements BackendProvider
 {
     @Override
     public String name()
     {
-        return IvshmemHostBackend.NAME;
+        return IvshmemBackend.NAME;
     }
 
     @Override
@@ -29,10 +29,10 @@ public final class IvshmemBackendProvider implements BackendProvider
         return cause == null ? null : "native layer unavailable: " + cause;
     }
 
-    /** See {@link IvshmemHostBackend} for the options. */
+    /** See {@link IvshmemBackend} for the options. */
     @Override
     public HypervisorBackend create(final Map<String, String> options) throws BackendException
     {
-        return new IvshmemHostBackend(options);
+        return new IvshmemBackend(options);
     }
 }

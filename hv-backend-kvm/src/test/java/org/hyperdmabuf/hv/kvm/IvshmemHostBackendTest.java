@@ -25,20 +25,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -47,7 +42,6 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /** Host-mode behaviour beyond the conformance kit: server death, restarts, liveness, hostile peers, options. */
 class IvshmemHostBackendTest
@@ -59,11 +53,11 @@ class IvshmemHostBackendTest
     private static final long MARGIN_MS = 1000;
     /** Short liveness settings for the tests that measure detection. */
     private static final Map<String, String> FAST_LIVENESS = Map.of(
-        IvshmemHostBackend.OPTION_HEARTBEAT_MS, Long.toString(HEARTBEAT_MS),
-        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, Long.toString(LIVENESS_MS));
+        IvshmemBackend.OPTION_HEARTBEAT_MS, Long.toString(HEARTBEAT_MS),
+        IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, Long.toString(LIVENESS_MS));
     /** For tests that park a receive thread on purpose: nobody may time anybody out meanwhile. */
     private static final Map<String, String> PATIENT = Map.of(
-        IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "60000");
+        IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "60000");
 
     private TestServer fixture;
     private MappedMemory region;
@@ -87,7 +81,7 @@ class IvshmemHostBackendTest
         }
     }
 
-    private record Node(IvshmemHostBackend backend, RecordingListener listener)
+    private record Node(IvshmemBackend backend, RecordingListener listener)
     {
         int vm()
         {
@@ -107,42 +101,16 @@ class IvshmemHostBackendTest
     }
 
     /** A backend in a separate JVM (a whole "VM" the test can stop or kill). */
-    private record Child(Process process, int vm, long session)
+    private PeerProcess.Child spawnPeer(final Map<String, String> extra) throws Exception
     {
-    }
-
-    private Child spawnPeer(final Map<String, String> extra) throws Exception
-    {
-        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx64m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-            PeerProcess.class.getName()));
         final Map<String, String> options = fixture.options();
         options.putAll(extra);
-        options.forEach((k, v) -> cmd.add(k + "=" + v));
-        final Process process = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        children.add(process);
-        final BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
-            StandardCharsets.UTF_8));
-        final String line = CompletableFuture.supplyAsync(() ->
-        {
-            try
-            {
-                return out.readLine();
-            }
-            catch (final IOException e)
-            {
-                throw new UncheckedIOException(e);
-            }
-        }).get(30, TimeUnit.SECONDS);
-        if (line == null || !line.startsWith("READY "))
-        {
-            fail("peer process did not start: " + line);
-        }
-        final String[] parts = line.split(" ");
-        return new Child(process, Integer.parseInt(parts[1]), Long.parseUnsignedLong(parts[2], 16));
+        final PeerProcess.Child child = PeerProcess.spawn(options);
+        children.add(child.process());
+        return child;
     }
 
-    private static void signal(final Child child, final String signal) throws Exception
+    private static void signal(final PeerProcess.Child child, final String signal) throws Exception
     {
         final Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(child.process().pid()))
             .inheritIO().start();
@@ -373,7 +341,7 @@ class IvshmemHostBackendTest
     {
         fixture = TestServer.forBackends();
         final Node a = node();
-        final IvshmemHostBackend[] self = new IvshmemHostBackend[1];
+        final IvshmemBackend[] self = new IvshmemBackend[1];
         final RecordingListener recorder = new RecordingListener();
         final BackendListener closing = new BackendListener()
         {
@@ -395,7 +363,7 @@ class IvshmemHostBackendTest
                 self[0].close();
             }
         };
-        self[0] = new IvshmemHostBackend(fixture.options());
+        self[0] = new IvshmemBackend(fixture.options());
         self[0].start(closing);
         final int vm = self[0].localVm();
         final long session = self[0].sessionId();
@@ -411,13 +379,13 @@ class IvshmemHostBackendTest
     {
         fixture = new TestServer(4L << 20, 2, 1, IvshmemServer.MAX_ID);
         final Map<String, String> options = fixture.options();
-        options.put(IvshmemHostBackend.OPTION_MAX_PEERS, "2");
-        final IvshmemHostBackend first = new IvshmemHostBackend(options);
+        options.put(IvshmemBackend.OPTION_MAX_PEERS, "2");
+        final IvshmemBackend first = new IvshmemBackend(options);
         first.start(new RecordingListener());
         try
         {
             assertEquals(1, first.localVm());
-            final IvshmemHostBackend second = new IvshmemHostBackend(fixture.options());
+            final IvshmemBackend second = new IvshmemBackend(fixture.options());
             final BackendException e = assertThrows(BackendException.class, () -> second.start(new RecordingListener()));
             assertEquals("EINVAL", e.error(), e.getMessage());
             assertTrue(e.getMessage().contains("id 2"), e.getMessage());
@@ -431,10 +399,10 @@ class IvshmemHostBackendTest
 
     // ---- liveness ----
 
-    /** Detection bound documented in IvshmemHostBackend and ABI.md: timeout + heartbeat + receive-loop interval. */
+    /** Detection bound documented in IvshmemBackend and ABI.md: timeout + heartbeat + receive-loop interval. */
     private static long detectionBoundMs()
     {
-        return LIVENESS_MS + HEARTBEAT_MS + IvshmemHostBackend.POLL_INTERVAL_MS;
+        return LIVENESS_MS + HEARTBEAT_MS + IvshmemBackend.POLL_INTERVAL_MS;
     }
 
     @Test
@@ -442,7 +410,7 @@ class IvshmemHostBackendTest
     {
         fixture = TestServer.forBackends();
         final Node a = node(FAST_LIVENESS);
-        final Child b = spawnPeer(FAST_LIVENESS);
+        final PeerProcess.Child b = spawnPeer(FAST_LIVENESS);
         a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
         final MemoryWindow window = mapRegion();
         final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
@@ -485,7 +453,7 @@ class IvshmemHostBackendTest
         fixture = TestServer.forBackends();
         final Node a = node(FAST_LIVENESS);
         final Node c = node(FAST_LIVENESS);
-        final Child b = spawnPeer(FAST_LIVENESS);
+        final PeerProcess.Child b = spawnPeer(FAST_LIVENESS);
         a.listener().await(l -> l.sawPeerUp(b.vm(), b.session()), TIMEOUT, "A to see the peer process up");
         awaitUp(a, c);
         awaitUp(c, a);
@@ -653,12 +621,12 @@ class IvshmemHostBackendTest
                 recorder.onFenceTick();
             }
         };
-        final IvshmemHostBackend s = fixture.startBackend(listener, PATIENT);
+        final IvshmemBackend s = fixture.startBackend(listener, PATIENT);
         final long sSession = s.sessionId();
 
         // The hand-made peer: a real ivshmem connection, a real slot, a real ring writer.
         final IvshmemPeerConnection connection = IvshmemPeerConnection.connect(fixture.socketPath(),
-            IvshmemHostBackend.VECTORS, 5000, null);
+            IvshmemBackend.VECTORS, 5000, null);
         try
         {
             final int p = connection.ownId();
@@ -767,24 +735,24 @@ class IvshmemHostBackendTest
     void optionsAreValidated() throws Exception
     {
         fixture = TestServer.forBackends();
-        assertError("EINVAL", () -> new IvshmemHostBackend(Map.of()));
+        assertError("EINVAL", () -> new IvshmemBackend(Map.of()));
         final Map<String, String> options = new HashMap<>(fixture.options());
         options.put("bogus", "1");
-        assertError("EINVAL", () -> new IvshmemHostBackend(options));
-        for (final String[] bad : new String[][] {{IvshmemHostBackend.OPTION_RING_CAPACITY, "5000"},
-            {IvshmemHostBackend.OPTION_RING_CAPACITY, "1024"}, {IvshmemHostBackend.OPTION_MAX_PEERS, "1"},
-            {IvshmemHostBackend.OPTION_MAX_PEERS, "x"}, {IvshmemHostBackend.OPTION_CONNECT_TIMEOUT_MS, "0"},
-            {IvshmemHostBackend.OPTION_ROLES, "producer"}, {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "0"},
-            {IvshmemHostBackend.OPTION_HEARTBEAT_MS, "fast"}, {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "200"},
-            {IvshmemHostBackend.OPTION_LIVENESS_TIMEOUT_MS, "-1"}})
+        assertError("EINVAL", () -> new IvshmemBackend(options));
+        for (final String[] bad : new String[][] {{IvshmemBackend.OPTION_RING_CAPACITY, "5000"},
+            {IvshmemBackend.OPTION_RING_CAPACITY, "1024"}, {IvshmemBackend.OPTION_MAX_PEERS, "1"},
+            {IvshmemBackend.OPTION_MAX_PEERS, "x"}, {IvshmemBackend.OPTION_CONNECT_TIMEOUT_MS, "0"},
+            {IvshmemBackend.OPTION_ROLES, "producer"}, {IvshmemBackend.OPTION_HEARTBEAT_MS, "0"},
+            {IvshmemBackend.OPTION_HEARTBEAT_MS, "fast"}, {IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "200"},
+            {IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS, "-1"}})
         {
             final Map<String, String> o = new HashMap<>(fixture.options());
             o.put(bad[0], bad[1]);
-            assertError("EINVAL", () -> new IvshmemHostBackend(o));
+            assertError("EINVAL", () -> new IvshmemBackend(o));
         }
         final Map<String, String> missing = new HashMap<>(fixture.options());
-        missing.put(IvshmemHostBackend.OPTION_SOCKET, fixture.dir().resolve("nobody.sock").toString());
-        final IvshmemHostBackend backend = new IvshmemHostBackend(missing);
+        missing.put(IvshmemBackend.OPTION_SOCKET, fixture.dir().resolve("nobody.sock").toString());
+        final IvshmemBackend backend = new IvshmemBackend(missing);
         assertError("EIO", () -> backend.start(new RecordingListener()));
         backend.close();
     }
@@ -793,7 +761,7 @@ class IvshmemHostBackendTest
     void theProviderIsFoundByName() throws Exception
     {
         fixture = TestServer.forBackends();
-        final BackendProvider provider = BackendProvider.find(IvshmemHostBackend.NAME);
+        final BackendProvider provider = BackendProvider.find(IvshmemBackend.NAME);
         assertInstanceOf(IvshmemBackendProvider.class, provider);
         assertTrue(provider.isAvailable(), provider.unavailabilityCause());
         final HypervisorBackend backend = provider.create(fixture.options());

@@ -19,7 +19,7 @@ final class TestServer implements AutoCloseable
 
     private final Path dir;
     private final IvshmemServer server;
-    private final List<IvshmemHostBackend> backends = new ArrayList<>();
+    private final List<IvshmemBackend> backends = new ArrayList<>();
 
     TestServer(final long size, final int vectors, final int firstId, final int maxId) throws IOException
     {
@@ -52,25 +52,25 @@ final class TestServer implements AutoCloseable
     Map<String, String> options()
     {
         final Map<String, String> options = new HashMap<>();
-        options.put(IvshmemHostBackend.OPTION_SOCKET, socketPath());
-        options.put(IvshmemHostBackend.OPTION_MAX_PEERS, Integer.toString(MAX_PEERS));
-        options.put(IvshmemHostBackend.OPTION_RING_CAPACITY, Integer.toString(RING_CAPACITY));
-        options.put(IvshmemHostBackend.OPTION_CONNECT_TIMEOUT_MS, "5000");
+        options.put(IvshmemBackend.OPTION_SOCKET, socketPath());
+        options.put(IvshmemBackend.OPTION_MAX_PEERS, Integer.toString(MAX_PEERS));
+        options.put(IvshmemBackend.OPTION_RING_CAPACITY, Integer.toString(RING_CAPACITY));
+        options.put(IvshmemBackend.OPTION_CONNECT_TIMEOUT_MS, "5000");
         return options;
     }
 
-    IvshmemHostBackend startBackend(final BackendListener listener) throws BackendException
+    IvshmemBackend startBackend(final BackendListener listener) throws BackendException
     {
         return startBackend(listener, Map.of());
     }
 
     /** A backend with {@link #options()} overridden by {@code extra}. */
-    IvshmemHostBackend startBackend(final BackendListener listener, final Map<String, String> extra)
+    IvshmemBackend startBackend(final BackendListener listener, final Map<String, String> extra)
         throws BackendException
     {
         final Map<String, String> options = options();
         options.putAll(extra);
-        final IvshmemHostBackend backend = new IvshmemHostBackend(options);
+        final IvshmemBackend backend = new IvshmemBackend(options);
         backends.add(backend);
         backend.start(listener);
         return backend;
@@ -79,7 +79,7 @@ final class TestServer implements AutoCloseable
     @Override
     public void close() throws IOException
     {
-        for (final IvshmemHostBackend backend : backends)
+        for (final IvshmemBackend backend : backends)
         {
             backend.close();
         }

@@ -156,8 +156,10 @@ class ShmHeaderConformanceTest
         expected.put("offsetof(struct hdmabuf_region_header, reserved0)",
             (long)RegionHeaderDescriptor.FENCE_SLOTS_OFFSET + 4);
         expected.put("sizeof(struct hdmabuf_peer_slot)", (long)PeerSlotDescriptor.SLOT_LENGTH);
-        // Javadoc of PeerSlotDescriptor: reserved (zero) from 36 (after the u32 pid) to 128.
-        expected.put("offsetof(struct hdmabuf_peer_slot, reserved)", (long)PeerSlotDescriptor.PID_OFFSET + 4);
+        // Javadoc of PeerSlotDescriptor: reserved (zero) from 36 (after the u32 pid) to 64, u64 fence_bell, reserved
+        // from 72 to 128.
+        expected.put("offsetof(struct hdmabuf_peer_slot, reserved0)", (long)PeerSlotDescriptor.PID_OFFSET + 4);
+        expected.put("offsetof(struct hdmabuf_peer_slot, reserved)", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET + 8);
         expected.put("sizeof(struct hdmabuf_ring_trailer)", (long)RingDescriptor.TRAILER_LENGTH);
         expected.put("sizeof(struct hdmabuf_record_header)", (long)RecordDescriptor.HEADER_LENGTH);
         expected.put("sizeof(struct hdmabuf_fence_slot)", (long)FenceSlotDescriptor.SLOT_LENGTH);
@@ -169,6 +171,7 @@ class ShmHeaderConformanceTest
         // The named macros, not only the struct offsets, carry the Java values.
         expected.put("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET);
         expected.put("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
+        expected.put("macro.HDMABUF_PEER_FENCE_BELL_OFFSET", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET);
         expected.put("limit.HDMABUF_SESSION_START_LENGTH", (long)RecordDescriptor.SESSION_START_LENGTH);
         // ABI.md "ivshmem specifics": vector 0 = control-ring doorbell, vector 1 = fences.
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", 0L);

@@ -1,10 +1,10 @@
 package org.hyperdmabuf.hv.kvm;
 
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
-import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
+import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
-import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FencePool;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
@@ -17,6 +17,7 @@ import org.hyperdmabuf.hv.shm.RingReader;
 import org.hyperdmabuf.hv.shm.RingWriter;
 import org.hyperdmabuf.hv.shm.SharedRegion;
 import org.hyperdmabuf.hv.shm.ShmCorruptionException;
+import org.hyperdmabuf.hv.pci.PciDeviceException;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
@@ -32,6 +33,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,8 +44,17 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * KVM ivshmem host mode: this daemon is one peer of an ivshmem server (ours or any speaking QEMU's protocol)
- * and shares its region with the other daemons and QEMU guests attached to the same server.
+ * KVM ivshmem, in two modes that share everything above the transport ({@link IvshmemTransport}):
+ * <ul>
+ *   <li><b>host mode</b> ({@code mode=host}, the default): this daemon is one peer of an ivshmem server (ours or
+ *   any speaking QEMU's protocol) and shares its region with the other daemons and QEMU guests attached to the
+ *   same server; doorbells are the server's eventfds.</li>
+ *   <li><b>guest mode</b> ({@code mode=guest}): this daemon runs inside a VM and uses the VM's ivshmem PCI
+ *   device through sysfs ({@code resource2} is the region, IVPosition our id, the Doorbell register rings
+ *   peers). Without an IOMMU/vfio, doorbell interrupts cannot reach userspace, so the receive loop polls the
+ *   rings and its fence bell with an adaptive back-off (spin, yield, park up to {@code poll-max-park-us}), and
+ *   peers are found from the region's peer table and heartbeats alone (no server announces them).</li>
+ * </ul>
  * <p>
  * The region is formatted by the first daemon (see {@link SharedRegion}); each daemon publishes a peer slot
  * (session id, heartbeat) and talks to peer {@code j} through the SPSC ring {@code (me, j)}, ringing j's
@@ -69,7 +80,14 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * Every peer of the region can reach all of it: isolation is by convention ({@code shared-region}) and
  * read-only imports are enforced by the daemon handing out an O_RDONLY fd ({@code daemon}).
  * <p>
- * Options: {@code socket} (server path, required), {@code max-peers} (default 8), {@code ring-capacity}
+ * Host-mode options: {@code socket} (server path, required), {@code connect-timeout-ms} (default 5000).
+ * Guest-mode options: {@code device} (PCI address), {@code region-size} (bytes, K/M/G suffix) and
+ * {@code subsystem-id} (hex, the ACRN region id) pick the device when the VM has several (exactly one must
+ * match); {@code peer-id} overrides IVPosition (required on {@code ivshmem-plain}, whose IVPosition is 0 in every
+ * VM); {@code sysfs} (default {@code /sys/bus/pci/devices}); {@code enable} (write 1 to the device's
+ * {@code enable} attribute, default true); {@code poll-max-park-us} (longest back-off park, default 1000).
+ * {@code connect-timeout-ms} also bounds the wait for another peer to finish formatting the region.
+ * Common options: {@code max-peers} (default 8), {@code ring-capacity}
  * (bytes, power of two, default 65536), {@code connect-timeout-ms} (default 5000), {@code roles}
  * ({@code sink}, {@code source} or {@code sink,source}, the default), {@code heartbeat-ms} (default 100, at
  * least 10), {@code liveness-timeout-ms} (default 1500, more than twice {@code heartbeat-ms}; every peer's
@@ -78,10 +96,21 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * only if this daemon formats the region; otherwise the region's header wins.
  * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
  */
-public final class IvshmemHostBackend implements HypervisorBackend
+public final class IvshmemBackend implements HypervisorBackend
 {
     public static final String NAME = "kvm-ivshmem";
+    /** {@code host} (ivshmem server client, the default) or {@code guest} (PCI device through sysfs). */
+    public static final String OPTION_MODE = "mode";
+    public static final String MODE_HOST = "host";
+    public static final String MODE_GUEST = "guest";
     public static final String OPTION_SOCKET = "socket";
+    public static final String OPTION_DEVICE = "device";
+    public static final String OPTION_REGION_SIZE = "region-size";
+    public static final String OPTION_SUBSYSTEM_ID = "subsystem-id";
+    public static final String OPTION_PEER_ID = "peer-id";
+    public static final String OPTION_SYSFS = "sysfs";
+    public static final String OPTION_ENABLE = "enable";
+    public static final String OPTION_POLL_MAX_PARK_US = "poll-max-park-us";
     public static final String OPTION_MAX_PEERS = "max-peers";
     public static final String OPTION_RING_CAPACITY = "ring-capacity";
     /** Fence slots in the region: the number of exports live at once across all peers. */
@@ -103,14 +132,16 @@ public final class IvshmemHostBackend implements HypervisorBackend
      */
     public static final int POLL_INTERVAL_MS = 10;
 
-    private static final Logger LOG = LoggerFactory.getLogger(IvshmemHostBackend.class);
+    private static final Logger LOG = LoggerFactory.getLogger(IvshmemBackend.class);
     private static final int PAGE_SIZE = 4096;
     private static final int BATCH = 256;
     private static final long JOIN_TIMEOUT_MS = 5000;
     private static final long TICK_NS = POLL_INTERVAL_MS * 1_000_000L;
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private final String socketPath;
+    private final TransportFactory transportFactory;
+    /** What the transport attaches to, for messages before it exists. */
+    private String attachment;
     private final int maxPeersOption;
     private final int ringCapacityOption;
     private final int fenceSlotsOption;
@@ -122,7 +153,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private final List<MappedMemory> mappings = new ArrayList<>();
 
-    private IvshmemPeerConnection connection;
+    private IvshmemTransport transport;
     private SharedRegion region;
     private RegionLayout layout;
     private PagePool pool;
@@ -143,23 +174,36 @@ public final class IvshmemHostBackend implements HypervisorBackend
     private boolean joined;
     private volatile boolean releaseOnExit;
     private long heartbeat = 1;
+    /** The last value of our fence bell the receive thread saw. */
+    private long fenceBell;
 
-    public IvshmemHostBackend(final Map<String, String> options) throws BackendException
+    public IvshmemBackend(final Map<String, String> options) throws BackendException
     {
-        final String socket = options.get(OPTION_SOCKET);
-        if (socket == null || socket.isEmpty())
+        final String mode = options.getOrDefault(OPTION_MODE, MODE_HOST);
+        final List<String> modeOptions;
+        if (MODE_HOST.equals(mode))
         {
-            throw new BackendException("EINVAL", NAME + ": option '" + OPTION_SOCKET + "' (server socket) is required");
+            modeOptions = List.of(OPTION_SOCKET);
+        }
+        else if (MODE_GUEST.equals(mode))
+        {
+            modeOptions = List.of(OPTION_DEVICE, OPTION_REGION_SIZE, OPTION_SUBSYSTEM_ID, OPTION_PEER_ID, OPTION_SYSFS,
+                OPTION_ENABLE, OPTION_POLL_MAX_PARK_US);
+        }
+        else
+        {
+            throw new BackendException("EINVAL", NAME + ": " + OPTION_MODE + "='" + mode + "': expected " + MODE_HOST +
+                " or " + MODE_GUEST);
         }
         for (final String key : options.keySet())
         {
-            if (!List.of(OPTION_SOCKET, OPTION_MAX_PEERS, OPTION_RING_CAPACITY, OPTION_FENCE_SLOTS,
-                OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS).contains(key))
+            if (!modeOptions.contains(key) && !List.of(OPTION_MODE, OPTION_MAX_PEERS, OPTION_RING_CAPACITY,
+                OPTION_FENCE_SLOTS, OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS,
+                OPTION_LIVENESS_TIMEOUT_MS).contains(key))
             {
-                throw new BackendException("EINVAL", NAME + ": unknown option '" + key + "'");
+                throw new BackendException("EINVAL", NAME + ": unknown option '" + key + "' in " + mode + " mode");
             }
         }
-        this.socketPath = socket;
         this.maxPeersOption = (int)longOption(options, OPTION_MAX_PEERS, RegionLayout.DEFAULT_MAX_PEERS, 2,
             RegionLayout.MAX_PEERS_LIMIT);
         this.ringCapacityOption = (int)longOption(options, OPTION_RING_CAPACITY, RegionLayout.DEFAULT_RING_CAPACITY,
@@ -172,6 +216,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
         this.fenceSlotsOption = (int)longOption(options, OPTION_FENCE_SLOTS, RegionLayout.DEFAULT_FENCE_SLOTS, 1,
             RegionLayout.MAX_FENCE_SLOTS);
         this.connectTimeoutMs = longOption(options, OPTION_CONNECT_TIMEOUT_MS, 5000, 1, 3_600_000);
+        this.transportFactory = MODE_HOST.equals(mode) ? hostTransport(options) : guestTransport(options);
         this.roles = parseRoles(options.getOrDefault(OPTION_ROLES, "sink,source"));
         final long heartbeatMs = longOption(options, OPTION_HEARTBEAT_MS, DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
             60_000);
@@ -193,6 +238,51 @@ public final class IvshmemHostBackend implements HypervisorBackend
         this.sessionId = session;
     }
 
+    /** Opens the transport when the backend starts. */
+    @FunctionalInterface
+    private interface TransportFactory
+    {
+        IvshmemTransport open(IvshmemTransport.Events events) throws IOException;
+    }
+
+    private TransportFactory hostTransport(final Map<String, String> options) throws BackendException
+    {
+        final String socket = options.get(OPTION_SOCKET);
+        if (socket == null || socket.isEmpty())
+        {
+            throw new BackendException("EINVAL", NAME + ": option '" + OPTION_SOCKET + "' (server socket) is required");
+        }
+        attachment = "ivshmem server " + socket;
+        return events -> IvshmemServerTransport.connect(socket, connectTimeoutMs, events);
+    }
+
+    private TransportFactory guestTransport(final Map<String, String> options) throws BackendException
+    {
+        final IvshmemDeviceSelector selector;
+        try
+        {
+            final String subsystem = options.get(OPTION_SUBSYSTEM_ID);
+            selector = new IvshmemDeviceSelector(options.get(OPTION_DEVICE),
+                sizeOption(options, OPTION_REGION_SIZE), subsystem == null ? -1 :
+                Integer.parseInt(subsystem.trim().replaceFirst("^0[xX]", ""), 16));
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new BackendException("EINVAL", NAME + ": " + e.getMessage());
+        }
+        final int peerId = (int)longOption(options, OPTION_PEER_ID, -1, 0, IvshmemPeerConnection.MAX_PEER_ID);
+        final long maxParkNs = longOption(options, OPTION_POLL_MAX_PARK_US, 1000, 1, POLL_INTERVAL_MS * 1000L) * 1000L;
+        final String enable = options.getOrDefault(OPTION_ENABLE, "true");
+        if (!enable.equals("true") && !enable.equals("false"))
+        {
+            throw new BackendException("EINVAL", NAME + ": " + OPTION_ENABLE + "='" + enable + "': expected true or false");
+        }
+        final IvshmemPciScanner scanner = new IvshmemPciScanner(Path.of(options.getOrDefault(OPTION_SYSFS,
+            IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())));
+        attachment = "the ivshmem PCI device " + selector + " in " + scanner.devicesDir();
+        return events -> IvshmemPciTransport.open(scanner, selector, peerId, Boolean.parseBoolean(enable), maxParkNs);
+    }
+
     @Override
     public String name()
     {
@@ -204,7 +294,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
     {
         checkStarted();
         return new Capabilities(NAME, localVm, layout.pageSize(), Math.min(layout.poolBytes(), MAX_BUFFER_SIZE),
-            "daemon", "shared-region", true, true);
+            "daemon", "shared-region", true, transport.hasDoorbell(), transport.notification());
     }
 
     @Override
@@ -229,16 +319,17 @@ public final class IvshmemHostBackend implements HypervisorBackend
         this.listener = listener;
         try
         {
-            connection = IvshmemPeerConnection.connect(socketPath, VECTORS, connectTimeoutMs, new ServerEvents());
-            final int id = connection.ownId();
-            region = SharedRegion.formatOrAttach(connection.shmSize(), this::map,
+            transport = transportFactory.open(new TransportEvents());
+            final int id = transport.ownId();
+            region = SharedRegion.formatOrAttach(transport.regionSize(), this::map,
                 new SharedRegion.FormatParams(PAGE_SIZE, maxPeersOption, ringCapacityOption, fenceSlotsOption),
                 sessionId, connectTimeoutMs);
             layout = region.layout();
             if (!region.isPeerInRange(id))
             {
-                throw new BackendException("EINVAL", NAME + ": the server gave us id " + id + " but the region has " +
-                    layout.maxPeers() + " peer slots; limit the server's ids to [0, " + (layout.maxPeers() - 1) + "]");
+                throw new BackendException("EINVAL", NAME + ": " + transport.describe() + " gave us id " + id +
+                    " but the region has " + layout.maxPeers() + " peer slots; limit the server's ids to [0, " +
+                    (layout.maxPeers() - 1) + "]");
             }
             final int capacity = layout.ringCapacity();
             slots = new MemoryWindow[layout.maxPeers()];
@@ -271,6 +362,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
             region.join(id, sessionId, roles, Native.libc().getpid());
             joined = true;
             ownSlot = slots[id];
+            fenceBell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
             localVm = id;
             running = true;
             started = true;
@@ -278,14 +370,20 @@ public final class IvshmemHostBackend implements HypervisorBackend
             receiver.setDaemon(true);
             receiver.start();
             LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
-                "heartbeat {} ms, liveness timeout {} ms, {}formatted by us", NAME, id, Long.toHexString(sessionId),
-                socketPath, layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
-                heartbeatNs / 1_000_000L, livenessTimeoutNs / 1_000_000L, region.formattedByUs() ? "" : "not ");
+                "heartbeat {} ms, liveness timeout {} ms, notification {}, {}formatted by us", NAME, id,
+                Long.toHexString(sessionId), transport.describe(), layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
+                heartbeatNs / 1_000_000L, livenessTimeoutNs / 1_000_000L, transport.notification(),
+                region.formattedByUs() ? "" : "not ");
         }
         catch (final BackendException e)
         {
             releaseResources();
             throw e;
+        }
+        catch (final PciDeviceException e)
+        {
+            releaseResources();
+            throw new BackendException(e.error(), NAME + ": " + e.getMessage(), e);
         }
         catch (final IvshmemProtocolException | ShmCorruptionException e)
         {
@@ -300,8 +398,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
         catch (final IOException e)
         {
             releaseResources();
-            throw new BackendException("EIO", NAME + ": cannot join ivshmem server " + socketPath + ": " +
-                e.getMessage(), e);
+            throw new BackendException("EIO", NAME + ": cannot join " + attachment + ": " + e.getMessage(), e);
         }
     }
 
@@ -383,9 +480,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
     {
         try
         {
-            MemFd.punchHole(connection.shmFd(), offset, length);
+            transport.zero(offset, length);
         }
-        catch (final NativeIoException e)
+        catch (final IOException e)
         {
             if (!punchHoleWarned)
             {
@@ -611,20 +708,23 @@ public final class IvshmemHostBackend implements HypervisorBackend
     @Override
     public boolean ringFence(final int peerVm)
     {
-        final IvshmemPeerConnection c = connection;
-        if (c == null || !started)
+        final IvshmemTransport t = transport;
+        if (t == null || !started || peerVm < 0 || peerVm >= slots.length || peerVm == localVm)
         {
             return false;
         }
+        // The bell word reaches a peer that polls (guest mode, ivshmem-plain); the doorbell one that sleeps.
+        slots[peerVm].getAndAddLong(PeerSlotDescriptor.FENCE_BELL_OFFSET, 1);
+        boolean rung = false;
         try
         {
-            return c.ring(peerVm, FENCE_VECTOR);
+            rung = t.ring(peerVm, FENCE_VECTOR);
         }
-        catch (final NativeIoException e)
+        catch (final IOException | IllegalArgumentException e)
         {
             LOG.debug("fence doorbell to peer {} failed: {}", peerVm, e.getMessage());
-            return false;
         }
+        return rung || channel(peerVm) != null;
     }
 
     @Override
@@ -673,10 +773,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
         return in == null || vm < 0 || vm >= in.length || in[vm] == null ? 0 : in[vm].discarded;
     }
 
-    /** The ivshmem connection (for tests and diagnostics). */
+    /** The ivshmem server connection in host mode, null in guest mode (for tests and diagnostics). */
     public IvshmemPeerConnection connection()
     {
-        return connection;
+        return transport instanceof IvshmemServerTransport ? ((IvshmemServerTransport)transport).connection() : null;
     }
 
     @Override
@@ -704,7 +804,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
         if (t != null)
         {
-            ring(localVm, MESSAGE_VECTOR);
+            transport.wakeUp();
             try
             {
                 t.join(JOIN_TIMEOUT_MS);
@@ -727,9 +827,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
         lifecycle.writeLock().lock();
         try
         {
-            if (connection != null)
+            if (transport != null)
             {
-                connection.close();
+                transport.close();
             }
             for (final MappedMemory m : mappings)
             {
@@ -747,7 +847,6 @@ public final class IvshmemHostBackend implements HypervisorBackend
 
     private void receiveLoop()
     {
-        final Poller poller = new Poller();
         boolean busy = false;
         long now = System.nanoTime();
         long nextBeat = now + heartbeatNs;
@@ -756,26 +855,16 @@ public final class IvshmemHostBackend implements HypervisorBackend
         {
             try
             {
-                poller.clear();
-                final int v0 = addIfOpen(poller, connection.ownVectorFd(MESSAGE_VECTOR));
-                final int v1 = addIfOpen(poller, connection.ownVectorFd(FENCE_VECTOR));
-                final int srv = addIfOpen(poller, connection.serverFd());
                 final long before = System.nanoTime();
-                final long waitNs = Math.min(nextBeat - before, nextTick - before);
-                poller.poll(busy || waitNs <= 0 ? 0 : (int)Math.min(POLL_INTERVAL_MS, (waitNs + 999_999) / 1_000_000));
+                final long waitNs = Math.min(Math.min(nextBeat - before, nextTick - before), TICK_NS);
+                final int rung = transport.await(busy, busy ? 0 : waitNs);
                 if (!running)
                 {
                     break;
                 }
-                if (srv >= 0 && poller.readable(srv))
-                {
-                    connection.processServerMessages(0);
-                }
-                if (v0 >= 0 && poller.readable(v0))
-                {
-                    connection.drain(MESSAGE_VECTOR);
-                }
-                final boolean fenceDoorbell = v1 >= 0 && poller.readable(v1) && connection.drain(FENCE_VECTOR) != 0;
+                final long bell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
+                final boolean fenceDoorbell = (rung & IvshmemTransport.FENCE_RUNG) != 0 || bell != fenceBell;
+                fenceBell = bell;
                 now = System.nanoTime();
                 if (now - nextBeat >= 0)
                 {
@@ -783,7 +872,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
                     nextBeat = now + heartbeatNs;
                 }
                 trackPeers(now);
-                busy = drainRings();
+                busy = drainRings() | fenceDoorbell;
                 if (fenceDoorbell)
                 {
                     notifyFenceDoorbell();
@@ -794,7 +883,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
                     notifyFenceTick();
                 }
             }
-            catch (final NativeIoException | RuntimeException e)
+            catch (final IOException | RuntimeException e)
             {
                 LOG.error("{} receive loop error", NAME, e);
                 LockSupport.parkNanos(TICK_NS);
@@ -804,11 +893,6 @@ public final class IvshmemHostBackend implements HypervisorBackend
         {
             releaseResources();
         }
-    }
-
-    private static int addIfOpen(final Poller poller, final int fd)
-    {
-        return fd >= 0 ? poller.add(fd) : -1;
     }
 
     /**
@@ -831,7 +915,7 @@ public final class IvshmemHostBackend implements HypervisorBackend
             final int slotRoles = slot.getInt(PeerSlotDescriptor.ROLES_OFFSET);
             final boolean active = state == PeerSlotDescriptor.STATE_ACTIVE && session != 0 && slotPeer == j &&
                 slot.getIntAcquire(PeerSlotDescriptor.STATE_OFFSET) == PeerSlotDescriptor.STATE_ACTIVE;
-            final boolean announced = connection.isPeerConnected(j);
+            final boolean announced = transport.isPeerAttached(j);
             final Liveness live = liveness[j];
             live.observe(j, session, beat, now);
             if (inbound[j].faulted && session == inbound[j].faultedSession)
@@ -1096,9 +1180,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
     {
         try
         {
-            connection.ring(vm, vector);
+            transport.ring(vm, vector);
         }
-        catch (final NativeIoException e)
+        catch (final IOException | IllegalArgumentException e)
         {
             LOG.debug("doorbell to peer {} vector {} failed: {}", vm, vector, e.getMessage());
         }
@@ -1114,21 +1198,23 @@ public final class IvshmemHostBackend implements HypervisorBackend
 
     private int dupRegionFd(final boolean readOnly) throws BackendException
     {
-        final int regionFd = connection.shmFd();
         try
         {
-            return readOnly ? MemFd.reopenReadOnly(regionFd) :
-                Native.check(Native.libc().dup(regionFd), "dup(" + regionFd + ")");
+            return transport.openRegionFd(readOnly);
         }
         catch (final NativeIoException e)
         {
             throw new BackendException("ENOMEM".equals(e.errnoName()) ? "ENOMEM" : "EIO", e.getMessage(), e);
         }
+        catch (final IOException e)
+        {
+            throw new BackendException("EIO", e.getMessage(), e);
+        }
     }
 
     private MemoryWindow map(final long offset, final long length) throws IOException
     {
-        final MappedMemory m = MappedMemory.map(connection.shmFd(), offset, length, false);
+        final MappedMemory m = transport.map(offset, length);
         mappings.add(m);
         return new MemoryWindow(m.buffer());
     }
@@ -1181,6 +1267,31 @@ public final class IvshmemHostBackend implements HypervisorBackend
         return parsed;
     }
 
+    /** A byte size with an optional K, M or G suffix; 0 when absent. */
+    private static long sizeOption(final Map<String, String> options, final String key) throws BackendException
+    {
+        final String value = options.get(key);
+        if (value == null)
+        {
+            return 0;
+        }
+        final String v = value.trim().toUpperCase(Locale.ROOT);
+        final int shift = v.endsWith("K") ? 10 : v.endsWith("M") ? 20 : v.endsWith("G") ? 30 : 0;
+        try
+        {
+            final long n = Long.parseLong(shift == 0 ? v : v.substring(0, v.length() - 1));
+            if (n <= 0 || n > (Long.MAX_VALUE >> shift))
+            {
+                throw new NumberFormatException();
+            }
+            return n << shift;
+        }
+        catch (final NumberFormatException e)
+        {
+            throw new BackendException("EINVAL", NAME + ": " + key + "='" + value + "' is not a positive size");
+        }
+    }
+
     private static int parseRoles(final String value) throws BackendException
     {
         int parsed = 0;
@@ -1203,10 +1314,10 @@ public final class IvshmemHostBackend implements HypervisorBackend
     }
 
     /** Server announcements arrive on the receive thread (or the starting thread, before any channel exists). */
-    private final class ServerEvents implements IvshmemPeerConnection.Listener
+    private final class TransportEvents implements IvshmemTransport.Events
     {
         @Override
-        public void onPeerDisconnected(final int peerId)
+        public void onPeerGone(final int peerId)
         {
             final AtomicReferenceArray<PeerChannel> chs = channels;
             if (chs != null && peerId < chs.length() && Thread.currentThread() == receiver)
@@ -1220,9 +1331,9 @@ public final class IvshmemHostBackend implements HypervisorBackend
         }
 
         @Override
-        public void onServerLost(final String reason)
+        public void onTransportLost(final String reason)
         {
-            LOG.warn("{} peer {}: ivshmem server lost ({}); existing peers keep working", NAME, localVm, reason);
+            LOG.warn("{} peer {}: {}; existing peers keep working", NAME, localVm, reason);
         }
     }
 

@@ -1,0 +1,156 @@
+package org.hyperdmabuf.hv.kvm;
+
+import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.pci.IvshmemDeviceHandle;
+import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
+import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
+import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.pci.PciDeviceException;
+import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
+import org.hyperdmabuf.hv.spi.Capabilities;
+
+import java.io.IOException;
+
+/**
+ * Guest mode: the ivshmem PCI device of this VM, through sysfs. The own id is IVPosition (or an explicit id on
+ * {@code ivshmem-plain}, whose IVPosition is always 0); doorbells are Doorbell register writes (only on a device
+ * with MSI-X, i.e. {@code ivshmem-doorbell}); incoming doorbells are MSI-X interrupts that userspace cannot see
+ * without vfio, so the receive loop polls the region with a {@link BackoffIdleStrategy} instead.
+ */
+final class IvshmemPciTransport implements IvshmemTransport
+{
+    /** Zeroing goes through temporary mappings of at most this many bytes. */
+    private static final long ZERO_CHUNK = 64L << 20;
+
+    private final IvshmemDeviceHandle device;
+    private final int ownId;
+    private final BackoffIdleStrategy idle;
+
+    private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final BackoffIdleStrategy idle)
+    {
+        this.device = device;
+        this.ownId = ownId;
+        this.idle = idle;
+    }
+
+    /**
+     * Opens the device {@code selector} picks under {@code devicesDir}. {@code peerId} &lt; 0 takes IVPosition,
+     * which is only an identity on a device with interrupts.
+     */
+    static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
+        final int peerId, final boolean enable, final long maxParkNs) throws PciDeviceException
+    {
+        final IvshmemPciDevice found = scanner.select(selector);
+        if (peerId < 0 && !found.msix())
+        {
+            throw new PciDeviceException("EINVAL", found.address() + " has no interrupts (ivshmem-plain): its " +
+                "IVPosition is 0 in every VM; give each VM its own id with option " + IvshmemBackend.OPTION_PEER_ID);
+        }
+        final IvshmemDeviceHandle handle = IvshmemDeviceHandle.open(found, enable);
+        final int id = peerId >= 0 ? peerId : handle.registers().ivPosition();
+        return new IvshmemPciTransport(handle, id, new BackoffIdleStrategy(100, 10, 1_000, maxParkNs));
+    }
+
+    @Override
+    public String describe()
+    {
+        return "PCI " + device.device();
+    }
+
+    @Override
+    public int ownId()
+    {
+        return ownId;
+    }
+
+    @Override
+    public long regionSize()
+    {
+        return device.regionSize();
+    }
+
+    @Override
+    public MappedMemory map(final long offset, final long length) throws IOException
+    {
+        return device.map(offset, length);
+    }
+
+    @Override
+    public int openRegionFd(final boolean readOnly) throws IOException
+    {
+        return device.openMemory(readOnly);
+    }
+
+    /** A PCI BAR cannot punch holes: the bytes are stored as zeros through a temporary mapping. */
+    @Override
+    public void zero(final long offset, final long length) throws IOException
+    {
+        for (long done = 0; done < length; done += ZERO_CHUNK)
+        {
+            final long chunk = Math.min(ZERO_CHUNK, length - done);
+            try (MappedMemory m = device.map(offset + done, chunk))
+            {
+                final java.nio.ByteBuffer b = m.buffer();
+                for (int i = 0; i < chunk; i += 8)
+                {
+                    b.putLong(i, 0L);
+                }
+            }
+        }
+    }
+
+    @Override
+    public boolean ring(final int peer, final int vector)
+    {
+        if (!device.device().msix())
+        {
+            return false;
+        }
+        device.registers().ringDoorbell(peer, vector);
+        return true;
+    }
+
+    @Override
+    public boolean hasDoorbell()
+    {
+        return device.device().msix();
+    }
+
+    @Override
+    public String notification()
+    {
+        return Capabilities.NOTIFY_POLLING;
+    }
+
+    @Override
+    public boolean isPeerAttached(final int peer)
+    {
+        return true; // no announcements in a guest: the peer table and heartbeats decide
+    }
+
+    @Override
+    public int await(final boolean busy, final long maxWaitNs)
+    {
+        if (busy)
+        {
+            idle.reset();
+        }
+        else if (maxWaitNs > 0)
+        {
+            idle.idle();
+        }
+        return 0;
+    }
+
+    @Override
+    public void wakeUp()
+    {
+        // the back-off parks for at most max-park, then the loop sees it is closed
+    }
+
+    @Override
+    public void close()
+    {
+        device.close();
+    }
+}

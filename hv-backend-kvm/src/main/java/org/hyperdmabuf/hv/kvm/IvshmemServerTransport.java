@@ -1,0 +1,154 @@
+package org.hyperdmabuf.hv.kvm;
+
+import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.nativeio.MemFd;
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.spi.Capabilities;
+
+import java.io.IOException;
+
+/** Host mode: a peer of an ivshmem server (QEMU's protocol); vector 0 wakes us for messages, 1 for fences. */
+final class IvshmemServerTransport implements IvshmemTransport
+{
+    private final String socketPath;
+    private final IvshmemPeerConnection connection;
+    private final Poller poller = new Poller();
+
+    private IvshmemServerTransport(final String socketPath, final IvshmemPeerConnection connection)
+    {
+        this.socketPath = socketPath;
+        this.connection = connection;
+    }
+
+    static IvshmemServerTransport connect(final String socketPath, final long timeoutMillis, final Events events)
+        throws IOException
+    {
+        return new IvshmemServerTransport(socketPath, IvshmemPeerConnection.connect(socketPath,
+            IvshmemBackend.VECTORS, timeoutMillis, new IvshmemPeerConnection.Listener()
+            {
+                @Override
+                public void onPeerDisconnected(final int peerId)
+                {
+                    events.onPeerGone(peerId);
+                }
+
+                @Override
+                public void onServerLost(final String reason)
+                {
+                    events.onTransportLost("ivshmem server lost (" + reason + ")");
+                }
+            }));
+    }
+
+    IvshmemPeerConnection connection()
+    {
+        return connection;
+    }
+
+    @Override
+    public String describe()
+    {
+        return "server " + socketPath;
+    }
+
+    @Override
+    public int ownId()
+    {
+        return connection.ownId();
+    }
+
+    @Override
+    public long regionSize()
+    {
+        return connection.shmSize();
+    }
+
+    @Override
+    public MappedMemory map(final long offset, final long length) throws IOException
+    {
+        return MappedMemory.map(connection.shmFd(), offset, length, false);
+    }
+
+    @Override
+    public int openRegionFd(final boolean readOnly) throws IOException
+    {
+        final int regionFd = connection.shmFd();
+        return readOnly ? MemFd.reopenReadOnly(regionFd) :
+            Native.check(Native.libc().dup(regionFd), "dup(" + regionFd + ")");
+    }
+
+    @Override
+    public void zero(final long offset, final long length) throws IOException
+    {
+        MemFd.punchHole(connection.shmFd(), offset, length);
+    }
+
+    @Override
+    public boolean ring(final int peer, final int vector) throws IOException
+    {
+        return connection.ring(peer, vector);
+    }
+
+    @Override
+    public boolean hasDoorbell()
+    {
+        return true;
+    }
+
+    @Override
+    public String notification()
+    {
+        return Capabilities.NOTIFY_EVENTFD;
+    }
+
+    @Override
+    public boolean isPeerAttached(final int peer)
+    {
+        return connection.isPeerConnected(peer);
+    }
+
+    @Override
+    public int await(final boolean busy, final long maxWaitNs) throws IOException
+    {
+        poller.clear();
+        final int v0 = addIfOpen(connection.ownVectorFd(IvshmemBackend.MESSAGE_VECTOR));
+        final int v1 = addIfOpen(connection.ownVectorFd(IvshmemBackend.FENCE_VECTOR));
+        final int srv = addIfOpen(connection.serverFd());
+        poller.poll(busy || maxWaitNs <= 0 ? 0 : (int)((maxWaitNs + 999_999) / 1_000_000));
+        if (srv >= 0 && poller.readable(srv))
+        {
+            connection.processServerMessages(0);
+        }
+        if (v0 >= 0 && poller.readable(v0))
+        {
+            connection.drain(IvshmemBackend.MESSAGE_VECTOR);
+        }
+        return v1 >= 0 && poller.readable(v1) && connection.drain(IvshmemBackend.FENCE_VECTOR) != 0 ? FENCE_RUNG : 0;
+    }
+
+    private int addIfOpen(final int fd)
+    {
+        return fd >= 0 ? poller.add(fd) : -1;
+    }
+
+    @Override
+    public void wakeUp()
+    {
+        try
+        {
+            connection.ring(connection.ownId(), IvshmemBackend.MESSAGE_VECTOR);
+        }
+        catch (final NativeIoException e)
+        {
+            // the receive loop also wakes up on its own within POLL_INTERVAL_MS
+        }
+    }
+
+    @Override
+    public void close()
+    {
+        connection.close();
+    }
+}

@@ -1,0 +1,74 @@
+package org.hyperdmabuf.hv.kvm;
+
+import org.hyperdmabuf.hv.nativeio.MappedMemory;
+
+import java.io.IOException;
+
+/**
+ * How an {@link IvshmemBackend} reaches its region and its peers: the memory, its own peer id, who is there,
+ * doorbells and how it is woken. The region format, rings, pools, fences and liveness on top are the same in
+ * every mode.
+ * <ul>
+ *   <li>{@link IvshmemServerTransport} (host mode): a client of an ivshmem server: memfd and eventfds over the
+ *   server socket, peers announced by the server, woken by eventfds.</li>
+ *   <li>{@link IvshmemPciTransport} (guest mode): the ivshmem PCI device through sysfs: {@code resource2},
+ *   IVPosition, the Doorbell register; no announcements (peers are found in the region's peer table) and no
+ *   interrupts (the region is polled).</li>
+ * </ul>
+ * All methods but {@link #ring} are called by the backend's receive thread or under its lifecycle lock.
+ */
+public interface IvshmemTransport extends AutoCloseable
+{
+    /** {@link #await} result bit: a fence doorbell rang (the fence vector's eventfd was readable). */
+    int FENCE_RUNG = 1;
+
+    /** Peer announcements of a transport that has them; called on the receive thread. */
+    interface Events
+    {
+        void onPeerGone(int peerId);
+
+        void onTransportLost(String reason);
+    }
+
+    /** Where this transport is attached, for logs ({@code server /run/x.sock}, {@code PCI 0000:00:04.0}). */
+    String describe();
+
+    /** Our peer id: the id the server gave us, or IVPosition. */
+    int ownId();
+
+    long regionSize();
+
+    /** Maps {@code [offset, offset + length)} of the region (page-aligned); the caller closes the mapping. */
+    MappedMemory map(long offset, long length) throws IOException;
+
+    /** A new fd of the region for a client (O_RDONLY when {@code readOnly}); the caller owns it. */
+    int openRegionFd(boolean readOnly) throws IOException;
+
+    /** Makes {@code [offset, offset + length)} read as zeros for every peer. */
+    void zero(long offset, long length) throws IOException;
+
+    /** Rings {@code vector} of {@code peer}; false if nothing was rung. Any thread. */
+    boolean ring(int peer, int vector) throws IOException;
+
+    /** Whether we can ring peers at all. */
+    boolean hasDoorbell();
+
+    /** {@link org.hyperdmabuf.hv.spi.Capabilities#NOTIFY_EVENTFD} or {@code NOTIFY_POLLING}. */
+    String notification();
+
+    /** False if the transport knows {@code peer} is not attached (server disconnect); true if it cannot tell. */
+    boolean isPeerAttached(int peer);
+
+    /**
+     * Waits for something to do, at most {@code maxWaitNs} (0 after a pass that found work): a notification,
+     * a server message (handled here, reported through {@link Events}), or the polling back-off. Returns
+     * {@link #FENCE_RUNG} or 0.
+     */
+    int await(boolean busy, long maxWaitNs) throws IOException;
+
+    /** Makes a pending {@link #await} return soon (on close). */
+    void wakeUp();
+
+    @Override
+    void close();
+}

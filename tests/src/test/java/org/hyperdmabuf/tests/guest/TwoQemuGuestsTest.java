@@ -1,0 +1,243 @@
+package org.hyperdmabuf.tests.guest;
+
+import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.hv.kvm.IvshmemServer;
+import org.hyperdmabuf.tests.support.Await;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Two real QEMU guests (TCG) run the daemons in guest mode on one region owned by an ivshmem server on this host:
+ * guest 1 a sink daemon and a producer, on an {@code ivshmem-doorbell} device attached to the server; guest 2 a
+ * source daemon and a consumer, on an {@code ivshmem-plain} device mapping the server's memfd (no interrupts,
+ * IVPosition 0, so its id comes from {@code -O peer-id=2}). Both device variants are thus covered in one boot. The guests boot Debian's kernel with a busybox initramfs ({@code packaging/qemu-guest/prepare.sh})
+ * and run this JVM and these class paths from the host's root, shared read-only over 9p; a second, writable 9p
+ * export (the work directory) carries the scripts, the payload and the results.
+ * <p>
+ * The consumer verifies a multi-megabyte file (SHA-256 from the sender, and the test compares the bytes it
+ * wrote) and a fenced frame stream; the verdicts are read from the guests' consoles.
+ * <p>
+ * Needs qemu-system-x86, busybox-static, cpio, kmod and apt access to download the kernel package (installed
+ * by {@code .ci/run}); without them the test is skipped outside CI and fails in CI. Downloads are cached in
+ * {@code ~/.cache/hyperdmabuf/qemu-guest} (property {@code hdmabuf.guest.cache}).
+ */
+@Tag("qemu-guests")
+class TwoQemuGuestsTest
+{
+    private static final int PAYLOAD_BYTES = 3 * 1024 * 1024 + 12345;
+    private static final int FRAMES = 24;
+    private static final String REGION_SIZE = "32M";
+    private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
+    private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
+
+    private final List<AutoCloseable> resources = new ArrayList<>();
+    private Path work;
+
+    @AfterEach
+    void cleanUp() throws Exception
+    {
+        for (int i = resources.size() - 1; i >= 0; i--)
+        {
+            resources.get(i).close();
+        }
+        if (work != null)
+        {
+            try (Stream<Path> paths = Files.walk(work))
+            {
+                for (final Path p : (Iterable<Path>)paths.sorted(Comparator.reverseOrder())::iterator)
+                {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aProducerInOneGuestSharesAFileAndAFencedStreamWithAConsumerInAnother() throws Exception
+    {
+        requireTools("qemu-system-x86_64", "busybox", "cpio", "apt-get", "dpkg");
+        final Path basedir = Paths.get(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
+        final Path prepare = basedir.resolve("../packaging/qemu-guest/prepare.sh").normalize();
+        final Path cache = Path.of(System.getProperty("hdmabuf.guest.cache",
+            Path.of(System.getProperty("user.home"), ".cache", "hyperdmabuf", "qemu-guest").toString()));
+        final ChildProcess prep = ChildProcess.command("prepare", List.of("sh", prepare.toString(), cache.toString()),
+            System.out);
+        resources.add(prep);
+        prep.awaitSuccess(PREPARE_TIMEOUT);
+        final String kernel = prep.awaitLine("KERNEL=", Duration.ofSeconds(1)).substring("KERNEL=".length());
+        final String initrd = prep.awaitLine("INITRD=", Duration.ofSeconds(1)).substring("INITRD=".length());
+
+        work = Files.createTempDirectory(basedir.resolve("target"), "qemu-guests");
+        final byte[] payload = new byte[PAYLOAD_BYTES];
+        new Random(7).nextBytes(payload);
+        Files.write(work.resolve("payload.bin"), payload);
+        Files.createDirectories(work.resolve("received"));
+        Files.writeString(work.resolve("sink-guest.sh"), sinkScript(), StandardCharsets.UTF_8);
+        Files.writeString(work.resolve("source-guest.sh"), sourceScript(), StandardCharsets.UTF_8);
+
+        final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options()
+            .socketPath(work.resolve("ivshmem.sock").toString()).size(parseMiB(REGION_SIZE)).vectors(2).firstId(1)
+            .maxId(7)).start();
+        resources.add(server::close);
+
+        // The server gives the doorbell guest id 1; the plain guest maps the server's memfd by its /proc path.
+        final ChildProcess sinkGuest = qemu("guest1-sink", kernel, initrd, "sink-guest.sh",
+            "-chardev", "socket,path=" + work.resolve("ivshmem.sock") + ",id=ivs",
+            "-device", "ivshmem-doorbell,chardev=ivs,vectors=2,addr=0x6");
+        Await.until("guest 1's QEMU to attach to the ivshmem server", Duration.ofSeconds(60),
+            () -> server.peerCount() == 1);
+        final ChildProcess sourceGuest = qemu("guest2-source", kernel, initrd, "source-guest.sh",
+            "-object", "memory-backend-file,id=region,share=on,size=" + REGION_SIZE + ",mem-path=/proc/" +
+                ProcessHandle.current().pid() + "/fd/" + server.regionFd(),
+            "-device", "ivshmem-plain,memdev=region,addr=0x6");
+
+        sinkGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT); // the last line of `hdmabuf caps`
+        final String caps = String.join("\n", sinkGuest.linesStartingWith("CAPS "));
+        assertTrue(caps.contains("backend: kvm-ivshmem") && caps.contains("local VM: 1") &&
+            caps.contains("doorbell: yes") && caps.contains("notification: polling"), caps);
+        sourceGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT);
+        final String plainCaps = String.join("\n", sourceGuest.linesStartingWith("CAPS "));
+        assertTrue(plainCaps.contains("local VM: 2") && plainCaps.contains("doorbell: no") &&
+            plainCaps.contains("notification: polling"), plainCaps);
+        final String received = sourceGuest.awaitLine("received payload.bin", GUEST_TIMEOUT);
+        assertTrue(received.contains("(" + PAYLOAD_BYTES + " bytes, sha256 ok) from VM 1"), received);
+        sinkGuest.awaitLine("delivered ", GUEST_TIMEOUT);
+        final String verified = sourceGuest.awaitLine("VERIFIED ", GUEST_TIMEOUT);
+        assertTrue(verified.contains("VERIFIED frames=" + FRAMES + " "), verified);
+        sinkGuest.awaitLine("producer: sent " + FRAMES + " frames", GUEST_TIMEOUT);
+        sinkGuest.awaitLine("GUEST DONE", GUEST_TIMEOUT);
+        sourceGuest.awaitLine("GUEST DONE", GUEST_TIMEOUT);
+        assertEquals(0, sinkGuest.waitFor(GUEST_TIMEOUT), "guest 1 powers off");
+        assertEquals(0, sourceGuest.waitFor(GUEST_TIMEOUT), "guest 2 powers off");
+
+        assertArrayEquals(payload, Files.readAllBytes(work.resolve("received/payload.bin")),
+            "the consumer's copy equals the producer's file");
+        for (final String log : List.of("sink-daemon.log", "source-daemon.log"))
+        {
+            final List<String> lines = Files.readAllLines(work.resolve(log));
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith("READY ")), log + " has no READY line: " + lines);
+            assertTrue(lines.stream().anyMatch(l -> l.contains("notification polling")), log + ": " + lines);
+            assertTrue(lines.stream().noneMatch(l -> l.contains(" ERROR ")), log + " logged errors: " + lines);
+        }
+        for (final ChildProcess guest : List.of(sinkGuest, sourceGuest))
+        {
+            assertTrue(guest.linesStartingWith("FAIL").isEmpty(), guest.name() + ": " + guest.output());
+        }
+    }
+
+    private ChildProcess qemu(final String name, final String kernel, final String initrd, final String script,
+        final String... device) throws IOException
+    {
+        final List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 panic=-1 loglevel=3 no_timer_check hdmabuf.work=" + work + " hdmabuf.run=" +
+                work.resolve(script),
+            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            "-virtfs", "local,path=" + work + ",mount_tag=work,security_model=none,multidevs=remap"));
+        cmd.addAll(List.of(device));
+        final ChildProcess guest = ChildProcess.command(name, cmd, System.out);
+        resources.add(guest);
+        return guest;
+    }
+
+    /** Shell prelude of both guest scripts: the JVM command, and waiting for a line in a file another guest writes. */
+    private String prelude()
+    {
+        final String java = ProcessHandle.current().info().command().orElseThrow();
+        return "W=" + work + "\n" +
+            "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/tmp -cp " +
+            System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n" +
+            // TCG guests on a loaded 2-core host stall for seconds: a generous liveness timeout (README).
+            "DAEMON=\"--backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0 -O region-size=" + REGION_SIZE +
+            " --heartbeat-ms 250 --liveness-timeout-ms 20000 --policy $W/no-policy.toml" +
+            " --policy-dir $W/no-policy.d\"\n" +
+            "wait_for() {\n" +
+            "    i=0\n" +
+            "    while ! grep -q \"$2\" \"$1\" 2>/dev/null; do\n" +
+            "        i=$((i + 1)); [ $i -lt 1200 ] || { echo \"FAIL waiting for '$2' in $1\"; return 1; }\n" +
+            "        sleep 0.25\n" +
+            "    done\n" +
+            "}\n";
+    }
+
+    private String sinkScript()
+    {
+        return prelude() +
+            "$J sink --socket /tmp/sink.sock $DAEMON > $W/sink-daemon.log 2>&1 &\n" +
+            "daemon=$!\n" +
+            "wait_for $W/sink-daemon.log 'READY sink' && grep 'READY sink' $W/sink-daemon.log\n" +
+            "$J caps --socket /tmp/sink.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
+            "wait_for $W/receive.log 'READY receive'\n" +
+            // Not straight from the 9p work directory: virtio-9p's zero-copy I/O pins the user pages, which a
+            // mapping of the PCI BAR cannot give (EFAULT); the guest's tmpfs goes through the page cache.
+            "cp $W/payload.bin /tmp/payload.bin\n" +
+            "$J send /tmp/payload.bin --to 2 --socket /tmp/sink.sock --timeout 300 2>&1 || echo FAIL send\n" +
+            "wait_for $W/stream-consumer.log 'READY consumer'\n" +
+            "$J stream-producer --socket /tmp/sink.sock --to 2 --frames " + FRAMES +
+            " --width 256 --height 64 --buffers 3 2>&1 || echo FAIL producer\n" +
+            "wait_for $W/source-done 'done'\n" +
+            "kill $daemon; wait $daemon\n" +
+            "echo GUEST DONE\n";
+    }
+
+    private String sourceScript()
+    {
+        return prelude() +
+            "$J source --socket /tmp/source.sock $DAEMON -O peer-id=2 > $W/source-daemon.log 2>&1 &\n" +
+            "daemon=$!\n" +
+            "wait_for $W/source-daemon.log 'READY source' && grep 'READY source' $W/source-daemon.log\n" +
+            "$J caps --socket /tmp/source.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
+            "mkdir -p /tmp/received\n" +
+            "$J receive --out /tmp/received --count 1 --socket /tmp/source.sock --timeout 300 > $W/receive.log 2>&1\n" +
+            "[ $? = 0 ] || echo FAIL receive\n" +
+            "cp /tmp/received/payload.bin $W/received/ || echo FAIL copy\n" +
+            "cat $W/receive.log\n" +
+            "$J stream-consumer --socket /tmp/source.sock --frames " + FRAMES +
+            " > $W/stream-consumer.log 2>&1 || echo FAIL consumer\n" +
+            "cat $W/stream-consumer.log\n" +
+            "echo done > $W/source-done\n" +
+            "kill $daemon; wait $daemon\n" +
+            "echo GUEST DONE\n";
+    }
+
+    private static long parseMiB(final String size)
+    {
+        return Long.parseLong(size.substring(0, size.length() - 1)) << 20;
+    }
+
+    /** Skips outside CI when a tool is missing; in CI ({@code CI=true}) a missing tool fails the test. */
+    private static void requireTools(final String... tools)
+    {
+        for (final String tool : tools)
+        {
+            final boolean found = Stream.of(System.getenv().getOrDefault("PATH", "").split(":"))
+                .anyMatch(dir -> Files.isExecutable(Path.of(dir, tool)));
+            if (!found && "true".equals(System.getenv("CI")))
+            {
+                fail(tool + " is not installed (.ci/run installs qemu-system-x86 busybox-static cpio kmod)");
+            }
+            assumeTrue(found, tool + " is not installed: the two-guest test needs qemu-system-x86, busybox-static, " +
+                "cpio and kmod");
+        }
+    }
+}
