@@ -5,6 +5,7 @@ import org.hyperdmabuf.hv.pci.IvshmemDeviceHandle;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
 import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
 import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
 import org.hyperdmabuf.hv.spi.Capabilities;
@@ -17,19 +18,23 @@ import java.io.IOException;
  * with MSI-X, i.e. {@code ivshmem-doorbell}); incoming doorbells are MSI-X interrupts that userspace cannot see
  * without vfio, so the receive loop polls the region with a {@link BackoffIdleStrategy} instead.
  */
-final class IvshmemPciTransport implements IvshmemTransport
+public final class IvshmemPciTransport implements IvshmemTransport
 {
     /** Zeroing goes through temporary mappings of at most this many bytes. */
     private static final long ZERO_CHUNK = 64L << 20;
 
     private final IvshmemDeviceHandle device;
     private final int ownId;
+    /** Doorbell vectors the device honours; 0 when it has no doorbell. */
+    private final int vectors;
     private final BackoffIdleStrategy idle;
 
-    private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final BackoffIdleStrategy idle)
+    private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final int vectors,
+        final BackoffIdleStrategy idle)
     {
         this.device = device;
         this.ownId = ownId;
+        this.vectors = device.device().msix() ? vectors : 0;
         this.idle = idle;
     }
 
@@ -37,8 +42,18 @@ final class IvshmemPciTransport implements IvshmemTransport
      * Opens the device {@code selector} picks under {@code devicesDir}. {@code peerId} &lt; 0 takes IVPosition,
      * which is only an identity on a device with interrupts.
      */
-    static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
+    public static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
         final int peerId, final boolean enable, final long maxParkNs) throws PciDeviceException
+    {
+        return open(scanner, selector, peerId, enable, maxParkNs, IvshmemRegisters.MAX_VECTOR + 1);
+    }
+
+    /**
+     * As above, ringing only vectors below {@code vectors} (ACRN hv-land has 8; 0 means never ring, for devices
+     * whose doorbell does nothing, like ACRN dm-land's).
+     */
+    public static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
+        final int peerId, final boolean enable, final long maxParkNs, final int vectors) throws PciDeviceException
     {
         final IvshmemPciDevice found = scanner.select(selector);
         if (peerId < 0 && !found.msix())
@@ -48,7 +63,7 @@ final class IvshmemPciTransport implements IvshmemTransport
         }
         final IvshmemDeviceHandle handle = IvshmemDeviceHandle.open(found, enable);
         final int id = peerId >= 0 ? peerId : handle.registers().ivPosition();
-        return new IvshmemPciTransport(handle, id, new BackoffIdleStrategy(100, 10, 1_000, maxParkNs));
+        return new IvshmemPciTransport(handle, id, vectors, new BackoffIdleStrategy(100, 10, 1_000, maxParkNs));
     }
 
     @Override
@@ -102,9 +117,13 @@ final class IvshmemPciTransport implements IvshmemTransport
     @Override
     public boolean ring(final int peer, final int vector)
     {
-        if (!device.device().msix())
+        if (vectors == 0)
         {
             return false;
+        }
+        if (vector >= vectors)
+        {
+            throw new IllegalArgumentException("doorbell vector " + vector + " outside the device's " + vectors);
         }
         device.registers().ringDoorbell(peer, vector);
         return true;
@@ -113,7 +132,7 @@ final class IvshmemPciTransport implements IvshmemTransport
     @Override
     public boolean hasDoorbell()
     {
-        return device.device().msix();
+        return vectors > 0;
     }
 
     @Override
