@@ -6,7 +6,7 @@
  * the hypervisor's and acrn-dm's sources, not in this header; AcrnUapiHeaderTest checks that the header still
  * defines none of them. This program proves the header is present and compiles, and prints the ioctl type and
  * the CREATE_VDEV request the README names as acrn-dm's. The header uses _IOW without including
- * <linux/ioctl.h>, as acrn-dm's build includes it first.
+ * <linux/ioctl.h>, so that comes first.
  */
 #include <linux/ioctl.h>
 #include <linux/acrn.h>

@@ -26,7 +26,7 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
     /** MSI-X vectors of an hv-land device; dm-land devices have no working doorbell. */
     public static final int HV_VECTORS = 8;
 
-    /** Where a region lives; the prefix is how the scenario and acrn-dm spell it. VMs on different lands cannot talk. */
+    /** Where a region lives, prefixed as the scenario and acrn-dm spell it. VMs on different lands cannot talk. */
     public enum Land
     {
         HV("hv:/"),
@@ -49,8 +49,8 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
     {
         if (sizeMiB != 0 && !validSizeMiB(sizeMiB))
         {
-            throw new IllegalArgumentException(land.prefix() + name + ": size " + sizeMiB + " MiB is not a power of two " +
-                "from " + MIN_SIZE_MIB + " to " + MAX_SIZE_MIB);
+            throw new IllegalArgumentException(land.prefix() + name + ": size " + sizeMiB + " MiB is not a power of " +
+                "two from " + MIN_SIZE_MIB + " to " + MAX_SIZE_MIB);
         }
         if (regionId != -1 && (regionId < MIN_REGION_ID || regionId > MAX_REGION_ID))
         {
@@ -70,8 +70,8 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
                 final String name = s.substring(land.prefix().length());
                 if (!name.matches("[A-Za-z0-9_.-]+") || name.startsWith("."))
                 {
-                    throw new BackendException("EINVAL", "ACRN region '" + spec + "': the name must be letters, digits, " +
-                        "'_', '-' or '.' (a POSIX shm name without '/')");
+                    throw new BackendException("EINVAL", "ACRN region '" + spec + "': the name must be letters, " +
+                        "digits, '_', '-' or '.' (a POSIX shm name without '/')");
                 }
                 return new AcrnRegion(land, name, 0, -1);
             }

@@ -46,13 +46,13 @@ public final class AcrnRegionTable
             }
             catch (final NumberFormatException e)
             {
-                throw new BackendException("EINVAL", named.spec() + ": size '" + fields[1].trim() + "' is not a number " +
-                    "of MiB");
+                throw new BackendException("EINVAL", named.spec() + ": size '" + fields[1].trim() + "' is not a " +
+                    "number of MiB");
             }
             if (!AcrnRegion.validSizeMiB(sizeMiB))
             {
-                throw new BackendException("EINVAL", named.spec() + ": size " + sizeMiB + " MiB is not a power of two " +
-                    "from " + AcrnRegion.MIN_SIZE_MIB + " to " + AcrnRegion.MAX_SIZE_MIB);
+                throw new BackendException("EINVAL", named.spec() + ": size " + sizeMiB + " MiB is not a power of " +
+                    "two from " + AcrnRegion.MIN_SIZE_MIB + " to " + AcrnRegion.MAX_SIZE_MIB);
             }
             final int regionId = fields.length == 3 ? AcrnRegion.parseRegionId(fields[2]) : -1;
             final AcrnRegion region = named.withSize(sizeMiB).withRegionId(regionId);

@@ -1,14 +1,12 @@
 package org.hyperdmabuf.hv.acrn;
 
-import org.hyperdmabuf.hv.kvm.IvshmemTransport;
+import org.hyperdmabuf.hv.kvm.PollingTransport;
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
-import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
 import org.hyperdmabuf.hv.spi.BackendException;
-import org.hyperdmabuf.hv.spi.Capabilities;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -24,22 +22,21 @@ import java.nio.file.attribute.PosixFilePermissions;
  * capability doesn't support for now") and no IVPosition here: the id is configured, the region is polled.
  * The file is never unlinked: it is acrn-dm's.
  */
-final class ServiceVmShmTransport implements IvshmemTransport
+final class ServiceVmShmTransport extends PollingTransport
 {
     private final Path file;
     private final int fd;
     private final long size;
     private final int ownId;
-    private final BackoffIdleStrategy idle;
 
     private ServiceVmShmTransport(final Path file, final int fd, final long size, final int ownId,
         final long maxParkNs)
     {
+        super(maxParkNs);
         this.file = file;
         this.fd = fd;
         this.size = size;
         this.ownId = ownId;
-        this.idle = new BackoffIdleStrategy(100, 10, 1_000, maxParkNs);
     }
 
     /**
@@ -54,7 +51,8 @@ final class ServiceVmShmTransport implements IvshmemTransport
         {
             try
             {
-                Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                Files.createFile(file,
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
                 try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw"))
                 {
                     f.setLength((long)region.sizeMiB() << 20);
@@ -138,38 +136,6 @@ final class ServiceVmShmTransport implements IvshmemTransport
     public boolean hasDoorbell()
     {
         return false;
-    }
-
-    @Override
-    public String notification()
-    {
-        return Capabilities.NOTIFY_POLLING;
-    }
-
-    @Override
-    public boolean isPeerAttached(final int peer)
-    {
-        return true; // acrn-dm announces nothing: the peer table and heartbeats decide
-    }
-
-    @Override
-    public int await(final boolean busy, final long maxWaitNs)
-    {
-        if (busy)
-        {
-            idle.reset();
-        }
-        else if (maxWaitNs > 0)
-        {
-            idle.idle();
-        }
-        return 0;
-    }
-
-    @Override
-    public void wakeUp()
-    {
-        // the back-off parks for at most max-park, then the loop sees it is closed
     }
 
     @Override

@@ -7,8 +7,6 @@ import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
 import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
-import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
-import org.hyperdmabuf.hv.spi.Capabilities;
 
 import java.io.IOException;
 
@@ -16,9 +14,9 @@ import java.io.IOException;
  * Guest mode: the ivshmem PCI device of this VM, through sysfs. The own id is IVPosition (or an explicit id on
  * {@code ivshmem-plain}, whose IVPosition is always 0); doorbells are Doorbell register writes (only on a device
  * with MSI-X, i.e. {@code ivshmem-doorbell}); incoming doorbells are MSI-X interrupts that userspace cannot see
- * without vfio, so the receive loop polls the region with a {@link BackoffIdleStrategy} instead.
+ * without vfio, so the receive loop polls the region instead ({@link PollingTransport}).
  */
-public final class IvshmemPciTransport implements IvshmemTransport
+public final class IvshmemPciTransport extends PollingTransport
 {
     /** Zeroing goes through temporary mappings of at most this many bytes. */
     private static final long ZERO_CHUNK = 64L << 20;
@@ -27,15 +25,14 @@ public final class IvshmemPciTransport implements IvshmemTransport
     private final int ownId;
     /** Doorbell vectors the device honours; 0 when it has no doorbell. */
     private final int vectors;
-    private final BackoffIdleStrategy idle;
 
     private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final int vectors,
-        final BackoffIdleStrategy idle)
+        final long maxParkNs)
     {
+        super(maxParkNs);
         this.device = device;
         this.ownId = ownId;
         this.vectors = device.device().msix() ? vectors : 0;
-        this.idle = idle;
     }
 
     /**
@@ -63,7 +60,7 @@ public final class IvshmemPciTransport implements IvshmemTransport
         }
         final IvshmemDeviceHandle handle = IvshmemDeviceHandle.open(found, enable);
         final int id = peerId >= 0 ? peerId : handle.registers().ivPosition();
-        return new IvshmemPciTransport(handle, id, vectors, new BackoffIdleStrategy(100, 10, 1_000, maxParkNs));
+        return new IvshmemPciTransport(handle, id, vectors, maxParkNs);
     }
 
     @Override
@@ -133,38 +130,6 @@ public final class IvshmemPciTransport implements IvshmemTransport
     public boolean hasDoorbell()
     {
         return vectors > 0;
-    }
-
-    @Override
-    public String notification()
-    {
-        return Capabilities.NOTIFY_POLLING;
-    }
-
-    @Override
-    public boolean isPeerAttached(final int peer)
-    {
-        return true; // no announcements in a guest: the peer table and heartbeats decide
-    }
-
-    @Override
-    public int await(final boolean busy, final long maxWaitNs)
-    {
-        if (busy)
-        {
-            idle.reset();
-        }
-        else if (maxWaitNs > 0)
-        {
-            idle.idle();
-        }
-        return 0;
-    }
-
-    @Override
-    public void wakeUp()
-    {
-        // the back-off parks for at most max-park, then the loop sees it is closed
     }
 
     @Override
