@@ -30,7 +30,7 @@ final class DaemonOptions
     @Option(names = "--ivshmem", description = "ivshmem server socket to attach to (default: <runtime dir>/ivshmem.sock).")
     Path ivshmem;
 
-    @Option(names = "--backend", description = "Backend name (default: first available; e.g. kvm-ivshmem).")
+    @Option(names = "--backend", description = "Backend name (default: first available; e.g. kvm-ivshmem, acrn-ivshmem).")
     String backend;
 
     @Option(names = {"-O", "--backend-option"}, paramLabel = "KEY=VALUE", description = {
@@ -71,9 +71,10 @@ final class DaemonOptions
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
         final Map<String, String> options = new HashMap<>();
-        if (!"guest".equals(backendOptions.get("mode")))
+        final BackendProvider provider = BackendProvider.find(backend);
+        if ("kvm-ivshmem".equals(provider.name()) && !"guest".equals(backendOptions.get("mode")))
         {
-            // Guest mode has no server: the region is the VM's ivshmem PCI device.
+            // Guest mode has no server: the region is the VM's ivshmem PCI device. Other backends have none.
             options.put("socket", (ivshmem == null ? Defaults.ivshmemSocket() : ivshmem).toString());
         }
         options.put("roles", sink && source ? "sink,source" : sink ? "sink" : "source");
@@ -83,7 +84,7 @@ final class DaemonOptions
         options.put("fence-slots", Integer.toString(fenceSlots));
         options.put("liveness-timeout-ms", Integer.toString(livenessTimeoutMs));
         options.putAll(backendOptions);
-        final HypervisorBackend hv = BackendProvider.find(backend).create(options);
+        final HypervisorBackend hv = provider.create(options);
         final List<Role.Factory> roles = new ArrayList<>();
         if (sink)
         {

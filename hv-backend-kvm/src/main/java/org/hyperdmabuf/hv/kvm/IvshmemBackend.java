@@ -119,6 +119,9 @@ public final class IvshmemBackend implements HypervisorBackend
     public static final String OPTION_ROLES = "roles";
     public static final String OPTION_HEARTBEAT_MS = "heartbeat-ms";
     public static final String OPTION_LIVENESS_TIMEOUT_MS = "liveness-timeout-ms";
+    /** Options of the region protocol itself, whatever the transport. */
+    public static final List<String> COMMON_OPTIONS = List.of(OPTION_MAX_PEERS, OPTION_RING_CAPACITY,
+        OPTION_FENCE_SLOTS, OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS);
     public static final long DEFAULT_HEARTBEAT_MS = 100;
     public static final long DEFAULT_LIVENESS_TIMEOUT_MS = 1500;
     /** Vectors this backend asks for: 0 carries message doorbells, 1 fence doorbells. */
@@ -139,6 +142,8 @@ public final class IvshmemBackend implements HypervisorBackend
     private static final long TICK_NS = POLL_INTERVAL_MS * 1_000_000L;
     private static final SecureRandom RANDOM = new SecureRandom();
 
+    /** {@link #NAME}, or the name of a backend that runs this protocol over its own transport (ACRN). */
+    private final String name;
     private final TransportFactory transportFactory;
     /** What the transport attaches to, for messages before it exists. */
     private String attachment;
@@ -179,9 +184,24 @@ public final class IvshmemBackend implements HypervisorBackend
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
     {
-        final String mode = options.getOrDefault(OPTION_MODE, MODE_HOST);
+        this(NAME, options, null, null);
+    }
+
+    /**
+     * This protocol over another backend's transport: {@code options} holds only the common options (those
+     * that are not mode-specific), {@code attachment} names what {@code transport} attaches to, for messages.
+     */
+    public IvshmemBackend(final String name, final Map<String, String> options, final String attachment,
+        final TransportFactory transport) throws BackendException
+    {
+        this.name = name;
+        final String mode = transport != null ? "embedded" : options.getOrDefault(OPTION_MODE, MODE_HOST);
         final List<String> modeOptions;
-        if (MODE_HOST.equals(mode))
+        if (transport != null)
+        {
+            modeOptions = List.of();
+        }
+        else if (MODE_HOST.equals(mode))
         {
             modeOptions = List.of(OPTION_SOCKET);
         }
@@ -192,39 +212,48 @@ public final class IvshmemBackend implements HypervisorBackend
         }
         else
         {
-            throw new BackendException("EINVAL", NAME + ": " + OPTION_MODE + "='" + mode + "': expected " + MODE_HOST +
+            throw new BackendException("EINVAL", name + ": " + OPTION_MODE + "='" + mode + "': expected " + MODE_HOST +
                 " or " + MODE_GUEST);
         }
         for (final String key : options.keySet())
         {
-            if (!modeOptions.contains(key) && !List.of(OPTION_MODE, OPTION_MAX_PEERS, OPTION_RING_CAPACITY,
-                OPTION_FENCE_SLOTS, OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS,
-                OPTION_LIVENESS_TIMEOUT_MS).contains(key))
+            if (!modeOptions.contains(key) && !COMMON_OPTIONS.contains(key) &&
+                (transport != null || !OPTION_MODE.equals(key)))
             {
-                throw new BackendException("EINVAL", NAME + ": unknown option '" + key + "' in " + mode + " mode");
+                throw new BackendException("EINVAL", name + ": unknown option '" + key + "'" +
+                    (transport != null ? "" : " in " + mode + " mode"));
             }
         }
-        this.maxPeersOption = (int)longOption(options, OPTION_MAX_PEERS, RegionLayout.DEFAULT_MAX_PEERS, 2,
+        this.maxPeersOption = (int)longOption(name, options, OPTION_MAX_PEERS, RegionLayout.DEFAULT_MAX_PEERS, 2,
             RegionLayout.MAX_PEERS_LIMIT);
-        this.ringCapacityOption = (int)longOption(options, OPTION_RING_CAPACITY, RegionLayout.DEFAULT_RING_CAPACITY,
+        this.ringCapacityOption = (int)longOption(name, options, OPTION_RING_CAPACITY,
+            RegionLayout.DEFAULT_RING_CAPACITY,
             RingDescriptor.MIN_CAPACITY, RingDescriptor.MAX_CAPACITY);
         if (Integer.bitCount(ringCapacityOption) != 1)
         {
-            throw new BackendException("EINVAL", NAME + ": " + OPTION_RING_CAPACITY + "=" + ringCapacityOption +
+            throw new BackendException("EINVAL", name + ": " + OPTION_RING_CAPACITY + "=" + ringCapacityOption +
                 " must be a power of two");
         }
-        this.fenceSlotsOption = (int)longOption(options, OPTION_FENCE_SLOTS, RegionLayout.DEFAULT_FENCE_SLOTS, 1,
+        this.fenceSlotsOption = (int)longOption(name, options, OPTION_FENCE_SLOTS, RegionLayout.DEFAULT_FENCE_SLOTS, 1,
             RegionLayout.MAX_FENCE_SLOTS);
-        this.connectTimeoutMs = longOption(options, OPTION_CONNECT_TIMEOUT_MS, 5000, 1, 3_600_000);
-        this.transportFactory = MODE_HOST.equals(mode) ? hostTransport(options) : guestTransport(options);
-        this.roles = parseRoles(options.getOrDefault(OPTION_ROLES, "sink,source"));
-        final long heartbeatMs = longOption(options, OPTION_HEARTBEAT_MS, DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
+        this.connectTimeoutMs = longOption(name, options, OPTION_CONNECT_TIMEOUT_MS, 5000, 1, 3_600_000);
+        if (transport != null)
+        {
+            this.attachment = attachment;
+            this.transportFactory = transport;
+        }
+        else
+        {
+            this.transportFactory = MODE_HOST.equals(mode) ? hostTransport(options) : guestTransport(options);
+        }
+        this.roles = parseRoles(name, options.getOrDefault(OPTION_ROLES, "sink,source"));
+        final long heartbeatMs = longOption(name, options, OPTION_HEARTBEAT_MS, DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
             60_000);
-        final long livenessMs = longOption(options, OPTION_LIVENESS_TIMEOUT_MS, DEFAULT_LIVENESS_TIMEOUT_MS, 1,
+        final long livenessMs = longOption(name, options, OPTION_LIVENESS_TIMEOUT_MS, DEFAULT_LIVENESS_TIMEOUT_MS, 1,
             3_600_000);
         if (livenessMs <= 2 * heartbeatMs)
         {
-            throw new BackendException("EINVAL", NAME + ": " + OPTION_LIVENESS_TIMEOUT_MS + "=" + livenessMs +
+            throw new BackendException("EINVAL", name + ": " + OPTION_LIVENESS_TIMEOUT_MS + "=" + livenessMs +
                 " must be more than twice " + OPTION_HEARTBEAT_MS + "=" + heartbeatMs);
         }
         this.heartbeatNs = heartbeatMs * 1_000_000L;
@@ -240,9 +269,9 @@ public final class IvshmemBackend implements HypervisorBackend
 
     /** Opens the transport when the backend starts. */
     @FunctionalInterface
-    private interface TransportFactory
+    public interface TransportFactory
     {
-        IvshmemTransport open(IvshmemTransport.Events events) throws IOException;
+        IvshmemTransport open(IvshmemTransport.Events events) throws IOException, BackendException;
     }
 
     private TransportFactory hostTransport(final Map<String, String> options) throws BackendException
@@ -250,7 +279,7 @@ public final class IvshmemBackend implements HypervisorBackend
         final String socket = options.get(OPTION_SOCKET);
         if (socket == null || socket.isEmpty())
         {
-            throw new BackendException("EINVAL", NAME + ": option '" + OPTION_SOCKET + "' (server socket) is required");
+            throw new BackendException("EINVAL", name + ": option '" + OPTION_SOCKET + "' (server socket) is required");
         }
         attachment = "ivshmem server " + socket;
         return events -> IvshmemServerTransport.connect(socket, connectTimeoutMs, events);
@@ -263,19 +292,20 @@ public final class IvshmemBackend implements HypervisorBackend
         {
             final String subsystem = options.get(OPTION_SUBSYSTEM_ID);
             selector = new IvshmemDeviceSelector(options.get(OPTION_DEVICE),
-                sizeOption(options, OPTION_REGION_SIZE), subsystem == null ? -1 :
+                sizeOption(name, options, OPTION_REGION_SIZE), subsystem == null ? -1 :
                 Integer.parseInt(subsystem.trim().replaceFirst("^0[xX]", ""), 16));
         }
         catch (final IllegalArgumentException e)
         {
-            throw new BackendException("EINVAL", NAME + ": " + e.getMessage());
+            throw new BackendException("EINVAL", name + ": " + e.getMessage());
         }
-        final int peerId = (int)longOption(options, OPTION_PEER_ID, -1, 0, IvshmemPeerConnection.MAX_PEER_ID);
-        final long maxParkNs = longOption(options, OPTION_POLL_MAX_PARK_US, 1000, 1, POLL_INTERVAL_MS * 1000L) * 1000L;
+        final int peerId = (int)longOption(name, options, OPTION_PEER_ID, -1, 0, IvshmemPeerConnection.MAX_PEER_ID);
+        final long maxParkNs = longOption(name, options, OPTION_POLL_MAX_PARK_US, 1000, 1,
+            POLL_INTERVAL_MS * 1000L) * 1000L;
         final String enable = options.getOrDefault(OPTION_ENABLE, "true");
         if (!enable.equals("true") && !enable.equals("false"))
         {
-            throw new BackendException("EINVAL", NAME + ": " + OPTION_ENABLE + "='" + enable + "': expected true or false");
+            throw new BackendException("EINVAL", name + ": " + OPTION_ENABLE + "='" + enable + "': expected true or false");
         }
         final IvshmemPciScanner scanner = new IvshmemPciScanner(Path.of(options.getOrDefault(OPTION_SYSFS,
             IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())));
@@ -286,14 +316,14 @@ public final class IvshmemBackend implements HypervisorBackend
     @Override
     public String name()
     {
-        return NAME;
+        return name;
     }
 
     @Override
     public Capabilities capabilities()
     {
         checkStarted();
-        return new Capabilities(NAME, localVm, layout.pageSize(), Math.min(layout.poolBytes(), MAX_BUFFER_SIZE),
+        return new Capabilities(name, localVm, layout.pageSize(), Math.min(layout.poolBytes(), MAX_BUFFER_SIZE),
             "daemon", "shared-region", true, transport.hasDoorbell(), transport.notification());
     }
 
@@ -314,7 +344,7 @@ public final class IvshmemBackend implements HypervisorBackend
     {
         if (started || closed)
         {
-            throw new IllegalStateException(NAME + " backend already started or closed");
+            throw new IllegalStateException(name + " backend already started or closed");
         }
         this.listener = listener;
         try
@@ -327,7 +357,7 @@ public final class IvshmemBackend implements HypervisorBackend
             layout = region.layout();
             if (!region.isPeerInRange(id))
             {
-                throw new BackendException("EINVAL", NAME + ": " + transport.describe() + " gave us id " + id +
+                throw new BackendException("EINVAL", name + ": " + transport.describe() + " gave us id " + id +
                     " but the region has " + layout.maxPeers() + " peer slots; limit the server's ids to [0, " +
                     (layout.maxPeers() - 1) + "]");
             }
@@ -350,7 +380,7 @@ public final class IvshmemBackend implements HypervisorBackend
                     final RingWriter writer = new RingWriter(region.ring(id, j), capacity);
                     if (!writer.attach(sessionId))
                     {
-                        LOG.warn("{} peer {}: ring to peer {} failed validation; reset it", NAME, id, j);
+                        LOG.warn("{} peer {}: ring to peer {} failed validation; reset it", name, id, j);
                     }
                     outbound[j] = new Outbound(writer);
                 }
@@ -370,7 +400,7 @@ public final class IvshmemBackend implements HypervisorBackend
             receiver.setDaemon(true);
             receiver.start();
             LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
-                "heartbeat {} ms, liveness timeout {} ms, notification {}, {}formatted by us", NAME, id,
+                "heartbeat {} ms, liveness timeout {} ms, notification {}, {}formatted by us", name, id,
                 Long.toHexString(sessionId), transport.describe(), layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
                 heartbeatNs / 1_000_000L, livenessTimeoutNs / 1_000_000L, transport.notification(),
                 region.formattedByUs() ? "" : "not ");
@@ -383,22 +413,22 @@ public final class IvshmemBackend implements HypervisorBackend
         catch (final PciDeviceException e)
         {
             releaseResources();
-            throw new BackendException(e.error(), NAME + ": " + e.getMessage(), e);
+            throw new BackendException(e.error(), name + ": " + e.getMessage(), e);
         }
         catch (final IvshmemProtocolException | ShmCorruptionException e)
         {
             releaseResources();
-            throw new BackendException("EPROTO", NAME + ": " + e.getMessage(), e);
+            throw new BackendException("EPROTO", name + ": " + e.getMessage(), e);
         }
         catch (final IllegalArgumentException e)
         {
             releaseResources();
-            throw new BackendException("EINVAL", NAME + ": " + e.getMessage(), e);
+            throw new BackendException("EINVAL", name + ": " + e.getMessage(), e);
         }
         catch (final IOException e)
         {
             releaseResources();
-            throw new BackendException("EIO", NAME + ": cannot join " + attachment + ": " + e.getMessage(), e);
+            throw new BackendException("EIO", name + ": cannot join " + attachment + ": " + e.getMessage(), e);
         }
     }
 
@@ -815,7 +845,7 @@ public final class IvshmemBackend implements HypervisorBackend
             }
             if (t.isAlive())
             {
-                LOG.error("{} receive thread did not stop within {} ms; leaking the mapping", NAME, JOIN_TIMEOUT_MS);
+                LOG.error("{} receive thread did not stop within {} ms; leaking the mapping", name, JOIN_TIMEOUT_MS);
                 return;
             }
         }
@@ -885,7 +915,7 @@ public final class IvshmemBackend implements HypervisorBackend
             }
             catch (final IOException | RuntimeException e)
             {
-                LOG.error("{} receive loop error", NAME, e);
+                LOG.error("{} receive loop error", name, e);
                 LockSupport.parkNanos(TICK_NS);
             }
         }
@@ -1225,7 +1255,7 @@ public final class IvshmemBackend implements HypervisorBackend
         if (!started || closed)
         {
             lifecycle.readLock().unlock();
-            throw new BackendException("EIO", NAME + " backend is " + (closed ? "closed" : "not started"));
+            throw new BackendException("EIO", name + " backend is " + (closed ? "closed" : "not started"));
         }
     }
 
@@ -1238,12 +1268,13 @@ public final class IvshmemBackend implements HypervisorBackend
     {
         if (layout == null)
         {
-            throw new IllegalStateException(NAME + " backend not started");
+            throw new IllegalStateException(name + " backend not started");
         }
     }
 
-    private static long longOption(final Map<String, String> options, final String key, final long defaultValue,
-        final long min, final long max) throws BackendException
+    /** Option {@code key} as a number in {@code [min, max]}, {@code defaultValue} if absent. */
+    public static long longOption(final String backend, final Map<String, String> options, final String key,
+        final long defaultValue, final long min, final long max) throws BackendException
     {
         final String value = options.get(key);
         if (value == null)
@@ -1257,18 +1288,19 @@ public final class IvshmemBackend implements HypervisorBackend
         }
         catch (final NumberFormatException e)
         {
-            throw new BackendException("EINVAL", NAME + ": " + key + "='" + value + "' is not a number");
+            throw new BackendException("EINVAL", backend + ": " + key + "='" + value + "' is not a number");
         }
         if (parsed < min || parsed > max)
         {
-            throw new BackendException("EINVAL", NAME + ": " + key + "=" + parsed + " outside [" + min + ", " + max +
+            throw new BackendException("EINVAL", backend + ": " + key + "=" + parsed + " outside [" + min + ", " + max +
                 "]");
         }
         return parsed;
     }
 
-    /** A byte size with an optional K, M or G suffix; 0 when absent. */
-    private static long sizeOption(final Map<String, String> options, final String key) throws BackendException
+    /** Option {@code key} as a byte count with an optional K, M or G suffix; 0 when absent. */
+    public static long sizeOption(final String backend, final Map<String, String> options, final String key)
+        throws BackendException
     {
         final String value = options.get(key);
         if (value == null)
@@ -1288,11 +1320,11 @@ public final class IvshmemBackend implements HypervisorBackend
         }
         catch (final NumberFormatException e)
         {
-            throw new BackendException("EINVAL", NAME + ": " + key + "='" + value + "' is not a positive size");
+            throw new BackendException("EINVAL", backend + ": " + key + "='" + value + "' is not a positive size");
         }
     }
 
-    private static int parseRoles(final String value) throws BackendException
+    private static int parseRoles(final String backend, final String value) throws BackendException
     {
         int parsed = 0;
         for (final String role : value.split(","))
@@ -1306,7 +1338,7 @@ public final class IvshmemBackend implements HypervisorBackend
                     parsed |= PeerSlotDescriptor.ROLE_SOURCE;
                     break;
                 default:
-                    throw new BackendException("EINVAL", NAME + ": " + OPTION_ROLES + "='" + value +
+                    throw new BackendException("EINVAL", backend + ": " + OPTION_ROLES + "='" + value +
                         "': expected sink, source or sink,source");
             }
         }
@@ -1333,7 +1365,7 @@ public final class IvshmemBackend implements HypervisorBackend
         @Override
         public void onTransportLost(final String reason)
         {
-            LOG.warn("{} peer {}: {}; existing peers keep working", NAME, localVm, reason);
+            LOG.warn("{} peer {}: {}; existing peers keep working", name, localVm, reason);
         }
     }
 

@@ -5,9 +5,8 @@ import org.hyperdmabuf.hv.pci.IvshmemDeviceHandle;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
 import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
-import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
-import org.hyperdmabuf.hv.spi.Capabilities;
 
 import java.io.IOException;
 
@@ -15,30 +14,43 @@ import java.io.IOException;
  * Guest mode: the ivshmem PCI device of this VM, through sysfs. The own id is IVPosition (or an explicit id on
  * {@code ivshmem-plain}, whose IVPosition is always 0); doorbells are Doorbell register writes (only on a device
  * with MSI-X, i.e. {@code ivshmem-doorbell}); incoming doorbells are MSI-X interrupts that userspace cannot see
- * without vfio, so the receive loop polls the region with a {@link BackoffIdleStrategy} instead.
+ * without vfio, so the receive loop polls the region instead ({@link PollingTransport}).
  */
-final class IvshmemPciTransport implements IvshmemTransport
+public final class IvshmemPciTransport extends PollingTransport
 {
     /** Zeroing goes through temporary mappings of at most this many bytes. */
     private static final long ZERO_CHUNK = 64L << 20;
 
     private final IvshmemDeviceHandle device;
     private final int ownId;
-    private final BackoffIdleStrategy idle;
+    /** Doorbell vectors the device honours; 0 when it has no doorbell. */
+    private final int vectors;
 
-    private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final BackoffIdleStrategy idle)
+    private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final int vectors,
+        final long maxParkNs)
     {
+        super(maxParkNs);
         this.device = device;
         this.ownId = ownId;
-        this.idle = idle;
+        this.vectors = device.device().msix() ? vectors : 0;
     }
 
     /**
      * Opens the device {@code selector} picks under {@code devicesDir}. {@code peerId} &lt; 0 takes IVPosition,
      * which is only an identity on a device with interrupts.
      */
-    static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
+    public static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
         final int peerId, final boolean enable, final long maxParkNs) throws PciDeviceException
+    {
+        return open(scanner, selector, peerId, enable, maxParkNs, IvshmemRegisters.MAX_VECTOR + 1);
+    }
+
+    /**
+     * As above, ringing only vectors below {@code vectors} (ACRN hv-land has 8; 0 means never ring, for devices
+     * whose doorbell does nothing, like ACRN dm-land's).
+     */
+    public static IvshmemPciTransport open(final IvshmemPciScanner scanner, final IvshmemDeviceSelector selector,
+        final int peerId, final boolean enable, final long maxParkNs, final int vectors) throws PciDeviceException
     {
         final IvshmemPciDevice found = scanner.select(selector);
         if (peerId < 0 && !found.msix())
@@ -48,7 +60,7 @@ final class IvshmemPciTransport implements IvshmemTransport
         }
         final IvshmemDeviceHandle handle = IvshmemDeviceHandle.open(found, enable);
         final int id = peerId >= 0 ? peerId : handle.registers().ivPosition();
-        return new IvshmemPciTransport(handle, id, new BackoffIdleStrategy(100, 10, 1_000, maxParkNs));
+        return new IvshmemPciTransport(handle, id, vectors, maxParkNs);
     }
 
     @Override
@@ -102,9 +114,13 @@ final class IvshmemPciTransport implements IvshmemTransport
     @Override
     public boolean ring(final int peer, final int vector)
     {
-        if (!device.device().msix())
+        if (vectors == 0)
         {
             return false;
+        }
+        if (vector >= vectors)
+        {
+            throw new IllegalArgumentException("doorbell vector " + vector + " outside the device's " + vectors);
         }
         device.registers().ringDoorbell(peer, vector);
         return true;
@@ -113,39 +129,7 @@ final class IvshmemPciTransport implements IvshmemTransport
     @Override
     public boolean hasDoorbell()
     {
-        return device.device().msix();
-    }
-
-    @Override
-    public String notification()
-    {
-        return Capabilities.NOTIFY_POLLING;
-    }
-
-    @Override
-    public boolean isPeerAttached(final int peer)
-    {
-        return true; // no announcements in a guest: the peer table and heartbeats decide
-    }
-
-    @Override
-    public int await(final boolean busy, final long maxWaitNs)
-    {
-        if (busy)
-        {
-            idle.reset();
-        }
-        else if (maxWaitNs > 0)
-        {
-            idle.idle();
-        }
-        return 0;
-    }
-
-    @Override
-    public void wakeUp()
-    {
-        // the back-off parks for at most max-park, then the loop sees it is closed
+        return vectors > 0;
     }
 
     @Override

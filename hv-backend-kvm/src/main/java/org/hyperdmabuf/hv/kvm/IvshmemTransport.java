@@ -14,6 +14,8 @@ import java.io.IOException;
  *   <li>{@link IvshmemPciTransport} (guest mode): the ivshmem PCI device through sysfs: {@code resource2},
  *   IVPosition, the Doorbell register; no announcements (peers are found in the region's peer table) and no
  *   interrupts (the region is polled).</li>
+ *   <li>Other backends' transports for the same device model (ACRN's, in {@code hv-backend-acrn}); those
+ *   without notifications extend {@link PollingTransport}.</li>
  * </ul>
  * All methods but {@link #ring} are called by the backend's receive thread or under its lifecycle lock.
  */

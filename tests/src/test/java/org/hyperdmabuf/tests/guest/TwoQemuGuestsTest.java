@@ -5,7 +5,8 @@ import org.hyperdmabuf.hv.kvm.IvshmemServer;
 import org.hyperdmabuf.tests.support.Await;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,6 +37,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The consumer verifies a multi-megabyte file (SHA-256 from the sender, and the test compares the bytes it
  * wrote) and a fenced frame stream; the verdicts are read from the guests' consoles.
  * <p>
+ * The same run is made with each {@link GuestBackend}: {@code kvm-ivshmem} guest mode, and {@code acrn-ivshmem} on
+ * a dm-land region, which is what a post-launched ACRN VM sees (the same ivshmem device; ACRN's hv-land needs the
+ * hypervisor's 8086:ID subsystem ids and VM-id doorbells, which QEMU's device cannot present).
+ * <p>
  * Needs qemu-system-x86, busybox-static, cpio, kmod and apt access to download the kernel package (installed
  * by {@code .ci/run}); without them the test is skipped outside CI and fails in CI. Downloads are cached in
  * {@code ~/.cache/hyperdmabuf/qemu-guest} (property {@code hdmabuf.guest.cache}).
@@ -49,8 +54,41 @@ class TwoQemuGuestsTest
     private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
     private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
 
+    /** The backend the guests' daemons run; the devices (chosen by address) are the same. */
+    enum GuestBackend
+    {
+        /** Guest mode: IVPosition on the doorbell device, {@code -O peer-id=2} on the plain one. */
+        KVM("--backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0 -O region-size=" + REGION_SIZE, "",
+            " -O peer-id=2", true),
+        /**
+         * A dm-land region as post-launched ACRN VMs see it: by address (QEMU cannot set subsystem 8086:ID),
+         * VM ids configured, no doorbell (acrn-dm has none on dm-land).
+         */
+        ACRN("--backend acrn-ivshmem -O region=dm:/hdmabuf -O size-mb=32 -O device=0000:00:06.0", " -O vm-id=1",
+            " -O vm-id=2", false);
+
+        final String daemon;
+        final String sinkExtra;
+        final String sourceExtra;
+        final boolean sinkDoorbell;
+
+        GuestBackend(final String daemon, final String sinkExtra, final String sourceExtra, final boolean sinkDoorbell)
+        {
+            this.daemon = daemon;
+            this.sinkExtra = sinkExtra;
+            this.sourceExtra = sourceExtra;
+            this.sinkDoorbell = sinkDoorbell;
+        }
+
+        String backendName()
+        {
+            return daemon.split(" ")[1];
+        }
+    }
+
     private final List<AutoCloseable> resources = new ArrayList<>();
     private Path work;
+    private GuestBackend backend;
 
     @AfterEach
     void cleanUp() throws Exception
@@ -71,9 +109,12 @@ class TwoQemuGuestsTest
         }
     }
 
-    @Test
-    void aProducerInOneGuestSharesAFileAndAFencedStreamWithAConsumerInAnother() throws Exception
+    @ParameterizedTest
+    @EnumSource(GuestBackend.class)
+    void aProducerInOneGuestSharesAFileAndAFencedStreamWithAConsumerInAnother(final GuestBackend backend)
+        throws Exception
     {
+        this.backend = backend;
         requireTools("qemu-system-x86_64", "busybox", "cpio", "apt-get", "dpkg");
         final Path basedir = Paths.get(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
         final Path prepare = basedir.resolve("../packaging/qemu-guest/prepare.sh").normalize();
@@ -112,8 +153,9 @@ class TwoQemuGuestsTest
 
         sinkGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT); // the last line of `hdmabuf caps`
         final String caps = String.join("\n", sinkGuest.linesStartingWith("CAPS "));
-        assertTrue(caps.contains("backend: kvm-ivshmem") && caps.contains("local VM: 1") &&
-            caps.contains("doorbell: yes") && caps.contains("notification: polling"), caps);
+        assertTrue(caps.contains("backend: " + backend.backendName()) && caps.contains("local VM: 1") &&
+            caps.contains("doorbell: " + (backend.sinkDoorbell ? "yes" : "no")) &&
+            caps.contains("notification: polling"), caps);
         sourceGuest.awaitLine("CAPS max metadata", GUEST_TIMEOUT);
         final String plainCaps = String.join("\n", sourceGuest.linesStartingWith("CAPS "));
         assertTrue(plainCaps.contains("local VM: 2") && plainCaps.contains("doorbell: no") &&
@@ -168,7 +210,7 @@ class TwoQemuGuestsTest
             "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/tmp -cp " +
             System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n" +
             // TCG guests on a loaded 2-core host stall for seconds: a generous liveness timeout (README).
-            "DAEMON=\"--backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0 -O region-size=" + REGION_SIZE +
+            "DAEMON=\"" + backend.daemon +
             " --heartbeat-ms 250 --liveness-timeout-ms 20000 --policy $W/no-policy.toml" +
             " --policy-dir $W/no-policy.d\"\n" +
             "wait_for() {\n" +
@@ -183,7 +225,7 @@ class TwoQemuGuestsTest
     private String sinkScript()
     {
         return prelude() +
-            "$J sink --socket /tmp/sink.sock $DAEMON > $W/sink-daemon.log 2>&1 &\n" +
+            "$J sink --socket /tmp/sink.sock $DAEMON" + backend.sinkExtra + " > $W/sink-daemon.log 2>&1 &\n" +
             "daemon=$!\n" +
             "wait_for $W/sink-daemon.log 'READY sink' && grep 'READY sink' $W/sink-daemon.log\n" +
             "$J caps --socket /tmp/sink.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
@@ -203,7 +245,7 @@ class TwoQemuGuestsTest
     private String sourceScript()
     {
         return prelude() +
-            "$J source --socket /tmp/source.sock $DAEMON -O peer-id=2 > $W/source-daemon.log 2>&1 &\n" +
+            "$J source --socket /tmp/source.sock $DAEMON" + backend.sourceExtra + " > $W/source-daemon.log 2>&1 &\n" +
             "daemon=$!\n" +
             "wait_for $W/source-daemon.log 'READY source' && grep 'READY source' $W/source-daemon.log\n" +
             "$J caps --socket /tmp/source.sock | sed 's/^/CAPS /; s/:  */: /'\n" +

@@ -1,0 +1,263 @@
+package org.hyperdmabuf.hv.acrn;
+
+import org.hyperdmabuf.hv.kvm.IvshmemBackend;
+import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
+import org.hyperdmabuf.hv.kvm.IvshmemTransport;
+import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
+import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
+import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.pci.PciDeviceException;
+import org.hyperdmabuf.hv.spi.BackendException;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The ACRN backend's options, checked, and the {@link IvshmemBackend} they make: ACRN's ivshmem device is QEMU's
+ * (same BARs and registers), so the region protocol is the KVM backend's, over an ACRN-configured transport.
+ * <ul>
+ *   <li>{@code region} (required): {@code hv:/NAME} or {@code dm:/NAME}, as the scenario and acrn-dm name it.</li>
+ *   <li>{@code regions}: the platform's regions, {@code LAND:/NAME,SIZE_MB[,REGION_ID];...}
+ *   ({@link AcrnRegionTable}); {@code region} is looked up there.</li>
+ *   <li>{@code region-id} (hex, 0x1000-0xffff) and {@code size-mb}: the region's id and size when there is no
+ *   table (or the table leaves them out).</li>
+ *   <li>{@code mode}: {@code guest} (default; the VM's ivshmem PCI device through sysfs) or {@code service-vm}
+ *   (dm-land only: the Service VM's POSIX shm {@code shm-dir/NAME}, default {@code /dev/shm}).</li>
+ *   <li>{@code vm-id}: this VM's id, required on dm-land (no usable IVPosition there), refused on hv-land
+ *   (IVPosition is the VM id).</li>
+ *   <li>Guest mode: {@code device} (PCI address; needed when no region id is known, e.g. QEMU's ivshmem, which
+ *   cannot carry subsystem 8086:ID), {@code sysfs}, {@code enable}, {@code poll-max-park-us}; a device is chosen
+ *   by region id (subsystem 8086:ID) and/or address, exactly one must match.</li>
+ *   <li>The region protocol's options ({@link IvshmemBackend#COMMON_OPTIONS}) pass through.</li>
+ * </ul>
+ * Doorbells ring {@code (vm << 16) | vector} with vectors below {@link AcrnRegion#HV_VECTORS}, on hv-land only;
+ * they cannot be received from sysfs, so every daemon polls.
+ */
+public final class AcrnBackendConfig
+{
+    public static final String OPTION_REGION = "region";
+    public static final String OPTION_REGIONS = "regions";
+    public static final String OPTION_REGION_ID = "region-id";
+    public static final String OPTION_SIZE_MB = "size-mb";
+    public static final String OPTION_MODE = "mode";
+    public static final String MODE_GUEST = "guest";
+    public static final String MODE_SERVICE_VM = "service-vm";
+    public static final String OPTION_VM_ID = "vm-id";
+    public static final String OPTION_DEVICE = "device";
+    public static final String OPTION_SYSFS = "sysfs";
+    public static final String OPTION_ENABLE = "enable";
+    public static final String OPTION_POLL_MAX_PARK_US = "poll-max-park-us";
+    public static final String OPTION_SHM_DIR = "shm-dir";
+    public static final Path DEFAULT_SHM_DIR = Path.of("/dev/shm");
+
+    private static final String NAME = AcrnIvshmemBackendProvider.NAME;
+    private static final List<String> GUEST_OPTIONS = List.of(OPTION_DEVICE, OPTION_SYSFS, OPTION_ENABLE);
+    private static final List<String> SERVICE_VM_OPTIONS = List.of(OPTION_SHM_DIR);
+
+    private final AcrnRegion region;
+    private final boolean serviceVm;
+    private final int vmId;
+    private final String device;
+    private final Path sysfs;
+    private final boolean enable;
+    private final long maxParkNs;
+    private final Path shmDir;
+    private final Map<String, String> common;
+
+    private AcrnBackendConfig(final AcrnRegion region, final boolean serviceVm, final int vmId, final String device,
+        final Path sysfs, final boolean enable, final long maxParkNs, final Path shmDir,
+        final Map<String, String> common)
+    {
+        this.region = region;
+        this.serviceVm = serviceVm;
+        this.vmId = vmId;
+        this.device = device;
+        this.sysfs = sysfs;
+        this.enable = enable;
+        this.maxParkNs = maxParkNs;
+        this.shmDir = shmDir;
+        this.common = common;
+    }
+
+    /** Checks {@code options}; a typed {@code EINVAL} (or {@code ENOENT} for a region not in the table) otherwise. */
+    public static AcrnBackendConfig parse(final Map<String, String> options) throws BackendException
+    {
+        try
+        {
+            return parseChecked(options);
+        }
+        catch (final IllegalArgumentException e)
+        {
+            throw new BackendException("EINVAL", NAME + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static AcrnBackendConfig parseChecked(final Map<String, String> options) throws BackendException
+    {
+        final String mode = options.getOrDefault(OPTION_MODE, MODE_GUEST);
+        if (!mode.equals(MODE_GUEST) && !mode.equals(MODE_SERVICE_VM))
+        {
+            throw invalid(OPTION_MODE + "='" + mode + "': expected " + MODE_GUEST + " or " + MODE_SERVICE_VM);
+        }
+        final boolean serviceVm = mode.equals(MODE_SERVICE_VM);
+        final Map<String, String> common = new HashMap<>();
+        for (final Map.Entry<String, String> e : options.entrySet())
+        {
+            final String key = e.getKey();
+            if (IvshmemBackend.COMMON_OPTIONS.contains(key))
+            {
+                common.put(key, e.getValue());
+            }
+            else if (!List.of(OPTION_REGION, OPTION_REGIONS, OPTION_REGION_ID, OPTION_SIZE_MB, OPTION_MODE,
+                OPTION_VM_ID, OPTION_POLL_MAX_PARK_US).contains(key) &&
+                !(serviceVm ? SERVICE_VM_OPTIONS : GUEST_OPTIONS).contains(key))
+            {
+                throw invalid("unknown option '" + key + "' in " + mode + " mode");
+            }
+        }
+        final AcrnRegion region = region(options);
+        final String vmIdOption = options.get(OPTION_VM_ID);
+        if (region.land() == AcrnRegion.Land.HV && vmIdOption != null)
+        {
+            throw invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is not taken on hv-land, where the " +
+                "hypervisor sets IVPosition to the VM id");
+        }
+        if (region.land() == AcrnRegion.Land.DM && vmIdOption == null)
+        {
+            throw invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is required on dm-land (acrn-dm gives " +
+                "no usable IVPosition); the scenario's VM ids are the natural choice");
+        }
+        if (serviceVm && region.land() != AcrnRegion.Land.DM)
+        {
+            throw invalid(region.spec() + ": mode " + MODE_SERVICE_VM + " opens dm-land regions' POSIX shm; an " +
+                "hv-land region is reached through the VM's own ivshmem device (mode " + MODE_GUEST + ")");
+        }
+        final int vmId = (int)IvshmemBackend.longOption(NAME, options, OPTION_VM_ID, -1, 0, 0xFFFF);
+        final long maxParkNs = IvshmemBackend.longOption(NAME, options, OPTION_POLL_MAX_PARK_US, 1000, 1,
+            IvshmemBackend.POLL_INTERVAL_MS * 1000L) * 1000L;
+        final String enable = options.getOrDefault(OPTION_ENABLE, "true");
+        if (!enable.equals("true") && !enable.equals("false"))
+        {
+            throw invalid(OPTION_ENABLE + "='" + enable + "': expected true or false");
+        }
+        final String device = options.get(OPTION_DEVICE);
+        if (device != null)
+        {
+            new IvshmemDeviceSelector(device, 0, -1); // checks the address format now
+        }
+        if (!serviceVm && device == null && region.regionId() < 0)
+        {
+            throw invalid(region.spec() + ": no region id to find its device by (subsystem 8086:ID): give '" +
+                OPTION_REGION_ID + "', a '" + OPTION_REGIONS + "' entry with the id, or '" + OPTION_DEVICE + "'");
+        }
+        return new AcrnBackendConfig(region, serviceVm, vmId, device,
+            Path.of(options.getOrDefault(OPTION_SYSFS, IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())),
+            Boolean.parseBoolean(enable), maxParkNs,
+            Path.of(options.getOrDefault(OPTION_SHM_DIR, DEFAULT_SHM_DIR.toString())), common);
+    }
+
+    /** {@code region} looked up in {@code regions} if given, then {@code region-id} and {@code size-mb} applied. */
+    private static AcrnRegion region(final Map<String, String> options) throws BackendException
+    {
+        final String spec = options.get(OPTION_REGION);
+        if (spec == null)
+        {
+            throw invalid("option '" + OPTION_REGION + "' (hv:/NAME or dm:/NAME) is required");
+        }
+        AcrnRegion region = AcrnRegion.parse(spec);
+        final String table = options.get(OPTION_REGIONS);
+        if (table != null)
+        {
+            region = AcrnRegionTable.parse(table).lookup(region);
+        }
+        final String id = options.get(OPTION_REGION_ID);
+        if (id != null)
+        {
+            final int regionId = AcrnRegion.parseRegionId(id);
+            if (region.regionId() >= 0 && region.regionId() != regionId)
+            {
+                throw invalid(region.spec() + ": " + OPTION_REGION_ID + "=" + AcrnRegion.hex(regionId) +
+                    " contradicts the region table's " + AcrnRegion.hex(region.regionId()));
+            }
+            region = region.withRegionId(regionId);
+        }
+        final String size = options.get(OPTION_SIZE_MB);
+        if (size != null)
+        {
+            final int sizeMiB = (int)IvshmemBackend.longOption(NAME, options, OPTION_SIZE_MB, 0, 1, Integer.MAX_VALUE);
+            if (region.sizeMiB() != 0 && region.sizeMiB() != sizeMiB)
+            {
+                throw invalid(region.spec() + ": " + OPTION_SIZE_MB + "=" + sizeMiB + " contradicts the region " +
+                    "table's " + region.sizeMiB());
+            }
+            region = region.withSize(sizeMiB);
+        }
+        return region;
+    }
+
+    public AcrnRegion region()
+    {
+        return region;
+    }
+
+    public boolean serviceVm()
+    {
+        return serviceVm;
+    }
+
+    /** The backend, not started. */
+    public IvshmemBackend newBackend() throws BackendException
+    {
+        final String attachment = serviceVm ? "dm-land region " + region + " in " + shmDir :
+            "the ACRN ivshmem device of " + region + (device != null ? " at " + device : "") + " in " + sysfs;
+        return new IvshmemBackend(NAME, common, attachment, this::openTransport);
+    }
+
+    private IvshmemTransport openTransport(final IvshmemTransport.Events events) throws IOException, BackendException
+    {
+        if (serviceVm)
+        {
+            return ServiceVmShmTransport.open(region, shmDir, vmId, maxParkNs);
+        }
+        final IvshmemPciScanner scanner = new IvshmemPciScanner(sysfs);
+        final IvshmemPciDevice found = selectDevice(scanner.scan());
+        region.checkActualSize(found.regionSize(), "PCI " + found.address() + " BAR2");
+        final boolean hv = region.land() == AcrnRegion.Land.HV;
+        if (hv && !found.msix())
+        {
+            throw invalid(region.spec() + ": " + found + " has no MSI-X, so it is not an hv-land device (no " +
+                "IVPosition); a dm-land region is named dm:/NAME");
+        }
+        return IvshmemPciTransport.open(scanner, new IvshmemDeviceSelector(found.address(), 0, -1),
+            hv ? -1 : vmId, enable, maxParkNs, hv ? AcrnRegion.HV_VECTORS : 0);
+    }
+
+    /** By region id (subsystem 8086:ID, never QEMU's 1af4:1100) and/or address: exactly one device. */
+    private IvshmemPciDevice selectDevice(final List<IvshmemPciDevice> devices) throws PciDeviceException
+    {
+        final List<IvshmemPciDevice> candidates = new ArrayList<>();
+        for (final IvshmemPciDevice d : devices)
+        {
+            if (region.regionId() < 0 || d.acrnRegionId() == region.regionId())
+            {
+                candidates.add(d);
+            }
+        }
+        if (candidates.isEmpty())
+        {
+            throw new PciDeviceException("ENODEV", "no ivshmem device with subsystem 8086:" +
+                AcrnRegion.hex(region.regionId()).substring(2) + " for " + region.spec() + "; found " +
+                (devices.isEmpty() ? "none" : devices.toString()));
+        }
+        return new IvshmemDeviceSelector(device, 0, -1).selectFrom(candidates);
+    }
+
+    private static BackendException invalid(final String message)
+    {
+        return new BackendException("EINVAL", NAME + ": " + message);
+    }
+}
