@@ -205,21 +205,27 @@ final class LeaderFollowerReader
                 }
                 continue;
             }
-            if (reading.compareAndSet(false, true))
+            leadOrPark(w, deadlineNanos, left);
+        }
+    }
+
+    /** Reads for everyone while nobody else does; otherwise parks until handed a result or the lead. */
+    private void leadOrPark(final Waiter w, final long deadlineNanos, final long left)
+    {
+        if (reading.compareAndSet(false, true))
+        {
+            try
             {
-                try
-                {
-                    lead(w, deadlineNanos);
-                }
-                finally
-                {
-                    reading.set(false);
-                }
+                lead(w, deadlineNanos);
             }
-            else
+            finally
             {
-                LockSupport.parkNanos(this, left);
+                reading.set(false);
             }
+        }
+        else
+        {
+            LockSupport.parkNanos(this, left);
         }
     }
 
@@ -259,21 +265,7 @@ final class LeaderFollowerReader
                 {
                     return null;
                 }
-                if (reading.compareAndSet(false, true))
-                {
-                    try
-                    {
-                        lead(w, deadlineNanos);
-                    }
-                    finally
-                    {
-                        reading.set(false);
-                    }
-                }
-                else
-                {
-                    LockSupport.parkNanos(this, left);
-                }
+                leadOrPark(w, deadlineNanos, left);
             }
         }
         finally

@@ -11,7 +11,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.ReleaseNotice;
 import org.hyperdmabuf.abi.v1.UnexportNotice;
-import org.hyperdmabuf.hv.kvm.IvshmemHostBackend;
+import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
@@ -68,7 +68,7 @@ public final class HostilePeer
 
     private static final long WAIT_NS = 30_000_000_000L;
 
-    private final IvshmemHostBackend backend;
+    private final IvshmemBackend backend;
     private final MemoryWindow region;
     private final RegionLayout layout;
     private final int me;
@@ -77,7 +77,7 @@ public final class HostilePeer
     private final Random random = new Random(8);
     private final Map<Integer, RingWriter> writers = new java.util.HashMap<>();
 
-    private HostilePeer(final IvshmemHostBackend backend, final MemoryWindow region, final RegionLayout layout,
+    private HostilePeer(final IvshmemBackend backend, final MemoryWindow region, final RegionLayout layout,
         final int sink, final int source)
     {
         this.backend = backend;
@@ -100,7 +100,7 @@ public final class HostilePeer
             ids.add(BufferId.newBuilder().setExporterVm(Integer.parseInt(p[0])).setExportNumber(Integer.parseInt(p[1]))
                 .setNonce(Long.parseUnsignedLong(p[2], 16)).build());
         }
-        final IvshmemHostBackend backend = new IvshmemHostBackend(Map.of(IvshmemHostBackend.OPTION_SOCKET, args[0]));
+        final IvshmemBackend backend = new IvshmemBackend(Map.of(IvshmemBackend.OPTION_SOCKET, args[0]));
         backend.start(new Printer());
         awaitPeers(backend, sink, source);
         final long size = backend.connection().shmSize();
@@ -125,7 +125,7 @@ public final class HostilePeer
         backend.close();
     }
 
-    private static void awaitPeers(final IvshmemHostBackend backend, final int... vms)
+    private static void awaitPeers(final IvshmemBackend backend, final int... vms)
     {
         final long deadline = System.nanoTime() + WAIT_NS;
         while (!backend.peers().stream().map(PeerInfo::vm).toList().containsAll(
@@ -211,7 +211,7 @@ public final class HostilePeer
     private void publishTail(final int vm, final long tail) throws Exception
     {
         region.putLongRelease(tailIndex(me, vm), tail);
-        backend.connection().ring(vm, IvshmemHostBackend.MESSAGE_VECTOR);
+        backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
     }
 
     /** Writes a record header at our tail and publishes {@code advance} bytes, whatever the header claims. */
@@ -270,10 +270,10 @@ public final class HostilePeer
             {
                 throw new IllegalStateException("ring to " + vm + " stays full");
             }
-            backend.connection().ring(vm, IvshmemHostBackend.MESSAGE_VECTOR);
+            backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
             LockSupport.parkNanos(1_000_000L);
         }
-        backend.connection().ring(vm, IvshmemHostBackend.MESSAGE_VECTOR);
+        backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
     }
 
     private void malformedRecords() throws Exception
