@@ -6,6 +6,7 @@ import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.abi.v1.ServerFrame;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
 import org.hyperdmabuf.tests.support.ServerFrames;
 
@@ -27,6 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class HostileConnection implements AutoCloseable
 {
     private final UnixSocket socket;
+    /** What was read and not yet parsed; the reader thread's once started (starting it publishes it). */
+    private final ByteBuffer in = ByteBuffer.allocateDirect(1 << 20);
     private final BlockingQueue<ServerFrame> frames = new LinkedBlockingQueue<>();
     private final AtomicInteger fdsReceived = new AtomicInteger();
     private final Thread reader;
@@ -68,6 +71,39 @@ final class HostileConnection implements AutoCloseable
             throw new IllegalStateException(e);
         }
         return out.toByteArray();
+    }
+
+    /**
+     * On a connection opened with {@link #openNotReading}, before {@link #startReading}: reads on the calling
+     * thread until one frame is complete and returns it, or null if none came within {@code timeout} (the
+     * connection then still counts as not reading). Bytes after that frame are kept for the reader.
+     */
+    ServerFrame readOneFrame(final Duration timeout) throws NativeIoException, InvalidProtocolBufferException
+    {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        final Poller poller = new Poller();
+        while (true)
+        {
+            in.flip();
+            final ServerFrame f = ServerFrames.next(in);
+            in.compact();
+            final long left = deadline - System.nanoTime();
+            if (f != null || left <= 0)
+            {
+                return f;
+            }
+            poller.clear();
+            final int s = poller.add(socket.fd());
+            poller.poll((int)Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+            if (poller.readable(s) && socket.receive(in, fd ->
+            {
+                fdsReceived.incrementAndGet();
+                Native.closeQuietly(fd);
+            }) == 0)
+            {
+                return null; // end of stream
+            }
+        }
     }
 
     /** Starts reading on a connection opened with {@link #openNotReading}. */
@@ -153,7 +189,6 @@ final class HostileConnection implements AutoCloseable
 
     private void readLoop()
     {
-        final ByteBuffer in = ByteBuffer.allocateDirect(1 << 20);
         try
         {
             while (true)

@@ -300,6 +300,12 @@ class ResourceExhaustionTest
         {
             assertTrue(stalled.send(HostileConnection.frame(Request.newBuilder().setRequestId(1).setSubscribe(
                 Subscribe.newBuilder().addRules(mine)).build())));
+            // Its subscription must exist before the first event: a busy daemon may read a new connection's first
+            // frame after serving others, and events published before it are not this subscriber's (that race
+            // made the count below come out short, looking like silent loss).
+            final ServerFrame subscribed = stalled.readOneFrame(TIMEOUT);
+            assertNotNull(subscribed, "the stalled subscriber's SUBSCRIBE is answered");
+            assertTrue(subscribed.getResponse().hasSubscribed(), subscribed.toString());
             final long sub = bystander.subscribe(List.of(mine), false);
             final Metadata.Builder m = Metadata.newBuilder().setVersion(1).setContentType("application/x-test")
                 .putTags("test", test);
