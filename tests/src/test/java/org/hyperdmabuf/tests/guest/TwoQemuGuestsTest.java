@@ -207,7 +207,7 @@ class TwoQemuGuestsTest
     {
         final String java = ProcessHandle.current().info().command().orElseThrow();
         return "W=" + work + "\n" +
-            "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/tmp -cp " +
+            "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
             System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n" +
             // TCG guests on a loaded 2-core host stall for seconds: a generous liveness timeout (README).
             "DAEMON=\"" + backend.daemon +
@@ -225,17 +225,17 @@ class TwoQemuGuestsTest
     private String sinkScript()
     {
         return prelude() +
-            "$J sink --socket /tmp/sink.sock $DAEMON" + backend.sinkExtra + " > $W/sink-daemon.log 2>&1 &\n" +
+            "$J sink --socket /run/sink.sock $DAEMON" + backend.sinkExtra + " > $W/sink-daemon.log 2>&1 &\n" +
             "daemon=$!\n" +
             "wait_for $W/sink-daemon.log 'READY sink' && grep 'READY sink' $W/sink-daemon.log\n" +
-            "$J caps --socket /tmp/sink.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
+            "$J caps --socket /run/sink.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
             "wait_for $W/receive.log 'READY receive'\n" +
             // Not straight from the 9p work directory: virtio-9p's zero-copy I/O pins the user pages, which a
-            // mapping of the PCI BAR cannot give (EFAULT); the guest's tmpfs goes through the page cache.
-            "cp $W/payload.bin /tmp/payload.bin\n" +
-            "$J send /tmp/payload.bin --to 2 --socket /tmp/sink.sock --timeout 300 2>&1 || echo FAIL send\n" +
+            // mapping of the PCI BAR cannot give (EFAULT); the guest's tmpfs (/run) goes through the page cache.
+            "cp $W/payload.bin /run/payload.bin\n" +
+            "$J send /run/payload.bin --to 2 --socket /run/sink.sock --timeout 300 2>&1 || echo FAIL send\n" +
             "wait_for $W/stream-consumer.log 'READY consumer'\n" +
-            "$J stream-producer --socket /tmp/sink.sock --to 2 --frames " + FRAMES +
+            "$J stream-producer --socket /run/sink.sock --to 2 --frames " + FRAMES +
             " --width 256 --height 64 --buffers 3 2>&1 || echo FAIL producer\n" +
             "wait_for $W/source-done 'done'\n" +
             "kill $daemon; wait $daemon\n" +
@@ -245,16 +245,16 @@ class TwoQemuGuestsTest
     private String sourceScript()
     {
         return prelude() +
-            "$J source --socket /tmp/source.sock $DAEMON" + backend.sourceExtra + " > $W/source-daemon.log 2>&1 &\n" +
+            "$J source --socket /run/source.sock $DAEMON" + backend.sourceExtra + " > $W/source-daemon.log 2>&1 &\n" +
             "daemon=$!\n" +
             "wait_for $W/source-daemon.log 'READY source' && grep 'READY source' $W/source-daemon.log\n" +
-            "$J caps --socket /tmp/source.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
-            "mkdir -p /tmp/received\n" +
-            "$J receive --out /tmp/received --count 1 --socket /tmp/source.sock --timeout 300 > $W/receive.log 2>&1\n" +
+            "$J caps --socket /run/source.sock | sed 's/^/CAPS /; s/:  */: /'\n" +
+            "mkdir -p /run/received\n" +
+            "$J receive --out /run/received --count 1 --socket /run/source.sock --timeout 300 > $W/receive.log 2>&1\n" +
             "[ $? = 0 ] || echo FAIL receive\n" +
-            "cp /tmp/received/payload.bin $W/received/ || echo FAIL copy\n" +
+            "cp /run/received/payload.bin $W/received/ || echo FAIL copy\n" +
             "cat $W/receive.log\n" +
-            "$J stream-consumer --socket /tmp/source.sock --frames " + FRAMES +
+            "$J stream-consumer --socket /run/source.sock --frames " + FRAMES +
             " > $W/stream-consumer.log 2>&1 || echo FAIL consumer\n" +
             "cat $W/stream-consumer.log\n" +
             "echo done > $W/source-done\n" +
