@@ -1,12 +1,12 @@
 package org.hyperdmabuf.bench;
 
 import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.daemon.DaemonRuntime;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
-import java.nio.LongBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,7 +62,7 @@ public final class Harness
                 new Config(true, reps == null ? 3 : reps, 100_000, 10_000, 5_000, 1_000, 50_000, 50_000, 2_000,
                     2_000, 3840, 2160, 3, 60, 30, 100, 30) :
                 new Config(false, reps == null ? 5 : reps, 1_000_000, 100_000, 50_000, 5_000, 500_000, 200_000,
-                    20_000, 10_000, 3840, 2160, 3, 300, 60, 500, 150);
+                    20_000, 10_000, 3840, 2160, 3, 300, 300, 500, 150);
         }
     }
 
@@ -112,6 +112,7 @@ public final class Harness
         Path out = null;
         Path readme = null;
         Set<String> only = null;
+        boolean receiveThread = false;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -122,9 +123,10 @@ public final class Harness
                 case "--readme" -> readme = Path.of(args[++i]);
                 case "-v", "--verbose" -> verbose = true;
                 case "--only" -> only = Set.of(args[++i].split(","));
+                case "--receive-thread" -> receiveThread = true;
                 case "-h", "--help" ->
                 {
-                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--readme FILE] [--only LIST] [-v]\n" +
+                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--readme FILE] [--only LIST] [--receive-thread] [-v]\n" +
                         "  --quick   CI-sized run (well under a minute); default: the full run\n" +
                         "  --reps N  runs per figure; each figure is the median of its runs (default 3 quick, 5 full)\n" +
                         "  --out F   where to write the markdown table (default bench/target/results.md)\n" +
@@ -132,6 +134,8 @@ public final class Harness
                         "            " + README_BEGIN + " and " + README_END + "\n" +
                         "  --only L  comma-separated figures: startup,fence,events,frames,control,scale,peers\n" +
                         "            (default: all; a partial run for checking one figure)\n" +
+                        "  --receive-thread  daemons receive peer messages on the backend's own thread, handed to\n" +
+                        "            their event loop (the design before the loop watched the doorbells), for comparison\n" +
                         "  -v        echo the output of every child process");
                     return;
                 }
@@ -145,6 +149,10 @@ public final class Harness
         final Path target = targetDir();
         final Harness h = new Harness(Config.of(quick, reps), target, System.out, verbose);
         h.only = only;
+        if (receiveThread)
+        {
+            h.daemonJvm.add("-D" + DaemonRuntime.RECEIVE_THREAD_PROPERTY + "=true");
+        }
         final String table = h.run(String.join(" ", args));
         final Path file = out != null ? out : target.resolve("results.md");
         Files.createDirectories(file.toAbsolutePath().getParent());
@@ -286,6 +294,7 @@ public final class Harness
 
     // ---------------------------------------------------------------------------------------------- daemons
 
+    private final List<String> daemonJvm = new ArrayList<>(DAEMON_JVM);
     private ChildProcess sinkDaemon;
     private ChildProcess sourceDaemon;
 
@@ -314,7 +323,7 @@ public final class Harness
 
     private ChildProcess daemon(final String name, final String... args) throws IOException
     {
-        final ChildProcess p = ChildProcess.java(name, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(args), echo);
+        final ChildProcess p = ChildProcess.java(name, daemonJvm, "org.hyperdmabuf.cli.Hdmabuf", List.of(args), echo);
         daemons.add(p);
         return p;
     }
@@ -406,7 +415,7 @@ public final class Harness
         details.add(dims + " streaming frames/s: hyperdmabuf runs " + ours + " (" + cfg.frames + " frames each, after " +
             cfg.frameWarmup + " warm-up); C read limit runs " + limit + " (" + cfg.cFrames + " frames); C Unix " +
             "socket runs " + socket + " (" + cfg.unixFrames + " frames); Java read loop alone (in the harness " +
-            "JVM, direct buffers, BenchSide.readEveryByte) runs " + javaLoop);
+            "JVM, direct buffers, DirectWords.sum) runs " + javaLoop);
     }
 
     /** The consumer's read loop on its own, in this JVM: what Java reading costs without any hand-over. */
@@ -422,11 +431,6 @@ public final class Harness
                 bufs[k].putLong(i, k + 1);
             }
         }
-        final LongBuffer[] words = new LongBuffer[bufs.length];
-        for (int k = 0; k < bufs.length; k++)
-        {
-            words[k] = BenchSide.words(bufs[k], length);
-        }
         long sum = 0;
         final List<Double> runs = new ArrayList<>();
         for (int r = -1; r < cfg.reps; r++)
@@ -435,7 +439,7 @@ public final class Harness
             final long t0 = System.nanoTime();
             for (int f = 0; f < n; f++)
             {
-                sum += BenchSide.readEveryByte(words[f % words.length]);
+                sum += DirectWords.sum(bufs[f % bufs.length], length);
             }
             if (r >= 0)
             {
@@ -478,7 +482,7 @@ public final class Harness
             try
             {
                 t0 = System.nanoTime();
-                started.add(ChildProcess.java("startup-server", DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of("server",
+                started.add(ChildProcess.java("startup-server", daemonJvm, "org.hyperdmabuf.cli.Hdmabuf", List.of("server",
                     "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo));
                 started.get(0).awaitLine("READY", START);
                 server.add((System.nanoTime() - t0) / 1e6);
@@ -488,7 +492,7 @@ public final class Harness
                         dir.resolve(role + r + ".sock").toString()));
                     a.addAll(noPolicy);
                     t0 = System.nanoTime();
-                    final ChildProcess p = ChildProcess.java("startup-" + role, DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", a, echo);
+                    final ChildProcess p = ChildProcess.java("startup-" + role, daemonJvm, "org.hyperdmabuf.cli.Hdmabuf", a, echo);
                     started.add(p);
                     p.awaitLine("READY", START);
                     (role.equals("sink") ? sink : source).add((System.nanoTime() - t0) / 1e6);

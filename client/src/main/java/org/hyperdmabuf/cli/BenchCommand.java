@@ -41,6 +41,10 @@ final class BenchCommand implements Callable<Integer>
         description = "Only these figures: startup, fence, events, frames, control, scale, peers.")
     List<String> only;
 
+    @Option(names = "--receive-thread", description = "Daemons receive peer messages on the backend's own thread, " +
+        "handed to their event loop (the design before the loop watched the doorbells), for comparison.")
+    boolean receiveThread;
+
     @Option(names = {"-v", "--verbose"}, description = "Echo the output of every child process.")
     boolean verbose;
 
@@ -82,6 +86,10 @@ final class BenchCommand implements Callable<Integer>
         if (only != null)
         {
             cmd.addAll(List.of("--only", String.join(",", only)));
+        }
+        if (receiveThread)
+        {
+            cmd.add("--receive-thread");
         }
         if (verbose)
         {

@@ -3,6 +3,7 @@ package org.hyperdmabuf.daemon;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -23,6 +24,7 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,11 +48,18 @@ import java.util.concurrent.TimeUnit;
 public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, BackendListener
 {
     private static final Logger LOG = LoggerFactory.getLogger(DaemonRuntime.class);
+    /**
+     * System property: true keeps peer messages on the backend's own receive thread, handed to the loop one by
+     * one, as before the loop could watch the doorbells (for comparison in benchmarks and diagnosis).
+     */
+    public static final String RECEIVE_THREAD_PROPERTY = "hdmabuf.receive-thread";
 
     private final String name;
     private final HypervisorBackend backend;
     private final EventLoopGroup group;
     private final EventLoop loop;
+    /** Whether the backend's receive work runs on {@link #loop} ({@link LoopReceiveDriver}). */
+    private boolean receiveOnLoop;
     private volatile boolean closing;
     private final List<Role> roles = new ArrayList<>();
     private final ApiServer api;
@@ -106,7 +115,13 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         }
         try
         {
+            final boolean drive = backend instanceof LoopDrivenReceiver && !Boolean.getBoolean(RECEIVE_THREAD_PROPERTY);
+            if (drive)
+            {
+                ((LoopDrivenReceiver)backend).driveFromLoop();
+            }
             backend.start(this);
+            receiveOnLoop = drive && LoopReceiveDriver.attach((IoEventLoop)loop, (LoopDrivenReceiver)backend);
             this.api = new ApiServer(socket, group, loop, this);
         }
         catch (final BackendException | RuntimeException e)
@@ -115,8 +130,9 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw e;
         }
-        LOG.info("daemon '{}' up: backend {} as VM {}, roles {}, socket {}", name, backend.name(), backend.localVm(),
-            roles.stream().map(Role::name).toList(), socket);
+        LOG.info("daemon '{}' up: backend {} as VM {}, roles {}, socket {}, peer messages received {}", name,
+            backend.name(), backend.localVm(), roles.stream().map(Role::name).toList(), socket,
+            receiveOnLoop ? "on the event loop" : "by the backend's thread");
     }
 
     public HypervisorBackend backend()

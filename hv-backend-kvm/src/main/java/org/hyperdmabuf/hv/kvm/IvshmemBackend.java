@@ -25,6 +25,7 @@ import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
@@ -96,7 +97,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * only if this daemon formats the region; otherwise the region's header wins.
  * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
  */
-public final class IvshmemBackend implements HypervisorBackend
+public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver
 {
     public static final String NAME = "kvm-ivshmem";
     /** {@code host} (ivshmem server client, the default) or {@code guest} (PCI device through sysfs). */
@@ -172,6 +173,11 @@ public final class IvshmemBackend implements HypervisorBackend
     private Liveness[] liveness;
     private BackendListener listener;
     private Thread receiver;
+    /** The thread that runs receive passes: the receive thread, or the daemon's loop when driven. */
+    private volatile Thread passThread;
+    /** The daemon asked to drive the receive work ({@link LoopDrivenReceiver}); {@link #driven}: it does. */
+    private volatile boolean driveFromLoop;
+    private volatile boolean driven;
     private volatile int localVm = -1;
     private volatile boolean running;
     private volatile boolean started;
@@ -181,6 +187,8 @@ public final class IvshmemBackend implements HypervisorBackend
     private long heartbeat = 1;
     /** The last value of our fence bell the receive thread saw. */
     private long fenceBell;
+    private long nextBeat;
+    private long nextTick;
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
     {
@@ -396,13 +404,20 @@ public final class IvshmemBackend implements HypervisorBackend
             localVm = id;
             running = true;
             started = true;
-            receiver = new Thread(this::receiveLoop, "ivshmem-backend-" + id);
-            receiver.setDaemon(true);
-            receiver.start();
+            nextBeat = System.nanoTime() + heartbeatNs;
+            nextTick = System.nanoTime() + TICK_NS;
+            driven = driveFromLoop && transport.notificationFds().length > 0;
+            if (!driven)
+            {
+                receiver = new Thread(this::receiveLoop, "ivshmem-backend-" + id);
+                receiver.setDaemon(true);
+                receiver.start();
+            }
             LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
-                "heartbeat {} ms, liveness timeout {} ms, notification {}, {}formatted by us", name, id,
+                "heartbeat {} ms, liveness timeout {} ms, notification {} ({}), {}formatted by us", name, id,
                 Long.toHexString(sessionId), transport.describe(), layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
                 heartbeatNs / 1_000_000L, livenessTimeoutNs / 1_000_000L, transport.notification(),
+                driven ? "received on the daemon's loop" : "receive thread",
                 region.formattedByUs() ? "" : "not ");
         }
         catch (final BackendException e)
@@ -827,7 +842,7 @@ public final class IvshmemBackend implements HypervisorBackend
                 region.leave(localVm);
             }
         }
-        if (t != null && t == Thread.currentThread())
+        if ((t != null && t == Thread.currentThread()) || lifecycle.getReadHoldCount() > 0)
         {
             releaseOnExit = true; // called from a listener callback: release when the receive loop unwinds
             return;
@@ -877,10 +892,8 @@ public final class IvshmemBackend implements HypervisorBackend
 
     private void receiveLoop()
     {
+        passThread = Thread.currentThread();
         boolean busy = false;
-        long now = System.nanoTime();
-        long nextBeat = now + heartbeatNs;
-        long nextTick = now + TICK_NS;
         while (running)
         {
             try
@@ -892,26 +905,7 @@ public final class IvshmemBackend implements HypervisorBackend
                 {
                     break;
                 }
-                final long bell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
-                final boolean fenceDoorbell = (rung & IvshmemTransport.FENCE_RUNG) != 0 || bell != fenceBell;
-                fenceBell = bell;
-                now = System.nanoTime();
-                if (now - nextBeat >= 0)
-                {
-                    ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
-                    nextBeat = now + heartbeatNs;
-                }
-                trackPeers(now);
-                busy = drainRings() | fenceDoorbell;
-                if (fenceDoorbell)
-                {
-                    notifyFenceDoorbell();
-                }
-                if (now - nextTick >= 0)
-                {
-                    nextTick = now + TICK_NS;
-                    notifyFenceTick();
-                }
+                busy = receivePass(rung);
             }
             catch (final IOException | RuntimeException e)
             {
@@ -923,6 +917,96 @@ public final class IvshmemBackend implements HypervisorBackend
         {
             releaseResources();
         }
+    }
+
+    /**
+     * One pass of the receive work after the transport reported {@code rung}: heartbeat, peers, the rings, the
+     * fence bell and the fence tick. Returns true if it found work (look again before sleeping).
+     */
+    private boolean receivePass(final int rung) throws IOException
+    {
+        final long bell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
+        final boolean fenceDoorbell = (rung & IvshmemTransport.FENCE_RUNG) != 0 || bell != fenceBell;
+        fenceBell = bell;
+        final long now = System.nanoTime();
+        if (now - nextBeat >= 0)
+        {
+            ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
+            nextBeat = now + heartbeatNs;
+        }
+        trackPeers(now);
+        final boolean busy = drainRings() | fenceDoorbell;
+        if (fenceDoorbell)
+        {
+            notifyFenceDoorbell();
+        }
+        if (now - nextTick >= 0)
+        {
+            nextTick = now + TICK_NS;
+            notifyFenceTick();
+        }
+        return busy;
+    }
+
+    // ---- driven by the daemon's loop (LoopDrivenReceiver) ----
+
+    @Override
+    public void driveFromLoop()
+    {
+        driveFromLoop = true;
+    }
+
+    @Override
+    public int[] notificationFds()
+    {
+        return driven ? transport.notificationFds() : new int[0];
+    }
+
+    @Override
+    public boolean onNotification(final int index)
+    {
+        return drivenPass(index);
+    }
+
+    @Override
+    public boolean pass()
+    {
+        return drivenPass(-1);
+    }
+
+    @Override
+    public long passIntervalNanos()
+    {
+        return Math.min(TICK_NS, heartbeatNs);
+    }
+
+    /** A pass on the driving thread; {@code index} < 0: poll the transport first (server messages too). */
+    private boolean drivenPass(final int index)
+    {
+        boolean more = false;
+        lifecycle.readLock().lock(); // close() unmaps under the write lock: never while a pass reads the rings
+        try
+        {
+            if (driven && running && !closed)
+            {
+                passThread = Thread.currentThread();
+                more = receivePass(index < 0 ? transport.await(true, 0) : transport.consume(index));
+            }
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            LOG.error("{} receive pass error", name, e);
+        }
+        finally
+        {
+            lifecycle.readLock().unlock();
+        }
+        if (releaseOnExit)
+        {
+            releaseOnExit = false; // closed by a listener callback during this pass
+            releaseResources();
+        }
+        return more;
     }
 
     /**
@@ -1352,7 +1436,7 @@ public final class IvshmemBackend implements HypervisorBackend
         public void onPeerGone(final int peerId)
         {
             final AtomicReferenceArray<PeerChannel> chs = channels;
-            if (chs != null && peerId < chs.length() && Thread.currentThread() == receiver)
+            if (chs != null && peerId < chs.length() && Thread.currentThread() == passThread)
             {
                 final PeerChannel ch = chs.get(peerId);
                 if (ch != null)

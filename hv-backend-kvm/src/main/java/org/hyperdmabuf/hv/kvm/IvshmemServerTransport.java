@@ -128,6 +128,21 @@ final class IvshmemServerTransport implements IvshmemTransport
         return v1 >= 0 && poller.readable(v1) && connection.drain(IvshmemBackend.FENCE_VECTOR) != 0 ? FENCE_RUNG : 0;
     }
 
+    @Override
+    public int[] notificationFds()
+    {
+        final int v0 = connection.ownVectorFd(IvshmemBackend.MESSAGE_VECTOR);
+        final int v1 = connection.ownVectorFd(IvshmemBackend.FENCE_VECTOR);
+        return v0 >= 0 && v1 >= 0 ? new int[] {v0, v1} : new int[0];
+    }
+
+    @Override
+    public int consume(final int index) throws IOException
+    {
+        final int vector = index == 0 ? IvshmemBackend.MESSAGE_VECTOR : IvshmemBackend.FENCE_VECTOR;
+        return connection.drain(vector) != 0 && vector == IvshmemBackend.FENCE_VECTOR ? FENCE_RUNG : 0;
+    }
+
     private int addIfOpen(final int fd)
     {
         return fd >= 0 ? poller.add(fd) : -1;

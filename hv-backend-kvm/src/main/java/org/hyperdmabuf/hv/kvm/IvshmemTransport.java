@@ -68,6 +68,24 @@ public interface IvshmemTransport extends AutoCloseable
      */
     int await(boolean busy, long maxWaitNs) throws IOException;
 
+    /**
+     * The notification fds (eventfds) a caller may watch instead of calling {@link #await}: index 0 the message
+     * vector, 1 the fence vector. Empty for transports without notifications (polling).
+     */
+    default int[] notificationFds()
+    {
+        return new int[0];
+    }
+
+    /**
+     * Consumes the notification of {@code notificationFds()[index]}, known to be readable (one reader only).
+     * Returns {@link #FENCE_RUNG} or 0, as {@link #await}.
+     */
+    default int consume(final int index) throws IOException
+    {
+        return 0;
+    }
+
     /** Makes a pending {@link #await} return soon (on close). */
     void wakeUp();
 
