@@ -298,7 +298,15 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  *  +---------------------------------------------------------------+
  *  |                      pid (informational)                      | 32
  *  +---------------------------------------------------------------+
- *  |                    reserved (zero) up to 128                  | 36
+ *  |      notify (0 polls fence_bell, 1 woken by the doorbell)     | 36
+ *  +---------------------------------------------------------------+
+ *  |                    reserved (zero) up to 64                   | 40
+ *  +---------------------------------------------------------------+
+ *  |              fence_bell (written by OTHER peers)              | 64
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                    reserved (zero) up to 128                  | 72
  *  +---------------------------------------------------------------+
  *
  * state       - HDMABUF_PEER_STATE_*. READY FLAG of the slot.
@@ -311,6 +319,12 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  * abi_version - the daemon's ABI version (1).
  * roles       - HDMABUF_ROLE_* bits.
  * pid         - the daemon's process id in its VM; informational only.
+ * notify      - HDMABUF_PEER_NOTIFY_*: DOORBELL if a fence-vector doorbell
+ *               alone wakes this peer (it waits on that eventfd), POLLS
+ *               (0) if only fence_bell reaches it. A peer's local clients
+ *               ring a DOORBELL peer directly (FENCE_DOORBELL, ABI.md).
+ * fence_bell  - the one word other peers write: atomically incremented by a
+ *               peer that rings this peer's fence doorbell.
  *
  * Joining (ABI.md "Peer table"): skip every incoming ring to its tail;
  * take over every outgoing ring at its tail if head and tail are consistent
@@ -332,11 +346,15 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
 #define HDMABUF_PEER_ABI_VERSION_OFFSET  24
 #define HDMABUF_PEER_ROLES_OFFSET        28
 #define HDMABUF_PEER_PID_OFFSET          32
+#define HDMABUF_PEER_NOTIFY_OFFSET       36
 #define HDMABUF_PEER_FENCE_BELL_OFFSET   64 /* the one word OTHER peers write (atomic add) */
 
 #define HDMABUF_PEER_STATE_FREE    0
 #define HDMABUF_PEER_STATE_ACTIVE  1
 #define HDMABUF_PEER_STATE_GONE    2
+
+#define HDMABUF_PEER_NOTIFY_POLLS     0
+#define HDMABUF_PEER_NOTIFY_DOORBELL  1
 
 #define HDMABUF_ROLE_SINK    (1u << 0)
 #define HDMABUF_ROLE_SOURCE  (1u << 1)
@@ -349,7 +367,8 @@ struct hdmabuf_peer_slot {
     uint32_t abi_version;
     uint32_t roles;
     uint32_t pid;
-    uint8_t  reserved0[HDMABUF_PEER_FENCE_BELL_OFFSET - 36];
+    uint32_t notify;              /* HDMABUF_PEER_NOTIFY_* */
+    uint8_t  reserved0[HDMABUF_PEER_FENCE_BELL_OFFSET - 40];
     uint64_t fence_bell;          /* incremented by a peer ringing our fence doorbell; polled without interrupts */
     uint8_t  reserved[HDMABUF_PEER_SLOT_LENGTH - 72];
 };
@@ -361,6 +380,7 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, heartbeat) == HDMABUF_P
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, abi_version) == HDMABUF_PEER_ABI_VERSION_OFFSET, "abi_version");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, roles) == HDMABUF_PEER_ROLES_OFFSET, "roles");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, pid) == HDMABUF_PEER_PID_OFFSET, "pid");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, notify) == HDMABUF_PEER_NOTIFY_OFFSET, "notify");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, fence_bell) == HDMABUF_PEER_FENCE_BELL_OFFSET, "fence_bell");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENGTH, "peer slot size");
 

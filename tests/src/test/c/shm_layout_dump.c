@@ -159,10 +159,13 @@ static void dump_constants(void)
     P("PeerSlotDescriptor.ABI_VERSION_OFFSET", offsetof(struct hdmabuf_peer_slot, abi_version));
     P("PeerSlotDescriptor.ROLES_OFFSET", offsetof(struct hdmabuf_peer_slot, roles));
     P("PeerSlotDescriptor.PID_OFFSET", offsetof(struct hdmabuf_peer_slot, pid));
+    P("PeerSlotDescriptor.NOTIFY_OFFSET", offsetof(struct hdmabuf_peer_slot, notify));
     P("PeerSlotDescriptor.FENCE_BELL_OFFSET", offsetof(struct hdmabuf_peer_slot, fence_bell));
     P("PeerSlotDescriptor.STATE_FREE", HDMABUF_PEER_STATE_FREE);
     P("PeerSlotDescriptor.STATE_ACTIVE", HDMABUF_PEER_STATE_ACTIVE);
     P("PeerSlotDescriptor.STATE_GONE", HDMABUF_PEER_STATE_GONE);
+    P("PeerSlotDescriptor.NOTIFY_POLLS", HDMABUF_PEER_NOTIFY_POLLS);
+    P("PeerSlotDescriptor.NOTIFY_DOORBELL", HDMABUF_PEER_NOTIFY_DOORBELL);
     P("PeerSlotDescriptor.ROLE_SINK", HDMABUF_ROLE_SINK);
     P("PeerSlotDescriptor.ROLE_SOURCE", HDMABUF_ROLE_SOURCE);
     P("sizeof(struct hdmabuf_peer_slot)", sizeof(struct hdmabuf_peer_slot));

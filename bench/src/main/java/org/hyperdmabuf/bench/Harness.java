@@ -525,7 +525,7 @@ public final class Harness
     private void eventLatency() throws Exception
     {
         final int count = cfg.quick ? 300 : 1000;
-        final int warmup = cfg.quick ? 100 : 500;
+        final int warmup = cfg.quick ? 100 : 2000;
         final int gapUs = 2000;
         log.println("export -> event and import: unix_pingpong x" + cfg.reps + " back to back and paced, then the " +
             "Java pair");

@@ -4,7 +4,9 @@ import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.FenceState;
 import org.hyperdmabuf.abi.v1.Timeline;
+import org.hyperdmabuf.hv.nativeio.EventFd;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
@@ -48,6 +50,7 @@ public final class Fence implements AutoCloseable
     /** The value a daemon stores when it closes a timeline (the other side died, or the buffer was unexported). */
     public static final long POISON_VALUE = Long.MAX_VALUE;
     private static final long ADAPTIVE_SPIN_NANOS = ADAPTIVE_SPIN.toNanos();
+    private static final int NO_DOORBELL = -2;
 
     private final HdmabufClient client;
     private final BufferId id;
@@ -63,6 +66,9 @@ public final class Fence implements AutoCloseable
     private final Timeline signalTimeline;
     private final Timeline waitTimeline;
     private int lastError;
+    /** FENCE_DOORBELL's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if the daemon has none. */
+    private int doorbell = NO_DOORBELL;
+    private EventFd ringer;
 
     private Fence(final HdmabufClient client, final BufferId id, final Side side, final boolean canStore,
         final MappedMemory mapping, final int slotIndex)
@@ -148,8 +154,42 @@ public final class Fence implements AutoCloseable
         VarHandle.fullFence(); // the waiters word must be read after the value is visible (store-load order)
         if (slot.getIntVolatile(signalWaiters) != 0)
         {
-            client.fenceSignal(id, signalTimeline, value, error); // equal value: the daemon only rings the doorbell
+            ringWaiters(value, error);
         }
+    }
+
+    /**
+     * Wakes the other VM's daemon, where a waiter is parked: through the FENCE_DOORBELL eventfd (asked for once),
+     * so our own daemon is not woken at all, or else by a FENCE_SIGNAL of the unchanged value, which only rings.
+     */
+    private void ringWaiters(final long value, final int error) throws IOException
+    {
+        if (doorbell == NO_DOORBELL)
+        {
+            try
+            {
+                doorbell = client.openFenceDoorbell(id);
+                ringer = doorbell >= 0 ? new EventFd() : null;
+            }
+            catch (final HdmabufException e)
+            {
+                doorbell = -1; // the daemon's FENCE_SIGNAL will report what is wrong
+            }
+        }
+        if (doorbell >= 0)
+        {
+            try
+            {
+                ringer.signal(doorbell);
+                return;
+            }
+            catch (final NativeIoException e)
+            {
+                Native.closeQuietly(doorbell);
+                doorbell = -1;
+            }
+        }
+        client.fenceSignal(id, signalTimeline, value, error); // equal value: the daemon only rings the doorbell
     }
 
     /** Waits (adaptively) until the other side's timeline reaches {@code value}; returns the value seen. */
@@ -223,6 +263,11 @@ public final class Fence implements AutoCloseable
     @Override
     public void close()
     {
+        if (doorbell >= 0)
+        {
+            Native.closeQuietly(doorbell);
+            doorbell = -1;
+        }
         mapping.close();
     }
 }

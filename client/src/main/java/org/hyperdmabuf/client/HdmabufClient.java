@@ -10,6 +10,7 @@ import org.hyperdmabuf.abi.v1.Caps;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Export;
 import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.FenceDoorbell;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceState;
 import org.hyperdmabuf.abi.v1.FenceWait;
@@ -155,6 +156,28 @@ public final class HdmabufClient implements AutoCloseable
     {
         call(Request.newBuilder().setFenceSignal(FenceSignal.newBuilder().setId(id).setTimeline(timeline)
             .setValue(value).setError(error)));
+    }
+
+    /**
+     * FENCE_DOORBELL: an eventfd that rings the fence doorbell of the buffer's other VM (the caller owns it and
+     * writes an 8-byte 1 to ring); -1 when the daemon cannot hand one out (ENOTSUP: use {@link #fenceSignal}).
+     */
+    public int openFenceDoorbell(final BufferId id) throws IOException
+    {
+        final Reply reply;
+        try
+        {
+            reply = call(Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id)));
+        }
+        catch (final HdmabufException e)
+        {
+            if (e.code() == ErrorCode.ENOTSUP)
+            {
+                return -1;
+            }
+            throw e;
+        }
+        return onlyFd(reply);
     }
 
     /** FENCE_WAIT: blocks in the daemon until the timeline reaches {@code value}. */

@@ -267,6 +267,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                     "request has no operation this daemon knows (ABI v" + Limits.ABI_VERSION + ")");
                 case FENCE_SIGNAL -> fenceRole(request.getFenceSignal().getId()).onRequest(client, request);
                 case FENCE_WAIT -> fenceRole(request.getFenceWait().getId()).onRequest(client, request);
+                case FENCE_DOORBELL -> fenceRole(request.getFenceDoorbell().getId()).onRequest(client, request);
                 default -> roleFor(request.getOpCase()).onRequest(client, request);
             }
         }

@@ -58,7 +58,8 @@ public final class SinkRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
-        Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT);
+        Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT,
+        Request.OpCase.FENCE_DOORBELL);
 
     /** Longest reuse window of a delayed unexport. */
     public static final long MAX_UNEXPORT_DELAY_MS = 600_000;
@@ -222,6 +223,14 @@ public final class SinkRole implements Role
                 }
                 ctx.fenceWaits().add(client, rid, e.release, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
                     e.target, e.id);
+            }
+            case FENCE_DOORBELL -> {
+                final Export e = ownedExport(client, request.getFenceDoorbell().getId());
+                if (e.peerLost)
+                {
+                    throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
+                }
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(e.target));
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }

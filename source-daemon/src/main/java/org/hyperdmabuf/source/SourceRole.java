@@ -56,7 +56,7 @@ public final class SourceRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE,
-        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT);
+        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT, Request.OpCase.FENCE_DOORBELL);
 
     private final DaemonContext ctx;
     private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
@@ -158,6 +158,18 @@ public final class SourceRole implements Role
                 r.release.signal(f.getValue(), f.getError());
                 ctx.backend().ringFence(r.exporter);
                 client.reply(rid, Response.newBuilder());
+            }
+            case FENCE_DOORBELL -> {
+                final Remote r = buffers.get(request.getFenceDoorbell().getId());
+                if (r == null || !r.imports.containsKey(client))
+                {
+                    throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
+                }
+                if (r.exporterLost)
+                {
+                    throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
+                }
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter));
             }
             case FENCE_WAIT -> {
                 final FenceWait f = request.getFenceWait();

@@ -38,6 +38,8 @@ public final class Native
     public static final int O_CLOEXEC = 0x80000;
     public static final int F_GETFL = 3;
     public static final int F_SETFL = 4;
+    /** fcntl: duplicate to the lowest free fd with FD_CLOEXEC. */
+    public static final int F_DUPFD_CLOEXEC = 1030;
     public static final int O_NONBLOCK = 0x800;
     public static final int SEEK_END = 2;
     public static final int FALLOC_FL_KEEP_SIZE = 1;

@@ -24,7 +24,9 @@ package org.hyperdmabuf.hv.shm;
  *  +---------------------------------------------------------------+
  *  |                     pid (informational)                       | 32
  *  +---------------------------------------------------------------+
- *  |                     reserved (zero) to 64                     | 36
+ *  |        notify (0 polls fence_bell, 1 woken by doorbell)       | 36
+ *  +---------------------------------------------------------------+
+ *  |                     reserved (zero) to 64                     | 40
  *  +---------------------------------------------------------------+
  *  |                 fence_bell (written by OTHER peers)           | 64
  *  |                                                               |
@@ -37,6 +39,11 @@ package org.hyperdmabuf.hv.shm;
  * mode, ivshmem-plain) polls it; any change means "check your fence waits". It is a hint like the doorbell
  * itself: a garbage value costs one needless check. It is never reset, so a (re)joining owner starts from the
  * value it finds.
+ * <p>
+ * {@code notify} says how the owner learns of fence doorbells: {@link #NOTIFY_DOORBELL} (its fence vector is an
+ * eventfd it waits on, ivshmem host mode), so a doorbell alone wakes it and a local client may ring it directly
+ * (FENCE_DOORBELL in ABI.md); {@link #NOTIFY_POLLS} (0, also what a slot that predates the field holds) when
+ * only {@code fence_bell} reaches it.
  */
 public final class PeerSlotDescriptor
 {
@@ -49,11 +56,15 @@ public final class PeerSlotDescriptor
     public static final int ABI_VERSION_OFFSET = 24;
     public static final int ROLES_OFFSET = 28;
     public static final int PID_OFFSET = 32;
+    public static final int NOTIFY_OFFSET = 36;
     public static final int FENCE_BELL_OFFSET = 64;
 
     public static final int STATE_FREE = 0;
     public static final int STATE_ACTIVE = 1;
     public static final int STATE_GONE = 2;
+
+    public static final int NOTIFY_POLLS = 0;
+    public static final int NOTIFY_DOORBELL = 1;
 
     public static final int ROLE_SINK = 1;
     public static final int ROLE_SOURCE = 2;

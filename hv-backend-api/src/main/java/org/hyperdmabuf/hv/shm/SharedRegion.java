@@ -170,6 +170,12 @@ public final class SharedRegion
     /** Publishes this peer's slot: fields first, {@code state} last with release. */
     public void join(final int peerId, final long sessionId, final int roles, final int pid)
     {
+        join(peerId, sessionId, roles, pid, PeerSlotDescriptor.NOTIFY_POLLS);
+    }
+
+    /** Publishes our slot; {@code notify} is a {@code PeerSlotDescriptor.NOTIFY_*} value. */
+    public void join(final int peerId, final long sessionId, final int roles, final int pid, final int notify)
+    {
         final MemoryWindow slot = peerSlot(peerId);
         slot.putIntRelease(PeerSlotDescriptor.STATE_OFFSET, PeerSlotDescriptor.STATE_FREE);
         slot.putInt(PeerSlotDescriptor.PEER_ID_OFFSET, peerId);
@@ -178,6 +184,7 @@ public final class SharedRegion
         slot.putInt(PeerSlotDescriptor.ABI_VERSION_OFFSET, LAYOUT_VERSION);
         slot.putInt(PeerSlotDescriptor.ROLES_OFFSET, roles);
         slot.putInt(PeerSlotDescriptor.PID_OFFSET, pid);
+        slot.putInt(PeerSlotDescriptor.NOTIFY_OFFSET, notify);
         slot.putIntRelease(PeerSlotDescriptor.STATE_OFFSET, PeerSlotDescriptor.STATE_ACTIVE);
     }
 

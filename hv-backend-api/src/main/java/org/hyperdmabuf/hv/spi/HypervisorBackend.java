@@ -130,6 +130,16 @@ public interface HypervisorBackend extends AutoCloseable
         return false;
     }
 
+    /**
+     * A new fd a local client writes (an eventfd: an 8-byte 1) to ring {@code peerVm}'s fence doorbell itself,
+     * without asking this daemon to (FENCE_DOORBELL in ABI.md). The caller owns the fd. ENOTSUP when this
+     * backend has no such fd or that peer would not hear it (it polls); ENOPEER when it is not connected.
+     */
+    default int openFenceDoorbell(final int peerVm) throws BackendException
+    {
+        throw new BackendException("ENOTSUP", name() + " cannot hand out fence doorbells: use FENCE_SIGNAL");
+    }
+
     /** Region offset of fence slot {@code index}, for clients that map it. IllegalArgumentException if out of range. */
     default long fenceRegionOffset(final int index)
     {

@@ -62,6 +62,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * vector-0 eventfd after each record. A peer is up when the server has announced it and its slot is active
  * with a session id. Vector 1 is the fence doorbell.
  * <p>
+ * <b>Who receives.</b> By default our receive thread waits on the transport and calls the listener. A daemon
+ * may instead drive the receive work from its own event loop ({@link LoopDrivenReceiver}, host mode only): the
+ * vector eventfds then sit in the loop's epoll set, so a doorbell wakes the thread that runs the roles
+ * directly, and our thread only advances the heartbeat.
+ * <p>
  * <b>Sessions on the rings.</b> A joining daemon continues its outgoing rings at the tail it finds (a live
  * consumer may still be reading the bytes before it) and skips its incoming rings to their tail. The first
  * record it writes to peer {@code j}, and the first after it sees a new session of {@code j}, is a
@@ -75,8 +80,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * {@code liveness-timeout-ms + heartbeat-ms + }{@link #POLL_INTERVAL_MS} after the peer stopped. A session
  * declared down (timeout or corrupt) stays down even if its heartbeat resumes (SIGSTOP, SIGCONT): the daemons
  * have already cleaned up after it; the peer comes back only with a new session id. Because the heartbeat
- * is driven by the receive thread, listener callbacks that block for longer than the peers' liveness
- * timeout get this daemon declared dead.
+ * is driven by our thread, listener callbacks (on the receive thread) that block for longer than the peers'
+ * liveness timeout get this daemon declared dead; a busy driving loop does not.
  * <p>
  * Every peer of the region can reach all of it: isolation is by convention ({@code shared-region}) and
  * read-only imports are enforced by the daemon handing out an O_RDONLY fd ({@code daemon}).
@@ -397,7 +402,10 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             pool = new PagePool(region.pageTable(), layout, id, sessionId);
             fenceTable = region.fenceTable();
             fences = new FencePool(fenceTable, layout, id, sessionId);
-            region.join(id, sessionId, roles, Native.libc().getpid());
+            // A transport with eventfds waits on the fence vector: a doorbell alone wakes us (clients of our
+            // peers may ring it directly); one without polls the fence bell.
+            region.join(id, sessionId, roles, Native.libc().getpid(), transport.notificationFds().length > 0 ?
+                PeerSlotDescriptor.NOTIFY_DOORBELL : PeerSlotDescriptor.NOTIFY_POLLS);
             joined = true;
             ownSlot = slots[id];
             fenceBell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
@@ -407,12 +415,12 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             nextBeat = System.nanoTime() + heartbeatNs;
             nextTick = System.nanoTime() + TICK_NS;
             driven = driveFromLoop && transport.notificationFds().length > 0;
-            if (!driven)
-            {
-                receiver = new Thread(this::receiveLoop, "ivshmem-backend-" + id);
-                receiver.setDaemon(true);
-                receiver.start();
-            }
+            // Driven or not, a thread of ours beats: the heartbeat says the daemon lives, and must not stop
+            // while its loop is busy (a stalled loop is slow, not dead: its peers must not close its timelines).
+            receiver = new Thread(driven ? this::heartbeatLoop : this::receiveLoop, (driven ?
+                "ivshmem-heartbeat-" : "ivshmem-backend-") + id);
+            receiver.setDaemon(true);
+            receiver.start();
             LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
                 "heartbeat {} ms, liveness timeout {} ms, notification {} ({}), {}formatted by us", name, id,
                 Long.toHexString(sessionId), transport.describe(), layout.regionSize(), layout.poolBytes(), layout.maxPeers(), layout.fenceSlots(),
@@ -773,6 +781,40 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     }
 
     @Override
+    public int openFenceDoorbell(final int peerVm) throws BackendException
+    {
+        checkStarted();
+        if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm)
+        {
+            throw new BackendException("EINVAL", "peer " + peerVm + " is not another peer of this region");
+        }
+        if (channel(peerVm) == null)
+        {
+            throw new BackendException("ENOPEER", "peer " + peerVm + " is not reachable");
+        }
+        if (slots[peerVm].getIntVolatile(PeerSlotDescriptor.NOTIFY_OFFSET) != PeerSlotDescriptor.NOTIFY_DOORBELL)
+        {
+            throw new BackendException("ENOTSUP", "peer " + peerVm + " polls its fence bell (guest mode): its " +
+                "fences are rung through the daemon (FENCE_SIGNAL)");
+        }
+        final int fd;
+        try
+        {
+            fd = transport.openDoorbell(peerVm, FENCE_VECTOR);
+        }
+        catch (final IOException e)
+        {
+            throw new BackendException("EIO", "fence doorbell of peer " + peerVm + ": " + e.getMessage(), e);
+        }
+        if (fd < 0)
+        {
+            throw new BackendException("ENOTSUP", transport.describe() + " rings peers by register write, not by " +
+                "an fd a client could hold: use FENCE_SIGNAL");
+        }
+        return fd;
+    }
+
+    @Override
     public long fenceRegionOffset(final int index)
     {
         checkStarted();
@@ -847,9 +889,16 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             releaseOnExit = true; // called from a listener callback: release when the receive loop unwinds
             return;
         }
+        stopThenRelease(t);
+    }
+
+    /** Waits for our thread {@code t} (if any) to end, then unmaps: it must never touch unmapped memory. */
+    private void stopThenRelease(final Thread t)
+    {
         if (t != null)
         {
             transport.wakeUp();
+            LockSupport.unpark(t);
             try
             {
                 t.join(JOIN_TIMEOUT_MS);
@@ -919,6 +968,19 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         }
     }
 
+    /** The only work of our thread when the daemon's loop drives the receive work: the heartbeat. */
+    private void heartbeatLoop()
+    {
+        while (running)
+        {
+            LockSupport.parkNanos(heartbeatNs);
+            if (running)
+            {
+                ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
+            }
+        }
+    }
+
     /**
      * One pass of the receive work after the transport reported {@code rung}: heartbeat, peers, the rings, the
      * fence bell and the fence tick. Returns true if it found work (look again before sleeping).
@@ -929,7 +991,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         final boolean fenceDoorbell = (rung & IvshmemTransport.FENCE_RUNG) != 0 || bell != fenceBell;
         fenceBell = bell;
         final long now = System.nanoTime();
-        if (now - nextBeat >= 0)
+        if (!driven && now - nextBeat >= 0)
         {
             ownSlot.putLongRelease(PeerSlotDescriptor.HEARTBEAT_OFFSET, ++heartbeat);
             nextBeat = now + heartbeatNs;
@@ -1004,7 +1066,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         if (releaseOnExit)
         {
             releaseOnExit = false; // closed by a listener callback during this pass
-            releaseResources();
+            stopThenRelease(receiver);
         }
         return more;
     }

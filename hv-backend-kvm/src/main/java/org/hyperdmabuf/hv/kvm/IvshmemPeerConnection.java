@@ -473,6 +473,24 @@ public final class IvshmemPeerConnection implements AutoCloseable
         }
     }
 
+    /**
+     * A new fd (dup) of {@code peerId}'s {@code vector} eventfd, for a local client that rings it itself; -1 if
+     * that peer or vector is not connected. The caller owns the fd.
+     */
+    public int dupPeerVector(final int peerId, final int vector) throws NativeIoException
+    {
+        synchronized (lock)
+        {
+            final PeerVectors peer = closed || peerId == ownId || vector < 0 ? null : peers.get(peerId);
+            if (peer == null || vector >= peer.count || peer.fds[vector] < 0)
+            {
+                return -1;
+            }
+            return Native.check(Native.libc().fcntl(peer.fds[vector], Native.F_DUPFD_CLOEXEC, 0),
+                "fcntl(F_DUPFD_CLOEXEC) of peer " + peerId + " vector " + vector);
+        }
+    }
+
     public boolean isPeerConnected(final int peerId)
     {
         synchronized (lock)

@@ -92,6 +92,12 @@ final class IvshmemServerTransport implements IvshmemTransport
     }
 
     @Override
+    public int openDoorbell(final int peer, final int vector) throws IOException
+    {
+        return connection.dupPeerVector(peer, vector);
+    }
+
+    @Override
     public boolean hasDoorbell()
     {
         return true;

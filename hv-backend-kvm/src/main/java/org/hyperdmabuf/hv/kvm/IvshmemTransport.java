@@ -52,6 +52,15 @@ public interface IvshmemTransport extends AutoCloseable
     /** Rings {@code vector} of {@code peer}; false if nothing was rung. Any thread. */
     boolean ring(int peer, int vector) throws IOException;
 
+    /**
+     * A new fd that rings {@code vector} of {@code peer} when written (an eventfd), for a local client; -1 when
+     * this transport rings by other means (a register write). The caller owns the fd.
+     */
+    default int openDoorbell(final int peer, final int vector) throws IOException
+    {
+        return -1;
+    }
+
     /** Whether we can ring peers at all. */
     boolean hasDoorbell();
 

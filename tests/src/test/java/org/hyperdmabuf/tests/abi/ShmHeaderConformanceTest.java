@@ -156,9 +156,9 @@ class ShmHeaderConformanceTest
         expected.put("offsetof(struct hdmabuf_region_header, reserved0)",
             (long)RegionHeaderDescriptor.FENCE_SLOTS_OFFSET + 4);
         expected.put("sizeof(struct hdmabuf_peer_slot)", (long)PeerSlotDescriptor.SLOT_LENGTH);
-        // Javadoc of PeerSlotDescriptor: reserved (zero) from 36 (after the u32 pid) to 64, u64 fence_bell, reserved
-        // from 72 to 128.
-        expected.put("offsetof(struct hdmabuf_peer_slot, reserved0)", (long)PeerSlotDescriptor.PID_OFFSET + 4);
+        // Javadoc of PeerSlotDescriptor: reserved (zero) from 40 (after the u32 notify) to 64, u64 fence_bell,
+        // reserved from 72 to 128.
+        expected.put("offsetof(struct hdmabuf_peer_slot, reserved0)", (long)PeerSlotDescriptor.NOTIFY_OFFSET + 4);
         expected.put("offsetof(struct hdmabuf_peer_slot, reserved)", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET + 8);
         expected.put("sizeof(struct hdmabuf_ring_trailer)", (long)RingDescriptor.TRAILER_LENGTH);
         expected.put("sizeof(struct hdmabuf_record_header)", (long)RecordDescriptor.HEADER_LENGTH);

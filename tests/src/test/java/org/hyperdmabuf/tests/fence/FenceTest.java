@@ -17,6 +17,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
@@ -207,6 +209,62 @@ class FenceTest
                 producer.unexport(e.getId());
                 producer.free(a.handle());
             }
+        }
+    }
+
+    /**
+     * FENCE_DOORBELL (ABI.md): on ivshmem host mode each side gets an eventfd ringing the other VM's fence vector,
+     * only for a buffer it owns or holds; where the backend has none (xen) the answer is ENOTSUP (-1 here) and
+     * signals go through FENCE_SIGNAL, as the streams of this class show.
+     */
+    @Test
+    void fenceDoorbellsAreEventfdsOnlyForTheBuffersOwnersAndHolders() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096);
+             HdmabufClient stranger = HdmabufClient.connect(system.sinkSocket()))
+        {
+            final Exported e = producer.export(a.handle(), system.sourceVm(), Metadata.newBuilder()
+                .setContentType("application/x-fence-doorbell").build(), Access.ACCESS_READ_WRITE);
+            awaitAdd(e.getId());
+            assertEquals(ErrorCode.ENOENT, assertThrows(HdmabufException.class, () ->
+                consumer.openFenceDoorbell(e.getId())).code(), "no import held yet");
+            assertEquals(ErrorCode.ENOENT, assertThrows(HdmabufException.class, () ->
+                stranger.openFenceDoorbell(e.getId())).code(), "another client's export");
+            try (ImportedBuffer theirs = consumer.importBuffer(e.getId()))
+            {
+                final int producerSide = producer.openFenceDoorbell(e.getId());
+                final int consumerSide = consumer.openFenceDoorbell(e.getId());
+                try
+                {
+                    if (xen())
+                    {
+                        assertEquals(-1, producerSide, "xen has no doorbell fd for clients");
+                        assertEquals(-1, consumerSide, "xen has no doorbell fd for clients");
+                    }
+                    else
+                    {
+                        for (final int fd : new int[] {producerSide, consumerSide})
+                        {
+                            assertTrue(fd >= 0, "a doorbell fd");
+                            assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" +
+                                fd)).toString());
+                        }
+                    }
+                }
+                finally
+                {
+                    org.hyperdmabuf.hv.nativeio.Native.closeQuietly(producerSide);
+                    org.hyperdmabuf.hv.nativeio.Native.closeQuietly(consumerSide);
+                }
+            }
+            finally
+            {
+                consumer.release(e.getId());
+                producer.unexport(e.getId());
+                producer.free(a.handle());
+            }
+            assertEquals(ErrorCode.ENOENT, assertThrows(HdmabufException.class, () ->
+                producer.openFenceDoorbell(e.getId())).code(), "unexported");
         }
     }
 

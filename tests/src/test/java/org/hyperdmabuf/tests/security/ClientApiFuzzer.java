@@ -10,6 +10,7 @@ import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Event;
 import org.hyperdmabuf.abi.v1.Export;
+import org.hyperdmabuf.abi.v1.FenceDoorbell;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceWait;
 import org.hyperdmabuf.abi.v1.Free;
@@ -480,7 +481,7 @@ final class ClientApiFuzzer
     private Request.Builder structured()
     {
         final Request.Builder r = Request.newBuilder();
-        switch (random.nextInt(16))
+        switch (random.nextInt(17))
         {
             case 0 -> r.setQueryCaps(QueryCaps.getDefaultInstance());
             case 1 -> r.setQueryTargets(QueryTargets.getDefaultInstance());
@@ -510,6 +511,7 @@ final class ClientApiFuzzer
                 .setValue(interesting()).setError((int)interesting()));
             case 14 -> r.setFenceWait(FenceWait.newBuilder().setId(id()).setTimelineValue(random.nextInt(3))
                 .setValue(interesting()).setTimeoutMs(random.nextInt(50)));
+            case 15 -> r.setFenceDoorbell(FenceDoorbell.newBuilder().setId(id()));
             default -> { } // no operation: ENOTSUP
         }
         return r;

@@ -4,6 +4,7 @@ import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.FenceDoorbell;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceWait;
 import org.hyperdmabuf.abi.v1.Import;
@@ -97,7 +98,8 @@ class IdGuessingTest
             "FENCE_SIGNAL", id -> Request.newBuilder().setFenceSignal(FenceSignal.newBuilder().setId(id)
                 .setTimeline(Timeline.TIMELINE_ACQUIRE).setValue(1)),
             "FENCE_WAIT", id -> Request.newBuilder().setFenceWait(FenceWait.newBuilder().setId(id)
-                .setTimeline(Timeline.TIMELINE_RELEASE).setValue(1).setTimeoutMs(1))));
+                .setTimeline(Timeline.TIMELINE_RELEASE).setValue(1).setTimeoutMs(1)),
+            "FENCE_DOORBELL", id -> Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id))));
         for (final Map.Entry<String, Function<BufferId, Request.Builder>> op : ops.entrySet())
         {
             final Set<String> answers = new HashSet<>();
