@@ -193,6 +193,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     /** The last value of our fence bell the receive thread saw. */
     private long fenceBell;
     private long nextBeat;
+    /** When {@link #trackPeers} last ran (receive work only). */
+    private long lastTrackAt;
     private long nextTick;
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
@@ -1077,6 +1079,20 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
      */
     private void trackPeers(final long now)
     {
+        // Time in which we did not run (the host stalled, a GC pause, a long task on the driving loop) is time
+        // in which we could not watch heartbeats: it does not count against the peers, which may have been
+        // stalled with us. A peer that stops while we run is still declared down within the bound.
+        final long gap = lastTrackAt == 0 ? 0 : now - lastTrackAt;
+        lastTrackAt = now;
+        if (gap > livenessTimeoutNs / 3)
+        {
+            LOG.info("{} peer {}: not run for {} ms; that time is not counted against the peers' heartbeats", name,
+                localVm, gap / 1_000_000L);
+            for (final Liveness l : liveness)
+            {
+                l.movedAt += gap;
+            }
+        }
         for (int j = 0; j < slots.length; j++)
         {
             if (j == localVm)
