@@ -702,7 +702,6 @@ public final class XenHypervisorEmulator implements AutoCloseable
     private void destroyDomain(final Domain d)
     {
         final List<Runnable> files;
-        final int mapped;
         synchronized (lock)
         {
             if (d.dead)
@@ -711,25 +710,26 @@ public final class XenHypervisorEmulator implements AutoCloseable
             }
             d.dead = true;
             files = new ArrayList<>(d.files);
-            mapped = pagesMappedBy(d.domid);
         }
         for (final Runnable close : files)
         {
             close.run();
         }
+        final int mapped;
         final int stillMapped;
         synchronized (lock)
         {
+            mapped = pagesMappedBy(d.domid);
             stillMapped = d.grants.size();
             if (domains.get(d.domid) == d && d.grants.isEmpty())
             {
                 domains.remove(d.domid);
             }
         }
-        // Says what the teardown did, for tests and operators: the dead domain's mappings are gone, and its own
-        // grants that live domains still map end when they unmap (Xen defers the end of access).
-        LOG.info("xen emulator: domain {} destroyed: unmapped {} pages of other domains; {} of its granted pages " +
-            "still mapped by others", d.domid, mapped, stillMapped);
+        // What the teardown left, for tests and operators: nothing the dead domain mapped (its files are closed),
+        // and those of its grants live domains still map, whose end of access Xen defers until they unmap.
+        LOG.info("xen emulator: domain {} destroyed: {} pages of other domains still mapped by it; {} of its " +
+            "granted pages still mapped by others", d.domid, mapped, stillMapped);
         if (xenstored != null)
         {
             xenstored.removeDirect("/local/domain/" + d.domid);
