@@ -53,7 +53,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Lifecycle and failure semantics (ARCHITECTURE §7-§8, ABI.md "Fences" and "Lifecycle", issue #3): each
  * failure case with real processes killed with SIGKILL (or stopped with SIGSTOP), asserting the events and
  * their REASON/STATE, how and when pending fence waits end, when memory comes back, and what the
- * survivors can still do. One system per test: every test kills part of it.
+ * survivors can still do. One system per test: every test kills part of it. {@code XenLifecycleTest} runs the
+ * same cases on the xen backend.
  */
 class LifecycleTest
 {
@@ -402,7 +403,8 @@ class LifecycleTest
         producer.free(a1.handle());
         awaitPoolFree(producer, poolBefore);
 
-        // The restarted source daemon is a new VM with a new session: nothing of the old one survives.
+        // The restarted source daemon has a new session (on kvm-ivshmem also a new VM id): nothing of the old one
+        // survives.
         final ChildProcess restarted = restart("source-2", "source", dir.resolve("source2.sock"), oldVm);
         final int newVm = TwoVmSystem.vmOf(restarted);
         final HdmabufClient consumer2 = connect(dir.resolve("source2.sock"));
@@ -446,7 +448,7 @@ class LifecycleTest
         assertExporterLost(consumer, events, mark, killed, held, spin, block);
         assertXenExporterTeardown(oldSink, held.length);
 
-        // A restarted sink (new VM id) serves new exports to the same source.
+        // A restarted sink (new session; on kvm-ivshmem a new VM id) serves new exports to the same source.
         final Path socket2 = dir.resolve("sink2.sock");
         restart("sink-2", "sink", socket2, oldSink);
         final HdmabufClient producer2 = connect(socket2);
