@@ -7,14 +7,10 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,68 +29,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * files) subscribes on a real source daemon, imports buffers a Java producer exported from the sink "VM"
  * and verifies their bytes. Missing python3-protobuf or protoc is a failure, not a skip.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PythonConsumerTest
+class PythonConsumerTest extends PythonSystemTest
 {
-    private static final long REGION_SIZE = 32L << 20;
     /** Bound on one consumer run; its own --timeout is shorter so it reports before we kill it. */
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(90);
     private static final int CONSUMER_TIMEOUT_SECONDS = 60;
 
-    private Path consumer;
-    private Path generated;
-    private TwoVmSystem system;
-    /** The system whose sink may export an allocation read-only: {@link #system} but on xen (see there). */
-    private TwoVmSystem readOnlySystem;
-
-    /** Whether this class runs on the xen backend over the Xen emulation instead of kvm-ivshmem. */
-    protected boolean xen()
+    PythonConsumerTest()
     {
-        return false;
-    }
-
-    @BeforeAll
-    void setUp() throws Exception
-    {
-        consumer = PythonSupport.example("consumer.py");
-        generated = PythonSupport.generateBindings();
-        system = PythonSupport.startSystem(xen(), "hdpy", REGION_SIZE, List.of());
-        readOnlySystem = xen() ? PythonSupport.startSystem(true, "hdpyr", REGION_SIZE, PythonSupport.XEN_RO_GRANTS) :
-            system;
-    }
-
-    @AfterAll
-    void tearDown() throws Exception
-    {
-        try
-        {
-            if (readOnlySystem != null && readOnlySystem != system)
-            {
-                readOnlySystem.closeAndVerify();
-            }
-        }
-        finally
-        {
-            if (system != null)
-            {
-                system.closeAndVerify();
-            }
-        }
-    }
-
-    /** The system of the read-write tests (for subclasses). */
-    protected TwoVmSystem system()
-    {
-        return system;
+        super("hdpy", "consumer.py");
     }
 
     /** Export first, consumer second: the buffer reaches Python through the subscription's replay. */
     @Test
     void pythonImportsReplayedBufferAndVerifiesItsBytes() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Produced p = produce(system, producer, 300_001, "application/x-test", Access.ACCESS_READ_WRITE, 1);
-             Run run = consume(system, "application/x-test", "--expect-sha256", p.sha256))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket());
+             Produced p = produce(system(), producer, 300_001, "application/x-test", Access.ACCESS_READ_WRITE, 1);
+             Run run = consume(system(), "application/x-test", "--expect-sha256", p.sha256))
         {
             assertEquals(0, run.waitFor(RUN_TIMEOUT), "consumer failed:\n" + run.output());
             assertTrue(run.hasLine("IMPORTED " + p.id + " access=rw fd=rw "), run.output());
@@ -110,11 +62,11 @@ class PythonConsumerTest
     @Test
     void pythonMapsReadOnlyExportReadOnly() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(readOnlySystem.sinkSocket());
-             Run run = consume(readOnlySystem, "application/x-test-ro"))
+        try (HdmabufClient producer = HdmabufClient.connect(readOnlySystem().sinkSocket());
+             Run run = consume(readOnlySystem(), "application/x-test-ro"))
         {
             run.awaitLine("READY consumer", RUN_TIMEOUT);
-            try (Produced p = produce(readOnlySystem, producer, 65_536 + 17, "application/x-test-ro",
+            try (Produced p = produce(readOnlySystem(), producer, 65_536 + 17, "application/x-test-ro",
                 Access.ACCESS_READ_ONLY, 2))
             {
                 assertEquals(0, run.waitFor(RUN_TIMEOUT), "consumer failed:\n" + run.output());
@@ -133,9 +85,9 @@ class PythonConsumerTest
     @Test
     void pythonReportsMismatchWhenBytesDoNotMatchTheDigest() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket()))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket()))
         {
-            try (Produced p = produce(system, producer, 4096 * 3, "application/x-test-bad", Access.ACCESS_READ_WRITE, 3))
+            try (Produced p = produce(system(), producer, 4096 * 3, "application/x-test-bad", Access.ACCESS_READ_WRITE, 3))
             {
                 final ByteBuffer bytes = p.allocation.buffer().bytes();
                 bytes.put(1234, (byte)~bytes.get(1234));
@@ -143,7 +95,7 @@ class PythonConsumerTest
                 bytes.duplicate().get(changed);
                 final String changedSha = sha256(changed);
                 assertNotEquals(p.sha256, changedSha);
-                try (Run run = consume(system, "application/x-test-bad"))
+                try (Run run = consume(system(), "application/x-test-bad"))
                 {
                     assertEquals(1, run.waitFor(RUN_TIMEOUT), "consumer should fail with MISMATCH:\n" + run.output());
                     assertEquals(List.of("MISMATCH " + p.id + " " + p.size + " " + changedSha + " expected " +
@@ -189,7 +141,7 @@ class PythonConsumerTest
     private Run consume(final TwoVmSystem daemons, final String contentTypeGlob, final String... extra)
         throws IOException
     {
-        final List<String> cmd = new ArrayList<>(List.of(PythonSupport.PYTHON.toString(), consumer.toString(),
+        final List<String> cmd = new ArrayList<>(List.of(PythonSupport.PYTHON.toString(), script.toString(),
             "--socket", daemons.sourceSocket().toString(), "--content-type", contentTypeGlob,
             "--count", "1", "--timeout", Integer.toString(CONSUMER_TIMEOUT_SECONDS)));
         cmd.addAll(List.of(extra));

@@ -11,15 +11,11 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -35,10 +31,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * release. Frame r is the number r in the buffer's first 8 bytes (little-endian), so a frame read before its
  * acquire, or written before its release, shows up as a wrong number.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PythonFenceTest
+class PythonFenceTest extends PythonSystemTest
 {
-    private static final long REGION_SIZE = 32L << 20;
     private static final int BUFFER_SIZE = 4096;
     /** Bound on one script run; its own --timeout is shorter so it reports before we kill it. */
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(90);
@@ -48,45 +42,9 @@ class PythonFenceTest
     /** One blocking wait for release; between slices the producer checks the script is still running. */
     private static final Duration WAIT_SLICE = Duration.ofSeconds(1);
 
-    private Path script;
-    private Path generated;
-    private TwoVmSystem system;
-    /** The system whose sink may export an allocation read-only: {@link #system} but on xen (see there). */
-    private TwoVmSystem readOnlySystem;
-
-    /** Whether this class runs on the xen backend over the Xen emulation instead of kvm-ivshmem. */
-    protected boolean xen()
+    PythonFenceTest()
     {
-        return false;
-    }
-
-    @BeforeAll
-    void setUp() throws Exception
-    {
-        script = PythonSupport.example("stream_consumer.py");
-        generated = PythonSupport.generateBindings();
-        system = PythonSupport.startSystem(xen(), "hdpyf", REGION_SIZE, List.of());
-        readOnlySystem = xen() ? PythonSupport.startSystem(true, "hdpyfr", REGION_SIZE, PythonSupport.XEN_RO_GRANTS) :
-            system;
-    }
-
-    @AfterAll
-    void tearDown() throws Exception
-    {
-        try
-        {
-            if (readOnlySystem != null && readOnlySystem != system)
-            {
-                readOnlySystem.closeAndVerify();
-            }
-        }
-        finally
-        {
-            if (system != null)
-            {
-                system.closeAndVerify();
-            }
-        }
+        super("hdpyf", "stream_consumer.py");
     }
 
     /**
@@ -96,7 +54,7 @@ class PythonFenceTest
     @Test
     void pythonStreamsFramesThroughDaemonFenceOperations() throws Exception
     {
-        stream(system, "application/x-fence-rw", Access.ACCESS_READ_WRITE, 200, Fence.WaitStrategy.BLOCK);
+        stream(system(), "application/x-fence-rw", Access.ACCESS_READ_WRITE, 200, Fence.WaitStrategy.BLOCK);
     }
 
     /**
@@ -106,7 +64,7 @@ class PythonFenceTest
     @Test
     void readOnlyImportSignalsReleaseThroughTheSocket() throws Exception
     {
-        stream(readOnlySystem, "application/x-fence-ro", Access.ACCESS_READ_ONLY, 8, Fence.WaitStrategy.ADAPTIVE);
+        stream(readOnlySystem(), "application/x-fence-ro", Access.ACCESS_READ_ONLY, 8, Fence.WaitStrategy.ADAPTIVE);
     }
 
     /**
@@ -117,11 +75,11 @@ class PythonFenceTest
     @Test
     void acquireErrorWordReachesPython() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Run run = startScript(system, "application/x-fence-err", 1))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket());
+             Run run = startScript(system(), "application/x-fence-err", 1))
         {
             run.awaitLine("READY stream-consumer", RUN_TIMEOUT);
-            try (Produced p = produce(system, producer, "application/x-fence-err", Access.ACCESS_READ_WRITE))
+            try (Produced p = produce(system(), producer, "application/x-fence-err", Access.ACCESS_READ_WRITE))
             {
                 p.write(1);
                 p.fence.signal(1, 1234);
@@ -132,7 +90,7 @@ class PythonFenceTest
                 assertEquals(0, p.fence.releaseValue(), "Python must not release a frame that came with an error");
             }
         }
-        assertEquals(List.of(), system.errorLines(), "daemons logged errors");
+        assertEquals(List.of(), system().errorLines(), "daemons logged errors");
     }
 
     // ---- helpers ----

@@ -1,7 +1,5 @@
 package org.hyperdmabuf.tests.python;
 
-import org.hyperdmabuf.tests.support.TwoVmSystem;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -29,24 +27,6 @@ final class PythonSupport
     static final Path PROTOC = Path.of("/usr/bin/protoc");
     static final String INSTALL_HINT = "apt-get install python3-protobuf protobuf-compiler";
     static final Duration TOOL_TIMEOUT = Duration.ofSeconds(60);
-
-    /**
-     * Sink options on xen for a read-only export of an allocation: gntalloc fixes a grant's access when it makes
-     * the pages, before any export, so only a sink granting allocations read-only can export them read-only.
-     */
-    static final List<String> XEN_RO_GRANTS = List.of("-O", "alloc-access=ro");
-
-    private PythonSupport()
-    {
-    }
-
-    /** A system of real daemons in its own directory: kvm-ivshmem, or the xen backend over the Xen emulation. */
-    static TwoVmSystem startSystem(final boolean xen, final String prefix, final long size, final List<String> sinkArgs)
-        throws Exception
-    {
-        return xen ? TwoVmSystem.startXenInTempDir(prefix, (int)(size / 4096), sinkArgs, List.of()) :
-            TwoVmSystem.startInTempDir(prefix, size, sinkArgs, List.of());
-    }
 
     /** The repository root: the parent of the tests module surefire runs in. */
     static Path repo()
