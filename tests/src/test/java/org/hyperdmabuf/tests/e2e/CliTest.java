@@ -37,15 +37,32 @@ class CliTest
     private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(90);
     private static final Pattern SUBCOMMAND = Pattern.compile("^  ([a-z][a-z-]*)\\s.*");
 
-    private Path dir;
     private TwoVmSystem system;
     private long initialFree;
+
+    /** Whether this class runs on the xen backend over the Xen emulation instead of kvm-ivshmem. */
+    protected boolean xen()
+    {
+        return false;
+    }
+
+    /** The system under test (for subclasses). */
+    protected TwoVmSystem system()
+    {
+        return system;
+    }
+
+    /** Free pool bytes before the first test (for subclasses). */
+    protected long initialFree()
+    {
+        return initialFree;
+    }
 
     @BeforeAll
     void start() throws Exception
     {
-        dir = E2e.shortTempDir();
-        system = TwoVmSystem.start(dir, REGION);
+        system = xen() ? TwoVmSystem.startXenInTempDir("hdcx", (int)(REGION / 4096), List.of(), List.of()) :
+            TwoVmSystem.startInTempDir("hd", REGION, List.of(), List.of());
         try (HdmabufClient sink = HdmabufClient.connect(system.sinkSocket()))
         {
             initialFree = E2e.poolFree(sink);
@@ -57,22 +74,19 @@ class CliTest
     {
         if (system != null)
         {
-            system.close();
-            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of(), system.errorLines(),
-                "daemons logged errors");
+            system.closeAndVerify();
         }
-        E2e.deleteTree(dir);
     }
 
     /** Runs a subcommand to completion; fails unless it exits 0. */
-    private List<String> run(final String... args) throws Exception
+    protected List<String> run(final String... args) throws Exception
     {
         final ChildProcess p = system.spawn(args[0], args);
         assertExit0(p);
         return p.output();
     }
 
-    private static void assertExit0(final ChildProcess p) throws InterruptedException
+    protected static void assertExit0(final ChildProcess p) throws InterruptedException
     {
         final int exit = p.waitFor(EXIT_TIMEOUT);
         assertEquals(0, exit, p.name() + " exit status (-1: still running); output:\n" + String.join("\n", p.output()));
@@ -87,8 +101,9 @@ class CliTest
     void capsShowsTheBackendAndItsIsolation() throws Exception
     {
         final List<String> out = run("caps", "--socket", system.sinkSocket().toString());
-        assertTrue(anyLineMatches(out, "backend:\\s+kvm-ivshmem"), String.join("\n", out));
-        assertTrue(anyLineMatches(out, "isolation:\\s+shared-region"), String.join("\n", out));
+        assertTrue(anyLineMatches(out, "backend:\\s+" + (xen() ? "xen" : "kvm-ivshmem")), String.join("\n", out));
+        assertTrue(anyLineMatches(out, "isolation:\\s+" + (xen() ? "per-buffer" : "shared-region")),
+            String.join("\n", out));
         assertTrue(anyLineMatches(out, "local VM:\\s+" + system.sinkVm()), String.join("\n", out));
     }
 
@@ -102,11 +117,11 @@ class CliTest
     @Test
     void sendAndReceiveTransferAFileByteExactly() throws Exception
     {
-        final Path file = dir.resolve("payload.bin");
+        final Path file = system.dir().resolve("payload.bin");
         final byte[] content = new byte[3 << 20];
         new SecureRandom().nextBytes(content);
         Files.write(file, content);
-        final Path out = dir.resolve("received");
+        final Path out = system.dir().resolve("received");
         final ChildProcess receive = system.spawn("receive", "receive", "--out", out.toString(), "--socket",
             system.sourceSocket().toString(), "--timeout", "60");
         receive.awaitLine("READY receive", TIMEOUT);
@@ -132,10 +147,12 @@ class CliTest
              Allocation decoy = producer.alloc(4096);
              Allocation a = producer.alloc(4096))
         {
+            // This xen sink grants allocations writable, so it exports them read-write (see XenCliTest).
+            final Access access = xen() ? Access.ACCESS_READ_WRITE : Access.ACCESS_READ_ONLY;
             producer.export(decoy.handle(), system.sourceVm(), Metadata.newBuilder().setContentType("text/plain")
-                .build(), Access.ACCESS_READ_ONLY);
+                .build(), access);
             id = BufferIds.format(producer.export(a.handle(), system.sourceVm(), Metadata.newBuilder()
-                .setContentType("text/x-cli-test").putTags("origin", "java").build(), Access.ACCESS_READ_ONLY).getId());
+                .setContentType("text/x-cli-test").putTags("origin", "java").build(), access).getId());
             producer.unexport(BufferIds.parse(id));
             assertExit0(monitor);
         }

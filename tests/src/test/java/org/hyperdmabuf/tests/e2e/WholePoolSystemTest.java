@@ -23,14 +23,14 @@ abstract class WholePoolSystemTest
     /** Bytes of the shared region (on xen: of each domain's gntalloc limit). */
     protected abstract long regionSize();
 
-    /** Pool bytes an allocation of {@code bytes} (whole pages) takes: xen adds its directory and fence pages. */
+    /** Pool bytes an allocation of {@code bytes} takes: whole pages, to which xen adds its directory and fence pages. */
     protected long poolCost(final long bytes)
     {
+        final long pages = (bytes + 4095) / 4096;
         if (!xen())
         {
-            return bytes;
+            return pages * 4096;
         }
-        final long pages = (bytes + 4095) / 4096;
         return (pages + (pages + 1019) / 1020 + 1) * 4096;
     }
 

@@ -33,10 +33,17 @@ class DelayedUnexportTest
     private HdmabufClient producer;
     private HdmabufClient consumer;
 
+    /** Whether this class runs on the xen backend over the Xen emulation instead of kvm-ivshmem. */
+    protected boolean xen()
+    {
+        return false;
+    }
+
     @BeforeAll
     void start() throws Exception
     {
-        system = TwoVmSystem.startInTempDir("hdu", 16L << 20, List.of(), List.of());
+        system = xen() ? TwoVmSystem.startXenInTempDir("hdux", (16 << 20) / 4096, List.of(), List.of()) :
+            TwoVmSystem.startInTempDir("hdu", 16L << 20, List.of(), List.of());
         producer = HdmabufClient.connect(system.sinkSocket());
         consumer = HdmabufClient.connect(system.sourceSocket());
         consumer.subscribe(List.of(), false);

@@ -7,23 +7,17 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -35,52 +29,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * files) subscribes on a real source daemon, imports buffers a Java producer exported from the sink "VM"
  * and verifies their bytes. Missing python3-protobuf or protoc is a failure, not a skip.
  */
-class PythonConsumerTest
+class PythonConsumerTest extends PythonSystemTest
 {
-    private static final long REGION_SIZE = 32L << 20;
     /** Bound on one consumer run; its own --timeout is shorter so it reports before we kill it. */
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(90);
     private static final int CONSUMER_TIMEOUT_SECONDS = 60;
 
-    private static Path consumer;
-    private static Path generated;
-    private static Path dir;
-    private static TwoVmSystem system;
-
-    @BeforeAll
-    static void setUp() throws Exception
+    PythonConsumerTest()
     {
-        consumer = PythonSupport.example("consumer.py");
-        generated = PythonSupport.generateBindings();
-        dir = Files.createTempDirectory(Path.of("/tmp"), "hdpy");
-        system = TwoVmSystem.start(dir, REGION_SIZE);
-    }
-
-    @AfterAll
-    static void tearDown() throws Exception
-    {
-        if (system != null)
-        {
-            system.close();
-            org.junit.jupiter.api.Assertions.assertEquals(java.util.List.of(), system.errorLines(),
-                "daemons logged errors");
-        }
-        if (dir != null)
-        {
-            try (Stream<Path> files = Files.walk(dir))
-            {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        super("hdpy", "consumer.py");
     }
 
     /** Export first, consumer second: the buffer reaches Python through the subscription's replay. */
     @Test
     void pythonImportsReplayedBufferAndVerifiesItsBytes() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Produced p = produce(producer, 300_001, "application/x-test", Access.ACCESS_READ_WRITE, 1);
-             Run run = consume("application/x-test", "--expect-sha256", p.sha256))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket());
+             Produced p = produce(system(), producer, 300_001, "application/x-test", Access.ACCESS_READ_WRITE, 1);
+             Run run = consume(system(), "application/x-test", "--expect-sha256", p.sha256))
         {
             assertEquals(0, run.waitFor(RUN_TIMEOUT), "consumer failed:\n" + run.output());
             assertTrue(run.hasLine("IMPORTED " + p.id + " access=rw fd=rw "), run.output());
@@ -96,11 +62,12 @@ class PythonConsumerTest
     @Test
     void pythonMapsReadOnlyExportReadOnly() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Run run = consume("application/x-test-ro"))
+        try (HdmabufClient producer = HdmabufClient.connect(readOnlySystem().sinkSocket());
+             Run run = consume(readOnlySystem(), "application/x-test-ro"))
         {
             run.awaitLine("READY consumer", RUN_TIMEOUT);
-            try (Produced p = produce(producer, 65_536 + 17, "application/x-test-ro", Access.ACCESS_READ_ONLY, 2))
+            try (Produced p = produce(readOnlySystem(), producer, 65_536 + 17, "application/x-test-ro",
+                Access.ACCESS_READ_ONLY, 2))
             {
                 assertEquals(0, run.waitFor(RUN_TIMEOUT), "consumer failed:\n" + run.output());
                 assertTrue(run.hasLine("IMPORTED " + p.id + " access=ro fd=r "), run.output());
@@ -118,9 +85,9 @@ class PythonConsumerTest
     @Test
     void pythonReportsMismatchWhenBytesDoNotMatchTheDigest() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket()))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket()))
         {
-            try (Produced p = produce(producer, 4096 * 3, "application/x-test-bad", Access.ACCESS_READ_WRITE, 3))
+            try (Produced p = produce(system(), producer, 4096 * 3, "application/x-test-bad", Access.ACCESS_READ_WRITE, 3))
             {
                 final ByteBuffer bytes = p.allocation.buffer().bytes();
                 bytes.put(1234, (byte)~bytes.get(1234));
@@ -128,7 +95,7 @@ class PythonConsumerTest
                 bytes.duplicate().get(changed);
                 final String changedSha = sha256(changed);
                 assertNotEquals(p.sha256, changedSha);
-                try (Run run = consume("application/x-test-bad"))
+                try (Run run = consume(system(), "application/x-test-bad"))
                 {
                     assertEquals(1, run.waitFor(RUN_TIMEOUT), "consumer should fail with MISMATCH:\n" + run.output());
                     assertEquals(List.of("MISMATCH " + p.id + " " + p.size + " " + changedSha + " expected " +
@@ -152,8 +119,8 @@ class PythonConsumerTest
     }
 
     /** Allocates, fills {@code size} random bytes, exports to the source VM with a sha256 tag. */
-    private static Produced produce(final HdmabufClient producer, final int size, final String contentType,
-        final Access access, final long seed) throws Exception
+    private static Produced produce(final TwoVmSystem daemons, final HdmabufClient producer, final int size,
+        final String contentType, final Access access, final long seed) throws Exception
     {
         final Allocation a = producer.alloc(size);
         final byte[] data = new byte[size];
@@ -162,7 +129,7 @@ class PythonConsumerTest
         final String sha = sha256(data);
         final Metadata m = Metadata.newBuilder().setVersion(1).setContentType(contentType).setSize(size)
             .putTags("sha256", sha).build();
-        final String id = BufferIds.format(producer.export(a.handle(), system.sourceVm(), m, access).getId());
+        final String id = BufferIds.format(producer.export(a.handle(), daemons.sourceVm(), m, access).getId());
         return new Produced(id, size, sha, a);
     }
 
@@ -171,10 +138,11 @@ class PythonConsumerTest
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
     }
 
-    private static Run consume(final String contentTypeGlob, final String... extra) throws IOException
+    private Run consume(final TwoVmSystem daemons, final String contentTypeGlob, final String... extra)
+        throws IOException
     {
-        final List<String> cmd = new ArrayList<>(List.of(PythonSupport.PYTHON.toString(), consumer.toString(),
-            "--socket", system.sourceSocket().toString(), "--content-type", contentTypeGlob,
+        final List<String> cmd = new ArrayList<>(List.of(PythonSupport.PYTHON.toString(), script.toString(),
+            "--socket", daemons.sourceSocket().toString(), "--content-type", contentTypeGlob,
             "--count", "1", "--timeout", Integer.toString(CONSUMER_TIMEOUT_SECONDS)));
         cmd.addAll(List.of(extra));
         return Run.start(cmd, Map.of("HDMABUF_PY_GEN", generated.toString()));

@@ -11,20 +11,14 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -37,9 +31,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * release. Frame r is the number r in the buffer's first 8 bytes (little-endian), so a frame read before its
  * acquire, or written before its release, shows up as a wrong number.
  */
-class PythonFenceTest
+class PythonFenceTest extends PythonSystemTest
 {
-    private static final long REGION_SIZE = 32L << 20;
     private static final int BUFFER_SIZE = 4096;
     /** Bound on one script run; its own --timeout is shorter so it reports before we kill it. */
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(90);
@@ -49,35 +42,9 @@ class PythonFenceTest
     /** One blocking wait for release; between slices the producer checks the script is still running. */
     private static final Duration WAIT_SLICE = Duration.ofSeconds(1);
 
-    private static Path script;
-    private static Path generated;
-    private static Path dir;
-    private static TwoVmSystem system;
-
-    @BeforeAll
-    static void setUp() throws Exception
+    PythonFenceTest()
     {
-        script = PythonSupport.example("stream_consumer.py");
-        generated = PythonSupport.generateBindings();
-        dir = Files.createTempDirectory(Path.of("/tmp"), "hdpyf");
-        system = TwoVmSystem.start(dir, REGION_SIZE);
-    }
-
-    @AfterAll
-    static void tearDown() throws Exception
-    {
-        if (system != null)
-        {
-            system.close();
-            assertEquals(List.of(), system.errorLines(), "daemons logged errors");
-        }
-        if (dir != null)
-        {
-            try (Stream<Path> files = Files.walk(dir))
-            {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        super("hdpyf", "stream_consumer.py");
     }
 
     /**
@@ -87,7 +54,7 @@ class PythonFenceTest
     @Test
     void pythonStreamsFramesThroughDaemonFenceOperations() throws Exception
     {
-        stream("application/x-fence-rw", Access.ACCESS_READ_WRITE, 200, Fence.WaitStrategy.BLOCK);
+        stream(system(), "application/x-fence-rw", Access.ACCESS_READ_WRITE, 200, Fence.WaitStrategy.BLOCK);
     }
 
     /**
@@ -97,7 +64,7 @@ class PythonFenceTest
     @Test
     void readOnlyImportSignalsReleaseThroughTheSocket() throws Exception
     {
-        stream("application/x-fence-ro", Access.ACCESS_READ_ONLY, 8, Fence.WaitStrategy.ADAPTIVE);
+        stream(readOnlySystem(), "application/x-fence-ro", Access.ACCESS_READ_ONLY, 8, Fence.WaitStrategy.ADAPTIVE);
     }
 
     /**
@@ -108,11 +75,11 @@ class PythonFenceTest
     @Test
     void acquireErrorWordReachesPython() throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Run run = startScript("application/x-fence-err", 1))
+        try (HdmabufClient producer = HdmabufClient.connect(system().sinkSocket());
+             Run run = startScript(system(), "application/x-fence-err", 1))
         {
             run.awaitLine("READY stream-consumer", RUN_TIMEOUT);
-            try (Produced p = produce(producer, "application/x-fence-err", Access.ACCESS_READ_WRITE))
+            try (Produced p = produce(system(), producer, "application/x-fence-err", Access.ACCESS_READ_WRITE))
             {
                 p.write(1);
                 p.fence.signal(1, 1234);
@@ -123,18 +90,18 @@ class PythonFenceTest
                 assertEquals(0, p.fence.releaseValue(), "Python must not release a frame that came with an error");
             }
         }
-        assertEquals(List.of(), system.errorLines(), "daemons logged errors");
+        assertEquals(List.of(), system().errorLines(), "daemons logged errors");
     }
 
     // ---- helpers ----
 
     /** Exports first, starts the script second (it finds the buffer by replay), then runs {@code frames} frames. */
-    private static void stream(final String contentType, final Access access, final int frames,
+    private void stream(final TwoVmSystem daemons, final String contentType, final Access access, final int frames,
         final Fence.WaitStrategy strategy) throws Exception
     {
-        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket());
-             Produced p = produce(producer, contentType, access);
-             Run run = startScript(contentType, frames))
+        try (HdmabufClient producer = HdmabufClient.connect(daemons.sinkSocket());
+             Produced p = produce(daemons, producer, contentType, access);
+             Run run = startScript(daemons, contentType, frames))
         {
             final long deadline = System.nanoTime() + STREAM_TIMEOUT.toNanos();
             for (int r = 1; r <= frames; r++)
@@ -154,7 +121,7 @@ class PythonFenceTest
             assertEquals(List.of(), run.linesStartingWith("ERROR"), run.output());
             assertEquals(List.of(), run.linesStartingWith("FENCE-ERROR"), run.output());
         }
-        assertEquals(List.of(), system.errorLines(), "daemons logged errors");
+        assertEquals(List.of(), daemons.errorLines(), "daemons logged errors");
     }
 
     /**
@@ -220,14 +187,14 @@ class PythonFenceTest
         }
     }
 
-    private static Produced produce(final HdmabufClient producer, final String contentType, final Access access)
-        throws IOException
+    private static Produced produce(final TwoVmSystem daemons, final HdmabufClient producer, final String contentType,
+        final Access access) throws IOException
     {
         final Allocation a = producer.alloc(BUFFER_SIZE);
         try
         {
             final Metadata m = Metadata.newBuilder().setVersion(1).setContentType(contentType).setSize(8).build();
-            final Exported e = producer.export(a.handle(), system.sourceVm(), m, access);
+            final Exported e = producer.export(a.handle(), daemons.sourceVm(), m, access);
             final Fence fence = producer.fence(a, e);
             assertEquals(0, fence.acquireValue(), "a new export's acquire timeline starts at 0");
             assertEquals(0, fence.releaseValue(), "a new export's release timeline starts at 0");
@@ -240,10 +207,11 @@ class PythonFenceTest
         }
     }
 
-    private static Run startScript(final String contentTypeGlob, final int frames) throws IOException
+    private Run startScript(final TwoVmSystem daemons, final String contentTypeGlob, final int frames)
+        throws IOException
     {
         return Run.start(List.of(PythonSupport.PYTHON.toString(), script.toString(),
-            "--socket", system.sourceSocket().toString(), "--content-type", contentTypeGlob,
+            "--socket", daemons.sourceSocket().toString(), "--content-type", contentTypeGlob,
             "--frames", Integer.toString(frames), "--timeout", Integer.toString(SCRIPT_TIMEOUT_SECONDS)),
             Map.of("HDMABUF_PY_GEN", generated.toString()));
     }

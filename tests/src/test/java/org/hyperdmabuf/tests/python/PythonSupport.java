@@ -28,10 +28,6 @@ final class PythonSupport
     static final String INSTALL_HINT = "apt-get install python3-protobuf protobuf-compiler";
     static final Duration TOOL_TIMEOUT = Duration.ofSeconds(60);
 
-    private PythonSupport()
-    {
-    }
-
     /** The repository root: the parent of the tests module surefire runs in. */
     static Path repo()
     {
