@@ -74,10 +74,10 @@ public final class EventHub
         return UEvent.builder(action, devpath, ++seqnum);
     }
 
-    /** Delivers to every matching subscription. */
+    /** Delivers to every matching subscription (encoded once, and only if one matches). */
     public void publish(final UEvent event)
     {
-        final byte[] record = event.encode();
+        byte[] record = null;
         for (final Iterator<Subscription> it = subscriptions.values().iterator(); it.hasNext(); )
         {
             final Subscription s = it.next();
@@ -87,19 +87,33 @@ public final class EventHub
             }
             else if (s.filter.test(event))
             {
+                record = record == null ? event.encode() : record;
                 s.client.deliverEvent(s.id, record);
             }
         }
     }
 
+    /** Whether {@code client} has a subscription: if not, an event only for it need not be built. */
+    public boolean hasSubscriptions(final ClientConnection client)
+    {
+        return client.subscriptions > 0;
+    }
+
+    /** Takes the SEQNUM of an event published to nobody (not built): SEQNUM still counts every event. */
+    public void publishUnseen()
+    {
+        ++seqnum;
+    }
+
     /** Delivers to the matching subscriptions of one client (events about that client's own exports). */
     public void publishTo(final ClientConnection client, final UEvent event)
     {
-        final byte[] record = event.encode();
+        byte[] record = null;
         for (final Subscription s : subscriptions.values())
         {
             if (s.client == client && s.filter.test(event))
             {
+                record = record == null ? event.encode() : record;
                 client.deliverEvent(s.id, record);
             }
         }

@@ -742,6 +742,11 @@ public final class SinkRole implements Role
      */
     private void publishState(final Export e, final String state)
     {
+        if (!ctx.events().hasSubscriptions(e.allocation.owner))
+        {
+            ctx.events().publishUnseen(); // the owner cannot see it: skip building it (one per import/release)
+            return;
+        }
         ctx.events().publishTo(e.allocation.owner, BufferEvents.builder(ctx.events(), BufferEvents.CHANGE, e.id, e.target,
             e.allocation.buffer.length(), e.access, e.metadata, e.revision, null).put("STATE", state).build());
     }
