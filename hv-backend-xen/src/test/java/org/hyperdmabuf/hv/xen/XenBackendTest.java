@@ -5,10 +5,13 @@ import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.hyperdmabuf.hv.xen.emu.EmulatedXenDevices;
@@ -195,6 +198,65 @@ class XenBackendTest
         assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(buffer, 2, false)).error(),
             "a read-only grant cannot become writable");
         p[0].free(buffer);
+    }
+
+    @Test
+    void anAllocationGrantsToTheDeclaredTargetWithTheDeclaredAccess() throws Exception
+    {
+        final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final BackendBuffer declared = p[0].allocate(PAGE, new AllocIntent(2, AllocIntent.Access.READ_ONLY));
+        Native.closeQuietly(p[0].mapAllocation(declared).fd()); // ALLOC: the pages are granted now
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(declared, 2, false)).error(),
+            "declared read-only: a read-write export is refused");
+        final ShareRef ref = p[0].share(declared, 2, true);
+        final ClientMapping imported = p[1].mapImport(1, ref, true);
+        try
+        {
+            assertEquals(Errno.EACCES, assertThrows(NativeIoException.class,
+                () -> MappedMemory.map(imported.fd(), imported.offset(), imported.length(), false)).errno(),
+                "a read-only grant cannot be mapped writable");
+        }
+        finally
+        {
+            Native.closeQuietly(imported.fd());
+        }
+        final BackendBuffer undeclared = p[0].allocate(PAGE);
+        Native.closeQuietly(p[0].mapAllocation(undeclared).fd());
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(undeclared, 2, true)).error(),
+            "undeclared: alloc-access=rw as before");
+        assertEquals("ENOPEER", assertThrows(BackendException.class,
+            () -> p[0].allocate(PAGE, new AllocIntent(3, AllocIntent.Access.READ_WRITE))).error(), "not a peer");
+        p[0].free(declared);
+        p[0].free(undeclared);
+    }
+
+    @Test
+    void anImportersFencePageIsUnmappedWhenItsLastTimelineLetsGo() throws Exception
+    {
+        final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final XenBackend importer = (XenBackend)p[1];
+        final int baseline = emulator.mappedPages(2);
+        final int grants = emulator.grantCount(1);
+        for (int cycle = 0; cycle < 50; cycle++)
+        {
+            final BackendBuffer buffer = p[0].allocate(PAGE);
+            p[0].share(buffer, 2, false);
+            final FenceRef fence = p[0].allocateFence(buffer);
+            assertTrue(importer.validateFence(1, fence.index()));
+            final MemoryWindow first = importer.fenceWindow(1, fence.index());
+            assertTrue(importer.validateFence(1, fence.index()), "a re-announcement reuses the mapping");
+            final MemoryWindow second = importer.fenceWindow(1, fence.index());
+            assertEquals(1, importer.importedFencePages());
+            assertEquals(baseline + 1, emulator.mappedPages(2), "one page per fence, however many users");
+            importer.releaseFenceWindow(1, first);
+            assertEquals(baseline + 1, emulator.mappedPages(2), "still read by the second user");
+            importer.releaseFenceWindow(1, second);
+            assertEquals(0, importer.importedFencePages());
+            assertEquals(baseline, emulator.mappedPages(2), "unmapped after the last user, cycle " + cycle);
+            p[0].freeFence(fence);
+            p[0].free(buffer);
+        }
+        assertEquals(grants, emulator.grantCount(1), "the exporter's grants ended too");
     }
 
     @Test

@@ -62,6 +62,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
     private final FakeXenstored xenstored;
     private final Thread acceptor;
     private final Map<Integer, Domain> domains = new HashMap<>();
+    /** Foreign pages each domain maps through gntdev now (Xen's maptrack entries in use), by mapper domid. */
+    private final Map<Integer, Integer> mappedPages = new HashMap<>();
     private final List<UnixSocket> sockets = new CopyOnWriteArrayList<>();
     private final EventFd doorbell = new EventFd();
     private volatile boolean closed;
@@ -191,6 +193,15 @@ public final class XenHypervisorEmulator implements AutoCloseable
         }
     }
 
+    /** Grant pages {@code domid} maps from other domains now, through all its gntdev files. */
+    public int mappedPages(final int domid)
+    {
+        synchronized (lock)
+        {
+            return mappedPages.getOrDefault(domid, 0);
+        }
+    }
+
     /** Whether {@code domid} has a live domain connection. */
     public boolean isAlive(final int domid)
     {
@@ -256,7 +267,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 case EmuWire.HELLO_GNTDEV:
                 {
                     final List<Grant> mapped = new ArrayList<>();
-                    onClose = openFile(s, domid, -1, () -> unpin(mapped));
+                    onClose = openFile(s, domid, -1, () -> unpin(domid, mapped));
                     if (onClose != null)
                     {
                         serveFile(s, domid, null, mapped, null);
@@ -536,6 +547,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     g.pins++;
                 }
                 mapped.addAll(grants);
+                mappedPages.merge(d.domid, count, Integer::sum);
                 fdOut[0] = fd;
                 return new int[] {0, grants.get(0).page, readOnly ? 1 : 0};
             }
@@ -554,7 +566,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     return new int[] {-Errno.EINVAL};
                 }
                 mapped.removeAll(range);
-                unpin(range);
+                unpin(d.domid, range);
                 return new int[] {0};
             }
             default:
@@ -562,8 +574,9 @@ public final class XenHypervisorEmulator implements AutoCloseable
         }
     }
 
-    private void unpin(final List<Grant> mapped)
+    private void unpin(final int mapper, final List<Grant> mapped)
     {
+        mappedPages.merge(mapper, -mapped.size(), Integer::sum);
         for (final Grant g : mapped)
         {
             if (--g.pins == 0 && g.ending)
