@@ -243,25 +243,28 @@ public final class XenBackend implements HypervisorBackend
         this.listener = listener;
         try
         {
-            xs = XenStoreClient.open(xenstorePath, (path, token) ->
+            xs = devices.openXenStore(xenstorePath, (path, token) ->
             {
                 rescan.set(true);
                 wakeUp();
             });
             evtchn = devices.openEventChannel();
             xs.rmIfPresent(0, XenStorePaths.base(domid));
-            xs.inTransaction(tx ->
-            {
-                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(roles));
-                xs.write(tx, XenStorePaths.session(domid), String.format("%016x", sessionId));
-            });
             final String[] perms = new String[peerIds.length + 1];
             perms[0] = "n" + domid;
             for (int i = 0; i < peerIds.length; i++)
             {
                 perms[i + 1] = "r" + peerIds[i];
             }
-            xs.setPermissions(0, XenStorePaths.base(domid), perms);
+            xs.inTransaction(tx ->
+            {
+                // Permissions first: xenstored copies a parent's list into each new node, so the children written
+                // next are readable by the peers too (a later SET_PERMS of the parent would not reach them).
+                xs.mkdir(tx, XenStorePaths.base(domid));
+                xs.setPermissions(tx, XenStorePaths.base(domid), perms);
+                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(roles));
+                xs.write(tx, XenStorePaths.session(domid), String.format("%016x", sessionId));
+            });
             for (final int p : peerIds)
             {
                 xs.watch(XenStorePaths.base(p), "peer-" + p);
@@ -475,6 +478,7 @@ public final class XenBackend implements HypervisorBackend
             final String path = XenStorePaths.channel(domid, peer);
             xs.inTransaction(tx ->
             {
+                pairNode(tx, peer);
                 xs.write(tx, path + "/dir-ref", Integer.toString(pages.directoryRef()));
                 xs.write(tx, path + "/length", Long.toString(pages.length()));
                 xs.write(tx, path + "/event-channel", Integer.toString(port));
@@ -544,9 +548,21 @@ public final class XenBackend implements HypervisorBackend
         }
         ch.header.putLongRelease(ChannelDescriptor.CLIENT_SESSION_OFFSET, sessionId);
         channels.put(peer, ch);
-        xs.write(0, XenStorePaths.channel(domid, peer) + "/connected", String.format("%016x", peerSession));
+        xs.inTransaction(tx ->
+        {
+            pairNode(tx, peer);
+            xs.write(tx, XenStorePaths.channel(domid, peer) + "/connected", String.format("%016x", peerSession));
+        });
         comeUp(ch, peerRoles);
         evtchn.notify(port);
+    }
+
+    /** Our {@code channel/<peer>} node, readable by that peer only (its children inherit this list). */
+    private void pairNode(final int tx, final int peer) throws IOException
+    {
+        final String path = XenStorePaths.channel(domid, peer);
+        xs.mkdir(tx, path);
+        xs.setPermissions(tx, path, "n" + domid, "r" + peer);
     }
 
     private void comeUp(final XenChannel ch, final int peerRoles)

@@ -18,6 +18,7 @@ import org.hyperdmabuf.hv.xen.emu.EmulatedXenDevices;
 import org.hyperdmabuf.hv.xen.emu.FakeXenstored;
 import org.hyperdmabuf.hv.xen.emu.XenHypervisorEmulator;
 import org.hyperdmabuf.hv.xen.store.XenStoreClient;
+import org.hyperdmabuf.hv.xen.store.XenStoreException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -257,6 +258,28 @@ class XenBackendTest
             p[0].free(buffer);
         }
         assertEquals(grants, emulator.grantCount(1), "the exporter's grants ended too");
+    }
+
+    @Test
+    void theDaemonsNodesCarryThePermissionsARealXenstoredNeeds() throws Exception
+    {
+        pair(new RecordingListener(), new RecordingListener()); // meeting at all needs each to read the other
+        xenstored.introduceDomain(3);
+        try (XenStoreClient dom3 = XenStoreClient.over(FakeXenstored.connectAsDomain(xenstored.socketPath(), 3),
+                 null, "dom3");
+             XenStoreClient dom0 = XenStoreClient.connectSocket(xenstored.socketPath(), null))
+        {
+            final String base = "/local/domain/1/data/hyperdmabuf";
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base));
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/session"), "created under the list");
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/channel/2"), "the pair's node: dom2 only");
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/channel/2/dir-ref"));
+            assertEquals(List.of("n2", "r1"), dom0.permissions("/local/domain/2/data/hyperdmabuf/channel/1/connected"));
+            assertEquals("EACCES", assertThrows(XenStoreException.class, () -> dom3.read(0, base + "/session"))
+                .error(), "a domain that is no peer reads nothing");
+            assertEquals("EACCES", assertThrows(XenStoreException.class,
+                () -> dom3.write(0, base + "/session", "0")).error());
+        }
     }
 
     @Test
