@@ -40,7 +40,7 @@ final class DemoProducer implements Callable<Integer>
             final boolean[] busy = new boolean[opts.buffers];
             for (int i = 0; i < opts.buffers; i++)
             {
-                slots.add(client.alloc(frameBytes));
+                slots.add(client.alloc(frameBytes, opts.target, Access.ACCESS_READ_ONLY));
             }
             for (int seq = 0; seq < opts.frames; seq++)
             {

@@ -57,7 +57,8 @@ final class SendCommand implements Callable<Integer>
              FileChannel in = FileChannel.open(file, StandardOpenOption.READ))
         {
             final long size = in.size();
-            try (Allocation a = client.alloc(Math.max(1, size)))
+            final Access access = readOnly ? Access.ACCESS_READ_ONLY : Access.ACCESS_READ_WRITE;
+            try (Allocation a = client.alloc(Math.max(1, size), target, access))
             {
                 final MessageDigest sha = MessageDigest.getInstance("SHA-256");
                 final ByteBuffer dst = a.buffer().bytes().duplicate();
@@ -83,8 +84,7 @@ final class SendCommand implements Callable<Integer>
                     m.putTags(t.substring(0, eq), t.substring(eq + 1));
                 }
                 client.subscribe(List.of(), false);
-                final BufferId id = client.export(a.handle(), target, m.build(),
-                    readOnly ? Access.ACCESS_READ_ONLY : Access.ACCESS_READ_WRITE).getId();
+                final BufferId id = client.export(a.handle(), target, m.build(), access).getId();
                 System.out.println("exported " + file + " (" + size + " bytes) as " + BufferIds.format(id) + " to VM " +
                     target + "; waiting for the receiver");
                 System.out.flush();

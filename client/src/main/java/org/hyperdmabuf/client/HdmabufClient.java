@@ -121,7 +121,22 @@ public final class HdmabufClient implements AutoCloseable
     /** ALLOC: shareable memory of at least {@code size} bytes, mapped read-write into this process. */
     public Allocation alloc(final long size) throws IOException
     {
-        final Reply reply = call(Request.newBuilder().setAlloc(Alloc.newBuilder().setSize(size)));
+        return alloc(Alloc.newBuilder().setSize(size));
+    }
+
+    /**
+     * ALLOC declaring the export to come: the buffer will be exported to {@code targetVm} with {@code access}.
+     * Backends that fix grantee and access when they make the pages (xen) grant it so; the sink checks the policy
+     * for that target now (EACCES). See ABI.md "Sink operations, in detail".
+     */
+    public Allocation alloc(final long size, final int targetVm, final Access access) throws IOException
+    {
+        return alloc(Alloc.newBuilder().setSize(size).setTargetVm(targetVm).setAccess(access));
+    }
+
+    private Allocation alloc(final Alloc.Builder request) throws IOException
+    {
+        final Reply reply = call(Request.newBuilder().setAlloc(request));
         final var a = reply.response().getAllocated();
         final int fd = onlyFd(reply);
         try

@@ -15,6 +15,7 @@ import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.Usage;
 import org.hyperdmabuf.daemon.policy.Policy;
+import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.daemon.policy.Quota;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
@@ -175,7 +176,7 @@ public final class SinkRole implements Role
         final long rid = request.getRequestId();
         switch (request.getOpCase())
         {
-            case ALLOC -> alloc(client, rid, request.getAlloc().getSize());
+            case ALLOC -> alloc(client, rid, request.getAlloc());
             case EXPORT -> export(client, rid, request.getExport());
             case UNEXPORT -> {
                 final Export e = ownedExport(client, request.getUnexport().getId());
@@ -236,8 +237,11 @@ public final class SinkRole implements Role
         }
     }
 
-    private void alloc(final ClientConnection client, final long rid, final long size) throws ApiException
+    private void alloc(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Alloc req)
+        throws ApiException
     {
+        final long size = req.getSize();
+        final AllocIntent intent = allocIntent(req);
         final long max = ctx.backend().capabilities().maxBufferSize();
         if (size <= 0 || size > max)
         {
@@ -250,7 +254,7 @@ public final class SinkRole implements Role
         final ClientMapping mapping;
         try
         {
-            buffer = ctx.backend().allocate(size);
+            buffer = ctx.backend().allocate(size, intent);
         }
         catch (final BackendException e)
         {
@@ -270,6 +274,34 @@ public final class SinkRole implements Role
         account(a, +1);
         client.replyWithFd(rid, Response.newBuilder().setAllocated(Allocated.newBuilder().setHandle(a.handle)
             .setOffset(mapping.offset()).setLength(mapping.length())), mapping.fd());
+    }
+
+    /** The export target and access an ALLOC declares (ABI.md "ALLOC"), checked against the policy now: EACCES. */
+    private AllocIntent allocIntent(final org.hyperdmabuf.abi.v1.Alloc req) throws ApiException
+    {
+        if (req.hasAccess() && req.getAccess() == Access.UNRECOGNIZED)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "access=" + req.getAccessValue() + " is not a known Access value");
+        }
+        final AllocIntent.Access access = !req.hasAccess() ? AllocIntent.Access.UNDECLARED :
+            req.getAccess() == Access.ACCESS_READ_ONLY ? AllocIntent.Access.READ_ONLY : AllocIntent.Access.READ_WRITE;
+        if (!req.hasTargetVm())
+        {
+            return new AllocIntent(AllocIntent.ANY_VM, access);
+        }
+        final int target = req.getTargetVm();
+        if (target == ctx.backend().localVm() || target < 0)
+        {
+            throw new ApiException(ErrorCode.EINVAL, "declared target VM " + Integer.toUnsignedString(target) +
+                (target < 0 ? " is out of range" : " is this VM"));
+        }
+        final Policy.Decision decision = ctx.policy().get().checkTarget(ctx.backend().localVm(), target,
+            access != AllocIntent.Access.READ_WRITE);
+        if (!decision.allowed())
+        {
+            throw new ApiException(ErrorCode.EACCES, decision.denial());
+        }
+        return new AllocIntent(target, access);
     }
 
     private void export(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Export req)

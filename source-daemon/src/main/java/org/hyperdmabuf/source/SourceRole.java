@@ -77,6 +77,7 @@ public final class SourceRole implements Role
         final ShareRef ref;
         final Access access;
         final int fenceSlot;
+        final MemoryWindow fenceWindow;
         final FenceTimeline acquire;
         final FenceTimeline release;
         Metadata metadata;
@@ -95,6 +96,7 @@ public final class SourceRole implements Role
             this.metadata = metadata;
             this.revision = revision;
             this.fenceSlot = fenceSlot;
+            this.fenceWindow = fence;
             this.acquire = FenceTimeline.of(fence, Timeline.TIMELINE_ACQUIRE);
             this.release = FenceTimeline.of(fence, Timeline.TIMELINE_RELEASE);
         }
@@ -267,6 +269,8 @@ public final class SourceRole implements Role
         if (r.removed)
         {
             buffers.remove(r.id);
+            // No import, wait or signal can reach its timelines any more: the fence mapping may go.
+            ctx.backend().releaseFenceWindow(r.exporter, r.fenceWindow);
         }
         if (!r.exporterLost)
         {

@@ -114,6 +114,23 @@ public final class Policy
     public Decision checkShare(final int exporterVm, final int importerVm, final String contentType,
         final boolean readOnly)
     {
+        return check(exporterVm, importerVm, contentType, readOnly);
+    }
+
+    /**
+     * May {@code exporterVm} share anything with {@code importerVm} with this access? The check of an ALLOC that
+     * declares its export target before the content type is known: some rule covering the pair must allow the
+     * access for some content. EXPORT still applies {@link #checkShare} with the content type.
+     */
+    public Decision checkTarget(final int exporterVm, final int importerVm, final boolean readOnly)
+    {
+        return check(exporterVm, importerVm, null, readOnly);
+    }
+
+    /** {@code contentType} null: any content. */
+    private Decision check(final int exporterVm, final int importerVm, final String contentType,
+        final boolean readOnly)
+    {
         if (permissive)
         {
             return ALLOW;
@@ -121,7 +138,8 @@ public final class Policy
         String readOnlyRule = null;
         for (final ShareRule r : shares)
         {
-            if (!r.coversPair(exporterVm, importerVm) || r.content().stream().noneMatch(g -> Glob.matches(g, contentType)))
+            if (!r.coversPair(exporterVm, importerVm) ||
+                contentType != null && r.content().stream().noneMatch(g -> Glob.matches(g, contentType)))
             {
                 continue;
             }
@@ -134,11 +152,12 @@ public final class Policy
         }
         if (readOnlyRule != null)
         {
-            return new Decision("policy (" + readOnlyRule + ") requires read-only exports of '" + contentType +
-                "' from " + vmName(exporterVm) + " to " + vmName(importerVm));
+            return new Decision("policy (" + readOnlyRule + ") requires read-only exports" +
+                (contentType == null ? "" : " of '" + contentType + "'") + " from " + vmName(exporterVm) + " to " +
+                vmName(importerVm));
         }
-        return new Decision("no policy rule lets " + vmName(exporterVm) + " share '" + contentType + "' with " +
-            vmName(importerVm));
+        return new Decision("no policy rule lets " + vmName(exporterVm) + " share" +
+            (contentType == null ? "" : " '" + contentType + "'") + " with " + vmName(importerVm));
     }
 
     public Quota vmQuota(final int vm)

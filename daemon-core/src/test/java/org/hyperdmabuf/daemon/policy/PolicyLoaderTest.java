@@ -657,6 +657,13 @@ class PolicyLoaderTest
         // the reverse direction and unknown pairs
         assertFalse(p.checkShare(2, 1, "video/h264", true).allowed());
         assertFalse(p.checkShare(1, 4, "video/h264", true).allowed());
+        // a target declared at ALLOC, before the content type is known
+        assertTrue(p.checkTarget(1, 2, true).allowed());
+        final Policy.Decision target = p.checkTarget(1, 2, false);
+        assertFalse(target.allowed());
+        assertTrue(target.denial().contains("requires read-only exports from cluster to ivi"), target.denial());
+        assertEquals("no policy rule lets ivi share with cluster", p.checkTarget(2, 1, true).denial());
+        assertFalse(p.checkTarget(1, 4, true).allowed());
         assertTrue(p.mayShare(1, 2));
         assertTrue(p.mayShare(1, 3));
         assertFalse(p.mayShare(2, 1));

@@ -35,6 +35,15 @@ public interface HypervisorBackend extends AutoCloseable
     /** Allocates at least {@code size} bytes of shareable memory (rounded up to pages); ENOSPC when full. */
     BackendBuffer allocate(long size) throws BackendException;
 
+    /**
+     * {@link #allocate(long)} for a buffer whose client declared its export target and access ({@link AllocIntent}).
+     * Backends that fix grantee and access when they make the pages (xen) grant by it; the others ignore it.
+     */
+    default BackendBuffer allocate(final long size, final AllocIntent intent) throws BackendException
+    {
+        return allocate(size);
+    }
+
     /** Frees an allocation; EINVAL if it is not one of ours. */
     void free(BackendBuffer buffer) throws BackendException;
 
@@ -110,6 +119,15 @@ public interface HypervisorBackend extends AutoCloseable
     default MemoryWindow fenceWindow(final int exporterVm, final int index)
     {
         return fenceWindow(index);
+    }
+
+    /**
+     * The caller no longer reads {@code window}, obtained from {@link #fenceWindow(int, int)} for {@code exporterVm}
+     * (the export is gone and no local import or wait uses it). Backends that map each exporter's fence page
+     * separately (xen) unmap it after the last user; the others keep their fence table mapped and ignore it.
+     */
+    default void releaseFenceWindow(final int exporterVm, final MemoryWindow window)
+    {
     }
 
     /**

@@ -6,6 +6,7 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.ShmCorruptionException;
+import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
@@ -45,9 +46,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * channel of granted pages with one event channel (ABI.md "Xen specifics").
  * <p>
  * <b>Grantee fixed at grant time.</b> gntalloc grants fresh pages to one domain with fixed access, so a buffer
- * is granted once: at {@link #share} when that comes first, else at {@link #mapAllocation} to the only source
- * peer (option {@code grantee} to name it) with access {@code alloc-access} (rw, the default, or ro). A later
- * share to another domain is ENOTSUP, one with another access EINVAL.
+ * is granted once: at {@link #share} when that comes first, else at {@link #mapAllocation} to the target and
+ * with the access the client declared at ALLOC ({@link AllocIntent}); undeclared, to the only source peer (option
+ * {@code grantee} to name it) with access {@code alloc-access} (rw, the default, or ro). A later share to another
+ * domain is ENOTSUP, one with another access EINVAL.
  * <p>
  * <b>Liveness.</b> Each side advances its heartbeat in the channel header; a peer whose heartbeat stalls for
  * {@code liveness-timeout-ms} is down ("timeout"). A xenstore watch on the peers' nodes and on
@@ -88,8 +90,12 @@ public final class XenBackend implements HypervisorBackend
     private final Map<Integer, Long> deadSessions = new HashMap<>();
     private final Map<Long, Buffer> buffers = new ConcurrentHashMap<>();
     private final Object sendLock = new Object();
-    /** Fence pages of other domains' exports, by (vm << 32 | ref); kept mapped until close (see ABI.md). */
+    /**
+     * Fence pages of other domains' exports, by (vm << 32 | ref): mapped at {@link #validateFence}, unmapped when
+     * the last {@link #fenceWindow(int, int)} user releases it (ABI.md "Xen specifics").
+     */
     private final Map<Long, ImportedFence> importedFences = new ConcurrentHashMap<>();
+    /** Replaced mappings of a ref whose page was re-granted, still read by a timeline of the old export. */
     private final List<ImportedFence> staleFences = new ArrayList<>();
     private long nextBufferId = 1;
     private long usedPages;
@@ -104,20 +110,34 @@ public final class XenBackend implements HypervisorBackend
     {
         final BackendBuffer spi;
         final long reservedPages;
+        final AllocIntent intent;
         GrantedBuffer granted;
         boolean writable;
         boolean fenceLive;
 
-        Buffer(final BackendBuffer spi, final long reservedPages)
+        Buffer(final BackendBuffer spi, final long reservedPages, final AllocIntent intent)
         {
             this.spi = spi;
             this.reservedPages = reservedPages;
+            this.intent = intent;
         }
     }
 
-    /** An importer's own mapping of an exporter's fence page. */
-    private record ImportedFence(GrantMapDevice device, MappedMemory memory, MemoryWindow window) implements AutoCloseable
+    /** An importer's own mapping of an exporter's fence page, with the number of timelines reading it. */
+    private static final class ImportedFence implements AutoCloseable
     {
+        final GrantMapDevice device;
+        final MappedMemory memory;
+        final MemoryWindow window;
+        int users;
+
+        ImportedFence(final GrantMapDevice device, final MappedMemory memory)
+        {
+            this.device = device;
+            this.memory = memory;
+            this.window = new MemoryWindow(memory.buffer());
+        }
+
         boolean live()
         {
             return window.getIntVolatile(FencePageDescriptor.MAGIC_OFFSET) == FencePageDescriptor.MAGIC;
@@ -223,25 +243,28 @@ public final class XenBackend implements HypervisorBackend
         this.listener = listener;
         try
         {
-            xs = XenStoreClient.open(xenstorePath, (path, token) ->
+            xs = devices.openXenStore(xenstorePath, (path, token) ->
             {
                 rescan.set(true);
                 wakeUp();
             });
             evtchn = devices.openEventChannel();
             xs.rmIfPresent(0, XenStorePaths.base(domid));
-            xs.inTransaction(tx ->
-            {
-                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(roles));
-                xs.write(tx, XenStorePaths.session(domid), String.format("%016x", sessionId));
-            });
             final String[] perms = new String[peerIds.length + 1];
             perms[0] = "n" + domid;
             for (int i = 0; i < peerIds.length; i++)
             {
                 perms[i + 1] = "r" + peerIds[i];
             }
-            xs.setPermissions(0, XenStorePaths.base(domid), perms);
+            xs.inTransaction(tx ->
+            {
+                // Permissions first: xenstored copies a parent's list into each new node, so the children written
+                // next are readable by the peers too (a later SET_PERMS of the parent would not reach them).
+                xs.mkdir(tx, XenStorePaths.base(domid));
+                xs.setPermissions(tx, XenStorePaths.base(domid), perms);
+                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(roles));
+                xs.write(tx, XenStorePaths.session(domid), String.format("%016x", sessionId));
+            });
             for (final int p : peerIds)
             {
                 xs.watch(XenStorePaths.base(p), "peer-" + p);
@@ -455,6 +478,7 @@ public final class XenBackend implements HypervisorBackend
             final String path = XenStorePaths.channel(domid, peer);
             xs.inTransaction(tx ->
             {
+                pairNode(tx, peer);
                 xs.write(tx, path + "/dir-ref", Integer.toString(pages.directoryRef()));
                 xs.write(tx, path + "/length", Long.toString(pages.length()));
                 xs.write(tx, path + "/event-channel", Integer.toString(port));
@@ -524,9 +548,21 @@ public final class XenBackend implements HypervisorBackend
         }
         ch.header.putLongRelease(ChannelDescriptor.CLIENT_SESSION_OFFSET, sessionId);
         channels.put(peer, ch);
-        xs.write(0, XenStorePaths.channel(domid, peer) + "/connected", String.format("%016x", peerSession));
+        xs.inTransaction(tx ->
+        {
+            pairNode(tx, peer);
+            xs.write(tx, XenStorePaths.channel(domid, peer) + "/connected", String.format("%016x", peerSession));
+        });
         comeUp(ch, peerRoles);
         evtchn.notify(port);
+    }
+
+    /** Our {@code channel/<peer>} node, readable by that peer only (its children inherit this list). */
+    private void pairNode(final int tx, final int peer) throws IOException
+    {
+        final String path = XenStorePaths.channel(domid, peer);
+        xs.mkdir(tx, path);
+        xs.setPermissions(tx, path, "n" + domid, "r" + peer);
     }
 
     private void comeUp(final XenChannel ch, final int peerRoles)
@@ -581,11 +617,22 @@ public final class XenBackend implements HypervisorBackend
     // ---- buffers ----
 
     @Override
-    public synchronized BackendBuffer allocate(final long size) throws BackendException
+    public BackendBuffer allocate(final long size) throws BackendException
+    {
+        return allocate(size, AllocIntent.NONE);
+    }
+
+    @Override
+    public synchronized BackendBuffer allocate(final long size, final AllocIntent intent) throws BackendException
     {
         if (size <= 0)
         {
             throw new BackendException("EINVAL", "allocation of " + size + " bytes");
+        }
+        if (intent.declaresTarget() && java.util.Arrays.stream(peerIds).noneMatch(p -> p == intent.targetVm()))
+        {
+            throw new BackendException("ENOPEER", "dom" + intent.targetVm() + " is not among this daemon's peers " +
+                java.util.Arrays.toString(peerIds));
         }
         final long pages = PageDirectoryDescriptor.dataPages(size);
         final long withDirectory = pages + PageDirectoryDescriptor.directoryPages(pages) + 1; // + the fence page
@@ -597,7 +644,7 @@ public final class XenBackend implements HypervisorBackend
         }
         usedPages += withDirectory;
         final BackendBuffer b = new BackendBuffer(nextBufferId++ << 32, pages * XenLimits.PAGE_SIZE);
-        buffers.put(b.offset(), new Buffer(b, withDirectory));
+        buffers.put(b.offset(), new Buffer(b, withDirectory, intent));
         return b;
     }
 
@@ -652,12 +699,14 @@ public final class XenBackend implements HypervisorBackend
         if (b.granted.grantee() != targetVm)
         {
             throw new BackendException("ENOTSUP", "this buffer's pages are granted to dom" + b.granted.grantee() +
-                "; gntalloc grants a page to one domain, fixed when it is first shared or mapped");
+                "; gntalloc grants a page to one domain, fixed when it is first shared or mapped (declare the " +
+                "target at ALLOC)");
         }
         if (b.writable == readOnly)
         {
             throw new BackendException("EINVAL", "this buffer is granted " + (b.writable ? "writable" : "read-only") +
-                " (fixed when first shared or mapped); export it " + (b.writable ? "read-write" : "read-only"));
+                " (fixed when first shared or mapped; declare the access at ALLOC); export it " +
+                (b.writable ? "read-write" : "read-only"));
         }
         return new ShareRef(b.granted.directoryRef(), b.granted.length());
     }
@@ -679,8 +728,15 @@ public final class XenBackend implements HypervisorBackend
         Buffer b = buffers.get(buffer.offset());
         if (b != null && b.granted == null)
         {
-            final int target = defaultGrantee();
-            b = grantIfNeeded(buffer, target, allocWritable);
+            // gntalloc fixes grantee and access now, before any export: the client's declaration, else the defaults
+            final int target = b.intent.declaresTarget() ? b.intent.targetVm() : defaultGrantee();
+            final boolean writable = switch (b.intent.access())
+            {
+                case UNDECLARED -> allocWritable;
+                case READ_WRITE -> true;
+                case READ_ONLY -> false;
+            };
+            b = grantIfNeeded(buffer, target, writable);
         }
         if (b == null || !b.spi.equals(buffer))
         {
@@ -849,7 +905,7 @@ public final class XenBackend implements HypervisorBackend
     }
 
     @Override
-    public MemoryWindow fenceWindow(final int exporterVm, final int index)
+    public synchronized MemoryWindow fenceWindow(final int exporterVm, final int index)
     {
         if (exporterVm == domid)
         {
@@ -860,7 +916,50 @@ public final class XenBackend implements HypervisorBackend
         {
             throw new IllegalArgumentException("dom" + exporterVm + "'s fence " + index + " was not validated");
         }
-        return f.window();
+        f.users++;
+        return f.window;
+    }
+
+    @Override
+    public synchronized void releaseFenceWindow(final int exporterVm, final MemoryWindow window)
+    {
+        if (exporterVm == domid)
+        {
+            return; // our own fence pages live as long as their buffers
+        }
+        for (final java.util.Iterator<ImportedFence> it = staleFences.iterator(); it.hasNext(); )
+        {
+            final ImportedFence f = it.next();
+            if (f.window == window)
+            {
+                if (--f.users <= 0)
+                {
+                    it.remove();
+                    f.close();
+                }
+                return;
+            }
+        }
+        for (final Map.Entry<Long, ImportedFence> e : importedFences.entrySet())
+        {
+            final ImportedFence f = e.getValue();
+            if (f.window == window && (int)(e.getKey() >>> 32) == exporterVm)
+            {
+                if (--f.users <= 0)
+                {
+                    importedFences.remove(e.getKey());
+                    f.close();
+                }
+                return;
+            }
+        }
+        throw new IllegalArgumentException("not a fence window of dom" + exporterVm + " in use");
+    }
+
+    /** Fence pages of other domains this backend maps now (live and replaced ones). */
+    public synchronized int importedFencePages()
+    {
+        return importedFences.size() + staleFences.size();
     }
 
     @Override
@@ -881,23 +980,23 @@ public final class XenBackend implements HypervisorBackend
         {
             return true;
         }
+        dropUnusedFences(); // validated for an announcement that was then refused: no timeline ever took it
         GrantMapDevice dev = null;
         try
         {
             dev = devices.openGrantMap();
             final long at = dev.map(exporterVm, new int[] {index}, 1);
-            final MappedMemory m = MappedMemory.map(dev.fd(), at, XenLimits.PAGE_SIZE, false);
-            final ImportedFence f = new ImportedFence(dev, m, new MemoryWindow(m.buffer()));
+            final ImportedFence f = new ImportedFence(dev, MappedMemory.map(dev.fd(), at, XenLimits.PAGE_SIZE, false));
             if (!f.live())
             {
                 f.close();
                 return false;
             }
-            if (cached != null)
+            final ImportedFence replaced = importedFences.put(key, f);
+            if (replaced != null)
             {
-                staleFences.add(cached); // a timeline of an old export may still read it: unmapped at close
+                staleFences.add(replaced); // a timeline of the old export still reads it until released
             }
-            importedFences.put(key, f);
             return true;
         }
         catch (final NativeIoException e)
@@ -908,6 +1007,19 @@ public final class XenBackend implements HypervisorBackend
             }
             return false;
         }
+    }
+
+    private void dropUnusedFences()
+    {
+        importedFences.values().removeIf(f ->
+        {
+            if (f.users > 0)
+            {
+                return false;
+            }
+            f.close();
+            return true;
+        });
     }
 
     private static long fenceKey(final int vm, final int index)

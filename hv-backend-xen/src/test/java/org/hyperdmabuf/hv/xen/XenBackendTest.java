@@ -5,16 +5,20 @@ import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.hyperdmabuf.hv.xen.emu.EmulatedXenDevices;
 import org.hyperdmabuf.hv.xen.emu.FakeXenstored;
 import org.hyperdmabuf.hv.xen.emu.XenHypervisorEmulator;
 import org.hyperdmabuf.hv.xen.store.XenStoreClient;
+import org.hyperdmabuf.hv.xen.store.XenStoreException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -195,6 +199,87 @@ class XenBackendTest
         assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(buffer, 2, false)).error(),
             "a read-only grant cannot become writable");
         p[0].free(buffer);
+    }
+
+    @Test
+    void anAllocationGrantsToTheDeclaredTargetWithTheDeclaredAccess() throws Exception
+    {
+        final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final BackendBuffer declared = p[0].allocate(PAGE, new AllocIntent(2, AllocIntent.Access.READ_ONLY));
+        Native.closeQuietly(p[0].mapAllocation(declared).fd()); // ALLOC: the pages are granted now
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(declared, 2, false)).error(),
+            "declared read-only: a read-write export is refused");
+        final ShareRef ref = p[0].share(declared, 2, true);
+        final ClientMapping imported = p[1].mapImport(1, ref, true);
+        try
+        {
+            assertEquals(Errno.EACCES, assertThrows(NativeIoException.class,
+                () -> MappedMemory.map(imported.fd(), imported.offset(), imported.length(), false)).errno(),
+                "a read-only grant cannot be mapped writable");
+        }
+        finally
+        {
+            Native.closeQuietly(imported.fd());
+        }
+        final BackendBuffer undeclared = p[0].allocate(PAGE);
+        Native.closeQuietly(p[0].mapAllocation(undeclared).fd());
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(undeclared, 2, true)).error(),
+            "undeclared: alloc-access=rw as before");
+        assertEquals("ENOPEER", assertThrows(BackendException.class,
+            () -> p[0].allocate(PAGE, new AllocIntent(3, AllocIntent.Access.READ_WRITE))).error(), "not a peer");
+        p[0].free(declared);
+        p[0].free(undeclared);
+    }
+
+    @Test
+    void anImportersFencePageIsUnmappedWhenItsLastTimelineLetsGo() throws Exception
+    {
+        final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final XenBackend importer = (XenBackend)p[1];
+        final int baseline = emulator.mappedPages(2);
+        final int grants = emulator.grantCount(1);
+        for (int cycle = 0; cycle < 50; cycle++)
+        {
+            final BackendBuffer buffer = p[0].allocate(PAGE);
+            p[0].share(buffer, 2, false);
+            final FenceRef fence = p[0].allocateFence(buffer);
+            assertTrue(importer.validateFence(1, fence.index()));
+            final MemoryWindow first = importer.fenceWindow(1, fence.index());
+            assertTrue(importer.validateFence(1, fence.index()), "a re-announcement reuses the mapping");
+            final MemoryWindow second = importer.fenceWindow(1, fence.index());
+            assertEquals(1, importer.importedFencePages());
+            assertEquals(baseline + 1, emulator.mappedPages(2), "one page per fence, however many users");
+            importer.releaseFenceWindow(1, first);
+            assertEquals(baseline + 1, emulator.mappedPages(2), "still read by the second user");
+            importer.releaseFenceWindow(1, second);
+            assertEquals(0, importer.importedFencePages());
+            assertEquals(baseline, emulator.mappedPages(2), "unmapped after the last user, cycle " + cycle);
+            p[0].freeFence(fence);
+            p[0].free(buffer);
+        }
+        assertEquals(grants, emulator.grantCount(1), "the exporter's grants ended too");
+    }
+
+    @Test
+    void theDaemonsNodesCarryThePermissionsARealXenstoredNeeds() throws Exception
+    {
+        pair(new RecordingListener(), new RecordingListener()); // meeting at all needs each to read the other
+        xenstored.introduceDomain(3);
+        try (XenStoreClient dom3 = XenStoreClient.over(FakeXenstored.connectAsDomain(xenstored.socketPath(), 3),
+                 null, "dom3");
+             XenStoreClient dom0 = XenStoreClient.connectSocket(xenstored.socketPath(), null))
+        {
+            final String base = "/local/domain/1/data/hyperdmabuf";
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base));
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/session"), "created under the list");
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/channel/2"), "the pair's node: dom2 only");
+            assertEquals(List.of("n1", "r2"), dom0.permissions(base + "/channel/2/dir-ref"));
+            assertEquals(List.of("n2", "r1"), dom0.permissions("/local/domain/2/data/hyperdmabuf/channel/1/connected"));
+            assertEquals("EACCES", assertThrows(XenStoreException.class, () -> dom3.read(0, base + "/session"))
+                .error(), "a domain that is no peer reads nothing");
+            assertEquals("EACCES", assertThrows(XenStoreException.class,
+                () -> dom3.write(0, base + "/session", "0")).error());
+        }
     }
 
     @Test

@@ -271,7 +271,8 @@ class FenceTest
     @Test
     void aReadOnlyImporterSignalsReleaseThroughItsDaemon() throws Exception
     {
-        try (Allocation a = producer.alloc(4096))
+        // Declared at ALLOC: xen grants the pages read-only to the target then (ivshmem ignores the declaration).
+        try (Allocation a = producer.alloc(4096, system.sourceVm(), Access.ACCESS_READ_ONLY))
         {
             final Exported e = producer.export(a.handle(), system.sourceVm(), Metadata.newBuilder()
                 .setContentType("application/x-fence-ro").build(), Access.ACCESS_READ_ONLY);

@@ -107,6 +107,10 @@ public final class TwoVmSystem implements AutoCloseable
             source.addAll(sourceArgs);
             s.source = s.startDaemon("source", "source", s.sourceSocket(), source.toArray(new String[0]));
             s.sourceVm = vmOf(s.source);
+            // The pair meets through xenstore after both are READY; an ALLOC granted to the source needs it up.
+            Await.until("the xen daemons to meet", START_TIMEOUT, () ->
+                s.sink.output().stream().anyMatch(l -> l.contains("peer VM " + s.sourceVm + " up")) &&
+                s.source.output().stream().anyMatch(l -> l.contains("peer VM " + s.sinkVm + " up")));
             return s;
         }
         catch (final Exception | Error e)

@@ -6,6 +6,7 @@ import org.hyperdmabuf.hv.xen.dev.EventChannelDevice;
 import org.hyperdmabuf.hv.xen.dev.GrantAllocDevice;
 import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
+import org.hyperdmabuf.hv.xen.store.XenStoreClient;
 
 /**
  * EMULATION: the device files of one emulated domain, served by a {@link XenHypervisorEmulator}. Holding this
@@ -67,6 +68,22 @@ public final class EmulatedXenDevices implements XenDevices
     public EventChannelDevice openEventChannel() throws NativeIoException
     {
         return new EmulatedEvtchn(socketPath, domid);
+    }
+
+    /**
+     * EMULATION of {@code /dev/xen/xenbus}: a connection to the fake xenstored at {@code socketPath} that declares
+     * this domain, so xenstored applies the node permissions of a domain (not dom0's privilege) to it.
+     */
+    @Override
+    public XenStoreClient openXenStore(final String socketPath, final XenStoreClient.WatchListener watches)
+        throws java.io.IOException
+    {
+        if (socketPath == null)
+        {
+            throw new NativeIoException("the Xen emulation needs the fake xenstored's socket (option xenstore)",
+                org.hyperdmabuf.hv.nativeio.Errno.EINVAL);
+        }
+        return XenStoreClient.over(FakeXenstored.connectAsDomain(socketPath, domid), watches, "dom" + domid);
     }
 
     @Override

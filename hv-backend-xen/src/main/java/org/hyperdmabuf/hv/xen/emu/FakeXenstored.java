@@ -41,17 +41,34 @@ import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WRITE;
  * ({@code docs/misc/xenstore.txt}), so the real {@link org.hyperdmabuf.hv.xen.store.XenStoreClient} runs
  * unchanged against it through {@code XENSTORED_PATH}.
  * <p>
- * Implemented: READ, WRITE (creates parents), MKDIR, RM (subtree), DIRECTORY, GET_PERMS/SET_PERMS (stored,
- * <b>not enforced</b>: every connection is privileged, like the real dom0-only socket), GET_DOMAIN_PATH, WATCH
+ * Implemented: READ, WRITE (creates parents), MKDIR, RM (subtree), DIRECTORY, GET_PERMS/SET_PERMS, GET_DOMAIN_PATH, WATCH
  * (fires once at once, then on changes at or below the path, and on special paths such as
  * {@code @releaseDomain} when {@link #fireSpecial} is called), UNWATCH, transactions (snapshot isolation;
  * a commit after any other committed change answers EAGAIN, coarser than xenstored's per-node check but with
  * the same contract: redo), errors as errno-name strings, and the 4096-byte payload limit (a larger message
- * closes the connection). Relative paths resolve against {@code /local/domain/0}.
+ * closes the connection). Relative paths resolve against {@code /local/domain/<the connection's domid>}.
+ * <p>
+ * <b>Permissions</b> as xenstored enforces them ({@code docs/misc/xenstore.txt}): a node's list is
+ * {@code <type><owner>} (the owner's domid and the access of domains not listed) then {@code <type><domid>}
+ * entries, types {@code n} none, {@code r} read, {@code w} write, {@code b} both. Dom0 and the owner have full
+ * access. READ, DIRECTORY and GET_PERMS need read access (else EACCES), WRITE and RM write access to the node,
+ * or to its nearest existing ancestor when it is created; a new node inherits its parent's list with the
+ * creating domain as owner (an unprivileged creator); SET_PERMS is for the owner, who cannot give the node
+ * away (EPERM); a watch fires only for nodes the watcher may read (removed ones always). A connection on the
+ * socket is dom0 (privileged, as the real socket) unless its first message is {@link #EMU_DECLARE_DOMAIN}
+ * (EMULATION of a domain's {@code /dev/xen/xenbus}: the domid is believed, as the emulated hypervisor does).
+ * {@link #introduceDomain} makes a domain's nodes as the toolstack does: {@code /local/domain/<id>} read-only
+ * to it, and {@code /local/domain/<id>/data} owned by it.
  */
 public final class FakeXenstored implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(FakeXenstored.class);
+
+    /** Emulation-only message type (outside xs_wire's range): payload "domid\0" declares the domain. */
+    public static final int EMU_DECLARE_DOMAIN = 0x454D5500;
+    private static final int PERM_READ = 1;
+    private static final int PERM_WRITE = 2;
+    private static final String PRIVILEGED_PERMS = "n0";
 
     private record Watch(Connection connection, String path, String token)
     {
@@ -124,10 +141,51 @@ public final class FakeXenstored implements AutoCloseable
         final Set<String> changed = new TreeSet<>();
         synchronized (lock)
         {
-            write(values, nodePath, value, changed);
+            write(values, perms, nodePath, value, changed, 0);
             generation++;
         }
         fire(changed);
+    }
+
+    /**
+     * Makes domain {@code domid}'s nodes as libxl does: {@code /local/domain/<id>} and its {@code domid} key owned
+     * by dom0 and readable by the domain, {@code /local/domain/<id>/data} owned by the domain (others: none).
+     */
+    public void introduceDomain(final int domid)
+    {
+        final String home = "/local/domain/" + domid;
+        final Set<String> changed = new TreeSet<>();
+        synchronized (lock)
+        {
+            write(values, perms, home, "", changed, 0);
+            perms.put(home, "n0\0r" + domid);
+            write(values, perms, home + "/domid", Integer.toString(domid), changed, 0);
+            write(values, perms, home + "/data", "", changed, 0);
+            perms.put(home + "/data", "n" + domid);
+            generation++;
+        }
+        fire(changed);
+    }
+
+    /** EMULATION of a domain's xenbus device: a connection to {@code socketPath} that declared {@code domid}. */
+    public static XsTransport connectAsDomain(final String socketPath, final int domid) throws IOException
+    {
+        final XsTransport t = XsTransport.socket(socketPath);
+        try
+        {
+            t.write(new XsMessage(EMU_DECLARE_DOMAIN, 0, 0, XsMessage.strings(Integer.toString(domid))));
+            final XsMessage reply = t.read();
+            if (reply.type() != EMU_DECLARE_DOMAIN)
+            {
+                throw new IOException("fake xenstored refused domain " + domid + ": " + reply.text());
+            }
+            return t;
+        }
+        catch (final IOException e)
+        {
+            t.close();
+            throw e;
+        }
     }
 
     /** Direct removal of a subtree, as the toolstack does when a domain is destroyed. */
@@ -166,6 +224,9 @@ public final class FakeXenstored implements AutoCloseable
     private final class Connection extends Thread
     {
         private final XsTransport transport;
+        /** 0: privileged (the socket); else the domain it declared first. */
+        volatile int domid;
+        boolean first = true;
 
         Connection(final XsTransport transport)
         {
@@ -223,10 +284,23 @@ public final class FakeXenstored implements AutoCloseable
         final Set<String> changed = new TreeSet<>();
         String error = null;
         byte[] reply = XsMessage.strings("OK");
+        final boolean declaration = c.first && m.type() == EMU_DECLARE_DOMAIN;
+        c.first = false;
         synchronized (lock)
         {
             final Transaction tx = m.txId() == 0 ? null : transactions.get(m.txId());
-            if (m.txId() != 0 && tx == null)
+            if (declaration)
+            {
+                if (args.isEmpty() || !args.get(0).matches("[0-9]{1,5}") || Integer.parseInt(args.get(0)) == 0)
+                {
+                    error = "EINVAL";
+                }
+                else
+                {
+                    c.domid = Integer.parseInt(args.get(0));
+                }
+            }
+            else if (m.txId() != 0 && tx == null)
             {
                 error = "ENOENT";
             }
@@ -235,17 +309,14 @@ public final class FakeXenstored implements AutoCloseable
                 final TreeMap<String, String> v = tx == null ? values : tx.values;
                 final Map<String, String> p = tx == null ? perms : tx.perms;
                 final Set<String> changes = tx == null ? changed : tx.changed;
-                final String node = args.isEmpty() ? "" : absolute(args.get(0));
+                final String node = args.isEmpty() ? "" : absolute(args.get(0), c.domid);
                 switch (m.type())
                 {
                     case XS_READ:
-                        if (v.containsKey(node))
+                        error = denied(v, p, node, PERM_READ, c.domid);
+                        if (error == null)
                         {
                             reply = v.get(node).getBytes(StandardCharsets.UTF_8);
-                        }
-                        else
-                        {
-                            error = "ENOENT";
                         }
                         break;
                     case XS_WRITE:
@@ -256,8 +327,12 @@ public final class FakeXenstored implements AutoCloseable
                             error = "EINVAL";
                             break;
                         }
-                        write(v, node, new String(m.payload(), nul + 1, m.payload().length - nul - 1,
-                            StandardCharsets.UTF_8), changes);
+                        error = denied(v, p, existingSelfOrAncestor(v, node), PERM_WRITE, c.domid);
+                        if (error == null)
+                        {
+                            write(v, p, node, new String(m.payload(), nul + 1, m.payload().length - nul - 1,
+                                StandardCharsets.UTF_8), changes, c.domid);
+                        }
                         break;
                     }
                     case XS_MKDIR:
@@ -267,7 +342,11 @@ public final class FakeXenstored implements AutoCloseable
                         }
                         else if (!v.containsKey(node))
                         {
-                            write(v, node, "", changes);
+                            error = denied(v, p, existingSelfOrAncestor(v, node), PERM_WRITE, c.domid);
+                            if (error == null)
+                            {
+                                write(v, p, node, "", changes, c.domid);
+                            }
                         }
                         break;
                     case XS_RM:
@@ -281,27 +360,25 @@ public final class FakeXenstored implements AutoCloseable
                         }
                         else
                         {
-                            remove(v, p, node, changes);
+                            error = denied(v, p, node, PERM_WRITE, c.domid);
+                            if (error == null)
+                            {
+                                remove(v, p, node, changes);
+                            }
                         }
                         break;
                     case XS_DIRECTORY:
-                        if (!v.containsKey(node))
-                        {
-                            error = "ENOENT";
-                        }
-                        else
+                        error = denied(v, p, node, PERM_READ, c.domid);
+                        if (error == null)
                         {
                             reply = XsMessage.strings(children(v, node).toArray(new String[0]));
                         }
                         break;
                     case XS_GET_PERMS:
-                        if (!v.containsKey(node))
+                        error = denied(v, p, node, PERM_READ, c.domid);
+                        if (error == null)
                         {
-                            error = "ENOENT";
-                        }
-                        else
-                        {
-                            reply = XsMessage.strings(p.getOrDefault(node, "n0").split("\0"));
+                            reply = XsMessage.strings(p.getOrDefault(node, PRIVILEGED_PERMS).split("\0"));
                         }
                         break;
                     case XS_SET_PERMS:
@@ -309,6 +386,14 @@ public final class FakeXenstored implements AutoCloseable
                             .allMatch(s -> s.matches("[nrwb][0-9]+")))
                         {
                             error = v.containsKey(node) ? "EINVAL" : "ENOENT";
+                        }
+                        else if (c.domid != 0 && owner(p.getOrDefault(node, PRIVILEGED_PERMS)) != c.domid)
+                        {
+                            error = "EACCES"; // only the owner (or dom0) sets a node's permissions
+                        }
+                        else if (c.domid != 0 && owner(args.get(1)) != c.domid)
+                        {
+                            error = "EPERM"; // an unprivileged domain cannot give a node away
                         }
                         else
                         {
@@ -392,7 +477,7 @@ public final class FakeXenstored implements AutoCloseable
             c.send(new XsMessage(m.type(), m.reqId(), m.txId(), reply));
             if (m.type() == XS_WATCH)
             {
-                final String wpath = args.get(0).startsWith("@") ? args.get(0) : absolute(args.get(0));
+                final String wpath = args.get(0).startsWith("@") ? args.get(0) : absolute(args.get(0), c.domid);
                 c.send(new XsMessage(XS_WATCH_EVENT, 0, 0, XsMessage.strings(wpath, args.get(1))));
             }
         }
@@ -414,6 +499,10 @@ public final class FakeXenstored implements AutoCloseable
                     w.path.startsWith(p + "/"))
                 {
                     final String event = w.path.startsWith(p + "/") ? w.path : p;
+                    if (!mayRead(w.connection.domid, event))
+                    {
+                        continue; // xenstored sends a watch event only for a node its watcher may read
+                    }
                     if (sent.add(event))
                     {
                         w.connection.send(new XsMessage(XS_WATCH_EVENT, 0, 0, XsMessage.strings(event, w.token)));
@@ -423,18 +512,95 @@ public final class FakeXenstored implements AutoCloseable
         }
     }
 
-    private static void write(final TreeMap<String, String> v, final String node, final String value,
-        final Set<String> changed)
+    /** Writes {@code node}, creating missing ancestors; a created node inherits its parent's permissions. */
+    private static void write(final TreeMap<String, String> v, final Map<String, String> perms, final String node,
+        final String value, final Set<String> changed, final int domid)
     {
-        String p = parent(node);
-        while (!v.containsKey(p))
+        final List<String> created = new ArrayList<>();
+        for (String n = node; !v.containsKey(n); n = parent(n))
         {
-            v.put(p, "");
-            changed.add(p);
-            p = parent(p);
+            created.add(0, n);
+        }
+        for (final String n : created)
+        {
+            v.put(n, "");
+            perms.put(n, inherited(perms.getOrDefault(parent(n), PRIVILEGED_PERMS), domid));
+            changed.add(n);
         }
         v.put(node, value);
         changed.add(node);
+    }
+
+    /** The parent's list with an unprivileged creator as owner (xenstored's construct_node). */
+    private static String inherited(final String parentPerms, final int creator)
+    {
+        if (creator == 0)
+        {
+            return parentPerms;
+        }
+        final int nul = parentPerms.indexOf('\0');
+        return parentPerms.charAt(0) + Integer.toString(creator) + (nul < 0 ? "" : parentPerms.substring(nul));
+    }
+
+    private static int owner(final String permList)
+    {
+        final int nul = permList.indexOf('\0');
+        return Integer.parseInt(permList.substring(1, nul < 0 ? permList.length() : nul));
+    }
+
+    /** Whether {@code domid} has {@code want} on a node with permission list {@code permList}. */
+    private static boolean allowed(final String permList, final int domid, final int want)
+    {
+        if (domid == 0)
+        {
+            return true;
+        }
+        final String[] entries = permList.split("\0");
+        if (owner(permList) == domid)
+        {
+            return true;
+        }
+        char type = entries[0].charAt(0);
+        for (int i = 1; i < entries.length; i++)
+        {
+            if (Integer.parseInt(entries[i].substring(1)) == domid)
+            {
+                type = entries[i].charAt(0);
+                break;
+            }
+        }
+        final int have = type == 'b' ? PERM_READ | PERM_WRITE : type == 'r' ? PERM_READ : type == 'w' ? PERM_WRITE : 0;
+        return (have & want) == want;
+    }
+
+    /** ENOENT for a missing node, EACCES without the access, null when allowed. */
+    private static String denied(final TreeMap<String, String> v, final Map<String, String> perms, final String node,
+        final int want, final int domid)
+    {
+        if (!v.containsKey(node))
+        {
+            return "ENOENT";
+        }
+        return allowed(perms.getOrDefault(node, PRIVILEGED_PERMS), domid, want) ? null : "EACCES";
+    }
+
+    private static String existingSelfOrAncestor(final TreeMap<String, String> v, final String node)
+    {
+        String n = node;
+        while (!v.containsKey(n))
+        {
+            n = parent(n);
+        }
+        return n;
+    }
+
+    private boolean mayRead(final int domid, final String node)
+    {
+        synchronized (lock)
+        {
+            return node.startsWith("@") || !values.containsKey(node) ||
+                allowed(perms.getOrDefault(node, PRIVILEGED_PERMS), domid, PERM_READ);
+        }
     }
 
     private static void remove(final TreeMap<String, String> v, final Map<String, String> p, final String node,
@@ -476,13 +642,13 @@ public final class FakeXenstored implements AutoCloseable
         return out;
     }
 
-    private static String absolute(final String p)
+    private static String absolute(final String p, final int domid)
     {
         if (p.startsWith("/"))
         {
             return p.length() > 1 && p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
         }
-        return "/local/domain/0/" + p;
+        return "/local/domain/" + domid + "/" + p;
     }
 
     private static boolean validPath(final String p)

@@ -38,14 +38,19 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *   <li>a dead domain's files are closed: its mappings unpin (its granters can end access), its grants end
  *       (deferred while mapped: the pages stay alive in the mappers), its event channels close (the remote ends
  *       become unbound and notifies on them are dropped), and {@code @releaseDomain} fires in xenstore after its
- *       {@code /local/domain/<id>} subtree is removed;</li>
+ *       {@code /local/domain/<id>} subtree is removed; a new domain gets its xenstore nodes as from the
+ *       toolstack ({@link FakeXenstored#introduceDomain});</li>
  *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one map is EINVAL;</li>
  *   <li>event channels: unbound -> interdomain binding only by the named remote domain, ENOTCONN for ports of
  *       another file, a delivered port stays masked until unmasked.</li>
  * </ul>
  * Not emulated: unmap-notify, grant copy, dmabuf ioctls, per-domain grant-frame limits. Emulation limits: a
  * gntdev map covers consecutive pages of one gntalloc file, all maps of one gntdev file come from the same
- * gntalloc file, and that file's fd is read-only as soon as one of its maps is (real gntdev is per map).
+ * gntalloc file, and that file's fd is read-only as soon as one of its maps is (real gntdev is per map); a map
+ * is pinned while its gntdev file (the emulation's socket) is open, not while a process still holds the pages
+ * fd it got (a dup of a real gntdev fd keeps the file and its maps), so an importer that closes its device
+ * after handing the fd on unpins at once: the pages stay valid, but the granter's end of access is not
+ * deferred for them.
  * <p>
  * Trust model: a connecting process declares its domid and the emulator believes it (one live domain
  * connection per domid). On real Xen the hypervisor, not the guest, says who a domain is.
@@ -62,6 +67,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
     private final FakeXenstored xenstored;
     private final Thread acceptor;
     private final Map<Integer, Domain> domains = new HashMap<>();
+    /** Foreign pages each domain maps through gntdev now (Xen's maptrack entries in use), by mapper domid. */
+    private final Map<Integer, Integer> mappedPages = new HashMap<>();
     private final List<UnixSocket> sockets = new CopyOnWriteArrayList<>();
     private final EventFd doorbell = new EventFd();
     private volatile boolean closed;
@@ -191,6 +198,15 @@ public final class XenHypervisorEmulator implements AutoCloseable
         }
     }
 
+    /** Grant pages {@code domid} maps from other domains now, through all its gntdev files. */
+    public int mappedPages(final int domid)
+    {
+        synchronized (lock)
+        {
+            return mappedPages.getOrDefault(domid, 0);
+        }
+    }
+
     /** Whether {@code domid} has a live domain connection. */
     public boolean isAlive(final int domid)
     {
@@ -256,7 +272,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 case EmuWire.HELLO_GNTDEV:
                 {
                     final List<Grant> mapped = new ArrayList<>();
-                    onClose = openFile(s, domid, -1, () -> unpin(mapped));
+                    onClose = openFile(s, domid, -1, () -> unpin(domid, mapped));
                     if (onClose != null)
                     {
                         serveFile(s, domid, null, mapped, null);
@@ -329,6 +345,10 @@ public final class XenHypervisorEmulator implements AutoCloseable
             }
             d = new Domain(domid, s);
             domains.put(domid, d);
+        }
+        if (xenstored != null)
+        {
+            xenstored.introduceDomain(domid); // the toolstack's part of creating a domain
         }
         reply(s, 0);
         return () -> destroyDomain(d);
@@ -536,6 +556,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     g.pins++;
                 }
                 mapped.addAll(grants);
+                mappedPages.merge(d.domid, count, Integer::sum);
                 fdOut[0] = fd;
                 return new int[] {0, grants.get(0).page, readOnly ? 1 : 0};
             }
@@ -554,7 +575,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     return new int[] {-Errno.EINVAL};
                 }
                 mapped.removeAll(range);
-                unpin(range);
+                unpin(d.domid, range);
                 return new int[] {0};
             }
             default:
@@ -562,8 +583,9 @@ public final class XenHypervisorEmulator implements AutoCloseable
         }
     }
 
-    private void unpin(final List<Grant> mapped)
+    private void unpin(final int mapper, final List<Grant> mapped)
     {
+        mappedPages.merge(mapper, -mapped.size(), Integer::sum);
         for (final Grant g : mapped)
         {
             if (--g.pins == 0 && g.ending)

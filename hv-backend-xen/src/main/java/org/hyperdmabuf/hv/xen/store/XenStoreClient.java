@@ -21,6 +21,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_DIRECTORY;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_ERROR;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_GET_DOMAIN_PATH;
+import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_GET_PERMS;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_MKDIR;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_READ;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_RM;
@@ -68,6 +69,12 @@ public final class XenStoreClient implements AutoCloseable
         this.reader = new Thread(this::readLoop, "xenstore-" + name);
         this.reader.setDaemon(true);
         this.reader.start();
+    }
+
+    /** A client over an open transport (the emulation's per-domain connection). */
+    public static XenStoreClient over(final XsTransport transport, final WatchListener watches, final String name)
+    {
+        return new XenStoreClient(transport, watches, name);
     }
 
     /** Connects to the xenstored socket at {@code socketPath}. */
@@ -168,6 +175,12 @@ public final class XenStoreClient implements AutoCloseable
         parts[0] = path;
         System.arraycopy(perms, 0, parts, 1, perms.length);
         request(XS_SET_PERMS, tx, XsMessage.strings(parts), path);
+    }
+
+    /** GET_PERMS: the node's list, owner entry first. */
+    public List<String> permissions(final String path) throws IOException
+    {
+        return request(XS_GET_PERMS, 0, XsMessage.strings(path), path).split();
     }
 
     public String domainPath(final int domid) throws IOException
@@ -342,6 +355,7 @@ public final class XenStoreClient implements AutoCloseable
             case XS_MKDIR: return "MKDIR";
             case XS_RM: return "RM";
             case XS_SET_PERMS: return "SET_PERMS";
+            case XS_GET_PERMS: return "GET_PERMS";
             default: return "type " + type;
         }
     }

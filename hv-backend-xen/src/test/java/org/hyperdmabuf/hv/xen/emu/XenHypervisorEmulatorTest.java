@@ -98,6 +98,7 @@ class XenHypervisorEmulatorTest extends EmulatedXenTestBase
         }
         final GrantMapDevice map = dom2.openGrantMap();
         final long mindex = map.map(1, refs, 3);
+        assertEquals(3, emulator.mappedPages(2));
         final MappedMemory importer = MappedMemory.map(map.fd(), mindex, 3 * PAGE, true);
         alloc.close();
         Await.until(() -> emulator.gntallocPagesInUse(1) == 0, TIMEOUT, () -> "the gntalloc pages to be released");
@@ -111,7 +112,31 @@ class XenHypervisorEmulatorTest extends EmulatedXenTestBase
         importer.close();
         map.unmap(mindex, 3);
         assertEquals(0, emulator.grantCount(1), "the deferred end completes at unmap");
+        assertEquals(0, emulator.mappedPages(2));
         map.close();
+    }
+
+    @Test
+    void closingAHandleTearsDownItsMapsAndGrants() throws Exception
+    {
+        final GrantAllocDevice alloc = dom1.openGrantAlloc();
+        final int[] refs = new int[4];
+        alloc.allocate(2, 4, false, refs);
+        final GrantMapDevice map = dom2.openGrantMap();
+        map.map(1, new int[] {refs[0], refs[1]}, 2);
+        map.map(1, new int[] {refs[2], refs[3]}, 2);
+        assertEquals(4, emulator.mappedPages(2));
+        map.close(); // no UNMAP: closing the gntdev file drops every map it holds
+        Await.until(() -> emulator.mappedPages(2) == 0, TIMEOUT, () -> "the closed file's maps to go");
+        assertEquals(4, emulator.grantCount(1), "the grants live while their gntalloc file is open");
+        alloc.close(); // unmapped: access ends at once
+        Await.until(() -> emulator.grantCount(1) == 0 && emulator.gntallocPagesInUse(1) == 0, TIMEOUT,
+            () -> "the closed gntalloc file's grants to end");
+        try (GrantMapDevice again = dom2.openGrantMap())
+        {
+            assertEquals(Errno.EINVAL, assertThrows(NativeIoException.class, () -> again.map(1, refs, 1)).errno(),
+                "an ended grant cannot be mapped");
+        }
     }
 
     @Test
