@@ -198,8 +198,8 @@ public final class BenchSide
                 .addMatches(Match.newBuilder().setKey("TAG_STREAM").setGlob(o.get("stream"))).build()), false);
             System.out.println("READY event-consumer");
             System.out.flush();
-            final long[] events = new long[count];
-            final long[] imports = new long[count];
+            final long[] events = new long[Math.max(count, warmup)];
+            final long[] imports = new long[Math.max(count, warmup)];
             int misses = 0;
             for (int r = -1; r < reps; r++)
             {
@@ -239,7 +239,7 @@ public final class BenchSide
                 }
                 if (r >= 0)
                 {
-                    printLatency("export_event", events);
+                    printLatency("export_event", Arrays.copyOf(events, n));
                     printLatency("import", Arrays.copyOf(imports, Math.max(1, ok)));
                 }
             }
