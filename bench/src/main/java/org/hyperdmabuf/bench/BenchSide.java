@@ -148,6 +148,7 @@ public final class BenchSide
         final int warmup = Integer.parseInt(o.get("warmup"));
         final int reps = Integer.parseInt(o.get("reps"));
         final long gap = Long.parseLong(o.get("gap-us")) * 1000;
+        final int jitWarmup = Integer.parseInt(o.getOrDefault("jit-warmup", "0"));
         final String stream = o.get("stream");
         try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
         {
@@ -157,6 +158,14 @@ public final class BenchSide
             {
                 System.out.println("READY event-producer");
                 System.out.flush();
+                // Unpaced cycles first, under another stream tag the consumer does not subscribe to: both daemons'
+                // request paths get compiled by C2 before the paced cycles are measured.
+                final String jitStream = stream + "-jit";
+                for (int i = 0; i < jitWarmup; i++)
+                {
+                    client.unexport(client.export(a.handle(), target, meta(jitStream, 0), Access.ACCESS_READ_ONLY)
+                        .getId());
+                }
                 final long[] samples = new long[count];
                 for (int r = -1; r < reps; r++)
                 {

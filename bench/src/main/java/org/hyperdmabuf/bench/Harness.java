@@ -283,13 +283,18 @@ public final class Harness
         final List<String> results = new ArrayList<>();
         for (int r = 0; r < cfg.reps; r++)
         {
-            final List<String> cmd = new ArrayList<>(List.of(cDir.resolve(program).toString()));
-            cmd.addAll(List.of(args));
-            final ChildProcess p = ChildProcess.command(program, cmd, echo);
-            p.awaitSuccess(RUN);
-            results.add(p.awaitLine("RESULT", START));
+            results.add(runCOnce(program, args));
         }
         return results;
+    }
+
+    private String runCOnce(final String program, final String... args) throws Exception
+    {
+        final List<String> cmd = new ArrayList<>(List.of(cDir.resolve(program).toString()));
+        cmd.addAll(List.of(args));
+        final ChildProcess p = ChildProcess.command(program, cmd, echo);
+        p.awaitSuccess(RUN);
+        return p.awaitLine("RESULT", START);
     }
 
     // ---------------------------------------------------------------------------------------------- daemons
@@ -363,22 +368,26 @@ public final class Harness
     private void fenceRoundTrip(final String strategy, final String cProgram, final String cName, final int cRounds,
         final int cWarmup, final double goal) throws Exception
     {
-        log.println("fence round trip, " + strategy + ": " + cProgram + " x" + cfg.reps + ", then the Java pair");
-        final List<Lat> base = runC(cProgram, Integer.toString(cRounds), Integer.toString(cWarmup)).stream()
-            .map(Lat::parse).toList();
+        log.println("fence round trip, " + strategy + ": " + cProgram + " and the Java pair, alternately x" + cfg.reps);
         final boolean block = strategy.equals("BLOCK");
         final int rounds = block ? cfg.jBlockRounds : cfg.spinRounds;
         final int warmup = block ? cfg.jBlockWarmup : cfg.spinWarmup;
-        final String stream = "fence" + (++streams);
-        final List<String> common = List.of("--stream", stream, "--strategy", strategy, "--rounds",
-            Integer.toString(rounds), "--warmup", Integer.toString(warmup), "--reps", Integer.toString(cfg.reps));
-        final List<String> pa = new ArrayList<>(List.of("fence-producer", "--socket", sinkSocket(), "--target",
-            Integer.toString(sourceVm)));
-        pa.addAll(common);
-        final List<String> ca = new ArrayList<>(List.of("fence-consumer", "--socket", sourceSocket()));
-        ca.addAll(common);
-        final List<String> results = runPair(pa, ca, true);
-        final List<Lat> ours = results.stream().map(Lat::parse).toList();
+        // C and Java runs alternate, so both sample the same conditions: on a VM the round trip depends on where
+        // the host runs the vCPUs at the moment (two hyperthreads of one core, or two cores), which drifts.
+        final List<Lat> base = new ArrayList<>();
+        final List<Lat> ours = new ArrayList<>();
+        for (int r = 0; r < cfg.reps; r++)
+        {
+            base.add(Lat.parse(runCOnce(cProgram, Integer.toString(cRounds), Integer.toString(cWarmup))));
+            final List<String> common = List.of("--stream", "fence" + (++streams), "--strategy", strategy,
+                "--rounds", Integer.toString(rounds), "--warmup", Integer.toString(warmup), "--reps", "1");
+            final List<String> pa = new ArrayList<>(List.of("fence-producer", "--socket", sinkSocket(), "--target",
+                Integer.toString(sourceVm)));
+            pa.addAll(common);
+            final List<String> ca = new ArrayList<>(List.of("fence-consumer", "--socket", sourceSocket()));
+            ca.addAll(common);
+            ours.add(Lat.parse(runPair(pa, ca, true, 1).get(0)));
+        }
         final String m = "fence RTT " + strategy;
         addLatencyRows(m, ours, base, cName, goal);
         details.add(m + " (" + rounds + " round trips x " + cfg.reps + " runs, after " + warmup + " warm-up): " +
@@ -541,8 +550,10 @@ public final class Harness
             Integer.toString(warmup), "--reps", Integer.toString(cfg.reps));
         final List<String> ca = new ArrayList<>(List.of("event-consumer", "--socket", sourceSocket()));
         ca.addAll(common);
+        final int jitWarmup = cfg.quick ? 2_000 : 20_000;
         final List<String> pa = new ArrayList<>(List.of("event-producer", "--socket", sinkSocket(), "--target",
-            Integer.toString(sourceVm), "--gap-us", Integer.toString(gapUs)));
+            Integer.toString(sourceVm), "--gap-us", Integer.toString(gapUs), "--jit-warmup", Integer.toString(
+                jitWarmup)));
         pa.addAll(common);
         final String main = BenchSide.class.getName();
         final List<Lat> events;
@@ -575,7 +586,9 @@ public final class Harness
         }
         rows.add(new Row("EXPORT call (producer, request → reply) p50", Stats.median(calls.stream().map(Lat::p50)
             .toList()), Stats.median(base.stream().map(Lat::p50).toList()), cName, 0, "ns"));
-        details.add("export → add event (" + count + " exports x " + cfg.reps + " runs after " + warmup + " warm-up, " +
+        details.add("export → add event (" + count + " exports x " + cfg.reps + " runs after " + jitWarmup +
+            " unpaced export+unexport cycles that no consumer sees, to let C2 compile the daemons, and " + warmup +
+            " paced warm-up, " +
             "each a fresh EXPORT of one 4 KiB allocation, paced " + gapUs + " µs before its UNEXPORT and " +
             gapUs / 2 + " µs after; latency = consumer's arrival time − the nanoTime put in the export's tags " +
             "before the EXPORT call): runs " + describe(events) + "; IMPORT call runs " + describe(imports) +
@@ -893,6 +906,12 @@ public final class Harness
     private List<String> runPair(final List<String> producerArgs, final List<String> consumerArgs,
         final boolean resultsFromProducer) throws Exception
     {
+        return runPair(producerArgs, consumerArgs, resultsFromProducer, cfg.reps);
+    }
+
+    private List<String> runPair(final List<String> producerArgs, final List<String> consumerArgs,
+        final boolean resultsFromProducer, final int reps) throws Exception
+    {
         final String main = BenchSide.class.getName();
         try (ChildProcess consumer = ChildProcess.java("consumer", SIDE_JVM, main, consumerArgs, echo);
              ChildProcess producer = ChildProcess.java("producer", SIDE_JVM, main, producerArgs, echo))
@@ -900,9 +919,9 @@ public final class Harness
             producer.awaitSuccess(RUN);
             consumer.awaitSuccess(RUN);
             final List<String> results = (resultsFromProducer ? producer : consumer).linesStartingWith("RESULT");
-            if (results.size() != cfg.reps)
+            if (results.size() != reps)
             {
-                throw new IllegalStateException("expected " + cfg.reps + " RESULT lines, got " + results +
+                throw new IllegalStateException("expected " + reps + " RESULT lines, got " + results +
                     "; output:\n" + String.join("\n", producer.output()) + "\n" + String.join("\n", consumer.output()));
             }
             return results;
