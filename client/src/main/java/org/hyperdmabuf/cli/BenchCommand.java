@@ -77,11 +77,12 @@ final class BenchCommand implements Callable<Integer>
         }
         if (out != null)
         {
-            cmd.addAll(List.of("--out", out.toAbsolutePath().toString()));
+            cmd.addAll(List.of("--out", out.toString()));
         }
         if (readme != null)
         {
-            cmd.addAll(List.of("--readme", readme.toAbsolutePath().toString()));
+            cmd.addAll(List.of("--readme", readme.toString())); // as given: the harness runs in this directory, and the
+            // command it records in the file names no machine path
         }
         if (only != null)
         {
