@@ -329,7 +329,7 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  * Joining (ABI.md "Peer table"): skip every incoming ring to its tail;
  * take over every outgoing ring at its tail if head and tail are consistent
  * (reset it only if not); then release-store state = FREE; write peer_id,
- * session_id, heartbeat = 1, abi_version, roles, pid; release-store
+ * session_id, heartbeat = 1, abi_version, roles, pid, notify; release-store
  * state = ACTIVE. Leaving: release-store state = GONE.
  * Liveness: a peer whose heartbeat has not moved for the observer's
  * liveness timeout (on the observer's clock) is dead for that session, even
