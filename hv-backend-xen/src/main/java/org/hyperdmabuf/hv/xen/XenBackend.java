@@ -306,6 +306,7 @@ public final class XenBackend implements HypervisorBackend
         long heartbeat = 1;
         long nextRescan = 0;
         long nextTick = System.nanoTime();
+        long lastLivenessCheckNs = 0;
         while (!closed)
         {
             try
@@ -342,6 +343,19 @@ public final class XenBackend implements HypervisorBackend
                         ch.header.putLongRelease(ch.ownHeartbeatOffset(), heartbeat);
                     }
                     nextBeat = now + heartbeatNs;
+                }
+                // Time in which this loop did not run is not counted against the peers (ABI.md "Liveness"): a
+                // stall of the whole host stalled them too.
+                final long gap = lastLivenessCheckNs == 0 ? 0 : now - lastLivenessCheckNs;
+                lastLivenessCheckNs = now;
+                if (gap > livenessNs / 3)
+                {
+                    LOG.info("dom{}: not run for {} ms; that time is not counted against the peers' heartbeats",
+                        domid, gap / 1_000_000);
+                    for (final XenChannel ch : channels.values())
+                    {
+                        ch.lastPeerBeatChangeNs += gap;
+                    }
                 }
                 for (final XenChannel ch : channels.values())
                 {

@@ -607,6 +607,78 @@ class LifecycleTest
         }
     }
 
+    // ---- 8 ----
+
+    /**
+     * A stall of the whole host is not a death (ABI.md "Liveness"): both daemons stopped together (SIGSTOP) for
+     * twice the liveness timeout, as when the host or both VMs pause, each discount the time they did not run
+     * themselves once they continue. Nobody is declared down, no event says otherwise, and the buffer's fences
+     * keep working through the daemons (BLOCK) afterwards.
+     */
+    @Test
+    void aStallOfBothDaemonsTogetherIsNotADeath() throws Exception
+    {
+        final HdmabufClient producer = connect(system.sinkSocket());
+        final EventLog sinkEvents = subscribed(producer);
+        final HdmabufClient consumer = connect(system.sourceSocket());
+        final EventLog sourceEvents = subscribed(consumer);
+        final Allocation a = alloc(producer);
+        final Exported e = exportTo(producer, a, system.sourceVm());
+        sourceEvents.await("add", 0, TIMEOUT, is("add", e.getId(), null, null));
+        final ImportedBuffer b = consumer.importBuffer(e.getId());
+        cleanup.add(b);
+        sinkEvents.await("STATE=imported", 0, TIMEOUT, is("change", e.getId(), "STATE", "imported"));
+        final Fence mine = fence(producer, a, e);
+        final int sinkMark = sinkEvents.mark();
+        final int sourceMark = sourceEvents.mark();
+        final long sink = system.sink().pid();
+        final long source = system.source().pid();
+        signal("STOP", sink);
+        signal("STOP", source);
+        try
+        {
+            // The stimulus, not synchronization: the stall being simulated lasts 2 x the 1.5 s liveness timeout.
+            java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofSeconds(3).toNanos());
+        }
+        finally
+        {
+            signal("CONT", source);
+            signal("CONT", sink);
+        }
+        // Through both daemons: a blocked wait in each is answered after a doorbell from the other VM.
+        final CompletableFuture<Long> acquired = CompletableFuture.supplyAsync(() ->
+        {
+            try
+            {
+                return b.fence().await(1, TIMEOUT, Fence.WaitStrategy.BLOCK);
+            }
+            catch (final IOException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        });
+        mine.signal(1);
+        assertEquals(1L, acquired.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
+        b.fence().signal(1);
+        assertEquals(1L, mine.await(1, TIMEOUT, Fence.WaitStrategy.BLOCK));
+        // Past the detection bound after the stall, still nobody is down.
+        java.util.concurrent.locks.LockSupport.parkNanos(DEATH_BOUND.toNanos());
+        assertEquals("exported", producer.query(e.getId()).getState(), "not peer-lost");
+        assertTrue(sinkEvents.all().subList(sinkMark, sinkEvents.all().size()).stream()
+            .noneMatch(ev -> "peer-lost".equals(ev.get("STATE"))), "the sink saw no peer-lost");
+        assertTrue(sourceEvents.all().subList(sourceMark, sourceEvents.all().size()).stream()
+            .noneMatch(ev -> "remove".equals(ev.action())), "the source removed nothing");
+        for (final var d : List.of(system.sink(), system.source()))
+        {
+            assertTrue(d.output().stream().noneMatch(l -> l.contains("declaring it down")), () -> d.name() +
+                " declared a peer down: " + d.output());
+        }
+        Await.until("both daemons noted that they did not run", TIMEOUT, () ->
+            system.sink().output().stream().anyMatch(l -> l.contains("not run for")) &&
+                system.source().output().stream().anyMatch(l -> l.contains("not run for")));
+        mine.close();
+    }
+
     // ---- shared steps ----
 
     /**
