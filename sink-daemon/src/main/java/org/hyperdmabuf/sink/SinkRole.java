@@ -207,10 +207,7 @@ public final class SinkRole implements Role
                     throw new ApiException(ErrorCode.EINVAL, "the exporter signals the acquire timeline; release " +
                         "is signalled by the importer");
                 }
-                if (e.peerLost)
-                {
-                    throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
-                }
+                checkTargetAlive(e);
                 e.acquire.signal(f.getValue(), f.getError());
                 ctx.backend().ringFence(e.target);
                 client.reply(rid, Response.newBuilder());
@@ -227,17 +224,22 @@ public final class SinkRole implements Role
             }
             case FENCE_DOORBELL -> {
                 final Export e = ownedExport(client, request.getFenceDoorbell().getId());
-                if (e.peerLost)
-                {
-                    throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
-                }
+                checkTargetAlive(e);
                 client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(e.target));
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
     }
 
-    private void alloc(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Alloc req)
+    private static void checkTargetAlive(final Export e) throws ApiException
+    {
+        if (e.peerLost)
+        {
+            throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
+        }
+    }
+
+        private void alloc(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Alloc req)
         throws ApiException
     {
         final long size = req.getSize();

@@ -143,34 +143,20 @@ public final class SourceRole implements Role
             }
             case FENCE_SIGNAL -> {
                 final FenceSignal f = request.getFenceSignal();
-                final Remote r = buffers.get(f.getId());
-                if (r == null || !r.imports.containsKey(client))
-                {
-                    throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
-                }
+                final Remote r = heldImport(client, f.getId());
                 if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
                 {
                     throw new ApiException(ErrorCode.EINVAL, "an importer signals the release timeline; acquire is " +
                         "signalled by the exporter");
                 }
-                if (r.exporterLost)
-                {
-                    throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
-                }
+                checkExporterAlive(r);
                 r.release.signal(f.getValue(), f.getError());
                 ctx.backend().ringFence(r.exporter);
                 client.reply(rid, Response.newBuilder());
             }
             case FENCE_DOORBELL -> {
-                final Remote r = buffers.get(request.getFenceDoorbell().getId());
-                if (r == null || !r.imports.containsKey(client))
-                {
-                    throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
-                }
-                if (r.exporterLost)
-                {
-                    throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
-                }
+                final Remote r = heldImport(client, request.getFenceDoorbell().getId());
+                checkExporterAlive(r);
                 client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter));
             }
             case FENCE_WAIT -> {
@@ -275,6 +261,25 @@ public final class SourceRole implements Role
         if (!r.exporterLost)
         {
             sendRelease(r.exporter, r.id, r.removed);
+        }
+    }
+
+    /** The buffer {@code client} holds an import of; ENOENT (as for any unknown id) if it holds none. */
+    private Remote heldImport(final ClientConnection client, final BufferId id) throws ApiException
+    {
+        final Remote r = buffers.get(id);
+        if (r == null || !r.imports.containsKey(client))
+        {
+            throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
+        }
+        return r;
+    }
+
+    private static void checkExporterAlive(final Remote r) throws ApiException
+    {
+        if (r.exporterLost)
+        {
+            throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
         }
     }
 
