@@ -26,6 +26,7 @@ import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
+import org.hyperdmabuf.hv.spi.ObserverStall;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
@@ -193,8 +194,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     /** The last value of our fence bell the receive thread saw. */
     private long fenceBell;
     private long nextBeat;
-    /** When {@link #trackPeers} last ran (receive work only). */
-    private long lastTrackAt;
+    /** Discounts our own stalls between {@link #trackPeers} runs (receive work only). */
+    private final ObserverStall stall;
     private long nextTick;
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
@@ -273,6 +274,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         }
         this.heartbeatNs = heartbeatMs * 1_000_000L;
         this.livenessTimeoutNs = livenessMs * 1_000_000L;
+        this.stall = new ObserverStall(livenessTimeoutNs);
         long session;
         do
         {
@@ -405,9 +407,10 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             fenceTable = region.fenceTable();
             fences = new FencePool(fenceTable, layout, id, sessionId);
             // A transport with eventfds waits on the fence vector: a doorbell alone wakes us (clients of our
-            // peers may ring it directly); one without polls the fence bell.
-            region.join(id, sessionId, roles, Native.libc().getpid(), transport.notificationFds().length > 0 ?
-                PeerSlotDescriptor.NOTIFY_DOORBELL : PeerSlotDescriptor.NOTIFY_POLLS);
+            // peers may ring it directly), and a daemon loop can watch them; one without polls the fence bell.
+            final boolean eventfds = transport.notificationFds().length > 0;
+            region.join(id, sessionId, roles, Native.libc().getpid(), eventfds ? PeerSlotDescriptor.NOTIFY_DOORBELL :
+                PeerSlotDescriptor.NOTIFY_POLLS);
             joined = true;
             ownSlot = slots[id];
             fenceBell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
@@ -416,7 +419,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             started = true;
             nextBeat = System.nanoTime() + heartbeatNs;
             nextTick = System.nanoTime() + TICK_NS;
-            driven = driveFromLoop && transport.notificationFds().length > 0;
+            driven = driveFromLoop && eventfds;
             // Driven or not, a thread of ours beats: the heartbeat says the daemon lives, and must not stop
             // while its loop is busy (a stalled loop is slow, not dead: its peers must not close its timelines).
             receiver = new Thread(driven ? this::heartbeatLoop : this::receiveLoop, (driven ?
@@ -1082,9 +1085,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         // Time in which we did not run (the host stalled, a GC pause, a long task on the driving loop) is time
         // in which we could not watch heartbeats: it does not count against the peers, which may have been
         // stalled with us. A peer that stops while we run is still declared down within the bound.
-        final long gap = lastTrackAt == 0 ? 0 : now - lastTrackAt;
-        lastTrackAt = now;
-        if (gap > livenessTimeoutNs / 3)
+        final long gap = stall.unwatched(now);
+        if (gap > 0)
         {
             LOG.info("{} peer {}: not run for {} ms; that time is not counted against the peers' heartbeats", name,
                 localVm, gap / 1_000_000L);

@@ -13,6 +13,7 @@ import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.ObserverStall;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
@@ -306,7 +307,7 @@ public final class XenBackend implements HypervisorBackend
         long heartbeat = 1;
         long nextRescan = 0;
         long nextTick = System.nanoTime();
-        long lastLivenessCheckNs = 0;
+        final ObserverStall stall = new ObserverStall(livenessNs);
         while (!closed)
         {
             try
@@ -346,9 +347,8 @@ public final class XenBackend implements HypervisorBackend
                 }
                 // Time in which this loop did not run is not counted against the peers (ABI.md "Liveness"): a
                 // stall of the whole host stalled them too.
-                final long gap = lastLivenessCheckNs == 0 ? 0 : now - lastLivenessCheckNs;
-                lastLivenessCheckNs = now;
-                if (gap > livenessNs / 3)
+                final long gap = stall.unwatched(now);
+                if (gap > 0)
                 {
                     LOG.info("dom{}: not run for {} ms; that time is not counted against the peers' heartbeats",
                         domid, gap / 1_000_000);
