@@ -571,9 +571,7 @@ class LifecycleTest
         final EventLog sourceEvents = subscribed(consumer);
         final Allocation a = alloc(producer);
         final Exported e = exportTo(producer, a, system.sourceVm());
-        sourceEvents.await("add", 0, TIMEOUT, is("add", e.getId(), null, null));
-        cleanup.add(consumer.importBuffer(e.getId()));
-        sinkEvents.await("STATE=imported", 0, TIMEOUT, is("change", e.getId(), "STATE", "imported"));
+        importOnceAdded(consumer, sourceEvents, sinkEvents, e);
         final PendingWait block = pending("FENCE_WAIT release", Lifecycle.fenceState(() ->
             producer.fenceWait(e.getId(), Timeline.TIMELINE_RELEASE, 1, TIMEOUT.toMillis()))).parkedIn(producer);
 
@@ -624,10 +622,7 @@ class LifecycleTest
         final EventLog sourceEvents = subscribed(consumer);
         final Allocation a = alloc(producer);
         final Exported e = exportTo(producer, a, system.sourceVm());
-        sourceEvents.await("add", 0, TIMEOUT, is("add", e.getId(), null, null));
-        final ImportedBuffer b = consumer.importBuffer(e.getId());
-        cleanup.add(b);
-        sinkEvents.await("STATE=imported", 0, TIMEOUT, is("change", e.getId(), "STATE", "imported"));
+        final ImportedBuffer b = importOnceAdded(consumer, sourceEvents, sinkEvents, e);
         final Fence mine = fence(producer, a, e);
         final int sinkMark = sinkEvents.mark();
         final int sourceMark = sourceEvents.mark();
@@ -680,6 +675,17 @@ class LifecycleTest
     }
 
     // ---- shared steps ----
+
+    /** Imports {@code e} once its add arrived; returns after the sink reported STATE=imported to its owner. */
+    private ImportedBuffer importOnceAdded(final HdmabufClient consumer, final EventLog sourceEvents,
+        final EventLog sinkEvents, final Exported e) throws Exception
+    {
+        sourceEvents.await("add", 0, TIMEOUT, is("add", e.getId(), null, null));
+        final ImportedBuffer b = consumer.importBuffer(e.getId());
+        cleanup.add(b);
+        sinkEvents.await("STATE=imported", 0, TIMEOUT, is("change", e.getId(), "STATE", "imported"));
+        return b;
+    }
 
     /**
      * The consumer's view of a dead exporter VM: remove REASON=peer-lost for each held buffer, the spinning
