@@ -620,9 +620,11 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *  +-------------------------------------------------------------------+
  *  | owner u64 (owner word, as in the page table) | reserved           |   0
  *  +-------------------------------------------------------------------+
- *  | acquire value u64 | acquire error u32 | acquire waiters u32 | rsvd |  64  producer -> consumer
+ *  | acquire value u64 | acquire error u32 | acquire waiters u32 |      |  64  producer -> consumer
+ *  | acquire wake u32  | reserved to 128                                |  80
  *  +-------------------------------------------------------------------+
- *  | release value u64 | release error u32 | release waiters u32 | rsvd | 128  consumer -> producer
+ *  | release value u64 | release error u32 | release waiters u32 |      | 128  consumer -> producer
+ *  | release wake u32  | reserved to 192                                | 144
  *  +-------------------------------------------------------------------+
  *
  * owner          - 0 when free; claimed by CAS 0 -> owner word like a page.
@@ -650,6 +652,14 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *                  Either the waiter's re-check sees the value or the
  *                  signaller sees the waiter: no wake-up is lost.
  *                  See hdmabuf_fence_signal() / hdmabuf_fence_add_waiter().
+ * *_wake         - bit mask of the WAITING VM's doorbell vectors (bit k =
+ *                  vector k, k >= HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) leased
+ *                  to clients that poll the timeline themselves. Set and
+ *                  cleared only by the waiting side's daemon (atomic OR /
+ *                  AND-NOT), before the lease is handed out and after it
+ *                  ends. A signaller loads it after the same full fence as
+ *                  waiters and rings each vector it names. A hint: wrong
+ *                  bits cost needless doorbells, never a lost completion.
  * A value lower than one already observed is a protocol violation.
  */
 
@@ -661,6 +671,8 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
 #define HDMABUF_FENCE_RELEASE_VALUE_OFFSET   128
 #define HDMABUF_FENCE_RELEASE_ERROR_OFFSET   136
 #define HDMABUF_FENCE_RELEASE_WAITERS_OFFSET 140
+#define HDMABUF_FENCE_ACQUIRE_WAKE_OFFSET    80
+#define HDMABUF_FENCE_RELEASE_WAKE_OFFSET    144
 
 struct hdmabuf_fence_slot {
     uint64_t owner;
@@ -668,11 +680,13 @@ struct hdmabuf_fence_slot {
     uint64_t acquire_value;       /* ready flag of the acquire timeline (release) */
     uint32_t acquire_error;       /* stored before acquire_value */
     uint32_t acquire_waiters;     /* waits blocked in a daemon (hint) */
-    uint8_t  reserved1[64 - 16];
+    uint32_t acquire_wake;        /* waiting VM's leased wake vectors (hint) */
+    uint8_t  reserved1[64 - 20];
     uint64_t release_value;       /* ready flag of the release timeline (release) */
     uint32_t release_error;       /* stored before release_value */
     uint32_t release_waiters;     /* waits blocked in a daemon (hint) */
-    uint8_t  reserved2[64 - 16];
+    uint32_t release_wake;        /* waiting VM's leased wake vectors (hint) */
+    uint8_t  reserved2[64 - 20];
 };
 
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, owner) == HDMABUF_FENCE_OWNER_OFFSET, "owner");
@@ -682,6 +696,8 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_waiters) == HD
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_value) == HDMABUF_FENCE_RELEASE_VALUE_OFFSET, "release_value");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_error) == HDMABUF_FENCE_RELEASE_ERROR_OFFSET, "release_error");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_waiters) == HDMABUF_FENCE_RELEASE_WAITERS_OFFSET, "release_waiters");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_wake) == HDMABUF_FENCE_ACQUIRE_WAKE_OFFSET, "acquire_wake");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_wake) == HDMABUF_FENCE_RELEASE_WAKE_OFFSET, "release_wake");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LENGTH, "fence slot size");
 
 /*
@@ -698,6 +714,10 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LE
 #define HDMABUF_IVSHMEM_VECTOR_CONTROL  0
 /* Rung after signalling a fence timeline a peer may be blocked on. */
 #define HDMABUF_IVSHMEM_VECTOR_FENCE    1
+/* Vectors from here up are wake vectors: each is leased by its VM's daemon
+ * to one client polling a timeline itself (the timeline's *_wake bit). The
+ * embedded ivshmem server gives 16 vectors per peer by default. */
+#define HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE 2
 
 /*
  ******************************************************************************
@@ -990,7 +1010,9 @@ static inline int hdmabuf_cas_u32(volatile uint32_t *p, uint32_t expected, uint3
  *
  * hdmabuf_fence_signal() stores the error word, then release-stores the
  * value, then issues a full fence and loads waiters. Returns 1 if a wait is
- * blocked in a daemon: have the other VM's fence doorbell rung.
+ * blocked in a daemon: have the other VM's fence doorbell rung. It does not
+ * look at the wake word: prefer hdmabuf_fence_signal_rings(), or waiters
+ * sleeping on a wake vector only see the signal at their next re-check.
  */
 static inline int hdmabuf_fence_signal(volatile uint64_t *value, volatile uint32_t *error,
     const volatile uint32_t *waiters, uint64_t new_value, uint32_t error_code)
@@ -999,6 +1021,22 @@ static inline int hdmabuf_fence_signal(volatile uint64_t *value, volatile uint32
     __atomic_store_n(value, new_value, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return __atomic_load_n(waiters, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * As hdmabuf_fence_signal(), and loads the timeline's wake word after the
+ * same fence (&slot->acquire_wake or &slot->release_wake). Returns the
+ * vectors of the other VM to ring, as a mask: bit HDMABUF_IVSHMEM_VECTOR_FENCE
+ * if a wait is blocked in its daemon, bits >= HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE
+ * for its leased wake vectors (FENCE_DOORBELL{id, vector} fds); 0: none.
+ */
+static inline uint32_t hdmabuf_fence_signal_rings(volatile uint64_t *value, volatile uint32_t *error,
+    const volatile uint32_t *waiters, const volatile uint32_t *wake, uint64_t new_value, uint32_t error_code)
+{
+    uint32_t rings = hdmabuf_fence_signal(value, error, waiters, new_value, error_code) ?
+        (1u << HDMABUF_IVSHMEM_VECTOR_FENCE) : 0;
+    uint32_t w = __atomic_load_n(wake, __ATOMIC_RELAXED);
+    return rings | (w & ~((1u << HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) - 1));
 }
 
 /* A daemon about to block a wait: announce it, then re-check the value. */

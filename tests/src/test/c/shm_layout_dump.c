@@ -226,6 +226,9 @@ static void dump_constants(void)
     P("FenceSlotDescriptor.RELEASE_VALUE_OFFSET", offsetof(struct hdmabuf_fence_slot, release_value));
     P("FenceSlotDescriptor.RELEASE_ERROR_OFFSET", offsetof(struct hdmabuf_fence_slot, release_error));
     P("FenceSlotDescriptor.RELEASE_WAITERS_OFFSET", offsetof(struct hdmabuf_fence_slot, release_waiters));
+    P("FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_wake));
+    P("FenceSlotDescriptor.RELEASE_WAKE_OFFSET", offsetof(struct hdmabuf_fence_slot, release_wake));
+    P("FenceSlotDescriptor.FIRST_WAKE_VECTOR", HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE);
     P("sizeof(struct hdmabuf_fence_slot)", sizeof(struct hdmabuf_fence_slot));
     P("offsetof(struct hdmabuf_fence_slot, reserved1)", offsetof(struct hdmabuf_fence_slot, reserved1));
     P("offsetof(struct hdmabuf_fence_slot, reserved2)", offsetof(struct hdmabuf_fence_slot, reserved2));
@@ -258,6 +261,21 @@ static void dump_constants(void)
     /* ivshmem doorbell vectors (ABI.md "ivshmem specifics"). */
     P("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", HDMABUF_IVSHMEM_VECTOR_CONTROL);
     P("vector.HDMABUF_IVSHMEM_VECTOR_FENCE", HDMABUF_IVSHMEM_VECTOR_FENCE);
+    P("vector.HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE", HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE);
+    {
+        /* The signal helper names the rings a signaller owes: fence doorbell if waiters, plus the wake bits. */
+        struct hdmabuf_fence_slot f;
+        memset(&f, 0, sizeof f);
+        f.acquire_waiters = 1;
+        f.acquire_wake = 0x0000800dU; /* vectors 0, 2, 3 and 15: 0 is no wake vector and must be dropped */
+        P("check.hdmabuf_fence_signal_rings", hdmabuf_fence_signal_rings(&f.acquire_value, &f.acquire_error,
+            &f.acquire_waiters, &f.acquire_wake, 7, 0));
+        P("check.fence_value_after_signal", f.acquire_value);
+        f.acquire_waiters = 0;
+        f.acquire_wake = 0;
+        P("check.hdmabuf_fence_signal_rings_none", hdmabuf_fence_signal_rings(&f.acquire_value, &f.acquire_error,
+            &f.acquire_waiters, &f.acquire_wake, 8, 0));
+    }
 }
 
 static void do_layout(const char *arg)

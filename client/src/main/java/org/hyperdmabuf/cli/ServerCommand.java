@@ -19,8 +19,9 @@ final class ServerCommand implements Callable<Integer>
     @Option(names = "--size", description = "Region size, e.g. 256M (default: ${DEFAULT-VALUE}).")
     String size = "256M";
 
-    @Option(names = "--vectors", description = "Interrupt vectors per peer (default: ${DEFAULT-VALUE}).")
-    int vectors = 2;
+    @Option(names = "--vectors", description = "Interrupt vectors (eventfds) per peer: 0 messages, 1 the fence " +
+        "doorbell, the rest wake vectors leased to fence waiters (default: ${DEFAULT-VALUE}).")
+    int vectors = IvshmemServer.DEFAULT_VECTORS;
 
     @Option(names = "--first-id", description = "First peer id handed out (default: ${DEFAULT-VALUE}).")
     int firstId = 1;

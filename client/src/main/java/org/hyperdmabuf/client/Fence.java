@@ -8,6 +8,7 @@ import org.hyperdmabuf.hv.nativeio.EventFd;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
@@ -19,7 +20,8 @@ import java.time.Duration;
  * The two fence timelines of one exported buffer, mapped from shared memory (ABI.md "Fences").
  * The producer side signals <em>acquire</em> ("content ready up to N") and waits on <em>release</em>;
  * the consumer side does the opposite. A signal is a store (error word, then the value with release
- * semantics); a waiter spins on the value, blocks in its daemon (woken by the fence doorbell), or both.
+ * semantics); a waiter spins on the value, then sleeps on a wake vector of its own that the other VM's
+ * signaller rings directly (FENCE_WAKE), or, when none is free, blocks in its daemon (FENCE_WAIT).
  * <p>
  * The spin path allocates nothing. A side that cannot store (a read-only import) signals through its
  * daemon. When the other VM dies, its daemon's peer poisons the timeline: waits return with
@@ -40,7 +42,10 @@ public final class Fence implements AutoCloseable
     {
         /** Busy-poll the shared value: lowest latency, burns a core. */
         SPIN,
-        /** Ask the daemon to answer when the value is reached: no CPU, one socket round trip plus a doorbell. */
+        /**
+         * Sleep until the value is reached: on a leased wake vector the signaller rings (one wake-up, as an
+         * eventfd ping-pong), else in the daemon (FENCE_WAIT: a socket round trip plus a doorbell). No CPU.
+         */
         BLOCK,
         /** Spin for {@link #ADAPTIVE_SPIN} first, then block. */
         ADAPTIVE
@@ -51,6 +56,12 @@ public final class Fence implements AutoCloseable
     public static final long POISON_VALUE = Long.MAX_VALUE;
     private static final long ADAPTIVE_SPIN_NANOS = ADAPTIVE_SPIN.toNanos();
     private static final int NO_DOORBELL = -2;
+    /** A wake vector the other VM does not have (a stale or forged mask bit): not rung. */
+    private static final int IGNORED = -3;
+    /** Longest single sleep on the wake vector: bounds what a wake-up taken by a stale holder of it can cost. */
+    static final int WAKE_SLICE_MS = 100;
+    private static final int WAKE_BITS = 32;
+    private static final short HANGUP = Native.POLLHUP | Native.POLLERR | Native.POLLNVAL;
 
     private final HdmabufClient client;
     private final BufferId id;
@@ -61,6 +72,7 @@ public final class Fence implements AutoCloseable
     private final int signalValue;
     private final int signalError;
     private final int signalWaiters;
+    private final int signalWake;
     private final int waitValue;
     private final int waitError;
     private final Timeline signalTimeline;
@@ -69,6 +81,11 @@ public final class Fence implements AutoCloseable
     /** FENCE_DOORBELL's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if the daemon has none. */
     private int doorbell = NO_DOORBELL;
     private EventFd ringer;
+    /** FENCE_WAKE's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if none could be leased. */
+    private int wake = NO_DOORBELL;
+    private Poller wakePoller;
+    /** The other VM's wake vectors by number, asked for when its wake mask first names them (lazily). */
+    private int[] peerWake;
 
     private Fence(final HdmabufClient client, final BufferId id, final Side side, final boolean canStore,
         final MappedMemory mapping, final int slotIndex)
@@ -86,6 +103,7 @@ public final class Fence implements AutoCloseable
         this.signalError = producer ? FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET : FenceSlotDescriptor.RELEASE_ERROR_OFFSET;
         this.signalWaiters = producer ? FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET :
             FenceSlotDescriptor.RELEASE_WAITERS_OFFSET;
+        this.signalWake = producer ? FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET : FenceSlotDescriptor.RELEASE_WAKE_OFFSET;
         this.waitValue = producer ? FenceSlotDescriptor.RELEASE_VALUE_OFFSET : FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET;
         this.waitError = producer ? FenceSlotDescriptor.RELEASE_ERROR_OFFSET : FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET;
     }
@@ -149,27 +167,91 @@ public final class Fence implements AutoCloseable
         {
             return;
         }
-        slot.putIntVolatile(signalError, error);
-        slot.putLongRelease(signalValue, value);
-        VarHandle.fullFence(); // the waiters word must be read after the value is visible (store-load order)
-        if (slot.getIntVolatile(signalWaiters) != 0)
+        // The error word shares the value's cache line, which the other side is spinning on: storing it when
+        // it is unchanged (nearly always) would hand the line over twice per signal instead of once.
+        if (slot.getInt(signalError) != error)
         {
-            ringWaiters(value, error);
+            slot.putIntRelease(signalError, error);
+        }
+        slot.putLongRelease(signalValue, value); // orders the error word before the value
+        VarHandle.fullFence(); // waiters and wake must be read after the value is visible (store-load order)
+        final boolean blockedInDaemon = slot.getIntVolatile(signalWaiters) != 0;
+        final int wakeMask = slot.getIntVolatile(signalWake);
+        if (blockedInDaemon || wakeMask != 0)
+        {
+            boolean viaDaemon = blockedInDaemon && !ringDaemonDoorbell();
+            for (int m = wakeMask & -(1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR); m != 0; m &= m - 1)
+            {
+                viaDaemon |= !ringWake(Integer.numberOfTrailingZeros(m));
+            }
+            if (viaDaemon)
+            {
+                client.fenceSignal(id, signalTimeline, value, error); // equal value: the daemon only rings
+            }
+        }
+    }
+
+    /** Rings wake vector {@code vector} of the other VM; false if only a FENCE_SIGNAL through the daemon can. */
+    private boolean ringWake(final int vector) throws IOException
+    {
+        if (peerWake == null)
+        {
+            peerWake = new int[WAKE_BITS];
+            java.util.Arrays.fill(peerWake, NO_DOORBELL);
+        }
+        int fd = peerWake[vector];
+        if (fd == NO_DOORBELL)
+        {
+            try
+            {
+                fd = client.openFenceDoorbell(id, vector); // -1: ENOTSUP, ring through the daemon
+            }
+            catch (final HdmabufException e)
+            {
+                fd = IGNORED; // EINVAL: that VM has no such vector (a stale or forged mask bit)
+            }
+            peerWake[vector] = fd;
+            if (fd >= 0 && ringer == null)
+            {
+                ringer = new EventFd();
+            }
+        }
+        if (fd == IGNORED)
+        {
+            return true;
+        }
+        if (fd < 0)
+        {
+            return false;
+        }
+        try
+        {
+            ringer.signal(fd);
+            return true;
+        }
+        catch (final NativeIoException e)
+        {
+            Native.closeQuietly(fd);
+            peerWake[vector] = -1;
+            return false;
         }
     }
 
     /**
-     * Wakes the other VM's daemon, where a waiter is parked: through the FENCE_DOORBELL eventfd (asked for once),
-     * so our own daemon is not woken at all, or else by a FENCE_SIGNAL of the unchanged value, which only rings.
+     * Wakes the other VM's daemon, where a waiter is parked, through the FENCE_DOORBELL eventfd (asked for once),
+     * so our own daemon is not woken at all. False when only a FENCE_SIGNAL of the unchanged value can.
      */
-    private void ringWaiters(final long value, final int error) throws IOException
+    private boolean ringDaemonDoorbell() throws IOException
     {
         if (doorbell == NO_DOORBELL)
         {
             try
             {
                 doorbell = client.openFenceDoorbell(id);
-                ringer = doorbell >= 0 ? new EventFd() : null;
+                if (doorbell >= 0 && ringer == null)
+                {
+                    ringer = new EventFd();
+                }
             }
             catch (final HdmabufException e)
             {
@@ -181,7 +263,7 @@ public final class Fence implements AutoCloseable
             try
             {
                 ringer.signal(doorbell);
-                return;
+                return true;
             }
             catch (final NativeIoException e)
             {
@@ -189,7 +271,7 @@ public final class Fence implements AutoCloseable
                 doorbell = -1;
             }
         }
-        client.fenceSignal(id, signalTimeline, value, error); // equal value: the daemon only rings the doorbell
+        return false;
     }
 
     /** Waits (adaptively) until the other side's timeline reaches {@code value}; returns the value seen. */
@@ -239,11 +321,79 @@ public final class Fence implements AutoCloseable
                     timeout.toMillis() + " ms");
             }
         }
+        if (wake == NO_DOORBELL)
+        {
+            leaseWake();
+        }
+        if (wake >= 0)
+        {
+            return awaitWoken(value, start, timeoutNanos, timeout);
+        }
         final long left = timeoutNanos - (System.nanoTime() - start);
         final FenceState state = client.fenceWait(id, waitTimeline, value,
             Math.max(0, Math.min(Integer.MAX_VALUE, left / 1_000_000L)));
         lastError = state.getError();
         return state.getValue();
+    }
+
+    private void leaseWake() throws IOException
+    {
+        try
+        {
+            wake = client.openFenceWake(id); // -1: all leased, or the backend has none
+        }
+        catch (final HdmabufException e)
+        {
+            wake = -1; // FENCE_WAIT reports what is wrong
+        }
+        if (wake >= 0)
+        {
+            wakePoller = new Poller();
+            wakePoller.add(wake);
+            wakePoller.addForHangup(client.socketFd());
+            if (ringer == null)
+            {
+                ringer = new EventFd();
+            }
+        }
+    }
+
+    /**
+     * Sleeps on the leased wake vector until the value is reached. The daemon set the vector's bit in the wake
+     * mask before handing it out, so a signal stored after our last look at the value rings it: no handshake
+     * per wait. The daemon rings it too when it closes the timeline; its hang-up on our socket ends the wait.
+     */
+    private long awaitWoken(final long value, final long start, final long timeoutNanos, final Duration timeout)
+        throws IOException
+    {
+        while (true)
+        {
+            final long seen = slot.getLongAcquire(waitValue);
+            if (seen >= value)
+            {
+                lastError = slot.getIntVolatile(waitError);
+                if (seen == POISON_VALUE)
+                {
+                    throw closed(lastError);
+                }
+                return seen;
+            }
+            final long left = timeoutNanos - (System.nanoTime() - start);
+            if (left <= 0)
+            {
+                throw new HdmabufException(ErrorCode.ETIMEDOUT, "fence value " + value + " not reached within " +
+                    timeout.toMillis() + " ms (at " + seen + ")");
+            }
+            wakePoller.poll((int)Math.min(WAKE_SLICE_MS, (left + 999_999) / 1_000_000));
+            if ((wakePoller.revents(1) & HANGUP) != 0)
+            {
+                throw new HdmabufException(ErrorCode.EPEERLOST, "the daemon closed the connection");
+            }
+            if ((wakePoller.revents(0) & Native.POLLIN) != 0)
+            {
+                ringer.drain(wake);
+            }
+        }
     }
 
     private static HdmabufException closed(final int error)
@@ -267,6 +417,22 @@ public final class Fence implements AutoCloseable
         {
             Native.closeQuietly(doorbell);
             doorbell = -1;
+        }
+        if (wake >= 0)
+        {
+            Native.closeQuietly(wake);
+            wake = -1;
+        }
+        if (peerWake != null)
+        {
+            for (int i = 0; i < peerWake.length; i++)
+            {
+                if (peerWake[i] >= 0)
+                {
+                    Native.closeQuietly(peerWake[i]);
+                }
+                peerWake[i] = -1;
+            }
         }
         mapping.close();
     }

@@ -11,6 +11,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Export;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.FenceDoorbell;
+import org.hyperdmabuf.abi.v1.FenceWake;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceState;
 import org.hyperdmabuf.abi.v1.FenceWait;
@@ -179,10 +180,20 @@ public final class HdmabufClient implements AutoCloseable
      */
     public int openFenceDoorbell(final BufferId id) throws IOException
     {
+        return openFenceDoorbell(id, 0);
+    }
+
+    /**
+     * FENCE_DOORBELL for doorbell {@code vector} of the buffer's other VM (0: its fence doorbell; 2 and up: a wake
+     * vector its timeline's wake mask names). -1 when the daemon cannot hand one out (ENOTSUP).
+     */
+    public int openFenceDoorbell(final BufferId id, final int vector) throws IOException
+    {
         final Reply reply;
         try
         {
-            reply = call(Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id)));
+            reply = call(Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id)
+                .setVector(vector)));
         }
         catch (final HdmabufException e)
         {
@@ -193,6 +204,35 @@ public final class HdmabufClient implements AutoCloseable
             throw e;
         }
         return onlyFd(reply);
+    }
+
+    /**
+     * FENCE_WAKE: leases a wake vector of this VM for the timeline this client waits on in buffer {@code id};
+     * returns the eventfd to poll (the caller owns it), or -1 when none can be had (EBUSY: all leased; ENOTSUP:
+     * the backend has none), so the caller waits with FENCE_WAIT.
+     */
+    public int openFenceWake(final BufferId id) throws IOException
+    {
+        final Reply reply;
+        try
+        {
+            reply = call(Request.newBuilder().setFenceWake(FenceWake.newBuilder().setId(id)));
+        }
+        catch (final HdmabufException e)
+        {
+            if (e.code() == ErrorCode.ENOTSUP || e.code() == ErrorCode.EBUSY)
+            {
+                return -1;
+            }
+            throw e;
+        }
+        return onlyFd(reply);
+    }
+
+    /** The connection's socket fd, for a poller that watches for the daemon hanging up (never read it). */
+    int socketFd()
+    {
+        return socket.fd();
     }
 
     /** FENCE_WAIT: blocks in the daemon until the timeline reaches {@code value}. */

@@ -67,6 +67,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final Set<Integer> malformedReported = new HashSet<>();
     private final EventHub events = new EventHub();
     private final FenceWaits fenceWaits;
+    private final FenceWakes fenceWakes;
     private final PolicyHolder policy;
     private final PolicyReloader reloader;
     private volatile int maxClients = Limits.DEFAULT_MAX_CLIENTS;
@@ -105,10 +106,11 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         this.loop = group.next();
         this.fenceWaits = new FenceWaits(loop);
+        this.fenceWakes = new FenceWakes(backend);
         this.policy = new PolicyHolder(policy);
         this.reloader = reloader;
         final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop),
-            fenceWaits, this.policy);
+            fenceWaits, fenceWakes, this.policy);
         for (final Role.Factory f : roleFactories)
         {
             roles.add(f.create(context));
@@ -268,6 +270,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                 case FENCE_SIGNAL -> fenceRole(request.getFenceSignal().getId()).onRequest(client, request);
                 case FENCE_WAIT -> fenceRole(request.getFenceWait().getId()).onRequest(client, request);
                 case FENCE_DOORBELL -> fenceRole(request.getFenceDoorbell().getId()).onRequest(client, request);
+                case FENCE_WAKE -> fenceRole(request.getFenceWake().getId()).onRequest(client, request);
                 default -> roleFor(request.getOpCase()).onRequest(client, request);
             }
         }
@@ -315,6 +318,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         clients--;
         events.removeClient(client);
         fenceWaits.dropClient(client);
+        fenceWakes.dropClient(client);
         for (final Role r : roles)
         {
             try

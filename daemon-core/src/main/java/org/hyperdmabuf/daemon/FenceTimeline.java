@@ -20,23 +20,25 @@ public final class FenceTimeline
     private final int valueOffset;
     private final int errorOffset;
     private final int waitersOffset;
+    private final int wakeOffset;
 
     private FenceTimeline(final MemoryWindow slot, final int valueOffset, final int errorOffset,
-        final int waitersOffset)
+        final int waitersOffset, final int wakeOffset)
     {
         this.slot = slot;
         this.valueOffset = valueOffset;
         this.errorOffset = errorOffset;
         this.waitersOffset = waitersOffset;
+        this.wakeOffset = wakeOffset;
     }
 
     public static FenceTimeline of(final MemoryWindow slot, final Timeline timeline)
     {
         return timeline == Timeline.TIMELINE_ACQUIRE ?
             new FenceTimeline(slot, FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET,
-                FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET) :
+                FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET, FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET) :
             new FenceTimeline(slot, FenceSlotDescriptor.RELEASE_VALUE_OFFSET, FenceSlotDescriptor.RELEASE_ERROR_OFFSET,
-                FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
+                FenceSlotDescriptor.RELEASE_WAITERS_OFFSET, FenceSlotDescriptor.RELEASE_WAKE_OFFSET);
     }
 
     public long value()
@@ -89,6 +91,27 @@ public final class FenceTimeline
     {
         slot.putIntVolatile(errorOffset, error.getNumber());
         slot.putLongVolatile(valueOffset, POISON_VALUE);
+    }
+
+    /** The wake mask: the waiting VM's leased wake vectors, to ring after a signal (a hint). */
+    public int wakeMask()
+    {
+        return slot.getIntVolatile(wakeOffset);
+    }
+
+    /** Sets ({@code on}) or clears the bit of wake vector {@code vector}, with a full barrier. */
+    public void markWake(final int vector, final boolean on)
+    {
+        final int bit = 1 << vector;
+        while (true)
+        {
+            final int m = slot.getIntVolatile(wakeOffset);
+            final int next = on ? m | bit : m & ~bit;
+            if (m == next || slot.compareAndSetInt(wakeOffset, m, next))
+            {
+                return;
+            }
+        }
     }
 
     public boolean hasWaiters()

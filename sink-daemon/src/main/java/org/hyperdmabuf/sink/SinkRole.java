@@ -60,7 +60,7 @@ public final class SinkRole implements Role
     private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
         Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT,
-        Request.OpCase.FENCE_DOORBELL);
+        Request.OpCase.FENCE_DOORBELL, Request.OpCase.FENCE_WAKE);
 
     /** Longest reuse window of a delayed unexport. */
     public static final long MAX_UNEXPORT_DELAY_MS = 600_000;
@@ -209,7 +209,7 @@ public final class SinkRole implements Role
                 }
                 checkTargetAlive(e);
                 e.acquire.signal(f.getValue(), f.getError());
-                ctx.backend().ringFence(e.target);
+                ctx.ringWaiters(e.target, e.acquire);
                 client.reply(rid, Response.newBuilder());
             }
             case FENCE_WAIT -> {
@@ -225,7 +225,13 @@ public final class SinkRole implements Role
             case FENCE_DOORBELL -> {
                 final Export e = ownedExport(client, request.getFenceDoorbell().getId());
                 checkTargetAlive(e);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(e.target));
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(e.target,
+                    request.getFenceDoorbell().getVector()));
+            }
+            case FENCE_WAKE -> {
+                final Export e = ownedExport(client, request.getFenceWake().getId());
+                checkTargetAlive(e);
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceWakes().lease(client, e.id, e.release));
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
@@ -443,6 +449,7 @@ public final class SinkRole implements Role
         e.allocation.exportsByTarget.remove(e.target);
         e.state = "unexport-pending";
         ctx.fenceWaits().failKey(e.id, ErrorCode.ENOENT, "the buffer was unexported");
+        ctx.fenceWakes().dropKey(e.id);
         unshareQuietly(e.allocation, e.ref);
         // Pinned until the target confirms with ReleaseNotice{dropped}: an ImportNotice may still be in
         // the ring, so "not imported yet" is never proof that the target holds no mapping.
@@ -459,7 +466,7 @@ public final class SinkRole implements Role
             {
                 LOG.debug("unexport notice for {} not sent: {}", BufferIds.format(e.id), ex.getMessage());
             }
-            ctx.backend().ringFence(e.target);
+            ctx.ringWaiters(e.target, e.acquire);
             awaitingRelease.put(e.id, e);
         }
         else
@@ -668,6 +675,7 @@ public final class SinkRole implements Role
                 e.importedByPeer = false;
                 e.state = "peer-lost";
                 e.release.poison(ErrorCode.EPEERLOST);
+                ctx.wakeLocalWaiters(e.release);
                 publishState(e, "peer-lost");
                 lost++;
             }

@@ -56,7 +56,8 @@ public final class SourceRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
     private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE,
-        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT, Request.OpCase.FENCE_DOORBELL);
+        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT, Request.OpCase.FENCE_DOORBELL,
+        Request.OpCase.FENCE_WAKE);
 
     private final DaemonContext ctx;
     private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
@@ -151,13 +152,19 @@ public final class SourceRole implements Role
                 }
                 checkExporterAlive(r);
                 r.release.signal(f.getValue(), f.getError());
-                ctx.backend().ringFence(r.exporter);
+                ctx.ringWaiters(r.exporter, r.release);
                 client.reply(rid, Response.newBuilder());
             }
             case FENCE_DOORBELL -> {
                 final Remote r = heldImport(client, request.getFenceDoorbell().getId());
                 checkExporterAlive(r);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter));
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter,
+                    request.getFenceDoorbell().getVector()));
+            }
+            case FENCE_WAKE -> {
+                final Remote r = heldImport(client, request.getFenceWake().getId());
+                checkExporterAlive(r);
+                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceWakes().lease(client, r.id, r.acquire));
             }
             case FENCE_WAIT -> {
                 final FenceWait f = request.getFenceWait();
@@ -237,6 +244,7 @@ public final class SourceRole implements Role
         if (held == 1)
         {
             r.imports.remove(client);
+            ctx.fenceWakes().drop(client, r.id);
         }
         else
         {
@@ -255,6 +263,7 @@ public final class SourceRole implements Role
         if (r.removed)
         {
             buffers.remove(r.id);
+            ctx.fenceWakes().dropKey(r.id);
             // No import, wait or signal can reach its timelines any more: the fence mapping may go.
             ctx.backend().releaseFenceWindow(r.exporter, r.fenceWindow);
         }
@@ -434,6 +443,8 @@ public final class SourceRole implements Role
         r.removed = true;
         ctx.fenceWaits().failKey(r.id, r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
             "the buffer was removed (" + reason + ")");
+        // Clients polling their wake vector see the closed timeline now (the exporter rang it too, unless it died).
+        ctx.wakeLocalWaiters(r.acquire);
         ctx.events().publish(event(BufferEvents.REMOVE, r, reason));
         afterRelease(r);
     }

@@ -22,6 +22,17 @@ public final class Poller
     /** Adds {@code fd} for POLLIN; returns its index. */
     public int add(final int fd)
     {
+        return add(fd, Native.POLLIN);
+    }
+
+    /** Adds {@code fd} for hang-up and errors only (POLLHUP, POLLERR, POLLNVAL); returns its index. */
+    public int addForHangup(final int fd)
+    {
+        return add(fd, (short)0);
+    }
+
+    private int add(final int fd, final short events)
+    {
         if ((count + 1) * POLLFD_SIZE > fds.capacity())
         {
             final ByteBuffer bigger = ByteBuffer.allocateDirect(fds.capacity() * 2).order(ByteOrder.nativeOrder());
@@ -31,7 +42,7 @@ public final class Poller
         }
         final int at = count * POLLFD_SIZE;
         fds.putInt(at, fd);
-        fds.putShort(at + 4, Native.POLLIN);
+        fds.putShort(at + 4, events);
         fds.putShort(at + 6, (short)0);
         return count++;
     }

@@ -173,9 +173,11 @@ public final class FencePool
         final int base = base(index);
         fenceTable.putInt(base + ACQUIRE_ERROR_OFFSET, 0);
         fenceTable.putInt(base + ACQUIRE_WAITERS_OFFSET, 0);
+        fenceTable.putInt(base + FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET, 0);
         fenceTable.putLongVolatile(base + ACQUIRE_VALUE_OFFSET, 0);
         fenceTable.putInt(base + RELEASE_ERROR_OFFSET, 0);
         fenceTable.putInt(base + RELEASE_WAITERS_OFFSET, 0);
+        fenceTable.putInt(base + FenceSlotDescriptor.RELEASE_WAKE_OFFSET, 0);
         fenceTable.putLongVolatile(base + RELEASE_VALUE_OFFSET, 0);
     }
 

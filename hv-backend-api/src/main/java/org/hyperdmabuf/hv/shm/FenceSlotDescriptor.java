@@ -8,9 +8,11 @@ package org.hyperdmabuf.hv.shm;
  *  +-----------------------------------------------------------------------+
  *  | owner u64 (as in the page table) | reserved to 64                     |   0
  *  +-----------------------------------------------------------------------+
- *  | acquire value u64 | acquire error u32 | acquire waiters u32 | rsvd    |  64  producer -&gt; consumer
+ *  | acquire value u64 | acquire error u32 | acquire waiters u32 |         |  64  producer -&gt; consumer
+ *  | acquire wake u32  | reserved to 128                                   |  80
  *  +-----------------------------------------------------------------------+
- *  | release value u64 | release error u32 | release waiters u32 | rsvd    | 128  consumer -&gt; producer
+ *  | release value u64 | release error u32 | release waiters u32 |         | 128  consumer -&gt; producer
+ *  | release wake u32  | reserved to 192                                   | 144
  *  +-----------------------------------------------------------------------+
  * </pre>
  * {@code waiters} lets a signaller skip the doorbell when nobody is blocked, without losing a wake-up
@@ -25,6 +27,13 @@ package org.hyperdmabuf.hv.shm;
  * Either the waiter's re-check sees the new value or the signaller sees the waiter. {@code waiters} is
  * written by both VMs, so it is only a hint: a wrong value costs a needless doorbell or a wake-up on the
  * periodic tick instead of the doorbell, never a missed completion.
+ * <p>
+ * {@code wake} is a bit mask of the waiting VM's doorbell vectors (bit k = vector k, k &ge; 2) that are
+ * leased to clients polling the timeline themselves (FENCE_WAKE). Only the waiting side's daemon sets and
+ * clears bits, before it hands the vector out and after the lease ends; a signaller loads it after the
+ * same full fence as {@code waiters} and rings every vector it names. A bit set for the whole lease is why
+ * no wake-up can be lost without a handshake per wait. A wrong mask (the other VM writes it) costs needless
+ * doorbells to that VM's own vectors, never a missed completion of ours.
  */
 public final class FenceSlotDescriptor
 {
@@ -33,9 +42,13 @@ public final class FenceSlotDescriptor
     public static final int ACQUIRE_VALUE_OFFSET = 64;
     public static final int ACQUIRE_ERROR_OFFSET = 72;
     public static final int ACQUIRE_WAITERS_OFFSET = 76;
+    public static final int ACQUIRE_WAKE_OFFSET = 80;
     public static final int RELEASE_VALUE_OFFSET = 128;
     public static final int RELEASE_ERROR_OFFSET = 136;
     public static final int RELEASE_WAITERS_OFFSET = 140;
+    public static final int RELEASE_WAKE_OFFSET = 144;
+    /** The first vector a wake mask may name: 0 carries messages, 1 is the daemon's fence doorbell. */
+    public static final int FIRST_WAKE_VECTOR = 2;
 
     private FenceSlotDescriptor()
     {

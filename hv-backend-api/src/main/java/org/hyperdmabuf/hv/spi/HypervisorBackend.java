@@ -158,6 +158,53 @@ public interface HypervisorBackend extends AutoCloseable
         throw new BackendException("ENOTSUP", name() + " cannot hand out fence doorbells: use FENCE_SIGNAL");
     }
 
+    /**
+     * As {@link #openFenceDoorbell(int)} for doorbell {@code vector} of {@code peerVm}: 0 or 1 is the fence
+     * doorbell, from {@link org.hyperdmabuf.hv.shm.FenceSlotDescriptor#FIRST_WAKE_VECTOR} up a wake vector
+     * (EINVAL when that VM has no such vector).
+     */
+    default int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
+    {
+        if (vector <= 1)
+        {
+            return openFenceDoorbell(peerVm);
+        }
+        throw new BackendException("ENOTSUP", name() + " has no wake vectors: use FENCE_SIGNAL");
+    }
+
+    /**
+     * Rings {@code peerVm}'s fence doorbell (if {@code ringDaemon}) and each of its wake vectors named in
+     * {@code wakeMask} (a timeline's wake word, written by that VM: vectors it does not have are skipped).
+     */
+    default boolean ringFence(final int peerVm, final boolean ringDaemon, final int wakeMask)
+    {
+        return ringDaemon && ringFence(peerVm);
+    }
+
+    /** One of this VM's wake vectors, leased to a local client: its number and a new fd (the caller owns it). */
+    record FenceWake(int vector, int fd)
+    {
+    }
+
+    /**
+     * Leases a free wake vector of this VM (FENCE_WAKE in ABI.md) until {@link #returnFenceWake}: the fd is
+     * an eventfd the peers' signallers ring. EBUSY when all are leased, ENOTSUP when this backend has none.
+     */
+    default FenceWake leaseFenceWake() throws BackendException
+    {
+        throw new BackendException("ENOTSUP", name() + " has no wake vectors: use FENCE_WAIT");
+    }
+
+    /** Ends the lease of {@code vector}; a stale count left on it is drained first. */
+    default void returnFenceWake(final int vector)
+    {
+    }
+
+    /** Rings this VM's own wake vectors named in {@code wakeMask} (this daemon closed their timeline). */
+    default void wakeLocal(final int wakeMask)
+    {
+    }
+
     /** Region offset of fence slot {@code index}, for clients that map it. IllegalArgumentException if out of range. */
     default long fenceRegionOffset(final int index)
     {

@@ -131,9 +131,17 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         OPTION_FENCE_SLOTS, OPTION_CONNECT_TIMEOUT_MS, OPTION_ROLES, OPTION_HEARTBEAT_MS, OPTION_LIVENESS_TIMEOUT_MS);
     public static final long DEFAULT_HEARTBEAT_MS = 100;
     public static final long DEFAULT_LIVENESS_TIMEOUT_MS = 1500;
-    /** Vectors this backend asks for: 0 carries message doorbells, 1 fence doorbells. */
-    public static final int VECTORS = 2;
+    /**
+     * Vectors this backend asks for: 0 carries message doorbells, 1 fence doorbells, 2 and up are wake vectors
+     * leased to local fence waiters (FENCE_WAKE). A server giving fewer only means fewer (or no) leases.
+     */
+    public static final int VECTORS = 16;
     public static final int MESSAGE_VECTOR = 0;
+    /** Bits of a wake mask that can name one of our wake vectors. */
+    static final int WAKE_VECTORS_MASK = (1 << VECTORS) - (1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR);
+    /** Guards {@link #wakeLeases}, a bit per own wake vector leased to a local client. */
+    private final Object wakeLock = new Object();
+    private int wakeLeases;
     public static final int FENCE_VECTOR = 1;
     public static final long MAX_BUFFER_SIZE = 1L << 30;
     /**
@@ -817,6 +825,140 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 "an fd a client could hold: use FENCE_SIGNAL");
         }
         return fd;
+    }
+
+    @Override
+    public int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
+    {
+        if (vector <= FENCE_VECTOR)
+        {
+            return openFenceDoorbell(peerVm);
+        }
+        checkStarted();
+        if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm || vector >= VECTORS)
+        {
+            throw new BackendException("EINVAL", "peer " + peerVm + " vector " + vector + " is not a wake vector " +
+                "of another peer of this region");
+        }
+        if (channel(peerVm) == null)
+        {
+            throw new BackendException("ENOPEER", "peer " + peerVm + " is not reachable");
+        }
+        final int fd;
+        try
+        {
+            fd = transport.openDoorbell(peerVm, vector);
+        }
+        catch (final IOException e)
+        {
+            throw new BackendException("EIO", "wake vector " + vector + " of peer " + peerVm + ": " + e.getMessage(), e);
+        }
+        if (fd < 0)
+        {
+            throw new BackendException("EINVAL", "peer " + peerVm + " has no vector " + vector + " here");
+        }
+        return fd;
+    }
+
+    @Override
+    public boolean ringFence(final int peerVm, final boolean ringDaemon, final int wakeMask)
+    {
+        boolean rung = ringDaemon && ringFence(peerVm);
+        final IvshmemTransport t = transport;
+        if (t == null || !started || peerVm < 0 || peerVm >= slots.length || peerVm == localVm)
+        {
+            return rung;
+        }
+        // The mask comes from shared memory the other VM writes: only its own wake vectors get rung.
+        for (int m = wakeMask & WAKE_VECTORS_MASK; m != 0; m &= m - 1)
+        {
+            try
+            {
+                rung |= t.ring(peerVm, Integer.numberOfTrailingZeros(m));
+            }
+            catch (final IOException | IllegalArgumentException e)
+            {
+                LOG.debug("wake vector doorbell to peer {} failed: {}", peerVm, e.getMessage());
+            }
+        }
+        return rung;
+    }
+
+    @Override
+    public FenceWake leaseFenceWake() throws BackendException
+    {
+        checkStarted();
+        synchronized (wakeLock)
+        {
+            return leaseFreeWakeVector();
+        }
+    }
+
+    private FenceWake leaseFreeWakeVector() throws BackendException
+    {
+        final int own = Math.min(VECTORS, transport.ownVectorCount());
+        if (own <= FenceSlotDescriptor.FIRST_WAKE_VECTOR)
+        {
+            throw new BackendException("ENOTSUP", transport.describe() + " gives this VM no wake vectors (" + own +
+                " vectors): use FENCE_WAIT");
+        }
+        for (int v = FenceSlotDescriptor.FIRST_WAKE_VECTOR; v < own; v++)
+        {
+            if ((wakeLeases & (1 << v)) == 0)
+            {
+                final int fd;
+                try
+                {
+                    transport.drainOwn(v); // a stale count from the previous lease would be a spurious wake-up
+                    fd = transport.openOwnVector(v);
+                }
+                catch (final IOException e)
+                {
+                    throw new BackendException("EIO", "wake vector " + v + ": " + e.getMessage(), e);
+                }
+                if (fd < 0)
+                {
+                    throw new BackendException("ENOTSUP", transport.describe() + " has no fd for vector " + v);
+                }
+                wakeLeases |= 1 << v;
+                return new FenceWake(v, fd);
+            }
+        }
+        throw new BackendException("EBUSY", "all " + (own - FenceSlotDescriptor.FIRST_WAKE_VECTOR) + " wake " +
+            "vectors of this VM are leased: use FENCE_WAIT");
+    }
+
+    @Override
+    public void returnFenceWake(final int vector)
+    {
+        if (vector >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && vector < VECTORS)
+        {
+            synchronized (wakeLock)
+            {
+                wakeLeases &= ~(1 << vector);
+            }
+        }
+    }
+
+    @Override
+    public void wakeLocal(final int wakeMask)
+    {
+        final IvshmemTransport t = transport;
+        if (t == null || !started)
+        {
+            return;
+        }
+        for (int m = wakeMask & WAKE_VECTORS_MASK; m != 0; m &= m - 1)
+        {
+            try
+            {
+                t.ring(localVm, Integer.numberOfTrailingZeros(m));
+            }
+            catch (final IOException | IllegalArgumentException e)
+            {
+                LOG.debug("own wake vector failed: {}", e.getMessage());
+            }
+        }
     }
 
     @Override

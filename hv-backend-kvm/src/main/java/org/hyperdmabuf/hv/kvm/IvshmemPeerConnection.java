@@ -491,6 +491,20 @@ public final class IvshmemPeerConnection implements AutoCloseable
         }
     }
 
+    /** A new fd (dup) of our own {@code vector} eventfd, for a local client that polls it; -1 if unconnected. */
+    public int dupOwnVector(final int vector) throws NativeIoException
+    {
+        synchronized (lock)
+        {
+            if (closed || vector < 0 || vector >= ownCount || ownFds[vector] < 0)
+            {
+                return -1;
+            }
+            return Native.check(Native.libc().fcntl(ownFds[vector], Native.F_DUPFD_CLOEXEC, 0),
+                "fcntl(F_DUPFD_CLOEXEC) of own vector " + vector);
+        }
+    }
+
     public boolean isPeerConnected(final int peerId)
     {
         synchronized (lock)

@@ -41,7 +41,8 @@ import java.util.concurrent.TimeUnit;
 public final class IvshmemServer implements AutoCloseable
 {
     public static final int PROTOCOL_VERSION = 0;
-    public static final int DEFAULT_VECTORS = 2;
+    /** Vectors per peer: 0 messages, 1 the fence doorbell, 2..15 wake vectors (ABI.md "Direct fence wake-ups"). */
+    public static final int DEFAULT_VECTORS = 16;
     public static final int MAX_VECTORS = 64;
     public static final int DEFAULT_FIRST_ID = 1;
     /** Peer ids are uint16 on the wire (QEMU's IVSHMEM_MAX_PEERS). */

@@ -98,6 +98,24 @@ final class IvshmemServerTransport implements IvshmemTransport
     }
 
     @Override
+    public int openOwnVector(final int vector) throws IOException
+    {
+        return connection.dupOwnVector(vector);
+    }
+
+    @Override
+    public int ownVectorCount()
+    {
+        return connection.ownVectorCount();
+    }
+
+    @Override
+    public void drainOwn(final int vector) throws IOException
+    {
+        connection.drain(vector);
+    }
+
+    @Override
     public boolean hasDoorbell()
     {
         return true;

@@ -61,6 +61,26 @@ public interface IvshmemTransport extends AutoCloseable
         return -1;
     }
 
+    /**
+     * A new fd of our own {@code vector}'s eventfd, for a local client that waits on it (a wake vector); -1 when
+     * this transport has no such fd. The caller owns the fd.
+     */
+    default int openOwnVector(final int vector) throws IOException
+    {
+        return -1;
+    }
+
+    /** Vectors this transport receives on (eventfds it holds for itself); 0 when it has none. */
+    default int ownVectorCount()
+    {
+        return 0;
+    }
+
+    /** Drains our own {@code vector}'s counter (a wake vector between leases). */
+    default void drainOwn(final int vector) throws IOException
+    {
+    }
+
     /** Whether we can ring peers at all. */
     boolean hasDoorbell();
 

@@ -163,11 +163,12 @@ class ShmHeaderConformanceTest
         expected.put("sizeof(struct hdmabuf_ring_trailer)", (long)RingDescriptor.TRAILER_LENGTH);
         expected.put("sizeof(struct hdmabuf_record_header)", (long)RecordDescriptor.HEADER_LENGTH);
         expected.put("sizeof(struct hdmabuf_fence_slot)", (long)FenceSlotDescriptor.SLOT_LENGTH);
-        // Javadoc of FenceSlotDescriptor: each timeline line is value u64, error u32, waiters u32, reserved.
+        // Javadoc of FenceSlotDescriptor: each timeline line is value u64, error u32, waiters u32, wake u32,
+        // reserved.
         expected.put("offsetof(struct hdmabuf_fence_slot, reserved1)",
-            (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET + 4);
+            (long)FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET + 4);
         expected.put("offsetof(struct hdmabuf_fence_slot, reserved2)",
-            (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET + 4);
+            (long)FenceSlotDescriptor.RELEASE_WAKE_OFFSET + 4);
         // The named macros, not only the struct offsets, carry the Java values.
         expected.put("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", (long)FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET);
         expected.put("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", (long)FenceSlotDescriptor.RELEASE_WAITERS_OFFSET);
@@ -176,6 +177,12 @@ class ShmHeaderConformanceTest
         // ABI.md "ivshmem specifics": vector 0 = control-ring doorbell, vector 1 = fences.
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", 0L);
         expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FENCE", 1L);
+        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE", (long)FenceSlotDescriptor.FIRST_WAKE_VECTOR);
+        // hdmabuf_fence_signal_rings with waiters = 1 and wake = 0x800d: the fence doorbell (bit 1) and the
+        // wake bits 2, 3 and 15; bit 0 is not a wake vector. Nothing when neither is set.
+        expected.put("check.hdmabuf_fence_signal_rings", 0x800eL);
+        expected.put("check.fence_value_after_signal", 7L);
+        expected.put("check.hdmabuf_fence_signal_rings_none", 0L);
         final List<String> problems = new ArrayList<>();
         expected.forEach((key, value) -> compare(problems, constants, key, value));
         final String magicBytes = new String(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)

@@ -11,6 +11,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Event;
 import org.hyperdmabuf.abi.v1.Export;
 import org.hyperdmabuf.abi.v1.FenceDoorbell;
+import org.hyperdmabuf.abi.v1.FenceWake;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceWait;
 import org.hyperdmabuf.abi.v1.Free;
@@ -481,7 +482,7 @@ final class ClientApiFuzzer
     private Request.Builder structured()
     {
         final Request.Builder r = Request.newBuilder();
-        switch (random.nextInt(17))
+        switch (random.nextInt(18))
         {
             case 0 -> r.setQueryCaps(QueryCaps.getDefaultInstance());
             case 1 -> r.setQueryTargets(QueryTargets.getDefaultInstance());
@@ -511,7 +512,9 @@ final class ClientApiFuzzer
                 .setValue(interesting()).setError((int)interesting()));
             case 14 -> r.setFenceWait(FenceWait.newBuilder().setId(id()).setTimelineValue(random.nextInt(3))
                 .setValue(interesting()).setTimeoutMs(random.nextInt(50)));
-            case 15 -> r.setFenceDoorbell(FenceDoorbell.newBuilder().setId(id()));
+            case 15 -> r.setFenceDoorbell(FenceDoorbell.newBuilder().setId(id()).setVector(random.nextBoolean() ? 0 :
+                (int)interesting()));
+            case 16 -> r.setFenceWake(FenceWake.newBuilder().setId(id()));
             default -> { } // no operation: ENOTSUP
         }
         return r;

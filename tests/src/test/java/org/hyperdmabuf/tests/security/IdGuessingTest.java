@@ -5,6 +5,7 @@ import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.FenceDoorbell;
+import org.hyperdmabuf.abi.v1.FenceWake;
 import org.hyperdmabuf.abi.v1.FenceSignal;
 import org.hyperdmabuf.abi.v1.FenceWait;
 import org.hyperdmabuf.abi.v1.Import;
@@ -99,7 +100,8 @@ class IdGuessingTest
                 .setTimeline(Timeline.TIMELINE_ACQUIRE).setValue(1)),
             "FENCE_WAIT", id -> Request.newBuilder().setFenceWait(FenceWait.newBuilder().setId(id)
                 .setTimeline(Timeline.TIMELINE_RELEASE).setValue(1).setTimeoutMs(1)),
-            "FENCE_DOORBELL", id -> Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id))));
+            "FENCE_DOORBELL", id -> Request.newBuilder().setFenceDoorbell(FenceDoorbell.newBuilder().setId(id)),
+            "FENCE_WAKE", id -> Request.newBuilder().setFenceWake(FenceWake.newBuilder().setId(id))));
         for (final Map.Entry<String, Function<BufferId, Request.Builder>> op : ops.entrySet())
         {
             final Set<String> answers = new HashSet<>();

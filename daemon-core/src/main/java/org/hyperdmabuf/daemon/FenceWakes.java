@@ -1,0 +1,95 @@
+package org.hyperdmabuf.daemon;
+
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * Wake vectors leased to local clients (FENCE_WAKE, ABI.md "Direct fence wake-ups"): at most one per client
+ * and buffer. While a lease lasts its vector's bit is set in the timeline's wake mask, so every signal from
+ * the other VM rings the client's eventfd directly, without this daemon in between. A lease ends when the
+ * client lets go of the buffer or disconnects, or the buffer goes away. Event-loop confined.
+ */
+public final class FenceWakes
+{
+    private final HypervisorBackend backend;
+    private final List<Lease> leases = new ArrayList<>();
+
+    private record Lease(ClientConnection client, Object key, FenceTimeline timeline, int vector)
+    {
+    }
+
+    public FenceWakes(final HypervisorBackend backend)
+    {
+        this.backend = backend;
+    }
+
+    /**
+     * Leases a wake vector for {@code client}'s waits on {@code timeline} of buffer {@code key} and returns the
+     * fd to hand over (the caller sends it, then closes it). The mask bit is set before the fd leaves.
+     */
+    public int lease(final ClientConnection client, final Object key, final FenceTimeline timeline)
+        throws ApiException
+    {
+        for (final Lease l : leases)
+        {
+            if (l.client == client && l.key.equals(key))
+            {
+                throw new ApiException(ErrorCode.EBUSY, "this connection already holds the wake vector of this " +
+                    "buffer (vector " + l.vector + ")");
+            }
+        }
+        final HypervisorBackend.FenceWake w;
+        try
+        {
+            w = backend.leaseFenceWake();
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+        }
+        timeline.markWake(w.vector(), true);
+        leases.add(new Lease(client, key, timeline, w.vector()));
+        return w.fd();
+    }
+
+    /** Ends {@code client}'s lease on buffer {@code key} (it released or unexported it). */
+    public void drop(final ClientConnection client, final Object key)
+    {
+        end(l -> l.client == client && l.key.equals(key));
+    }
+
+    public void dropClient(final ClientConnection client)
+    {
+        end(l -> l.client == client);
+    }
+
+    /** Ends every lease on buffer {@code key} (it is gone). */
+    public void dropKey(final Object key)
+    {
+        end(l -> l.key.equals(key));
+    }
+
+    public int size()
+    {
+        return leases.size();
+    }
+
+    private void end(final Predicate<Lease> which)
+    {
+        leases.removeIf(l ->
+        {
+            if (!which.test(l))
+            {
+                return false;
+            }
+            l.timeline.markWake(l.vector, false);
+            backend.returnFenceWake(l.vector);
+            return true;
+        });
+    }
+}

@@ -1,0 +1,341 @@
+package org.hyperdmabuf.tests.fence;
+
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.Exported;
+import org.hyperdmabuf.abi.v1.Metadata;
+import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.client.Allocation;
+import org.hyperdmabuf.client.Fence;
+import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.client.HdmabufException;
+import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.tests.support.TwoVmSystem;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Direct fence wake-ups (ABI.md "Direct fence wake-ups", FENCE_WAKE) on kvm-ivshmem host mode: a waiter
+ * leases one of its VM's wake vectors and the other VM's signaller rings it, with no daemon in between;
+ * leases are exclusive, limited (14 with the server's default 16 vectors), returned on release and on
+ * disconnect, and a closed timeline or a dead daemon still ends the wait.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class FenceWakeTest
+{
+    private static final Duration TIMEOUT = Duration.ofSeconds(20);
+    /** Wake vectors per VM with the embedded server's default of 16 vectors. */
+    private static final int WAKE_VECTORS = 16 - FenceSlotDescriptor.FIRST_WAKE_VECTOR;
+
+    private TwoVmSystem system;
+    private HdmabufClient producer;
+    private HdmabufClient consumer;
+
+    @BeforeAll
+    void start() throws Exception
+    {
+        system = TwoVmSystem.startInTempDir("hdw", 64L << 20, List.of(), List.of());
+        producer = HdmabufClient.connect(system.sinkSocket());
+        consumer = HdmabufClient.connect(system.sourceSocket());
+    }
+
+    @AfterAll
+    void stop() throws Exception
+    {
+        if (producer != null)
+        {
+            producer.close();
+        }
+        if (consumer != null)
+        {
+            consumer.close();
+        }
+        if (system != null)
+        {
+            system.closeAndVerify();
+        }
+    }
+
+    private Exported export(final Allocation a, final int target) throws Exception
+    {
+        final Exported e = producer.export(a.handle(), target, Metadata.newBuilder()
+            .setContentType("application/x-fence-wake").build(), Access.ACCESS_READ_WRITE);
+        awaitImportable(consumer, e.getId());
+        return e;
+    }
+
+    /** EXPORT answers once the announcement is sent: import once the source has taken it in. */
+    private static void awaitImportable(final HdmabufClient c, final BufferId id) throws Exception
+    {
+        final long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        while (true)
+        {
+            try
+            {
+                c.importBuffer(id).close();
+                c.release(id);
+                return;
+            }
+            catch (final HdmabufException ex)
+            {
+                if (ex.code() != ErrorCode.ENOENT || System.nanoTime() > deadline)
+                {
+                    throw ex;
+                }
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** Whether {@code fd} becomes readable within {@code millis}. */
+    private static boolean readable(final int fd, final int millis) throws Exception
+    {
+        final Poller p = new Poller();
+        final int i = p.add(fd);
+        p.poll(millis);
+        return p.readable(i);
+    }
+
+    @Test
+    void theSignallerRingsTheLeasedEventfdItselfAndOnlyWhenItSignals() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, system.sourceVm());
+            try (Fence mine = producer.fence(a, e);
+                 ImportedBuffer theirs = consumer.importBuffer(e.getId()))
+            {
+                final int wake = consumer.openFenceWake(e.getId());
+                try
+                {
+                    assertTrue(wake >= 0, "a wake vector is leased");
+                    assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" + wake))
+                        .toString());
+                    assertEquals(-1, consumer.openFenceWake(e.getId()), "one lease per client and buffer (EBUSY)");
+                    assertFalse(readable(wake, 0), "nothing rang yet");
+                    mine.signal(1);
+                    assertTrue(readable(wake, (int)TIMEOUT.toMillis()), "the producer's signal rang the lease");
+                    assertEquals(1, theirs.fence().acquireValue());
+                }
+                finally
+                {
+                    Native.closeQuietly(wake);
+                }
+            }
+            finally
+            {
+                consumer.release(e.getId());
+                producer.unexport(e.getId());
+                producer.free(a.handle());
+            }
+        }
+    }
+
+    @Test
+    void blockingWaitsRunBothWaysOnLeasesAndFallBackToTheDaemonWhenAllAreTaken() throws Exception
+    {
+        final List<HdmabufClient> holders = new ArrayList<>();
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, system.sourceVm());
+            try (Fence mine = producer.fence(a, e);
+                 ImportedBuffer theirs = consumer.importBuffer(e.getId()))
+            {
+                // Both sides block on leases (the first BLOCK wait of each Fence takes one).
+                pingPong(mine, theirs.fence(), 1, 200);
+                assertEquals(-1, consumer.openFenceWake(e.getId()), "the consumer's Fence holds its lease");
+                assertEquals(-1, producer.openFenceWake(e.getId()), "the producer's Fence holds its lease");
+                // Take every other wake vector of the consumer's VM: one client each.
+                for (int i = 1; i < WAKE_VECTORS; i++)
+                {
+                    final HdmabufClient c = HdmabufClient.connect(system.sourceSocket());
+                    holders.add(c);
+                    c.importBuffer(e.getId()).close();
+                    assertTrue(c.openFenceWake(e.getId()) >= 0, "lease " + (i + 1) + " of " + WAKE_VECTORS);
+                }
+                final HdmabufClient late = HdmabufClient.connect(system.sourceSocket());
+                holders.add(late);
+                try (ImportedBuffer lateImport = late.importBuffer(e.getId()))
+                {
+                    assertEquals(-1, late.openFenceWake(e.getId()), "all wake vectors leased (EBUSY)");
+                    // Its BLOCK waits still work, through FENCE_WAIT in the daemon.
+                    final CompletableFuture<Long> w = CompletableFuture.supplyAsync(() -> awaitQuietly(lateImport
+                        .fence(), 201));
+                    mine.signal(201);
+                    assertEquals(201, w.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
+                    // A holder that disconnects gives its vector back.
+                    holders.remove(0).close();
+                    final long deadline = System.nanoTime() + TIMEOUT.toNanos();
+                    int fd;
+                    while ((fd = late.openFenceWake(e.getId())) < 0 && System.nanoTime() < deadline)
+                    {
+                        Thread.onSpinWait();
+                    }
+                    assertTrue(fd >= 0, "the disconnected holder's vector is leased again");
+                    Native.closeQuietly(fd);
+                }
+            }
+            finally
+            {
+                for (final HdmabufClient c : holders)
+                {
+                    c.close();
+                }
+                consumer.release(e.getId());
+                producer.unexport(e.getId());
+                producer.free(a.handle());
+            }
+        }
+        // Every lease ended with its import or export: all vectors are free again.
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, system.sourceVm());
+            final List<HdmabufClient> again = new ArrayList<>();
+            try
+            {
+                for (int i = 0; i < WAKE_VECTORS; i++)
+                {
+                    final HdmabufClient c = HdmabufClient.connect(system.sourceSocket());
+                    again.add(c);
+                    c.importBuffer(e.getId()).close();
+                    final int fd = c.openFenceWake(e.getId());
+                    assertTrue(fd >= 0, "lease " + (i + 1) + " after the others ended");
+                    Native.closeQuietly(fd);
+                }
+            }
+            finally
+            {
+                for (final HdmabufClient c : again)
+                {
+                    c.close();
+                }
+                producer.unexport(e.getId());
+                producer.free(a.handle());
+            }
+        }
+    }
+
+    private static void pingPong(final Fence producerSide, final Fence consumerSide, final long from, final long to)
+        throws Exception
+    {
+        final CompletableFuture<Long> echo = CompletableFuture.supplyAsync(() ->
+        {
+            for (long v = from; v <= to; v++)
+            {
+                awaitQuietly(consumerSide, v);
+                signalQuietly(consumerSide, v);
+            }
+            return to;
+        });
+        for (long v = from; v <= to; v++)
+        {
+            producerSide.signal(v);
+            assertEquals(v, producerSide.await(v, TIMEOUT, Fence.WaitStrategy.BLOCK));
+        }
+        assertEquals(to, echo.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
+    }
+
+    @Test
+    void anUnexportEndsALeasedWaitWithEnoent() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, system.sourceVm());
+            try (ImportedBuffer theirs = consumer.importBuffer(e.getId()))
+            {
+                takeLease(theirs.fence(), consumer, e.getId());
+                final CompletableFuture<Long> w = CompletableFuture.supplyAsync(() -> awaitQuietly(theirs.fence(), 9));
+                producer.unexport(e.getId());
+                final ExecutionException x = assertThrows(ExecutionException.class, () -> w.get(TIMEOUT.toSeconds(),
+                    TimeUnit.SECONDS));
+                assertEquals(ErrorCode.ENOENT, assertInstanceOf(HdmabufException.class, x.getCause().getCause())
+                    .code());
+            }
+            finally
+            {
+                consumer.release(e.getId());
+                producer.free(a.handle());
+            }
+        }
+    }
+
+    @Test
+    void aWaiterWhoseDaemonDiesGetsEpeerlost() throws Exception
+    {
+        final Path socket = system.dir().resolve("third.sock");
+        final ChildProcess third = system.startDaemon("third", "source", socket);
+        final int thirdVm = TwoVmSystem.vmOf(third);
+        try (Allocation a = producer.alloc(4096);
+             HdmabufClient c = HdmabufClient.connect(socket))
+        {
+            final Exported e = producer.export(a.handle(), thirdVm, Metadata.newBuilder()
+                .setContentType("application/x-fence-wake").build(), Access.ACCESS_READ_WRITE);
+            awaitImportable(c, e.getId());
+            final ImportedBuffer theirs = c.importBuffer(e.getId());
+            takeLease(theirs.fence(), c, e.getId());
+            final CompletableFuture<Long> w = CompletableFuture.supplyAsync(() -> awaitQuietly(theirs.fence(), 9));
+            third.kill();
+            final ExecutionException x = assertThrows(ExecutionException.class, () -> w.get(TIMEOUT.toSeconds(),
+                TimeUnit.SECONDS));
+            assertEquals(ErrorCode.EPEERLOST, assertInstanceOf(HdmabufException.class, x.getCause().getCause())
+                .code());
+            producer.unexport(e.getId());
+            producer.free(a.handle());
+        }
+    }
+
+    /**
+     * A BLOCK wait for a value already reached leases the Fence's wake vector and returns; asking for the lease
+     * again is then EBUSY (-1), so later waits of that Fence sleep on it.
+     */
+    private static void takeLease(final Fence f, final HdmabufClient c, final BufferId id) throws Exception
+    {
+        assertEquals(0, f.await(0, TIMEOUT, Fence.WaitStrategy.BLOCK));
+        assertEquals(-1, c.openFenceWake(id), "the Fence holds the lease");
+    }
+
+    private static long awaitQuietly(final Fence f, final long v)
+    {
+        try
+        {
+            return f.await(v, TIMEOUT, Fence.WaitStrategy.BLOCK);
+        }
+        catch (final java.io.IOException ex)
+        {
+            throw new java.io.UncheckedIOException(ex);
+        }
+    }
+
+    private static void signalQuietly(final Fence f, final long v)
+    {
+        try
+        {
+            f.signal(v);
+        }
+        catch (final java.io.IOException ex)
+        {
+            throw new java.io.UncheckedIOException(ex);
+        }
+    }
+}
