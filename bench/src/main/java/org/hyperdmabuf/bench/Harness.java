@@ -132,6 +132,7 @@ public final class Harness
         Path readme = null;
         Set<String> only = null;
         boolean receiveThread = false;
+        boolean traceExport = false;
         for (int i = 0; i < args.length; i++)
         {
             switch (args[i])
@@ -143,9 +144,10 @@ public final class Harness
                 case "-v", "--verbose" -> verbose = true;
                 case "--only" -> only = Set.of(args[++i].split(","));
                 case "--receive-thread" -> receiveThread = true;
+                case "--trace-export" -> traceExport = true;
                 case "-h", "--help" ->
                 {
-                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--readme FILE] [--only LIST] [--receive-thread] [-v]\n" +
+                    System.out.println("usage: Harness [--quick] [--reps N] [--out FILE] [--readme FILE] [--only LIST] [--receive-thread] [--trace-export] [-v]\n" +
                         "  --quick   CI-sized run (well under a minute); default: the full run\n" +
                         "  --reps N  runs per figure; each figure is the median of its runs (default 3 quick, 5 full)\n" +
                         "  --out F   where to write the markdown table (default bench/target/results.md)\n" +
@@ -155,6 +157,8 @@ public final class Harness
                         "            (default: all; a partial run for checking one figure)\n" +
                         "  --receive-thread  daemons receive peer messages on the backend's own thread, handed to\n" +
                         "            their event loop (the design before the loop watched the doorbells), for comparison\n" +
+                        "  --trace-export  the daemons note where each timed export's latency goes (ExportTrace);\n" +
+                        "            the event figure's details then list the median of every point\n" +
                         "  -v        echo the output of every child process");
                     return;
                 }
@@ -171,6 +175,10 @@ public final class Harness
         if (receiveThread)
         {
             h.daemonJvm.add("-D" + DaemonRuntime.RECEIVE_THREAD_PROPERTY + "=true");
+        }
+        if (traceExport)
+        {
+            h.daemonJvm.add("-Dhdmabuf.trace-export=true");
         }
         final String table = h.run(String.join(" ", args));
         final Path file = out != null ? out : target.resolve("results.md");
@@ -637,7 +645,14 @@ public final class Harness
             "; EXPORT call runs " + describe(calls) + "; C unix socketpair ping-pong paced alike (" + count + " x " +
             cfg.reps + ", " + gapUs / 2 + " µs idle before each round) runs " + describe(base) + "; back to back (" +
             cfg.blockRounds + " x " + cfg.reps + ") runs " + describe(backToBack) + "; imports that lost the race with the unexport (not " +
-            "counted): " + misses.substring("MISSES ".length()));
+            "counted): " + misses.substring("MISSES ".length()) + traced(sinkDaemon) + traced(sourceDaemon));
+    }
+
+    /** The last ExportTrace line of a daemon run with --trace-export, for the details; empty otherwise. */
+    private static String traced(final ChildProcess daemon)
+    {
+        final List<String> l = daemon.linesStartingWith("EXPORT-TRACE ");
+        return l.isEmpty() ? "" : "; " + daemon.name() + " " + l.get(l.size() - 1).substring("EXPORT-TRACE ".length());
     }
 
     private List<Lat> results(final ChildProcess p, final String name)

@@ -45,6 +45,10 @@ final class BenchCommand implements Callable<Integer>
         "handed to their event loop (the design before the loop watched the doorbells), for comparison.")
     boolean receiveThread;
 
+    @Option(names = "--trace-export", description = "Daemons note where each timed export's latency goes " +
+        "(-Dhdmabuf.trace-export); the medians per point go into the event figure's details.")
+    boolean traceExport;
+
     @Option(names = {"-v", "--verbose"}, description = "Echo the output of every child process.")
     boolean verbose;
 
@@ -91,6 +95,10 @@ final class BenchCommand implements Callable<Integer>
         if (receiveThread)
         {
             cmd.add("--receive-thread");
+        }
+        if (traceExport)
+        {
+            cmd.add("--trace-export");
         }
         if (verbose)
         {

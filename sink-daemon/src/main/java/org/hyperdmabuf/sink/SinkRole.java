@@ -25,6 +25,7 @@ import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.MetadataValidator;
 import org.hyperdmabuf.daemon.Role;
@@ -315,6 +316,7 @@ public final class SinkRole implements Role
     private void export(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Export req)
         throws ApiException
     {
+        ExportTrace.mark(ExportTrace.Point.SINK_REQUEST, req.getMetadata());
         final Allocation a = owned(client, req.getHandle());
         if (req.getAccess() == Access.UNRECOGNIZED)
         {
@@ -388,9 +390,11 @@ public final class SinkRole implements Role
             .setExportNumber(++exportCounter).setNonce(random.nextLong()).build();
         final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,
             ctx.backend().fenceWindow(fence.index()));
+        ExportTrace.mark(ExportTrace.Point.SINK_CHECKED, req.getMetadata());
         try
         {
             ctx.messenger().send(target, announce(e, e.metadata, e.revision));
+            ExportTrace.mark(ExportTrace.Point.SINK_ANNOUNCED, req.getMetadata());
         }
         catch (final ApiException ex)
         {
@@ -402,6 +406,7 @@ public final class SinkRole implements Role
         exports.put(id, e);
         client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(id)
             .setFenceOffset(fence.regionOffset())));
+        ExportTrace.mark(ExportTrace.Point.SINK_REPLIED, req.getMetadata());
     }
 
     private static PeerMessage announce(final Export e, final org.hyperdmabuf.abi.v1.Metadata metadata,

@@ -23,6 +23,7 @@ import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.MetadataValidator;
@@ -334,6 +335,7 @@ public final class SourceRole implements Role
 
     private void onExport(final int vm, final ExportAnnounce a)
     {
+        ExportTrace.mark(ExportTrace.Point.SOURCE_ANNOUNCE, a.getMetadata());
         final BufferId id = a.getId();
         if (id.getExporterVm() != vm)
         {
@@ -387,9 +389,8 @@ public final class SourceRole implements Role
             {
                 throw new ApiException(ErrorCode.EINVAL, "fence slot " + a.getFenceSlot() + " is not the sender's");
             }
-            final ClientMapping probe = ctx.backend().mapImport(vm, new ShareRef(a.getOffset(), a.getLength()),
+            ctx.backend().checkImport(vm, new ShareRef(a.getOffset(), a.getLength()),
                 a.getAccess() == Access.ACCESS_READ_ONLY);
-            Native.closeQuietly(probe.fd());
         }
         catch (final ApiException e)
         {
@@ -401,6 +402,7 @@ public final class SourceRole implements Role
             reject(vm, id, ApiException.codeOf(e.error()), e.getMessage());
             return;
         }
+        ExportTrace.mark(ExportTrace.Point.SOURCE_CHECKED, a.getMetadata());
         if (existing != null)
         {
             existing.metadata = a.getMetadata();
@@ -411,7 +413,10 @@ public final class SourceRole implements Role
         final Remote r = new Remote(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
             a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(vm, a.getFenceSlot()));
         buffers.put(id, r);
-        ctx.events().publish(event(BufferEvents.ADD, r, null));
+        final UEvent ev = event(BufferEvents.ADD, r, null);
+        ExportTrace.mark(ExportTrace.Point.SOURCE_EVENT_BUILT, a.getMetadata());
+        ctx.events().publish(ev);
+        ExportTrace.mark(ExportTrace.Point.SOURCE_PUBLISHED, a.getMetadata());
     }
 
     private void reject(final int vm, final BufferId id, final ErrorCode code, final String message)

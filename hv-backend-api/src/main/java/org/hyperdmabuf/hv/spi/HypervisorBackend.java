@@ -66,6 +66,17 @@ public interface HypervisorBackend extends AutoCloseable
     ClientMapping mapImport(int exporterVm, ShareRef ref, boolean readOnly) throws BackendException;
 
     /**
+     * The check {@link #mapImport} makes, without a mapping: whether {@code ref} from {@code exporterVm} could be
+     * imported (EINVAL if not). A source runs it on every announcement, so a backend whose check needs no fd
+     * overrides it; by default it maps and closes.
+     */
+    default void checkImport(final int exporterVm, final ShareRef ref, final boolean readOnly)
+        throws BackendException
+    {
+        org.hyperdmabuf.hv.nativeio.Native.closeQuietly(mapImport(exporterVm, ref, readOnly).fd());
+    }
+
+    /**
      * Sends one message to {@code peerVm} and rings its doorbell. Returns false if the channel is full
      * (nothing sent; retry later). ENOPEER if the peer is not reachable.
      */

@@ -608,15 +608,35 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         enter();
         try
         {
-            if (!pool.isOwnedBy(ref.offset(), ref.length(), exporterVm))
-            {
-                throw new BackendException("EINVAL", "reference " + ref + " is not memory of peer " + exporterVm);
-            }
+            checkOwnedBy(exporterVm, ref);
             return new ClientMapping(dupRegionFd(readOnly), ref.offset(), ref.length(), readOnly);
         }
         finally
         {
             exit();
+        }
+    }
+
+    @Override
+    public void checkImport(final int exporterVm, final ShareRef ref, final boolean readOnly)
+        throws BackendException
+    {
+        enter();
+        try
+        {
+            checkOwnedBy(exporterVm, ref); // no fd: opening a read-only one costs a path walk in /proc
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    private void checkOwnedBy(final int exporterVm, final ShareRef ref) throws BackendException
+    {
+        if (!pool.isOwnedBy(ref.offset(), ref.length(), exporterVm))
+        {
+            throw new BackendException("EINVAL", "reference " + ref + " is not memory of peer " + exporterVm);
         }
     }
 

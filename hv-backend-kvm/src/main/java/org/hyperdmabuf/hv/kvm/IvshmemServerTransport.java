@@ -15,6 +15,8 @@ final class IvshmemServerTransport implements IvshmemTransport
     private final String socketPath;
     private final IvshmemPeerConnection connection;
     private final Poller poller = new Poller();
+    /** {@link #readOnlyRegionFd()}, opened on first use; -1 until then. */
+    private int readOnlyFd = -1;
 
     private IvshmemServerTransport(final String socketPath, final IvshmemPeerConnection connection)
     {
@@ -74,9 +76,21 @@ final class IvshmemServerTransport implements IvshmemTransport
     @Override
     public int openRegionFd(final boolean readOnly) throws IOException
     {
-        final int regionFd = connection.shmFd();
-        return readOnly ? MemFd.reopenReadOnly(regionFd) :
-            Native.check(Native.libc().dup(regionFd), "dup(" + regionFd + ")");
+        final int regionFd = readOnly ? readOnlyRegionFd() : connection.shmFd();
+        return Native.check(Native.libc().fcntl(regionFd, Native.F_DUPFD_CLOEXEC, 0), "dup(" + regionFd + ")");
+    }
+
+    /**
+     * One O_RDONLY open of the region, reopened through /proc once (a path walk costing tens of µs on every
+     * read-only import otherwise); a dup of it is as read-only as a new open, and mmap ignores the shared offset.
+     */
+    private synchronized int readOnlyRegionFd() throws IOException
+    {
+        if (readOnlyFd < 0)
+        {
+            readOnlyFd = MemFd.reopenReadOnly(connection.shmFd());
+        }
+        return readOnlyFd;
     }
 
     @Override
@@ -189,5 +203,10 @@ final class IvshmemServerTransport implements IvshmemTransport
     public void close()
     {
         connection.close();
+        synchronized (this)
+        {
+            Native.closeQuietly(readOnlyFd);
+            readOnlyFd = -1;
+        }
     }
 }
