@@ -15,19 +15,25 @@ final class IvshmemServerTransport implements IvshmemTransport
     private final String socketPath;
     private final IvshmemPeerConnection connection;
     private final Poller poller = new Poller();
-    /** {@link #readOnlyRegionFd()}, opened on first use; -1 until then. */
-    private int readOnlyFd = -1;
+    /**
+     * One O_RDONLY open of the region, made at connect: a read-only import gets a dup of it (as read-only as a
+     * new open; mmap ignores the shared offset) instead of a reopen through /proc, a path walk costing tens of
+     * µs per import.
+     */
+    private final int readOnlyFd;
 
-    private IvshmemServerTransport(final String socketPath, final IvshmemPeerConnection connection)
+    private IvshmemServerTransport(final String socketPath, final IvshmemPeerConnection connection,
+        final int readOnlyFd)
     {
         this.socketPath = socketPath;
         this.connection = connection;
+        this.readOnlyFd = readOnlyFd;
     }
 
     static IvshmemServerTransport connect(final String socketPath, final long timeoutMillis, final Events events)
         throws IOException
     {
-        return new IvshmemServerTransport(socketPath, IvshmemPeerConnection.connect(socketPath,
+        final IvshmemPeerConnection connection = IvshmemPeerConnection.connect(socketPath,
             IvshmemBackend.VECTORS, timeoutMillis, new IvshmemPeerConnection.Listener()
             {
                 @Override
@@ -41,7 +47,16 @@ final class IvshmemServerTransport implements IvshmemTransport
                 {
                     events.onTransportLost("ivshmem server lost (" + reason + ")");
                 }
-            }));
+            });
+        try
+        {
+            return new IvshmemServerTransport(socketPath, connection, MemFd.reopenReadOnly(connection.shmFd()));
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            connection.close();
+            throw e;
+        }
     }
 
     IvshmemPeerConnection connection()
@@ -76,21 +91,8 @@ final class IvshmemServerTransport implements IvshmemTransport
     @Override
     public int openRegionFd(final boolean readOnly) throws IOException
     {
-        final int regionFd = readOnly ? readOnlyRegionFd() : connection.shmFd();
+        final int regionFd = readOnly ? readOnlyFd : connection.shmFd();
         return Native.check(Native.libc().fcntl(regionFd, Native.F_DUPFD_CLOEXEC, 0), "dup(" + regionFd + ")");
-    }
-
-    /**
-     * One O_RDONLY open of the region, reopened through /proc once (a path walk costing tens of µs on every
-     * read-only import otherwise); a dup of it is as read-only as a new open, and mmap ignores the shared offset.
-     */
-    private synchronized int readOnlyRegionFd() throws IOException
-    {
-        if (readOnlyFd < 0)
-        {
-            readOnlyFd = MemFd.reopenReadOnly(connection.shmFd());
-        }
-        return readOnlyFd;
     }
 
     @Override
@@ -203,10 +205,6 @@ final class IvshmemServerTransport implements IvshmemTransport
     public void close()
     {
         connection.close();
-        synchronized (this)
-        {
-            Native.closeQuietly(readOnlyFd);
-            readOnlyFd = -1;
-        }
+        Native.closeQuietly(readOnlyFd);
     }
 }

@@ -247,13 +247,15 @@ final class Lifecycle
         }
 
         /**
-         * For a wait that blocks in a daemon: waits until the request was sent (the thread parks for the
-         * response), then makes a round trip on the same connection. A daemon serves a connection's requests
-         * in order, so afterwards the FENCE_WAIT is parked in the daemon.
+         * For a blocking wait: waits until the thread sent a request and waits for its answer (FENCE_WAIT, or
+         * FENCE_WAKE for a lease) or sleeps on its leased wake vector, then makes a round trip on the same
+         * connection. A daemon serves a connection's requests in order, so afterwards the FENCE_WAIT is parked
+         * in the daemon, or the wake vector's bit is set in the timeline (ABI.md "Direct fence wake-ups").
          */
         PendingWait parkedIn(final HdmabufClient client) throws Exception
         {
-            Await.until(name + " to block in its daemon", TIMEOUT, () -> result.isDone() || awaitsReply(thread));
+            Await.until(name + " to block (in its daemon or on its wake vector)", TIMEOUT, () -> result.isDone() ||
+                awaitsReply(thread));
             client.caps();
             return this;
         }
@@ -264,14 +266,14 @@ final class Lifecycle
         }
 
         /**
-         * Whether the thread has sent its request and waits for the response: parked as a follower or reading the
-         * socket itself (then it is RUNNABLE in poll, so its state does not tell).
+         * Whether the thread has sent its request and waits for the response (parked as a follower or reading the
+         * socket itself: then it is RUNNABLE in poll, so its state does not tell), or polls its wake vector.
          */
         private static boolean awaitsReply(final Thread thread)
         {
             for (final StackTraceElement f : thread.getStackTrace())
             {
-                if (f.getMethodName().equals("awaitReply"))
+                if (f.getMethodName().equals("awaitReply") || f.getMethodName().equals("awaitWoken"))
                 {
                     return true;
                 }
