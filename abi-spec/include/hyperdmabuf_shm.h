@@ -653,11 +653,13 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *                  signaller sees the waiter: no wake-up is lost.
  *                  See hdmabuf_fence_signal() / hdmabuf_fence_add_waiter().
  * *_wake         - bit mask of the WAITING VM's doorbell vectors (bit k =
- *                  vector k, k >= HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) leased
- *                  to clients that poll the timeline themselves. Set and
- *                  cleared only by the waiting side's daemon (atomic OR /
- *                  AND-NOT), before the lease is handed out and after it
- *                  ends. A signaller loads it after the same full fence as
+ *                  vector k, k >= HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) on
+ *                  which a client sleeps waiting for this timeline (leased
+ *                  with FENCE_WAKE). The client sets its bit (atomic OR,
+ *                  full barrier) before it re-checks the value and sleeps,
+ *                  and clears it (atomic AND-NOT) when it stops waiting; for
+ *                  a read-only import its daemon holds the bit for the whole
+ *                  lease. A signaller loads it after the same full fence as
  *                  waiters and rings each vector it names. A hint: wrong
  *                  bits cost needless doorbells, never a lost completion.
  * A value lower than one already observed is a protocol violation.

@@ -75,6 +75,7 @@ public final class Fence implements AutoCloseable
     private final int signalWake;
     private final int waitValue;
     private final int waitError;
+    private final int waitWake;
     private final Timeline signalTimeline;
     private final Timeline waitTimeline;
     private int lastError;
@@ -83,6 +84,8 @@ public final class Fence implements AutoCloseable
     private EventFd ringer;
     /** FENCE_WAKE's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if none could be leased. */
     private int wake = NO_DOORBELL;
+    /** The bit of the leased vector in the wake word, when this side sets it around its sleeps; else 0. */
+    private int wakeBit;
     private Poller wakePoller;
     /** The other VM's wake vectors by number, asked for when its wake mask first names them (lazily). */
     private int[] peerWake;
@@ -106,6 +109,7 @@ public final class Fence implements AutoCloseable
         this.signalWake = producer ? FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET : FenceSlotDescriptor.RELEASE_WAKE_OFFSET;
         this.waitValue = producer ? FenceSlotDescriptor.RELEASE_VALUE_OFFSET : FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET;
         this.waitError = producer ? FenceSlotDescriptor.RELEASE_ERROR_OFFSET : FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET;
+        this.waitWake = producer ? FenceSlotDescriptor.RELEASE_WAKE_OFFSET : FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET;
     }
 
     /** Maps the pages holding the slot at region offset {@code fenceOffset} from {@code fd} (which stays open). */
@@ -338,13 +342,25 @@ public final class Fence implements AutoCloseable
 
     private void leaseWake() throws IOException
     {
+        HdmabufClient.WakeLease lease;
         try
         {
-            wake = client.openFenceWake(id); // -1: all leased, or the backend has none
+            lease = client.openFenceWake(id); // null: all leased, or the backend has none
         }
         catch (final HdmabufException e)
         {
-            wake = -1; // FENCE_WAIT reports what is wrong
+            lease = null; // FENCE_WAIT reports what is wrong
+        }
+        wake = lease == null ? -1 : lease.fd();
+        if (lease != null && !lease.bitHeldByDaemon())
+        {
+            if (!canStore || lease.vector() < FenceSlotDescriptor.FIRST_WAKE_VECTOR || lease.vector() >= 32)
+            {
+                Native.closeQuietly(wake); // a bit we could not set: the lease would never ring
+                wake = -1;
+                return;
+            }
+            wakeBit = 1 << lease.vector();
         }
         if (wake >= 0)
         {
@@ -359,11 +375,45 @@ public final class Fence implements AutoCloseable
     }
 
     /**
-     * Sleeps on the leased wake vector until the value is reached. The daemon set the vector's bit in the wake
-     * mask before handing it out, so a signal stored after our last look at the value rings it: no handshake
-     * per wait. The daemon rings it too when it closes the timeline; its hang-up on our socket ends the wait.
+     * Sleeps on the leased wake vector until the value is reached. Its bit is set in the wake word before the
+     * value is checked (by us, a full barrier; or for the whole lease by the daemon), so a signal stored after
+     * our last look at the value rings it; we clear our bit when we stop waiting, so signallers do not ring a
+     * waiter that spins. The daemon rings it too when it closes the timeline; its hang-up on our socket ends
+     * the wait.
      */
     private long awaitWoken(final long value, final long start, final long timeoutNanos, final Duration timeout)
+        throws IOException
+    {
+        if (wakeBit == 0)
+        {
+            return sleepOnWake(value, start, timeoutNanos, timeout);
+        }
+        markWake(true);
+        try
+        {
+            return sleepOnWake(value, start, timeoutNanos, timeout);
+        }
+        finally
+        {
+            markWake(false);
+        }
+    }
+
+    /** Sets or clears our bit in the wake word (CAS: the word holds other waiters' bits of this VM). */
+    private void markWake(final boolean on)
+    {
+        while (true)
+        {
+            final int m = slot.getIntVolatile(waitWake);
+            final int next = on ? m | wakeBit : m & ~wakeBit;
+            if (slot.compareAndSetInt(waitWake, m, next))
+            {
+                return; // a CAS is a full barrier: the value check that follows cannot move before it
+            }
+        }
+    }
+
+    private long sleepOnWake(final long value, final long start, final long timeoutNanos, final Duration timeout)
         throws IOException
     {
         while (true)

@@ -206,12 +206,17 @@ public final class HdmabufClient implements AutoCloseable
         return onlyFd(reply);
     }
 
+    /** A leased wake vector: the eventfd to poll (the caller owns it), its number, and who sets its bit. */
+    public record WakeLease(int fd, int vector, boolean bitHeldByDaemon)
+    {
+    }
+
     /**
      * FENCE_WAKE: leases a wake vector of this VM for the timeline this client waits on in buffer {@code id};
-     * returns the eventfd to poll (the caller owns it), or -1 when none can be had (EBUSY: all leased; ENOTSUP:
-     * the backend has none), so the caller waits with FENCE_WAIT.
+     * null when none can be had (EBUSY: all leased, or this connection holds the buffer's lease already;
+     * ENOTSUP: the backend has none), so the caller waits with FENCE_WAIT.
      */
-    public int openFenceWake(final BufferId id) throws IOException
+    public WakeLease openFenceWake(final BufferId id) throws IOException
     {
         final Reply reply;
         try
@@ -222,11 +227,13 @@ public final class HdmabufClient implements AutoCloseable
         {
             if (e.code() == ErrorCode.ENOTSUP || e.code() == ErrorCode.EBUSY)
             {
-                return -1;
+                return null;
             }
             throw e;
         }
-        return onlyFd(reply);
+        final int fd = onlyFd(reply);
+        final org.hyperdmabuf.abi.v1.WakeLease l = reply.response().getWakeLease();
+        return new WakeLease(fd, l.getVector(), l.getBitHeldByDaemon());
     }
 
     /** The connection's socket fd, for a poller that watches for the daemon hanging up (never read it). */

@@ -10,9 +10,11 @@ import java.util.function.Predicate;
 
 /**
  * Wake vectors leased to local clients (FENCE_WAKE, ABI.md "Direct fence wake-ups"): at most one per client
- * and buffer. While a lease lasts its vector's bit is set in the timeline's wake mask, so every signal from
- * the other VM rings the client's eventfd directly, without this daemon in between. A lease ends when the
- * client lets go of the buffer or disconnects, or the buffer goes away. Event-loop confined.
+ * and buffer. A signal from the other VM rings the client's eventfd directly, without this daemon in between,
+ * whenever the vector's bit is set in the timeline's wake mask: set by the client around each sleep, or, for
+ * a client that cannot write the slot (a read-only import), by this daemon for the whole lease. A lease ends,
+ * and the bit is cleared, when the client lets go of the buffer or disconnects, or the buffer goes away.
+ * Event-loop confined.
  */
 public final class FenceWakes
 {
@@ -29,11 +31,12 @@ public final class FenceWakes
     }
 
     /**
-     * Leases a wake vector for {@code client}'s waits on {@code timeline} of buffer {@code key} and returns the
-     * fd to hand over (the caller sends it, then closes it). The mask bit is set before the fd leaves.
+     * Leases a wake vector for {@code client}'s waits on {@code timeline} of buffer {@code key}. With
+     * {@code holdBit} (the client cannot write the slot) the mask bit is set before the answer leaves and
+     * stays set for the lease.
      */
-    public int lease(final ClientConnection client, final Object key, final FenceTimeline timeline)
-        throws ApiException
+    public HypervisorBackend.FenceWake lease(final ClientConnection client, final Object key,
+        final FenceTimeline timeline, final boolean holdBit) throws ApiException
     {
         for (final Lease l : leases)
         {
@@ -52,9 +55,12 @@ public final class FenceWakes
         {
             throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
         }
-        timeline.markWake(w.vector(), true);
+        if (holdBit)
+        {
+            timeline.markWake(w.vector(), true);
+        }
         leases.add(new Lease(client, key, timeline, w.vector()));
-        return w.fd();
+        return w;
     }
 
     /** Ends {@code client}'s lease on buffer {@code key} (it released or unexported it). */

@@ -19,6 +19,7 @@ import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.ReleaseNotice;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.WakeLease;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
@@ -33,6 +34,7 @@ import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
@@ -165,7 +167,11 @@ public final class SourceRole implements Role
             case FENCE_WAKE -> {
                 final Remote r = heldImport(client, request.getFenceWake().getId());
                 checkExporterAlive(r);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceWakes().lease(client, r.id, r.acquire));
+                // A read-only import cannot store the bit around its sleeps: the daemon holds it for the lease.
+                final boolean holdBit = r.access == Access.ACCESS_READ_ONLY;
+                final HypervisorBackend.FenceWake w = ctx.fenceWakes().lease(client, r.id, r.acquire, holdBit);
+                client.replyWithFd(rid, Response.newBuilder().setWakeLease(WakeLease.newBuilder()
+                    .setVector(w.vector()).setBitHeldByDaemon(holdBit)), w.fd());
             }
             case FENCE_WAIT -> {
                 final FenceWait f = request.getFenceWait();

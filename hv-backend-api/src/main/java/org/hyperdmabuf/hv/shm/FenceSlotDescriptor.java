@@ -28,11 +28,12 @@ package org.hyperdmabuf.hv.shm;
  * written by both VMs, so it is only a hint: a wrong value costs a needless doorbell or a wake-up on the
  * periodic tick instead of the doorbell, never a missed completion.
  * <p>
- * {@code wake} is a bit mask of the waiting VM's doorbell vectors (bit k = vector k, k &ge; 2) that are
- * leased to clients polling the timeline themselves (FENCE_WAKE). Only the waiting side's daemon sets and
- * clears bits, before it hands the vector out and after the lease ends; a signaller loads it after the
- * same full fence as {@code waiters} and rings every vector it names. A bit set for the whole lease is why
- * no wake-up can be lost without a handshake per wait. A wrong mask (the other VM writes it) costs needless
+ * {@code wake} is a bit mask of the waiting VM's doorbell vectors (bit k = vector k, k &ge; 2) on which a
+ * client of that VM sleeps, waiting for this timeline (FENCE_WAKE leases the vector). The client sets its
+ * bit (atomic OR, a full barrier) before it re-checks the value and sleeps, and clears it when it stops
+ * waiting; for a client that cannot write the slot its daemon holds the bit for the whole lease. A
+ * signaller loads {@code wake} after the same full fence as {@code waiters} and rings every vector it
+ * names: the same handshake, so no wake-up is lost. A wrong mask (the other VM writes it) costs needless
  * doorbells to that VM's own vectors, never a missed completion of ours.
  */
 public final class FenceSlotDescriptor

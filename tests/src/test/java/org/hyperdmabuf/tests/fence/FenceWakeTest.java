@@ -32,6 +32,8 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -79,8 +81,13 @@ class FenceWakeTest
 
     private Exported export(final Allocation a, final int target) throws Exception
     {
+        return export(a, target, Access.ACCESS_READ_WRITE);
+    }
+
+    private Exported export(final Allocation a, final int target, final Access access) throws Exception
+    {
         final Exported e = producer.export(a.handle(), target, Metadata.newBuilder()
-            .setContentType("application/x-fence-wake").build(), Access.ACCESS_READ_WRITE);
+            .setContentType("application/x-fence-wake").build(), access);
         awaitImportable(consumer, e.getId());
         return e;
     }
@@ -117,30 +124,73 @@ class FenceWakeTest
         return p.readable(i);
     }
 
+    /**
+     * A read-only import cannot store its bit around each sleep, so the daemon holds it for the whole lease: the
+     * producer's signal rings the leased eventfd itself, and nothing rings it before.
+     */
     @Test
-    void theSignallerRingsTheLeasedEventfdItselfAndOnlyWhenItSignals() throws Exception
+    void forAReadOnlyImportTheDaemonHoldsTheBitAndTheSignallerRingsTheLease() throws Exception
     {
         try (Allocation a = producer.alloc(4096))
         {
-            final Exported e = export(a, system.sourceVm());
+            final Exported e = export(a, system.sourceVm(), Access.ACCESS_READ_ONLY);
             try (Fence mine = producer.fence(a, e);
                  ImportedBuffer theirs = consumer.importBuffer(e.getId()))
             {
-                final int wake = consumer.openFenceWake(e.getId());
+                final HdmabufClient.WakeLease lease = consumer.openFenceWake(e.getId());
+                assertNotNull(lease, "a wake vector is leased");
                 try
                 {
-                    assertTrue(wake >= 0, "a wake vector is leased");
-                    assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" + wake))
-                        .toString());
-                    assertEquals(-1, consumer.openFenceWake(e.getId()), "one lease per client and buffer (EBUSY)");
-                    assertFalse(readable(wake, 0), "nothing rang yet");
+                    assertTrue(lease.bitHeldByDaemon(), "read-only: the daemon holds the bit");
+                    assertTrue(lease.vector() >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && lease.vector() < 16,
+                        "vector " + lease.vector());
+                    assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" +
+                        lease.fd())).toString());
+                    assertNull(consumer.openFenceWake(e.getId()), "one lease per client and buffer (EBUSY)");
+                    assertFalse(readable(lease.fd(), 0), "nothing rang yet");
                     mine.signal(1);
-                    assertTrue(readable(wake, (int)TIMEOUT.toMillis()), "the producer's signal rang the lease");
+                    assertTrue(readable(lease.fd(), (int)TIMEOUT.toMillis()), "the producer's signal rang the lease");
                     assertEquals(1, theirs.fence().acquireValue());
                 }
                 finally
                 {
-                    Native.closeQuietly(wake);
+                    Native.closeQuietly(lease.fd());
+                }
+            }
+            finally
+            {
+                consumer.release(e.getId());
+                producer.unexport(e.getId());
+                producer.free(a.handle());
+            }
+        }
+    }
+
+    /**
+     * A writable import sets its bit only while it sleeps: leased but not asleep, a signal does not ring it
+     * (signallers do not pay a doorbell for a waiter that spins), and the bit is the client's to set.
+     */
+    @Test
+    void aWritableWaiterIsRungOnlyWhileItsBitIsSet() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096))
+        {
+            final Exported e = export(a, system.sourceVm(), Access.ACCESS_READ_WRITE);
+            try (Fence mine = producer.fence(a, e);
+                 ImportedBuffer theirs = consumer.importBuffer(e.getId()))
+            {
+                final HdmabufClient.WakeLease lease = consumer.openFenceWake(e.getId());
+                assertNotNull(lease, "a wake vector is leased");
+                try
+                {
+                    assertFalse(lease.bitHeldByDaemon(), "writable: the client sets its bit around each sleep");
+                    mine.signal(1);
+                    assertEquals(1, theirs.fence().acquireValue());
+                    assertFalse(readable(lease.fd(), 200), "a signal while the bit is clear rings nothing");
+                }
+                finally
+                {
+                    Native.closeQuietly(lease.fd());
                 }
             }
             finally
@@ -164,21 +214,23 @@ class FenceWakeTest
             {
                 // Both sides block on leases (the first BLOCK wait of each Fence takes one).
                 pingPong(mine, theirs.fence(), 1, 200);
-                assertEquals(-1, consumer.openFenceWake(e.getId()), "the consumer's Fence holds its lease");
-                assertEquals(-1, producer.openFenceWake(e.getId()), "the producer's Fence holds its lease");
+                assertNull(consumer.openFenceWake(e.getId()), "the consumer's Fence holds its lease");
+                assertNull(producer.openFenceWake(e.getId()), "the producer's Fence holds its lease");
                 // Take every other wake vector of the consumer's VM: one client each.
                 for (int i = 1; i < WAKE_VECTORS; i++)
                 {
                     final HdmabufClient c = HdmabufClient.connect(system.sourceSocket());
                     holders.add(c);
                     c.importBuffer(e.getId()).close();
-                    assertTrue(c.openFenceWake(e.getId()) >= 0, "lease " + (i + 1) + " of " + WAKE_VECTORS);
+                    final HdmabufClient.WakeLease l = c.openFenceWake(e.getId());
+                    assertNotNull(l, "lease " + (i + 1) + " of " + WAKE_VECTORS);
+                    Native.closeQuietly(l.fd()); // the lease stays until c disconnects
                 }
                 final HdmabufClient late = HdmabufClient.connect(system.sourceSocket());
                 holders.add(late);
                 try (ImportedBuffer lateImport = late.importBuffer(e.getId()))
                 {
-                    assertEquals(-1, late.openFenceWake(e.getId()), "all wake vectors leased (EBUSY)");
+                    assertNull(late.openFenceWake(e.getId()), "all wake vectors leased (EBUSY)");
                     // Its BLOCK waits still work, through FENCE_WAIT in the daemon.
                     final CompletableFuture<Long> w = CompletableFuture.supplyAsync(() -> awaitQuietly(lateImport
                         .fence(), 201));
@@ -187,13 +239,13 @@ class FenceWakeTest
                     // A holder that disconnects gives its vector back.
                     holders.remove(0).close();
                     final long deadline = System.nanoTime() + TIMEOUT.toNanos();
-                    int fd;
-                    while ((fd = late.openFenceWake(e.getId())) < 0 && System.nanoTime() < deadline)
+                    HdmabufClient.WakeLease again;
+                    while ((again = late.openFenceWake(e.getId())) == null && System.nanoTime() < deadline)
                     {
                         Thread.onSpinWait();
                     }
-                    assertTrue(fd >= 0, "the disconnected holder's vector is leased again");
-                    Native.closeQuietly(fd);
+                    assertNotNull(again, "the disconnected holder's vector is leased again");
+                    Native.closeQuietly(again.fd());
                 }
             }
             finally
@@ -219,9 +271,9 @@ class FenceWakeTest
                     final HdmabufClient c = HdmabufClient.connect(system.sourceSocket());
                     again.add(c);
                     c.importBuffer(e.getId()).close();
-                    final int fd = c.openFenceWake(e.getId());
-                    assertTrue(fd >= 0, "lease " + (i + 1) + " after the others ended");
-                    Native.closeQuietly(fd);
+                    final HdmabufClient.WakeLease l = c.openFenceWake(e.getId());
+                    assertNotNull(l, "lease " + (i + 1) + " after the others ended");
+                    Native.closeQuietly(l.fd());
                 }
             }
             finally
@@ -312,7 +364,7 @@ class FenceWakeTest
     private static void takeLease(final Fence f, final HdmabufClient c, final BufferId id) throws Exception
     {
         assertEquals(0, f.await(0, TIMEOUT, Fence.WaitStrategy.BLOCK));
-        assertEquals(-1, c.openFenceWake(id), "the Fence holds the lease");
+        assertNull(c.openFenceWake(id), "the Fence holds the lease");
     }
 
     private static long awaitQuietly(final Fence f, final long v)
