@@ -306,12 +306,7 @@ public final class Fence implements AutoCloseable
                 final long seen = slot.getLongAcquire(waitValue);
                 if (seen >= value)
                 {
-                    lastError = slot.getIntVolatile(waitError);
-                    if (seen == POISON_VALUE)
-                    {
-                        throw closed(lastError);
-                    }
-                    return seen;
+                    return reached(seen);
                 }
                 if ((++spins & 0xff) == 0 && System.nanoTime() - start >= spinNanos)
                 {
@@ -421,12 +416,7 @@ public final class Fence implements AutoCloseable
             final long seen = slot.getLongAcquire(waitValue);
             if (seen >= value)
             {
-                lastError = slot.getIntVolatile(waitError);
-                if (seen == POISON_VALUE)
-                {
-                    throw closed(lastError);
-                }
-                return seen;
+                return reached(seen);
             }
             final long left = timeoutNanos - (System.nanoTime() - start);
             if (left <= 0)
@@ -444,6 +434,17 @@ public final class Fence implements AutoCloseable
                 ringer.drain(wake);
             }
         }
+    }
+
+    /** The awaited value {@code seen} arrived: its error word, or the closed timeline's error. */
+    private long reached(final long seen) throws HdmabufException
+    {
+        lastError = slot.getIntVolatile(waitError);
+        if (seen == POISON_VALUE)
+        {
+            throw closed(lastError);
+        }
+        return seen;
     }
 
     private static HdmabufException closed(final int error)

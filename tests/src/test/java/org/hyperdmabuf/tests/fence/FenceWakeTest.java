@@ -124,16 +124,19 @@ class FenceWakeTest
         return p.readable(i);
     }
 
-    /**
-     * A read-only import cannot store its bit around each sleep, so the daemon holds it for the whole lease: the
-     * producer's signal rings the leased eventfd itself, and nothing rings it before.
-     */
-    @Test
-    void forAReadOnlyImportTheDaemonHoldsTheBitAndTheSignallerRingsTheLease() throws Exception
+    /** What a lease test does with one exported, imported buffer and the consumer's wake lease of it. */
+    @FunctionalInterface
+    private interface LeaseCheck
+    {
+        void run(Fence producerSide, ImportedBuffer imported, HdmabufClient.WakeLease lease) throws Exception;
+    }
+
+    /** Exports one buffer with {@code access}, imports it, leases the consumer's wake vector, runs the check. */
+    private void withLease(final Access access, final LeaseCheck check) throws Exception
     {
         try (Allocation a = producer.alloc(4096))
         {
-            final Exported e = export(a, system.sourceVm(), Access.ACCESS_READ_ONLY);
+            final Exported e = export(a, system.sourceVm(), access);
             try (Fence mine = producer.fence(a, e);
                  ImportedBuffer theirs = consumer.importBuffer(e.getId()))
             {
@@ -141,16 +144,8 @@ class FenceWakeTest
                 assertNotNull(lease, "a wake vector is leased");
                 try
                 {
-                    assertTrue(lease.bitHeldByDaemon(), "read-only: the daemon holds the bit");
-                    assertTrue(lease.vector() >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && lease.vector() < 16,
-                        "vector " + lease.vector());
-                    assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" +
-                        lease.fd())).toString());
                     assertNull(consumer.openFenceWake(e.getId()), "one lease per client and buffer (EBUSY)");
-                    assertFalse(readable(lease.fd(), 0), "nothing rang yet");
-                    mine.signal(1);
-                    assertTrue(readable(lease.fd(), (int)TIMEOUT.toMillis()), "the producer's signal rang the lease");
-                    assertEquals(1, theirs.fence().acquireValue());
+                    check.run(mine, theirs, lease);
                 }
                 finally
                 {
@@ -167,39 +162,40 @@ class FenceWakeTest
     }
 
     /**
+     * A read-only import cannot store its bit around each sleep, so the daemon holds it for the whole lease: the
+     * producer's signal rings the leased eventfd itself, and nothing rings it before.
+     */
+    @Test
+    void forAReadOnlyImportTheDaemonHoldsTheBitAndTheSignallerRingsTheLease() throws Exception
+    {
+        withLease(Access.ACCESS_READ_ONLY, (mine, theirs, lease) ->
+        {
+            assertTrue(lease.bitHeldByDaemon(), "read-only: the daemon holds the bit");
+            assertTrue(lease.vector() >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && lease.vector() < 16,
+                "vector " + lease.vector());
+            assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" + lease.fd()))
+                .toString());
+            assertFalse(readable(lease.fd(), 0), "nothing rang yet");
+            mine.signal(1);
+            assertTrue(readable(lease.fd(), (int)TIMEOUT.toMillis()), "the producer's signal rang the lease");
+            assertEquals(1, theirs.fence().acquireValue());
+        });
+    }
+
+    /**
      * A writable import sets its bit only while it sleeps: leased but not asleep, a signal does not ring it
      * (signallers do not pay a doorbell for a waiter that spins), and the bit is the client's to set.
      */
     @Test
     void aWritableWaiterIsRungOnlyWhileItsBitIsSet() throws Exception
     {
-        try (Allocation a = producer.alloc(4096))
+        withLease(Access.ACCESS_READ_WRITE, (mine, theirs, lease) ->
         {
-            final Exported e = export(a, system.sourceVm(), Access.ACCESS_READ_WRITE);
-            try (Fence mine = producer.fence(a, e);
-                 ImportedBuffer theirs = consumer.importBuffer(e.getId()))
-            {
-                final HdmabufClient.WakeLease lease = consumer.openFenceWake(e.getId());
-                assertNotNull(lease, "a wake vector is leased");
-                try
-                {
-                    assertFalse(lease.bitHeldByDaemon(), "writable: the client sets its bit around each sleep");
-                    mine.signal(1);
-                    assertEquals(1, theirs.fence().acquireValue());
-                    assertFalse(readable(lease.fd(), 200), "a signal while the bit is clear rings nothing");
-                }
-                finally
-                {
-                    Native.closeQuietly(lease.fd());
-                }
-            }
-            finally
-            {
-                consumer.release(e.getId());
-                producer.unexport(e.getId());
-                producer.free(a.handle());
-            }
-        }
+            assertFalse(lease.bitHeldByDaemon(), "writable: the client sets its bit around each sleep");
+            mine.signal(1);
+            assertEquals(1, theirs.fence().acquireValue());
+            assertFalse(readable(lease.fd(), 200), "a signal while the bit is clear rings nothing");
+        });
     }
 
     @Test
