@@ -25,8 +25,9 @@ import java.util.concurrent.TimeUnit;
  * the per-operation cost of the fence fast path and whether it allocates (run with {@code -prof gc}).
  * <ul>
  * <li>{@link #clientSignalAwait}: the same MemoryWindow operations, in the same order, as
- * {@code org.hyperdmabuf.client.Fence.signal} (acquire read of the current value, volatile error store,
- * release value store, full fence, volatile read of the waiters word) and the spin path of
+ * {@code org.hyperdmabuf.client.Fence.signal} (acquire read of the current value, the error word stored only
+ * when it changes, release value store, full fence, volatile reads of the waiters and wake words) and the spin
+ * path of
  * {@code Fence.await} (acquire read of the value, volatile read of the error word, poison check). A real
  * {@code Fence} needs a daemon connection, so its code path is reproduced here.</li>
  * <li>{@link #timelineSignalValue}: daemon-core's {@link FenceTimeline#signal} + {@link FenceTimeline#value}
@@ -66,10 +67,14 @@ public class FenceBenchmark
         {
             throw new IllegalStateException("backwards");
         }
-        slot.putIntVolatile(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET, 0);
+        if (slot.getInt(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET) != 0)
+        {
+            slot.putIntRelease(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET, 0);
+        }
         slot.putLongRelease(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, value);
         VarHandle.fullFence();
-        if (slot.getIntVolatile(FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET) != 0)
+        if ((slot.getIntVolatile(FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET) |
+            slot.getIntVolatile(FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET)) != 0)
         {
             throw new IllegalStateException("no waiters expected");
         }

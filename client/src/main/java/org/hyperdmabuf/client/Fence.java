@@ -431,7 +431,12 @@ public final class Fence implements AutoCloseable
             }
             if ((wakePoller.revents(0) & Native.POLLIN) != 0)
             {
-                ringer.drain(wake);
+                final long now = slot.getLongAcquire(waitValue);
+                if (now >= value)
+                {
+                    return reached(now); // the count is left for the next wait to reset, off this wake-up's path
+                }
+                ringer.drain(wake); // before the value is checked again: a ring after it is not lost
             }
         }
     }
