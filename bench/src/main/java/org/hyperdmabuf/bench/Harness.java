@@ -719,8 +719,9 @@ public final class Harness
         }
         final double p50At0 = Double.parseDouble(ChildProcess.field(levelLines.get(0), "export_p50_ns"));
         final StringBuilder d = new StringBuilder("scale (one pass, after " + 2 * probes + " untimed warm-up exports; " + probes + " probe EXPORT calls per level, each " +
-            "followed by UNEXPORT and a 200 µs pause; memory after two System.gc() through JMX; RSS = VmRSS, with the daemons' " +
-            "256 MiB heap fixed and pre-touched, so RSS growth is memory outside the heap): ");
+            "followed by UNEXPORT and a 200 µs pause; memory after two System.gc() through JMX; RSS = RssAnon (VmRSS less the shared " +
+            "region's pages), with the daemons' 256 MiB heap fixed and pre-touched, so RSS growth is memory " +
+            "outside the heap): ");
         for (int i = 0; i < levels.length; i++)
         {
             final String line = levelLines.get(i);
@@ -740,8 +741,8 @@ public final class Harness
             final long[] z = mem.get(0);
             rows.add(new Row("sink daemon heap after GC per 1 000 live buffers, at " + live, (m[0] - z[0]) / 1024.0 *
                 1000 / live, Double.NaN, "", 0, "KiB"));
-            rows.add(new Row("sink daemon RSS outside the heap per 1 000 live buffers, at " + live, (m[1] - z[1]) /
-                1024.0 * 1000 / live, Double.NaN, "", 0, "KiB"));
+            rows.add(new Row("sink daemon anonymous RSS outside the heap per 1 000 live buffers, at " + live,
+                (m[1] - z[1]) / 1024.0 * 1000 / live, Double.NaN, "", 0, "KiB"));
         }
         final String last = levelLines.get(levelLines.size() - 1);
         final int limit = Integer.parseInt(ChildProcess.field(last, "export_limit"));
@@ -910,9 +911,14 @@ public final class Harness
         }
     }
 
+    /**
+     * RssAnon of {@code pid}: the process's own resident memory (heap, malloc, metaspace, code, stacks). VmRSS
+     * also counts the pages of the shared region the daemon has touched, which move with the pool (freed
+     * buffers' pages are punched out) and are the buffers' memory, not the daemon's.
+     */
     private static long rss(final long pid)
     {
-        return read("/proc/" + pid + "/status").lines().filter(l -> l.startsWith("VmRSS:")).findFirst()
+        return read("/proc/" + pid + "/status").lines().filter(l -> l.startsWith("RssAnon:")).findFirst()
             .map(l -> Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024).orElse(-1L);
     }
 
