@@ -137,12 +137,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
      */
     public static final int VECTORS = 16;
     public static final int MESSAGE_VECTOR = 0;
+    public static final int FENCE_VECTOR = 1;
     /** Bits of a wake mask that can name one of our wake vectors. */
     static final int WAKE_VECTORS_MASK = (1 << VECTORS) - (1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR);
-    /** Guards {@link #wakeLeases}, a bit per own wake vector leased to a local client. */
-    private final Object wakeLock = new Object();
-    private int wakeLeases;
-    public static final int FENCE_VECTOR = 1;
     public static final long MAX_BUFFER_SIZE = 1L << 30;
     /**
      * Receive-thread wake-up bound: rings are drained, peers' heartbeats are checked and
@@ -160,6 +157,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     /** {@link #NAME}, or the name of a backend that runs this protocol over its own transport (ACRN). */
     private final String name;
     private final TransportFactory transportFactory;
+    /** Guards {@link #wakeLeases}, a bit per own wake vector leased to a local client. */
+    private final Object wakeLock = new Object();
+    private int wakeLeases;
     /** What the transport attaches to, for messages before it exists. */
     private String attachment;
     private final int maxPeersOption;
