@@ -56,11 +56,13 @@ public final class Fence implements AutoCloseable
     public static final long POISON_VALUE = Long.MAX_VALUE;
     private static final long ADAPTIVE_SPIN_NANOS = ADAPTIVE_SPIN.toNanos();
     private static final int NO_DOORBELL = -2;
+    /** The other VM's fence doorbell (its daemon, where FENCE_WAITs are parked). */
+    private static final int FENCE_VECTOR = 1;
     /** A wake vector the other VM does not have (a stale or forged mask bit): not rung. */
     private static final int IGNORED = -3;
     /** Longest single sleep on the wake vector: bounds what a wake-up taken by a stale holder of it can cost. */
     static final int WAKE_SLICE_MS = 100;
-    private static final int WAKE_BITS = 32;
+    private static final int MASK_BITS = 32;
     private static final short HANGUP = Native.POLLHUP | Native.POLLERR | Native.POLLNVAL;
 
     private final HdmabufClient client;
@@ -79,16 +81,18 @@ public final class Fence implements AutoCloseable
     private final Timeline signalTimeline;
     private final Timeline waitTimeline;
     private int lastError;
-    /** FENCE_DOORBELL's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if the daemon has none. */
-    private int doorbell = NO_DOORBELL;
     private EventFd ringer;
     /** FENCE_WAKE's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if none could be leased. */
     private int wake = NO_DOORBELL;
     /** The bit of the leased vector in the wake word, when this side sets it around its sleeps; else 0. */
     private int wakeBit;
     private Poller wakePoller;
-    /** The other VM's wake vectors by number, asked for when its wake mask first names them (lazily). */
-    private int[] peerWake;
+    /**
+     * FENCE_DOORBELL eventfds of the other VM's vectors by number (its fence doorbell, its wake vectors), each
+     * asked for the first time it is rung: {@link #NO_DOORBELL} until then, -1 where only the daemon can ring,
+     * {@link #IGNORED} for a vector that VM does not have.
+     */
+    private int[] doorbells;
 
     private Fence(final HdmabufClient client, final BufferId id, final Side side, final boolean canStore,
         final MappedMemory mapping, final int slotIndex)
@@ -183,10 +187,11 @@ public final class Fence implements AutoCloseable
         final int wakeMask = slot.getIntVolatile(signalWake);
         if (blockedInDaemon || wakeMask != 0)
         {
-            boolean viaDaemon = blockedInDaemon && !ringDaemonDoorbell();
+            // Rung directly, so our own daemon is not woken at all; what we cannot ring, our daemon rings.
+            boolean viaDaemon = blockedInDaemon && !ring(FENCE_VECTOR);
             for (int m = wakeMask & -(1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR); m != 0; m &= m - 1)
             {
-                viaDaemon |= !ringWake(Integer.numberOfTrailingZeros(m));
+                viaDaemon |= !ring(Integer.numberOfTrailingZeros(m));
             }
             if (viaDaemon)
             {
@@ -195,15 +200,19 @@ public final class Fence implements AutoCloseable
         }
     }
 
-    /** Rings wake vector {@code vector} of the other VM; false if only a FENCE_SIGNAL through the daemon can. */
-    private boolean ringWake(final int vector) throws IOException
+    /**
+     * Rings doorbell {@code vector} of the other VM (its fence doorbell, where a wait is parked in its daemon, or
+     * one of its wake vectors) through a FENCE_DOORBELL eventfd; false if only a FENCE_SIGNAL through the daemon
+     * can. A wake vector that VM does not have (a stale or forged mask bit) is skipped.
+     */
+    private boolean ring(final int vector) throws IOException
     {
-        if (peerWake == null)
+        if (doorbells == null)
         {
-            peerWake = new int[WAKE_BITS];
-            java.util.Arrays.fill(peerWake, NO_DOORBELL);
+            doorbells = new int[MASK_BITS];
+            java.util.Arrays.fill(doorbells, NO_DOORBELL);
         }
-        int fd = peerWake[vector];
+        int fd = doorbells[vector];
         if (fd == NO_DOORBELL)
         {
             try
@@ -212,9 +221,10 @@ public final class Fence implements AutoCloseable
             }
             catch (final HdmabufException e)
             {
-                fd = IGNORED; // EINVAL: that VM has no such vector (a stale or forged mask bit)
+                // The fence doorbell: the daemon's FENCE_SIGNAL will report what is wrong. A wake vector: EINVAL.
+                fd = vector == FENCE_VECTOR ? -1 : IGNORED;
             }
-            peerWake[vector] = fd;
+            doorbells[vector] = fd;
             if (fd >= 0 && ringer == null)
             {
                 ringer = new EventFd();
@@ -236,46 +246,9 @@ public final class Fence implements AutoCloseable
         catch (final NativeIoException e)
         {
             Native.closeQuietly(fd);
-            peerWake[vector] = -1;
+            doorbells[vector] = -1;
             return false;
         }
-    }
-
-    /**
-     * Wakes the other VM's daemon, where a waiter is parked, through the FENCE_DOORBELL eventfd (asked for once),
-     * so our own daemon is not woken at all. False when only a FENCE_SIGNAL of the unchanged value can.
-     */
-    private boolean ringDaemonDoorbell() throws IOException
-    {
-        if (doorbell == NO_DOORBELL)
-        {
-            try
-            {
-                doorbell = client.openFenceDoorbell(id);
-                if (doorbell >= 0 && ringer == null)
-                {
-                    ringer = new EventFd();
-                }
-            }
-            catch (final HdmabufException e)
-            {
-                doorbell = -1; // the daemon's FENCE_SIGNAL will report what is wrong
-            }
-        }
-        if (doorbell >= 0)
-        {
-            try
-            {
-                ringer.signal(doorbell);
-                return true;
-            }
-            catch (final NativeIoException e)
-            {
-                Native.closeQuietly(doorbell);
-                doorbell = -1;
-            }
-        }
-        return false;
     }
 
     /** Waits (adaptively) until the other side's timeline reaches {@code value}; returns the value seen. */
@@ -349,7 +322,7 @@ public final class Fence implements AutoCloseable
         wake = lease == null ? -1 : lease.fd();
         if (lease != null && !lease.bitHeldByDaemon())
         {
-            if (!canStore || lease.vector() < FenceSlotDescriptor.FIRST_WAKE_VECTOR || lease.vector() >= 32)
+            if (!canStore || lease.vector() < FenceSlotDescriptor.FIRST_WAKE_VECTOR || lease.vector() >= MASK_BITS)
             {
                 Native.closeQuietly(wake); // a bit we could not set: the lease would never ring
                 wake = -1;
@@ -394,17 +367,19 @@ public final class Fence implements AutoCloseable
         }
     }
 
-    /** Sets or clears our bit in the wake word (CAS: the word holds other waiters' bits of this VM). */
+    /**
+     * Sets or clears our bit in the wake word, which holds other waiters' bits of this VM too. The atomic OR is
+     * a full barrier: the value check that follows cannot move before it.
+     */
     private void markWake(final boolean on)
     {
-        while (true)
+        if (on)
         {
-            final int m = slot.getIntVolatile(waitWake);
-            final int next = on ? m | wakeBit : m & ~wakeBit;
-            if (slot.compareAndSetInt(waitWake, m, next))
-            {
-                return; // a CAS is a full barrier: the value check that follows cannot move before it
-            }
+            slot.getAndBitwiseOrInt(waitWake, wakeBit);
+        }
+        else
+        {
+            slot.getAndBitwiseAndInt(waitWake, ~wakeBit);
         }
     }
 
@@ -469,25 +444,20 @@ public final class Fence implements AutoCloseable
     @Override
     public void close()
     {
-        if (doorbell >= 0)
-        {
-            Native.closeQuietly(doorbell);
-            doorbell = -1;
-        }
         if (wake >= 0)
         {
             Native.closeQuietly(wake);
             wake = -1;
         }
-        if (peerWake != null)
+        if (doorbells != null)
         {
-            for (int i = 0; i < peerWake.length; i++)
+            for (int i = 0; i < doorbells.length; i++)
             {
-                if (peerWake[i] >= 0)
+                if (doorbells[i] >= 0)
                 {
-                    Native.closeQuietly(peerWake[i]);
+                    Native.closeQuietly(doorbells[i]);
                 }
-                peerWake[i] = -1;
+                doorbells[i] = -1;
             }
         }
         mapping.close();

@@ -36,7 +36,7 @@ public record DaemonContext(String name, HypervisorBackend backend, EventLoop lo
      */
     public void ringWaiters(final int peerVm, final FenceTimeline timeline)
     {
-        backend.ringFence(peerVm, true, timeline.wakeMask());
+        backend.ringFence(peerVm, timeline.wakeMask());
     }
 
     /** After this daemon closed {@code timeline}, one of ours: wakes the local clients polling it themselves. */

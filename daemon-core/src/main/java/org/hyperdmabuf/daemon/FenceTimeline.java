@@ -102,15 +102,13 @@ public final class FenceTimeline
     /** Sets ({@code on}) or clears the bit of wake vector {@code vector}, with a full barrier. */
     public void markWake(final int vector, final boolean on)
     {
-        final int bit = 1 << vector;
-        while (true)
+        if (on)
         {
-            final int m = slot.getIntVolatile(wakeOffset);
-            final int next = on ? m | bit : m & ~bit;
-            if (m == next || slot.compareAndSetInt(wakeOffset, m, next))
-            {
-                return;
-            }
+            slot.getAndBitwiseOrInt(wakeOffset, 1 << vector);
+        }
+        else
+        {
+            slot.getAndBitwiseAndInt(wakeOffset, ~(1 << vector));
         }
     }
 

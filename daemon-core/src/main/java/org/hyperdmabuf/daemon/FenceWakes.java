@@ -1,6 +1,8 @@
 package org.hyperdmabuf.daemon;
 
 import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.WakeLease;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 
@@ -31,11 +33,11 @@ public final class FenceWakes
     }
 
     /**
-     * Leases a wake vector for {@code client}'s waits on {@code timeline} of buffer {@code key}. With
-     * {@code holdBit} (the client cannot write the slot) the mask bit is set before the answer leaves and
-     * stays set for the lease.
+     * FENCE_WAKE: leases a wake vector for {@code client}'s waits on {@code timeline} of buffer {@code key} and
+     * answers request {@code requestId} with it. With {@code holdBit} (the client cannot write the slot) the
+     * mask bit is set before the answer leaves and stays set for the lease.
      */
-    public HypervisorBackend.FenceWake lease(final ClientConnection client, final Object key,
+    public void lease(final ClientConnection client, final long requestId, final Object key,
         final FenceTimeline timeline, final boolean holdBit) throws ApiException
     {
         for (final Lease l : leases)
@@ -60,7 +62,8 @@ public final class FenceWakes
             timeline.markWake(w.vector(), true);
         }
         leases.add(new Lease(client, key, timeline, w.vector()));
-        return w;
+        client.replyWithFd(requestId, Response.newBuilder().setWakeLease(WakeLease.newBuilder()
+            .setVector(w.vector()).setBitHeldByDaemon(holdBit)), w.fd());
     }
 
     /** Ends {@code client}'s lease on buffer {@code key} (it released or unexported it). */
@@ -78,11 +81,6 @@ public final class FenceWakes
     public void dropKey(final Object key)
     {
         end(l -> l.key.equals(key));
-    }
-
-    public int size()
-    {
-        return leases.size();
     }
 
     private void end(final Predicate<Lease> which)

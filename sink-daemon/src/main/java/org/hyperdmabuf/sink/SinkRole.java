@@ -20,7 +20,6 @@ import org.hyperdmabuf.daemon.policy.Quota;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
-import org.hyperdmabuf.abi.v1.WakeLease;
 import org.hyperdmabuf.abi.v1.UnexportNotice;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
@@ -35,7 +34,6 @@ import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
-import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
@@ -235,9 +233,7 @@ public final class SinkRole implements Role
                 final Export e = ownedExport(client, request.getFenceWake().getId());
                 checkTargetAlive(e);
                 // The owner maps the slot writable: it sets its bit around each sleep itself.
-                final HypervisorBackend.FenceWake w = ctx.fenceWakes().lease(client, e.id, e.release, false);
-                client.replyWithFd(rid, Response.newBuilder().setWakeLease(WakeLease.newBuilder()
-                    .setVector(w.vector())), w.fd());
+                ctx.fenceWakes().lease(client, rid, e.id, e.release, false);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }

@@ -19,7 +19,6 @@ import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.ReleaseNotice;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
-import org.hyperdmabuf.abi.v1.WakeLease;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
@@ -34,7 +33,6 @@ import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
-import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
@@ -168,10 +166,7 @@ public final class SourceRole implements Role
                 final Remote r = heldImport(client, request.getFenceWake().getId());
                 checkExporterAlive(r);
                 // A read-only import cannot store the bit around its sleeps: the daemon holds it for the lease.
-                final boolean holdBit = r.access == Access.ACCESS_READ_ONLY;
-                final HypervisorBackend.FenceWake w = ctx.fenceWakes().lease(client, r.id, r.acquire, holdBit);
-                client.replyWithFd(rid, Response.newBuilder().setWakeLease(WakeLease.newBuilder()
-                    .setVector(w.vector()).setBitHeldByDaemon(holdBit)), w.fd());
+                ctx.fenceWakes().lease(client, rid, r.id, r.acquire, r.access == Access.ACCESS_READ_ONLY);
             }
             case FENCE_WAIT -> {
                 final FenceWait f = request.getFenceWait();

@@ -122,6 +122,18 @@ public final class MemoryWindow
         return INTS.compareAndSet(buffer, index, expected, value);
     }
 
+    /** Atomically ORs {@code bits} into the int at {@code index} (a full barrier); returns the old value. */
+    public int getAndBitwiseOrInt(final int index, final int bits)
+    {
+        return (int)INTS.getAndBitwiseOr(buffer, index, bits);
+    }
+
+    /** Atomically ANDs {@code bits} into the int at {@code index} (a full barrier); returns the old value. */
+    public int getAndBitwiseAndInt(final int index, final int bits)
+    {
+        return (int)INTS.getAndBitwiseAnd(buffer, index, bits);
+    }
+
     /** Copies {@code length} bytes at {@code index} into {@code dst} at {@code dstIndex}. */
     public void getBytes(final int index, final ByteBuffer dst, final int dstIndex, final int length)
     {

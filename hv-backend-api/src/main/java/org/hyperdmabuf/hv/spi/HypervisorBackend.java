@@ -184,12 +184,12 @@ public interface HypervisorBackend extends AutoCloseable
     }
 
     /**
-     * Rings {@code peerVm}'s fence doorbell (if {@code ringDaemon}) and each of its wake vectors named in
-     * {@code wakeMask} (a timeline's wake word, written by that VM: vectors it does not have are skipped).
+     * Rings {@code peerVm}'s fence doorbell and each of its wake vectors named in {@code wakeMask} (a timeline's
+     * wake word, written by that VM: vectors it does not have are skipped).
      */
-    default boolean ringFence(final int peerVm, final boolean ringDaemon, final int wakeMask)
+    default boolean ringFence(final int peerVm, final int wakeMask)
     {
-        return ringDaemon && ringFence(peerVm);
+        return ringFence(peerVm);
     }
 
     /** One of this VM's wake vectors, leased to a local client: its number and a new fd (the caller owns it). */

@@ -816,16 +816,26 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     @Override
     public int openFenceDoorbell(final int peerVm) throws BackendException
     {
+        return openFenceDoorbell(peerVm, FENCE_VECTOR);
+    }
+
+    /** Vector 0 or 1: the peer's fence doorbell; 2 and up: one of its wake vectors (ABI.md "Direct fence wake-ups"). */
+    @Override
+    public int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
+    {
+        final boolean wakeVector = vector > FENCE_VECTOR;
         checkStarted();
-        if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm)
+        if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm || vector >= VECTORS)
         {
-            throw new BackendException("EINVAL", "peer " + peerVm + " is not another peer of this region");
+            throw new BackendException("EINVAL", "peer " + peerVm + (wakeVector ? " vector " + vector + " is not a " +
+                "wake vector of another peer" : " is not another peer") + " of this region");
         }
         if (channel(peerVm) == null)
         {
             throw new BackendException("ENOPEER", "peer " + peerVm + " is not reachable");
         }
-        if (slots[peerVm].getIntVolatile(PeerSlotDescriptor.NOTIFY_OFFSET) != PeerSlotDescriptor.NOTIFY_DOORBELL)
+        if (!wakeVector &&
+            slots[peerVm].getIntVolatile(PeerSlotDescriptor.NOTIFY_OFFSET) != PeerSlotDescriptor.NOTIFY_DOORBELL)
         {
             throw new BackendException("ENOTSUP", "peer " + peerVm + " polls its fence bell (guest mode): its " +
                 "fences are rung through the daemon (FENCE_SIGNAL)");
@@ -833,72 +843,50 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         final int fd;
         try
         {
-            fd = transport.openDoorbell(peerVm, FENCE_VECTOR);
+            fd = transport.openDoorbell(peerVm, wakeVector ? vector : FENCE_VECTOR);
         }
         catch (final IOException e)
         {
-            throw new BackendException("EIO", "fence doorbell of peer " + peerVm + ": " + e.getMessage(), e);
+            throw new BackendException("EIO", (wakeVector ? "wake vector " + vector : "fence doorbell") +
+                " of peer " + peerVm + ": " + e.getMessage(), e);
         }
-        if (fd < 0)
+        if (fd >= 0)
         {
-            throw new BackendException("ENOTSUP", transport.describe() + " rings peers by register write, not by " +
-                "an fd a client could hold: use FENCE_SIGNAL");
+            return fd;
         }
-        return fd;
+        throw wakeVector ? new BackendException("EINVAL", "peer " + peerVm + " has no vector " + vector + " here") :
+            new BackendException("ENOTSUP", transport.describe() + " rings peers by register write, not by an fd a " +
+                "client could hold: use FENCE_SIGNAL");
     }
 
     @Override
-    public int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
+    public boolean ringFence(final int peerVm, final int wakeMask)
     {
-        if (vector <= FENCE_VECTOR)
-        {
-            return openFenceDoorbell(peerVm);
-        }
-        checkStarted();
-        if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm || vector >= VECTORS)
-        {
-            throw new BackendException("EINVAL", "peer " + peerVm + " vector " + vector + " is not a wake vector " +
-                "of another peer of this region");
-        }
-        if (channel(peerVm) == null)
-        {
-            throw new BackendException("ENOPEER", "peer " + peerVm + " is not reachable");
-        }
-        final int fd;
-        try
-        {
-            fd = transport.openDoorbell(peerVm, vector);
-        }
-        catch (final IOException e)
-        {
-            throw new BackendException("EIO", "wake vector " + vector + " of peer " + peerVm + ": " + e.getMessage(), e);
-        }
-        if (fd < 0)
-        {
-            throw new BackendException("EINVAL", "peer " + peerVm + " has no vector " + vector + " here");
-        }
-        return fd;
-    }
-
-    @Override
-    public boolean ringFence(final int peerVm, final boolean ringDaemon, final int wakeMask)
-    {
-        boolean rung = ringDaemon && ringFence(peerVm);
+        final boolean rung = ringFence(peerVm);
         final IvshmemTransport t = transport;
         if (t == null || !started || peerVm < 0 || peerVm >= slots.length || peerVm == localVm)
         {
             return rung;
         }
-        // The mask comes from shared memory the other VM writes: only its own wake vectors get rung.
+        return ringWakeVectors(t, peerVm, wakeMask) | rung;
+    }
+
+    /**
+     * Rings the wake vectors of {@code vm} named in {@code wakeMask}. The mask comes from shared memory another
+     * VM may write: only bits that can name a wake vector are rung, and a failure only skips that vector.
+     */
+    private static boolean ringWakeVectors(final IvshmemTransport t, final int vm, final int wakeMask)
+    {
+        boolean rung = false;
         for (int m = wakeMask & WAKE_VECTORS_MASK; m != 0; m &= m - 1)
         {
             try
             {
-                rung |= t.ring(peerVm, Integer.numberOfTrailingZeros(m));
+                rung |= t.ring(vm, Integer.numberOfTrailingZeros(m));
             }
             catch (final IOException | IllegalArgumentException e)
             {
-                LOG.debug("wake vector doorbell to peer {} failed: {}", peerVm, e.getMessage());
+                LOG.debug("wake vector doorbell to peer {} failed: {}", vm, e.getMessage());
             }
         }
         return rung;
@@ -964,20 +952,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     public void wakeLocal(final int wakeMask)
     {
         final IvshmemTransport t = transport;
-        if (t == null || !started)
+        if (t != null && started)
         {
-            return;
-        }
-        for (int m = wakeMask & WAKE_VECTORS_MASK; m != 0; m &= m - 1)
-        {
-            try
-            {
-                t.ring(localVm, Integer.numberOfTrailingZeros(m));
-            }
-            catch (final IOException | IllegalArgumentException e)
-            {
-                LOG.debug("own wake vector failed: {}", e.getMessage());
-            }
+            ringWakeVectors(t, localVm, wakeMask);
         }
     }
 
