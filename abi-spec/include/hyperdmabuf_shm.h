@@ -401,14 +401,19 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENG
  *  +--------------------------------------------------+
  *  |       records, ring_capacity bytes (2^n)         |  0
  *  +--------------------------------------------------+
- *  | tail u64 | producer_session u64 | reserved       |  ring_capacity + 0
+ *  | tail u64 | producer_session u64 |                |  ring_capacity + 0
+ *  | dropped_session u64 | reserved                   |  ring_capacity + 16
  *  +--------------------------------------------------+
  *  | head u64 | consumer_session u64 | reserved       |  ring_capacity + 128
  *  +--------------------------------------------------+
  *
  * tail and head are byte counters that only grow (modulo 2^64) and are always
  * multiples of 8; the record at counter c starts at index c & (capacity - 1).
- * The producer (peer i) owns tail and producer_session; the consumer
+ * dropped_session is the consumer session (of peer j) that the producer
+ * declared down, 0 if none: a consumer that finds its own session there was
+ * dropped while it was stalled and rejoins with a new session (ABI.md
+ * "Resync"). A producer clears it when a new daemon takes the ring over.
+ * The producer (peer i) owns tail, producer_session and dropped_session; the consumer
  * (peer j) owns head and consumer_session. They sit in separate 128-byte
  * blocks so the two sides never write the same cache line or adjacent-line
  * prefetch pair.
@@ -428,6 +433,7 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENG
 /* Offsets within the trailer, i.e. relative to ring start + ring_capacity. */
 #define HDMABUF_RING_TAIL_OFFSET               0
 #define HDMABUF_RING_PRODUCER_SESSION_OFFSET   8
+#define HDMABUF_RING_DROPPED_SESSION_OFFSET    16
 #define HDMABUF_RING_HEAD_OFFSET               128
 #define HDMABUF_RING_CONSUMER_SESSION_OFFSET   136
 #define HDMABUF_RING_MIN_CAPACITY              4096
@@ -436,7 +442,8 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENG
 struct hdmabuf_ring_trailer {
     uint64_t tail;                /* producer; ready flag for records (release) */
     uint64_t producer_session;
-    uint8_t  reserved0[128 - 16];
+    uint64_t dropped_session;     /* producer; the consumer session it declared down (0: none) */
+    uint8_t  reserved0[128 - 24];
     uint64_t head;                /* consumer; ready flag for free space (release) */
     uint64_t consumer_session;
     uint8_t  reserved1[128 - 16];
@@ -444,6 +451,7 @@ struct hdmabuf_ring_trailer {
 
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, tail) == HDMABUF_RING_TAIL_OFFSET, "tail");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, producer_session) == HDMABUF_RING_PRODUCER_SESSION_OFFSET, "producer_session");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, dropped_session) == HDMABUF_RING_DROPPED_SESSION_OFFSET, "dropped_session");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, head) == HDMABUF_RING_HEAD_OFFSET, "head");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_ring_trailer, consumer_session) == HDMABUF_RING_CONSUMER_SESSION_OFFSET, "consumer_session");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_ring_trailer) == HDMABUF_RING_TRAILER_LENGTH, "ring trailer size");
@@ -619,6 +627,7 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *
  *  +-------------------------------------------------------------------+
  *  | owner u64 (owner word, as in the page table) | reserved           |   0
+ *  | export_number u64 | export_nonce u64 | reserved to 64             |  16
  *  +-------------------------------------------------------------------+
  *  | acquire value u64 | acquire error u32 | acquire waiters u32 |      |  64  producer -> consumer
  *  | acquire wake u32  | reserved to 128                                |  80
@@ -632,6 +641,13 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
  *                  waiters) after the claim and before it publishes the
  *                  slot index; the owner zeroes them again before it
  *                  releases the slot (CAS owner word -> 0).
+ * export_number,
+ * export_nonce   - the export_number and nonce of the buffer id of the export
+ *                  this slot fences, written by the exporting daemon before
+ *                  it announces the export and cleared before it releases
+ *                  the slot. An importing daemon compares them with the id
+ *                  it is asked to IMPORT and refuses a mismatch (ENOENT): the
+ *                  export is gone and its pages may hold another buffer.
  * acquire value  - "content ready up to N", written only by the exporting
  *                  (producer) side; only increases.
  * release value  - "done reading up to N", written only by the importing
@@ -667,6 +683,8 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
 
 #define HDMABUF_FENCE_SLOT_LENGTH            192
 #define HDMABUF_FENCE_OWNER_OFFSET           0
+#define HDMABUF_FENCE_EXPORT_NUMBER_OFFSET   16
+#define HDMABUF_FENCE_EXPORT_NONCE_OFFSET    24
 #define HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET   64
 #define HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET   72
 #define HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET 76
@@ -678,7 +696,10 @@ static inline uint32_t hdmabuf_owner_session_low(uint64_t owner_word)
 
 struct hdmabuf_fence_slot {
     uint64_t owner;
-    uint8_t  reserved0[64 - 8];
+    uint8_t  reserved_owner[16 - 8];
+    uint64_t export_number;       /* of the buffer id this slot fences (exporter writes) */
+    uint64_t export_nonce;
+    uint8_t  reserved0[64 - 32];
     uint64_t acquire_value;       /* ready flag of the acquire timeline (release) */
     uint32_t acquire_error;       /* stored before acquire_value */
     uint32_t acquire_waiters;     /* waits blocked in a daemon (hint) */
@@ -692,6 +713,8 @@ struct hdmabuf_fence_slot {
 };
 
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, owner) == HDMABUF_FENCE_OWNER_OFFSET, "owner");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, export_number) == HDMABUF_FENCE_EXPORT_NUMBER_OFFSET, "export_number");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, export_nonce) == HDMABUF_FENCE_EXPORT_NONCE_OFFSET, "export_nonce");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_value) == HDMABUF_FENCE_ACQUIRE_VALUE_OFFSET, "acquire_value");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_error) == HDMABUF_FENCE_ACQUIRE_ERROR_OFFSET, "acquire_error");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_waiters) == HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET, "acquire_waiters");

@@ -176,6 +176,7 @@ static void dump_constants(void)
     P("RingDescriptor.TRAILER_LENGTH", HDMABUF_RING_TRAILER_LENGTH);
     P("RingDescriptor.TAIL_OFFSET", offsetof(struct hdmabuf_ring_trailer, tail));
     P("RingDescriptor.PRODUCER_SESSION_OFFSET", offsetof(struct hdmabuf_ring_trailer, producer_session));
+    P("RingDescriptor.DROPPED_SESSION_OFFSET", offsetof(struct hdmabuf_ring_trailer, dropped_session));
     P("RingDescriptor.HEAD_OFFSET", offsetof(struct hdmabuf_ring_trailer, head));
     P("RingDescriptor.CONSUMER_SESSION_OFFSET", offsetof(struct hdmabuf_ring_trailer, consumer_session));
     P("RingDescriptor.MIN_CAPACITY", HDMABUF_RING_MIN_CAPACITY);
@@ -220,6 +221,8 @@ static void dump_constants(void)
     /* Fence table (FenceSlotDescriptor). */
     P("FenceSlotDescriptor.SLOT_LENGTH", HDMABUF_FENCE_SLOT_LENGTH);
     P("FenceSlotDescriptor.OWNER_OFFSET", offsetof(struct hdmabuf_fence_slot, owner));
+    P("FenceSlotDescriptor.EXPORT_NUMBER_OFFSET", offsetof(struct hdmabuf_fence_slot, export_number));
+    P("FenceSlotDescriptor.EXPORT_NONCE_OFFSET", offsetof(struct hdmabuf_fence_slot, export_nonce));
     P("FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_value));
     P("FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_error));
     P("FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_waiters));

@@ -166,6 +166,11 @@ public final class Fence implements AutoCloseable
             return;
         }
         final long current = slot.getLongAcquire(signalValue);
+        if (current == POISON_VALUE)
+        {
+            // Closed by a daemon (the other VM went, or ours rejoined without it): nothing to signal any more.
+            throw closed(slot.getIntVolatile(signalError));
+        }
         if (value < current || value < 0)
         {
             throw new HdmabufException(ErrorCode.EINVAL, "fence value " + value + " goes backwards (timeline is at " +

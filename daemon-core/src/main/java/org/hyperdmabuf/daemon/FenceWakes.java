@@ -77,14 +77,24 @@ public final class FenceWakes
         end(l -> l.client == client);
     }
 
-    /** Ends every lease on buffer {@code key} (it is gone). */
+    /**
+     * Ends every lease on buffer {@code key} (it is gone: unexported, removed, or its exporter lost), whether or
+     * not clients still hold imports of it: wake vectors are few. Each vector is rung once more, so a client still
+     * asleep on it wakes and finds the timeline closed (the next lease drains that count).
+     */
     public void dropKey(final Object key)
     {
-        end(l -> l.key.equals(key));
+        final int rung = end(l -> l.key.equals(key));
+        if (rung != 0)
+        {
+            backend.wakeLocal(rung);
+        }
     }
 
-    private void end(final Predicate<Lease> which)
+    /** Ends the leases {@code which} selects; returns the mask of their vectors. */
+    private int end(final Predicate<Lease> which)
     {
+        final int[] vectors = {0};
         leases.removeIf(l ->
         {
             if (!which.test(l))
@@ -93,7 +103,9 @@ public final class FenceWakes
             }
             l.timeline.markWake(l.vector, false);
             backend.returnFenceWake(l.vector);
+            vectors[0] |= 1 << l.vector;
             return true;
         });
+        return vectors[0];
     }
 }

@@ -26,6 +26,7 @@ import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
 import org.hyperdmabuf.daemon.ExportTrace;
+import org.hyperdmabuf.daemon.ExportTag;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.MetadataValidator;
 import org.hyperdmabuf.daemon.Role;
@@ -128,6 +129,7 @@ public final class SinkRole implements Role
         final org.hyperdmabuf.hv.spi.ShareRef ref;
         final Access access;
         final FenceRef fence;
+        final MemoryWindow fenceSlot;
         final FenceTimeline acquire;
         final FenceTimeline release;
         org.hyperdmabuf.abi.v1.Metadata metadata;
@@ -148,6 +150,7 @@ public final class SinkRole implements Role
             this.access = access;
             this.metadata = metadata;
             this.fence = fence;
+            this.fenceSlot = fenceSlot;
             this.acquire = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_ACQUIRE);
             this.release = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_RELEASE);
         }
@@ -392,6 +395,7 @@ public final class SinkRole implements Role
         final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,
             ctx.backend().fenceWindow(fence.index()));
         ExportTrace.mark(ExportTrace.Point.SINK_CHECKED, req.getMetadata());
+        ExportTag.write(e.fenceSlot, id);
         try
         {
             ctx.messenger().send(target, announce(e, e.metadata, e.revision));
@@ -484,6 +488,7 @@ public final class SinkRole implements Role
 
     private void freeFence(final Export e)
     {
+        ExportTag.clear(e.fenceSlot);
         try
         {
             ctx.backend().freeFence(e.fence);

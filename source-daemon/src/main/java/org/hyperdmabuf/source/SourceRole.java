@@ -24,6 +24,7 @@ import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
 import org.hyperdmabuf.daemon.ExportTrace;
+import org.hyperdmabuf.daemon.ExportTag;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.MetadataValidator;
@@ -205,6 +206,12 @@ public final class SourceRole implements Role
         if (r == null || r.removed)
         {
             throw new ApiException(ErrorCode.ENOENT, "no such buffer");
+        }
+        if (r.fenceWindow != null && !ExportTag.names(r.fenceWindow, id))
+        {
+            // The exporter has freed this export's fence slot (and maybe its pages) without our hearing of it.
+            throw new ApiException(ErrorCode.ENOENT, "buffer " + BufferIds.format(id) + " is no longer exported by VM " +
+                r.exporter);
         }
         final ClientMapping mapping;
         try
@@ -451,6 +458,8 @@ public final class SourceRole implements Role
             "the buffer was removed (" + reason + ")");
         // Clients polling their wake vector see the closed timeline now (the exporter rang it too, unless it died).
         ctx.wakeLocalWaiters(r.acquire);
+        // Wake vectors are few: a lease ends with its export, even while clients still hold their imports.
+        ctx.fenceWakes().dropKey(r.id);
         ctx.events().publish(event(BufferEvents.REMOVE, r, reason));
         afterRelease(r);
     }

@@ -22,7 +22,7 @@ public final class FencePool
 {
     private final MemoryWindow fenceTable;
     private final RegionLayout layout;
-    private final long ownerWord;
+    private long ownerWord;
     private final BitSet owned = new BitSet();
     private int hint;
     private long foreignOverwrites;
@@ -82,6 +82,23 @@ public final class FencePool
             foreignOverwrites++;
         }
         return true;
+    }
+
+    /**
+     * Moves every slot this pool holds to the owner word of {@code sessionId}, our new session after a resync,
+     * as {@link PagePool#rebind} does for pages; the timelines are left as they are.
+     */
+    public synchronized void rebind(final int peerId, final long sessionId)
+    {
+        final long word = PageTableDescriptor.ownerWord(peerId, sessionId);
+        for (int i = owned.nextSetBit(0); i >= 0; i = owned.nextSetBit(i + 1))
+        {
+            if (!fenceTable.compareAndSetLong(base(i) + OWNER_OFFSET, ownerWord, word))
+            {
+                foreignOverwrites++;
+            }
+        }
+        ownerWord = word;
     }
 
     /** Owner words found overwritten by another peer when freeing (evidence of a hostile peer). */

@@ -6,7 +6,8 @@ package org.hyperdmabuf.hv.shm;
  * error word is stored before its value with release semantics.
  * <pre>
  *  +-----------------------------------------------------------------------+
- *  | owner u64 (as in the page table) | reserved to 64                     |   0
+ *  | owner u64 (as in the page table) | reserved to 16                     |   0
+ *  | export_number u64 | export_nonce u64 | reserved to 64                 |  16
  *  +-----------------------------------------------------------------------+
  *  | acquire value u64 | acquire error u32 | acquire waiters u32 |         |  64  producer -&gt; consumer
  *  | acquire wake u32  | reserved to 128                                   |  80
@@ -15,6 +16,11 @@ package org.hyperdmabuf.hv.shm;
  *  | release wake u32  | reserved to 192                                   | 144
  *  +-----------------------------------------------------------------------+
  * </pre>
+ * {@code export_number} and {@code export_nonce} name the export the slot fences (two of the three parts of its
+ * buffer id; the owner word names the exporter): the exporting daemon writes them before it announces the
+ * export and clears them before it releases the slot, and an importing daemon refuses an IMPORT whose id they
+ * do not match, so a stale id never maps pages that now hold another buffer.
+ * <p>
  * {@code waiters} lets a signaller skip the doorbell when nobody is blocked, without losing a wake-up
  * (a Dekker-style handshake, both sides need a store-load barrier):
  * <ul>
@@ -40,6 +46,8 @@ public final class FenceSlotDescriptor
 {
     public static final int SLOT_LENGTH = 192;
     public static final int OWNER_OFFSET = 0;
+    public static final int EXPORT_NUMBER_OFFSET = 16;
+    public static final int EXPORT_NONCE_OFFSET = 24;
     public static final int ACQUIRE_VALUE_OFFSET = 64;
     public static final int ACQUIRE_ERROR_OFFSET = 72;
     public static final int ACQUIRE_WAITERS_OFFSET = 76;

@@ -12,7 +12,7 @@ public final class PagePool
 {
     private final MemoryWindow pageTable;
     private final RegionLayout layout;
-    private final long ownerWord;
+    private long ownerWord;
     private final Map<Long, Long> owned = new HashMap<>(); // first page -> page count
     private long hint;
 
@@ -214,6 +214,27 @@ public final class PagePool
             }
         }
         return true;
+    }
+
+    /**
+     * Moves every page this pool holds to the owner word of {@code sessionId}, our new session after a resync
+     * (ABI.md "Resync"): the allocations stay ours, and peers that know only the new session see them as such.
+     * An entry no longer holding our old word was overwritten by another peer: left alone and counted.
+     */
+    public synchronized void rebind(final int peerId, final long sessionId)
+    {
+        final long word = PageTableDescriptor.ownerWord(peerId, sessionId);
+        for (final Map.Entry<Long, Long> run : owned.entrySet())
+        {
+            for (long p = run.getKey(); p < run.getKey() + run.getValue(); p++)
+            {
+                if (!pageTable.compareAndSetLong(entry(p), ownerWord, word))
+                {
+                    foreignOverwrites++;
+                }
+            }
+        }
+        ownerWord = word;
     }
 
     /** Clears the bytes of a run of pages before they are released (e.g. punches a hole in the region file). */

@@ -9,11 +9,14 @@ package org.hyperdmabuf.hv.shm;
  *  +--------------------------------------------------+
  *  |         records, capacity bytes (2^n)            |  0
  *  +--------------------------------------------------+
- *  | tail u64 | producer_session u64 | pad to 128     |  capacity + 0
+ *  | tail u64 | producer_session u64 |                |  capacity + 0
+ *  | dropped_session u64 | pad to 128                 |  capacity + 16
  *  +--------------------------------------------------+
  *  | head u64 | consumer_session u64 | pad to 128     |  capacity + 128
  *  +--------------------------------------------------+
  * </pre>
+ * {@code dropped_session} is the consumer session the producer declared down (0: none): how a consumer that
+ * was stalled learns that it must rejoin with a new session (ABI.md "Resync").
  * The ring from peer {@code i} to peer {@code j} is at
  * {@code ring_area_offset + (i * max_peers + j) * ring_stride}, {@code ring_stride = capacity + 256}.
  */
@@ -22,6 +25,7 @@ public final class RingDescriptor
     public static final int TRAILER_LENGTH = 256;
     public static final int TAIL_OFFSET = 0;
     public static final int PRODUCER_SESSION_OFFSET = 8;
+    public static final int DROPPED_SESSION_OFFSET = 16;
     public static final int HEAD_OFFSET = 128;
     public static final int CONSUMER_SESSION_OFFSET = 136;
     public static final int MIN_CAPACITY = 4096;

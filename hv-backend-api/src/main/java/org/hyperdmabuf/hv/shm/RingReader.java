@@ -167,4 +167,10 @@ public final class RingReader
     {
         return ring.getLongAcquire(tailIndex) != head;
     }
+
+    /** The consumer session the producer declared down, 0 if none (written by the other VM: a hint only). */
+    public long droppedSession()
+    {
+        return ring.getLongAcquire(capacity + RingDescriptor.DROPPED_SESSION_OFFSET);
+    }
 }

@@ -89,6 +89,20 @@ public final class RingWriter
      */
     public boolean attach(final long sessionId)
     {
+        return attach(sessionId, true);
+    }
+
+    /**
+     * As {@link #attach(long)} for our own next session after a resync: a {@code dropped_session} we wrote stays,
+     * since the consumer it names was declared down by us all the same.
+     */
+    public boolean renew(final long sessionId)
+    {
+        return attach(sessionId, false);
+    }
+
+    private boolean attach(final long sessionId, final boolean clearDropped)
+    {
         final long head = ring.getLongAcquire(headIndex);
         final long used = tail - head;
         if (used < 0 || used > capacity || ((head | tail) & (RecordDescriptor.ALIGNMENT - 1)) != 0)
@@ -96,8 +110,7 @@ public final class RingWriter
             reset(sessionId);
             return false;
         }
-        ring.putLong(capacity + RingDescriptor.PRODUCER_SESSION_OFFSET, sessionId);
-        ring.putLongRelease(tailIndex, tail);
+        publishSession(sessionId, clearDropped);
         return true;
     }
 
@@ -110,7 +123,22 @@ public final class RingWriter
             tail = 0;
             ring.putLongRelease(headIndex, 0);
         }
+        publishSession(sessionId, true);
+    }
+
+    /** Tells the consumer that its session {@code consumerSession} was declared down by us (ABI.md "Resync"). */
+    public void markDropped(final long consumerSession)
+    {
+        ring.putLongRelease(capacity + RingDescriptor.DROPPED_SESSION_OFFSET, consumerSession);
+    }
+
+    private void publishSession(final long sessionId, final boolean clearDropped)
+    {
         ring.putLong(capacity + RingDescriptor.PRODUCER_SESSION_OFFSET, sessionId);
+        if (clearDropped)
+        {
+            ring.putLong(capacity + RingDescriptor.DROPPED_SESSION_OFFSET, 0); // a new daemon has dropped nobody
+        }
         ring.putLongRelease(tailIndex, tail);
     }
 }

@@ -169,7 +169,12 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     private final int roles;
     private final long heartbeatNs;
     private final long livenessTimeoutNs;
-    private final long sessionId;
+    /** Ours; a new one after a resync (changed by the pass thread, under the pools' and rings' locks). */
+    private volatile long sessionId;
+    /** How our slot says we learn of fence doorbells ({@code PeerSlotDescriptor.NOTIFY_*}), for rejoining. */
+    private int notify;
+    /** When we last started a new session after being declared down (pass thread only), to bound the rate. */
+    private long lastResyncNs;
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private final List<MappedMemory> mappings = new ArrayList<>();
 
@@ -283,13 +288,18 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         this.heartbeatNs = heartbeatMs * 1_000_000L;
         this.livenessTimeoutNs = livenessMs * 1_000_000L;
         this.stall = new ObserverStall(livenessTimeoutNs);
+        this.sessionId = newSessionId();
+    }
+
+    private static long newSessionId()
+    {
         long session;
         do
         {
             session = RANDOM.nextLong();
         }
         while (session == 0);
-        this.sessionId = session;
+        return session;
     }
 
     /** Opens the transport when the backend starts. */
@@ -417,8 +427,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             // A transport with eventfds waits on the fence vector: a doorbell alone wakes us (clients of our
             // peers may ring it directly), and a daemon loop can watch them; one without polls the fence bell.
             final boolean eventfds = transport.notificationFds().length > 0;
-            region.join(id, sessionId, roles, Native.libc().getpid(), eventfds ? PeerSlotDescriptor.NOTIFY_DOORBELL :
-                PeerSlotDescriptor.NOTIFY_POLLS);
+            notify = eventfds ? PeerSlotDescriptor.NOTIFY_DOORBELL : PeerSlotDescriptor.NOTIFY_POLLS;
+            region.join(id, sessionId, roles, Native.libc().getpid(), notify);
             joined = true;
             ownSlot = slots[id];
             fenceBell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
@@ -1227,13 +1237,24 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         final long gap = stall.unwatched(now);
         if (gap > 0)
         {
-            LOG.info("{} peer {}: not run for {} ms; that time is not counted against the peers' heartbeats", name,
-                localVm, gap / 1_000_000L);
+            if (gap > livenessTimeoutNs)
+            {
+                // Alone this proves nothing (the whole host may have stalled): a peer that did declare us down
+                // says so on its ring to us, and that is what makes us rejoin, just below.
+                LOG.warn("{} peer {}: not run for {} ms, longer than the liveness timeout; peers that declared " +
+                    "this session down meanwhile will be rejoined with a new session", name, localVm, gap / 1_000_000L);
+            }
+            else
+            {
+                LOG.info("{} peer {}: not run for {} ms; that time is not counted against the peers' heartbeats",
+                    name, localVm, gap / 1_000_000L);
+            }
             for (final Liveness l : liveness)
             {
                 l.movedAt += gap;
             }
         }
+        resyncIfDropped(now);
         for (int j = 0; j < slots.length; j++)
         {
             if (j == localVm)
@@ -1290,6 +1311,71 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 up(j, session, slotRoles);
             }
         }
+    }
+
+    /**
+     * Starts a new session of ours when a peer says, on its ring to us, that it declared our current one down
+     * (we were stopped, paused or starved for longer than its liveness timeout, or it took a false notice for
+     * our death). It has dropped everything of ours; we do the same with everything of every peer's (each will
+     * see our new session as a restart and do likewise), then rejoin. At most once per liveness timeout, so a
+     * peer that keeps writing our session there cannot keep us resyncing.
+     */
+    private void resyncIfDropped(final long now)
+    {
+        if (lastResyncNs != 0 && now - lastResyncNs < livenessTimeoutNs)
+        {
+            return;
+        }
+        for (int j = 0; j < slots.length; j++)
+        {
+            if (j != localVm && inbound[j].reader.droppedSession() == sessionId)
+            {
+                lastResyncNs = now;
+                resync(j);
+                return;
+            }
+        }
+    }
+
+    private void resync(final int by)
+    {
+        final long old = sessionId;
+        final long fresh = newSessionId();
+        LOG.warn("{} peer {} session {}: peer {} declared this session down; dropping everything of every peer and " +
+            "rejoining as session {}", name, localVm, Long.toHexString(old), by, Long.toHexString(fresh));
+        for (int j = 0; j < slots.length; j++)
+        {
+            final PeerChannel ch = channels.get(j);
+            if (ch != null)
+            {
+                down(ch, BackendListener.REASON_RESYNC);
+            }
+        }
+        // Our allocations stay ours under the new session (local clients still map them).
+        pool.rebind(localVm, fresh);
+        fences.rebind(localVm, fresh);
+        for (int j = 0; j < slots.length; j++)
+        {
+            if (j == localVm)
+            {
+                continue;
+            }
+            final Inbound in = inbound[j];
+            in.reader.skipToTail(fresh); // whatever was queued for the old session is not for the new one
+            in.startProducer = 0;
+            in.startConsumer = 0;
+            final Outbound out = outbound[j];
+            synchronized (out)
+            {
+                if (!out.writer.renew(fresh))
+                {
+                    LOG.warn("{} peer {}: ring to peer {} failed validation; reset it", name, localVm, j);
+                }
+                out.addressed = 0;
+            }
+        }
+        sessionId = fresh;
+        region.join(localVm, fresh, roles, Native.libc().getpid(), notify);
     }
 
     /**
@@ -1378,14 +1464,24 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
 
     private void down(final PeerChannel ch, final String reason)
     {
+        final boolean dead = !BackendListener.REASON_RESYNC.equals(reason);
         synchronized (outbound[ch.vm])
         {
             ch.up = false;
+            if (dead)
+            {
+                // If that session is still running (stopped and resumed, or a false notice), this is how it learns
+                // that it must rejoin with a new one (ABI.md "Resync").
+                outbound[ch.vm].writer.markDropped(ch.session);
+            }
         }
         channels.compareAndSet(ch.vm, ch, null);
-        // A session reported down never comes back: not when a new connection reuses the id before the new
-        // daemon has published its slot, not when a stopped process resumes.
-        liveness[ch.vm].deadSession = ch.session;
+        if (dead)
+        {
+            // A session reported down never comes back: not when a new connection reuses the id before the new
+            // daemon has published its slot, not when a stopped process resumes.
+            liveness[ch.vm].deadSession = ch.session;
+        }
         LOG.info("peer {} down ({}), session {}", ch.vm, reason, Long.toHexString(ch.session));
         try
         {
@@ -1757,8 +1853,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 if (timedOut && session == deadSession && !resumeLogged)
                 {
                     resumeLogged = true;
-                    LOG.info("peer {} session {}: heartbeat moves again after it was declared down; ignored until " +
-                        "it restarts with a new session", vm, Long.toHexString(session));
+                    LOG.warn("peer {} session {}: heartbeat moves again after it was declared down; it is told so " +
+                        "on our ring to it and comes back when it rejoins with a new session", vm,
+                        Long.toHexString(session));
                 }
             }
         }

@@ -82,7 +82,10 @@ public final class XenBackend implements HypervisorBackend
     private final boolean allocWritable;
     private final String xenstorePath;
     private final XenDevices devices;
-    private final long sessionId;
+    /** Ours; a new one after a resync (receive thread). */
+    private volatile long sessionId;
+    /** When we last started a new session after being declared down (receive thread), to bound the rate. */
+    private long lastResyncNs;
     private final EventFd wake = new EventFd();
     private final int wakeFd;
     private final AtomicBoolean rescan = new AtomicBoolean(true);
@@ -185,13 +188,7 @@ public final class XenBackend implements HypervisorBackend
         }
         this.allocWritable = access.equals("rw");
         this.xenstorePath = options.get("xenstore");
-        long s = 0;
-        final SecureRandom random = new SecureRandom();
-        while (s == 0)
-        {
-            s = random.nextLong();
-        }
-        this.sessionId = s;
+        this.sessionId = newSessionId();
         try
         {
             this.wakeFd = EventFd.create();
@@ -200,6 +197,18 @@ public final class XenBackend implements HypervisorBackend
         {
             throw new BackendException("EIO", e.getMessage(), e);
         }
+    }
+
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private static long newSessionId()
+    {
+        long s = 0;
+        while (s == 0)
+        {
+            s = RANDOM.nextLong();
+        }
+        return s;
     }
 
     @Override
@@ -357,6 +366,7 @@ public final class XenBackend implements HypervisorBackend
                         ch.lastPeerBeatChangeNs += gap;
                     }
                 }
+                resyncIfDropped(now);
                 for (final XenChannel ch : channels.values())
                 {
                     if (!up.containsKey(ch.peer))
@@ -428,6 +438,50 @@ public final class XenBackend implements HypervisorBackend
                 }
             }
         }
+    }
+
+    /**
+     * Starts a new session of ours when a peer says, in the trailer of its ring to us, that it declared our current
+     * one down (we were stalled for longer than its liveness timeout). As on kvm-ivshmem (ABI.md "Resync"): we drop
+     * everything of every peer, publish the new session in xenstore, and the peers see a restart and pair again.
+     * At most once per liveness timeout.
+     */
+    private void resyncIfDropped(final long now)
+    {
+        if (lastResyncNs != 0 && now - lastResyncNs < livenessNs)
+        {
+            return;
+        }
+        for (final XenChannel ch : channels.values())
+        {
+            if (ch.reader.droppedSession() == sessionId)
+            {
+                lastResyncNs = now;
+                resync(ch.peer);
+                return;
+            }
+        }
+    }
+
+    private void resync(final int by)
+    {
+        final long fresh = newSessionId();
+        LOG.warn("dom{} session {}: dom{} declared this session down; dropping everything of every peer and " +
+            "rejoining as session {}", domid, Long.toHexString(sessionId), by, Long.toHexString(fresh));
+        for (final Integer peer : new ArrayList<>(channels.keySet()))
+        {
+            down(peer, BackendListener.REASON_RESYNC, false);
+        }
+        sessionId = fresh;
+        try
+        {
+            xs.inTransaction(tx -> xs.write(tx, XenStorePaths.session(domid), String.format("%016x", fresh)));
+        }
+        catch (final IOException e)
+        {
+            LOG.error("dom{}: publishing session {} failed: {}", domid, Long.toHexString(fresh), e.getMessage());
+        }
+        rescan.set(true);
     }
 
     /** Moves the channel to {@code peer} one step towards up, or down if its session went away. */
@@ -598,12 +652,14 @@ public final class XenBackend implements HypervisorBackend
             return;
         }
         final PeerInfo was = up.remove(peer);
-        if (forever)
-        {
-            deadSessions.put(peer, ch.peerSession);
-        }
         synchronized (sendLock)
         {
+            if (forever)
+            {
+                deadSessions.put(peer, ch.peerSession);
+                // If that session still runs (stopped and resumed), this is how it learns to rejoin (ABI.md "Resync").
+                ch.writer.markDropped(ch.peerSession);
+            }
             ch.close();
         }
         try

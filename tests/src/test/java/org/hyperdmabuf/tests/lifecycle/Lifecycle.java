@@ -5,6 +5,7 @@ import org.hyperdmabuf.abi.UEvent;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.FenceState;
+import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ReceivedEvent;
@@ -19,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -313,5 +315,32 @@ final class Lifecycle
     static void assertPoisoned(final WaitResult r, final ErrorCode code, final boolean spinning, final String what)
     {
         assertEquals(code, r.thrown(), what + " (" + (spinning ? "spinning" : "blocked") + "): " + r);
+    }
+
+    static void report(final String line)
+    {
+        System.out.println("[lifecycle] " + line);
+    }
+
+    /** kill -SIG pid through the kill command (Java has no SIGSTOP). */
+    static void signal(final String sig, final long pid) throws Exception
+    {
+        final Process p = new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).redirectErrorStream(true).start();
+        assertTrue(p.waitFor(10, TimeUnit.SECONDS), "kill -" + sig + " did not finish");
+        assertEquals(0, p.exitValue(), "kill -" + sig + " " + pid);
+    }
+
+    /** Stops {@code process} (SIGSTOP) for {@code stall}, the stimulus of a paused VM, and continues it. */
+    static void stall(final ChildProcess process, final Duration stall) throws Exception
+    {
+        signal("STOP", process.pid());
+        try
+        {
+            LockSupport.parkNanos(stall.toNanos()); // the stimulus being simulated, not synchronisation
+        }
+        finally
+        {
+            signal("CONT", process.pid());
+        }
     }
 }

@@ -43,6 +43,8 @@ import static org.hyperdmabuf.tests.lifecycle.Lifecycle.assertFrame;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.assertPoisoned;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.fill;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.is;
+import static org.hyperdmabuf.tests.lifecycle.Lifecycle.report;
+import static org.hyperdmabuf.tests.lifecycle.Lifecycle.signal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -901,16 +903,4 @@ class LifecycleTest
         return assertThrows(HdmabufException.class, call).code();
     }
 
-    private static void report(final String line)
-    {
-        System.out.println("[lifecycle] " + line);
-    }
-
-    /** kill -SIG pid through the kill command (Java has no SIGSTOP). */
-    private static void signal(final String sig, final long pid) throws Exception
-    {
-        final Process p = new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).redirectErrorStream(true).start();
-        assertTrue(p.waitFor(10, TimeUnit.SECONDS), "kill -" + sig + " did not finish");
-        assertEquals(0, p.exitValue(), "kill -" + sig + " " + pid);
-    }
 }

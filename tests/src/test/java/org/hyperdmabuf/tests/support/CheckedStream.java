@@ -8,6 +8,8 @@ import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.FrameConsumer;
 import org.hyperdmabuf.client.FrameProducer;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.client.HdmabufException;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -29,6 +31,11 @@ import java.util.concurrent.locks.LockSupport;
  * <li>{@code consumer SOCKET STREAM}: a {@link FrameConsumer} checking sequence numbers (a lost or repeated frame
  * fails) and every word of every frame (an early overwrite fails). Prints {@code VERIFIED n} or
  * {@code FAILED why}.</li>
+ * <li>{@code resuming-producer ...} and {@code resuming-consumer ...}: as above, but a stream that ends with
+ * EPEERLOST (the other VM was declared down, or this one was and rejoined) is opened again and continues,
+ * printing {@code LOST error} and then {@code SEGMENT first-sequence} each time. Sequence numbers go on across
+ * segments; the consumer requires them consecutive within a segment and increasing across segments, so a stale
+ * frame (an old buffer, or pages that now hold another buffer) fails it.</li>
  * <li>{@code churn SOCKET TARGET SEED}: alloc, export, unexport and free of random-sized buffers until
  * {@code STOP}. Prints {@code CHURNED n}.</li>
  * </ul>
@@ -60,6 +67,9 @@ public final class CheckedStream
             case "producer" -> status = produce(socket, Integer.parseInt(args[2]), args[3], Integer.parseInt(args[4]),
                 Integer.parseInt(args[5]), Integer.parseInt(args[6]));
             case "consumer" -> status = consume(socket, args[2]);
+            case "resuming-producer" -> status = produceResuming(socket, Integer.parseInt(args[2]), args[3],
+                Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]));
+            case "resuming-consumer" -> status = consumeResuming(socket, args[2]);
             case "churn" -> status = churn(socket, Integer.parseInt(args[2]), Long.parseLong(args[3]));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
@@ -133,6 +143,93 @@ public final class CheckedStream
         return 0;
     }
 
+    /** Errors after which a resuming stream opens again: the peer went, or this side rejoined without it. */
+    private static boolean lost(final HdmabufException e)
+    {
+        return e.code() == ErrorCode.EPEERLOST || e.code() == ErrorCode.ENOPEER || e.code() == ErrorCode.ENOENT;
+    }
+
+    private static int produceResuming(final Path socket, final int target, final String stream, final int frameBytes,
+        final int buffers, final int fps) throws Exception
+    {
+        final long periodNs = fps > 0 ? 1_000_000_000L / fps : 0;
+        try (HdmabufClient client = HdmabufClient.connect(socket))
+        {
+            long seq = 0;
+            long nextProgress = System.nanoTime() + PROGRESS_NS;
+            while (true)
+            {
+                awaitTarget(client, target);
+                FrameProducer producer = null;
+                try
+                {
+                    producer = FrameProducer.create(client, target, stream, buffers, frameBytes,
+                        Metadata.newBuilder().setContentType("test/checked").build(), Access.ACCESS_READ_WRITE,
+                        Fence.WaitStrategy.ADAPTIVE);
+                    System.out.println((seq == 0 ? "READY producer " + stream : "SEGMENT " + seq));
+                    long next = System.nanoTime();
+                    while (true)
+                    {
+                        final boolean last = stop;
+                        final ByteBuffer frame = producer.beginFrame(FRAME_TIMEOUT).duplicate()
+                            .order(ByteOrder.LITTLE_ENDIAN);
+                        fill(frame, seq, frameBytes, last);
+                        producer.endFrame();
+                        seq++;
+                        if (last)
+                        {
+                            producer.drain(FRAME_TIMEOUT);
+                            System.out.println("SENT " + seq);
+                            return 0;
+                        }
+                        final long now = System.nanoTime();
+                        if (now - nextProgress >= 0)
+                        {
+                            System.out.println("PROGRESS " + seq);
+                            nextProgress = now + PROGRESS_NS;
+                        }
+                        if (periodNs > 0)
+                        {
+                            next += periodNs;
+                            final long ahead = next - System.nanoTime();
+                            if (ahead > 0)
+                            {
+                                LockSupport.parkNanos(ahead); // pacing of a load generator, not synchronisation
+                            }
+                        }
+                    }
+                }
+                catch (final HdmabufException e)
+                {
+                    if (!lost(e))
+                    {
+                        throw e;
+                    }
+                    System.out.println("LOST " + e.code() + " at " + seq);
+                }
+                finally
+                {
+                    closeQuietly(producer);
+                }
+            }
+        }
+    }
+
+    private static void closeQuietly(final AutoCloseable c)
+    {
+        if (c != null)
+        {
+            try
+            {
+                c.close();
+            }
+            catch (final Exception e)
+            {
+                // the stream is already broken: what was left of it goes with the daemon's clean-up
+            }
+        }
+    }
+
     private static void fill(final ByteBuffer frame, final long seq, final int bytes, final boolean last)
     {
         frame.putLong(0, seq);
@@ -182,6 +279,83 @@ public final class CheckedStream
                 {
                     System.out.println("PROGRESS " + (seq + 1));
                     nextProgress = now + PROGRESS_NS;
+                }
+            }
+        }
+    }
+
+    private static int consumeResuming(final Path socket, final String stream) throws Exception
+    {
+        try (HdmabufClient client = HdmabufClient.connect(socket))
+        {
+            long last = -1;
+            long nextProgress = System.nanoTime() + PROGRESS_NS;
+            boolean ready = false;
+            while (true)
+            {
+                FrameConsumer consumer = null;
+                try
+                {
+                    consumer = FrameConsumer.open(client, stream, Duration.ofSeconds(60), Fence.WaitStrategy.ADAPTIVE);
+                    if (!ready)
+                    {
+                        System.out.println("READY consumer " + stream);
+                        ready = true;
+                    }
+                    boolean first = true;
+                    while (true)
+                    {
+                        final ByteBuffer frame = consumer.beginFrame(FRAME_TIMEOUT).duplicate()
+                            .order(ByteOrder.LITTLE_ENDIAN);
+                        final long inFrame = frame.getLong(0);
+                        if (first ? inFrame <= last : inFrame != last + 1)
+                        {
+                            System.out.println("FAILED after frame " + last + " the buffer holds frame " + inFrame +
+                                (first ? " at the start of a segment (stale)" : ""));
+                            return 1;
+                        }
+                        if (first)
+                        {
+                            System.out.println("SEGMENT " + inFrame);
+                            first = false;
+                        }
+                        final int length = (int)consumer.contentLength();
+                        for (int i = FIRST_CHECKED; i + 8 <= length; i += 8)
+                        {
+                            if (frame.getLong(i) != inFrame * GOLDEN + i)
+                            {
+                                System.out.println("FAILED frame " + inFrame + " differs at byte " + i);
+                                return 1;
+                            }
+                        }
+                        last = inFrame;
+                        final boolean end = frame.getLong(FLAGS_INDEX) == 1;
+                        consumer.endFrame();
+                        if (end)
+                        {
+                            System.out.println("VERIFIED " + (last + 1));
+                            return 0;
+                        }
+                        final long now = System.nanoTime();
+                        if (now - nextProgress >= 0)
+                        {
+                            System.out.println("PROGRESS " + (last + 1));
+                            nextProgress = now + PROGRESS_NS;
+                        }
+                    }
+                }
+                catch (final HdmabufException e)
+                {
+                    if (!lost(e) && e.code() != ErrorCode.EPROTO)
+                    {
+                        throw e;
+                    }
+                    // EPROTO: the buffers of two segments were announced at once while the old ones went away
+                    System.out.println("LOST " + e.code() + " after " + last);
+                }
+                finally
+                {
+                    closeQuietly(consumer);
                 }
             }
         }
