@@ -71,6 +71,13 @@ public final class FenceTimeline
             throw new ApiException(ErrorCode.EINVAL, "fence values are below 2^63; got " + Long.toUnsignedString(value));
         }
         final long current = value();
+        if (current == POISON_VALUE)
+        {
+            // Closed by a daemon: the signaller learns why (EPEERLOST, ENOENT), not that its value went backwards.
+            final ErrorCode why = ErrorCode.forNumber(error());
+            throw new ApiException(why == null || why == ErrorCode.OK ? ErrorCode.EPEERLOST : why,
+                "the fence timeline was closed");
+        }
         if (value < current)
         {
             throw new ApiException(ErrorCode.EINVAL, "fence value " + value + " goes backwards (timeline is at " +

@@ -14,6 +14,7 @@ import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -324,6 +325,52 @@ class FenceWakeTest
             {
                 consumer.release(e.getId());
                 producer.free(a.handle());
+            }
+        }
+    }
+
+    /**
+     * A lease ends with its export, not with the last release (ABI.md "Direct fence wake-ups"): wake vectors are
+     * few. After UNEXPORT, while the consumer still holds its import, the vector is free again: the next lease, on
+     * another buffer, is given the same (lowest free) vector.
+     */
+    @Test
+    void anUnexportEndsTheLeaseWhileTheImportIsStillHeld() throws Exception
+    {
+        try (Allocation a = producer.alloc(4096);
+             Allocation b = producer.alloc(4096))
+        {
+            final Exported gone = export(a, system.sourceVm(), Access.ACCESS_READ_ONLY);
+            final Exported next = export(b, system.sourceVm(), Access.ACCESS_READ_ONLY);
+            try (ImportedBuffer held = consumer.importBuffer(gone.getId()); // held through the unexport
+                 ImportedBuffer other = consumer.importBuffer(next.getId()))
+            {
+                final HdmabufClient.WakeLease first = consumer.openFenceWake(gone.getId());
+                assertNotNull(first, "a wake vector is leased");
+                try
+                {
+                    producer.unexport(gone.getId());
+                    Await.until("the source to remove the unexported buffer", TIMEOUT, () -> consumer.list()
+                        .getBuffersList().stream().noneMatch(i -> i.getId().equals(gone.getId()) &&
+                            !"removed".equals(i.getState())));
+                    final HdmabufClient.WakeLease second = consumer.openFenceWake(next.getId());
+                    assertNotNull(second, "a wake vector is leased");
+                    Native.closeQuietly(second.fd());
+                    assertEquals(first.vector(), second.vector(), "the unexported buffer's vector was returned " +
+                        "while its import is still held");
+                }
+                finally
+                {
+                    Native.closeQuietly(first.fd());
+                }
+            }
+            finally
+            {
+                consumer.release(gone.getId());
+                consumer.release(next.getId());
+                producer.unexport(next.getId());
+                producer.free(a.handle());
+                producer.free(b.handle());
             }
         }
     }
