@@ -73,7 +73,7 @@ public final class ApiServer implements AutoCloseable
         }
         catch (final IOException e)
         {
-            throw new IllegalStateException("cannot prepare socket path " + path + ": " + e, e);
+            throw new IllegalStateException("cannot prepare socket path " + path + ": " + IoErrors.describe(e), e);
         }
         serverChannel = new ServerBootstrap()
             .group(group, loop)
