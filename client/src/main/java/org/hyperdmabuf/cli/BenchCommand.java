@@ -17,13 +17,16 @@ import java.util.concurrent.Callable;
  * missing, and starts the harness with the bench module's class path.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = {"Benchmarks with their C baselines measured in the same run (bench/README.md explains each row):",
+    description = {"Run the benchmarks, each with its C baseline measured in the same run.",
+        "bench/README.md explains each row:",
         "fence round trips, export -> event and import latency, 4K frame streaming, control-plane throughput,",
         "scale to 10 000 live buffers, 16 peers, start-up. Prints a table and writes bench/target/results.md.",
         "Needs gcc and a source checkout (builds the bench module on first use)."})
 final class BenchCommand implements Callable<Integer>
 {
     private static final String HARNESS = "org.hyperdmabuf.bench.Harness";
+    private static final List<String> FIGURES = List.of("startup", "fence", "events", "frames", "control", "scale",
+        "peers");
 
     @Option(names = "--quick", description = "CI-sized run (well under a minute).")
     boolean quick;
@@ -55,6 +58,15 @@ final class BenchCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
+        // Checked before a build that may take minutes; the harness would run no figure for an unknown name.
+        if (only != null && !FIGURES.containsAll(only))
+        {
+            throw new IllegalArgumentException("--only takes " + String.join(", ", FIGURES) + ": " + only);
+        }
+        if (reps != null && reps < 1)
+        {
+            throw new IllegalArgumentException("--reps must be at least 1: " + reps);
+        }
         final Path root = checkoutRoot();
         final Path target = root.resolve("bench").resolve("target");
         final Path jar = target.resolve("bench-0.1.0-SNAPSHOT.jar");

@@ -70,6 +70,10 @@ final class DaemonOptions
 
     int run(final String role, final Path socket, final boolean sink, final boolean source) throws Exception
     {
+        if (maxClients < 1)
+        {
+            throw new IllegalArgumentException("--max-clients must be at least 1: " + maxClients);
+        }
         final Map<String, String> options = new HashMap<>();
         final BackendProvider provider = BackendProvider.find(backend);
         if ("kvm-ivshmem".equals(provider.name()) && !"guest".equals(backendOptions.get("mode")))

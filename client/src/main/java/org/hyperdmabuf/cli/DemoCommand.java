@@ -9,13 +9,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = {"Share a stream of frames between two 'VMs' on this host over the KVM ivshmem backend:",
+    description = {"Run a demo: a stream of frames between two 'VMs' on this host, each frame verified.",
+        "It runs over the KVM ivshmem backend:",
         "an embedded ivshmem server, a sink daemon (VM 1), a source daemon (VM 2), a producer and a consumer,",
         "each a separate process. The consumer verifies every frame; exit status 0 means all verified."})
 final class DemoCommand implements Callable<Integer>
@@ -76,14 +78,20 @@ final class DemoCommand implements Callable<Integer>
         {
             throw new IllegalArgumentException("--sync must be fences or events");
         }
-        Fence.WaitStrategy.valueOf(wait);
+        if (Arrays.stream(Fence.WaitStrategy.values()).noneMatch(w -> w.name().equals(wait)))
+        {
+            throw new IllegalArgumentException("--wait must be SPIN, BLOCK or ADAPTIVE: " + wait);
+        }
         final long frameBytes = (long)width * height * 4;
         final long region = Long.highestOneBit(Math.max(64L << 20, frameBytes * buffers + (16L << 20)) - 1) << 1;
         final Path dir = Files.createTempDirectory("hdmabuf-demo-");
+        // On SIGINT/SIGTERM: stop the children, say so, and let the JVM exit with 128 + the signal (130 for ^C).
         final Thread cleanup = new Thread(() ->
         {
             interrupted = true;
             stopAll(dir);
+            System.out.println("hdmabuf demo: interrupted; all processes stopped");
+            System.out.flush();
         });
         Runtime.getRuntime().addShutdownHook(cleanup);
         try
@@ -130,12 +138,19 @@ final class DemoCommand implements Callable<Integer>
             final boolean ok = consumerExit == 0 && producerExit == 0;
             if (interrupted)
             {
-                System.out.println("demo: interrupted; all processes stopped");
                 return 130;
             }
             System.out.println(ok ? "demo: all " + frames + " frames verified" :
                 "demo: FAILED (consumer exit " + consumerExit + ", producer exit " + producerExit + ")");
             return ok ? 0 : 1;
+        }
+        catch (final Exception e)
+        {
+            if (interrupted)
+            {
+                return 130; // a child stopped by the hook failed a wait: that is the interruption, not an error
+            }
+            throw e;
         }
         finally
         {
@@ -156,9 +171,22 @@ final class DemoCommand implements Callable<Integer>
         final ChildProcess child = ChildProcess.start(name, jvm, List.of(args), System.out);
         synchronized (children)
         {
-            children.add(child);
+            if (!interrupted)
+            {
+                children.add(child);
+                return child;
+            }
         }
-        return child;
+        // Started after the interruption's stopAll took the list: it would outlive the demo.
+        try
+        {
+            child.close();
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+        }
+        throw new IllegalStateException("interrupted");
     }
 
     /** Stops children in reverse start order (apps, then daemons, then the server) and removes the run dir. */

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.cli;
 
+import org.hyperdmabuf.daemon.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,17 +17,38 @@ public final class Hdmabuf
 {
     public static void main(final String[] args)
     {
-        System.exit(commandLine().execute(args));
+        int status;
+        try
+        {
+            status = commandLine().execute(args);
+        }
+        catch (final Throwable e)
+        {
+            // An Error (picocli hands on only Exceptions): still one line, never a stack trace.
+            System.err.println("hdmabuf: internal error: " + IoErrors.describe(e));
+            status = 1;
+        }
+        System.exit(status);
     }
 
+    /**
+     * The command line with its error handling: every failure is one line naming the command, never a stack
+     * trace (a bad option value or argument exits 2, a failure of the command 1).
+     */
     static CommandLine commandLine()
     {
         final CommandLine cl = new CommandLine(new Hdmabuf());
         cl.setExecutionExceptionHandler((ex, line, parsed) ->
         {
-            line.getErr().println("hdmabuf " + line.getCommandName() + ": " +
-                (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            line.getErr().println(line.getCommandSpec().qualifiedName() + ": " + IoErrors.describe(ex));
             return 1;
+        });
+        cl.setParameterExceptionHandler((ex, args) ->
+        {
+            final CommandLine line = ex.getCommandLine();
+            final String name = line.getCommandSpec().qualifiedName();
+            line.getErr().println(name + ": " + ex.getMessage() + " (see " + name + " --help)");
+            return line.getCommandSpec().exitCodeOnInvalidInput();
         });
         return cl;
     }

@@ -12,8 +12,9 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "list", mixinStandardHelpOptions = true,
-    description = {"List buffers: on a source socket, the buffers exported to this VM;",
-        "on a sink socket, this connection's own allocations (a new connection has none)."})
+    description = {"List the buffers a daemon shows this connection.",
+        "On a source socket: the buffers exported to this VM;",
+        "on a sink socket: this connection's own allocations (a new connection has none)."})
 final class ListCommand implements Callable<Integer>
 {
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/source.sock).")

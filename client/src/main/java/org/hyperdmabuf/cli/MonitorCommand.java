@@ -35,6 +35,10 @@ final class MonitorCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
+        if (count < 1)
+        {
+            throw new IllegalArgumentException("--count must be at least 1: " + count);
+        }
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sourceSocket() : socket))
         {
             client.subscribe(MatchRules.parse(rules, matches), replay);

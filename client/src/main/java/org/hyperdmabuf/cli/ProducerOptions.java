@@ -27,6 +27,17 @@ final class ProducerOptions
 
     int frameBytes()
     {
-        return Math.multiplyExact(Math.multiplyExact(width, height), 4);
+        if (width < 1 || height < 1 || frames < 1 || buffers < 1)
+        {
+            throw new IllegalArgumentException("--width, --height, --frames and --buffers must be positive");
+        }
+        try
+        {
+            return Math.multiplyExact(Math.multiplyExact(width, height), 4);
+        }
+        catch (final ArithmeticException e)
+        {
+            throw new IllegalArgumentException("a frame of " + width + "x" + height + " RGBA pixels is over 2 GiB", e);
+        }
     }
 }

@@ -38,6 +38,11 @@ final class ReceiveCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
+        if (count < 1 || timeoutSeconds < 1)
+        {
+            throw new IllegalArgumentException("--count and --timeout must be at least 1: " + count + ", " +
+                timeoutSeconds);
+        }
         Files.createDirectories(out);
         int failures = 0;
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sourceSocket() : socket))

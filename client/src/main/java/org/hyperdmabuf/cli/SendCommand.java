@@ -15,6 +15,7 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
@@ -53,8 +54,17 @@ final class SendCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
-        try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sinkSocket() : socket);
-             FileChannel in = FileChannel.open(file, StandardOpenOption.READ))
+        if (timeoutSeconds < 1)
+        {
+            throw new IllegalArgumentException("--timeout must be at least 1 second: " + timeoutSeconds);
+        }
+        if (Files.isDirectory(file))
+        {
+            throw new IllegalArgumentException(file + ": is a directory, not a file");
+        }
+        // The file first: a missing file is reported as such whether or not a daemon runs.
+        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ);
+             HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sinkSocket() : socket))
         {
             final long size = in.size();
             final Access access = readOnly ? Access.ACCESS_READ_ONLY : Access.ACCESS_READ_WRITE;

@@ -12,8 +12,8 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 @Command(name = "xen-emu", mixinStandardHelpOptions = true,
-    description = {"EMULATION for tests and demos, not Xen: an emulated grant table and event channels plus a fake",
-        "xenstored, so daemons run the xen backend on a machine without a hypervisor. Start daemons with",
+    description = {"Run a Xen EMULATION for tests and demos (grant table, event channels, xenstored): not Xen.",
+        "Daemons run the xen backend with it on a machine without a hypervisor. Start daemons with",
         "--backend xen -O domid=N -O peers=M -O emulator=DIR/hypervisor.sock -O xenstore=DIR/xenstored.sock.",
         "A daemon's domain dies when its process does. Domain ids are declared by the connecting process."})
 final class XenEmuCommand implements Callable<Integer>

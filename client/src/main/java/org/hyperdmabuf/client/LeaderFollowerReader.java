@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import org.hyperdmabuf.abi.UEvent;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Event;
@@ -458,9 +459,23 @@ final class LeaderFollowerReader
             }
             final ByteBuffer body = in.slice(in.position(), length);
             in.position(in.position() + length);
-            dispatch(ServerFrame.parseFrom(body));
+            dispatch(parse(body));
         }
         in.compact();
+    }
+
+    /** A frame that is no ServerFrame: the peer is not a hyperdmabuf daemon (or a broken one). */
+    private static ServerFrame parse(final ByteBuffer body) throws HdmabufException
+    {
+        try
+        {
+            return ServerFrame.parseFrom(body);
+        }
+        catch (final InvalidProtocolBufferException e)
+        {
+            throw new HdmabufException(ErrorCode.EPROTO, "the peer sent a frame that is not a hyperdmabuf answer " +
+                "(is this a daemon's client socket?): " + e.getMessage(), e);
+        }
     }
 
     private void dispatch(final ServerFrame frame) throws HdmabufException

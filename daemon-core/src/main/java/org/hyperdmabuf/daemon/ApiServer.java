@@ -4,7 +4,6 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -40,6 +39,7 @@ public final class ApiServer implements AutoCloseable
     private final EventLoop loop;
     private final RequestDispatcher dispatcher;
     private final AtomicLong connectionIds = new AtomicLong();
+    private final Refusals refusals = new Refusals();
     private Channel serverChannel;
 
     public ApiServer(final Path path, final EventLoopGroup group, final EventLoop loop,
@@ -73,7 +73,7 @@ public final class ApiServer implements AutoCloseable
         }
         catch (final IOException e)
         {
-            throw new IllegalStateException("cannot prepare socket path " + path + ": " + e, e);
+            throw new IllegalStateException("cannot prepare socket path " + path + ": " + IoErrors.describe(e), e);
         }
         serverChannel = new ServerBootstrap()
             .group(group, loop)
@@ -135,7 +135,7 @@ public final class ApiServer implements AutoCloseable
         @Override
         public void channelActive(final ChannelHandlerContext ctx)
         {
-            client = new ClientConnection(connectionIds.incrementAndGet(), ctx.channel());
+            client = new ClientConnection(connectionIds.incrementAndGet(), ctx.channel(), refusals);
             client.onDrained(() -> serveHeld(ctx));
             LOG.debug("{} connected", client);
             dispatcher.onConnected(client);
@@ -175,20 +175,18 @@ public final class ApiServer implements AutoCloseable
 
         private void serve(final ChannelHandlerContext ctx, final Object msg)
         {
+            if (client.isRefused())
+            {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
             if (msg instanceof FrameDecoder.BadFrame bad)
             {
                 LOG.info("{}: {}; closing the connection", client, bad.reason());
-                client.replyError(0, ErrorCode.EMSGSIZE, bad.reason());
-                ctx.channel().writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
-                    .addListener(ChannelFutureListener.CLOSE);
+                client.refuse(ErrorCode.EMSGSIZE, bad.reason());
                 return;
             }
             final ByteBuf frame = (ByteBuf)msg;
-            if (client.isRefused())
-            {
-                frame.release();
-                return;
-            }
             final Request request;
             try
             {

@@ -38,6 +38,7 @@ public final class ClientConnection
 
     private final long id;
     private final Channel channel;
+    private final Refusals refusals;
     private final int uid;
     private final int gid;
     private final int pid;
@@ -64,10 +65,11 @@ public final class ClientConnection
     {
     }
 
-    ClientConnection(final long id, final Channel channel)
+    ClientConnection(final long id, final Channel channel, final Refusals refusals)
     {
         this.id = id;
         this.channel = channel;
+        this.refusals = refusals;
         int u = -1;
         int g = -1;
         int p = -1;
@@ -115,7 +117,7 @@ public final class ClientConnection
         return channel.isOpen();
     }
 
-    /** A refused connection is being closed; nothing it sends is served. */
+    /** A refused connection is being closed ({@link Refusals}); nothing it sends is served. */
     public boolean isRefused()
     {
         return refused;
@@ -155,12 +157,12 @@ public final class ClientConnection
             .setMessage(message)).build(), -1);
     }
 
-    /** Answers {@code code} (request id 0) and closes the connection once that is written. */
+    /** Answers {@code code} (request id 0) and closes the connection so that the client can read it first. */
     public void refuse(final ErrorCode code, final String message)
     {
         refused = true;
         replyError(0, code, message);
-        channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+        refusals.close(channel);
     }
 
     /** Queues an event for this client, subject to back-pressure (see class comment). */

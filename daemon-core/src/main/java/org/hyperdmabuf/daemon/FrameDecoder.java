@@ -26,13 +26,13 @@ public final class FrameDecoder extends ByteToMessageDecoder
         while (!broken && in.isReadable())
         {
             in.markReaderIndex();
-            int length = 0;
+            long length = 0; // a fifth byte above 0x0F makes it 2^32 or more: over the limit, not wrapped
             int shift = 0;
             boolean complete = false;
             while (in.isReadable())
             {
                 final byte b = in.readByte();
-                length |= (b & 0x7f) << shift;
+                length |= (long)(b & 0x7f) << shift;
                 if (b >= 0)
                 {
                     complete = true;
@@ -51,10 +51,10 @@ public final class FrameDecoder extends ByteToMessageDecoder
                 in.resetReaderIndex();
                 return;
             }
-            if (length < 0 || length > Limits.MAX_FRAME_BYTES)
+            if (length > Limits.MAX_FRAME_BYTES)
             {
                 broken = true;
-                out.add(new BadFrame("frame length " + Integer.toUnsignedString(length) + " exceeds the limit of " +
+                out.add(new BadFrame("frame length " + length + " exceeds the limit of " +
                     Limits.MAX_FRAME_BYTES + " bytes"));
                 return;
             }
@@ -63,7 +63,7 @@ public final class FrameDecoder extends ByteToMessageDecoder
                 in.resetReaderIndex();
                 return;
             }
-            out.add(in.readRetainedSlice(length));
+            out.add(in.readRetainedSlice((int)length));
         }
         if (broken)
         {

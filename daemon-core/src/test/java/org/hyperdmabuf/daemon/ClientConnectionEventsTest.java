@@ -31,7 +31,7 @@ class ClientConnectionEventsTest
     {
         final EmbeddedChannel channel = new EmbeddedChannel();
         channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(1, 2));
-        final ClientConnection client = new ClientConnection(1, channel);
+        final ClientConnection client = new ClientConnection(1, channel, new Refusals());
         channel.pipeline().addLast(new ChannelInboundHandlerAdapter()
         {
             @Override

@@ -256,11 +256,11 @@ public final class SinkRole implements Role
         final long size = req.getSize();
         final AllocIntent intent = allocIntent(req);
         final long max = ctx.backend().capabilities().maxBufferSize();
-        if (size <= 0 || size > max)
+        if (size <= 0 || size > max) // a uint64 of 2^63 or more reads negative: reported unsigned
         {
             throw new ApiException(size > max && size <= ctx.backend().totalBytes() ? ErrorCode.EINVAL :
                 size <= 0 ? ErrorCode.EINVAL : ErrorCode.ENOSPC,
-                "ALLOC size " + size + " outside [1, " + max + "] (max_buffer_size in caps)");
+                "ALLOC size " + Long.toUnsignedString(size) + " outside [1, " + max + "] (max_buffer_size in caps)");
         }
         checkQuotas(client, size);
         final BackendBuffer buffer;

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon.policy;
 
+import org.hyperdmabuf.daemon.IoErrors;
 import org.hyperdmabuf.daemon.Limits;
 import org.tomlj.Toml;
 import org.tomlj.TomlArray;
@@ -11,9 +12,7 @@ import org.tomlj.TomlTable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.temporal.Temporal;
 import java.util.ArrayList;
@@ -965,19 +964,7 @@ public final class PolicyLoader
 
     private static String describe(final Throwable e)
     {
-        if (e instanceof NoSuchFileException)
-        {
-            return "no such file";
-        }
-        if (e instanceof AccessDeniedException)
-        {
-            return "permission denied";
-        }
-        if (e instanceof CharacterCodingException)
-        {
-            return "not UTF-8 text";
-        }
-        return e.getMessage() == null ? e.toString() : e.getMessage();
+        return e instanceof CharacterCodingException ? "not UTF-8 text" : IoErrors.reason(e);
     }
 
     private static String typeOf(final Object value)

@@ -42,10 +42,12 @@ class AcrnBackendTest
         platform = new EmulatedAcrnPlatform();
     }
 
+    /** Nothing a test made stays in the temporary folder. */
     @AfterEach
     void closePlatform() throws Exception
     {
         platform.close();
+        assertFalse(Files.exists(platform.dir()), "left behind: " + platform.dir());
     }
 
     private static Map<String, String> with(final Map<String, String> base, final String... keyValues)
@@ -144,7 +146,7 @@ class AcrnBackendTest
             3L << 20);
         try
         {
-            final EmulatedIvshmemSysfs sysfs = new EmulatedIvshmemSysfs(Files.createTempDirectory("hdmabuf-acrn-odd"));
+            final EmulatedIvshmemSysfs sysfs = new EmulatedIvshmemSysfs(Files.createTempDirectory(platform.dir(), "odd"));
             sysfs.addIvshmem("0000:00:04.0", odd, 1, true, 0x8086, 0x1000);
             assertError("EINVAL", () -> startFresh(with(base, AcrnBackendConfig.OPTION_REGION_ID, "0x1000",
                 AcrnBackendConfig.OPTION_SYSFS, sysfs.devicesDir().toString())));

@@ -126,6 +126,12 @@ final class EmulatedAcrnPlatform implements AutoCloseable
         return backend;
     }
 
+    /** The platform's own temporary directory; anything a test puts in it is removed by {@link #close}. */
+    Path dir()
+    {
+        return dir;
+    }
+
     @Override
     public void close() throws IOException
     {

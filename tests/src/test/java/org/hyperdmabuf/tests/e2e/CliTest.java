@@ -11,6 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -197,6 +198,7 @@ class CliTest
     }
 
     @Test
+    @Timeout(300)
     void everySubcommandHasHelp() throws Exception
     {
         final List<String> top = run("--help");
@@ -214,6 +216,11 @@ class CliTest
         }
         assertTrue(subcommands.containsAll(List.of("server", "sink", "source", "daemon", "monitor", "caps", "targets",
             "list", "send", "receive", "demo")), "subcommands listed by --help: " + subcommands);
+        // picocli lists the first description line: it must be a whole sentence, not one cut at its first line.
+        for (final String summary : summaries(top))
+        {
+            assertTrue(summary.endsWith("."), "a summary cut mid-sentence: " + summary);
+        }
         final List<ChildProcess> helps = new ArrayList<>();
         for (final String sub : subcommands)
         {
@@ -226,6 +233,30 @@ class CliTest
             assertTrue(helps.get(i).output().stream().anyMatch(l -> l.startsWith(usage)),
                 usage + " in:\n" + String.join("\n", helps.get(i).output()));
         }
+    }
+
+    /** Each command's summary in {@code --help} output, its wrapped lines joined. */
+    private static List<String> summaries(final List<String> help)
+    {
+        final List<String> summaries = new ArrayList<>();
+        boolean inCommands = false;
+        for (final String line : help)
+        {
+            inCommands |= line.equals("Commands:");
+            if (!inCommands || line.equals("Commands:"))
+            {
+                continue;
+            }
+            if (SUBCOMMAND.matcher(line).matches())
+            {
+                summaries.add(line.trim().split("\\s+", 2)[1]);
+            }
+            else if (!summaries.isEmpty() && line.startsWith("    "))
+            {
+                summaries.add(summaries.remove(summaries.size() - 1) + " " + line.trim());
+            }
+        }
+        return summaries;
     }
 
     private static byte[] sha256(final byte[] bytes) throws Exception

@@ -20,6 +20,7 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -35,6 +36,7 @@ import static org.hyperdmabuf.tests.e2e.E2e.nextEvent;
 import static org.hyperdmabuf.tests.e2e.E2e.poolFree;
 import static org.hyperdmabuf.tests.e2e.E2e.rule;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -217,6 +219,47 @@ class ErrorHandlingTest extends WholePoolSystemTest
             assertEquals(ErrorCode.EMSGSIZE, raw.readFrame(TIMEOUT).getResponse().getError());
             assertTrue(raw.awaitClosed(TIMEOUT));
             assertEquals(system.sourceVm(), source.caps().getLocalVm());
+        }
+    }
+
+    /**
+     * Regression: a 5-byte length prefix whose last byte is above 0x0F (2^32 and more) was taken modulo 2^32, so
+     * {@code 80 80 80 80 10} read as an empty frame, answered ENOTSUP on a connection kept open.
+     */
+    @Test
+    @Timeout(120)
+    void aLengthPrefixOf2To32OrMoreGetsEmsgsizeNotAWrappedLength() throws Exception
+    {
+        final List<byte[]> prefixes = List.of(
+            new byte[] {(byte)0x80, (byte)0x80, (byte)0x80, (byte)0x80, 0x10}, // 2^32: 0 modulo 2^32
+            new byte[] {(byte)0x85, (byte)0x80, (byte)0x80, (byte)0x80, 0x10}); // 2^32 + 5: 5 modulo 2^32
+        for (final byte[] prefix : prefixes)
+        {
+            try (RawConnection raw = RawConnection.open(system.sinkSocket()))
+            {
+                raw.write(prefix, RawConnection.frame(Request.newBuilder().setRequestId(3)
+                    .setQueryCaps(QueryCaps.getDefaultInstance()).build()));
+                final Response r = raw.readFrame(TIMEOUT).getResponse();
+                assertEquals(ErrorCode.EMSGSIZE, r.getError(), r.getMessage());
+                assertEquals(0, r.getRequestId());
+                assertTrue(raw.awaitClosed(TIMEOUT));
+            }
+        }
+    }
+
+    /** Regression: the size of an ALLOC of 2^63 bytes or more was printed as a negative number. */
+    @Test
+    @Timeout(120)
+    void aHugeAllocIsRefusedWithItsSizeAsGiven() throws Exception
+    {
+        try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket()))
+        {
+            for (final long size : new long[] {Long.MIN_VALUE, -1L})
+            {
+                final HdmabufException e = assertThrows(HdmabufException.class, () -> producer.alloc(size));
+                assertEquals(ErrorCode.EINVAL, e.code(), e.getMessage());
+                assertTrue(e.getMessage().contains("size " + Long.toUnsignedString(size) + " "), e.getMessage());
+            }
         }
     }
 

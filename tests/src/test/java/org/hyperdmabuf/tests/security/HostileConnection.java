@@ -106,6 +106,18 @@ final class HostileConnection implements AutoCloseable
         }
     }
 
+    /**
+     * On a connection opened with {@link #openNotReading}: true once the daemon has sent something (or closed),
+     * without reading it; false if nothing came within {@code timeout}.
+     */
+    boolean awaitReadable(final Duration timeout) throws NativeIoException
+    {
+        final Poller poller = new Poller();
+        final int s = poller.add(socket.fd());
+        poller.poll((int)Math.max(1, timeout.toMillis()));
+        return poller.readable(s);
+    }
+
     /** Starts reading on a connection opened with {@link #openNotReading}. */
     void startReading()
     {

@@ -9,6 +9,7 @@ import org.hyperdmabuf.abi.v1.Import;
 import org.hyperdmabuf.abi.v1.Match;
 import org.hyperdmabuf.abi.v1.MatchRule;
 import org.hyperdmabuf.abi.v1.Metadata;
+import org.hyperdmabuf.abi.v1.QueryCaps;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.abi.v1.ServerFrame;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
@@ -37,6 +39,7 @@ import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -214,6 +217,55 @@ class ResourceExhaustionTest
         finally
         {
             small.close();
+        }
+    }
+
+    /**
+     * Regression: the daemon closed a refused connection right after writing EAGAIN, so a client that sent its first
+     * request after that got EPIPE (or ECONNRESET) and never read why. Now every refused client can still send,
+     * reads the answer, then the end of the stream; and the daemon lets go of refused connections their clients
+     * keep open.
+     */
+    @Test
+    @Timeout(120)
+    void everyRefusedClientReadsTheEagainEvenIfItSendsAfterIt() throws Exception
+    {
+        final Path socket = system.dir().resolve("one.sock");
+        final ChildProcess one = system.startDaemon("one", "sink", socket, "--max-clients", "1");
+        final List<HostileConnection> refused = new ArrayList<>();
+        try (HdmabufClient admitted = HdmabufClient.connect(socket))
+        {
+            assertEquals("kvm-ivshmem", admitted.caps().getBackend());
+            final int fds = DaemonProbe.openFds(one);
+            for (int i = 0; i < 16; i++)
+            {
+                refused.add(HostileConnection.openNotReading(socket));
+            }
+            final byte[] request = HostileConnection.frame(Request.newBuilder().setRequestId(1)
+                .setQueryCaps(QueryCaps.getDefaultInstance()).build());
+            for (int i = 0; i < refused.size(); i++)
+            {
+                final HostileConnection c = refused.get(i);
+                assertTrue(c.awaitReadable(TIMEOUT), "client " + i + ": the daemon answers");
+                assertTrue(c.send(request), "client " + i + ": sending after the answer fails (EPIPE)");
+                final ServerFrame f = c.readOneFrame(TIMEOUT);
+                assertNotNull(f, "client " + i + ": the refusal");
+                assertEquals(0, f.getResponse().getRequestId());
+                assertEquals(ErrorCode.EAGAIN, f.getResponse().getError(), f.getResponse().getMessage());
+                c.startReading();
+                assertTrue(c.awaitClosed(TIMEOUT), "client " + i + ": the stream ends after the refusal");
+                assertNull(c.next(Duration.ZERO), "client " + i + ": its request is not answered");
+            }
+            DaemonProbe.awaitFds(one, fds, "refused connections their clients keep open");
+            assertEquals("kvm-ivshmem", admitted.caps().getBackend(), "the admitted client is still served");
+        }
+        finally
+        {
+            for (final HostileConnection c : refused)
+            {
+                c.close();
+            }
+            one.close();
         }
     }
 

@@ -16,13 +16,13 @@ public final class ServerFrames
      * The next complete frame in {@code in} (position to limit), advancing past it; null, with the position
      * unchanged, if the frame is not complete yet.
      *
-     * @throws InvalidProtocolBufferException if the length prefix is longer than 5 bytes or the frame is not a
-     *                                        ServerFrame
+     * @throws InvalidProtocolBufferException if the length prefix is longer than 5 bytes or above 2^31 - 1, or
+     *                                        the frame is not a ServerFrame
      */
     public static ServerFrame next(final ByteBuffer in) throws InvalidProtocolBufferException
     {
         final int start = in.position();
-        int length = 0;
+        long length = 0; // a fifth byte above 0x0F is 2^32 or more, never a frame length
         int shift = 0;
         while (true)
         {
@@ -32,7 +32,7 @@ public final class ServerFrames
                 return null;
             }
             final byte b = in.get();
-            length |= (b & 0x7f) << shift;
+            length |= (long)(b & 0x7f) << shift;
             if (b >= 0)
             {
                 break;
@@ -43,13 +43,17 @@ public final class ServerFrames
                 throw new InvalidProtocolBufferException("a length prefix longer than 5 bytes");
             }
         }
+        if (length > Integer.MAX_VALUE)
+        {
+            throw new InvalidProtocolBufferException("a frame length of " + length + " bytes");
+        }
         if (in.remaining() < length)
         {
             in.position(start);
             return null;
         }
-        final ByteBuffer body = in.slice(in.position(), length);
-        in.position(in.position() + length);
+        final ByteBuffer body = in.slice(in.position(), (int)length);
+        in.position(in.position() + (int)length);
         return ServerFrame.parseFrom(body);
     }
 }
