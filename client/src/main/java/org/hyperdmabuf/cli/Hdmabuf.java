@@ -16,7 +16,19 @@ public final class Hdmabuf
 {
     public static void main(final String[] args)
     {
-        System.exit(commandLine().execute(args));
+        int exit;
+        try
+        {
+            exit = commandLine().execute(args);
+        }
+        catch (final Error e)
+        {
+            // The handler below sees only Exceptions; an Error would print a stack trace and, with a daemon's
+            // threads started, leave the JVM running.
+            System.err.println("hdmabuf: " + e);
+            exit = 1;
+        }
+        System.exit(exit);
     }
 
     static CommandLine commandLine()
