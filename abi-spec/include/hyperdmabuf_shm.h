@@ -182,11 +182,14 @@ extern "C" {
  * Formatting (first daemon to find the region blank):
  *   1. if acquire-load(magic) == MAGIC the region is formatted: attach;
  *   2. CAS format_state 0 -> 1; on failure another peer is formatting:
- *      wait (bounded) for magic, then attach;
+ *      wait (bounded) for magic, then attach; format_state back at 0 while
+ *      waiting means that formatter gave up: retry the CAS;
  *   3. zero the control area [4096, pool_offset) and the header bytes
  *      [112, 4096); write every field except magic and format_state;
  *   4. release-store format_state = 2;
- *   5. release-store magic = HDMABUF_SHM_MAGIC (last).
+ *   5. release-store magic = HDMABUF_SHM_MAGIC (last);
+ *   6. a formatter that cannot finish 3-5 release-stores format_state = 0
+ *      (and never magic), leaving the region to the next peer.
  * Attaching:
  *   acquire-load magic; when it equals HDMABUF_SHM_MAGIC, read the header and
  *   call hdmabuf_region_header_validate(): recompute the layout from the

@@ -3,9 +3,11 @@ package org.hyperdmabuf.hv.acrn;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
+import org.hyperdmabuf.hv.nativeio.SmallTmpfs;
 import org.hyperdmabuf.hv.pci.EmulatedIvshmemSysfs;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.FenceRef;
@@ -13,6 +15,7 @@ import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -21,6 +24,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.ServiceLoader;
+import java.util.concurrent.TimeUnit;
 
 import static org.hyperdmabuf.hv.acrn.AcrnRegionTableTest.assertError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -237,6 +241,42 @@ class AcrnBackendTest
         final HypervisorBackend ok = startFresh(noTable);
         assertEquals(0, ok.localVm());
         ok.close();
+    }
+
+    /**
+     * A dm-land region its filesystem cannot hold is refused at start with ENOSPC and the numbers, whether the
+     * Service VM daemon creates the file or acrn-dm made it sparse, instead of SIGBUS in whoever touches it later;
+     * once there is room, the whole file is reserved.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aDmLandRegionItsFilesystemCannotHoldIsRefusedWithEnospcAndReservedOtherwise() throws Exception
+    {
+        try (SmallTmpfs tmpfs = SmallTmpfs.mount("2m"))
+        {
+            final Map<String, String> options = with(platform.serviceVmOptions(), AcrnBackendConfig.OPTION_SHM_DIR,
+                tmpfs.dir().toString());
+            final Path file = tmpfs.dir().resolve(platform.dmName());
+            final long size = 4L << 20;
+            final BackendException created = assertThrows(BackendException.class, () -> startFresh(options));
+            assertEquals("ENOSPC", created.error(), created.getMessage());
+            for (final String number : new String[] {Long.toString(size), Long.toString(tmpfs.free()), file.toString()})
+            {
+                assertTrue(created.getMessage().contains(number), number + " in: " + created.getMessage());
+            }
+            assertFalse(created.getMessage().contains("\n"), "one line");
+            assertFalse(Files.exists(file), "the file it could not back is not left for acrn-dm");
+
+            EmulatedIvshmemSysfs.createMemory(file, size); // acrn-dm's shm_open and ftruncate: sparse
+            assertError("ENOSPC", () -> startFresh(options));
+            assertTrue(Files.exists(file), "acrn-dm's file is never removed");
+
+            tmpfs.resize("8m");
+            final long freeBefore = tmpfs.free();
+            final HypervisorBackend ok = startFresh(options);
+            assertEquals(size, freeBefore - tmpfs.free(), "every page of the region reserved at start");
+            ok.close();
+        }
     }
 
     private HypervisorBackend startFresh(final Map<String, String> options) throws Exception

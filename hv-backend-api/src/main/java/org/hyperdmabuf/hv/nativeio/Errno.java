@@ -22,6 +22,7 @@ public final class Errno
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
     public static final int ENOTSOCK = 88;
+    public static final int EOPNOTSUPP = 95;
     public static final int EADDRINUSE = 98;
     public static final int ECONNRESET = 104;
     public static final int ENOTCONN = 107;
@@ -54,6 +55,7 @@ public final class Errno
             case EPIPE: return "EPIPE";
             case ENOSYS: return "ENOSYS";
             case ENOTSOCK: return "ENOTSOCK";
+            case EOPNOTSUPP: return "EOPNOTSUPP";
             case EADDRINUSE: return "EADDRINUSE";
             case ECONNRESET: return "ECONNRESET";
             case ENOTCONN: return "ENOTCONN";

@@ -31,6 +31,25 @@ public final class MemFd
             length), "fallocate(PUNCH_HOLE, " + offset + ", " + length + ")");
     }
 
+    /**
+     * Allocates {@code [offset, offset + length)} of the file behind {@code fd} ({@code fallocate} mode 0): bytes
+     * already there are kept, holes become zero pages, and the file grows to cover the range. On a tmpfs the pages
+     * are then owned by the file, so a full filesystem answers here with ENOSPC instead of SIGBUS in whoever
+     * touches a hole later. EOPNOTSUPP where the filesystem cannot allocate ahead.
+     */
+    public static void reserve(final int fd, final long offset, final long length) throws NativeIoException
+    {
+        // tmpfs gives up a long allocation on a signal (EINTR), undoing it: start again
+        while (Native.libc().fallocate(fd, 0, offset, length) < 0)
+        {
+            final int errno = Native.errno();
+            if (errno != Errno.EINTR)
+            {
+                throw new NativeIoException("fallocate(" + offset + ", " + length + ")", errno);
+            }
+        }
+    }
+
     /** Size of the file behind {@code fd} (as QEMU does with fstat). */
     public static long size(final int fd) throws NativeIoException
     {

@@ -15,6 +15,13 @@ public final class NativeIoException extends IOException
         this.errno = errno;
     }
 
+    /** {@code op failed: ENOSPC (28): detail}, for a refusal that is ours, with the numbers behind it. */
+    public NativeIoException(final String op, final int errno, final String detail)
+    {
+        super(op + " failed: " + Errno.name(errno) + " (" + errno + "): " + detail);
+        this.errno = errno;
+    }
+
     public int errno()
     {
         return errno;

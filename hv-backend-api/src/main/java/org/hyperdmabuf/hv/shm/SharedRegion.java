@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import java.io.IOException;
+
 import static org.hyperdmabuf.hv.shm.RegionHeaderDescriptor.*;
 
 /**
@@ -13,7 +15,7 @@ public final class SharedRegion
     @FunctionalInterface
     public interface Mapper
     {
-        MemoryWindow map(long offset, long length) throws java.io.IOException;
+        MemoryWindow map(long offset, long length) throws IOException;
     }
 
     /** Parameters a formatter uses when it finds the region blank. */
@@ -39,18 +41,52 @@ public final class SharedRegion
 
     /**
      * Formats the region if it is blank (we win the format CAS), otherwise waits up to {@code timeoutMillis}
-     * for the formatter's ready flag and validates the header against the layout its parameters imply.
+     * for the formatter's ready flag and validates the header against the layout its parameters imply. A
+     * formatter that fails gives the region back blank (format_state 0), and a waiter that sees it blank again
+     * tries the CAS itself. A fault on the region's memory (SIGBUS: a file that cannot be backed, such as a
+     * sparse file on a full tmpfs) is an {@link IOException}, never an {@link InternalError}.
      */
     public static SharedRegion formatOrAttach(final long regionSize, final Mapper mapper, final FormatParams params,
-        final long sessionId, final long timeoutMillis) throws java.io.IOException, ShmCorruptionException
+        final long sessionId, final long timeoutMillis) throws IOException, ShmCorruptionException
     {
         if (regionSize < HEADER_LENGTH * 4L)
         {
             throw new ShmCorruptionException("region_size=" + regionSize + " too small");
         }
-        final MemoryWindow header = mapper.map(0, HEADER_LENGTH);
-        if (header.getLongAcquire(MAGIC_OFFSET) != MAGIC &&
-            header.compareAndSetInt(FORMAT_STATE_OFFSET, FORMAT_STATE_BLANK, FORMAT_STATE_FORMATTING))
+        try
+        {
+            final MemoryWindow header = mapper.map(0, HEADER_LENGTH);
+            final long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+            while (header.getLongAcquire(MAGIC_OFFSET) != MAGIC)
+            {
+                if (header.getIntVolatile(FORMAT_STATE_OFFSET) == FORMAT_STATE_BLANK &&
+                    header.compareAndSetInt(FORMAT_STATE_OFFSET, FORMAT_STATE_BLANK, FORMAT_STATE_FORMATTING))
+                {
+                    return format(regionSize, mapper, params, sessionId, header);
+                }
+                if (System.nanoTime() - deadline > 0)
+                {
+                    throw new ShmCorruptionException("region not formatted within " + timeoutMillis +
+                        " ms (format_state=" + header.getIntVolatile(FORMAT_STATE_OFFSET) + "): a formatter " +
+                        "started and neither finished nor gave up; if it died, the region must be recreated");
+                }
+                Thread.onSpinWait();
+                Thread.yield();
+            }
+            final RegionLayout layout = validate(header, regionSize);
+            return new SharedRegion(layout, mapper.map(0, layout.controlLength()), false);
+        }
+        catch (final InternalError e)
+        {
+            throw fault(regionSize, e);
+        }
+    }
+
+    /** Steps 3 to 5 of formatting, once our CAS set format_state 1; on any failure format_state is 0 again. */
+    private static SharedRegion format(final long regionSize, final Mapper mapper, final FormatParams params,
+        final long sessionId, final MemoryWindow header) throws IOException
+    {
+        try
         {
             final RegionLayout layout = RegionLayout.compute(regionSize, params.pageSize(), params.maxPeers(),
                 params.ringCapacity(), params.fenceSlots());
@@ -72,23 +108,42 @@ public final class SharedRegion
             header.putLong(POOL_OFFSET_OFFSET, layout.poolOffset());
             header.putLong(POOL_PAGES_OFFSET, layout.poolPages());
             header.putLong(FORMATTER_SESSION_OFFSET, sessionId);
+            // A fault in compiled code is raised late, at the thread's next safepoint or native call: this native
+            // call raises it here, while the region is not yet published.
+            Thread.yield();
             header.putIntRelease(FORMAT_STATE_OFFSET, FORMAT_STATE_READY);
             header.putLongRelease(MAGIC_OFFSET, MAGIC);
             return new SharedRegion(layout, control, true);
         }
-        final long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
-        while (header.getLongAcquire(MAGIC_OFFSET) != MAGIC)
+        catch (final IOException | RuntimeException | Error e)
         {
-            if (System.nanoTime() - deadline > 0)
+            giveBack(header);
+            if (e instanceof InternalError)
             {
-                throw new ShmCorruptionException("region not formatted within " + timeoutMillis +
-                    " ms (format_state=" + header.getIntVolatile(FORMAT_STATE_OFFSET) + ")");
+                throw fault(regionSize, (InternalError)e);
             }
-            Thread.onSpinWait();
+            throw e;
+        }
+    }
+
+    /** Blank again, for the next formatter (the header page itself may be what faulted: then nobody can format). */
+    private static void giveBack(final MemoryWindow header)
+    {
+        try
+        {
+            header.putIntRelease(FORMAT_STATE_OFFSET, FORMAT_STATE_BLANK);
             Thread.yield();
         }
-        final RegionLayout layout = validate(header, regionSize);
-        return new SharedRegion(layout, mapper.map(0, layout.controlLength()), false);
+        catch (final InternalError e)
+        {
+            // the region is unusable for everyone; the fault that brought us here is reported
+        }
+    }
+
+    private static IOException fault(final long regionSize, final InternalError e)
+    {
+        return new IOException("a fault (SIGBUS) on the memory of the region of " + regionSize + " bytes: what " +
+            "backs it cannot provide its pages (e.g. a sparse file on a full tmpfs)", e);
     }
 
     /** Recomputes the layout from the header's parameters and checks every stored offset against it. */

@@ -10,12 +10,14 @@ import org.hyperdmabuf.hv.nativeio.UnixSocket;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -170,6 +172,7 @@ public final class IvshmemServer implements AutoCloseable
         Native.ensureAvailability();
         try
         {
+            checkMemory(size);
             shmFd = MemFd.create("hyperdmabuf-ivshmem", size);
             wakeFd = EventFd.create();
             removeStaleSocket();
@@ -186,6 +189,48 @@ public final class IvshmemServer implements AutoCloseable
         thread.start();
         LOG.info("ivshmem server on {}: {} bytes, {} vectors, ids [{}, {}]", socketPath, size, vectors, firstId, maxId);
         return this;
+    }
+
+    /**
+     * The memfd is sparse on purpose: its pages come from RAM and swap as peers touch them, and freed buffers'
+     * pages go back (punched holes). Reserving it (fallocate) would hold the whole region's memory for the
+     * server's lifetime, which most regions never use. A memfd has no filesystem limit to fill (touching it
+     * too much wakes the OOM killer rather than SIGBUS), but a region larger than RAM and swap together could
+     * never be backed: refused with ENOSPC. One larger than what is available now is only a warning.
+     */
+    private static void checkMemory(final long size) throws NativeIoException
+    {
+        final Map<String, Long> kib = new HashMap<>();
+        try
+        {
+            for (final String line : Files.readAllLines(Path.of("/proc/meminfo")))
+            {
+                final String[] f = line.split("[:\\s]+");
+                if (f.length >= 2 && f[1].matches("\\d+"))
+                {
+                    kib.put(f[0], Long.parseLong(f[1]));
+                }
+            }
+        }
+        catch (final IOException e)
+        {
+            LOG.warn("cannot read /proc/meminfo ({}): the region of {} bytes is not checked against memory", e,
+                size);
+            return;
+        }
+        final long total = (kib.getOrDefault("MemTotal", 0L) + kib.getOrDefault("SwapTotal", 0L)) << 10;
+        final long available = (kib.getOrDefault("MemAvailable", 0L) + kib.getOrDefault("SwapFree", 0L)) << 10;
+        if (total > 0 && size > total)
+        {
+            throw new NativeIoException("memfd of " + size + " bytes", Errno.ENOSPC, "the region is larger than " +
+                "this host's memory and swap together (" + total + " bytes, MemTotal + SwapTotal); give a smaller " +
+                "--size");
+        }
+        if (size > available)
+        {
+            LOG.warn("region of {} bytes is more than the memory available now ({} bytes, MemAvailable + SwapFree): " +
+                "if peers fill it, the kernel kills processes to back it", size, available);
+        }
     }
 
     public String socketPath()

@@ -211,6 +211,34 @@ class IvshmemServerTest
             () -> new IvshmemServer(new IvshmemServer.Options().socketPath("/tmp/x").maxId(65536)));
     }
 
+    /**
+     * The memfd is left sparse (its pages come and go with the pool), but a region larger than memory and swap
+     * together could never be backed: refused at start with ENOSPC and the numbers, nothing created.
+     */
+    @Test
+    void aRegionLargerThanMemoryAndSwapIsRefusedWithEnospc() throws Exception
+    {
+        long total = 0;
+        for (final String line : Files.readAllLines(Path.of("/proc/meminfo")))
+        {
+            if (line.startsWith("MemTotal:") || line.startsWith("SwapTotal:"))
+            {
+                total += Long.parseLong(line.replaceAll("\\D", "")) << 10;
+            }
+        }
+        final long size = Long.highestOneBit(total) << 1;
+        final Path socket = Files.createTempDirectory("hdmabuf-ivshmem").resolve("ivshmem.sock");
+        final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
+            .size(size));
+        final NativeIoException e = assertThrows(NativeIoException.class, server::start);
+        assertEquals(Errno.ENOSPC, e.errno(), e.getMessage());
+        assertTrue(e.getMessage().contains(Long.toString(size)) && e.getMessage().contains(Long.toString(total)),
+            e.getMessage());
+        assertFalse(Files.exists(socket), "refused before listening");
+        server.close();
+        Files.delete(socket.getParent());
+    }
+
     /** Reads version, {@code id}, shm, each existing peer's vectors, then own vectors. */
     private static void readSetup(final RawIvshmemClient c, final int id, final int vectors, final int... peers)
         throws NativeIoException
