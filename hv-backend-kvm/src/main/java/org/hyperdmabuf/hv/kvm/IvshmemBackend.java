@@ -80,7 +80,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * down with reason {@code timeout}, whether or not the ivshmem server is alive. Detection takes at most
  * {@code liveness-timeout-ms + heartbeat-ms + }{@link #POLL_INTERVAL_MS} after the peer stopped. A session
  * declared down (timeout or corrupt) stays down even if its heartbeat resumes (SIGSTOP, SIGCONT): the daemons
- * have already cleaned up after it; the peer comes back only with a new session id. Because the heartbeat
+ * have already cleaned up after it; the peer comes back only with a new session id. We tell it so in
+ * {@code dropped_session} of our ring to it, and a daemon that finds its own session there starts a new one by
+ * itself and rejoins ({@link #resyncIfDropped}, ABI.md "Resync"). Because the heartbeat
  * is driven by our thread, listener callbacks (on the receive thread) that block for longer than the peers'
  * liveness timeout get this daemon declared dead; a busy driving loop does not.
  * <p>

@@ -54,7 +54,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>
  * <b>Liveness.</b> Each side advances its heartbeat in the channel header; a peer whose heartbeat stalls for
  * {@code liveness-timeout-ms} is down ("timeout"). A xenstore watch on the peers' nodes and on
- * {@code @releaseDomain} reports a removed session ("gone") or a new one ("restarted").
+ * {@code @releaseDomain} reports a removed session ("gone") or a new one ("restarted"). A side that declares the
+ * other down writes that session into {@code dropped_session} of its ring in the channel; a stalled side that
+ * finds its own session there publishes a new one and pairs again ({@link #resyncIfDropped}, ABI.md "Resync").
  * <p>
  * Options: {@code domid} (required), {@code peers} (comma-separated domids to meet, required), {@code emulator}
  * (socket of the EMULATED hypervisor; without it the real /dev/xen devices), {@code xenstore} (xenstored socket;
