@@ -155,6 +155,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     private static final long JOIN_TIMEOUT_MS = 5000;
     private static final long TICK_NS = POLL_INTERVAL_MS * 1_000_000L;
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** A new session id replaced the one we knew: nobody is left to tell that it was dropped. */
+    private static final String REASON_RESTARTED = "restarted";
 
     /** {@link #NAME}, or the name of a backend that runs this protocol over its own transport (ACRN). */
     private final String name;
@@ -1305,7 +1307,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                     }
                     continue;
                 }
-                down(ch, "restarted");
+                down(ch, REASON_RESTARTED);
                 ch = null;
             }
             if (announced && active && !stale && live.deadSession != session)
@@ -1470,7 +1472,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         synchronized (outbound[ch.vm])
         {
             ch.up = false;
-            if (dead)
+            if (dead && !REASON_RESTARTED.equals(reason))
             {
                 // If that session is still running (stopped and resumed, or a false notice), this is how it learns
                 // that it must rejoin with a new one (ABI.md "Resync").

@@ -38,6 +38,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -271,14 +272,17 @@ class IvshmemHostBackendTest
 
         sendAndExpect(a, c, 11);
         sendAndExpect(c, a, 12);
-        // The same session is not brought back up: wait several receive-loop rounds, then check.
-        final long beat = heartbeat(window, layout, a.vm());
-        Await.until(() -> heartbeat(window, layout, a.vm()) > beat + 3, TIMEOUT, () -> "A's heartbeat to advance");
-        assertFalse(a.backend().peers().stream().anyMatch(p -> p.vm() == b.vm()), "B stays down");
-        final ByteBuffer msg = ByteBuffer.allocate(4);
-        assertError("ENOPEER", () -> a.backend().send(b.vm(), msg, 0, 4));
+        // The broken session is never brought back up. B, still running, is told so (dropped_session) and
+        // rejoins with a new session of its own (ABI.md "Resync"); its new ring to A works.
+        a.listener().await(l -> l.peerEvents().stream().anyMatch(e -> e.vm() == b.vm() && e.up() &&
+            e.sessionId() != bSession), TIMEOUT, "B back with a new session");
+        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && e.up() &&
+            e.sessionId() == bSession).count(), "the broken session came up once, before it broke");
         assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count(),
             "reported once");
+        assertNotEquals(bSession, b.backend().sessionId(), "B resynced");
+        awaitUp(b, a);
+        sendAndExpect(b, a, 13);
     }
 
     /**
@@ -406,7 +410,7 @@ class IvshmemHostBackendTest
     }
 
     @Test
-    void aStoppedPeerIsDeclaredDownByTimeoutAndStaysDownWhenItResumes() throws Exception
+    void aStoppedPeerIsDeclaredDownByTimeoutAndRejoinsWithANewSessionWhenItResumes() throws Exception
     {
         fixture = TestServer.forBackends();
         final Node a = node(FAST_LIVENESS);
@@ -426,25 +430,23 @@ class IvshmemHostBackendTest
         assertTrue(a.backend().peers().stream().noneMatch(p -> p.vm() == b.vm()), "a timed-out peer is not listed");
         assertError("ENOPEER", () -> a.backend().send(b.vm(), ByteBuffer.allocate(8), 0, 8));
 
-        // SIGCONT: its heartbeat moves again, but the daemons have cleaned up after that session.
-        final long beatAtStop = heartbeat(window, layout, b.vm());
+        // SIGCONT: its heartbeat moves again, but the daemons have cleaned up after that session. It finds its
+        // session in A's dropped_session and rejoins with a new one (ABI.md "Resync"); the old one never returns.
         signal(b, "CONT");
-        Await.until(() -> heartbeat(window, layout, b.vm()) > beatAtStop + 2, TIMEOUT,
-            () -> "the resumed peer's heartbeat to move");
-        final long aBeat = heartbeat(window, layout, a.vm());
-        Await.until(() -> heartbeat(window, layout, a.vm()) > aBeat + 3, TIMEOUT,
-            () -> "A to look at the resumed peer for a while");
-        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && e.up()).count(),
-            "the same session is not brought back up: " + a.listener().peerEvents());
-        assertTrue(a.backend().peers().stream().noneMatch(p -> p.vm() == b.vm()));
+        a.listener().await(l -> l.peerEvents().stream().anyMatch(e -> e.vm() == b.vm() && e.up() &&
+            e.sessionId() != b.session()), TIMEOUT, "the resumed peer to rejoin with a new session");
+        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && e.up() &&
+            e.sessionId() == b.session()).count(), "the same session is not brought back up: " +
+            a.listener().peerEvents());
+        assertTrue(a.backend().peers().stream().anyMatch(p -> p.vm() == b.vm() && p.sessionId() != b.session()));
 
-        // It leaves for good: nothing more is reported for a session already down.
+        // It leaves for good: its new session is reported down, the old one only once, as before.
         b.process().getOutputStream().close();
         assertTrue(b.process().waitFor(30, TimeUnit.SECONDS), "the peer process exits when its stdin ends");
-        final long aBeat2 = heartbeat(window, layout, a.vm());
-        Await.until(() -> heartbeat(window, layout, a.vm()) > aBeat2 + 3, TIMEOUT, () -> "A to notice the exit");
-        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count(),
-            "reported down once: " + a.listener().peerEvents());
+        a.listener().await(l -> l.peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count() == 2,
+            TIMEOUT, "A to notice the exit");
+        assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up() &&
+            e.sessionId() == b.session()).count(), "the old session reported down once: " + a.listener().peerEvents());
     }
 
     @Test

@@ -49,7 +49,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * ring to it, starts a new session by itself, drops everything of the old one and rejoins (ABI.md "Resync"). A
  * checked frame stream runs before, during and after the stall and must go on by itself, every byte checked,
  * within {@link #RESUME_BOUND} of the continue; and an id the stalled source still held must never map pages that
- * the sink has meanwhile given to another buffer. {@code XenResyncTest} runs the same on the xen backend.
+ * the sink has meanwhile given to another buffer. {@code GuestResyncTest} runs the same in kvm-ivshmem guest mode, {@code XenResyncTest} on the xen backend.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class ResyncTest
@@ -69,11 +69,16 @@ class ResyncTest
         return false;
     }
 
+    /** kvm-ivshmem host mode on the embedded ivshmem server; subclasses run guest mode and xen. */
+    protected TwoVmSystem startSystem() throws Exception
+    {
+        return TwoVmSystem.startInTempDir("hdr", 64L << 20, List.of(), List.of());
+    }
+
     @BeforeEach
     void start() throws Exception
     {
-        system = xen() ? TwoVmSystem.startXenInTempDir("hdrx", (64 << 20) / 4096, List.of(), List.of()) :
-            TwoVmSystem.startInTempDir("hdr", 64L << 20, List.of(), List.of());
+        system = startSystem();
     }
 
     @AfterEach
@@ -213,6 +218,8 @@ class ResyncTest
             "the source no longer lists the stale id");
 
         // The system works again without a restart: a new export arrives and maps its own bytes.
+        Await.until("the source to be a target again", RESUME_BOUND, () -> producer.targets().getTargetsList()
+            .stream().anyMatch(t -> t.getVm() == system.sourceVm()));
         final Allocation fresh = producer.alloc(BYTES);
         cleanup.add(fresh);
         fill(fresh.buffer().bytes(), (byte)0xCC);

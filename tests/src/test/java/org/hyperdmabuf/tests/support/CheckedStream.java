@@ -173,9 +173,10 @@ public final class CheckedStream
                         final boolean last = stop;
                         final ByteBuffer frame = producer.beginFrame(FRAME_TIMEOUT).duplicate()
                             .order(ByteOrder.LITTLE_ENDIAN);
-                        fill(frame, seq, frameBytes, last);
+                        // Counted before the signal: a signal that stored its value and then failed to ring
+                        // (the daemon lost the peer meanwhile) may have published the frame already.
+                        fill(frame, seq++, frameBytes, last);
                         producer.endFrame();
-                        seq++;
                         if (last)
                         {
                             producer.drain(FRAME_TIMEOUT);

@@ -120,6 +120,48 @@ public final class TwoVmSystem implements AutoCloseable
         }
     }
 
+    /**
+     * As {@link #startInTempDir}, in kvm-ivshmem GUEST mode without any server: each daemon sees an ivshmem PCI
+     * device of its own in an EMULATED sysfs tree ({@code EmulatedIvshmemSysfs}: IVPosition 1 for the sink, 2 for
+     * the source), whose BAR2 is the same region file, as two QEMU guests on one memory backend. Doorbells land
+     * nowhere (a guest without vfio), so both daemons poll, as real guests do.
+     */
+    public static TwoVmSystem startGuestInTempDir(final String prefix, final long regionSize) throws Exception
+    {
+        final TwoVmSystem s = new TwoVmSystem(java.nio.file.Files.createTempDirectory(Path.of("/tmp"), prefix));
+        s.ownsDir = true;
+        try
+        {
+            final Path region = s.dir.resolve("region");
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(region.toFile(), "rw"))
+            {
+                f.setLength(regionSize);
+            }
+            s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), s.guestDaemonArgs("vm1", region, 1));
+            s.sinkVm = vmOf(s.sink);
+            s.source = s.startDaemon("source", "source", s.sourceSocket(), s.guestDaemonArgs("vm2", region, 2));
+            s.sourceVm = vmOf(s.source);
+            Await.until("the guest daemons to meet", START_TIMEOUT, () ->
+                s.sink.output().stream().anyMatch(l -> l.contains("peer VM " + s.sourceVm + " up")) &&
+                s.source.output().stream().anyMatch(l -> l.contains("peer VM " + s.sinkVm + " up")));
+            return s;
+        }
+        catch (final Exception | Error e)
+        {
+            s.close();
+            throw e;
+        }
+    }
+
+    private String[] guestDaemonArgs(final String vm, final Path region, final int ivPosition) throws IOException
+    {
+        final org.hyperdmabuf.hv.pci.EmulatedIvshmemSysfs sysfs =
+            new org.hyperdmabuf.hv.pci.EmulatedIvshmemSysfs(dir.resolve(vm + "-sys"));
+        sysfs.addIvshmem("0000:00:06.0", region, ivPosition, true);
+        return new String[]{"--backend", "kvm-ivshmem", "-O", "mode=guest", "-O", "sysfs=" + sysfs.devicesDir(),
+            "-O", "enable=false"};
+    }
+
     /** Daemon options selecting the xen backend on this system's emulator as domain {@code domid}. */
     public List<String> xenDaemonArgs(final int domid, final String peers)
     {
