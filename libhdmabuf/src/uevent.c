@@ -49,8 +49,10 @@ int event_from_pb(const Hyperdmabuf__V1__Event *pb, struct hdmabuf_event **out)
     values = keys + n_props;
     split = (char *)(values + n_props);
     raw = split + len + 1;
-    memcpy(split, rec, len);
-    memcpy(raw, rec, len);
+    if (len > 0) {
+        memcpy(split, rec, len);
+        memcpy(raw, rec, len);
+    }
     b->pub.subscription_id = pb->subscription_id;
     b->pub.overflow_dropped = pb->overflow_dropped;
     b->pub.record = raw;
