@@ -390,8 +390,10 @@ struct hdmabuf_event {
 
 /*
  * Waits up to timeout_ms (0: only what already arrived; < 0: no limit) for the next
- * event. Returns 0 and *out, or -ETIMEDOUT. A record that is not a well-formed uevent
- * is -EPROTO. Events that arrive while other calls wait for their response are queued.
+ * event. Returns 0 and *out, or -ETIMEDOUT. Events that arrive while other calls wait for
+ * their response are queued (up to 16384). Records that are no well-formed uevent, and
+ * events past that queue, are counted instead and reported as an overflow marker with
+ * subscription_id 0 (the daemon's own markers name their subscription).
  */
 HDMABUF_EXPORT int hdmabuf_next_event(hdmabuf_conn *conn, int timeout_ms, struct hdmabuf_event **out);
 /* The value of property key, or NULL. */
@@ -469,7 +471,7 @@ enum hdmabuf_wait {
 
 /*
  * The producer's side of an export's fence: signals acquire, waits on release. Maps the
- * slot from alloc->buffer.fd (which must stay open while the fence lives).
+ * pages holding the slot from alloc->buffer.fd (the fd may be closed afterwards).
  */
 HDMABUF_EXPORT int hdmabuf_fence_open_export(hdmabuf_conn *conn, const struct hdmabuf_allocation *alloc,
     const struct hdmabuf_exported *exported, hdmabuf_fence **out);
