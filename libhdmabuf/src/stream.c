@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame streams over K exported buffers (ABI.md "Frame streams"), wire-compatible with
+ * the Java FrameProducer/FrameConsumer: the same tags, the same rounds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "private.h"
+
+#define MAX_STREAM_BUFFERS 1024
+
+struct producer_slot {
+    struct hdmabuf_allocation alloc;
+    struct hdmabuf_exported exported;
+    bool is_exported;
+    hdmabuf_fence *fence;
+};
+
+struct hdmabuf_frame_producer {
+    hdmabuf_conn *conn;
+    enum hdmabuf_wait strategy;
+    uint32_t k;
+    uint64_t frame;
+    bool in_frame;
+    struct producer_slot *slots;
+};
+
+struct consumer_slot {
+    struct hdmabuf_import *imp;
+    hdmabuf_fence *fence;
+};
+
+struct hdmabuf_frame_consumer {
+    hdmabuf_conn *conn;
+    enum hdmabuf_wait strategy;
+    uint32_t k;
+    uint64_t frame;
+    bool in_frame;
+    struct consumer_slot *slots;
+};
+
+/* An error word from the other side as a return value (ABI codes as themselves). */
+static int word_error(uint32_t word)
+{
+    return code_is_abi(word) ? -(int)word : -EIO;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const char *stream, uint32_t buffers,
+    uint64_t frame_bytes, const struct hdmabuf_metadata *tmpl, enum hdmabuf_access access,
+    enum hdmabuf_wait strategy, hdmabuf_frame_producer **out)
+{
+    struct hdmabuf_metadata md;
+    struct hdmabuf_tag *tags;
+    size_t base_tags = tmpl != NULL ? tmpl->n_tags : 0;
+    hdmabuf_frame_producer *p;
+    char slot_text[16], slots_text[16];
+    int e = 0;
+
+    if (stream == NULL || buffers < 1 || buffers > MAX_STREAM_BUFFERS || frame_bytes == 0 ||
+        base_tags > 4096) {
+        return -EINVAL;
+    }
+    p = calloc(1, sizeof(*p));
+    tags = calloc(base_tags + 3, sizeof(*tags));
+    if (p == NULL || tags == NULL || (p->slots = calloc(buffers, sizeof(*p->slots))) == NULL) {
+        free(p);
+        free(tags);
+        return -ENOMEM;
+    }
+    p->conn = conn;
+    p->strategy = strategy;
+    for (uint32_t i = 0; i < buffers; i++) {
+        p->slots[i].alloc.buffer.fd = -1;
+    }
+    md = tmpl != NULL ? *tmpl : (struct hdmabuf_metadata){ .version = 1 };
+    for (size_t i = 0; i < base_tags; i++) {
+        tags[i] = tmpl->tags[i];
+    }
+    snprintf(slots_text, sizeof(slots_text), "%" PRIu32, buffers);
+    tags[base_tags] = (struct hdmabuf_tag){ "stream", stream };
+    tags[base_tags + 2] = (struct hdmabuf_tag){ "slots", slots_text };
+    md.tags = tags;
+    md.n_tags = base_tags + 3;
+    md.size = frame_bytes;
+    for (uint32_t i = 0; i < buffers && e == 0; i++) {
+        struct producer_slot *s = &p->slots[i];
+        snprintf(slot_text, sizeof(slot_text), "%" PRIu32, i);
+        tags[base_tags + 1] = (struct hdmabuf_tag){ "slot", slot_text };
+        e = hdmabuf_alloc(conn, frame_bytes, true, target_vm, access, &s->alloc);
+        p->k = i + 1;
+        if (e == 0) {
+            e = hdmabuf_map(&s->alloc.buffer);
+        }
+        if (e == 0) {
+            e = hdmabuf_export(conn, s->alloc.handle, target_vm, &md, access, &s->exported);
+            s->is_exported = e == 0;
+        }
+        if (e == 0) {
+            e = hdmabuf_fence_open_export(conn, &s->alloc, &s->exported, &s->fence);
+        }
+    }
+    free(tags);
+    if (e != 0) {
+        hdmabuf_frame_producer_destroy(p);
+        return e;
+    }
+    *out = p;
+    return 0;
+}
+
+int hdmabuf_frame_producer_begin(hdmabuf_frame_producer *p, int timeout_ms, void **data)
+{
+    struct producer_slot *s = &p->slots[p->frame % p->k];
+    uint32_t err = 0;
+    int e = hdmabuf_fence_await(s->fence, p->frame / p->k, timeout_ms, p->strategy, NULL, &err);
+    if (e != 0) {
+        return e;
+    }
+    if (err != 0) {
+        return word_error(err);
+    }
+    p->in_frame = true;
+    *data = s->alloc.buffer.data;
+    return 0;
+}
+
+int hdmabuf_frame_producer_end(hdmabuf_frame_producer *p, uint32_t error)
+{
+    int e;
+    if (!p->in_frame) {
+        return -EINVAL;
+    }
+    e = hdmabuf_fence_post(p->slots[p->frame % p->k].fence, p->frame / p->k + 1, error);
+    if (e == 0) {
+        p->in_frame = false;
+        p->frame++;
+    }
+    return e;
+}
+
+int hdmabuf_frame_producer_drain(hdmabuf_frame_producer *p, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (uint32_t i = 0; i < p->k; i++) {
+        uint64_t rounds = p->frame > i ? (p->frame - i + p->k - 1) / p->k : 0;
+        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        uint32_t err = 0;
+        int e = hdmabuf_fence_await(p->slots[i].fence, rounds, left < 0 && deadline >= 0 ? 0 : (int)left,
+            p->strategy, NULL, &err);
+        if (e != 0) {
+            return e;
+        }
+        if (err != 0) {
+            return word_error(err);
+        }
+    }
+    return 0;
+}
+
+uint64_t hdmabuf_frame_producer_frames(const hdmabuf_frame_producer *p)
+{
+    return p->frame;
+}
+
+int hdmabuf_frame_producer_destroy(hdmabuf_frame_producer *p)
+{
+    int first = 0;
+    if (p == NULL) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < p->k; i++) {
+        struct producer_slot *s = &p->slots[i];
+        int e = 0;
+        hdmabuf_fence_close(s->fence);
+        if (s->is_exported) {
+            e = hdmabuf_unexport(p->conn, &s->exported.id, 0);
+        }
+        if (s->alloc.buffer.fd >= 0) {
+            int f = hdmabuf_free(p->conn, s->alloc.handle);
+            e = e != 0 ? e : f;
+        }
+        hdmabuf_unmap(&s->alloc.buffer);
+        first = first != 0 ? first : e;
+    }
+    free(p->slots);
+    free(p);
+    return first;
+}
+
+/* Strict decimal below limit. */
+static int parse_index(const char *s, uint32_t limit, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0') {
+        return -EPROTO;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || (v = v * 10 + (uint64_t)(*s - '0')) >= limit) {
+            return -EPROTO;
+        }
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int timeout_ms, enum hdmabuf_wait strategy,
+    hdmabuf_frame_consumer **out)
+{
+    const struct hdmabuf_match matches[] = {
+        { "ACTION", "add", false },
+        { "TAG_STREAM", stream, false },
+    };
+    const struct hdmabuf_rule rule = { 2, matches };
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    hdmabuf_frame_consumer *c;
+    uint64_t sub;
+    uint32_t found = 0;
+    int e;
+
+    if (stream == NULL) {
+        return -EINVAL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    c->conn = conn;
+    c->strategy = strategy;
+    if ((e = hdmabuf_subscribe(conn, &rule, 1, true, &sub)) != 0) {
+        free(c);
+        return e;
+    }
+    while (e == 0 && (c->slots == NULL || found < c->k)) {
+        struct hdmabuf_event *ev;
+        struct hdmabuf_id id;
+        uint32_t count, slot;
+        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        if (deadline >= 0 && left <= 0) {
+            e = -ETIMEDOUT;
+            break;
+        }
+        e = hdmabuf_next_event(conn, left > INT32_MAX ? INT32_MAX : (int)left, &ev);
+        if (e != 0) {
+            break;
+        }
+        if (ev->overflow_dropped > 0 || ev->subscription_id != sub) {
+            hdmabuf_event_free(ev);
+            continue;
+        }
+        if (parse_index(hdmabuf_event_get(ev, "TAG_SLOTS"), MAX_STREAM_BUFFERS + 1, &count) != 0 || count == 0 ||
+            parse_index(hdmabuf_event_get(ev, "TAG_SLOT"), count, &slot) != 0 ||
+            hdmabuf_id_parse(hdmabuf_event_get(ev, "BUFFER"), &id) != 0 ||
+            (c->slots != NULL && (count != c->k || c->slots[slot].imp != NULL))) {
+            e = -EPROTO; /* announced inconsistently */
+        } else if (c->slots == NULL && (c->slots = calloc(count, sizeof(*c->slots))) == NULL) {
+            e = -ENOMEM;
+        } else {
+            c->k = count;
+            e = hdmabuf_import(conn, &id, &c->slots[slot].imp);
+            if (e == 0) {
+                found++;
+                e = hdmabuf_fence_open_import(conn, c->slots[slot].imp, &c->slots[slot].fence);
+            }
+        }
+        hdmabuf_event_free(ev);
+    }
+    if (e == 0) {
+        e = hdmabuf_unsubscribe(conn, sub);
+    } else {
+        hdmabuf_unsubscribe(conn, sub);
+    }
+    if (e != 0) {
+        hdmabuf_frame_consumer_destroy(c);
+        return e;
+    }
+    *out = c;
+    return 0;
+}
+
+int hdmabuf_frame_consumer_begin(hdmabuf_frame_consumer *c, int timeout_ms, const void **data, uint64_t *length)
+{
+    struct consumer_slot *s = &c->slots[c->frame % c->k];
+    uint32_t err = 0;
+    int e = hdmabuf_fence_await(s->fence, c->frame / c->k + 1, timeout_ms, c->strategy, NULL, &err);
+    if (e != 0) {
+        return e;
+    }
+    if (err != 0) {
+        return word_error(err);
+    }
+    c->in_frame = true;
+    *data = s->imp->buffer.data;
+    if (length != NULL) {
+        uint64_t size = s->imp->metadata.size;
+        *length = size < s->imp->buffer.length ? size : s->imp->buffer.length;
+    }
+    return 0;
+}
+
+int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c)
+{
+    int e;
+    if (!c->in_frame) {
+        return -EINVAL;
+    }
+    e = hdmabuf_fence_post(c->slots[c->frame % c->k].fence, c->frame / c->k + 1, 0);
+    if (e == 0) {
+        c->in_frame = false;
+        c->frame++;
+    }
+    return e;
+}
+
+uint32_t hdmabuf_frame_consumer_buffers(const hdmabuf_frame_consumer *c)
+{
+    return c->k;
+}
+
+uint64_t hdmabuf_frame_consumer_frames(const hdmabuf_frame_consumer *c)
+{
+    return c->frame;
+}
+
+int hdmabuf_frame_consumer_destroy(hdmabuf_frame_consumer *c)
+{
+    int first = 0;
+    if (c == NULL) {
+        return 0;
+    }
+    for (uint32_t i = 0; c->slots != NULL && i < c->k; i++) {
+        struct consumer_slot *s = &c->slots[i];
+        hdmabuf_fence_close(s->fence);
+        if (s->imp != NULL) {
+            int e = hdmabuf_release(c->conn, &s->imp->id);
+            first = first != 0 ? first : e;
+            hdmabuf_import_free(s->imp);
+        }
+    }
+    free(c->slots);
+    free(c);
+    return first;
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Runs a C test against real daemons, each in its own process, as the Java tests and the demo do.
+
+Starts the ivshmem server, a sink daemon ("VM 1") and a source daemon ("VM 2") in a fresh
+HDMABUF_RUNTIME_DIR, then the --bg commands (in the background), then the main command; every
+command must exit 0. In commands and the environment, {sink}, {source}, {sink_vm}, {source_vm},
+{dir} and {java} (the hdmabuf command line as a java invocation) are substituted.
+
+Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing.
+
+usage: with-daemons.py --root REPO [--vectors N] [--bg 'CMD'] [--bg-ready WORD] -- CMD [ARG]...
+"""
+import argparse
+import os
+import pathlib
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+JVM = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss512k',
+       '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn']
+START_TIMEOUT = 60
+
+
+class Child:
+    """A process whose output is echoed with a prefix and searched for a READY line."""
+
+    def __init__(self, name, argv, env):
+        self.name = name
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        for raw in self.proc.stdout:
+            line = raw.decode('utf-8', 'replace').rstrip('\n')
+            print(f'[{self.name}] {line}', flush=True)
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def await_line(self, word, timeout):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if line.startswith(word):
+                        return line
+                left = end - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.thread.is_alive()):
+                    raise RuntimeError(f'{self.name}: no {word} line within {timeout} s '
+                                       f'(exit {self.proc.poll()})')
+                self.cond.wait(min(left, 0.5))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def field(line, key):
+    for word in line.split():
+        if word.startswith(key + '='):
+            return word[len(key) + 1:]
+    raise RuntimeError(f'no {key}= in {line!r}')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--root', required=True)
+    ap.add_argument('--vectors', type=int, default=None, help='doorbell vectors per peer (server default 16)')
+    ap.add_argument('--bg', action='append', default=[], help='a command to run in the background')
+    ap.add_argument('--bg-ready', default=None, help='a line the --bg commands print when ready')
+    ap.add_argument('--timeout', type=int, default=240)
+    ap.add_argument('cmd', nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd[:1] == ['--'] else a.cmd
+    root = pathlib.Path(a.root)
+    jar = root / 'client/target/client-0.1.0-SNAPSHOT.jar'
+    lib = root / 'client/target/lib'
+    java = shutil.which('java')
+    if java is None or not jar.is_file() or not lib.is_dir():
+        print(f'SKIP: needs java and the client jars ({jar}); build them with '
+              '`mvn -q -DskipTests package -pl client -am`', flush=True)
+        return 1 if os.environ.get('CI') == 'true' else 77  # CI must not skip silently
+    cli = [java] + JVM + ['-cp', f'{jar}:{lib}/*', 'org.hyperdmabuf.cli.Hdmabuf']
+    run_dir = tempfile.mkdtemp(prefix='hdmabuf-c-', dir='/tmp')  # socket paths stay short
+    env = dict(os.environ, HDMABUF_RUNTIME_DIR=run_dir)
+    children = []
+    try:
+        ivshmem = f'{run_dir}/ivshmem.sock'
+        server = ['server', '--socket', ivshmem, '--size', '64M', '--max-id', '7']
+        if a.vectors is not None:
+            server += ['--vectors', str(a.vectors)]
+        children.append(Child('server', cli + server, env))
+        children[-1].await_line('READY', START_TIMEOUT)
+        vms = {}
+        for role in ('sink', 'source'):
+            argv = cli + [role, '--ivshmem', ivshmem, '--socket', f'{run_dir}/{role}.sock', '--name', role,
+                          '--policy', f'{run_dir}/no-policy.toml', '--policy-dir', f'{run_dir}/no-policy.d']
+            children.append(Child(role, argv, env))
+            vms[role] = field(children[-1].await_line('READY', START_TIMEOUT), 'vm')
+        subst = {'sink': f'{run_dir}/sink.sock', 'source': f'{run_dir}/source.sock', 'sink_vm': vms['sink'],
+                 'source_vm': vms['source'], 'dir': run_dir, 'java': ' '.join(shlex.quote(c) for c in cli)}
+        env['HDMABUF_TEST_SINK_VM'] = vms['sink']
+        env['HDMABUF_TEST_SOURCE_VM'] = vms['source']
+        background = []
+        for i, line in enumerate(a.bg):
+            argv = shlex.split(line.format(**subst))
+            background.append(Child(f'bg{i}', argv, env))
+            children.append(background[-1])
+            if a.bg_ready:
+                background[-1].await_line(a.bg_ready, START_TIMEOUT)
+        argv = []
+        for c in cmd:
+            argv += cli if c == '{java}' else [c.format(**subst)]
+        main_child = Child('test', argv, env)
+        children.append(main_child)
+        rc = main_child.proc.wait(a.timeout)
+        main_child.thread.join(5)
+        if rc != 0:
+            print(f'FAILED: the test exited {rc}', flush=True)
+            for b in background:
+                b.stop()
+            return rc
+        for b in background:
+            brc = b.proc.wait(a.timeout)
+            b.thread.join(5)
+            if brc != 0:
+                print(f'FAILED: background command {b.name} exited {brc}', flush=True)
+                return brc
+        return 0
+    except subprocess.TimeoutExpired as e:
+        print(f'FAILED: timed out: {e}', flush=True)
+        return 1
+    except RuntimeError as e:
+        print(f'FAILED: {e}', flush=True)
+        return 1
+    finally:
+        for c in reversed(children):
+            c.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
