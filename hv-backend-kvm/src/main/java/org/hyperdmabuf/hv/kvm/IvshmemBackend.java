@@ -101,7 +101,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * heartbeat interval must be below half of every other peer's timeout), {@code fence-slots} (exports live at
  * once in the region, default 8192). {@code max-peers}, {@code ring-capacity} and {@code fence-slots} apply
  * only if this daemon formats the region; otherwise the region's header wins.
- * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
+ * The server must hand out ids below max-peers ({@code hdmabuf server --max-peers}, the embedded server's default for
+ * 8 slots).
  */
 public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver
 {
@@ -204,6 +205,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     private long nextBeat;
     /** Discounts our own stalls between {@link #trackPeers} runs (receive work only). */
     private final ObserverStall stall;
+    /** Server disconnect notices awaiting confirmation by a still heartbeat. */
+    private final DisconnectNotices notices;
     private long nextTick;
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
@@ -283,6 +286,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         this.heartbeatNs = heartbeatMs * 1_000_000L;
         this.livenessTimeoutNs = livenessMs * 1_000_000L;
         this.stall = new ObserverStall(livenessTimeoutNs);
+        this.notices = new DisconnectNotices(RegionLayout.MAX_PEERS_LIMIT, livenessTimeoutNs, TICK_NS);
         long session;
         do
         {
@@ -383,8 +387,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             if (!region.isPeerInRange(id))
             {
                 throw new BackendException("EINVAL", name + ": " + transport.describe() + " gave us id " + id +
-                    " but the region has " + layout.maxPeers() + " peer slots; limit the server's ids to [0, " +
-                    (layout.maxPeers() - 1) + "]");
+                    " but the region has " + layout.maxPeers() + " peer slots (ids 0-" + (layout.maxPeers() - 1) +
+                    "): " + transport.idAdvice(layout.maxPeers()));
             }
             final int capacity = layout.ringCapacity();
             slots = new MemoryWindow[layout.maxPeers()];
@@ -1233,6 +1237,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             {
                 l.movedAt += gap;
             }
+            notices.discount(gap);
         }
         for (int j = 0; j < slots.length; j++)
         {
@@ -1259,7 +1264,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             PeerChannel ch = channels.get(j);
             if (ch != null)
             {
-                if (!announced || !active)
+                // A server's disconnect notice counts only once the heartbeat confirms it: a server that shuts
+                // down announces every peer as gone (QEMU's does), and must not split the live ones.
+                if (!active || notices.confirmed(j, ch.session, beat, now))
                 {
                     down(ch, "gone");
                     continue;
@@ -1660,7 +1667,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 final PeerChannel ch = chs.get(peerId);
                 if (ch != null)
                 {
-                    down(ch, "gone");
+                    notices.notice(peerId, ch.session,
+                        slots[peerId].getLongVolatile(PeerSlotDescriptor.HEARTBEAT_OFFSET), System.nanoTime());
                 }
             }
         }

@@ -5,6 +5,7 @@ import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.hv.spi.Capabilities;
 
 import java.io.IOException;
@@ -74,6 +75,16 @@ final class IvshmemServerTransport implements IvshmemTransport
     public int ownId()
     {
         return connection.ownId();
+    }
+
+    @Override
+    public String idAdvice(final int maxPeers)
+    {
+        return "start `hdmabuf server` with --max-peers " + maxPeers + " (its default for 8 slots; it hands out the " +
+            "lowest free id up to max-peers - 1, so restarted daemons rejoin). A server that cannot limit its ids " +
+            "(QEMU's ivshmem-server counts up and never reuses one) must be restarted, with all its peers, once its " +
+            "ids pass " + (maxPeers - 1) + "; or format the region with more peer slots (--max-peers on the daemon " +
+            "that starts first, up to " + RegionLayout.MAX_PEERS_LIMIT + ")";
     }
 
     @Override
@@ -161,6 +172,7 @@ final class IvshmemServerTransport implements IvshmemTransport
         {
             connection.processServerMessages(0);
         }
+        connection.releaseDeparted(System.nanoTime());
         if (v0 >= 0 && poller.readable(v0))
         {
             connection.drain(IvshmemBackend.MESSAGE_VECTOR);

@@ -38,6 +38,13 @@ public interface IvshmemTransport extends AutoCloseable
     /** Our peer id: the id the server gave us, or IVPosition. */
     int ownId();
 
+    /** What the user changes when {@link #ownId()} is not below the region's {@code maxPeers} slots. */
+    default String idAdvice(final int maxPeers)
+    {
+        return "give this peer an id below " + maxPeers + ", or format the region with more peer slots (max-peers on " +
+            "the daemon that starts first)";
+    }
+
     long regionSize();
 
     /** Maps {@code [offset, offset + length)} of the region (page-aligned); the caller closes the mapping. */

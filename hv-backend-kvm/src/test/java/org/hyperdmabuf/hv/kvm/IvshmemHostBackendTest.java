@@ -307,8 +307,8 @@ class IvshmemHostBackendTest
         a.listener().await(l -> l.peerDown(b.vm(), bSession) != null, TIMEOUT, "A to drop B's corrupt ring");
         final int bVm = b.vm();
         b.backend().close();
-        final Node c = node(); // takes the next id, so that the one after reuses B's
-        final Node successor = node();
+        final Node successor = node(); // the lowest free id: B's
+        final Node c = node();
         assertEquals(bVm, successor.vm(), "the server hands B's id out again");
         awaitUp(a, successor);
         awaitUp(successor, a);
@@ -389,6 +389,8 @@ class IvshmemHostBackendTest
             final BackendException e = assertThrows(BackendException.class, () -> second.start(new RecordingListener()));
             assertEquals("EINVAL", e.error(), e.getMessage());
             assertTrue(e.getMessage().contains("id 2"), e.getMessage());
+            assertTrue(e.getMessage().contains("`hdmabuf server` with --max-peers 2"), "names the option to set: " +
+                e.getMessage());
             Await.until(() -> fixture.server().peerCount() == 1, TIMEOUT, () -> "the rejected peer to disconnect");
         }
         finally

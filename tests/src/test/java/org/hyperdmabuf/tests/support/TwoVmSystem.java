@@ -53,10 +53,8 @@ public final class TwoVmSystem implements AutoCloseable
         final TwoVmSystem s = new TwoVmSystem(dir);
         try
         {
-            // Ids rotate over the default 8 peer slots: tests that start many peers one after the other get ids
-            // the region can hold.
             s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
-                Long.toString(regionSize), "--max-id", "7");
+                Long.toString(regionSize));
             s.server.awaitLine("READY", START_TIMEOUT);
             s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sinkArgs.toArray(new String[0]));
             s.sinkVm = vmOf(s.sink);
