@@ -101,8 +101,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * heartbeat interval must be below half of every other peer's timeout), {@code fence-slots} (exports live at
  * once in the region, default 8192). {@code max-peers}, {@code ring-capacity} and {@code fence-slots} apply
  * only if this daemon formats the region; otherwise the region's header wins.
- * The server must hand out ids below max-peers ({@code hdmabuf server --max-peers}, the embedded server's default for
- * 8 slots).
+ * A peer whose server id is beyond max-peers claims a free slot (ABI.md "Peer table", Claiming; {@link SlotClaims}).
  */
 public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver
 {
@@ -379,16 +378,16 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         try
         {
             transport = transportFactory.open(new TransportEvents());
-            final int id = transport.ownId();
             region = SharedRegion.formatOrAttach(transport.regionSize(), this::map,
                 new SharedRegion.FormatParams(PAGE_SIZE, maxPeersOption, ringCapacityOption, fenceSlotsOption),
                 sessionId, connectTimeoutMs);
             layout = region.layout();
-            if (!region.isPeerInRange(id))
+            // Our peer id is our slot: the transport's id, or a free slot a peer with an id beyond them claims.
+            final int id = transport.claimSlot(region, sessionId, livenessTimeoutNs);
+            if (id < 0)
             {
-                throw new BackendException("EINVAL", name + ": " + transport.describe() + " gave us id " + id +
-                    " but the region has " + layout.maxPeers() + " peer slots (ids 0-" + (layout.maxPeers() - 1) +
-                    "): " + transport.idAdvice(layout.maxPeers()));
+                throw new BackendException("EINVAL", name + ": " + transport.describe() + ": " +
+                    transport.noSlot(layout.maxPeers()));
             }
             final int capacity = layout.ringCapacity();
             slots = new MemoryWindow[layout.maxPeers()];

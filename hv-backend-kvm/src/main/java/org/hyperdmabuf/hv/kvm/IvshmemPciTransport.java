@@ -76,11 +76,12 @@ public final class IvshmemPciTransport extends PollingTransport
     }
 
     @Override
-    public String idAdvice(final int maxPeers)
+    public String noSlot(final int maxPeers)
     {
-        return "the id is this VM's IVPosition, handed out by the host's ivshmem server: run `hdmabuf server " +
-            "--max-peers " + maxPeers + "` on the host (QEMU's ivshmem-server never reuses ids: restart it and the " +
-            "guests), or set -O " + IvshmemBackend.OPTION_PEER_ID + "=N below " + maxPeers + " (ivshmem-plain)";
+        return "IVPosition " + ownId() + " (the id the host's ivshmem server gave this VM) is beyond the region's " +
+            maxPeers + " peer slots: run `hdmabuf server --max-peers " + maxPeers + "` on the host (QEMU's " +
+            "ivshmem-server never reuses ids: restart it and the guests), or set -O " + IvshmemBackend.OPTION_PEER_ID +
+            "=N below " + maxPeers + " (ivshmem-plain)";
     }
 
     @Override
