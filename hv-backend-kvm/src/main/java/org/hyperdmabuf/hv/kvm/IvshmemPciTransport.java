@@ -7,6 +7,7 @@ import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
 import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
+import org.hyperdmabuf.hv.shm.SharedRegion;
 
 import java.io.IOException;
 
@@ -25,6 +26,8 @@ public final class IvshmemPciTransport extends PollingTransport
     private final int ownId;
     /** Doorbell vectors the device honours; 0 when it has no doorbell. */
     private final int vectors;
+    /** Who holds which peer slot: doorbells go to the holder's ivshmem id, which a host-mode claimer changed. */
+    private volatile SlotClaims claims;
 
     private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final int vectors,
         final long maxParkNs)
@@ -73,6 +76,15 @@ public final class IvshmemPciTransport extends PollingTransport
     public int ownId()
     {
         return ownId;
+    }
+
+    /** Guests cannot claim (they do not see the server's peers), but ring the peers that did at their holder's id. */
+    @Override
+    public int claimSlot(final SharedRegion region, final long session, final long stillNs) throws IOException
+    {
+        final int slot = super.claimSlot(region, session, stillNs);
+        claims = new SlotClaims(region);
+        return slot;
     }
 
     @Override
@@ -131,7 +143,7 @@ public final class IvshmemPciTransport extends PollingTransport
         {
             throw new IllegalArgumentException("doorbell vector " + vector + " outside the device's " + vectors);
         }
-        device.registers().ringDoorbell(peer, vector);
+        device.registers().ringDoorbell(SlotClaims.ivshmemId(claims, peer), vector);
         return true;
     }
 

@@ -226,11 +226,9 @@ final class IvshmemServerTransport implements IvshmemTransport
         return connection.drain(vector) != 0 && vector == IvshmemBackend.FENCE_VECTOR ? FENCE_RUNG : 0;
     }
 
-    /** The ivshmem id of peer slot {@code peer}'s holder. */
     private int ivshmemId(final int peer)
     {
-        final SlotClaims held = claims;
-        return held != null && peer >= 0 && peer < held.slots() ? held.holder(peer) : peer;
+        return SlotClaims.ivshmemId(claims, peer);
     }
 
     private int addIfOpen(final int fd)

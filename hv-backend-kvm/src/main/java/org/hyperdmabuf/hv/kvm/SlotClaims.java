@@ -50,15 +50,16 @@ final class SlotClaims
         }
     }
 
-    int slots()
-    {
-        return slots.length;
-    }
-
     /** The ivshmem id of slot {@code slot}'s holder: doorbells for that slot go there. */
     int holder(final int slot)
     {
         return PeerSlotDescriptor.claimHolder(slots[slot].getLongVolatile(PeerSlotDescriptor.CLAIM_OFFSET), slot);
+    }
+
+    /** The ivshmem id doorbells for peer {@code peer} go to: its slot's holder; {@code peer} if no slot is known. */
+    static int ivshmemId(final SlotClaims claims, final int peer)
+    {
+        return claims != null && peer >= 0 && peer < claims.slots.length ? claims.holder(peer) : peer;
     }
 
     /** Calls {@code action} with every slot that {@code ivshmemId} holds. */
