@@ -303,7 +303,11 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  *  +---------------------------------------------------------------+
  *  |      notify (0 polls fence_bell, 1 woken by the doorbell)     | 36
  *  +---------------------------------------------------------------+
- *  |                    reserved (zero) up to 64                   | 40
+ *  |     claim: holder's ivshmem id (16) | session tag (48)        | 40
+ *  +                                                               +
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                    reserved (zero) up to 64                   | 48
  *  +---------------------------------------------------------------+
  *  |              fence_bell (written by OTHER peers)              | 64
  *  +                                                               +
@@ -326,10 +330,20 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
  *               alone wakes this peer (it waits on that eventfd), POLLS
  *               (0) if only fence_bell reaches it. A peer's local clients
  *               ring a DOORBELL peer directly (FENCE_DOORBELL, ABI.md).
+ * claim       - ivshmem: which ivshmem peer holds the slot. 0: the one whose
+ *               ivshmem id is the slot index. Else bits 63-48 are the
+ *               holder's ivshmem id (doorbells and the server's connect and
+ *               disconnect messages for the slot use it) and bits 47-0 the
+ *               low 48 bits of its session id (1 if those are 0). A peer
+ *               whose ivshmem id is not below max_peers claims a free slot by
+ *               compare-and-swap of this word (ABI.md "Peer table",
+ *               Claiming); a peer that joins the slot of its own id writes
+ *               hdmabuf_peer_claim_word(id, session) or 0 before state.
  * fence_bell  - the one word other peers write: atomically incremented by a
  *               peer that rings this peer's fence doorbell.
  *
- * Joining (ABI.md "Peer table"): skip every incoming ring to its tail;
+ * Joining (ABI.md "Peer table"): choose the slot (its own id's, or one
+ * claimed through the claim word); skip every incoming ring to its tail;
  * take over every outgoing ring at its tail if head and tail are consistent
  * (reset it only if not); then release-store state = FREE; write peer_id,
  * session_id, heartbeat = 1, abi_version, roles, pid, notify; release-store
@@ -350,6 +364,7 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
 #define HDMABUF_PEER_ROLES_OFFSET        28
 #define HDMABUF_PEER_PID_OFFSET          32
 #define HDMABUF_PEER_NOTIFY_OFFSET       36
+#define HDMABUF_PEER_CLAIM_OFFSET        40
 #define HDMABUF_PEER_FENCE_BELL_OFFSET   64 /* the one word OTHER peers write (atomic add) */
 
 #define HDMABUF_PEER_STATE_FREE    0
@@ -358,6 +373,9 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_region_header) == HDMABUF_SHM_HEADER
 
 #define HDMABUF_PEER_NOTIFY_POLLS     0
 #define HDMABUF_PEER_NOTIFY_DOORBELL  1
+
+#define HDMABUF_PEER_CLAIM_ID_SHIFT   48
+#define HDMABUF_PEER_CLAIM_TAG_MASK   ((UINT64_C(1) << HDMABUF_PEER_CLAIM_ID_SHIFT) - 1)
 
 #define HDMABUF_ROLE_SINK    (1u << 0)
 #define HDMABUF_ROLE_SOURCE  (1u << 1)
@@ -371,7 +389,8 @@ struct hdmabuf_peer_slot {
     uint32_t roles;
     uint32_t pid;
     uint32_t notify;              /* HDMABUF_PEER_NOTIFY_* */
-    uint8_t  reserved0[HDMABUF_PEER_FENCE_BELL_OFFSET - 40];
+    uint64_t claim;               /* ivshmem id of the holder << 48 | session tag; 0: the slot index */
+    uint8_t  reserved0[HDMABUF_PEER_FENCE_BELL_OFFSET - 48];
     uint64_t fence_bell;          /* incremented by a peer ringing our fence doorbell; polled without interrupts */
     uint8_t  reserved[HDMABUF_PEER_SLOT_LENGTH - 72];
 };
@@ -384,8 +403,22 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, abi_version) == HDMABUF
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, roles) == HDMABUF_PEER_ROLES_OFFSET, "roles");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, pid) == HDMABUF_PEER_PID_OFFSET, "pid");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, notify) == HDMABUF_PEER_NOTIFY_OFFSET, "notify");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, claim) == HDMABUF_PEER_CLAIM_OFFSET, "claim");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_peer_slot, fence_bell) == HDMABUF_PEER_FENCE_BELL_OFFSET, "fence_bell");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_peer_slot) == HDMABUF_PEER_SLOT_LENGTH, "peer slot size");
+
+/* The claim word of the ivshmem peer ivshmem_id (0-65535) in session session. */
+static inline uint64_t hdmabuf_peer_claim_word(uint32_t ivshmem_id, uint64_t session)
+{
+    uint64_t tag = session & HDMABUF_PEER_CLAIM_TAG_MASK;
+    return ((uint64_t)ivshmem_id << HDMABUF_PEER_CLAIM_ID_SHIFT) | (tag != 0 ? tag : 1);
+}
+
+/* The ivshmem id of the holder of slot slot whose claim word is claim: doorbells for the slot go there. */
+static inline uint32_t hdmabuf_peer_claim_holder(uint64_t claim, uint32_t slot)
+{
+    return claim == 0 ? slot : (uint32_t)(claim >> HDMABUF_PEER_CLAIM_ID_SHIFT);
+}
 
 /*
  ******************************************************************************

@@ -160,6 +160,9 @@ static void dump_constants(void)
     P("PeerSlotDescriptor.ROLES_OFFSET", offsetof(struct hdmabuf_peer_slot, roles));
     P("PeerSlotDescriptor.PID_OFFSET", offsetof(struct hdmabuf_peer_slot, pid));
     P("PeerSlotDescriptor.NOTIFY_OFFSET", offsetof(struct hdmabuf_peer_slot, notify));
+    P("PeerSlotDescriptor.CLAIM_OFFSET", offsetof(struct hdmabuf_peer_slot, claim));
+    P("PeerSlotDescriptor.CLAIM_ID_SHIFT", HDMABUF_PEER_CLAIM_ID_SHIFT);
+    P("PeerSlotDescriptor.CLAIM_TAG_MASK", HDMABUF_PEER_CLAIM_TAG_MASK);
     P("PeerSlotDescriptor.FENCE_BELL_OFFSET", offsetof(struct hdmabuf_peer_slot, fence_bell));
     P("PeerSlotDescriptor.STATE_FREE", HDMABUF_PEER_STATE_FREE);
     P("PeerSlotDescriptor.STATE_ACTIVE", HDMABUF_PEER_STATE_ACTIVE);
@@ -169,6 +172,7 @@ static void dump_constants(void)
     P("PeerSlotDescriptor.ROLE_SINK", HDMABUF_ROLE_SINK);
     P("PeerSlotDescriptor.ROLE_SOURCE", HDMABUF_ROLE_SOURCE);
     P("sizeof(struct hdmabuf_peer_slot)", sizeof(struct hdmabuf_peer_slot));
+    P("offsetof(struct hdmabuf_peer_slot, claim)", offsetof(struct hdmabuf_peer_slot, claim));
     P("offsetof(struct hdmabuf_peer_slot, reserved0)", offsetof(struct hdmabuf_peer_slot, reserved0));
     P("offsetof(struct hdmabuf_peer_slot, reserved)", offsetof(struct hdmabuf_peer_slot, reserved));
 
@@ -259,7 +263,14 @@ static void dump_constants(void)
         /* Java's FenceSlotDescriptor.slotOffset is relative to the fence table. */
         snprintf(name, sizeof name, "FenceSlotDescriptor.slotOffset(%" PRIu32 ")", peers[i]);
         P(name, hdmabuf_fence_slot_offset(&l, peers[i]));
+        /* Claims: the session's tag (never 0: peer 0's session below has a zero tag), the holder of slot 3. */
+        snprintf(name, sizeof name, "PeerSlotDescriptor.claimWord(%" PRIu32 ")", peers[i]);
+        P(name, hdmabuf_peer_claim_word(peers[i], UINT64_C(0xABCD000000000000) + peers[i]));
+        snprintf(name, sizeof name, "PeerSlotDescriptor.claimHolder(%" PRIu32 ")", peers[i]);
+        P(name, hdmabuf_peer_claim_holder(hdmabuf_peer_claim_word(peers[i], UINT64_C(0xABCD000000000000) + peers[i]),
+            3));
     }
+    P("PeerSlotDescriptor.claimHolder(-1)", hdmabuf_peer_claim_holder(0, 3));
 
     /* ivshmem doorbell vectors (ABI.md "ivshmem specifics"). */
     P("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", HDMABUF_IVSHMEM_VECTOR_CONTROL);

@@ -767,7 +767,7 @@ public final class Harness
         final String ivshmem = dir.resolve("iv.sock").toString();
         final List<String> noPolicy = List.of("--policy", dir.resolve("no-policy.toml").toString(), "--policy-dir",
             dir.resolve("no-policy.d").toString());
-        final int maxPeers = 32; // the server hands out ids from 1, and ids must stay below max-peers
+        final int maxPeers = 32; // the server's ids and the region's peer slots
         final int count = cfg.quick ? 150 : 400;
         final int warmup = cfg.quick ? 100 : 200;
         log.println("16 peers on one region: server + " + PEERS + " daemons (-Xmx64m, SerialGC, C1), max-peers " +
@@ -778,7 +778,8 @@ public final class Harness
         try
         {
             final ChildProcess server = ChildProcess.java("peers-server", SMALL_DAEMON_JVM, "org.hyperdmabuf.cli.Hdmabuf", List.of(
-                "server", "--socket", ivshmem, "--size", Long.toString(256L << 20)), echo);
+                "server", "--socket", ivshmem, "--size", Long.toString(256L << 20), "--max-peers",
+                Integer.toString(maxPeers)), echo);
             started.add(server);
             server.awaitLine("READY", START);
             final List<String> sockets = new ArrayList<>();

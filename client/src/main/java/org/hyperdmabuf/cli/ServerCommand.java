@@ -1,6 +1,7 @@
 package org.hyperdmabuf.cli;
 
 import org.hyperdmabuf.hv.kvm.IvshmemServer;
+import org.hyperdmabuf.hv.shm.RegionLayout;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -26,18 +27,20 @@ final class ServerCommand implements Callable<Integer>
     @Option(names = "--first-id", description = "First peer id handed out (default: ${DEFAULT-VALUE}).")
     int firstId = 1;
 
-    @Option(names = "--max-id", description = {"Largest peer id handed out; ids rotate through [first, max] so a " +
-        "restarted daemon does not reuse the id of the one before at once (default: ${DEFAULT-VALUE}).",
-        "Daemons join only with an id below the region's max-peers: use max-peers - 1 (7 for the default 8), or " +
-        "daemons started after that many (re)starts are refused."})
-    int maxId = IvshmemServer.MAX_ID;
+    @Option(names = "--max-peers", description = {"Peer slots of the region the daemons format (their --max-peers, " +
+        "default: ${DEFAULT-VALUE}): ids are handed out in [first-id, max-peers - 1], the lowest free one first, so " +
+        "restarted daemons always rejoin."})
+    int maxPeers = RegionLayout.DEFAULT_MAX_PEERS;
+
+    @Option(names = "--max-id", description = "Largest peer id handed out (default: max-peers - 1).")
+    Integer maxId;
 
     @Override
     public Integer call() throws Exception
     {
         java.nio.file.Files.createDirectories(socket.toAbsolutePath().getParent());
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
-            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId)).start();
+            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId != null ? maxId : maxPeers - 1)).start();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {

@@ -26,7 +26,10 @@ package org.hyperdmabuf.hv.shm;
  *  +---------------------------------------------------------------+
  *  |        notify (0 polls fence_bell, 1 woken by doorbell)       | 36
  *  +---------------------------------------------------------------+
- *  |                     reserved (zero) to 64                     | 40
+ *  |     claim: holder's ivshmem id (16) | session tag (48)        | 40
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved (zero) to 64                     | 48
  *  +---------------------------------------------------------------+
  *  |                 fence_bell (written by OTHER peers)           | 64
  *  |                                                               |
@@ -44,6 +47,13 @@ package org.hyperdmabuf.hv.shm;
  * eventfd it waits on, ivshmem host mode), so a doorbell alone wakes it and a local client may ring it directly
  * (FENCE_DOORBELL in ABI.md); {@link #NOTIFY_POLLS} (0, also what a slot that predates the field holds) when
  * only {@code fence_bell} reaches it.
+ * <p>
+ * {@code claim} names the ivshmem peer that holds the slot when it is not the one whose id is the slot index: a
+ * peer whose ivshmem id is beyond the slots (QEMU's server never reuses ids) claims a free slot by compare-and-swap
+ * of this word, and doorbells for the slot then go to the id it names (ABI.md "Peer table", Claiming). Bits 63-48:
+ * the holder's ivshmem id; bits 47-0: the low 48 bits of its session id (never 0), so that a claim is never
+ * mistaken for an earlier one (no ABA). 0: no claim, the holder's ivshmem id is the slot index. Written before
+ * {@code state} by the owner, and by a claiming peer's CAS before it owns the slot.
  */
 public final class PeerSlotDescriptor
 {
@@ -57,6 +67,7 @@ public final class PeerSlotDescriptor
     public static final int ROLES_OFFSET = 28;
     public static final int PID_OFFSET = 32;
     public static final int NOTIFY_OFFSET = 36;
+    public static final int CLAIM_OFFSET = 40;
     public static final int FENCE_BELL_OFFSET = 64;
 
     public static final int STATE_FREE = 0;
@@ -65,6 +76,9 @@ public final class PeerSlotDescriptor
 
     public static final int NOTIFY_POLLS = 0;
     public static final int NOTIFY_DOORBELL = 1;
+
+    public static final int CLAIM_ID_SHIFT = 48;
+    public static final long CLAIM_TAG_MASK = (1L << CLAIM_ID_SHIFT) - 1;
 
     public static final int ROLE_SINK = 1;
     public static final int ROLE_SOURCE = 2;
@@ -76,5 +90,18 @@ public final class PeerSlotDescriptor
     public static int slotOffset(final int peerId)
     {
         return peerId * SLOT_LENGTH;
+    }
+
+    /** The claim word of the peer with ivshmem id {@code ivshmemId} (0-65535) and session {@code session}. */
+    public static long claimWord(final int ivshmemId, final long session)
+    {
+        final long tag = session & CLAIM_TAG_MASK;
+        return ((long)ivshmemId << CLAIM_ID_SHIFT) | (tag != 0 ? tag : 1);
+    }
+
+    /** The ivshmem id of the holder of slot {@code slot} whose claim word is {@code claim}. */
+    public static int claimHolder(final long claim, final int slot)
+    {
+        return claim == 0 ? slot : (int)(claim >>> CLAIM_ID_SHIFT);
     }
 }

@@ -103,7 +103,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * heartbeat interval must be below half of every other peer's timeout), {@code fence-slots} (exports live at
  * once in the region, default 8192). {@code max-peers}, {@code ring-capacity} and {@code fence-slots} apply
  * only if this daemon formats the region; otherwise the region's header wins.
- * The server must hand out ids below max-peers (e.g. {@code IvshmemServer.Options.maxId(maxPeers - 1)}).
+ * A peer whose server id is beyond max-peers claims a free slot (ABI.md "Peer table", Claiming; {@link SlotClaims}).
  */
 public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver
 {
@@ -213,6 +213,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     private long nextBeat;
     /** Discounts our own stalls between {@link #trackPeers} runs (receive work only). */
     private final ObserverStall stall;
+    /** Server disconnect notices awaiting confirmation by a still heartbeat. */
+    private final DisconnectNotices notices;
     private long nextTick;
 
     public IvshmemBackend(final Map<String, String> options) throws BackendException
@@ -292,6 +294,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         this.heartbeatNs = heartbeatMs * 1_000_000L;
         this.livenessTimeoutNs = livenessMs * 1_000_000L;
         this.stall = new ObserverStall(livenessTimeoutNs);
+        this.notices = new DisconnectNotices(RegionLayout.MAX_PEERS_LIMIT, livenessTimeoutNs, TICK_NS);
         this.sessionId = newSessionId();
     }
 
@@ -389,16 +392,16 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         try
         {
             transport = transportFactory.open(new TransportEvents());
-            final int id = transport.ownId();
             region = SharedRegion.formatOrAttach(transport.regionSize(), this::map,
                 new SharedRegion.FormatParams(PAGE_SIZE, maxPeersOption, ringCapacityOption, fenceSlotsOption),
                 sessionId, connectTimeoutMs);
             layout = region.layout();
-            if (!region.isPeerInRange(id))
+            // Our peer id is our slot: the transport's id, or a free slot a peer with an id beyond them claims.
+            final int id = transport.claimSlot(region, sessionId, livenessTimeoutNs);
+            if (id < 0)
             {
-                throw new BackendException("EINVAL", name + ": " + transport.describe() + " gave us id " + id +
-                    " but the region has " + layout.maxPeers() + " peer slots; limit the server's ids to [0, " +
-                    (layout.maxPeers() - 1) + "]");
+                throw new BackendException("EINVAL", name + ": " + transport.describe() + ": " +
+                    transport.noSlot(layout.maxPeers()));
             }
             final int capacity = layout.ringCapacity();
             slots = new MemoryWindow[layout.maxPeers()];
@@ -1257,6 +1260,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             {
                 l.movedAt += gap;
             }
+            notices.discount(gap);
         }
         resyncIfDropped(now);
         for (int j = 0; j < slots.length; j++)
@@ -1284,7 +1288,9 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             PeerChannel ch = channels.get(j);
             if (ch != null)
             {
-                if (!announced || !active)
+                // A server's disconnect notice counts only once the heartbeat confirms it: a server that shuts
+                // down announces every peer as gone (QEMU's does), and must not split the live ones.
+                if (!active || notices.confirmed(j, ch.session, beat, now))
                 {
                     down(ch, "gone");
                     continue;
@@ -1760,7 +1766,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 final PeerChannel ch = chs.get(peerId);
                 if (ch != null)
                 {
-                    down(ch, "gone");
+                    notices.notice(peerId, ch.session,
+                        slots[peerId].getLongVolatile(PeerSlotDescriptor.HEARTBEAT_OFFSET), System.nanoTime());
                 }
             }
         }

@@ -7,6 +7,7 @@ import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
 import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
+import org.hyperdmabuf.hv.shm.SharedRegion;
 
 import java.io.IOException;
 
@@ -25,6 +26,8 @@ public final class IvshmemPciTransport extends PollingTransport
     private final int ownId;
     /** Doorbell vectors the device honours; 0 when it has no doorbell. */
     private final int vectors;
+    /** Who holds which peer slot: doorbells go to the holder's ivshmem id, which a host-mode claimer changed. */
+    private volatile SlotClaims claims;
 
     private IvshmemPciTransport(final IvshmemDeviceHandle device, final int ownId, final int vectors,
         final long maxParkNs)
@@ -75,6 +78,24 @@ public final class IvshmemPciTransport extends PollingTransport
         return ownId;
     }
 
+    /** Guests cannot claim (they do not see the server's peers), but ring the peers that did at their holder's id. */
+    @Override
+    public int claimSlot(final SharedRegion region, final long session, final long stillNs) throws IOException
+    {
+        final int slot = super.claimSlot(region, session, stillNs);
+        claims = new SlotClaims(region);
+        return slot;
+    }
+
+    @Override
+    public String noSlot(final int maxPeers)
+    {
+        return "IVPosition " + ownId() + " (the id the host's ivshmem server gave this VM) is beyond the region's " +
+            maxPeers + " peer slots: run `hdmabuf server --max-peers " + maxPeers + "` on the host (QEMU's " +
+            "ivshmem-server never reuses ids: restart it and the guests), or set -O " + IvshmemBackend.OPTION_PEER_ID +
+            "=N below " + maxPeers + " (ivshmem-plain)";
+    }
+
     @Override
     public long regionSize()
     {
@@ -122,7 +143,7 @@ public final class IvshmemPciTransport extends PollingTransport
         {
             throw new IllegalArgumentException("doorbell vector " + vector + " outside the device's " + vectors);
         }
-        device.registers().ringDoorbell(peer, vector);
+        device.registers().ringDoorbell(SlotClaims.ivshmemId(claims, peer), vector);
         return true;
     }
 

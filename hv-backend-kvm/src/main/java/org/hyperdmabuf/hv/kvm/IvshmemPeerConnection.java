@@ -27,6 +27,11 @@ import java.util.TreeMap;
  * closed, missing ones stay unconnected and ringing them is a no-op. When the server dies (EOF) the peers
  * keep their eventfds and keep working with each other; only joins and leaves stop, as with QEMU.
  * <p>
+ * A disconnect does not close that peer's eventfds at once: QEMU's server announces every peer as gone when it
+ * shuts down gracefully, and the peers, alive, keep ringing each other. The eventfds of a peer announced gone
+ * are kept, still rung, until its id is announced again, or until {@link #DEPARTED_GRACE_MS} have passed with
+ * the server still alive (then the disconnect was real); after the server's end they stay until {@link #close}.
+ * <p>
  * Threading: {@link #connect} and {@link #processServerMessages} must be called by one thread at a time (the
  * owner's receive thread); {@link #ring}, the accessors and {@link #drain} may be called from any thread.
  * {@link #close()} after the receive thread has stopped.
@@ -41,7 +46,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
         {
         }
 
-        /** The server announced that {@code peerId} is gone; its eventfds are closed. */
+        /** The server announced that {@code peerId} is gone (its eventfds are kept a while: see the class comment). */
         default void onPeerDisconnected(final int peerId)
         {
         }
@@ -59,6 +64,8 @@ public final class IvshmemPeerConnection implements AutoCloseable
     };
     /** After own vector 0, how long the socket may stay quiet before we stop waiting for further own vectors. */
     private static final int QUIET_WINDOW_MS = 200;
+    /** How long a disconnected peer's eventfds are kept while the server lives (a shutdown ends within it). */
+    static final long DEPARTED_GRACE_MS = 1000;
     private static final int MESSAGE = 1;
     private static final int TIMEOUT = 0;
     private static final int EOF = -1;
@@ -71,6 +78,8 @@ public final class IvshmemPeerConnection implements AutoCloseable
     private final String path;
     private final Object lock = new Object();
     private final Map<Integer, PeerVectors> peers = new TreeMap<>();
+    /** Peers announced gone whose eventfds are still rung (see the class comment). */
+    private final Map<Integer, PeerVectors> departed = new TreeMap<>();
     private final int[] ownFds;
     private final EventFd eventFd = new EventFd();
     private final Poller poller = new Poller();
@@ -326,6 +335,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
             PeerVectors peer = peers.get(id);
             if (peer == null)
             {
+                closeDeparted(departed.remove(id)); // the id is back: its eventfds are the new peer's
                 peer = new PeerVectors(vectors);
                 peers.put(id, peer);
                 first = true;
@@ -360,9 +370,49 @@ public final class IvshmemPeerConnection implements AutoCloseable
                 LOG.debug("{}: disconnect for unknown peer {}", path, id);
                 return;
             }
-            peer.close();
+            peer.departedAt = System.nanoTime();
+            closeDeparted(departed.put(id, peer));
         }
         listener.onPeerDisconnected(id);
+    }
+
+    private static void closeDeparted(final PeerVectors peer)
+    {
+        if (peer != null)
+        {
+            peer.close();
+        }
+    }
+
+    /**
+     * Closes the eventfds of peers announced gone more than {@link #DEPARTED_GRACE_MS} ago while the server still
+     * runs (their disconnect was real). Called by the owner's receive thread, often.
+     */
+    public void releaseDeparted(final long now)
+    {
+        synchronized (lock)
+        {
+            if (departed.isEmpty() || !serverAlive)
+            {
+                return;
+            }
+            departed.values().removeIf(peer ->
+            {
+                final boolean expired = now - peer.departedAt > DEPARTED_GRACE_MS * 1_000_000L;
+                if (expired)
+                {
+                    peer.close();
+                }
+                return expired;
+            });
+        }
+    }
+
+    /** A peer's vectors, announced or departed; null if unknown. Caller holds {@link #lock}. */
+    private PeerVectors vectorsOf(final int peerId)
+    {
+        final PeerVectors peer = peers.get(peerId);
+        return peer != null ? peer : departed.get(peerId);
     }
 
     private void serverLost(final String reason)
@@ -444,7 +494,8 @@ public final class IvshmemPeerConnection implements AutoCloseable
 
     /**
      * Interrupts {@code peerId} on {@code vector} (our own id rings ourselves, as in QEMU). Returns false, doing
-     * nothing, if that peer or vector is not connected, as QEMU ignores such doorbells.
+     * nothing, if that peer or vector is not connected (a peer announced gone still is, for a while: see the class
+     * comment), as QEMU ignores such doorbells.
      */
     public boolean ring(final int peerId, final int vector) throws NativeIoException
     {
@@ -461,7 +512,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
             }
             else
             {
-                final PeerVectors peer = peers.get(peerId);
+                final PeerVectors peer = vectorsOf(peerId);
                 fd = peer != null && vector < peer.count ? peer.fds[vector] : -1;
             }
             if (fd < 0)
@@ -481,7 +532,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
     {
         synchronized (lock)
         {
-            final PeerVectors peer = closed || peerId == ownId || vector < 0 ? null : peers.get(peerId);
+            final PeerVectors peer = closed || peerId == ownId || vector < 0 ? null : vectorsOf(peerId);
             if (peer == null || vector >= peer.count || peer.fds[vector] < 0)
             {
                 return -1;
@@ -555,11 +606,10 @@ public final class IvshmemPeerConnection implements AutoCloseable
             closed = true;
             serverAlive = false;
             socket.close();
-            for (final PeerVectors peer : peers.values())
-            {
-                peer.close();
-            }
+            peers.values().forEach(PeerVectors::close);
             peers.clear();
+            departed.values().forEach(PeerVectors::close);
+            departed.clear();
             for (int i = 0; i < ownCount; i++)
             {
                 Native.closeQuietly(ownFds[i]);
@@ -575,6 +625,8 @@ public final class IvshmemPeerConnection implements AutoCloseable
     {
         final int[] fds;
         int count;
+        /** When the server announced it gone (departed peers only). */
+        long departedAt;
 
         PeerVectors(final int vectors)
         {

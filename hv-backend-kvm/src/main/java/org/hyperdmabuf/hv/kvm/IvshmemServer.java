@@ -7,6 +7,7 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +36,12 @@ import java.util.concurrent.TimeUnit;
  * the eventfds it receives on. Existing clients get the new id once per vector with its eventfds. Any input
  * or EOF from a client frees it and its id is broadcast without an fd (a disconnect).
  * <p>
+ * Ids: a new client gets the lowest id in {@code [firstId, maxId]} that no connected client holds, so a
+ * restarted daemon gets its id back and the ids stay within the region's peer slots ({@code maxId} defaults to
+ * the default region's {@code max_peers - 1}). QEMU's own server instead counts up to 65535 and never hands out a
+ * connected id; reuse of a freed id is safe because every peer slot names its owner's session (ABI.md
+ * "Peer table").
+ * <p>
  * The shared memory is a memfd of the configured size, which must be a power of two: QEMU exposes it as
  * BAR2 and refuses other sizes. One daemon thread runs a {@code poll(2)} loop; all protocol state is confined
  * to it. Sends to clients are blocking, as in QEMU's server: a client that stops reading while its socket
@@ -49,6 +56,8 @@ public final class IvshmemServer implements AutoCloseable
     public static final int DEFAULT_FIRST_ID = 1;
     /** Peer ids are uint16 on the wire (QEMU's IVSHMEM_MAX_PEERS). */
     public static final int MAX_ID = 65535;
+    /** Largest id by default: the last peer slot of a region with the default {@code max-peers}. */
+    public static final int DEFAULT_MAX_ID = RegionLayout.DEFAULT_MAX_PEERS - 1;
     public static final long DEFAULT_SIZE = 4L * 1024 * 1024;
 
     private static final Logger LOG = LoggerFactory.getLogger(IvshmemServer.class);
@@ -63,7 +72,6 @@ public final class IvshmemServer implements AutoCloseable
     private final ByteBuffer message = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
     private final int[] fdScratch = new int[1];
     private final EventFd waker = new EventFd();
-    private int nextId;
     private int shmFd = -1;
     private int listenFd = -1;
     private int wakeFd = -1;
@@ -78,7 +86,7 @@ public final class IvshmemServer implements AutoCloseable
         private long size = DEFAULT_SIZE;
         private int vectors = DEFAULT_VECTORS;
         private int firstId = DEFAULT_FIRST_ID;
-        private int maxId = MAX_ID;
+        private int maxId = DEFAULT_MAX_ID;
 
         public Options socketPath(final String socketPath)
         {
@@ -127,7 +135,10 @@ public final class IvshmemServer implements AutoCloseable
             return firstId;
         }
 
-        /** Largest id handed out; a connection arriving when all ids are taken is closed. */
+        /**
+         * Largest id handed out (default {@link #DEFAULT_MAX_ID}); a connection arriving when all ids are taken is
+         * closed. Daemons join only with an id below the region's {@code max-peers}: use {@code max-peers - 1}.
+         */
         public Options maxId(final int maxId)
         {
             this.maxId = maxId;
@@ -159,7 +170,6 @@ public final class IvshmemServer implements AutoCloseable
         {
             throw new IllegalArgumentException("ids [" + firstId + ", " + maxId + "] must lie in [0, " + MAX_ID + "]");
         }
-        this.nextId = firstId;
     }
 
     /** Creates the shared memory, listens on the socket path and starts the server thread. */
@@ -523,16 +533,14 @@ public final class IvshmemServer implements AutoCloseable
         }
     }
 
+    /** The lowest free id: ids stay within the peer slots however often daemons restart. */
     private int allocateId()
     {
-        final int span = maxId - firstId + 1;
-        for (int i = 0; i < span; i++)
+        for (int id = firstId; id <= maxId; id++)
         {
-            final int candidate = nextId;
-            nextId = candidate == maxId ? firstId : candidate + 1;
-            if (!peers.containsKey(candidate))
+            if (!peers.containsKey(id))
             {
-                return candidate;
+                return id;
             }
         }
         return -1;

@@ -5,6 +5,8 @@ import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.shm.RegionLayout;
+import org.hyperdmabuf.hv.shm.SharedRegion;
 import org.hyperdmabuf.hv.spi.Capabilities;
 
 import java.io.IOException;
@@ -21,6 +23,8 @@ final class IvshmemServerTransport implements IvshmemTransport
      * µs per import.
      */
     private final int readOnlyFd;
+    /** Who holds which peer slot, once {@link #claimSlot} ran: slots are peer ids, doorbells go to ivshmem ids. */
+    private volatile SlotClaims claims;
 
     private IvshmemServerTransport(final String socketPath, final IvshmemPeerConnection connection,
         final int readOnlyFd)
@@ -33,13 +37,18 @@ final class IvshmemServerTransport implements IvshmemTransport
     static IvshmemServerTransport connect(final String socketPath, final long timeoutMillis, final Events events)
         throws IOException
     {
+        final IvshmemServerTransport[] transport = new IvshmemServerTransport[1];
         final IvshmemPeerConnection connection = IvshmemPeerConnection.connect(socketPath,
             IvshmemBackend.VECTORS, timeoutMillis, new IvshmemPeerConnection.Listener()
             {
                 @Override
                 public void onPeerDisconnected(final int peerId)
                 {
-                    events.onPeerGone(peerId);
+                    final SlotClaims held = transport[0] != null ? transport[0].claims : null;
+                    if (held != null)
+                    {
+                        held.forEachHeldBy(peerId, events::onPeerGone);
+                    }
                 }
 
                 @Override
@@ -50,7 +59,9 @@ final class IvshmemServerTransport implements IvshmemTransport
             });
         try
         {
-            return new IvshmemServerTransport(socketPath, connection, MemFd.reopenReadOnly(connection.shmFd()));
+            transport[0] = new IvshmemServerTransport(socketPath, connection,
+                MemFd.reopenReadOnly(connection.shmFd()));
+            return transport[0];
         }
         catch (final IOException | RuntimeException e)
         {
@@ -74,6 +85,37 @@ final class IvshmemServerTransport implements IvshmemTransport
     public int ownId()
     {
         return connection.ownId();
+    }
+
+    @Override
+    public int claimSlot(final SharedRegion region, final long session, final long stillNs) throws IOException
+    {
+        final SlotClaims slotClaims = new SlotClaims(region);
+        final int slot = slotClaims.claim(connection.ownId(), session, new SlotClaims.Server()
+        {
+            @Override
+            public void refresh() throws IOException
+            {
+                connection.processServerMessages(0);
+            }
+
+            @Override
+            public boolean isConnected(final int ivshmemId)
+            {
+                return connection.isPeerConnected(ivshmemId);
+            }
+        }, stillNs);
+        claims = slotClaims;
+        return slot;
+    }
+
+    @Override
+    public String noSlot(final int maxPeers)
+    {
+        return "no peer slot for ivshmem id " + connection.ownId() + ": all " + maxPeers + " slots of the region are " +
+            "held by peers connected to the server (a peer whose id is beyond the slots claims a free one); stop " +
+            "one, or format the region with more peer slots (--max-peers on the daemon that starts first, up to " +
+            RegionLayout.MAX_PEERS_LIMIT + ")";
     }
 
     @Override
@@ -104,13 +146,13 @@ final class IvshmemServerTransport implements IvshmemTransport
     @Override
     public boolean ring(final int peer, final int vector) throws IOException
     {
-        return connection.ring(peer, vector);
+        return connection.ring(ivshmemId(peer), vector);
     }
 
     @Override
     public int openDoorbell(final int peer, final int vector) throws IOException
     {
-        return connection.dupPeerVector(peer, vector);
+        return connection.dupPeerVector(ivshmemId(peer), vector);
     }
 
     @Override
@@ -146,7 +188,7 @@ final class IvshmemServerTransport implements IvshmemTransport
     @Override
     public boolean isPeerAttached(final int peer)
     {
-        return connection.isPeerConnected(peer);
+        return connection.isPeerConnected(ivshmemId(peer));
     }
 
     @Override
@@ -161,6 +203,7 @@ final class IvshmemServerTransport implements IvshmemTransport
         {
             connection.processServerMessages(0);
         }
+        connection.releaseDeparted(System.nanoTime());
         if (v0 >= 0 && poller.readable(v0))
         {
             connection.drain(IvshmemBackend.MESSAGE_VECTOR);
@@ -181,6 +224,11 @@ final class IvshmemServerTransport implements IvshmemTransport
     {
         final int vector = index == 0 ? IvshmemBackend.MESSAGE_VECTOR : IvshmemBackend.FENCE_VECTOR;
         return connection.drain(vector) != 0 && vector == IvshmemBackend.FENCE_VECTOR ? FENCE_RUNG : 0;
+    }
+
+    private int ivshmemId(final int peer)
+    {
+        return SlotClaims.ivshmemId(claims, peer);
     }
 
     private int addIfOpen(final int fd)

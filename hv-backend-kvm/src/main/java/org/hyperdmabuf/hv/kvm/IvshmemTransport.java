@@ -1,6 +1,8 @@
 package org.hyperdmabuf.hv.kvm;
 
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
+import org.hyperdmabuf.hv.shm.SharedRegion;
 
 import java.io.IOException;
 
@@ -37,6 +39,32 @@ public interface IvshmemTransport extends AutoCloseable
 
     /** Our peer id: the id the server gave us, or IVPosition. */
     int ownId();
+
+    /**
+     * The peer slot this peer joins as (its peer id in the region), chosen once the region is attached; -1 if there
+     * is none for it. By default its own id if that is below the region's slots; the slot's claim word is cleared,
+     * since this transport's peers are reached at the slot index (ABI.md "Peer table", Claiming).
+     *
+     * @param stillNs how long an abandoned slot's heartbeat must stand still before a claimer takes it.
+     */
+    default int claimSlot(final SharedRegion region, final long session, final long stillNs) throws IOException
+    {
+        final int id = ownId();
+        if (!region.isPeerInRange(id))
+        {
+            return -1;
+        }
+        region.peerSlot(id).putLongVolatile(PeerSlotDescriptor.CLAIM_OFFSET, 0);
+        return id;
+    }
+
+    /** Why {@link #claimSlot} found no slot in a region of {@code maxPeers} slots, and what the user changes. */
+    default String noSlot(final int maxPeers)
+    {
+        return "id " + ownId() + " is beyond the region's " + maxPeers + " peer slots (ids 0-" + (maxPeers - 1) +
+            "): give this peer an id below " + maxPeers + ", or format the region with more peer slots (max-peers on " +
+            "the daemon that starts first)";
+    }
 
     long regionSize();
 

@@ -311,8 +311,8 @@ class IvshmemHostBackendTest
         a.listener().await(l -> l.peerDown(b.vm(), bSession) != null, TIMEOUT, "A to drop B's corrupt ring");
         final int bVm = b.vm();
         b.backend().close();
-        final Node c = node(); // takes the next id, so that the one after reuses B's
-        final Node successor = node();
+        final Node successor = node(); // the lowest free id: B's
+        final Node c = node();
         assertEquals(bVm, successor.vm(), "the server hands B's id out again");
         awaitUp(a, successor);
         awaitUp(successor, a);
@@ -379,26 +379,40 @@ class IvshmemHostBackendTest
     }
 
     @Test
-    void anIdBeyondTheRegionsPeerSlotsIsRejected() throws Exception
+    void anIdBeyondTheRegionsPeerSlotsClaimsAFreeSlotUntilNoneIsLeft() throws Exception
     {
         fixture = new TestServer(4L << 20, 2, 1, IvshmemServer.MAX_ID);
-        final Map<String, String> options = fixture.options();
-        options.put(IvshmemBackend.OPTION_MAX_PEERS, "2");
-        final IvshmemBackend first = new IvshmemBackend(options);
-        first.start(new RecordingListener());
-        try
-        {
-            assertEquals(1, first.localVm());
-            final IvshmemBackend second = new IvshmemBackend(fixture.options());
-            final BackendException e = assertThrows(BackendException.class, () -> second.start(new RecordingListener()));
-            assertEquals("EINVAL", e.error(), e.getMessage());
-            assertTrue(e.getMessage().contains("id 2"), e.getMessage());
-            Await.until(() -> fixture.server().peerCount() == 1, TIMEOUT, () -> "the rejected peer to disconnect");
-        }
-        finally
-        {
-            first.close();
-        }
+        final Map<String, String> twoSlots = Map.of(IvshmemBackend.OPTION_MAX_PEERS, "2");
+        final Node first = node(twoSlots);
+        assertEquals(1, first.vm(), "ivshmem id 1 joins its own slot");
+        final Node second = node();
+        assertEquals(0, second.vm(), "ivshmem id 2, beyond the 2 slots, claims the free slot 0");
+        final MemoryWindow window = mapRegion();
+        final RegionLayout layout = SharedRegion.validate(window, fixture.server().size());
+        assertEquals(PeerSlotDescriptor.claimWord(2, second.backend().sessionId()), window.getLongVolatile(
+            (int)(layout.peerTableOffset() + PeerSlotDescriptor.slotOffset(0) + PeerSlotDescriptor.CLAIM_OFFSET)),
+            "slot 0 names its holder's ivshmem id");
+        awaitUp(first, second);
+        awaitUp(second, first);
+        sendAndExpect(first, second, 31);
+        sendAndExpect(second, first, 32);
+
+        final IvshmemBackend third = new IvshmemBackend(fixture.options());
+        final BackendException e = assertThrows(BackendException.class, () -> third.start(new RecordingListener()));
+        assertEquals("EINVAL", e.error(), e.getMessage());
+        assertTrue(e.getMessage().contains("no peer slot for ivshmem id 3: all 2 slots"), e.getMessage());
+        Await.until(() -> fixture.server().peerCount() == 2, TIMEOUT, () -> "the rejected peer to disconnect");
+
+        // The claimer's server disconnect reaches the slot it holds: it is declared gone, and the slot is free.
+        final int secondVm = second.vm();
+        final long secondSession = second.backend().sessionId();
+        second.backend().close();
+        first.listener().await(l -> l.peerDown(secondVm, secondSession) != null, TIMEOUT, "the claimer gone");
+        final Node successor = node();
+        assertEquals(0, successor.vm(), "the next peer beyond the slots claims the freed slot");
+        awaitUp(first, successor);
+        awaitUp(successor, first);
+        sendAndExpect(successor, first, 33);
     }
 
     // ---- liveness ----

@@ -7,6 +7,7 @@ import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -134,7 +135,7 @@ class IvshmemServerTest
     }
 
     @Test
-    void idsSkipThoseInUseWrapAndRejectWhenExhausted() throws Exception
+    void theLowestFreeIdIsHandedOutAndClientsBeyondTheRangeAreRejected() throws Exception
     {
         final IvshmemServer server = start(1, 5, 7);
         try (RawIvshmemClient c5 = new RawIvshmemClient(server.socketPath());
@@ -156,10 +157,30 @@ class IvshmemServerTest
             Await.until(() -> server.peerCount() == 2, TIMEOUT, () -> "peer 6 freed");
             try (RawIvshmemClient again = new RawIvshmemClient(server.socketPath()))
             {
-                // The counter wrapped to 5 (in use) and skipped to the free 6.
                 readSetup(again, 6, 1, 5, 7);
+                c5.expect(6, true);
+            }
+            c5.expect(6, false);
+            c5.socket().shutdown();
+            c7.expect(6, false);
+            c7.expect(6, true);
+            c7.expect(6, false);
+            c7.expect(5, false);
+            Await.until(() -> server.peerCount() == 1, TIMEOUT, () -> "peers 5 and 6 freed");
+            try (RawIvshmemClient lowest = new RawIvshmemClient(server.socketPath()))
+            {
+                // A restarted daemon gets its id back: ids never run past the range however often clients come.
+                readSetup(lowest, 5, 1, 7);
             }
         }
+    }
+
+    @Test
+    void theDefaultIdsFitTheDefaultRegionsPeerSlots()
+    {
+        final IvshmemServer.Options options = new IvshmemServer.Options();
+        assertEquals(1, options.firstId());
+        assertEquals(RegionLayout.DEFAULT_MAX_PEERS - 1, options.maxId());
     }
 
     @Test

@@ -156,9 +156,10 @@ class ShmHeaderConformanceTest
         expected.put("offsetof(struct hdmabuf_region_header, reserved0)",
             (long)RegionHeaderDescriptor.FENCE_SLOTS_OFFSET + 4);
         expected.put("sizeof(struct hdmabuf_peer_slot)", (long)PeerSlotDescriptor.SLOT_LENGTH);
-        // Javadoc of PeerSlotDescriptor: reserved (zero) from 40 (after the u32 notify) to 64, u64 fence_bell,
-        // reserved from 72 to 128.
-        expected.put("offsetof(struct hdmabuf_peer_slot, reserved0)", (long)PeerSlotDescriptor.NOTIFY_OFFSET + 4);
+        // Javadoc of PeerSlotDescriptor: u64 claim at 40 (after the u32 notify), reserved (zero) from 48 to 64,
+        // u64 fence_bell, reserved from 72 to 128.
+        expected.put("offsetof(struct hdmabuf_peer_slot, claim)", (long)PeerSlotDescriptor.NOTIFY_OFFSET + 4);
+        expected.put("offsetof(struct hdmabuf_peer_slot, reserved0)", (long)PeerSlotDescriptor.CLAIM_OFFSET + 8);
         expected.put("offsetof(struct hdmabuf_peer_slot, reserved)", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET + 8);
         expected.put("sizeof(struct hdmabuf_ring_trailer)", (long)RingDescriptor.TRAILER_LENGTH);
         expected.put("sizeof(struct hdmabuf_record_header)", (long)RecordDescriptor.HEADER_LENGTH);
@@ -219,6 +220,11 @@ class ShmHeaderConformanceTest
                 case "RingDescriptor.checkCapacity" -> expected = capacityAccepted((int)arg) ? 1 : 0;
                 case "RecordDescriptor.align" -> expected = RecordDescriptor.align((int)arg);
                 case "PeerSlotDescriptor.slotOffset" -> expected = PeerSlotDescriptor.slotOffset((int)arg);
+                // The C program's claims: peer arg in session 0xABCD... + arg (peer 0's tag is 0), held in slot 3.
+                case "PeerSlotDescriptor.claimWord" -> expected = PeerSlotDescriptor.claimWord((int)arg,
+                    0xABCD_0000_0000_0000L + arg);
+                case "PeerSlotDescriptor.claimHolder" -> expected = PeerSlotDescriptor.claimHolder(arg < 0 ? 0 :
+                    PeerSlotDescriptor.claimWord((int)arg, 0xABCD_0000_0000_0000L + arg), 3);
                 case "FenceSlotDescriptor.slotOffset" -> expected = FenceSlotDescriptor.slotOffset((int)arg);
                 case "PageTableDescriptor.ownerPeer" -> expected = PageTableDescriptor.ownerPeer(arg);
                 default ->

@@ -50,14 +50,30 @@ public final class TwoVmSystem implements AutoCloseable
     public static TwoVmSystem start(final Path dir, final long regionSize, final List<String> sinkArgs,
         final List<String> sourceArgs) throws Exception
     {
+        return startWith(dir, system ->
+        {
+            final ChildProcess server = system.spawn("server", "server", "--socket",
+                system.ivshmemSocket().toString(), "--size", Long.toString(regionSize));
+            server.awaitLine("READY", START_TIMEOUT);
+            return server;
+        }, sinkArgs, sourceArgs);
+    }
+
+    /** Starts the ivshmem server of a system: a process listening on {@link #ivshmemSocket()}, ready for peers. */
+    @FunctionalInterface
+    public interface ServerStarter
+    {
+        ChildProcess start(TwoVmSystem system) throws Exception;
+    }
+
+    /** As {@link #start(Path, long, List, List)}, with the ivshmem server {@code server} starts (e.g. QEMU's own). */
+    public static TwoVmSystem startWith(final Path dir, final ServerStarter server, final List<String> sinkArgs,
+        final List<String> sourceArgs) throws Exception
+    {
         final TwoVmSystem s = new TwoVmSystem(dir);
         try
         {
-            // Ids rotate over the default 8 peer slots: tests that start many peers one after the other get ids
-            // the region can hold.
-            s.server = s.spawn("server", "server", "--socket", s.ivshmemSocket().toString(), "--size",
-                Long.toString(regionSize), "--max-id", "7");
-            s.server.awaitLine("READY", START_TIMEOUT);
+            s.server = server.start(s);
             s.sink = s.startDaemon("sink", "sink", s.sinkSocket(), sinkArgs.toArray(new String[0]));
             s.sinkVm = vmOf(s.sink);
             s.source = s.startDaemon("source", "source", s.sourceSocket(), sourceArgs.toArray(new String[0]));
