@@ -673,6 +673,7 @@ public final class XenBackend implements HypervisorBackend
         {
             LOG.debug("cleanup after dom{}: {}", peer, e.getMessage());
         }
+        forgetFencesOf(peer);
         if (was != null)
         {
             LOG.info("dom{} session {} down: {}", peer, Long.toHexString(ch.peerSession), reason);
@@ -1079,6 +1080,33 @@ public final class XenBackend implements HypervisorBackend
             }
             return false;
         }
+    }
+
+    /**
+     * The fence pages we mapped for {@code peer}'s exports belong to the session that just went: its next session
+     * grants new pages whose refs may carry the same numbers, and validating such a ref against the old mapping
+     * (still live: nobody cleared its magic) would hand the new export the old export's timelines. Mappings still
+     * read by a timeline of an old export stay until it is released.
+     */
+    private synchronized void forgetFencesOf(final int peer)
+    {
+        importedFences.entrySet().removeIf(e ->
+        {
+            if ((int)(e.getKey() >>> 32) != peer)
+            {
+                return false;
+            }
+            final ImportedFence f = e.getValue();
+            if (f.users > 0)
+            {
+                staleFences.add(f);
+            }
+            else
+            {
+                f.close();
+            }
+            return true;
+        });
     }
 
     private void dropUnusedFences()
