@@ -31,6 +31,8 @@ public final class FrameConsumer implements AutoCloseable
     /** Little-endian views of the buffers; null when the stream has no frame headers. */
     private final ByteBuffer[] headers;
     private final int[] headerOffsets;
+    /** What beginFrame hands out: each buffer's first contentLength bytes (the frame, not its header). */
+    private final ByteBuffer[] frames;
     private final Fence.WaitStrategy strategy;
     private final FrameInfo info = new FrameInfo();
     private long frame;
@@ -44,6 +46,13 @@ public final class FrameConsumer implements AutoCloseable
         this.slots = slots;
         this.strategy = strategy;
         this.headerOffsets = headerOffsets;
+        this.frames = new ByteBuffer[slots.length];
+        for (int i = 0; i < slots.length; i++)
+        {
+            final ByteBuffer all = slots[i].buffer().bytes();
+            final long content = Math.min(slots[i].metadata().getSize(), all.capacity());
+            frames[i] = content > 0 ? all.slice(0, (int)content).order(all.order()) : all;
+        }
         if (headerOffsets == null)
         {
             this.headers = null;
@@ -188,7 +197,8 @@ public final class FrameConsumer implements AutoCloseable
     }
 
     /**
-     * Waits for the next frame and returns its buffer (read-only view semantics are the export's); its
+     * Waits for the next frame and returns a view of its frame bytes (metadata.size of them; read-only view
+     * semantics are the export's; the same object every round of a slot); its
      * per-frame data is in {@link #frameInfo()}. Returns null, at once, once the end-of-stream frame was handed
      * back.
      *
@@ -210,7 +220,7 @@ public final class FrameConsumer implements AutoCloseable
         }
         readHeader(slot);
         inFrame = true;
-        return slots[slot].buffer().bytes();
+        return frames[slot];
     }
 
     /** Copies the frame's header once (the producer's VM can rewrite the shared bytes at any time) and checks it. */

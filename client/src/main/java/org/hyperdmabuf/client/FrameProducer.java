@@ -32,6 +32,8 @@ public final class FrameProducer implements AutoCloseable
     private final List<Fence> fences = new ArrayList<>();
     /** Little-endian views of the buffers, for the frame headers. */
     private final List<ByteBuffer> headers = new ArrayList<>();
+    /** What beginFrame hands out: each buffer's first frameBytes, so a fill of the whole view spares the header. */
+    private final List<ByteBuffer> frames = new ArrayList<>();
     private final Fence.WaitStrategy strategy;
     private final long frameBytes;
     private final int headerOffset;
@@ -71,7 +73,9 @@ public final class FrameProducer implements AutoCloseable
             {
                 final Allocation a = client.alloc(p.headerOffset + FrameHeaderDescriptor.HEADER_LENGTH);
                 p.allocations.add(a);
-                p.headers.add(a.buffer().bytes().duplicate().order(ByteOrder.LITTLE_ENDIAN));
+                final ByteBuffer all = a.buffer().bytes();
+                p.headers.add(all.duplicate().order(ByteOrder.LITTLE_ENDIAN));
+                p.frames.add(all.slice(0, (int)frameBytes).order(all.order()));
                 final Exported e = client.export(a.handle(), targetVm, template.toBuilder().setSize(frameBytes)
                     .putTags("stream", stream).putTags("slot", Integer.toString(slot))
                     .putTags("slots", Integer.toString(buffers))
@@ -101,8 +105,8 @@ public final class FrameProducer implements AutoCloseable
 
     /**
      * Waits until the next frame's buffer is free and returns it (the same ByteBuffer object every round
-     * of that slot: no allocation per frame). The frame is its first {@code frameBytes}; the header after them
-     * is written by {@code endFrame}.
+     * of that slot: no allocation per frame), a view of its first {@code frameBytes} bytes; the frame header
+     * after them is written by {@code endFrame}.
      *
      * @throws HdmabufException ETIMEDOUT, or the error the consumer signalled / EPEERLOST if it died; EINVAL
      * after the end-of-stream frame
@@ -122,7 +126,7 @@ public final class FrameProducer implements AutoCloseable
             throw new HdmabufException(errorCode(f.error()), "consumer signalled an error on release of slot " + slot);
         }
         inFrame = true;
-        return allocations.get(slot).buffer().bytes();
+        return frames.get(slot);
     }
 
     /**
