@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds and tests the C side with meson, for `mvn verify` (module libhdmabuf): a normal build and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build, each in its own directory under OUT_DIR.
-# usage: build-and-test.sh OUT_DIR [SKIP_TESTS]   (SKIP_TESTS=true: build only, as mvn -DskipTests)
+# AddressSanitizer + UndefinedBehaviorSanitizer build, each in its own directory under OUT_DIR; then
+# a clang build of the libFuzzer harnesses (libhdmabuf/fuzz), each run FUZZ_SECONDS on a copy of its
+# seed corpus (0: not built, not run).
+# usage: build-and-test.sh OUT_DIR [SKIP_TESTS [FUZZ_SECONDS]]   (SKIP_TESTS=true: build only, as mvn -DskipTests)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:?usage: build-and-test.sh OUT_DIR [SKIP_TESTS]}"
+out="${1:?usage: build-and-test.sh OUT_DIR [SKIP_TESTS [FUZZ_SECONDS]]}"
 skip_tests="${2:-false}"
+fuzz_seconds="${3:-25}"
 
 missing=()
 for tool in meson ninja pkg-config protoc-c; do
@@ -14,11 +17,19 @@ done
 if command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists libprotobuf-c; then
     missing+=("libprotobuf-c (pkg-config)")
 fi
+if [ "$fuzz_seconds" != 0 ]; then
+    command -v clang >/dev/null 2>&1 || missing+=("clang")
+    # libFuzzer and the clang sanitizer runtimes (Debian: libclang-rt-<version>-dev).
+    if command -v clang >/dev/null 2>&1 && ! [ -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then
+        missing+=("libFuzzer (libclang-rt-dev)")
+    fi
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     cat >&2 <<MSG
 libhdmabuf: cannot build the C client library: ${missing[*]} not found.
   Install the Debian packages: apt-get install meson ninja-build pkg-config protobuf-c-compiler libprotobuf-c-dev
-  (.ci/run installs them), or leave the C side out: mvn verify -Dhdmabuf.skipC=true
+  clang libclang-rt-14-dev (.ci/run installs them), leave the fuzzing out: mvn verify -Dhdmabuf.fuzzSeconds=0,
+  or the whole C side: mvn verify -Dhdmabuf.skipC=true
 MSG
     exit 1
 fi
@@ -36,4 +47,34 @@ for build in "meson:" "meson-asan:-Db_sanitize=address,undefined"; do
     [ "$skip_tests" = true ] && continue
     # One test at a time: each starts three daemon JVMs, and CI has two cores.
     meson test -C "$dir" --num-processes 1 --print-errorlogs
+done
+
+# Fuzzing: clang, ASan + UBSan, the harnesses only (-Dtests=disabled). -Db_lundef=false: clang leaves the
+# sanitizer runtimes out of shared libraries, the executables bring them.
+[ "$fuzz_seconds" = 0 ] && exit 0
+dir="$out/meson-fuzz"
+opts=(-Dfuzzing=enabled -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false)
+echo "libhdmabuf: $dir ${opts[*]}"
+if [ -f "$dir/build.ninja" ]; then
+    CC=clang meson setup --reconfigure "${opts[@]}" "$dir" "$root" >/dev/null
+else
+    CC=clang meson setup "${opts[@]}" "$dir" "$root" >/dev/null
+fi
+meson compile -C "$dir"
+[ "$skip_tests" = true ] && exit 0
+for seeds in "$root"/libhdmabuf/fuzz/corpus/*/; do
+    name="$(basename "$seeds")"
+    work="$dir/corpus-run/$name"
+    rm -rf "$work" && mkdir -p "$work"
+    echo "libhdmabuf: fuzz_$name for ${fuzz_seconds} s"
+    # New inputs go to the scratch copy, never into the repository; a crash leaves its input in $dir.
+    if ! (cd "$dir" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        "$dir/libhdmabuf/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -timeout=10 -max_len=65536 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/fuzz_$name-" "$work" "$seeds" \
+        > "$dir/fuzz_$name.log" 2>&1); then
+        tail -n 60 "$dir/fuzz_$name.log" >&2
+        echo "libhdmabuf: fuzz_$name failed; the input is in $dir/fuzz_$name-*" >&2
+        exit 1
+    fi
+    grep -E '^(Done|stat::number_of_executed_units)' "$dir/fuzz_$name.log" || true
 done

@@ -4,13 +4,15 @@
  *
  * Shared-memory layouts of hyperdmabuf, layout version 1: the region header,
  * the peer table, the SPSC rings and their records, the page table and the
- * fence table of a shared region (a KVM/ACRN ivshmem region today).
+ * fence table of a shared region (a KVM/ACRN ivshmem region today), and the
+ * frame header that frame streams keep inside their buffers (every backend).
  *
  * This header is normative together with abi-spec/ABI.md ("Shared region
  * layout"). It mirrors, byte for byte, the Java descriptors in
  * hv-backend-api/src/main/java/org/hyperdmabuf/hv/shm/ (RegionHeaderDescriptor,
  * PeerSlotDescriptor, RingDescriptor, RecordDescriptor, PageTableDescriptor,
- * FenceSlotDescriptor, RegionLayout); tests/ShmHeaderConformanceTest compiles
+ * FenceSlotDescriptor, RegionLayout) and abi-spec/src/main/java/org/hyperdmabuf/
+ * abi/FrameHeaderDescriptor; tests/ShmHeaderConformanceTest compiles
  * this file with gcc and checks every value against them.
  *
  * Requirements: C11 (or C++11), <stdint.h>, <stddef.h>. No other dependency.
@@ -760,6 +762,140 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_waiters) == HD
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, acquire_wake) == HDMABUF_FENCE_ACQUIRE_WAKE_OFFSET, "acquire_wake");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_fence_slot, release_wake) == HDMABUF_FENCE_RELEASE_WAKE_OFFSET, "release_wake");
 HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LENGTH, "fence slot size");
+
+/*
+ ******************************************************************************
+ *                          Frame header (frame streams)
+ ******************************************************************************
+ *
+ * Per-frame data of a frame stream (ABI.md "Frame headers"): one 512-byte
+ * header inside EACH buffer of the stream, at the byte offset the export's
+ * tag "frame_header" names (decimal). It lives in the buffer's own pages,
+ * not in the fence table, so it exists on every backend (on Xen the fence
+ * slot is a separate page, on ivshmem a 192-byte table entry with no room)
+ * and needs no change of the region layout.
+ *
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                      sequence (u64)                           |   0
+ * +---------------------------------------------------------------+
+ * |                       pts_ns (u64)                            |   8
+ * +---------------------------------------------------------------+
+ * |                     duration_ns (u64)                         |  16
+ * +---------------------------------------------------------------+
+ * |                    payload_length (u64)                       |  24
+ * +---------------------------------------------------------------+
+ * |                         flags                                 |  32
+ * +---------------------------------------------------------------+
+ * |                     private_length                            |  36
+ * +---------------------------------------------------------------+
+ * |                   reserved (24 bytes)                         |  40
+ * +---------------------------------------------------------------+
+ * |                private_data (256 bytes)                       |  64
+ * +---------------------------------------------------------------+
+ * |                   reserved (192 bytes)                        | 320
+ * +---------------------------------------------------------------+
+ *                                                                   512
+ *
+ * Placement (tag "frame_header" = offset), checked by the consumer at import:
+ *   offset % HDMABUF_FRAME_HEADER_ALIGNMENT == 0, offset >= metadata.size
+ *   (the header never overlaps content) and offset + 512 <= buffer length.
+ *   Producers use offset = align_up(metadata.size, 64).
+ *
+ * sequence       - the frame's number n in the stream (0, 1, 2, ...; frame
+ *                  n travels in buffer n % K). A consumer rejects a header
+ *                  whose sequence is not the n it waits for.
+ * pts_ns         - presentation time, CLOCK_REALTIME nanoseconds since the
+ *                  Unix epoch of the producer's VM; 0 = none.
+ * duration_ns    - how long the frame is presented; 0 = unknown.
+ * payload_length - bytes of the buffer this frame uses, from offset 0;
+ *                  at most metadata.size (the stream's frame capacity).
+ * flags          - HDMABUF_FRAME_FLAG_*. Undefined bits are written as 0 and
+ *                  ignored by readers.
+ * private_length - bytes of private_data used, at most 256.
+ * private_data   - codec-specific bytes of this frame (e.g. a slice header).
+ *
+ * Ordering: the fence's acquire value is the header's ready flag. The
+ * producer writes the header (and the payload) while it owns the buffer
+ * (release >= round) and only then signals acquire = round + 1 (release
+ * store); the consumer reads it after its wait saw acquire >= round + 1
+ * (acquire load), copies it to private memory once, validates the copy
+ * (sequence, payload_length, private_length) and uses only the copy.
+ *
+ * End of stream: the last frame carries HDMABUF_FRAME_FLAG_END_OF_STREAM
+ * (with or without payload). The producer publishes no frame after it; the
+ * consumer delivers it like any frame and reports the end at its next wait.
+ */
+
+#define HDMABUF_FRAME_HEADER_TAG              "frame_header"
+#define HDMABUF_FRAME_HEADER_LENGTH           512
+#define HDMABUF_FRAME_HEADER_ALIGNMENT        64
+#define HDMABUF_FRAME_SEQUENCE_OFFSET         0
+#define HDMABUF_FRAME_PTS_OFFSET              8
+#define HDMABUF_FRAME_DURATION_OFFSET         16
+#define HDMABUF_FRAME_PAYLOAD_LENGTH_OFFSET   24
+#define HDMABUF_FRAME_FLAGS_OFFSET            32
+#define HDMABUF_FRAME_PRIVATE_LENGTH_OFFSET   36
+#define HDMABUF_FRAME_PRIVATE_DATA_OFFSET     64
+/* Bytes a consumer copies: everything defined (the reserved tail is not read). */
+#define HDMABUF_FRAME_DEFINED_LENGTH          320
+#define HDMABUF_FRAME_PRIVATE_MAX             256
+
+/* Decodable without earlier frames (an IDR / key frame). */
+#define HDMABUF_FRAME_FLAG_KEY_FRAME          (1u << 0)
+/* Frames are missing before this one, or its timestamps jump: reset timing. */
+#define HDMABUF_FRAME_FLAG_DISCONTINUITY      (1u << 1)
+/* The last frame of the stream; none follows. */
+#define HDMABUF_FRAME_FLAG_END_OF_STREAM      (1u << 2)
+#define HDMABUF_FRAME_FLAGS_DEFINED           0x7u
+
+struct hdmabuf_frame_header {
+    uint64_t sequence;            /* the frame's number in the stream */
+    uint64_t pts_ns;              /* CLOCK_REALTIME ns since the epoch; 0 = none */
+    uint64_t duration_ns;         /* 0 = unknown */
+    uint64_t payload_length;      /* <= metadata.size */
+    uint32_t flags;               /* HDMABUF_FRAME_FLAG_* */
+    uint32_t private_length;      /* <= HDMABUF_FRAME_PRIVATE_MAX */
+    uint8_t  reserved0[HDMABUF_FRAME_PRIVATE_DATA_OFFSET - 40];
+    uint8_t  private_data[HDMABUF_FRAME_PRIVATE_MAX];
+    uint8_t  reserved[HDMABUF_FRAME_HEADER_LENGTH - HDMABUF_FRAME_DEFINED_LENGTH];
+};
+
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, sequence) == HDMABUF_FRAME_SEQUENCE_OFFSET, "sequence");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, pts_ns) == HDMABUF_FRAME_PTS_OFFSET, "pts_ns");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, duration_ns) == HDMABUF_FRAME_DURATION_OFFSET, "duration_ns");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, payload_length) == HDMABUF_FRAME_PAYLOAD_LENGTH_OFFSET,
+    "payload_length");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, flags) == HDMABUF_FRAME_FLAGS_OFFSET, "flags");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, private_length) == HDMABUF_FRAME_PRIVATE_LENGTH_OFFSET,
+    "private_length");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, private_data) == HDMABUF_FRAME_PRIVATE_DATA_OFFSET,
+    "private_data");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, reserved) == HDMABUF_FRAME_DEFINED_LENGTH, "reserved");
+HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_frame_header) == HDMABUF_FRAME_HEADER_LENGTH, "frame header size");
+
+/*
+ * 1 if a frame header may sit at byte offset of a buffer of buffer_length
+ * bytes whose metadata.size is content_size (see "Placement"); else 0.
+ */
+static inline int hdmabuf_frame_header_placement_valid(uint64_t offset, uint64_t content_size,
+    uint64_t buffer_length)
+{
+    return offset % HDMABUF_FRAME_HEADER_ALIGNMENT == 0 && offset >= content_size &&
+        offset <= buffer_length && buffer_length - offset >= HDMABUF_FRAME_HEADER_LENGTH;
+}
+
+/*
+ * 1 if a private copy of a header is acceptable as frame `sequence` of a
+ * stream whose frames hold at most content_size bytes; else 0.
+ */
+static inline int hdmabuf_frame_header_valid(const struct hdmabuf_frame_header *h, uint64_t sequence,
+    uint64_t content_size)
+{
+    return h->sequence == sequence && h->payload_length <= content_size &&
+        h->private_length <= HDMABUF_FRAME_PRIVATE_MAX;
+}
 
 /*
  ******************************************************************************

@@ -3,6 +3,7 @@
  * usage: consumer [FRAMES [STREAM]]
  * Frames follow the test pattern of examples/c/producer.c (and of the Java demo producer):
  * word 0 the sequence number, word 1 a timestamp (not checked), word i seq * 0x9E3779B97F4A7C15 + i.
+ * It stops early at a frame flagged END_OF_STREAM (ABI.md "Frame headers").
  */
 #include <hyperdmabuf/hdmabuf.h>
 #include <stdio.h>
@@ -21,8 +22,10 @@ int main(int argc, char **argv)
     if (e == 0 && (e = hdmabuf_frame_consumer_open(conn, stream, 60000, HDMABUF_WAIT_ADAPTIVE, &in)) == 0) {
         for (; seq < frames && e == 0; seq++) {
             const uint64_t *w;
-            if ((e = hdmabuf_frame_consumer_begin(in, 30000, (const void **)&w, &length)) != 0)
+            const struct hdmabuf_frame_header *info;
+            if ((e = hdmabuf_frame_consumer_begin_info(in, 30000, (const void **)&w, &info)) != 0)
                 break;
+            length = info->payload_length;
             for (uint64_t i = 0; i < length / 8; i++) {
                 if (i != 1 && w[i] != (i == 0 ? seq : seq * 0x9E3779B97F4A7C15ull + i)) {
                     printf("FAILED frame %llu differs at byte %llu\n", (unsigned long long)seq,
@@ -31,6 +34,10 @@ int main(int argc, char **argv)
                 }
             }
             e = hdmabuf_frame_consumer_end(in);
+            if (info->flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) {
+                frames = seq + 1; /* the producer's last frame */
+                printf("END-OF-STREAM after %llu frames\n", (unsigned long long)frames);
+            }
         }
         int d = hdmabuf_frame_consumer_destroy(in);
         e = e != 0 ? e : d;

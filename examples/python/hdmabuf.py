@@ -42,6 +42,7 @@ import collections
 import mmap
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -226,6 +227,57 @@ def _close_all(fds):
             os.close(fd)
         except OSError:
             pass
+
+
+# ---- frame headers (ABI.md "Frame headers") ----
+
+FRAME_HEADER_TAG = "frame_header"
+FRAME_HEADER_LENGTH = 512
+FRAME_HEADER_ALIGNMENT = 64
+FRAME_PRIVATE_MAX = 256
+FRAME_FLAG_KEY_FRAME = 1 << 0
+FRAME_FLAG_DISCONTINUITY = 1 << 1
+FRAME_FLAG_END_OF_STREAM = 1 << 2
+# sequence, pts_ns, duration_ns, payload_length (u64), flags, private_length (u32), little-endian.
+_FRAME_HEADER = struct.Struct("<QQQQII")
+_FRAME_PRIVATE_DATA_OFFSET = 64
+
+FrameHeader = collections.namedtuple(
+    "FrameHeader", "sequence pts_ns duration_ns payload_length flags private_data")
+
+
+def frame_header_offset(imported):
+    """The frame header's byte offset in an imported stream buffer, or None if it has none.
+
+    Raises HdmabufError EPROTO when the "frame_header" tag is no decimal offset, or places the
+    header unaligned, over the content (metadata.size) or past the buffer's end."""
+    text = imported.metadata.tags.get(FRAME_HEADER_TAG)
+    if text is None:
+        return None
+    if not text.isdigit() or (len(text) > 1 and text[0] == "0") or len(text) > 19:
+        raise HdmabufError("EPROTO", "frame_header tag %r is no decimal offset" % text)
+    offset = int(text)
+    if (offset % FRAME_HEADER_ALIGNMENT or offset < imported.metadata.size or
+            offset + FRAME_HEADER_LENGTH > imported.length):
+        raise HdmabufError("EPROTO", "frame header at %d does not fit a buffer of %d bytes after %d bytes of "
+                           "content" % (offset, imported.length, imported.metadata.size))
+    return offset
+
+
+def read_frame_header(mm, offset, sequence, content_size):
+    """Reads the header of frame `sequence` at offset of a mapping, once, and validates it.
+
+    Call it only after a wait saw acquire >= the frame's round + 1 (the header is published
+    with the frame). Returns a FrameHeader (private_data: bytes of private_length); raises
+    HdmabufError EPROTO for a sequence other than `sequence`, a payload_length above
+    content_size or a private_length above 256."""
+    raw = bytes(mm[offset:offset + _FRAME_PRIVATE_DATA_OFFSET + FRAME_PRIVATE_MAX])  # one copy
+    seq, pts, duration, payload, flags, private_length = _FRAME_HEADER.unpack_from(raw, 0)
+    if seq != sequence or payload > content_size or private_length > FRAME_PRIVATE_MAX:
+        raise HdmabufError("EPROTO", "invalid header of frame %d: sequence %d, payload %d of at most %d, "
+                           "private %d" % (sequence, seq, payload, content_size, private_length))
+    start = _FRAME_PRIVATE_DATA_OFFSET
+    return FrameHeader(seq, pts, duration, payload, flags, raw[start:start + private_length])
 
 
 class Client:

@@ -116,6 +116,11 @@ struct queued_event {
     struct hdmabuf_event *event;
 };
 
+/* stream.c: the frame header's tag (strict decimal) and its validated private copy. */
+int frame_header_parse_offset(const char *text, uint64_t *out);
+int frame_header_read(const volatile void *shm, uint64_t sequence, uint64_t content_size,
+    struct hdmabuf_frame_header *out);
+
 /* Checks [offset, offset + length) fits the fd (regular files) and mmap()'s types. */
 int check_fd_range(int fd, uint64_t offset, uint64_t length);
 

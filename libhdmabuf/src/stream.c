@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame streams over K exported buffers (ABI.md "Frame streams"), wire-compatible with
- * the Java FrameProducer/FrameConsumer: the same tags, the same rounds.
+ * the Java FrameProducer/FrameConsumer: the same tags, the same rounds, the same frame
+ * header in each buffer (ABI.md "Frame headers").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,13 +28,17 @@ struct hdmabuf_frame_producer {
     enum hdmabuf_wait strategy;
     uint32_t k;
     uint64_t frame;
+    uint64_t frame_bytes;
+    uint64_t header_offset; /* of the frame header in every buffer */
     bool in_frame;
+    bool ended;             /* the end-of-stream frame is published */
     struct producer_slot *slots;
 };
 
 struct consumer_slot {
     struct hdmabuf_import *imp;
     hdmabuf_fence *fence;
+    const volatile unsigned char *header; /* in the mapping; NULL: the stream has none */
 };
 
 struct hdmabuf_frame_consumer {
@@ -42,7 +47,11 @@ struct hdmabuf_frame_consumer {
     uint32_t k;
     uint64_t frame;
     bool in_frame;
+    bool has_headers;   /* the buffers carry frame headers (ABI.md "Frame headers") */
+    bool eos_in_frame;  /* the frame begun carries END_OF_STREAM */
+    bool ended;         /* ... and was handed back: no frame follows */
     struct consumer_slot *slots;
+    struct hdmabuf_frame_header info; /* the current frame's header, a private copy */
 };
 
 /* An error word from the other side as a return value (ABI codes as themselves). */
@@ -58,6 +67,38 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int frame_header_parse_offset(const char *text, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (text == NULL || *text == '\0' || (text[0] == '0' && text[1] != '\0')) {
+        return -EPROTO;
+    }
+    for (; *text != '\0'; text++) {
+        if (*text < '0' || *text > '9' || v > (UINT64_MAX - 9) / 10) {
+            return -EPROTO;
+        }
+        v = v * 10 + (uint64_t)(*text - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int frame_header_read(const volatile void *shm, uint64_t sequence, uint64_t content_size,
+    struct hdmabuf_frame_header *out)
+{
+    struct hdmabuf_frame_header h;
+    /* Read once into private memory: the producer's VM can change the shared bytes at any time. */
+    memcpy(&h, (const void *)shm, HDMABUF_FRAME_DEFINED_LENGTH);
+    if (!hdmabuf_frame_header_valid(&h, sequence, content_size)) {
+        return -EPROTO;
+    }
+    memcpy(out, &h, HDMABUF_FRAME_DEFINED_LENGTH);
+    /* What follows private_length is not the frame's: hand out zeros, not stale bytes. */
+    memset(out->private_data + h.private_length, 0, HDMABUF_FRAME_PRIVATE_MAX - h.private_length);
+    memset(out->reserved0, 0, sizeof(out->reserved0));
+    return 0;
+}
+
 int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const char *stream, uint32_t buffers,
     uint64_t frame_bytes, const struct hdmabuf_metadata *tmpl, enum hdmabuf_access access,
     enum hdmabuf_wait strategy, hdmabuf_frame_producer **out)
@@ -66,15 +107,17 @@ int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const 
     struct hdmabuf_tag *tags;
     size_t base_tags = tmpl != NULL ? tmpl->n_tags : 0;
     hdmabuf_frame_producer *p;
-    char slot_text[16], slots_text[16];
+    char slot_text[16], slots_text[16], header_text[24];
+    uint64_t header_offset;
     int e = 0;
 
     if (stream == NULL || buffers < 1 || buffers > MAX_STREAM_BUFFERS || frame_bytes == 0 ||
-        base_tags > 4096) {
+        frame_bytes > (UINT64_C(1) << 62) || base_tags > 4096) {
         return -EINVAL;
     }
+    header_offset = (frame_bytes + HDMABUF_FRAME_HEADER_ALIGNMENT - 1) & ~(uint64_t)(HDMABUF_FRAME_HEADER_ALIGNMENT - 1);
     p = calloc(1, sizeof(*p));
-    tags = calloc(base_tags + 3, sizeof(*tags));
+    tags = calloc(base_tags + 4, sizeof(*tags));
     if (p == NULL || tags == NULL || (p->slots = calloc(buffers, sizeof(*p->slots))) == NULL) {
         free(p);
         free(tags);
@@ -82,6 +125,8 @@ int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const 
     }
     p->conn = conn;
     p->strategy = strategy;
+    p->frame_bytes = frame_bytes;
+    p->header_offset = header_offset;
     for (uint32_t i = 0; i < buffers; i++) {
         p->slots[i].alloc.buffer.fd = -1;
     }
@@ -90,16 +135,19 @@ int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const 
         tags[i] = tmpl->tags[i];
     }
     snprintf(slots_text, sizeof(slots_text), "%" PRIu32, buffers);
+    snprintf(header_text, sizeof(header_text), "%" PRIu64, header_offset);
     tags[base_tags] = (struct hdmabuf_tag){ "stream", stream };
     tags[base_tags + 2] = (struct hdmabuf_tag){ "slots", slots_text };
+    tags[base_tags + 3] = (struct hdmabuf_tag){ HDMABUF_FRAME_HEADER_TAG, header_text };
     md.tags = tags;
-    md.n_tags = base_tags + 3;
+    md.n_tags = base_tags + 4;
     md.size = frame_bytes;
     for (uint32_t i = 0; i < buffers && e == 0; i++) {
         struct producer_slot *s = &p->slots[i];
         snprintf(slot_text, sizeof(slot_text), "%" PRIu32, i);
         tags[base_tags + 1] = (struct hdmabuf_tag){ "slot", slot_text };
-        e = hdmabuf_alloc(conn, frame_bytes, true, target_vm, access, &s->alloc);
+        /* The frame header follows the content, in the same allocation (ABI.md "Frame headers"). */
+        e = hdmabuf_alloc(conn, header_offset + HDMABUF_FRAME_HEADER_LENGTH, true, target_vm, access, &s->alloc);
         p->k = i + 1;
         if (e == 0) {
             e = hdmabuf_map(&s->alloc.buffer);
@@ -125,7 +173,11 @@ int hdmabuf_frame_producer_begin(hdmabuf_frame_producer *p, int timeout_ms, void
 {
     struct producer_slot *s = &p->slots[p->frame % p->k];
     uint32_t err = 0;
-    int e = hdmabuf_fence_await(s->fence, p->frame / p->k, timeout_ms, p->strategy, NULL, &err);
+    int e;
+    if (p->ended) {
+        return -EINVAL; /* nothing follows the end of the stream */
+    }
+    e = hdmabuf_fence_await(s->fence, p->frame / p->k, timeout_ms, p->strategy, NULL, &err);
     if (e != 0) {
         return e;
     }
@@ -137,18 +189,43 @@ int hdmabuf_frame_producer_begin(hdmabuf_frame_producer *p, int timeout_ms, void
     return 0;
 }
 
-int hdmabuf_frame_producer_end(hdmabuf_frame_producer *p, uint32_t error)
+int hdmabuf_frame_producer_end_info(hdmabuf_frame_producer *p, const struct hdmabuf_frame_header *info,
+    uint32_t error)
 {
+    struct producer_slot *s;
+    volatile struct hdmabuf_frame_header *h;
     int e;
     if (!p->in_frame) {
         return -EINVAL;
     }
-    e = hdmabuf_fence_post(p->slots[p->frame % p->k].fence, p->frame / p->k + 1, error);
+    if (info != NULL && (info->payload_length > p->frame_bytes || info->private_length > HDMABUF_FRAME_PRIVATE_MAX ||
+            (info->flags & ~HDMABUF_FRAME_FLAGS_DEFINED) != 0)) {
+        return -EINVAL;
+    }
+    s = &p->slots[p->frame % p->k];
+    /* Written while this side owns the buffer; the acquire signal below publishes it. */
+    h = (volatile struct hdmabuf_frame_header *)((unsigned char *)s->alloc.buffer.data + p->header_offset);
+    h->sequence = p->frame;
+    h->pts_ns = info != NULL ? info->pts_ns : 0;
+    h->duration_ns = info != NULL ? info->duration_ns : 0;
+    h->payload_length = info != NULL ? info->payload_length : p->frame_bytes;
+    h->flags = info != NULL ? info->flags : 0;
+    h->private_length = info != NULL ? info->private_length : 0;
+    if (info != NULL && info->private_length > 0) {
+        memcpy((void *)h->private_data, info->private_data, info->private_length);
+    }
+    e = hdmabuf_fence_post(s->fence, p->frame / p->k + 1, error);
     if (e == 0) {
         p->in_frame = false;
+        p->ended = info != NULL && (info->flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) != 0;
         p->frame++;
     }
     return e;
+}
+
+int hdmabuf_frame_producer_end(hdmabuf_frame_producer *p, uint32_t error)
+{
+    return hdmabuf_frame_producer_end_info(p, NULL, error);
 }
 
 int hdmabuf_frame_producer_drain(hdmabuf_frame_producer *p, int timeout_ms)
@@ -216,6 +293,32 @@ static int parse_index(const char *s, uint32_t limit, uint32_t *out)
     return 0;
 }
 
+/*
+ * Finds the slot's frame header from its tag (ABI.md "Frame headers"); every buffer of a
+ * stream has one or none does. first: the first buffer imported, which decides.
+ */
+static int locate_header(struct consumer_slot *s, bool first, hdmabuf_frame_consumer *c)
+{
+    const char *tag = hdmabuf_metadata_tag(&s->imp->metadata, HDMABUF_FRAME_HEADER_TAG);
+    uint64_t offset;
+    bool stream_has = first ? tag != NULL : c->has_headers;
+    if (first) {
+        c->has_headers = tag != NULL;
+    }
+    if ((tag != NULL) != stream_has) {
+        return -EPROTO;
+    }
+    if (tag == NULL) {
+        return 0;
+    }
+    if (frame_header_parse_offset(tag, &offset) != 0 ||
+        !hdmabuf_frame_header_placement_valid(offset, s->imp->metadata.size, s->imp->buffer.length)) {
+        return -EPROTO;
+    }
+    s->header = (const volatile unsigned char *)s->imp->buffer.data + offset;
+    return 0;
+}
+
 int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int timeout_ms, enum hdmabuf_wait strategy,
     hdmabuf_frame_consumer **out)
 {
@@ -272,6 +375,9 @@ int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int time
             e = hdmabuf_import(conn, &id, &c->slots[slot].imp);
             if (e == 0) {
                 found++;
+                e = locate_header(&c->slots[slot], found == 1, c);
+            }
+            if (e == 0) {
                 e = hdmabuf_fence_open_import(conn, c->slots[slot].imp, &c->slots[slot].fence);
             }
         }
@@ -290,24 +396,51 @@ int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int time
     return 0;
 }
 
-int hdmabuf_frame_consumer_begin(hdmabuf_frame_consumer *c, int timeout_ms, const void **data, uint64_t *length)
+int hdmabuf_frame_consumer_begin_info(hdmabuf_frame_consumer *c, int timeout_ms, const void **data,
+    const struct hdmabuf_frame_header **info)
 {
     struct consumer_slot *s = &c->slots[c->frame % c->k];
+    uint64_t size = s->imp->metadata.size < s->imp->buffer.length ? s->imp->metadata.size : s->imp->buffer.length;
     uint32_t err = 0;
-    int e = hdmabuf_fence_await(s->fence, c->frame / c->k + 1, timeout_ms, c->strategy, NULL, &err);
+    int e;
+    if (c->ended) {
+        return -ENODATA;
+    }
+    e = hdmabuf_fence_await(s->fence, c->frame / c->k + 1, timeout_ms, c->strategy, NULL, &err);
     if (e != 0) {
         return e;
     }
     if (err != 0) {
         return word_error(err);
     }
+    if (s->header != NULL) {
+        /* After the acquire wait: the header is the producer's for this frame. */
+        if (frame_header_read(s->header, c->frame, size, &c->info) != 0) {
+            conn_set_msg(c->conn, "the producer's header of frame %" PRIu64 " is invalid", c->frame);
+            return -EPROTO;
+        }
+    } else {
+        memset(&c->info, 0, sizeof(c->info));
+        c->info.sequence = c->frame;
+        c->info.payload_length = size;
+    }
     c->in_frame = true;
+    c->eos_in_frame = (c->info.flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) != 0;
     *data = s->imp->buffer.data;
-    if (length != NULL) {
-        uint64_t size = s->imp->metadata.size;
-        *length = size < s->imp->buffer.length ? size : s->imp->buffer.length;
+    if (info != NULL) {
+        *info = &c->info;
     }
     return 0;
+}
+
+int hdmabuf_frame_consumer_begin(hdmabuf_frame_consumer *c, int timeout_ms, const void **data, uint64_t *length)
+{
+    const struct hdmabuf_frame_header *info;
+    int e = hdmabuf_frame_consumer_begin_info(c, timeout_ms, data, &info);
+    if (e == 0 && length != NULL) {
+        *length = info->payload_length;
+    }
+    return e;
 }
 
 int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c)
@@ -319,9 +452,21 @@ int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c)
     e = hdmabuf_fence_post(c->slots[c->frame % c->k].fence, c->frame / c->k + 1, 0);
     if (e == 0) {
         c->in_frame = false;
+        c->ended = c->eos_in_frame;
         c->frame++;
     }
     return e;
+}
+
+uint64_t hdmabuf_frame_consumer_frame_bytes(const hdmabuf_frame_consumer *c)
+{
+    const struct hdmabuf_import *imp = c->slots[0].imp;
+    return imp->metadata.size < imp->buffer.length ? imp->metadata.size : imp->buffer.length;
+}
+
+bool hdmabuf_frame_consumer_has_headers(const hdmabuf_frame_consumer *c)
+{
+    return c->has_headers;
 }
 
 uint32_t hdmabuf_frame_consumer_buffers(const hdmabuf_frame_consumer *c)

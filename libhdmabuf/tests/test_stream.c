@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A frame stream of 10 000 frames through 3 buffers, every byte of every frame checked:
- * a producer thread on the sink, the consumer on the source (two connections, as two VMs).
+ * A frame stream of 10 000 frames through 3 buffers, every per-frame field (sequence,
+ * timestamps, flags, payload length, private data) and every payload word of every frame
+ * checked, ending with an end-of-stream frame: a producer thread on the sink, the consumer
+ * on the source (two connections, as two VMs). The pattern is frame_pattern.h's.
  * usage: test_stream [FRAMES [FRAME_BYTES [spin|block|adaptive]]]
  */
 #include "check.h"
+#include "frame_pattern.h"
 
 #include <errno.h>
 #include <pthread.h>
 
-static uint64_t frames = 10000, frame_bytes = 12288 + 40; /* not a page multiple: the tail is checked too */
+static uint64_t frames = 10000, frame_bytes = 12288 + 40; /* not a page multiple: the header shares a page */
 static enum hdmabuf_wait strategy = HDMABUF_WAIT_ADAPTIVE;
 static uint32_t source_vm;
-
-static unsigned char pattern(uint64_t seq, uint64_t i)
-{
-    return (unsigned char)(seq * 131 + i * 7 + (i >> 8) + (seq >> 8));
-}
 
 static void *produce(void *arg)
 {
@@ -24,6 +22,8 @@ static void *produce(void *arg)
     hdmabuf_frame_producer *p;
     const struct hdmabuf_tag tags[] = { { "purpose", "c-stream-test" } };
     const struct hdmabuf_metadata md = { 1, "application/x-test", 0, 1, tags, NULL, 0, NULL, NULL };
+    static struct hdmabuf_frame_header h; /* reused: nothing per frame */
+    uint64_t pts0 = realtime_ns();
     int e = hdmabuf_frame_producer_create(sink, source_vm, "c-stream", 3, frame_bytes, &md, HDMABUF_ACCESS_READ_WRITE,
         strategy, &p);
     if (e != 0) {
@@ -33,14 +33,28 @@ static void *produce(void *arg)
     for (uint64_t seq = 0; seq < frames && e == 0; seq++) {
         unsigned char *data;
         if ((e = hdmabuf_frame_producer_begin(p, 20000, (void **)&data)) == 0) {
-            for (uint64_t i = 0; i < frame_bytes; i++) {
-                data[i] = pattern(seq, i);
+            pattern_header(seq, frames, frame_bytes, pts0, &h);
+            pattern_fill(seq, data, h.payload_length);
+            if (seq == 1) {
+                /* Refused headers publish nothing: the frame is still ours. */
+                struct hdmabuf_frame_header bad = h;
+                bad.payload_length = frame_bytes + 1;
+                CHECK_RC(hdmabuf_frame_producer_end_info(p, &bad, 0), -EINVAL);
+                bad = h;
+                bad.private_length = HDMABUF_FRAME_PRIVATE_MAX + 1;
+                CHECK_RC(hdmabuf_frame_producer_end_info(p, &bad, 0), -EINVAL);
+                bad = h;
+                bad.flags |= 1u << 3;
+                CHECK_RC(hdmabuf_frame_producer_end_info(p, &bad, 0), -EINVAL);
             }
-            e = hdmabuf_frame_producer_end(p, 0);
+            h.sequence = 12345; /* ignored: the library numbers the frames */
+            e = hdmabuf_frame_producer_end_info(p, &h, 0);
         }
     }
     if (e == 0) {
-        CHECK_RC(hdmabuf_frame_producer_end(p, 0), -EINVAL); /* no begin */
+        void *data;
+        CHECK_RC(hdmabuf_frame_producer_end(p, 0), -EINVAL);              /* no begin */
+        CHECK_RC(hdmabuf_frame_producer_begin(p, 0, &data), -EINVAL);     /* nothing after the end */
         e = hdmabuf_frame_producer_drain(p, 20000);
     }
     if (e != 0) {
@@ -57,14 +71,16 @@ int main(int argc, char **argv)
     hdmabuf_frame_consumer *c;
     pthread_t producer;
     void *producer_result;
-    uint64_t seq, bad = 0;
+    uint64_t seq, bad = 0, pts0 = 0, keys = 0, discontinuities = 0;
+    const void *data;
+    uint64_t length;
     int e;
 
     if (argc > 1) {
         frames = strtoull(argv[1], NULL, 10);
     }
     if (argc > 2) {
-        frame_bytes = strtoull(argv[2], NULL, 10);
+        frame_bytes = strtoull(argv[2], NULL, 10) & ~UINT64_C(7);
     }
     if (argc > 3) {
         strategy = strcmp(argv[3], "spin") == 0 ? HDMABUF_WAIT_SPIN :
@@ -77,34 +93,36 @@ int main(int argc, char **argv)
 
     REQUIRE_OK(hdmabuf_frame_consumer_open(source, "c-stream", 30000, strategy, &c));
     CHECK(hdmabuf_frame_consumer_buffers(c) == 3);
+    CHECK(hdmabuf_frame_consumer_has_headers(c));
     for (seq = 0; seq < frames; seq++) {
-        const unsigned char *data;
-        uint64_t length = 0;
-        if ((e = hdmabuf_frame_consumer_begin(c, 20000, (const void **)&data, &length)) != 0) {
+        const struct hdmabuf_frame_header *info;
+        if ((e = hdmabuf_frame_consumer_begin_info(c, 20000, &data, &info)) != 0) {
             fprintf(stderr, "consumer frame %llu: %s\n", (unsigned long long)seq, hdmabuf_strerror(e));
             check_failures++;
             break;
         }
-        CHECK(length == frame_bytes);
-        for (uint64_t i = 0; i < length; i++) {
-            if (data[i] != pattern(seq, i)) {
-                if (bad++ < 5) {
-                    fprintf(stderr, "frame %llu byte %llu: %u, expected %u\n", (unsigned long long)seq,
-                        (unsigned long long)i, data[i], pattern(seq, i));
-                }
-            }
+        if (pattern_check(seq, frames, frame_bytes, &pts0, info, data) != 0 && bad++ < 5) {
+            fprintf(stderr, "frame %llu is not as produced\n", (unsigned long long)seq);
         }
+        keys += (info->flags & HDMABUF_FRAME_FLAG_KEY_FRAME) != 0;
+        discontinuities += (info->flags & HDMABUF_FRAME_FLAG_DISCONTINUITY) != 0;
+        CHECK(((info->flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) != 0) == (seq + 1 == frames));
         CHECK_RC(hdmabuf_frame_consumer_end(c), 0);
     }
     CHECK(bad == 0);
+    CHECK(keys == (frames + 29) / 30);
     CHECK(hdmabuf_frame_consumer_frames(c) == frames);
     CHECK_RC(hdmabuf_frame_consumer_end(c), -EINVAL);
+    /* The end of the stream, at once and for good: no wait. */
+    CHECK_RC(hdmabuf_frame_consumer_begin(c, 20000, &data, &length), -ENODATA);
+    CHECK_RC(hdmabuf_frame_consumer_begin(c, -1, &data, &length), -ENODATA);
     pthread_join(producer, &producer_result);
     CHECK(producer_result == NULL);
     CHECK_RC(hdmabuf_frame_consumer_destroy(c), 0);
     hdmabuf_close(source);
     hdmabuf_close(sink);
-    printf("%llu frames of %llu bytes, %llu bad bytes\n", (unsigned long long)frames,
-        (unsigned long long)frame_bytes, (unsigned long long)bad);
+    printf("%llu frames of up to %llu bytes, %llu key frames, %llu discontinuities, end of stream seen, "
+        "%llu bad frames\n", (unsigned long long)frames, (unsigned long long)frame_bytes, (unsigned long long)keys,
+        (unsigned long long)discontinuities, (unsigned long long)bad);
     return check_report("test_stream");
 }

@@ -4,11 +4,15 @@
 Starts the ivshmem server, a sink daemon ("VM 1") and a source daemon ("VM 2") in a fresh
 HDMABUF_RUNTIME_DIR, then the --bg commands (in the background), then the main command; every
 command must exit 0. In commands and the environment, {sink}, {source}, {sink_vm}, {source_vm},
-{dir} and {java} (the hdmabuf command line as a java invocation) are substituted.
+{dir}, {java} (the hdmabuf command line as a java invocation) and {java_tests} (java with the
+client jars and the tests module's classes: a main class of tests/src/test/java follows) are
+substituted. --python-gen generates the Python bindings of the .proto files with protoc into the
+run directory and points HDMABUF_PY_GEN at them (examples/python needs them).
 
-Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing.
+Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing
+(or, for {java_tests}, the tests module's compiled classes: mvn test-compile -pl tests -am).
 
-usage: with-daemons.py --root REPO [--vectors N] [--bg 'CMD'] [--bg-ready WORD] -- CMD [ARG]...
+usage: with-daemons.py --root REPO [--vectors N] [--python-gen] [--bg 'CMD'] [--bg-ready WORD] -- CMD [ARG]...
 """
 import argparse
 import os
@@ -85,6 +89,7 @@ def main():
     ap.add_argument('--vectors', type=int, default=None, help='doorbell vectors per peer (server default 16)')
     ap.add_argument('--bg', action='append', default=[], help='a command to run in the background')
     ap.add_argument('--bg-ready', default=None, help='a line the --bg commands print when ready')
+    ap.add_argument('--python-gen', action='store_true', help='generate the Python bindings (HDMABUF_PY_GEN)')
     ap.add_argument('--timeout', type=int, default=240)
     ap.add_argument('cmd', nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -98,10 +103,23 @@ def main():
               '`mvn -q -DskipTests package -pl client -am`', flush=True)
         return 1 if os.environ.get('CI') == 'true' else 77  # CI must not skip silently
     cli = [java] + JVM + ['-cp', f'{jar}:{lib}/*', 'org.hyperdmabuf.cli.Hdmabuf']
+    test_classes = root / 'tests/target/test-classes'
+    java_tests = [java] + JVM + ['-cp', f'{jar}:{lib}/*:{test_classes}']
+    if any('{java_tests}' in c for c in a.bg + cmd) and not (test_classes / 'org/hyperdmabuf/tests').is_dir():
+        print(f'SKIP: needs the tests module\'s classes ({test_classes}); build them with '
+              '`mvn -q -DskipTests test-compile -pl tests -am`', flush=True)
+        return 1 if os.environ.get('CI') == 'true' else 77
     run_dir = tempfile.mkdtemp(prefix='hdmabuf-c-', dir='/tmp')  # socket paths stay short
     env = dict(os.environ, HDMABUF_RUNTIME_DIR=run_dir)
     children = []
     try:
+        if a.python_gen:
+            proto = root / 'abi-spec/src/main/proto'
+            gen = pathlib.Path(run_dir) / 'pygen'
+            gen.mkdir()
+            subprocess.run(['protoc', '-I', str(proto), f'--python_out={gen}', str(proto / 'hyperdmabuf_common.proto'),
+                            str(proto / 'client.proto')], check=True, timeout=START_TIMEOUT)
+            env['HDMABUF_PY_GEN'] = str(gen)
         ivshmem = f'{run_dir}/ivshmem.sock'
         server = ['server', '--socket', ivshmem, '--size', '64M', '--max-id', '7']
         if a.vectors is not None:
@@ -115,7 +133,8 @@ def main():
             children.append(Child(role, argv, env))
             vms[role] = field(children[-1].await_line('READY', START_TIMEOUT), 'vm')
         subst = {'sink': f'{run_dir}/sink.sock', 'source': f'{run_dir}/source.sock', 'sink_vm': vms['sink'],
-                 'source_vm': vms['source'], 'dir': run_dir, 'java': ' '.join(shlex.quote(c) for c in cli)}
+                 'source_vm': vms['source'], 'dir': run_dir, 'java': ' '.join(shlex.quote(c) for c in cli),
+                 'java_tests': ' '.join(shlex.quote(c) for c in java_tests)}
         env['HDMABUF_TEST_SINK_VM'] = vms['sink']
         env['HDMABUF_TEST_SOURCE_VM'] = vms['source']
         background = []
@@ -127,7 +146,7 @@ def main():
                 background[-1].await_line(a.bg_ready, START_TIMEOUT)
         argv = []
         for c in cmd:
-            argv += cli if c == '{java}' else [c.format(**subst)]
+            argv += cli if c == '{java}' else java_tests if c == '{java_tests}' else [c.format(**subst)]
         main_child = Child('test', argv, env)
         children.append(main_child)
         rc = main_child.proc.wait(a.timeout)
@@ -147,7 +166,7 @@ def main():
     except subprocess.TimeoutExpired as e:
         print(f'FAILED: timed out: {e}', flush=True)
         return 1
-    except RuntimeError as e:
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
         print(f'FAILED: {e}', flush=True)
         return 1
     finally:

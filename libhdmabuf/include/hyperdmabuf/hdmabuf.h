@@ -509,30 +509,48 @@ HDMABUF_EXPORT int hdmabuf_fence_wake_vector(const hdmabuf_fence *fence);
 HDMABUF_EXPORT void hdmabuf_fence_close(hdmabuf_fence *fence);
 
 /* ------------------------------------------------------------------------- */
-/* Frame streams: a K-buffer ring (ABI.md "Frame streams")                   */
+/* Frame streams: a K-buffer ring (ABI.md "Frame streams", "Frame headers")  */
 /* ------------------------------------------------------------------------- */
 
 /*
  * Interoperable with the Java FrameProducer/FrameConsumer: K buffers exported once with
- * tags "stream", "slot" and "slots"; frame n uses slot n % K in round r = n / K; the
- * producer waits for release >= r, writes, signals acquire = r + 1; the consumer waits
- * for acquire >= r + 1, reads, signals release = r + 1.
+ * tags "stream", "slot", "slots" and "frame_header"; frame n uses slot n % K in round
+ * r = n / K; the producer waits for release >= r, writes the frame and its header,
+ * signals acquire = r + 1; the consumer waits for acquire >= r + 1, copies and checks the
+ * header, reads, signals release = r + 1.
+ *
+ * Per-frame data travels in a struct hdmabuf_frame_header (hyperdmabuf_shm.h): sequence
+ * (set by the library: the frame's number n), pts_ns (CLOCK_REALTIME nanoseconds, 0 =
+ * none), duration_ns, payload_length (bytes of the frame used, <= frame_bytes), flags
+ * (HDMABUF_FRAME_FLAG_KEY_FRAME, _DISCONTINUITY, _END_OF_STREAM) and up to
+ * HDMABUF_FRAME_PRIVATE_MAX bytes of private_data. Nothing is allocated per frame.
  */
 typedef struct hdmabuf_frame_producer hdmabuf_frame_producer;
 typedef struct hdmabuf_frame_consumer hdmabuf_frame_consumer;
 
 /*
- * Allocates buffers buffers of frame_bytes (declared for target_vm and access), exports
- * each to target_vm with tmpl (may be NULL) plus the stream tags and size = frame_bytes.
+ * Allocates buffers buffers of frame_bytes plus the frame header (declared for target_vm
+ * and access), exports each to target_vm with tmpl (may be NULL) plus the stream tags and
+ * size = frame_bytes.
  */
 HDMABUF_EXPORT int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const char *stream,
     uint32_t buffers, uint64_t frame_bytes, const struct hdmabuf_metadata *tmpl, enum hdmabuf_access access,
     enum hdmabuf_wait strategy, hdmabuf_frame_producer **out);
 /* Waits until the next frame's buffer is free; *data: its mapping (frame_bytes long).
  * Errors: -ETIMEDOUT, the consumer's release error word as a negative code (-EIO if it
- * is no ABI code), a closed timeline's error. */
+ * is no ABI code), a closed timeline's error, -EINVAL after the end of the stream. */
 HDMABUF_EXPORT int hdmabuf_frame_producer_begin(hdmabuf_frame_producer *p, int timeout_ms, void **data);
-/* Publishes the frame begun last, with an error word (0: none). -EINVAL without begin. */
+/*
+ * Publishes the frame begun last with its header and an error word (0: none): writes
+ * info (NULL: no timestamps, no flags, payload_length = frame_bytes; its sequence is
+ * ignored) into the buffer, then signals acquire. A frame with
+ * HDMABUF_FRAME_FLAG_END_OF_STREAM is the last one. -EINVAL without begin, for a
+ * payload_length above frame_bytes, a private_length above HDMABUF_FRAME_PRIVATE_MAX or an
+ * undefined flag (nothing is published then).
+ */
+HDMABUF_EXPORT int hdmabuf_frame_producer_end_info(hdmabuf_frame_producer *p, const struct hdmabuf_frame_header *info,
+    uint32_t error);
+/* hdmabuf_frame_producer_end_info(p, NULL, error). */
 HDMABUF_EXPORT int hdmabuf_frame_producer_end(hdmabuf_frame_producer *p, uint32_t error);
 /* Waits until the consumer released every frame published (before destroying). */
 HDMABUF_EXPORT int hdmabuf_frame_producer_drain(hdmabuf_frame_producer *p, int timeout_ms);
@@ -541,17 +559,35 @@ HDMABUF_EXPORT uint64_t hdmabuf_frame_producer_frames(const hdmabuf_frame_produc
 /* Unexports and frees every buffer. Returns the first error. NULL is ignored. */
 HDMABUF_EXPORT int hdmabuf_frame_producer_destroy(hdmabuf_frame_producer *p);
 
-/* Waits up to timeout_ms for all buffers of stream (their "add" events) and imports them. */
+/*
+ * Waits up to timeout_ms for all buffers of stream (their "add" events) and imports them.
+ * -EPROTO if their "frame_header" tags are inconsistent or place the header outside the
+ * buffer or over the content.
+ */
 HDMABUF_EXPORT int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int timeout_ms,
     enum hdmabuf_wait strategy, hdmabuf_frame_consumer **out);
-/* Waits for the next frame; *data: its mapping, *length: the content bytes
- * (metadata.size). Errors as hdmabuf_frame_producer_begin(), with the producer's error. */
+/*
+ * Waits for the next frame; *data: its mapping, *info: a private, validated copy of its
+ * header, valid until hdmabuf_frame_consumer_end() (a stream without headers, from an
+ * older producer, gets sequence n and payload_length = metadata.size, the rest 0).
+ * Errors as hdmabuf_frame_producer_begin() with the producer's error; -EPROTO for a header
+ * whose sequence is not n, whose payload_length exceeds metadata.size or whose
+ * private_length exceeds HDMABUF_FRAME_PRIVATE_MAX; -ENODATA once the frame carrying
+ * HDMABUF_FRAME_FLAG_END_OF_STREAM was handed back (the stream ended).
+ */
+HDMABUF_EXPORT int hdmabuf_frame_consumer_begin_info(hdmabuf_frame_consumer *c, int timeout_ms, const void **data,
+    const struct hdmabuf_frame_header **info);
+/* As hdmabuf_frame_consumer_begin_info(), with *length: the frame's payload_length. */
 HDMABUF_EXPORT int hdmabuf_frame_consumer_begin(hdmabuf_frame_consumer *c, int timeout_ms, const void **data,
     uint64_t *length);
 /* Hands the frame back to the producer. -EINVAL without begin. */
 HDMABUF_EXPORT int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c);
 HDMABUF_EXPORT uint32_t hdmabuf_frame_consumer_buffers(const hdmabuf_frame_consumer *c);
 HDMABUF_EXPORT uint64_t hdmabuf_frame_consumer_frames(const hdmabuf_frame_consumer *c);
+/* The stream's frame size (its exports' metadata.size): the most a payload_length can be. */
+HDMABUF_EXPORT uint64_t hdmabuf_frame_consumer_frame_bytes(const hdmabuf_frame_consumer *c);
+/* Whether the stream's buffers carry frame headers (a producer of this ABI's streams). */
+HDMABUF_EXPORT bool hdmabuf_frame_consumer_has_headers(const hdmabuf_frame_consumer *c);
 /* Releases every import. Returns the first error. NULL is ignored. */
 HDMABUF_EXPORT int hdmabuf_frame_consumer_destroy(hdmabuf_frame_consumer *c);
 

@@ -115,6 +115,10 @@ static void dump_constants(void)
     static const uint32_t bad_capacities[] = { 0, 8, 4095, 6144, 1u << 25, 0x80000000u, 0xFFFFFFFFu };
     static const uint32_t lengths[] = { 0, 1, 7, 8, 9, 15, 16, 17, 1020, 16383 };
     static const uint32_t peers[] = { 0, 1, 7, 255 };
+    /* (offset, content size, buffer length) for hdmabuf_frame_header_placement_valid. */
+    static const uint64_t placements[][3] = { { 4096, 4096, 8192 }, { 7680, 7680, 8192 }, { 7744, 7700, 8192 },
+        { 7700, 7700, 8192 }, { 64, 100, 8192 }, { 7744, 100, 8192 }, { 8192, 0, 8192 },
+        { UINT64_MAX - 63, 0, UINT64_MAX }, { 0, 0, 512 }, { 0, 0, 511 } };
     size_t i;
     char name[128];
 
@@ -242,6 +246,48 @@ static void dump_constants(void)
     P("macro.HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET", HDMABUF_FENCE_ACQUIRE_WAITERS_OFFSET);
     P("macro.HDMABUF_FENCE_RELEASE_WAITERS_OFFSET", HDMABUF_FENCE_RELEASE_WAITERS_OFFSET);
     P("macro.HDMABUF_PEER_FENCE_BELL_OFFSET", HDMABUF_PEER_FENCE_BELL_OFFSET);
+
+    /* Frame header of frame streams (FrameHeaderDescriptor). */
+    printf("tag.HDMABUF_FRAME_HEADER_TAG=%s\n", HDMABUF_FRAME_HEADER_TAG);
+    P("FrameHeaderDescriptor.HEADER_LENGTH", HDMABUF_FRAME_HEADER_LENGTH);
+    P("FrameHeaderDescriptor.ALIGNMENT", HDMABUF_FRAME_HEADER_ALIGNMENT);
+    P("FrameHeaderDescriptor.SEQUENCE_OFFSET", offsetof(struct hdmabuf_frame_header, sequence));
+    P("FrameHeaderDescriptor.PTS_OFFSET", offsetof(struct hdmabuf_frame_header, pts_ns));
+    P("FrameHeaderDescriptor.DURATION_OFFSET", offsetof(struct hdmabuf_frame_header, duration_ns));
+    P("FrameHeaderDescriptor.PAYLOAD_LENGTH_OFFSET", offsetof(struct hdmabuf_frame_header, payload_length));
+    P("FrameHeaderDescriptor.FLAGS_OFFSET", offsetof(struct hdmabuf_frame_header, flags));
+    P("FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET", offsetof(struct hdmabuf_frame_header, private_length));
+    P("FrameHeaderDescriptor.PRIVATE_DATA_OFFSET", offsetof(struct hdmabuf_frame_header, private_data));
+    P("FrameHeaderDescriptor.DEFINED_LENGTH", HDMABUF_FRAME_DEFINED_LENGTH);
+    P("FrameHeaderDescriptor.PRIVATE_MAX", sizeof(((struct hdmabuf_frame_header *)0)->private_data));
+    P("FrameHeaderDescriptor.FLAG_KEY_FRAME", HDMABUF_FRAME_FLAG_KEY_FRAME);
+    P("FrameHeaderDescriptor.FLAG_DISCONTINUITY", HDMABUF_FRAME_FLAG_DISCONTINUITY);
+    P("FrameHeaderDescriptor.FLAG_END_OF_STREAM", HDMABUF_FRAME_FLAG_END_OF_STREAM);
+    P("FrameHeaderDescriptor.FLAGS_DEFINED", HDMABUF_FRAME_FLAGS_DEFINED);
+    P("sizeof(struct hdmabuf_frame_header)", sizeof(struct hdmabuf_frame_header));
+    P("offsetof(struct hdmabuf_frame_header, reserved0)", offsetof(struct hdmabuf_frame_header, reserved0));
+    P("offsetof(struct hdmabuf_frame_header, reserved)", offsetof(struct hdmabuf_frame_header, reserved));
+    P("macro.HDMABUF_FRAME_PRIVATE_MAX", HDMABUF_FRAME_PRIVATE_MAX);
+    for (i = 0; i < sizeof placements / sizeof placements[0]; i++) {
+        snprintf(name, sizeof name, "frame.placementValid(%" PRIu64 ",%" PRIu64 ",%" PRIu64 ")",
+            placements[i][0], placements[i][1], placements[i][2]);
+        P(name, hdmabuf_frame_header_placement_valid(placements[i][0], placements[i][1], placements[i][2]));
+    }
+    {
+        /* sequence, payload_length, private_length against (frame 5, content 1000). */
+        static const uint64_t headers[][3] = { { 5, 1000, 256 }, { 5, 0, 0 }, { 4, 10, 0 }, { 5, 1001, 0 },
+            { 5, 10, 257 }, { 5, UINT64_MAX, 0 }, { 5, 10, UINT32_MAX } };
+        for (i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+            struct hdmabuf_frame_header h;
+            memset(&h, 0, sizeof h);
+            h.sequence = headers[i][0];
+            h.payload_length = headers[i][1];
+            h.private_length = (uint32_t)headers[i][2];
+            snprintf(name, sizeof name, "frame.valid(%" PRIu64 ",%" PRIu64 ",%" PRIu64 ")", headers[i][0],
+                headers[i][1], headers[i][2]);
+            P(name, hdmabuf_frame_header_valid(&h, 5, 1000));
+        }
+    }
 
     /* Layout parameters (RegionLayout). */
     P("RegionLayout.DEFAULT_MAX_PEERS", HDMABUF_LAYOUT_DEFAULT_MAX_PEERS);

@@ -21,6 +21,7 @@ import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.hyperdmabuf.abi.FrameHeaderDescriptor;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PageTableDescriptor;
@@ -49,7 +50,7 @@ class ShmHeaderConformanceTest
 {
     private static final List<Class<?>> DESCRIPTORS = List.of(RegionHeaderDescriptor.class, PeerSlotDescriptor.class,
         RingDescriptor.class, RecordDescriptor.class, PageTableDescriptor.class, FenceSlotDescriptor.class,
-        RegionLayout.class);
+        RegionLayout.class, FrameHeaderDescriptor.class);
 
     private static Path basedir;
     private static Path includeDir;
@@ -184,8 +185,20 @@ class ShmHeaderConformanceTest
         expected.put("check.hdmabuf_fence_signal_rings", 0x800eL);
         expected.put("check.fence_value_after_signal", 7L);
         expected.put("check.hdmabuf_fence_signal_rings_none", 0L);
+        // Javadoc of FrameHeaderDescriptor: reserved from 40 (after private_length) to 64, and after the defined
+        // fields to the end.
+        expected.put("sizeof(struct hdmabuf_frame_header)", (long)FrameHeaderDescriptor.HEADER_LENGTH);
+        expected.put("offsetof(struct hdmabuf_frame_header, reserved0)",
+            (long)FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET + 4);
+        expected.put("offsetof(struct hdmabuf_frame_header, reserved)", (long)FrameHeaderDescriptor.DEFINED_LENGTH);
+        expected.put("macro.HDMABUF_FRAME_PRIVATE_MAX", (long)FrameHeaderDescriptor.PRIVATE_MAX);
         final List<String> problems = new ArrayList<>();
         expected.forEach((key, value) -> compare(problems, constants, key, value));
+        if (!FrameHeaderDescriptor.TAG.equals(constants.get("tag.HDMABUF_FRAME_HEADER_TAG")))
+        {
+            problems.add("tag.HDMABUF_FRAME_HEADER_TAG: C says \"" + constants.get("tag.HDMABUF_FRAME_HEADER_TAG") +
+                "\", Java says \"" + FrameHeaderDescriptor.TAG + "\"");
+        }
         final String magicBytes = new String(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
             .putLong(0, RegionHeaderDescriptor.MAGIC).array(), StandardCharsets.US_ASCII);
         if (!magicBytes.equals(constants.get("magic.bytes")))
@@ -241,6 +254,45 @@ class ShmHeaderConformanceTest
             problems.add("only " + checked + " helper values were printed by the C program; expected at least 20");
         }
         report("helper functions", problems);
+    }
+
+    /** The frame header's placement and validity rules, C helpers against the Java descriptor. */
+    @Test
+    void frameHeaderRulesMatch()
+    {
+        final Pattern call = Pattern.compile("frame\\.(\\w+)\\((\\d+),(\\d+),(\\d+)\\)");
+        final List<String> problems = new ArrayList<>();
+        int checked = 0;
+        for (final Map.Entry<String, String> e : constants.entrySet())
+        {
+            final Matcher m = call.matcher(e.getKey());
+            if (!m.matches())
+            {
+                continue;
+            }
+            final long a = Long.parseUnsignedLong(m.group(2));
+            final long b = Long.parseUnsignedLong(m.group(3));
+            final long c = Long.parseUnsignedLong(m.group(4));
+            final boolean java;
+            switch (m.group(1))
+            {
+                case "placementValid" -> java = a >= 0 && c >= 0 && FrameHeaderDescriptor.placementValid(a, b, c);
+                // The C program checks each header as frame 5 of a stream of 1000-byte frames.
+                case "valid" -> java = FrameHeaderDescriptor.valid(5, a, b, (int)c, 1000);
+                default ->
+                {
+                    problems.add(e.getKey() + ": no Java counterpart known to this test");
+                    continue;
+                }
+            }
+            checked++;
+            compare(problems, constants, e.getKey(), java ? 1 : 0);
+        }
+        if (checked < 15)
+        {
+            problems.add("only " + checked + " frame header checks were printed by the C program; expected 17");
+        }
+        report("frame header rules", problems);
     }
 
     // ------------------------------------------------------------------------------------------------------

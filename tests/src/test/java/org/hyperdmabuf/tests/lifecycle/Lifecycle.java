@@ -8,6 +8,7 @@ import org.hyperdmabuf.abi.v1.FenceState;
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
+import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.tests.support.Await;
 
@@ -58,6 +59,17 @@ final class Lifecycle
             l.put(i, seq * GOLDEN + i);
         }
         l.put(TIMESTAMP_OFFSET / 8, System.nanoTime());
+    }
+
+    /**
+     * The frame bytes of an import: its first metadata.size bytes (a frame stream keeps its frame header after
+     * them, ABI.md "Frame headers"), or the whole mapping when the export declared no size.
+     */
+    static ByteBuffer content(final ImportedBuffer b)
+    {
+        final long size = b.metadata().getSize();
+        final ByteBuffer all = b.buffer().bytes();
+        return size > 0 && size < all.capacity() ? all.slice(0, (int)size) : all;
     }
 
     /** Fails unless {@code frame} holds frame {@code seq} of the pattern (every word but the timestamp). */

@@ -41,6 +41,7 @@ import static org.hyperdmabuf.tests.lifecycle.Lifecycle.DEATH_BOUND;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.TIMEOUT;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.assertFrame;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.assertPoisoned;
+import static org.hyperdmabuf.tests.lifecycle.Lifecycle.content;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.fill;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.is;
 import static org.hyperdmabuf.tests.lifecycle.Lifecycle.report;
@@ -246,7 +247,7 @@ class LifecycleTest
             final long round = seq / 3;
             b.fence().await(round + 1, TIMEOUT, Fence.WaitStrategy.ADAPTIVE);
             assertEquals(0, b.fence().error(), "frame " + seq);
-            assertFrame(b.buffer().bytes(), seq, "frame " + seq + " read by the new consumer");
+            assertFrame(content(b), seq, "frame " + seq + " read by the new consumer");
             b.fence().signal(round + 1);
         }
         producing.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
@@ -284,7 +285,7 @@ class LifecycleTest
             // The producer wrote frames 0, 1, 2 and now waits for slot 0's release, which never comes.
             assertTrue(slots[s].fence().await(1, TIMEOUT, Fence.WaitStrategy.SPIN) >= 1);
             assertEquals(0, slots[s].fence().error());
-            assertFrame(slots[s].buffer().bytes(), s, "slot " + s);
+            assertFrame(content(slots[s]), s, "slot " + s);
         }
         assertTrue(poolFree(sinkObserver) < poolBefore, "the stream's buffers come from the pool");
 
@@ -318,7 +319,7 @@ class LifecycleTest
 
         for (int s = 0; s < 3; s++)
         {
-            assertFrame(slots[s].buffer().bytes(), s, "slot " + s + " read after the remove");
+            assertFrame(content(slots[s]), s, "slot " + s + " read after the remove");
             final BufferId id = slots[s].id();
             assertEquals(ErrorCode.ENOENT, errorOf(() -> consumer.importBuffer(id)), "IMPORT after remove");
         }
@@ -457,7 +458,7 @@ class LifecycleTest
         for (int i = 0; i < held.length; i++)
         {
             // Still the old content: the dead VM's pages were not handed out again while imported.
-            assertFrame(held[i].buffer().bytes(), 100 + i, "old import " + i + " after the restarted sink allocated");
+            assertFrame(content(held[i]), 100 + i, "old import " + i + " after the restarted sink allocated");
             consumer.release(held[i].id());
         }
         assertEquals(List.of(), system.errorLines(), "daemons logged errors");
@@ -476,7 +477,7 @@ class LifecycleTest
         for (int s = 0; s < 3; s++)
         {
             assertTrue(slots[s].fence().await(1, TIMEOUT, Fence.WaitStrategy.SPIN) >= 1);
-            assertFrame(slots[s].buffer().bytes(), s, "slot " + s);
+            assertFrame(content(slots[s]), s, "slot " + s);
         }
         final PendingWait spin = pending("spin acquire slot 0", () ->
             new long[]{slots[0].fence().await(2, TIMEOUT, Fence.WaitStrategy.SPIN), slots[0].fence().error()});
@@ -494,7 +495,7 @@ class LifecycleTest
         producer.kill();
         assertExporterLost(consumer, events, mark, killed, new ImportedBuffer[]{slots[0], slots[1]}, spin, block);
         assertXenExporterTeardown(system.sinkVm(), slots.length);
-        assertFrame(slots[2].buffer().bytes(), 2, "slot 2 after the VM died");
+        assertFrame(content(slots[2]), 2, "slot 2 after the VM died");
         consumer.release(slots[2].id());
         assertEquals(List.of(), system.errorLines(), "daemons logged errors");
     }
@@ -716,7 +717,7 @@ class LifecycleTest
         for (final ImportedBuffer b : held)
         {
             final long seq = b.buffer().bytes().duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(0);
-            assertFrame(b.buffer().bytes(), seq, "mapping of " + BufferIds.format(b.id()) + " after the exporter died");
+            assertFrame(content(b), seq, "mapping of " + BufferIds.format(b.id()) + " after the exporter died");
         }
     }
 
@@ -751,7 +752,7 @@ class LifecycleTest
             held[i] = consumer.importBuffer(e.getId());
             cleanup.add(held[i]);
             assertEquals(1, held[i].fence().await(1, TIMEOUT, Fence.WaitStrategy.SPIN));
-            assertFrame(held[i].buffer().bytes(), 100 + i, "import " + i);
+            assertFrame(content(held[i]), 100 + i, "import " + i);
         }
         return held;
     }
@@ -775,7 +776,7 @@ class LifecycleTest
             mine.signal(1);
             assertEquals(1, b.fence().await(1, TIMEOUT, Fence.WaitStrategy.ADAPTIVE));
             assertEquals(0, b.fence().error());
-            assertFrame(b.buffer().bytes(), seq, "shared frame " + seq);
+            assertFrame(content(b), seq, "shared frame " + seq);
             b.fence().signal(1);
             assertEquals(1, mine.await(1, TIMEOUT, Fence.WaitStrategy.BLOCK));
             assertEquals(0, mine.error());
