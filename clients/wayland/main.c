@@ -62,9 +62,11 @@ static const char usage[] =
     "Formats (IMAGE_FOURCC, linear, one plane), when the compositor advertises them:\n"
     "  AR24 (ARGB8888), XR24 (XRGB8888), AB24 (ABGR8888), XB24 (XBGR8888); others are refused.\n"
     "\n"
-    "When the producer goes away (unexported, or its VM lost) the last frame stays on screen\n"
-    "(copied, so the buffers are released) and the client waits for the stream to come back;\n"
-    "a stream that comes back with another size or format is shown as it now is.\n"
+    "When no new frame came for 100 ms, the frame on screen is replaced by a copy of it, so the\n"
+    "producer gets every buffer back (a producer that pauses or drains does not wait for the\n"
+    "next repaint). When the producer goes away (unexported, or its VM lost) the last frame\n"
+    "stays on screen, in that copy, every import is released, and the client waits for the\n"
+    "stream to come back; one that comes back with another size or format is shown as it now is.\n"
     "\n"
     "Exit status: 0 the window was closed, SIGINT/SIGTERM, or --frames shown; 1 an error (the\n"
     "daemon or the compositor failed); 2 the stream's format is refused; 3 the producer went\n"
@@ -224,24 +226,36 @@ static int show_frame(struct viewer *v, struct slot *slot, uint32_t error)
     return 0;
 }
 
-/* The producer went away: keep its last frame on screen in a copy, release everything. */
-static void stream_end(struct viewer *v, int error)
+/*
+ * Puts a copy of the frame on screen in place of the buffer lent for it, so that the producer
+ * gets that buffer back: the compositor would keep it until the next frame, and a producer
+ * that pauses or drains would wait for it.
+ */
+static void show_still(struct viewer *v)
 {
     const struct image *im = &v->s.image;
     struct shm_buffer *b;
     uint8_t *dst;
 
+    if (v->shown == NULL || v->still.n > 0 ||
+        copy_pool_init(&v->still, v->w.shm, 1, im->width, im->height, im->format) != 0 ||
+        (b = copy_pool_take(&v->still, &dst)) == NULL)
+        return;
+    copy_image(dst, v->still.stride, v->shown, v->shown_stride, im->width * im->format->bpp, im->height);
+    v->shown = dst;
+    v->shown_stride = v->still.stride;
+    window_show(&v->w, b, (int32_t)im->width, (int32_t)im->height, UINT64_MAX);
+}
+
+/* The producer went away: keep its last frame on screen in a copy, release everything. */
+static void stream_end(struct viewer *v, int error)
+{
     printf("ENDED name=%s error=%s frames=%llu\n", v->s.name, hdmabuf_strerror(error),
         (unsigned long long)v->shown_count);
     fflush(stdout);
     fprintf(stderr, "hdmabuf-wayland: stream '%s' ended (%s): keeping its last frame, waiting for it to come back\n",
         v->s.name, hdmabuf_strerror(error));
-    if (v->shown != NULL && v->still.n == 0 &&
-        copy_pool_init(&v->still, v->w.shm, 1, im->width, im->height, im->format) == 0 &&
-        (b = copy_pool_take(&v->still, &dst)) != NULL) {
-        copy_image(dst, v->still.stride, v->shown, v->shown_stride, im->width * im->format->bpp, im->height);
-        window_show(&v->w, b, (int32_t)im->width, (int32_t)im->height, UINT64_MAX);
-    }
+    show_still(v);
     v->shown = NULL;
     /* The compositor reads requests in order: the buffers below are detached by then. */
     lent_fini(v);
@@ -395,7 +409,10 @@ int main(int argc, char **argv)
                 show_frame(&v, slot, error);
                 if (frames != 0 && v.shown_count >= frames)
                     break;
-            } else if (e != -ETIMEDOUT) {
+            } else if (e == -ETIMEDOUT) {
+                if (v.copy_reason == NULL)
+                    show_still(&v); /* no frame for a while: give the lent buffer back */
+            } else {
                 stream_end(&v, e);
                 if (exit_on_end)
                     status = STATUS_ENDED;

@@ -5,8 +5,9 @@
  * usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE]
  *   ro: export read-only; fps: at most N frames a second, as a camera would;
  *   log: a file getting "FRAME CLOCK_MONOTONIC-ns" per frame published.
- * Prints READY once exported, and on SIGTERM "SENT frames=N max_wait_ms=M" (the longest wait for
- * a free buffer once the consumer runs, i.e. after the first rounds).
+ * Prints READY once exported; on SIGTERM it drains (waits until every frame is released) and
+ * prints "SENT frames=N max_wait_ms=M" (the longest wait for a free buffer once the consumer
+ * runs, i.e. after the first rounds).
  * Exit 4 (STALLED) when a buffer is not released within 5 s: the consumer kept it.
  */
 #define _GNU_SOURCE
@@ -94,8 +95,10 @@ int main(int argc, char **argv)
             printf("STALLED frame=%llu: no buffer released within %d ms\n", (unsigned long long)n, STALL_MS);
             return 4;
         }
-        if (e == -EINTR || (e != 0 && quit))
+        if (e != 0 && (e == -EINTR || quit)) {
+            e = 0;
             break;
+        }
         if (e != 0)
             break;
         waited = now_ns() - t0;
@@ -118,6 +121,11 @@ int main(int argc, char **argv)
     }
     if (log != NULL)
         fclose(log);
+    /* Every frame released, the one on screen too: the consumer must not keep a buffer. */
+    if (e == 0 && (e = hdmabuf_frame_producer_drain(out, STALL_MS)) == -ETIMEDOUT) {
+        printf("STALLED drain: the consumer kept a buffer for %d ms\n", STALL_MS);
+        return 4;
+    }
     if (e != 0) {
         fprintf(stderr, "pattern-producer: %s\n", hdmabuf_strerror(e));
         return 1;

@@ -6,11 +6,14 @@ source daemon as "VM 2"). In "VM 2": Weston (headless, pixman) and hdmabuf-wayla
 pattern-producer. Every step has a timeout.
 
 1. a 320x240 ARGB8888 stream, lent to the compositor: two screenshots show the pattern exactly
-   and a counter that advances; frame rate and producer-to-screen latency are measured;
-2. the producer is killed: the client keeps the last frame (unchanging, exact), Weston stays up;
-3. the stream comes back read-only as 160x120 XBGR8888: the client copies, says why once, shows it;
-4. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
-5. Weston goes away: a waiting client exits 1.
+   and a counter that advances; frame rate and producer-to-screen latency are measured; the
+   producer never waits 5 s for a buffer (it would exit STALLED);
+2. the producer stops and drains: every buffer comes back, its last frame stays on screen;
+3. the stream comes back (XRGB8888) and its producer is killed: the client keeps the last frame
+   (unchanging, exact), Weston stays up;
+4. it comes back read-only as 160x120 XBGR8888: the client copies, says why once, shows it;
+5. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
+6. Weston goes away: a waiting client exits 1.
 
 usage: wayland-test.py HDMABUF_WAYLAND PATTERN_PRODUCER WORK_DIR
 """
@@ -125,11 +128,11 @@ def pct(values, q):
     return values[int(q * (len(values) - 1))]
 
 
-def measure(work, t0, t1):
+def measure(work, produced, t0, t1):
     """Frame rate on screen, producer-to-screen latency and its part from the client's commit to the
     screen, over [t0, t1] (CLOCK_MONOTONIC ns)."""
     shown = read_log(work / 'presented.log')
-    made = read_log(work / 'produced.log')
+    made = read_log(work / produced)
     window = sorted((ts[0], ts[1], n) for n, ts in shown.items() if t0 <= ts[0] <= t1 and n in made)
     assert len(window) >= 10, f'only {len(window)} frames on screen in {(t1 - t0) / 1e9:.1f} s'
     fps = (len(window) - 1) / ((window[-1][0] - window[0][0]) / 1e9)
@@ -186,61 +189,82 @@ def main():
         c2 = check_pattern(screenshot(env, work, 'shot2')[1], 0, 0, OUT_W, OUT_H)
         t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         assert c2 > c1, f'the counter did not advance: {c1} then {c2}'
-        summary = f'MEASURED {measure(work, t0, t1)} (320x240 ARGB8888, zero copy, Weston 10 headless, pixman)'
-        print(summary, flush=True)
-        (work / 'measured.txt').write_text(summary + '\n')
+        summary = [f'MEASURED {measure(work, "produced.log", t0, t1)} (320x240 ARGB8888, zero copy, producer '
+                   'unpaced, Weston 10 headless, pixman)']
+        print(summary[-1], flush=True)
         assert prod.proc.poll() is None, 'producer 1 stopped (STALLED: a release fence was not signalled)'
         print(f'ok 1: pattern exact in two screenshots, counter {c1} -> {c2}', flush=True)
 
-        # 2. The producer dies mid-stream: last frame kept, compositor healthy.
+        # 2. The producer stops and drains: it gets back every buffer, the one on screen too (the
+        # client shows a copy of it once no new frame came), and its last frame stays on screen.
+        mark = len(client.lines)
+        prod.stop()
+        assert prod.proc.returncode == 0, 'producer 1 failed (STALLED: its drain waited for a buffer)'
+        sent = int(prod.wait_line('SENT').split()[1].split('=')[1])
+        client.wait_line('ENDED', after=mark)
+        c3 = check_pattern(screenshot(env, work, 'shot3')[1], 0, 0, OUT_W, OUT_H)
+        assert c3 == sent - 1, f'frame {c3} on screen, not the last one ({sent - 1})'
+        print(f'ok 2: producer drained after {sent} frames, its last frame {c3} on screen', flush=True)
+
+        # 3. A producer killed mid-stream: last frame kept, compositor healthy.
+        mark = len(client.lines)
+        prod = producer('producer-2', f'{OUT_W}x{OUT_H}', 'XR24', 'fps=30', f'log={work}/produced-30.log')
+        client.wait_line('STREAM', after=mark)
+        time.sleep(0.5)
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        time.sleep(1.5)
+        summary.append(f'MEASURED {measure(work, "produced-30.log", t0, time.clock_gettime_ns(time.CLOCK_MONOTONIC))} '
+                       '(320x240 XRGB8888, zero copy, producer at 30 fps)')
+        print(summary[-1], flush=True)
+        (work / 'measured.txt').write_text('\n'.join(summary) + '\n')
         mark = len(client.lines)
         prod.kill()
-        line = client.wait_line('ENDED', after=mark)
-        time.sleep(0.5)
-        c3 = check_pattern(screenshot(env, work, 'shot3')[1], 0, 0, OUT_W, OUT_H)
+        client.wait_line('ENDED', after=mark)
         time.sleep(0.5)
         c4 = check_pattern(screenshot(env, work, 'shot4')[1], 0, 0, OUT_W, OUT_H)
-        assert c3 == c4 and c3 >= c2, f'last frame not kept: {c3} then {c4}'
+        time.sleep(0.5)
+        c5 = check_pattern(screenshot(env, work, 'shot5')[1], 0, 0, OUT_W, OUT_H)
+        assert c4 == c5 and c4 > 0, f'last frame not kept: {c4} then {c5}'
         assert client.proc.poll() is None and weston.proc.poll() is None, 'client or weston exited'
-        print(f'ok 2: producer killed, frame {c3} kept', flush=True)
+        print(f'ok 3: producer killed, frame {c4} kept', flush=True)
 
-        # 3. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
+        # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
         mark = len(client.lines)
-        prod = producer('producer-2', '160x120', 'XB24', 'ro', 'fps=30')
+        prod = producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30')
         line = client.wait_line('STREAM', after=mark)
         assert 'size=160x120 format=XB24 path=copy' in line, line
         time.sleep(1)
         x0, y0 = (OUT_W - 160) // 2, (OUT_H - 120) // 2
-        c5 = check_pattern(screenshot(env, work, 'shot5')[1], x0, y0, 160, 120)
-        time.sleep(1)
         c6 = check_pattern(screenshot(env, work, 'shot6')[1], x0, y0, 160, 120)
-        assert c6 > c5, f'the counter did not advance: {c5} then {c6}'
+        time.sleep(1)
+        c7 = check_pattern(screenshot(env, work, 'shot7')[1], x0, y0, 160, 120)
+        assert c7 > c6, f'the counter did not advance: {c6} then {c7}'
         assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
         assert client.count('read-only') == 1, 'no read-only reason'
         mark = len(client.lines)
         prod.stop()
-        assert prod.proc.returncode == 0, 'producer 2 failed'
+        assert prod.proc.returncode == 0, 'producer 3 failed'
         sent = prod.wait_line('SENT')
-        assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 2 waited long for a buffer: {sent}'
+        assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 3 waited long for a buffer: {sent}'
         client.wait_line('ENDED', after=mark)
-        print(f'ok 3: read-only 160x120 XB24 copied, counter {c5} -> {c6}; {sent}', flush=True)
+        print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
 
-        # 4. A format wl_shm cannot show: refused by name.
-        prod = producer('producer-3', '64x64', 'NV12')
+        # 5. A format wl_shm cannot show: refused by name.
+        prod = producer('producer-4', '64x64', 'NV12')
         assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
         assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
         prod.kill()
-        screenshot(env, work, 'shot7')  # the compositor still answers
+        screenshot(env, work, 'shot8')  # the compositor still answers
         assert weston.proc.poll() is None, 'weston exited'
-        print('ok 4: NV12 refused, exit 2', flush=True)
+        print('ok 5: NV12 refused, exit 2', flush=True)
 
-        # 5. The compositor goes away under a waiting client: exit 1.
+        # 6. The compositor goes away under a waiting client: exit 1.
         client = start('client-2', [client_bin, '--stream', 'none'])
         client.wait_line('READY')
         weston.stop()
         assert client.proc.wait(STEP) == 1, 'client did not exit 1 when the compositor went away'
-        print('ok 5: compositor gone, client exit 1', flush=True)
-        print('5 passed, 0 failed', flush=True)
+        print('ok 6: compositor gone, client exit 1', flush=True)
+        print('6 passed, 0 failed', flush=True)
         return 0
     except (AssertionError, subprocess.SubprocessError) as e:
         print(f'FAILED: {e}', flush=True)
