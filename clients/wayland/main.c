@@ -50,7 +50,8 @@ static const char usage[] =
     "Each import becomes one wl_shm pool made from the import's own fd, with the frame at its\n"
     "offset: the compositor reads the producer's pages. At each repaint the newest frame whose\n"
     "acquire fence is signalled is shown (older ready ones are released unseen, so latency\n"
-    "stays one frame); its release fence is signalled when the compositor sends\n"
+    "stays one frame, and so they are every 100 ms while the compositor sends no frame\n"
+    "callbacks, e.g. to a hidden window); its release fence is signalled when the compositor sends\n"
     "wl_buffer.release. Where that cannot work, each frame is copied into a memfd pool of this\n"
     "client's and released at once (said once on stderr):\n"
     "  - read-only imports: compositors map wl_shm pools read-write;\n"
@@ -86,6 +87,7 @@ struct viewer {
     uint32_t shown_stride;
     uint64_t shown_count;
     uint64_t skipped;               /* ready frames replaced by newer ones before a repaint */
+    int64_t committed_ms;           /* when the last frame was committed */
 };
 
 static volatile sig_atomic_t quit;
@@ -187,6 +189,25 @@ static enum status stream_start(struct viewer *v, bool force_copy)
     fflush(stdout);
     v->streaming = true;
     return STATUS_OK;
+}
+
+/*
+ * Frame next is ready (its slot given): while a newer one is ready too, releases it unseen and
+ * moves on. Returns the newest ready frame's slot, with its error word.
+ */
+static struct slot *skip_to_newest(struct viewer *v, struct slot *slot, uint32_t *error)
+{
+    while (stream_newer_ready(&v->s)) {
+        struct slot *older = slot;
+        uint64_t round = v->s.next++ / v->s.k;
+        if (stream_await(&v->s, 0, &slot, error) != 0) {
+            v->s.next--; /* cannot happen: it was ready */
+            return older;
+        }
+        stream_release(&v->s, older, round);
+        v->skipped++;
+    }
+    return slot;
 }
 
 /* The acquire fence of the next frame was signalled: put it on screen. */
@@ -394,33 +415,31 @@ int main(int argc, char **argv)
             struct slot *slot;
             uint32_t error = 0;
             e = stream_await(&v.s, AWAIT_SLICE_MS, &slot, &error);
-            while (e == 0 && !every_frame && stream_newer_ready(&v.s)) {
-                struct slot *older = slot;
-                uint64_t round = v.s.next++ / v.s.k;
-                if (stream_await(&v.s, 0, &slot, &error) != 0) {
-                    v.s.next--; /* cannot happen: it was ready; show the older one */
-                    slot = older;
-                    break;
-                }
-                stream_release(&v.s, older, round);
-                v.skipped++;
-            }
+            if (e == 0 && !every_frame)
+                slot = skip_to_newest(&v, slot, &error);
             if (e == 0) {
                 show_frame(&v, slot, error);
+                v.committed_ms = now_ms();
                 if (frames != 0 && v.shown_count >= frames)
                     break;
             } else if (e == -ETIMEDOUT) {
                 if (v.copy_reason == NULL)
                     show_still(&v); /* no frame for a while: give the lent buffer back */
-            } else {
+            } else if (e != -EINTR) {
                 stream_end(&v, e);
                 if (exit_on_end)
                     status = STATUS_ENDED;
                 else if (stream_watch(&v.s) != 0)
                     status = STATUS_ERROR;
             }
+        } else if (!every_frame && now_ms() - v.committed_ms >= AWAIT_SLICE_MS) {
+            /* No repaint for a while (hidden windows get no frame callbacks): keep the producer going. */
+            struct slot *slot;
+            uint32_t error;
+            if (stream_await(&v.s, 0, &slot, &error) == 0)
+                skip_to_newest(&v, slot, &error);
         }
-        if ((e = window_dispatch(&v.w, -1, v.w.frame_callback != NULL ? 1000 : 0, &events)) < 0) {
+        if ((e = window_dispatch(&v.w, -1, v.w.frame_callback != NULL ? AWAIT_SLICE_MS : 0, &events)) < 0) {
             window_print_error(&v.w, "hdmabuf-wayland: compositor");
             status = STATUS_ERROR;
         }

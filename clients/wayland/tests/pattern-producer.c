@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     }
     while (e == 0 && !quit) {
         void *frame;
-        int64_t t0 = now_ns(), waited;
+        int64_t t0 = now_ns(), waited, published;
         e = hdmabuf_frame_producer_begin(out, STALL_MS, &frame);
         if (e == -ETIMEDOUT) {
             printf("STALLED frame=%llu: no buffer released within %d ms\n", (unsigned long long)n, STALL_MS);
@@ -112,9 +112,10 @@ int main(int argc, char **argv)
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
         }
         pattern_render(frame, image.width, image.height, image.planes[0].stride, bgr, (uint32_t)n);
+        published = now_ns(); /* before the signal: the consumer may run first */
         e = hdmabuf_frame_producer_end(out, 0);
         if (e == 0 && log != NULL) {
-            fprintf(log, "%llu %lld\n", (unsigned long long)n, (long long)now_ns());
+            fprintf(log, "%llu %lld\n", (unsigned long long)n, (long long)published);
             fflush(log); /* read while the stream runs */
         }
         n++;
