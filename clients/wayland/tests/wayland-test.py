@@ -5,6 +5,7 @@ Runs under libhdmabuf/tests/with-daemons.py (the ivshmem server, a sink daemon a
 source daemon as "VM 2"). In "VM 2": Weston (headless, pixman) and hdmabuf-wayland; in "VM 1":
 pattern-producer. Every step has a timeout.
 
+0. --help; the client picks the stream by a filter (--match) and follows it by name;
 1. a 320x240 ARGB8888 stream, lent to the compositor: two screenshots show the pattern exactly
    and a counter that advances; frame rate and producer-to-screen latency are measured; the
    producer never waits 5 s for a buffer (it would exit STALLED);
@@ -172,8 +173,11 @@ def main():
             time.sleep(0.1)
         time.sleep(1)  # desktop-shell's own client maps its background and panel
 
-        client = start('client', [client_bin, '--stream', 'wl', '--fullscreen', '--presentation-log',
-                                  str(work / 'presented.log')])
+        usage = subprocess.run([client_bin, '--help'], capture_output=True, text=True, timeout=STEP)
+        assert usage.returncode == 0 and 'read-only' in usage.stdout and 'XB24' in usage.stdout, '--help'
+        # Chosen by a filter (then followed by its name, "wl"), not by --stream.
+        client = start('client', [client_bin, '--match', 'CONTENT_TYPE=video/*', '--match', 'IMAGE_FOURCC!=YUYV',
+                                  '--fullscreen', '--presentation-log', str(work / 'presented.log')])
         client.wait_line('READY')
 
         # 1. Zero copy, 320x240 ARGB8888, the size of the output.
