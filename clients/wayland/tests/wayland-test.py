@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""hdmabuf-wayland against a headless Weston, checked on screenshots pixel by pixel.
+
+Runs under libhdmabuf/tests/with-daemons.py (the ivshmem server, a sink daemon as "VM 1" and a
+source daemon as "VM 2"). In "VM 2": Weston (headless, pixman) and hdmabuf-wayland; in "VM 1":
+pattern-producer. Every step has a timeout.
+
+0. --help; the client picks the stream by a filter (--match) and follows it by name;
+1. a 320x240 ARGB8888 stream, lent to the compositor: two screenshots show the pattern exactly
+   and a counter that advances; frame rate and producer-to-screen latency are measured; the
+   producer never waits 5 s for a buffer (it would exit STALLED);
+2. the producer stops and drains: every buffer comes back, its last frame stays on screen;
+3. the stream comes back (XRGB8888) and its producer is killed: the client keeps the last frame
+   (unchanging, exact), Weston stays up;
+4. it comes back read-only as 160x120 XBGR8888: the client copies, says why once, shows it;
+5. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
+6. Weston goes away: a waiting client exits 1.
+
+usage: wayland-test.py HDMABUF_WAYLAND PATTERN_PRODUCER WORK_DIR
+"""
+import importlib.util
+import os
+import pathlib
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    from PIL import Image
+except ImportError:
+    print('SKIP: needs python3-pil to read screenshots', flush=True)
+    sys.exit(1 if os.environ.get('CI') == 'true' else 77)
+
+STEP = 20  # seconds any one step may take
+OUT_W, OUT_H = 320, 240
+
+
+def load_harness():
+    """with-daemons.py, for its Child: a process whose output is echoed and searched."""
+    path = pathlib.Path(__file__).resolve().parents[3] / 'libhdmabuf/tests/with-daemons.py'
+    spec = importlib.util.spec_from_file_location('with_daemons', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Proc(load_harness().Child):
+    """A Child that can also wait for lines printed after a mark, and count them."""
+
+    def wait_line(self, prefix, timeout=STEP, after=0):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while not any(line.startswith(prefix) for line in self.lines[after:]):
+                if time.monotonic() > end:
+                    raise AssertionError(f'{self.name}: no "{prefix}" line within {timeout} s')
+                self.cond.wait(0.2)
+            return next(line for line in self.lines[after:] if line.startswith(prefix))
+
+    def count(self, text):
+        with self.cond:
+            return sum(text in line for line in self.lines)
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(STEP)
+
+
+def expected(w, h, counter):
+    """The pattern of pattern.h as RGB rows."""
+    rows = []
+    for y in range(h):
+        row = []
+        for x in range(w):
+            if y < h // 8:
+                row.append((255, 255, 255) if (counter >> (31 - x * 32 // w)) & 1 else (0, 0, 0))
+            elif y < h // 2:
+                row.append((0, 255, 0) if x >= w // 2 else (255, 0, 0))
+            else:
+                row.append((255, 255, 0) if x >= w // 2 else (0, 0, 255))
+        rows.append(row)
+    return rows
+
+
+def screenshot(env, work, name):
+    """weston-screenshooter into its own folder (it names files by the second)."""
+    d = work / name
+    d.mkdir()
+    subprocess.run(['weston-screenshooter'], env=env, cwd=d, timeout=STEP, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    shots = sorted(d.glob('*.png'))
+    assert shots, f'{name}: weston-screenshooter wrote no PNG'
+    return shots[-1], Image.open(shots[-1]).convert('RGB')
+
+
+def check_pattern(img, x0, y0, w, h):
+    """Decodes the counter at (x0, y0) and compares every pixel of the frame with the pattern."""
+    px = img.load()
+    counter = 0
+    for i in range(32):
+        cx = x0 + (2 * i + 1) * w // 64
+        counter = counter << 1 | (1 if px[cx, y0 + h // 16] == (255, 255, 255) else 0)
+    want = expected(w, h, counter)
+    bad = [(x, y) for y in range(h) for x in range(w) if px[x0 + x, y0 + y] != want[y][x]]
+    assert not bad, (f'{len(bad)} pixels differ from frame {counter}\'s pattern, first at {bad[0]}: '
+                     f'{px[x0 + bad[0][0], y0 + bad[0][1]]} != {want[bad[0][1]][bad[0][0]]}')
+    # Outside the frame: the compositor's black behind a fullscreen surface.
+    if (w, h) != img.size:
+        assert px[0, 0] == (0, 0, 0) and px[img.size[0] - 1, img.size[1] - 1] == (0, 0, 0), 'no black around'
+    return counter
+
+
+def read_log(path):
+    """{frame: [ns, ...]} from lines "FRAME NS [NS]"."""
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = [int(p) for p in line.split()]
+            if len(parts) >= 2:
+                out[parts[0]] = parts[1:]
+    return out
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[int(q * (len(values) - 1))]
+
+
+def measure(work, produced, t0, t1):
+    """Frame rate on screen, producer-to-screen latency and its part from the client's commit to the
+    screen, over [t0, t1] (CLOCK_MONOTONIC ns)."""
+    shown = read_log(work / 'presented.log')
+    made = read_log(work / produced)
+    window = sorted((ts[0], ts[1], n) for n, ts in shown.items() if t0 <= ts[0] <= t1 and n in made)
+    assert len(window) >= 10, f'only {len(window)} frames on screen in {(t1 - t0) / 1e9:.1f} s'
+    fps = (len(window) - 1) / ((window[-1][0] - window[0][0]) / 1e9)
+    lat = [(t - made[n][0]) / 1e6 for t, c, n in window]
+    compositor = [(t - c) / 1e6 for t, c, n in window]
+    assert min(lat) > 0, 'latency: presented before produced?'
+    return (f'fps={fps:.1f} latency_ms_median={statistics.median(lat):.1f} latency_ms_p95={pct(lat, 0.95):.1f} '
+            f'commit_to_screen_ms_median={statistics.median(compositor):.1f} frames={len(window)}')
+
+
+def main():
+    client_bin, producer_bin, work = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    vm = os.environ['HDMABUF_TEST_SOURCE_VM']
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
+    env = dict(os.environ, XDG_RUNTIME_DIR=xdg, WAYLAND_DISPLAY='wayland-hdmabuf')
+    env.pop('DISPLAY', None)
+    procs = []
+
+    def start(name, argv):
+        procs.append(Proc(name, argv, env))
+        return procs[-1]
+
+    def producer(name, *args):
+        p = start(name, [producer_bin, vm, 'wl', *args])
+        p.wait_line('READY')
+        return p
+
+    try:
+        weston = start('weston', ['weston', '--backend=headless-backend.so', '--use-pixman', '--debug',
+                                  '--idle-time=0', '--no-config', f'--width={OUT_W}', f'--height={OUT_H}',
+                                  '--socket=wayland-hdmabuf', f'--log={work}/weston.log'])
+        end = time.monotonic() + STEP
+        while not os.path.exists(f'{xdg}/wayland-hdmabuf'):
+            assert weston.proc.poll() is None and time.monotonic() < end, 'weston did not start'
+            time.sleep(0.1)
+        time.sleep(1)  # desktop-shell's own client maps its background and panel
+
+        usage = subprocess.run([client_bin, '--help'], capture_output=True, text=True, timeout=STEP)
+        assert usage.returncode == 0 and 'read-only' in usage.stdout and 'XB24' in usage.stdout, '--help'
+        # Chosen by a filter (then followed by its name, "wl"), not by --stream.
+        client = start('client', [client_bin, '--match', 'CONTENT_TYPE=video/*', '--match', 'IMAGE_FOURCC!=YUYV',
+                                  '--fullscreen', '--presentation-log', str(work / 'presented.log')])
+        client.wait_line('READY')
+
+        # 1. Zero copy, 320x240 ARGB8888, the size of the output.
+        prod = producer('producer-1', f'{OUT_W}x{OUT_H}', 'AR24', f'log={work}/produced.log')
+        line = client.wait_line('STREAM')
+        assert 'size=320x240 format=AR24 path=zero-copy' in line, line
+        time.sleep(1.5)
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        shot, img = screenshot(env, work, 'shot1')
+        c1 = check_pattern(img, 0, 0, OUT_W, OUT_H)
+        shutil.copy(shot, work / 'screenshot.png')
+        time.sleep(2)
+        c2 = check_pattern(screenshot(env, work, 'shot2')[1], 0, 0, OUT_W, OUT_H)
+        t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        assert c2 > c1, f'the counter did not advance: {c1} then {c2}'
+        summary = [f'MEASURED {measure(work, "produced.log", t0, t1)} (320x240 ARGB8888, zero copy, producer '
+                   'unpaced, Weston 10 headless, pixman)']
+        print(summary[-1], flush=True)
+        assert prod.proc.poll() is None, 'producer 1 stopped (STALLED: a release fence was not signalled)'
+        print(f'ok 1: pattern exact in two screenshots, counter {c1} -> {c2}', flush=True)
+
+        # 2. The producer stops and drains: it gets back every buffer, the one on screen too (the
+        # client shows a copy of it once no new frame came), and its last frame stays on screen.
+        mark = len(client.lines)
+        prod.stop()
+        assert prod.proc.returncode == 0, 'producer 1 failed (STALLED: its drain waited for a buffer)'
+        sent = int(prod.wait_line('SENT').split()[1].split('=')[1])
+        client.wait_line('ENDED', after=mark)
+        c3 = check_pattern(screenshot(env, work, 'shot3')[1], 0, 0, OUT_W, OUT_H)
+        assert c3 == sent - 1, f'frame {c3} on screen, not the last one ({sent - 1})'
+        print(f'ok 2: producer drained after {sent} frames, its last frame {c3} on screen', flush=True)
+
+        # 3. A producer killed mid-stream: last frame kept, compositor healthy.
+        mark = len(client.lines)
+        prod = producer('producer-2', f'{OUT_W}x{OUT_H}', 'XR24', 'fps=30', f'log={work}/produced-30.log')
+        client.wait_line('STREAM', after=mark)
+        time.sleep(0.5)
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        time.sleep(1.5)
+        summary.append(f'MEASURED {measure(work, "produced-30.log", t0, time.clock_gettime_ns(time.CLOCK_MONOTONIC))} '
+                       '(320x240 XRGB8888, zero copy, producer at 30 fps)')
+        print(summary[-1], flush=True)
+        (work / 'measured.txt').write_text('\n'.join(summary) + '\n')
+        mark = len(client.lines)
+        prod.kill()
+        client.wait_line('ENDED', after=mark)
+        time.sleep(0.5)
+        c4 = check_pattern(screenshot(env, work, 'shot4')[1], 0, 0, OUT_W, OUT_H)
+        time.sleep(0.5)
+        c5 = check_pattern(screenshot(env, work, 'shot5')[1], 0, 0, OUT_W, OUT_H)
+        assert c4 == c5 and c4 > 0, f'last frame not kept: {c4} then {c5}'
+        assert client.proc.poll() is None and weston.proc.poll() is None, 'client or weston exited'
+        print(f'ok 3: producer killed, frame {c4} kept', flush=True)
+
+        # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
+        mark = len(client.lines)
+        prod = producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30')
+        line = client.wait_line('STREAM', after=mark)
+        assert 'size=160x120 format=XB24 path=copy' in line, line
+        time.sleep(1)
+        x0, y0 = (OUT_W - 160) // 2, (OUT_H - 120) // 2
+        c6 = check_pattern(screenshot(env, work, 'shot6')[1], x0, y0, 160, 120)
+        time.sleep(1)
+        c7 = check_pattern(screenshot(env, work, 'shot7')[1], x0, y0, 160, 120)
+        assert c7 > c6, f'the counter did not advance: {c6} then {c7}'
+        assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
+        assert client.count('read-only') == 1, 'no read-only reason'
+        mark = len(client.lines)
+        prod.stop()
+        assert prod.proc.returncode == 0, 'producer 3 failed'
+        sent = prod.wait_line('SENT')
+        assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 3 waited long for a buffer: {sent}'
+        client.wait_line('ENDED', after=mark)
+        print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
+
+        # 5. A format wl_shm cannot show: refused by name.
+        prod = producer('producer-4', '64x64', 'NV12')
+        assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
+        assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
+        prod.kill()
+        screenshot(env, work, 'shot8')  # the compositor still answers
+        assert weston.proc.poll() is None, 'weston exited'
+        print('ok 5: NV12 refused, exit 2', flush=True)
+
+        # 6. The compositor goes away under a waiting client: exit 1.
+        client = start('client-2', [client_bin, '--stream', 'none'])
+        client.wait_line('READY')
+        weston.stop()
+        assert client.proc.wait(STEP) == 1, 'client did not exit 1 when the compositor went away'
+        print('ok 6: compositor gone, client exit 1', flush=True)
+        print('6 passed, 0 failed', flush=True)
+        return 0
+    except (AssertionError, subprocess.SubprocessError) as e:
+        print(f'FAILED: {e}', flush=True)
+        if (work / 'weston.log').exists():
+            print((work / 'weston.log').read_text()[-3000:], flush=True)
+        return 1
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(xdg, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
