@@ -916,6 +916,10 @@ static inline int hdmabuf_frame_header_valid(const struct hdmabuf_frame_header *
  * embedded ivshmem server gives 16 vectors per peer by default. */
 #define HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE 2
 
+/* The value a daemon stores into a timeline to close it (the other VM is gone,
+ * the export was unexported); the timeline's error word says why. */
+#define HDMABUF_FENCE_POISON_VALUE UINT64_C(0x7fffffffffffffff)
+
 /*
  ******************************************************************************
  *                          Layout computation

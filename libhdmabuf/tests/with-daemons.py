@@ -95,12 +95,12 @@ def main():
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ['--'] else a.cmd
     root = pathlib.Path(a.root)
-    jar = root / 'client/target/client-0.1.0-SNAPSHOT.jar'
-    lib = root / 'client/target/lib'
+    jar = root / 'cli/target/hdmabuf.jar'
+    lib = root / 'cli/target/lib'
     java = shutil.which('java')
     if java is None or not jar.is_file() or not lib.is_dir():
         print(f'SKIP: needs java and the client jars ({jar}); build them with '
-              '`mvn -q -DskipTests package -pl client -am`', flush=True)
+              '`mvn -q -DskipTests package -pl cli -am`', flush=True)
         return 1 if os.environ.get('CI') == 'true' else 77  # CI must not skip silently
     cli = [java] + JVM + ['-cp', f'{jar}:{lib}/*', 'org.hyperdmabuf.cli.Hdmabuf']
     test_classes = root / 'tests/target/test-classes'

@@ -467,7 +467,7 @@ enum hdmabuf_wait {
 
 #define HDMABUF_ADAPTIVE_SPIN_NS 50000
 /* The value a daemon stores when it closes a timeline. */
-#define HDMABUF_FENCE_POISON UINT64_C(0x7fffffffffffffff)
+#define HDMABUF_FENCE_POISON HDMABUF_FENCE_POISON_VALUE /* hyperdmabuf_shm.h */
 
 /*
  * The producer's side of an export's fence: signals acquire, waits on release. Maps the

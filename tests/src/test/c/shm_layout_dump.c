@@ -239,7 +239,10 @@ static void dump_constants(void)
     P("FenceSlotDescriptor.RELEASE_WAITERS_OFFSET", offsetof(struct hdmabuf_fence_slot, release_waiters));
     P("FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET", offsetof(struct hdmabuf_fence_slot, acquire_wake));
     P("FenceSlotDescriptor.RELEASE_WAKE_OFFSET", offsetof(struct hdmabuf_fence_slot, release_wake));
-    P("FenceSlotDescriptor.FIRST_WAKE_VECTOR", HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE);
+    P("FenceAbi.FIRST_WAKE_VECTOR", HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE);
+    P("FenceAbi.MESSAGE_VECTOR", HDMABUF_IVSHMEM_VECTOR_CONTROL);
+    P("FenceAbi.FENCE_VECTOR", HDMABUF_IVSHMEM_VECTOR_FENCE);
+    P("FenceAbi.POISON_VALUE", HDMABUF_FENCE_POISON_VALUE);
     P("sizeof(struct hdmabuf_fence_slot)", sizeof(struct hdmabuf_fence_slot));
     P("offsetof(struct hdmabuf_fence_slot, reserved1)", offsetof(struct hdmabuf_fence_slot, reserved1));
     P("offsetof(struct hdmabuf_fence_slot, reserved2)", offsetof(struct hdmabuf_fence_slot, reserved2));

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.bench;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.FenceTimeline;
@@ -42,7 +43,6 @@ import java.util.concurrent.TimeUnit;
 @Fork(1)
 public class FenceBenchmark
 {
-    private static final long POISON_VALUE = Long.MAX_VALUE;
 
     private MemoryWindow slot;
     private FenceTimeline acquire;
@@ -83,7 +83,7 @@ public class FenceBenchmark
         if (seen >= value)
         {
             lastError = slot.getIntVolatile(FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET);
-            if (seen == POISON_VALUE)
+            if (seen == FenceAbi.POISON_VALUE)
             {
                 throw new IllegalStateException("poisoned");
             }

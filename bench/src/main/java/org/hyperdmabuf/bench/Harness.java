@@ -830,7 +830,7 @@ public final class Harness
                     {
                         final int self = vms.get(i);
                         seen[i] = (int) c.targets().getTargetsList().stream().filter(t -> t.getVm() != self &&
-                            vms.contains((int) t.getVm())).count();
+                            vms.contains(t.getVm())).count();
                     }
                     all &= seen[i] == PEERS - 1;
                 }

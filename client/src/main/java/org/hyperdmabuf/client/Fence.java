@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.FenceState;
@@ -52,12 +53,8 @@ public final class Fence implements AutoCloseable
     }
 
     public static final Duration ADAPTIVE_SPIN = Duration.ofNanos(50_000);
-    /** The value a daemon stores when it closes a timeline (the other side died, or the buffer was unexported). */
-    public static final long POISON_VALUE = Long.MAX_VALUE;
     private static final long ADAPTIVE_SPIN_NANOS = ADAPTIVE_SPIN.toNanos();
     private static final int NO_DOORBELL = -2;
-    /** The other VM's fence doorbell (its daemon, where FENCE_WAITs are parked). */
-    private static final int FENCE_VECTOR = 1;
     /** A wake vector the other VM does not have (a stale or forged mask bit): not rung. */
     private static final int IGNORED = -3;
     /** Longest single sleep on the wake vector: bounds what a wake-up taken by a stale holder of it can cost. */
@@ -166,7 +163,7 @@ public final class Fence implements AutoCloseable
             return;
         }
         final long current = slot.getLongAcquire(signalValue);
-        if (current == POISON_VALUE)
+        if (current == FenceAbi.POISON_VALUE)
         {
             // Closed by a daemon (the other VM went, or ours rejoined without it): nothing to signal any more.
             throw closed(slot.getIntVolatile(signalError));
@@ -193,8 +190,8 @@ public final class Fence implements AutoCloseable
         if (blockedInDaemon || wakeMask != 0)
         {
             // Rung directly, so our own daemon is not woken at all; what we cannot ring, our daemon rings.
-            boolean viaDaemon = blockedInDaemon && !ring(FENCE_VECTOR);
-            for (int m = wakeMask & -(1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR); m != 0; m &= m - 1)
+            boolean viaDaemon = blockedInDaemon && !ring(FenceAbi.FENCE_VECTOR);
+            for (int m = wakeMask & -(1 << FenceAbi.FIRST_WAKE_VECTOR); m != 0; m &= m - 1)
             {
                 viaDaemon |= !ring(Integer.numberOfTrailingZeros(m));
             }
@@ -227,7 +224,7 @@ public final class Fence implements AutoCloseable
             catch (final HdmabufException e)
             {
                 // The fence doorbell: the daemon's FENCE_SIGNAL will report what is wrong. A wake vector: EINVAL.
-                fd = vector == FENCE_VECTOR ? -1 : IGNORED;
+                fd = vector == FenceAbi.FENCE_VECTOR ? -1 : IGNORED;
             }
             doorbells[vector] = fd;
             if (fd >= 0 && ringer == null)
@@ -327,7 +324,7 @@ public final class Fence implements AutoCloseable
         wake = lease == null ? -1 : lease.fd();
         if (lease != null && !lease.bitHeldByDaemon())
         {
-            if (!canStore || lease.vector() < FenceSlotDescriptor.FIRST_WAKE_VECTOR || lease.vector() >= MASK_BITS)
+            if (!canStore || lease.vector() < FenceAbi.FIRST_WAKE_VECTOR || lease.vector() >= MASK_BITS)
             {
                 Native.closeQuietly(wake); // a bit we could not set: the lease would never ring
                 wake = -1;
@@ -425,7 +422,7 @@ public final class Fence implements AutoCloseable
     private long reached(final long seen) throws HdmabufException
     {
         lastError = slot.getIntVolatile(waitError);
-        if (seen == POISON_VALUE)
+        if (seen == FenceAbi.POISON_VALUE)
         {
             throw closed(lastError);
         }

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import org.hyperdmabuf.abi.Limits;
 import com.google.protobuf.CodedOutputStream;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Alloc;
@@ -64,14 +65,13 @@ public final class HdmabufClient implements AutoCloseable
 {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
     /** Largest frame a client may send (ABI.md "Framing"). */
-    private static final int MAX_FRAME = 65536;
     /** How long a call whose send failed (EPIPE) reads on for the reason the daemon gave before closing. */
     private static final long CLOSE_REASON_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final UnixSocket socket;
     private final LeaderFollowerReader reader;
     private final AtomicLong requestIds = new AtomicLong();
-    private final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(MAX_FRAME + 5);
+    private final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(Limits.MAX_FRAME_BYTES + 5);
     private boolean closed; // guarded by sendBuffer
     private Duration timeout = DEFAULT_TIMEOUT;
     private volatile int pageSize;
@@ -427,10 +427,10 @@ public final class HdmabufClient implements AutoCloseable
             throw f;
         }
         final int size = request.getSerializedSize();
-        if (size > MAX_FRAME)
+        if (size > Limits.MAX_FRAME_BYTES)
         {
             throw new HdmabufException(ErrorCode.EMSGSIZE, "request of " + size + " bytes exceeds the frame limit of " +
-                MAX_FRAME);
+                Limits.MAX_FRAME_BYTES);
         }
         synchronized (sendBuffer)
         {

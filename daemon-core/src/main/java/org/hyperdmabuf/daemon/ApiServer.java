@@ -97,6 +97,7 @@ public final class ApiServer implements AutoCloseable
         LOG.info("listening on {}", path);
     }
 
+    @SuppressWarnings("try") // the connection is the probe: opening it is all there is to do
     private static boolean isLive(final Path socket)
     {
         try (var s = org.hyperdmabuf.hv.nativeio.UnixSocket.connect(socket.toString()))

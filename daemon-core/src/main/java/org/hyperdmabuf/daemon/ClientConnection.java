@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.Limits;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOutboundBuffer;

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.Limits;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;

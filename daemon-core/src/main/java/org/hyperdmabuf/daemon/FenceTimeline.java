@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
@@ -13,8 +14,6 @@ import org.hyperdmabuf.hv.shm.MemoryWindow;
  */
 public final class FenceTimeline
 {
-    /** Value stored when the other side is gone: every wait completes, with the error word set. */
-    public static final long POISON_VALUE = Long.MAX_VALUE;
 
     private final MemoryWindow slot;
     private final int valueOffset;
@@ -71,7 +70,7 @@ public final class FenceTimeline
             throw new ApiException(ErrorCode.EINVAL, "fence values are below 2^63; got " + Long.toUnsignedString(value));
         }
         final long current = value();
-        if (current == POISON_VALUE)
+        if (current == FenceAbi.POISON_VALUE)
         {
             // Closed by a daemon: the signaller learns why (EPEERLOST, ENOENT), not that its value went backwards.
             final ErrorCode why = ErrorCode.forNumber(error());
@@ -97,7 +96,7 @@ public final class FenceTimeline
     public void poison(final ErrorCode error)
     {
         slot.putIntVolatile(errorOffset, error.getNumber());
-        slot.putLongVolatile(valueOffset, POISON_VALUE);
+        slot.putLongVolatile(valueOffset, FenceAbi.POISON_VALUE);
     }
 
     /** The wake mask: the waiting VM's leased wake vectors, to ring after a signal (a hint). */

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.FenceAbi;
+import org.hyperdmabuf.abi.Limits;
 import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.ScheduledFuture;
 import org.hyperdmabuf.abi.v1.ErrorCode;
@@ -119,7 +121,7 @@ public final class FenceWaits
     private boolean tryComplete(final Wait w, final long now)
     {
         final long value = w.timeline.valueAfterWaiterRaised();
-        if (value == FenceTimeline.POISON_VALUE)
+        if (value == FenceAbi.POISON_VALUE)
         {
             // The other side is gone (or the buffer unexported): answer its error, never a value.
             w.timeline.removeWaiter();

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.Limits;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;

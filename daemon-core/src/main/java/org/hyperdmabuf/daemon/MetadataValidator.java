@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import org.hyperdmabuf.abi.Limits;
 import org.hyperdmabuf.abi.v1.AudioInfo;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.ImageInfo;

@@ -1,7 +1,7 @@
 package org.hyperdmabuf.daemon.policy;
 
 import org.hyperdmabuf.daemon.Glob;
-import org.hyperdmabuf.daemon.Limits;
+import org.hyperdmabuf.abi.Limits;
 
 import java.nio.file.Path;
 import java.util.List;

@@ -1,7 +1,7 @@
 package org.hyperdmabuf.daemon.policy;
 
 import org.hyperdmabuf.daemon.IoErrors;
-import org.hyperdmabuf.daemon.Limits;
+import org.hyperdmabuf.abi.Limits;
 import org.tomlj.Toml;
 import org.tomlj.TomlArray;
 import org.tomlj.TomlParseError;

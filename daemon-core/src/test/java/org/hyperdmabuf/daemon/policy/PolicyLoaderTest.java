@@ -1,6 +1,6 @@
 package org.hyperdmabuf.daemon.policy;
 
-import org.hyperdmabuf.daemon.Limits;
+import org.hyperdmabuf.abi.Limits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.acrn;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
@@ -184,10 +185,10 @@ class AcrnBackendTest
 
         assertTrue(a.send(6, ByteBuffer.wrap(new byte[] {1, 2, 3}), 0, 3));
         lb.await(l -> l.messageCount(1) == 1, TIMEOUT, "VM 6 to poll VM 1's message");
-        assertEquals(6 << 16 | IvshmemBackend.MESSAGE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
+        assertEquals(6 << 16 | FenceAbi.MESSAGE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
         final FenceRef fence = a.allocateFence();
         assertTrue(a.ringFence(6));
-        assertEquals(6 << 16 | IvshmemBackend.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
+        assertEquals(6 << 16 | FenceAbi.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
         a.freeFence(fence);
 
         try (IvshmemPciTransport t = IvshmemPciTransport.open(new IvshmemPciScanner(sysfsA),

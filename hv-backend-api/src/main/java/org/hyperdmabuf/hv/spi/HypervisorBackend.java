@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.spi;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 import java.nio.ByteBuffer;
@@ -171,7 +172,7 @@ public interface HypervisorBackend extends AutoCloseable
 
     /**
      * As {@link #openFenceDoorbell(int)} for doorbell {@code vector} of {@code peerVm}: 0 or 1 is the fence
-     * doorbell, from {@link org.hyperdmabuf.hv.shm.FenceSlotDescriptor#FIRST_WAKE_VECTOR} up a wake vector
+     * doorbell, from {@link org.hyperdmabuf.hv.shm.FenceSlotDescriptor#FenceAbi.FIRST_WAKE_VECTOR} up a wake vector
      * (EINVAL when that VM has no such vector).
      */
     default int openFenceDoorbell(final int peerVm, final int vector) throws BackendException

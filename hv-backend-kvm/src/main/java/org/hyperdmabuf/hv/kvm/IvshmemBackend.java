@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.kvm;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
@@ -138,10 +139,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
      * leased to local fence waiters (FENCE_WAKE). A server giving fewer only means fewer (or no) leases.
      */
     public static final int VECTORS = 16;
-    public static final int MESSAGE_VECTOR = 0;
-    public static final int FENCE_VECTOR = 1;
     /** Bits of a wake mask that can name one of our wake vectors. */
-    static final int WAKE_VECTORS_MASK = (1 << VECTORS) - (1 << FenceSlotDescriptor.FIRST_WAKE_VECTOR);
+    static final int WAKE_VECTORS_MASK = (1 << VECTORS) - (1 << FenceAbi.FIRST_WAKE_VECTOR);
     public static final long MAX_BUFFER_SIZE = 1L << 30;
     /**
      * Receive-thread wake-up bound: rings are drained, peers' heartbeats are checked and
@@ -699,7 +698,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             }
             if (sent)
             {
-                ring(peerVm, MESSAGE_VECTOR);
+                ring(peerVm, FenceAbi.MESSAGE_VECTOR);
             }
             return sent;
         }
@@ -821,7 +820,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         boolean rung = false;
         try
         {
-            rung = t.ring(peerVm, FENCE_VECTOR);
+            rung = t.ring(peerVm, FenceAbi.FENCE_VECTOR);
         }
         catch (final IOException | IllegalArgumentException e)
         {
@@ -833,14 +832,14 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     @Override
     public int openFenceDoorbell(final int peerVm) throws BackendException
     {
-        return openFenceDoorbell(peerVm, FENCE_VECTOR);
+        return openFenceDoorbell(peerVm, FenceAbi.FENCE_VECTOR);
     }
 
     /** Vector 0 or 1: the peer's fence doorbell; 2 and up: one of its wake vectors (ABI.md "Direct fence wake-ups"). */
     @Override
     public int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
     {
-        final boolean wakeVector = vector > FENCE_VECTOR;
+        final boolean wakeVector = vector > FenceAbi.FENCE_VECTOR;
         checkStarted();
         if (peerVm < 0 || peerVm >= slots.length || peerVm == localVm || vector >= VECTORS)
         {
@@ -860,7 +859,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         final int fd;
         try
         {
-            fd = transport.openDoorbell(peerVm, wakeVector ? vector : FENCE_VECTOR);
+            fd = transport.openDoorbell(peerVm, wakeVector ? vector : FenceAbi.FENCE_VECTOR);
         }
         catch (final IOException e)
         {
@@ -922,12 +921,12 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     private FenceWake leaseFreeWakeVector() throws BackendException
     {
         final int own = Math.min(VECTORS, transport.ownVectorCount());
-        if (own <= FenceSlotDescriptor.FIRST_WAKE_VECTOR)
+        if (own <= FenceAbi.FIRST_WAKE_VECTOR)
         {
             throw new BackendException("ENOTSUP", transport.describe() + " gives this VM no wake vectors (" + own +
                 " vectors): use FENCE_WAIT");
         }
-        for (int v = FenceSlotDescriptor.FIRST_WAKE_VECTOR; v < own; v++)
+        for (int v = FenceAbi.FIRST_WAKE_VECTOR; v < own; v++)
         {
             if ((wakeLeases & (1 << v)) == 0)
             {
@@ -949,14 +948,14 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
                 return new FenceWake(v, fd);
             }
         }
-        throw new BackendException("EBUSY", "all " + (own - FenceSlotDescriptor.FIRST_WAKE_VECTOR) + " wake " +
+        throw new BackendException("EBUSY", "all " + (own - FenceAbi.FIRST_WAKE_VECTOR) + " wake " +
             "vectors of this VM are leased: use FENCE_WAIT");
     }
 
     @Override
     public void returnFenceWake(final int vector)
     {
-        if (vector >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && vector < VECTORS)
+        if (vector >= FenceAbi.FIRST_WAKE_VECTOR && vector < VECTORS)
         {
             synchronized (wakeLock)
             {
@@ -1437,7 +1436,7 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         }
         if (started)
         {
-            ring(vm, MESSAGE_VECTOR);
+            ring(vm, FenceAbi.MESSAGE_VECTOR);
         }
         channels.set(vm, ch);
         LOG.info("peer {} up, session {}", vm, Long.toHexString(session));

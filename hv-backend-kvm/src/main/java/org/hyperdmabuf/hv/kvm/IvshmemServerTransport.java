@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.kvm;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -195,8 +196,8 @@ final class IvshmemServerTransport implements IvshmemTransport
     public int await(final boolean busy, final long maxWaitNs) throws IOException
     {
         poller.clear();
-        final int v0 = addIfOpen(connection.ownVectorFd(IvshmemBackend.MESSAGE_VECTOR));
-        final int v1 = addIfOpen(connection.ownVectorFd(IvshmemBackend.FENCE_VECTOR));
+        final int v0 = addIfOpen(connection.ownVectorFd(FenceAbi.MESSAGE_VECTOR));
+        final int v1 = addIfOpen(connection.ownVectorFd(FenceAbi.FENCE_VECTOR));
         final int srv = addIfOpen(connection.serverFd());
         poller.poll(busy || maxWaitNs <= 0 ? 0 : (int)((maxWaitNs + 999_999) / 1_000_000));
         if (srv >= 0 && poller.readable(srv))
@@ -206,24 +207,24 @@ final class IvshmemServerTransport implements IvshmemTransport
         connection.releaseDeparted(System.nanoTime());
         if (v0 >= 0 && poller.readable(v0))
         {
-            connection.drain(IvshmemBackend.MESSAGE_VECTOR);
+            connection.drain(FenceAbi.MESSAGE_VECTOR);
         }
-        return v1 >= 0 && poller.readable(v1) && connection.drain(IvshmemBackend.FENCE_VECTOR) != 0 ? FENCE_RUNG : 0;
+        return v1 >= 0 && poller.readable(v1) && connection.drain(FenceAbi.FENCE_VECTOR) != 0 ? FENCE_RUNG : 0;
     }
 
     @Override
     public int[] notificationFds()
     {
-        final int v0 = connection.ownVectorFd(IvshmemBackend.MESSAGE_VECTOR);
-        final int v1 = connection.ownVectorFd(IvshmemBackend.FENCE_VECTOR);
+        final int v0 = connection.ownVectorFd(FenceAbi.MESSAGE_VECTOR);
+        final int v1 = connection.ownVectorFd(FenceAbi.FENCE_VECTOR);
         return v0 >= 0 && v1 >= 0 ? new int[] {v0, v1} : new int[0];
     }
 
     @Override
     public int consume(final int index) throws IOException
     {
-        final int vector = index == 0 ? IvshmemBackend.MESSAGE_VECTOR : IvshmemBackend.FENCE_VECTOR;
-        return connection.drain(vector) != 0 && vector == IvshmemBackend.FENCE_VECTOR ? FENCE_RUNG : 0;
+        final int vector = index == 0 ? FenceAbi.MESSAGE_VECTOR : FenceAbi.FENCE_VECTOR;
+        return connection.drain(vector) != 0 && vector == FenceAbi.FENCE_VECTOR ? FENCE_RUNG : 0;
     }
 
     private int ivshmemId(final int peer)
@@ -241,7 +242,7 @@ final class IvshmemServerTransport implements IvshmemTransport
     {
         try
         {
-            connection.ring(connection.ownId(), IvshmemBackend.MESSAGE_VECTOR);
+            connection.ring(connection.ownId(), FenceAbi.MESSAGE_VECTOR);
         }
         catch (final NativeIoException e)
         {

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.kvm;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -126,12 +127,12 @@ class IvshmemGuestModeTest
 
         assertTrue(a.send(2, ByteBuffer.wrap(new byte[] {1, 2, 3}), 0, 3));
         lb.await(l -> l.messageCount(1) == 1, TIMEOUT, "B to poll A's message");
-        assertEquals(2 << 16 | IvshmemBackend.MESSAGE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
+        assertEquals(2 << 16 | FenceAbi.MESSAGE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
 
         final long doorbellsBefore = lb.fenceDoorbells();
         final FenceRef fence = a.allocateFence();
         assertTrue(a.ringFence(2));
-        assertEquals(2 << 16 | IvshmemBackend.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
+        assertEquals(2 << 16 | FenceAbi.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
         lb.await(l -> l.fenceDoorbells() > doorbellsBefore, TIMEOUT, "B to see its fence bell move");
         assertFalse(a.ringFence(a.localVm()), "no doorbell to ourselves");
         a.freeFence(fence);

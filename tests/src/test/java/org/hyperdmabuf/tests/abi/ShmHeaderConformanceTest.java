@@ -1,5 +1,6 @@
 package org.hyperdmabuf.tests.abi;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import java.io.File;
 import java.io.IOException;
 import java.lang.reflect.Field;
@@ -50,7 +51,7 @@ class ShmHeaderConformanceTest
 {
     private static final List<Class<?>> DESCRIPTORS = List.of(RegionHeaderDescriptor.class, PeerSlotDescriptor.class,
         RingDescriptor.class, RecordDescriptor.class, PageTableDescriptor.class, FenceSlotDescriptor.class,
-        RegionLayout.class, FrameHeaderDescriptor.class);
+        RegionLayout.class, FrameHeaderDescriptor.class, FenceAbi.class);
 
     private static Path basedir;
     private static Path includeDir;
@@ -177,9 +178,9 @@ class ShmHeaderConformanceTest
         expected.put("macro.HDMABUF_PEER_FENCE_BELL_OFFSET", (long)PeerSlotDescriptor.FENCE_BELL_OFFSET);
         expected.put("limit.HDMABUF_SESSION_START_LENGTH", (long)RecordDescriptor.SESSION_START_LENGTH);
         // ABI.md "ivshmem specifics": vector 0 = control-ring doorbell, vector 1 = fences.
-        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", 0L);
-        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FENCE", 1L);
-        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE", (long)FenceSlotDescriptor.FIRST_WAKE_VECTOR);
+        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_CONTROL", (long)FenceAbi.MESSAGE_VECTOR);
+        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FENCE", (long)FenceAbi.FENCE_VECTOR);
+        expected.put("vector.HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE", (long)FenceAbi.FIRST_WAKE_VECTOR);
         // hdmabuf_fence_signal_rings with waiters = 1 and wake = 0x800d: the fence doorbell (bit 1) and the
         // wake bits 2, 3 and 15; bit 0 is not a wake vector. Nothing when neither is set.
         expected.put("check.hdmabuf_fence_signal_rings", 0x800eL);

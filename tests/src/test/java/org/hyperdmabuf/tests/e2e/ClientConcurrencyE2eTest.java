@@ -56,6 +56,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * alone reads its events, that a dying daemon or close() releases every waiter with a typed error, and how
  * many wakeups a call costs.
  */
+// "try": an import held open by try-with-resources for the duration of a check.
+@SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ClientConcurrencyE2eTest
 {

@@ -44,6 +44,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Bad input gets a typed error and leaves no trace; a broken connection never harms other clients; memory
  * always returns to the pool, to the byte.
  */
+// "try": an import held open by try-with-resources for the duration of a check.
+@SuppressWarnings("try")
 class ErrorHandlingTest extends WholePoolSystemTest
 {
     private static final long REGION = 64L << 20;

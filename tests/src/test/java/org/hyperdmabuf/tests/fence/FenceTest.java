@@ -30,6 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Fence timelines across two "VMs" (separate daemon processes): frame streams through a ring of buffers
  * with every wait strategy, error words in both directions, and the rejections of bad signals.
  */
+// "try": an import held open by try-with-resources for the duration of a check.
+@SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FenceTest
 {

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.tests.fence;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
@@ -44,12 +45,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * leases are exclusive, limited (14 with the server's default 16 vectors), returned on release and on
  * disconnect, and a closed timeline or a dead daemon still ends the wait.
  */
+// "try": imports held open by try-with-resources for the duration of a check.
+@SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FenceWakeTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
     /** Wake vectors per VM with the embedded server's default of 16 vectors. */
-    private static final int WAKE_VECTORS = 16 - FenceSlotDescriptor.FIRST_WAKE_VECTOR;
+    private static final int WAKE_VECTORS = 16 - FenceAbi.FIRST_WAKE_VECTOR;
 
     private TwoVmSystem system;
     private HdmabufClient producer;
@@ -172,7 +175,7 @@ class FenceWakeTest
         withLease(Access.ACCESS_READ_ONLY, (mine, theirs, lease) ->
         {
             assertTrue(lease.bitHeldByDaemon(), "read-only: the daemon holds the bit");
-            assertTrue(lease.vector() >= FenceSlotDescriptor.FIRST_WAKE_VECTOR && lease.vector() < 16,
+            assertTrue(lease.vector() >= FenceAbi.FIRST_WAKE_VECTOR && lease.vector() < 16,
                 "vector " + lease.vector());
             assertEquals("anon_inode:[eventfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/" + lease.fd()))
                 .toString());

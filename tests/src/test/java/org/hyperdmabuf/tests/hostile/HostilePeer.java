@@ -1,5 +1,6 @@
 package org.hyperdmabuf.tests.hostile;
 
+import org.hyperdmabuf.abi.FenceAbi;
 import com.google.protobuf.InvalidProtocolBufferException;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.BufferId;
@@ -211,7 +212,7 @@ public final class HostilePeer
     private void publishTail(final int vm, final long tail) throws Exception
     {
         region.putLongRelease(tailIndex(me, vm), tail);
-        backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
+        backend.connection().ring(vm, FenceAbi.MESSAGE_VECTOR);
     }
 
     /** Writes a record header at our tail and publishes {@code advance} bytes, whatever the header claims. */
@@ -270,10 +271,10 @@ public final class HostilePeer
             {
                 throw new IllegalStateException("ring to " + vm + " stays full");
             }
-            backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
+            backend.connection().ring(vm, FenceAbi.MESSAGE_VECTOR);
             LockSupport.parkNanos(1_000_000L);
         }
-        backend.connection().ring(vm, IvshmemBackend.MESSAGE_VECTOR);
+        backend.connection().ring(vm, FenceAbi.MESSAGE_VECTOR);
     }
 
     private void malformedRecords() throws Exception

@@ -30,6 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with a typed reject, log a single WARN without a stack trace, and keep serving the stream, which must end
  * with every frame delivered once and intact. Nothing may be logged at ERROR.
  */
+// "try": attacks are closed by try-with-resources, and stopping their processes may be interrupted.
+@SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostilePeerTest
 {

@@ -29,6 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * files) subscribes on a real source daemon, imports buffers a Java producer exported from the sink "VM"
  * and verifies their bytes. Missing python3-protobuf or protoc is a failure, not a skip.
  */
+// "try": Python runs are closed by try-with-resources, and stopping a process may be interrupted.
+@SuppressWarnings("try")
 class PythonConsumerTest extends PythonSystemTest
 {
     /** Bound on one consumer run; its own --timeout is shorter so it reports before we kill it. */

@@ -31,6 +31,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * release. Frame r is the number r in the buffer's first 8 bytes (little-endian), so a frame read before its
  * acquire, or written before its release, shows up as a wrong number.
  */
+// "try": Python runs are closed by try-with-resources, and stopping a process may be interrupted.
+@SuppressWarnings("try")
 class PythonFenceTest extends PythonSystemTest
 {
     private static final int BUFFER_SIZE = 4096;

@@ -21,6 +21,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * by {@code /usr/bin/protoc} from the .proto files (never committed), and child processes whose output is
  * collected with bounded waits. Missing python3-protobuf or protoc is a failure, not a skip.
  */
+// "try": Python runs are closed by try-with-resources, and stopping a process may be interrupted.
+@SuppressWarnings("try")
 final class PythonSupport
 {
     static final Path PYTHON = Path.of("/usr/bin/python3");

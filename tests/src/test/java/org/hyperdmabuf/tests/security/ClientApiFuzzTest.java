@@ -40,6 +40,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Bounded for CI: {@code -Dhdmabuf.fuzz.seconds=N} (default 40) runs longer, {@code -Dhdmabuf.fuzz.seed=S}
  * replays a run (the seed is printed at the start and in every failure).
  */
+// "try": the victim stream is closed by try-with-resources, and stopping its processes may be interrupted.
+@SuppressWarnings("try")
 class ClientApiFuzzTest
 {
     private static final long SECONDS = Long.getLong("hdmabuf.fuzz.seconds", 40);

@@ -25,6 +25,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * reads everything the daemon sends on its own thread, closing every fd it receives. Used to play a hostile
  * local client; every wait is bounded by a deadline.
  */
+// "try": closing waits for the daemon to drop the connection and may be interrupted.
+@SuppressWarnings("try")
 final class HostileConnection implements AutoCloseable
 {
     private final UnixSocket socket;

@@ -20,7 +20,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ReceivedEvent;
-import org.hyperdmabuf.daemon.Limits;
+import org.hyperdmabuf.abi.Limits;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
@@ -50,6 +50,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * leaks (fds, pool), and other clients keep being served. (Quota exhaustion, EDQUOT, is covered by
  * {@code PolicyEnforcementTest.quotasRefuseWithEdquotAndChangeNothing}.)
  */
+// "try": hostile connections are closed by try-with-resources, and closing one may be interrupted.
+@SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ResourceExhaustionTest
 {
@@ -146,7 +148,7 @@ class ResourceExhaustionTest
             .putTags("test", "big-list").putTags("pad1", "p".repeat(1000)).putTags("pad2", "p".repeat(1000))
             .putTags("pad3", "p".repeat(1000))
             .setPrivateData(com.google.protobuf.ByteString.copyFrom(new byte[Limits.MAX_PRIVATE_BYTES])).build();
-        final int n = (int)(Limits.MAX_SERVER_FRAME_BYTES / m.getSerializedSize()) + 100;
+        final int n = Limits.MAX_SERVER_FRAME_BYTES / m.getSerializedSize() + 100;
         try (HdmabufClient producer = HdmabufClient.connect(system.sinkSocket()))
         {
             BufferId last = null;

@@ -33,6 +33,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * frame stream with daemon-side waits (every frame passes both daemons' FENCE_WAIT), checked for loss and
  * duplication, plus an export/import/release/unexport round trip on demand. The attacks must not disturb it.
  */
+// "try": stopping its processes may be interrupted.
+@SuppressWarnings("try")
 final class VictimStream implements AutoCloseable
 {
     private static final Duration WAIT = Duration.ofSeconds(20);

@@ -369,7 +369,7 @@ public final class CheckedStream
         {
             awaitTarget(client, target);
             System.out.println("READY churn");
-            final int page = (int)client.caps().getPageSize();
+            final int page = client.caps().getPageSize();
             long cycles = 0;
             long nextProgress = System.nanoTime() + PROGRESS_NS;
             while (!stop)

@@ -13,6 +13,8 @@ import java.util.List;
  * source daemon ("VM 2") attached to it, plus any extra daemons a test starts (more "VMs"). Nothing is
  * mocked; every process is a JVM running the {@code hdmabuf} command line.
  */
+// "try": stopping its processes may be interrupted.
+@SuppressWarnings("try")
 public final class TwoVmSystem implements AutoCloseable
 {
     public static final Duration START_TIMEOUT = Duration.ofSeconds(60);

@@ -3,6 +3,8 @@ package org.hyperdmabuf.hv.xen.emu;
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.hv.xen.store.XsMessage;
+import org.hyperdmabuf.hv.xen.store.XsTransport;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -111,4 +113,32 @@ final class EmuWire
             }
         }
     }
+
+    /**
+     * First message of a connection to the fake xenstored that makes it a domain's xenbus connection (the
+     * domain's permissions, not dom0's privilege); a vendor message type Xen's protocol does not use.
+     */
+    public static final int EMU_DECLARE_DOMAIN = 0x454D5500;
+
+    /** EMULATION of a domain's xenbus device: a connection to {@code socketPath} that declared {@code domid}. */
+    public static XsTransport connectAsDomain(final String socketPath, final int domid) throws IOException
+    {
+        final XsTransport t = XsTransport.socket(socketPath);
+        try
+        {
+            t.write(new XsMessage(EMU_DECLARE_DOMAIN, 0, 0, XsMessage.strings(Integer.toString(domid))));
+            final XsMessage reply = t.read();
+            if (reply.type() != EMU_DECLARE_DOMAIN)
+            {
+                throw new IOException("fake xenstored refused domain " + domid + ": " + reply.text());
+            }
+            return t;
+        }
+        catch (final IOException e)
+        {
+            t.close();
+            throw e;
+        }
+    }
+
 }

@@ -83,7 +83,7 @@ public final class EmulatedXenDevices implements XenDevices
             throw new NativeIoException("the Xen emulation needs the fake xenstored's socket (option xenstore)",
                 org.hyperdmabuf.hv.nativeio.Errno.EINVAL);
         }
-        return XenStoreClient.over(FakeXenstored.connectAsDomain(socketPath, domid), watches, "dom" + domid);
+        return XenStoreClient.over(EmuWire.connectAsDomain(socketPath, domid), watches, "dom" + domid);
     }
 
     @Override

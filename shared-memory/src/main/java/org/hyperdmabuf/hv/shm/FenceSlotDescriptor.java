@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.shm;
 
+import org.hyperdmabuf.abi.FenceAbi;
 /**
  * One fence slot of the fence table (ABI.md "Fence table"): an owner word and two timelines, each on its
  * own 64-byte cache line so producer and consumer never write the same line. Values only increase; an
@@ -56,8 +57,6 @@ public final class FenceSlotDescriptor
     public static final int RELEASE_ERROR_OFFSET = 136;
     public static final int RELEASE_WAITERS_OFFSET = 140;
     public static final int RELEASE_WAKE_OFFSET = 144;
-    /** The first vector a wake mask may name: 0 carries messages, 1 is the daemon's fence doorbell. */
-    public static final int FIRST_WAKE_VECTOR = 2;
 
     private FenceSlotDescriptor()
     {

@@ -14,6 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Buffers granted through a page directory and imported from it, on the emulated grant table. */
+// "try": a grant held open by try-with-resources for the duration of a check.
+@SuppressWarnings("try")
 class PageDirectoryTest extends EmulatedXenTestBase
 {
     private static final int PAGE = 4096;

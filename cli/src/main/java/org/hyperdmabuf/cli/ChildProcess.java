@@ -235,19 +235,28 @@ public final class ChildProcess implements AutoCloseable
     }
 
     /** SIGTERM, then SIGKILL if it has not exited within 10 s. */
+    /** Stops the process (SIGTERM, then SIGKILL after 10 s). Interrupted, it kills at once and keeps the flag. */
     @Override
-    public void close() throws InterruptedException
+    public void close()
     {
-        if (process.isAlive())
+        try
         {
-            process.destroy();
-            if (!process.waitFor(10, TimeUnit.SECONDS))
+            if (process.isAlive())
             {
-                process.destroyForcibly();
-                process.waitFor(10, TimeUnit.SECONDS);
+                process.destroy();
+                if (!process.waitFor(10, TimeUnit.SECONDS))
+                {
+                    process.destroyForcibly();
+                    process.waitFor(10, TimeUnit.SECONDS);
+                }
             }
+            pump.join(2000);
         }
-        pump.join(2000);
+        catch (final InterruptedException e)
+        {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
     }
 
     public String name()

@@ -69,7 +69,7 @@ final class BenchCommand implements Callable<Integer>
         }
         final Path root = checkoutRoot();
         final Path target = root.resolve("bench").resolve("target");
-        final Path jar = target.resolve("bench-0.1.0-SNAPSHOT.jar");
+        final Path jar = target.resolve("bench.jar");
         if (!Files.isRegularFile(jar) || !Files.isDirectory(target.resolve("lib")))
         {
             System.err.println("hdmabuf bench: building the bench module (mvn -q -DskipTests package -pl bench -am)...");

@@ -55,7 +55,7 @@ import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WRITE;
  * or to its nearest existing ancestor when it is created; a new node inherits its parent's list with the
  * creating domain as owner (an unprivileged creator); SET_PERMS is for the owner, who cannot give the node
  * away (EPERM); a watch fires only for nodes the watcher may read (removed ones always). A connection on the
- * socket is dom0 (privileged, as the real socket) unless its first message is {@link #EMU_DECLARE_DOMAIN}
+ * socket is dom0 (privileged, as the real socket) unless its first message is {@link #EmuWire.EMU_DECLARE_DOMAIN}
  * (EMULATION of a domain's {@code /dev/xen/xenbus}: the domid is believed, as the emulated hypervisor does).
  * {@link #introduceDomain} makes a domain's nodes as the toolstack does: {@code /local/domain/<id>} read-only
  * to it, and {@code /local/domain/<id>/data} owned by it.
@@ -65,7 +65,6 @@ public final class FakeXenstored implements AutoCloseable
     private static final Logger LOG = LoggerFactory.getLogger(FakeXenstored.class);
 
     /** Emulation-only message type (outside xs_wire's range): payload "domid\0" declares the domain. */
-    public static final int EMU_DECLARE_DOMAIN = 0x454D5500;
     private static final int PERM_READ = 1;
     private static final int PERM_WRITE = 2;
     private static final String PRIVILEGED_PERMS = "n0";
@@ -170,22 +169,7 @@ public final class FakeXenstored implements AutoCloseable
     /** EMULATION of a domain's xenbus device: a connection to {@code socketPath} that declared {@code domid}. */
     public static XsTransport connectAsDomain(final String socketPath, final int domid) throws IOException
     {
-        final XsTransport t = XsTransport.socket(socketPath);
-        try
-        {
-            t.write(new XsMessage(EMU_DECLARE_DOMAIN, 0, 0, XsMessage.strings(Integer.toString(domid))));
-            final XsMessage reply = t.read();
-            if (reply.type() != EMU_DECLARE_DOMAIN)
-            {
-                throw new IOException("fake xenstored refused domain " + domid + ": " + reply.text());
-            }
-            return t;
-        }
-        catch (final IOException e)
-        {
-            t.close();
-            throw e;
-        }
+        return EmuWire.connectAsDomain(socketPath, domid);
     }
 
     /** Direct removal of a subtree, as the toolstack does when a domain is destroyed. */
@@ -284,7 +268,7 @@ public final class FakeXenstored implements AutoCloseable
         final Set<String> changed = new TreeSet<>();
         String error = null;
         byte[] reply = XsMessage.strings("OK");
-        final boolean declaration = c.first && m.type() == EMU_DECLARE_DOMAIN;
+        final boolean declaration = c.first && m.type() == EmuWire.EMU_DECLARE_DOMAIN;
         c.first = false;
         synchronized (lock)
         {

@@ -1,7 +1,7 @@
 package org.hyperdmabuf.cli;
 
 import org.hyperdmabuf.daemon.DaemonRuntime;
-import org.hyperdmabuf.daemon.Limits;
+import org.hyperdmabuf.abi.Limits;
 import org.hyperdmabuf.daemon.PolicyWatcher;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.policy.PolicyLoader;
@@ -14,7 +14,6 @@ import org.hyperdmabuf.source.SourceRole;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
-import sun.misc.Signal;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -110,7 +109,7 @@ final class DaemonOptions
         daemon.maxClients(maxClients);
         final PolicyWatcher watcher = PolicyWatcher.start(
             List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
-        Signal.handle(new Signal("HUP"), sig -> daemon.reloadPolicy());
+        Hangup.onHangup(daemon::reloadPolicy);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {
             if (watcher != null)

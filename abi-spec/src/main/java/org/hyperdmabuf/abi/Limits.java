@@ -1,4 +1,4 @@
-package org.hyperdmabuf.daemon;
+package org.hyperdmabuf.abi;
 
 /** Documented limits of ABI v1 (ABI.md "Metadata limits", "Framing"). */
 public final class Limits

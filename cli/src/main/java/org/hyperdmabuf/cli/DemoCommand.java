@@ -178,14 +178,7 @@ final class DemoCommand implements Callable<Integer>
             }
         }
         // Started after the interruption's stopAll took the list: it would outlive the demo.
-        try
-        {
-            child.close();
-        }
-        catch (final InterruptedException e)
-        {
-            Thread.currentThread().interrupt();
-        }
+        child.close();
         throw new IllegalStateException("interrupted");
     }
 
@@ -200,14 +193,7 @@ final class DemoCommand implements Callable<Integer>
         }
         for (int i = all.size() - 1; i >= 0; i--)
         {
-            try
-            {
-                all.get(i).close();
-            }
-            catch (final InterruptedException e)
-            {
-                Thread.currentThread().interrupt();
-            }
+            all.get(i).close();
         }
         try (Stream<Path> files = Files.walk(dir))
         {

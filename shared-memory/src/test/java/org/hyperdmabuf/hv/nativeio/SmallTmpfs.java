@@ -64,13 +64,21 @@ public final class SmallTmpfs implements AutoCloseable
     }
 
     @Override
-    public void close() throws IOException, InterruptedException
+    public void close() throws IOException
     {
-        final String failure = run("umount", dir.toString());
-        if (failure != null)
+        try
         {
-            // still in use by a process the test left behind: detach now, the kernel frees it when unused
-            run("umount", "-l", dir.toString());
+            final String failure = run("umount", dir.toString());
+            if (failure != null)
+            {
+                // still in use by a process the test left behind: detach now, the kernel frees it when unused
+                run("umount", "-l", dir.toString());
+            }
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while unmounting " + dir, e);
         }
         try (Stream<Path> paths = Files.walk(dir))
         {
