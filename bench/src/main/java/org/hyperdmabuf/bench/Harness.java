@@ -23,7 +23,7 @@ import java.util.function.Function;
 import java.util.stream.Stream;
 
 /**
- * The end-to-end benchmark harness of issue #5. In one run on one machine it measures each hyperdmabuf figure
+ * The end-to-end benchmark harness (bench/README.md). In one run on one machine it measures each hyperdmabuf figure
  * next to its C baseline, both as the median of several runs, and prints a table (metric | hyperdmabuf |
  * baseline | ratio | target) that it also writes to {@code bench/target/results.md}.
  * <p>

@@ -2,7 +2,7 @@ package org.hyperdmabuf.cli;
 
 import java.nio.file.Path;
 
-/** Default paths: everything under $HDMABUF_RUNTIME_DIR, else /run/hyperdmabuf (ARCHITECTURE §4). */
+/** Default paths: everything under $HDMABUF_RUNTIME_DIR, else /run/hyperdmabuf (ABI.md "Client API"). */
 final class Defaults
 {
     private Defaults()

@@ -29,7 +29,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The daemon's client socket: netty's epoll domain-socket server for accepting, reading and framing;
  * every connection is served on the single daemon event loop, so daemon state needs no locks.
- * The socket file is created with mode 0660 (ARCHITECTURE §4).
+ * The socket file is created with mode 0660 (ABI.md "Client API"; SECURITY.md "Local clients").
  */
 public final class ApiServer implements AutoCloseable
 {

@@ -532,7 +532,7 @@ public final class SinkRole implements Role
 
     /**
      * Pinned memory counts from ALLOC until the pages are back in the pool (after FREE and the importers'
-     * release), per this VM and per client uid: the requirements' "mlock accounting".
+     * release), per this VM and per client uid: like the kernel's mlock accounting.
      */
     private void checkQuotas(final ClientConnection client, final long size) throws ApiException
     {

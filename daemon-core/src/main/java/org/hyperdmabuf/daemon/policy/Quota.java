@@ -1,7 +1,7 @@
 package org.hyperdmabuf.daemon.policy;
 
 /**
- * Limits on pinned shareable memory (the requirements' "mlock accounting"): bytes and buffer count.
+ * Limits on pinned shareable memory (like the kernel's mlock accounting): bytes and buffer count.
  * {@link #UNLIMITED} where the policy sets none.
  */
 public record Quota(long maxBytes, long maxBuffers)

@@ -178,8 +178,8 @@ class BufferSharingTest extends WholePoolSystemTest
 
     /**
      * The sink must not reclaim memory the importer VM holds, even when the importer's ImportNotice and the
-     * producer's UNEXPORT cross (ARCHITECTURE §8: "the sink reclaims memory only when the importer side
-     * confirms"). The sink daemon is paused (SIGSTOP) so that both are pending when it resumes.
+     * producer's UNEXPORT cross (ABI.md "Lifecycle": the sink reclaims memory only when the importer VM
+     * confirms with ReleaseNotice{dropped}). The sink daemon is paused (SIGSTOP) so that both are pending when it resumes.
      */
     @Test
     void memoryImportedWhileUnexportingIsNotReclaimed() throws Exception

@@ -53,7 +53,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Lifecycle and failure semantics (ARCHITECTURE §7-§8, ABI.md "Fences" and "Lifecycle", issue #3): each
+ * Lifecycle and failure semantics (ABI.md "Fences", "Lifecycle" and "Failure cases"): each
  * failure case with real processes killed with SIGKILL (or stopped with SIGSTOP), asserting the events and
  * their REASON/STATE, how and when pending fence waits end, when memory comes back, and what the
  * survivors can still do. One system per test: every test kills part of it. {@code XenLifecycleTest} runs the

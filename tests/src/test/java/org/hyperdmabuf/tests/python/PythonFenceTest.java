@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Fences across languages (issue #3): {@code examples/python/stream_consumer.py} never maps the fence page. It
+ * Fences across languages (ABI.md "Fences"): {@code examples/python/stream_consumer.py} never maps the fence page. It
  * blocks in the source daemon with FENCE_WAIT on acquire and hands each frame back with FENCE_SIGNAL on release,
  * while a Java producer on the sink "VM" stores acquire directly in its mapping of the fence slot and waits for
  * release. Frame r is the number r in the buffer's first 8 bytes (little-endian), so a frame read before its
