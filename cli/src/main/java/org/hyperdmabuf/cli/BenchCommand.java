@@ -37,7 +37,7 @@ final class BenchCommand implements Callable<Integer>
     @Option(names = "--out", description = "Where to write the markdown table (default: bench/target/results.md).")
     Path out;
 
-    @Option(names = "--readme", description = "Also rewrite the results block of this file (e.g. README.md).")
+    @Option(names = "--readme", description = "Also rewrite the results block of this file (e.g. bench/README.md).")
     Path readme;
 
     @Option(names = "--only", split = ",", paramLabel = "FIGURE",
