@@ -5,7 +5,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code hdmabuf} command line. */
-@Command(name = "hdmabuf", mixinStandardHelpOptions = true, version = "hyperdmabuf 0.1.0 (ABI v1)",
+@Command(name = "hdmabuf", mixinStandardHelpOptions = true, versionProvider = Hdmabuf.Version.class,
     description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
     subcommands = {
         ServerCommand.class, XenEmuCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
@@ -51,5 +51,17 @@ public final class Hdmabuf
             return line.getCommandSpec().exitCodeOnInvalidInput();
         });
         return cl;
+    }
+
+    /** The version the build wrote into the jar's manifest (the root pom's {@code revision}), and the ABI's. */
+    static final class Version implements CommandLine.IVersionProvider
+    {
+        @Override
+        public String[] getVersion()
+        {
+            final String v = Hdmabuf.class.getPackage().getImplementationVersion();
+            return new String[] {"hyperdmabuf " + (v == null ? "(unpackaged build)" : v) + " (ABI v" +
+                org.hyperdmabuf.abi.Limits.ABI_VERSION + ")"};
+        }
     }
 }
