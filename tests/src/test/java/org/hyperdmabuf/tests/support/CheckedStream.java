@@ -97,7 +97,7 @@ public final class CheckedStream
     private static int produce(final Path socket, final int target, final String stream, final int frameBytes,
         final int buffers, final int fps) throws Exception
     {
-        final long periodNs = fps > 0 ? 1_000_000_000L / fps : 0;
+        final Pacing pacing = new Pacing(fps);
         try (HdmabufClient client = HdmabufClient.connect(socket))
         {
             awaitTarget(client, target);
@@ -107,8 +107,6 @@ public final class CheckedStream
             {
                 System.out.println("READY producer " + stream);
                 long seq = 0;
-                long nextProgress = System.nanoTime() + PROGRESS_NS;
-                long next = System.nanoTime();
                 while (true)
                 {
                     final boolean last = stop;
@@ -120,21 +118,7 @@ public final class CheckedStream
                     {
                         break;
                     }
-                    final long now = System.nanoTime();
-                    if (now - nextProgress >= 0)
-                    {
-                        System.out.println("PROGRESS " + seq);
-                        nextProgress = now + PROGRESS_NS;
-                    }
-                    if (periodNs > 0)
-                    {
-                        next += periodNs;
-                        final long ahead = next - System.nanoTime();
-                        if (ahead > 0)
-                        {
-                            LockSupport.parkNanos(ahead); // pacing of a load generator, not synchronisation
-                        }
-                    }
+                    pacing.after(seq);
                 }
                 producer.drain(FRAME_TIMEOUT);
                 System.out.println("SENT " + seq);
@@ -152,11 +136,10 @@ public final class CheckedStream
     private static int produceResuming(final Path socket, final int target, final String stream, final int frameBytes,
         final int buffers, final int fps) throws Exception
     {
-        final long periodNs = fps > 0 ? 1_000_000_000L / fps : 0;
+        final Pacing pacing = new Pacing(fps);
         try (HdmabufClient client = HdmabufClient.connect(socket))
         {
             long seq = 0;
-            long nextProgress = System.nanoTime() + PROGRESS_NS;
             while (true)
             {
                 awaitTarget(client, target);
@@ -167,7 +150,6 @@ public final class CheckedStream
                         Metadata.newBuilder().setContentType("test/checked").build(), Access.ACCESS_READ_WRITE,
                         Fence.WaitStrategy.ADAPTIVE);
                     System.out.println((seq == 0 ? "READY producer " + stream : "SEGMENT " + seq));
-                    long next = System.nanoTime();
                     while (true)
                     {
                         final boolean last = stop;
@@ -183,21 +165,7 @@ public final class CheckedStream
                             System.out.println("SENT " + seq);
                             return 0;
                         }
-                        final long now = System.nanoTime();
-                        if (now - nextProgress >= 0)
-                        {
-                            System.out.println("PROGRESS " + seq);
-                            nextProgress = now + PROGRESS_NS;
-                        }
-                        if (periodNs > 0)
-                        {
-                            next += periodNs;
-                            final long ahead = next - System.nanoTime();
-                            if (ahead > 0)
-                            {
-                                LockSupport.parkNanos(ahead); // pacing of a load generator, not synchronisation
-                            }
-                        }
+                        pacing.after(seq);
                     }
                 }
                 catch (final HdmabufException e)
@@ -412,6 +380,39 @@ public final class CheckedStream
                 throw new IllegalStateException("VM " + target + " with a source role did not appear within 30 s");
             }
             LockSupport.parkNanos(20_000_000L);
+        }
+    }
+
+    /** A producer's pace ({@code fps} frames a second, 0: as fast as it goes) and its PROGRESS lines. */
+    private static final class Pacing
+    {
+        private final long periodNs;
+        private long next = System.nanoTime();
+        private long nextProgress = next + PROGRESS_NS;
+
+        Pacing(final int fps)
+        {
+            this.periodNs = fps > 0 ? 1_000_000_000L / fps : 0;
+        }
+
+        /** After frame {@code sent - 1}: reports progress now and then, and waits for the next frame's time. */
+        void after(final long sent)
+        {
+            final long now = System.nanoTime();
+            if (now - nextProgress >= 0)
+            {
+                System.out.println("PROGRESS " + sent);
+                nextProgress = now + PROGRESS_NS;
+            }
+            if (periodNs > 0)
+            {
+                next += periodNs;
+                final long ahead = next - System.nanoTime();
+                if (ahead > 0)
+                {
+                    LockSupport.parkNanos(ahead); // pacing of a load generator, not synchronisation
+                }
+            }
         }
     }
 }

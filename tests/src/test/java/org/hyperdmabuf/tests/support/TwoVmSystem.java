@@ -126,9 +126,7 @@ public final class TwoVmSystem implements AutoCloseable
             s.source = s.startDaemon("source", "source", s.sourceSocket(), source.toArray(new String[0]));
             s.sourceVm = vmOf(s.source);
             // The pair meets through xenstore after both are READY; an ALLOC granted to the source needs it up.
-            Await.until("the xen daemons to meet", START_TIMEOUT, () ->
-                s.sink.output().stream().anyMatch(l -> l.contains("peer VM " + s.sourceVm + " up")) &&
-                s.source.output().stream().anyMatch(l -> l.contains("peer VM " + s.sinkVm + " up")));
+            s.awaitMet();
             return s;
         }
         catch (final Exception | Error e)
@@ -159,9 +157,7 @@ public final class TwoVmSystem implements AutoCloseable
             s.sinkVm = vmOf(s.sink);
             s.source = s.startDaemon("source", "source", s.sourceSocket(), s.guestDaemonArgs("vm2", region, 2));
             s.sourceVm = vmOf(s.source);
-            Await.until("the guest daemons to meet", START_TIMEOUT, () ->
-                s.sink.output().stream().anyMatch(l -> l.contains("peer VM " + s.sourceVm + " up")) &&
-                s.source.output().stream().anyMatch(l -> l.contains("peer VM " + s.sinkVm + " up")));
+            s.awaitMet();
             return s;
         }
         catch (final Exception | Error e)
@@ -169,6 +165,14 @@ public final class TwoVmSystem implements AutoCloseable
             s.close();
             throw e;
         }
+    }
+
+    /** Until the sink and the source each logged the other up. */
+    private void awaitMet() throws Exception
+    {
+        Await.until("the sink and the source to meet", START_TIMEOUT, () ->
+            sink.output().stream().anyMatch(l -> l.contains("peer VM " + sourceVm + " up")) &&
+            source.output().stream().anyMatch(l -> l.contains("peer VM " + sinkVm + " up")));
     }
 
     private String[] guestDaemonArgs(final String vm, final Path region, final int ivPosition) throws IOException
