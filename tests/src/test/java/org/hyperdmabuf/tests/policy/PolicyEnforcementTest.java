@@ -398,8 +398,8 @@ class PolicyEnforcementTest
     {
         Assumptions.assumeTrue(UID == 0, "switching to another uid needs root (CI runs as root)");
         final Path root = Path.of(System.getProperty("user.dir")).getParent();
-        final Path jar = root.resolve("client/target/client-0.1.0-SNAPSHOT.jar");
-        assertTrue(Files.exists(jar), "build the client first (mvn package): " + jar);
+        final Path jar = root.resolve("cli/target/hdmabuf.jar");
+        assertTrue(Files.exists(jar), "build the command line first (mvn package): " + jar);
         for (final Path p : List.of(dir, system.sinkSocket(), system.sourceSocket()))
         {
             Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
