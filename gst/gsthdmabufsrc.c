@@ -143,8 +143,10 @@ gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint s
   }
 
   buf = gst_hdmabuf_in_wrap (self->in, info.payload_length);
-  if (gst_base_src_is_live (bsrc)) {
-    if (!gst_base_src_get_do_timestamp (bsrc) && info.pts_ns != 0)
+  if (gst_base_src_get_do_timestamp (bsrc)) {
+    /* GstBaseSrc stamps buffers without timestamps with the running time of their arrival. */
+  } else if (gst_base_src_is_live (bsrc)) {
+    if (info.pts_ns != 0)
       GST_BUFFER_PTS (buf) = running_time_of (self, info.pts_ns);
   } else if (has_priv) {
     GST_BUFFER_PTS (buf) = priv.pts;

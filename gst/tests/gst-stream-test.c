@@ -2,10 +2,12 @@
 /*
  * hdmabufsink -> hdmabufsrc between two processes ("VMs") against real daemons.
  *
- *   gst-stream-test produce STREAM [ro|copy] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
- *   gst-stream-test consume STREAM [ro|copy] PHASE...  hdmabufsrc -> appsink, checking every frame; prints READY
+ *   gst-stream-test produce STREAM [ro|copy|live] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
+ *   gst-stream-test consume STREAM [ro|copy|live] PHASE...  hdmabufsrc -> appsink, checking every frame; prints READY
  *   gst-stream-test kill STREAM                    consumes a producer it starts, SIGKILLs it, expects the end
  *   gst-stream-test stall STREAM                   produces to nobody: the sink must fail once the slots are full
+ *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
+ *                                                  dies"): the sink must fail naming that VM
  *
  * PHASE is FORMAT:WIDTHxHEIGHT:FRAMES (video) or audio:FORMAT:RATExCHANNELS:FRAMES; a new phase is a
  * caps change mid-stream. Frame n (counted over all phases) carries n in its first 4 bytes, and
@@ -14,7 +16,8 @@
  * no frame is lost, that EOS arrives, and that each buffer's memory is a shared mapping (not a
  * copy in the heap); the producer checks that upstream wrote every frame into the sink's pool and
  * the sink copied none ("copy": the source refuses the sink's pool and pads its rows, so the sink
- * must copy every frame, and say so once).
+ * must copy every frame, and say so once; "live": the sink paces frames on its clock, and the live
+ * source stamps them with the producer's capture times on its own clock instead of restoring PTS).
  */
 #define _GNU_SOURCE
 #include <gst/app/app.h>
@@ -293,7 +296,7 @@ await_end (GstElement * pipeline, GstClockTime timeout, gchar ** why)
 }
 
 static int
-produce (const gchar * stream, gboolean read_only, gboolean copy)
+produce (const gchar * stream, gboolean read_only, gboolean copy, gboolean live)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = g_object_new (pattern_src_get_type (), NULL);
@@ -309,7 +312,7 @@ produce (const gchar * stream, gboolean read_only, gboolean copy)
   gst_debug_set_threshold_for_name ("hdmabufsink", GST_LEVEL_LOG);
   gst_debug_add_log_function (count_log, NULL, NULL);
   ((PatternSrc *) src)->own_pool = copy;
-  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE,
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", live,
       "read-only", read_only, "timeout", 20000, NULL);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
   gst_element_link (src, sink);
@@ -352,9 +355,10 @@ in_shared_mapping (gconstpointer addr)
 }
 
 static GstElement *
-consumer_pipeline (const gchar * stream, GstAppSink ** appsink)
+consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 ! appsink name=out sync=false", stream);
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 is-live=%d ! appsink name=out sync=false",
+      stream, live);
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
 
@@ -365,6 +369,7 @@ consumer_pipeline (const gchar * stream, GstAppSink ** appsink)
   return pipeline;
 }
 
+/* pts: the PTS sent, or GST_CLOCK_TIME_NONE for a live source's own. */
 static void
 check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gboolean read_only)
 {
@@ -377,7 +382,7 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
   if (!gst_caps_is_subset (caps, ph->caps))
     FAIL ("frame %" G_GUINT64_FORMAT ": caps %s, not %s", n, gst_caps_to_string (caps),
         gst_caps_to_string (ph->caps));
-  if (GST_BUFFER_PTS (buf) != pts)
+  if (GST_CLOCK_TIME_IS_VALID (pts) && GST_BUFFER_PTS (buf) != pts)
     FAIL ("frame %" G_GUINT64_FORMAT ": PTS %" GST_TIME_FORMAT ", not %" GST_TIME_FORMAT, n,
         GST_TIME_ARGS (GST_BUFFER_PTS (buf)), GST_TIME_ARGS (pts));
   if (GST_BUFFER_DURATION (buf) != ph->duration)
@@ -410,12 +415,31 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
     FAIL ("frame %" G_GUINT64_FORMAT ": byte %" G_GSSIZE_FORMAT " differs (lost, reordered or torn)", n, bad);
 }
 
+/* A live source's PTS: increasing, and near the running time at which the frame arrives. */
+static void
+check_live_pts (GstElement * pipeline, GstSample * sample, guint64 n, GstClockTime * last)
+{
+  GstClockTime pts = GST_BUFFER_PTS (gst_sample_get_buffer (sample));
+  GstClock *clock = gst_element_get_clock (pipeline);
+  GstClockTimeDiff lag;
+
+  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID (pts) || (GST_CLOCK_TIME_IS_VALID (*last) && pts <= *last))
+    FAIL ("frame %" G_GUINT64_FORMAT ": live PTS %" GST_TIME_FORMAT " after %" GST_TIME_FORMAT, n,
+        GST_TIME_ARGS (pts), GST_TIME_ARGS (*last));
+  lag = GST_CLOCK_DIFF (pts, gst_clock_get_time (clock) - gst_element_get_base_time (pipeline));
+  if (lag < -GST_SECOND / 10 || lag > 2 * GST_SECOND)
+    FAIL ("frame %" G_GUINT64_FORMAT ": live PTS %" GST_TIME_FORMAT " is %" G_GINT64_FORMAT " ms from now", n,
+        GST_TIME_ARGS (pts), lag / GST_MSECOND);
+  gst_object_unref (clock);
+  *last = pts;
+}
+
 static int
-consume (const gchar * stream, gboolean read_only)
+consume (const gchar * stream, gboolean read_only, gboolean live)
 {
   GstAppSink *out;
-  GstElement *pipeline = consumer_pipeline (stream, &out);
-  GstClockTime pts = 0;
+  GstElement *pipeline = consumer_pipeline (stream, live, &out);
+  GstClockTime pts = 0, last = GST_CLOCK_TIME_NONE;
   guint64 n = 0;
   gchar *why = NULL;
 
@@ -427,7 +451,9 @@ consume (const gchar * stream, gboolean read_only)
       GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
       if (sample == NULL)
         FAIL ("frame %" G_GUINT64_FORMAT " did not arrive (eos %d)", n, gst_app_sink_is_eos (out));
-      check_sample (sample, n, &phases[i], pts, read_only);
+      check_sample (sample, n, &phases[i], live ? GST_CLOCK_TIME_NONE : pts, read_only);
+      if (live)
+        check_live_pts (pipeline, sample, n, &last);
       gst_sample_unref (sample);
       pts += phases[i].duration;
     }
@@ -444,6 +470,18 @@ consume (const gchar * stream, gboolean read_only)
   return 0;
 }
 
+/* Takes count frames, unchecked: the stream runs. */
+static void
+pull_frames (GstAppSink * out, int count)
+{
+  for (int i = 0; i < count; i++) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
+    if (sample == NULL)
+      FAIL ("frame %d did not arrive", i);
+    gst_sample_unref (sample);
+  }
+}
+
 /* The producer dies mid-stream: the consumer must end (EOS or an error) soon after. */
 static int
 kill_producer (const gchar * self_path, const gchar * stream)
@@ -452,7 +490,7 @@ kill_producer (const gchar * self_path, const gchar * stream)
     NULL
   };
   GstAppSink *out;
-  GstElement *pipeline = consumer_pipeline (stream, &out);
+  GstElement *pipeline = consumer_pipeline (stream, FALSE, &out);
   GError *err = NULL;
   GPid child;
   gint64 killed;
@@ -462,12 +500,7 @@ kill_producer (const gchar * self_path, const gchar * stream)
   if (!g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &child, &err))
     FAIL ("spawn: %s", err->message);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 20; i++) {
-    GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
-    if (sample == NULL)
-      FAIL ("frame %d did not arrive", i);
-    gst_sample_unref (sample);
-  }
+  pull_frames (out, 20);
   kill (child, SIGKILL);
   waitpid (child, NULL, 0);
   killed = g_get_monotonic_time ();
@@ -484,6 +517,7 @@ kill_producer (const gchar * self_path, const gchar * stream)
     FAIL ("the consumer did not end within 5 s of the producer's death");
   printf ("consumer: producer killed; %s after %" G_GINT64_FORMAT " ms\n", eos ? "EOS" : why,
       (g_get_monotonic_time () - killed) / 1000);
+  g_free (why);
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (out);
   gst_object_unref (pipeline);
@@ -509,15 +543,88 @@ stall (const gchar * stream)
   if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release") == NULL)
     FAIL ("the stalled sink did not fail as expected: %s", why != NULL ? why : "EOS");
   printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, (g_get_monotonic_time () - start) / 1000);
+  g_free (why);
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
+  return 0;
+}
+
+/* The pid of the process with "--socket PATH" in its command line, or 0. */
+static GPid
+pid_of_daemon (const gchar * socket)
+{
+  GDir *proc = g_dir_open ("/proc", 0, NULL);
+  const gchar *name;
+  GPid found = 0;
+
+  while (proc != NULL && found == 0 && (name = g_dir_read_name (proc)) != NULL) {
+    gchar *path = g_build_filename ("/proc", name, "cmdline", NULL);
+    gchar *cmd = NULL;
+    gsize len = 0;
+    if (g_ascii_isdigit (name[0]) && g_file_get_contents (path, &cmd, &len, NULL)) {
+      const gchar *prev = "";
+      for (const gchar * a = cmd; a < cmd + len; a += strlen (a) + 1) {
+        if (strcmp (prev, "--socket") == 0 && strcmp (a, socket) == 0)
+          found = atoi (name);
+        prev = a;
+      }
+    }
+    g_free (cmd);
+    g_free (path);
+  }
+  if (proc != NULL)
+    g_dir_close (proc);
+  return found;
+}
+
+/* The consumer VM's daemon dies mid-stream: the sink fails with an error naming that VM. */
+static int
+kill_consumer_vm (const gchar * stream)
+{
+  gchar *phase[] = { (gchar *) "RGBA:64x48:100000000", NULL };
+  GstElement *producer = gst_pipeline_new (NULL);
+  GstElement *src = g_object_new (pattern_src_get_type (), NULL);
+  GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
+  const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
+  gchar *socket = g_build_filename (g_getenv ("HDMABUF_RUNTIME_DIR"), "source.sock", NULL);
+  gchar *want = g_strdup_printf ("VM %s is gone", vm);
+  GPid daemon = pid_of_daemon (socket);
+  GstAppSink *out;
+  GstElement *consumer;
+  gint64 killed;
+  gchar *why = NULL;
+
+  if (daemon == 0)
+    FAIL ("no source daemon with --socket %s", socket);
+  parse_phases (phase, 1);
+  g_object_set (sink, "stream", stream, "target-vm", atoi (vm), "sync", FALSE, "timeout", 20000, NULL);
+  gst_bin_add_many (GST_BIN (producer), src, sink, NULL);
+  gst_element_link (src, sink);
+  consumer = consumer_pipeline (stream, FALSE, &out);
+  gst_element_set_state (producer, GST_STATE_PLAYING);
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  pull_frames (out, 20);
+  kill (daemon, SIGKILL);
+  killed = g_get_monotonic_time ();
+  if (await_end (producer, 10 * GST_SECOND, &why) || strstr (why, want) == NULL)
+    FAIL ("the producer did not fail naming the lost VM: %s", why != NULL ? why : "EOS");
+  printf ("producer: %s, %" G_GINT64_FORMAT " ms after the consumer VM's daemon died\n", why,
+      (g_get_monotonic_time () - killed) / 1000);
+  g_free (why);
+  g_free (want);
+  g_free (socket);
+  gst_element_set_state (consumer, GST_STATE_NULL);
+  gst_element_set_state (producer, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (consumer);
+  gst_object_unref (producer);
   return 0;
 }
 
 int
 main (int argc, char **argv)
 {
-  gboolean ro, copy;
+  gboolean ro, copy, live;
   int first;
 
   gst_init (&argc, &argv);
@@ -525,6 +632,8 @@ main (int argc, char **argv)
     FAIL ("usage: %s produce|consume STREAM [ro] PHASE... | kill STREAM", argv[0]);
   if (strcmp (argv[1], "kill") == 0)
     return kill_producer (argv[0], argv[2]);
+  if (strcmp (argv[1], "kill-consumer-vm") == 0)
+    return kill_consumer_vm (argv[2]);
   if (strcmp (argv[1], "stall") == 0) {
     gchar *phase[] = { (gchar *) "RGBA:64x48:1000", NULL };
     parse_phases (phase, 1);
@@ -532,9 +641,10 @@ main (int argc, char **argv)
   }
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
   copy = argc > 3 && strcmp (argv[3], "copy") == 0;
-  first = ro || copy ? 4 : 3;
+  live = argc > 3 && strcmp (argv[3], "live") == 0;
+  first = ro || copy || live ? 4 : 3;
   parse_phases (argv + first, argc - first);
   if (strcmp (argv[1], "produce") == 0)
-    return produce (argv[2], ro, copy);
-  return consume (argv[2], ro);
+    return produce (argv[2], ro, copy, live);
+  return consume (argv[2], ro, live);
 }
