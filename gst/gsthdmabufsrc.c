@@ -76,6 +76,7 @@ open_stream (GstHdmabufSrc * self)
       &self->cancel, &error);
   if (self->in == NULL)
     return error != NULL ? post_error (self, error) : GST_FLOW_FLUSHING;
+  g_atomic_int_set (&self->slots, gst_hdmabuf_in_slots (self->in));
   current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
   same = current != NULL && gst_caps_is_equal (current, gst_hdmabuf_in_caps (self->in));
   gst_clear_caps (&current);
@@ -176,7 +177,7 @@ gst_hdmabuf_src_query (GstBaseSrc * bsrc, GstQuery * query)
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && gst_base_src_is_live (bsrc)) {
     /* A frame arrives once the producer finished it: up to one frame late; K frames in flight. */
     GstClockTime frame = GST_CLOCK_TIME_IS_VALID (self->last_duration) ? self->last_duration : 0;
-    guint k = self->in != NULL ? gst_hdmabuf_in_slots (self->in) : 3;
+    guint k = g_atomic_int_get (&self->slots);
     gst_query_set_latency (query, TRUE, frame, frame * k);
     return TRUE;
   }
@@ -203,6 +204,7 @@ gst_hdmabuf_src_start (GstBaseSrc * bsrc)
   GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
 
   self->last_duration = GST_CLOCK_TIME_NONE;
+  self->slots = 3;
   g_clear_pointer (&self->left_generation, g_free);
   return TRUE;
 }

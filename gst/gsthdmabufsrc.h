@@ -23,6 +23,7 @@ struct _GstHdmabufSrc {
   gchar *left_generation;       /* the export left for new caps */
   gint cancel;                  /* unlock(): waits return */
   GstClockTime last_duration;
+  guint slots;                  /* of the export followed, for LATENCY queries from other threads */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (hdmabufsrc);
