@@ -47,6 +47,16 @@ if [ "${#wl_missing[@]}" -gt 0 ]; then
     [ "${CI:-}" = true ] && exit 1
 fi
 
+# The GStreamer plugin (gst/) and its tests likewise.
+gst_missing=()
+pkg-config --exists gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 ||
+    gst_missing+=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+command -v gst-inspect-1.0 >/dev/null 2>&1 || gst_missing+=(gstreamer1.0-tools)
+if [ "${#gst_missing[@]}" -gt 0 ]; then
+    echo "GStreamer plugin: left out or untested without: apt-get install ${gst_missing[*]}" >&2
+    [ "${CI:-}" = true ] && exit 1
+fi
+
 for build in "meson:" "meson-asan:-Db_sanitize=address,undefined"; do
     dir="$out/${build%%:*}"
     opts=(${build#*:})

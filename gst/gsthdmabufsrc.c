@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * SECTION:element-hdmabufsrc
+ * @title: hdmabufsrc
+ *
+ * Imports a hyperdmabuf frame stream that hdmabufsink exports in another VM and pushes its frames
+ * without a copy: each buffer's memory is the shared mapping, released back to the producer when
+ * downstream drops it. Caps come from the stream's metadata and follow its changes.
+ *
+ * When the producer withdraws the stream without an end of stream (its pipeline stopped or died),
+ * the element ends the stream with EOS; when the producer's VM or its daemon is gone, it fails
+ * with an error naming that VM.
+ *
+ * |[
+ * gst-launch-1.0 hdmabufsrc stream=cam0 ! videoconvert ! autovideosink
+ * ]|
+ */
+#define _GNU_SOURCE
+#include "gsthdmabufsrc.h"
+
+#include <string.h>
+#include <time.h>
+
+GST_DEBUG_CATEGORY (gst_hdmabuf_src_debug);
+#define GST_CAT_DEFAULT gst_hdmabuf_src_debug
+
+enum {
+  PROP_0,
+  PROP_SOCKET_PATH,
+  PROP_STREAM,
+  PROP_IS_LIVE,
+  PROP_TIMEOUT,
+};
+
+#define DEFAULT_STREAM "hdmabuf"
+#define DEFAULT_TIMEOUT 0
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
+        GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"));
+
+G_DEFINE_TYPE (GstHdmabufSrc, gst_hdmabuf_src, GST_TYPE_BASE_SRC);
+GST_ELEMENT_REGISTER_DEFINE (hdmabufsrc, "hdmabufsrc", GST_RANK_NONE, GST_TYPE_HDMABUF_SRC);
+
+static gint
+timeout_of (GstHdmabufSrc * self)
+{
+  return self->timeout_ms == 0 ? -1 : (gint) MIN (self->timeout_ms, G_MAXINT);
+}
+
+static gint64
+realtime_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (gint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
+}
+
+static GstFlowReturn
+post_error (GstHdmabufSrc * self, GError * error)
+{
+  GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", error->message), ("stream \"%s\"", self->stream));
+  g_error_free (error);
+  return GST_FLOW_ERROR;
+}
+
+/* Follows the stream's current export, and its caps. */
+static GstFlowReturn
+open_stream (GstHdmabufSrc * self)
+{
+  GError *error = NULL;
+  GstCaps *current;
+  gboolean same;
+
+  self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, timeout_of (self),
+      &self->cancel, &error);
+  if (self->in == NULL)
+    return error != NULL ? post_error (self, error) : GST_FLOW_FLUSHING;
+  g_atomic_int_set (&self->slots, gst_hdmabuf_in_slots (self->in));
+  current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
+  same = current != NULL && gst_caps_is_equal (current, gst_hdmabuf_in_caps (self->in));
+  gst_clear_caps (&current);
+  if (!same && !gst_base_src_set_caps (GST_BASE_SRC (self), gst_hdmabuf_in_caps (self->in))) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("downstream refused %" GST_PTR_FORMAT,
+            gst_hdmabuf_in_caps (self->in)));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  return GST_FLOW_OK;
+}
+
+/* The producer's CLOCK_REALTIME instant as running time of this pipeline's clock. */
+static GstClockTime
+running_time_of (GstHdmabufSrc * self, guint64 pts_ns)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  GstClockTimeDiff running;
+
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  running = (GstClockTimeDiff) (gst_clock_get_time (clock) - gst_element_get_base_time (GST_ELEMENT (self)))
+      + ((gint64) pts_ns - realtime_ns ());
+  gst_object_unref (clock);
+  return running > 0 ? (GstClockTime) running : 0;
+}
+
+static GstFlowReturn
+gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint size G_GNUC_UNUSED,
+    GstBuffer ** out)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
+  struct hdmabuf_frame_header info;
+  GstHdmabufFramePrivate priv;
+  gboolean has_priv;
+  GError *error = NULL;
+  GstFlowReturn ret;
+  GstBuffer *buf;
+
+  for (;;) {
+    if (self->in == NULL && (ret = open_stream (self)) != GST_FLOW_OK)
+      return ret;
+    ret = gst_hdmabuf_in_next (self->in, timeout_of (self), &self->cancel, &info, &error);
+    if (ret == GST_FLOW_ERROR)
+      return post_error (self, error);
+    if (ret == GST_FLOW_EOS)
+      GST_ELEMENT_WARNING (self, RESOURCE, READ, ("the producer withdrew stream \"%s\" without an end of "
+              "stream", self->stream), (NULL));
+    if (ret != GST_FLOW_OK)
+      return ret;
+    has_priv = info.private_length >= sizeof (priv);
+    memcpy (&priv, info.private_data, sizeof (priv));
+    has_priv = has_priv && priv.magic == GST_HDMABUF_FRAME_MAGIC;
+    if (!(info.flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) || info.payload_length > 0)
+      break;
+    gst_hdmabuf_in_skip (self->in);
+    if (!has_priv || priv.kind != GST_HDMABUF_FRAME_RENEGOTIATE) {
+      GST_INFO_OBJECT (self, "end of stream \"%s\"", self->stream);
+      return GST_FLOW_EOS;
+    }
+    /* The producer goes on under new caps, in a new export of the stream. */
+    GST_INFO_OBJECT (self, "stream \"%s\" changes caps: following its next export", self->stream);
+    g_free (self->left_generation);
+    self->left_generation = g_strdup (gst_hdmabuf_in_generation (self->in));
+    g_clear_pointer (&self->in, gst_hdmabuf_in_unref);
+  }
+
+  buf = gst_hdmabuf_in_wrap (self->in, info.payload_length);
+  if (gst_base_src_get_do_timestamp (bsrc)) {
+    /* GstBaseSrc stamps buffers without timestamps with the running time of their arrival. */
+  } else if (gst_base_src_is_live (bsrc)) {
+    if (info.pts_ns != 0)
+      GST_BUFFER_PTS (buf) = running_time_of (self, info.pts_ns);
+  } else if (has_priv) {
+    GST_BUFFER_PTS (buf) = priv.pts;
+    GST_BUFFER_DTS (buf) = priv.dts;
+    GST_BUFFER_OFFSET (buf) = priv.offset;
+    GST_BUFFER_OFFSET_END (buf) = priv.offset_end;
+  }
+  GST_BUFFER_DURATION (buf) = info.duration_ns != 0 ? info.duration_ns : GST_CLOCK_TIME_NONE;
+  if (has_priv)
+    GST_BUFFER_FLAGS (buf) |= priv.buffer_flags;
+  else if (!(info.flags & HDMABUF_FRAME_FLAG_KEY_FRAME))
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  if (info.flags & HDMABUF_FRAME_FLAG_DISCONTINUITY)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  if (info.duration_ns != 0)
+    self->last_duration = info.duration_ns;
+  GST_LOG_OBJECT (self, "frame %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, info.sequence, buf);
+  *out = buf;
+  return GST_FLOW_OK;
+}
+
+static gboolean
+gst_hdmabuf_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && gst_base_src_is_live (bsrc)) {
+    /* A frame arrives once the producer finished it: up to one frame late; K frames in flight. */
+    GstClockTime frame = GST_CLOCK_TIME_IS_VALID (self->last_duration) ? self->last_duration : 0;
+    guint k = g_atomic_int_get (&self->slots);
+    gst_query_set_latency (query, TRUE, frame, frame * k);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (gst_hdmabuf_src_parent_class)->query (bsrc, query);
+}
+
+static gboolean
+gst_hdmabuf_src_unlock (GstBaseSrc * bsrc)
+{
+  g_atomic_int_set (&GST_HDMABUF_SRC (bsrc)->cancel, TRUE);
+  return TRUE;
+}
+
+static gboolean
+gst_hdmabuf_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  g_atomic_int_set (&GST_HDMABUF_SRC (bsrc)->cancel, FALSE);
+  return TRUE;
+}
+
+static gboolean
+gst_hdmabuf_src_start (GstBaseSrc * bsrc)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
+
+  self->last_duration = GST_CLOCK_TIME_NONE;
+  self->slots = 3;
+  g_clear_pointer (&self->left_generation, g_free);
+  return TRUE;
+}
+
+static gboolean
+gst_hdmabuf_src_stop (GstBaseSrc * bsrc)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
+
+  /* Buffers still downstream keep the imports until they are dropped. */
+  g_clear_pointer (&self->in, gst_hdmabuf_in_unref);
+  return TRUE;
+}
+
+static void
+gst_hdmabuf_src_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (object);
+
+  switch (prop_id) {
+    case PROP_SOCKET_PATH:
+      GST_OBJECT_LOCK (self);
+      g_free (self->socket_path);
+      self->socket_path = g_value_dup_string (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STREAM:
+      GST_OBJECT_LOCK (self);
+      g_free (self->stream);
+      self->stream = g_value_dup_string (value);
+      if (self->stream == NULL)
+        self->stream = g_strdup (DEFAULT_STREAM);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_IS_LIVE:
+      gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
+      break;
+    case PROP_TIMEOUT:
+      self->timeout_ms = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_hdmabuf_src_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (object);
+
+  switch (prop_id) {
+    case PROP_SOCKET_PATH:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->socket_path);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STREAM:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->stream);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_IS_LIVE:
+      g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_uint (value, self->timeout_ms);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_hdmabuf_src_finalize (GObject * object)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (object);
+
+  g_clear_pointer (&self->in, gst_hdmabuf_in_unref);
+  g_free (self->left_generation);
+  g_free (self->socket_path);
+  g_free (self->stream);
+  G_OBJECT_CLASS (gst_hdmabuf_src_parent_class)->finalize (object);
+}
+
+static void
+gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+
+  gobject_class->set_property = gst_hdmabuf_src_set_property;
+  gobject_class->get_property = gst_hdmabuf_src_get_property;
+  gobject_class->finalize = gst_hdmabuf_src_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_SOCKET_PATH,
+      g_param_spec_string ("socket-path", "Socket path",
+          "Unix socket of this VM's source daemon (NULL: $HDMABUF_RUNTIME_DIR/source.sock, "
+          "default /run/hyperdmabuf/source.sock)", NULL, flags));
+  g_object_class_install_property (gobject_class, PROP_STREAM,
+      g_param_spec_string ("stream", "Stream", "Name of the stream to import (the exports' tag \"stream\"); "
+          "a udev-style glob such as cam* takes the first stream that matches", DEFAULT_STREAM, flags));
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live", "Act as a live source: timestamps are the producer's "
+          "capture times (CLOCK_REALTIME in the frame headers) on this pipeline's clock; otherwise the "
+          "producer's own buffer timestamps are restored", FALSE, flags));
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint ("timeout", "Timeout", "Milliseconds to wait for the stream to appear and for each "
+          "frame before failing with an error (0: no limit)", 0, G_MAXINT, DEFAULT_TIMEOUT, flags));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "hyperdmabuf source", "Source/Video/Audio",
+      "Imports a hyperdmabuf frame stream of another VM as raw video or audio, without a copy",
+      "hyperdmabuf developers");
+
+  basesrc_class->create = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_create);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_query);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_unlock_stop);
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_stop);
+}
+
+static void
+gst_hdmabuf_src_init (GstHdmabufSrc * self)
+{
+  self->stream = g_strdup (DEFAULT_STREAM);
+  self->timeout_ms = DEFAULT_TIMEOUT;
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "hdmabufin.h"
+
+#include <errno.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
+#define GST_CAT_DEFAULT gst_hdmabuf_src_debug
+
+#define WAIT_SLICE_MS 50
+#define MAX_SLOTS 1024
+
+typedef struct {
+  struct hdmabuf_import *imp;
+  hdmabuf_fence *fence;
+  const volatile guint8 *header;
+} Slot;
+
+struct _GstHdmabufIn {
+  gint refcount;
+  hdmabuf_conn *conn;
+  guint k;
+  Slot *slots;
+  gchar *generation;
+  gchar *stream;
+  GstCaps *caps;
+  GstVideoInfo vinfo;           /* video: the layout the producer's metadata gives */
+  gboolean is_video;
+  gboolean read_only;
+  gsize frame_bytes;
+  guint64 frame;                /* the next frame to take */
+  guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
+};
+
+typedef struct {
+  GstHdmabufIn *in;
+  guint slot;
+  guint64 value;
+} Release;
+
+static void
+in_free (GstHdmabufIn * in)
+{
+  for (guint i = 0; in->slots != NULL && i < in->k; i++) {
+    hdmabuf_fence_close (in->slots[i].fence);
+    if (in->slots[i].imp != NULL) {
+      hdmabuf_release (in->conn, &in->slots[i].imp->id);
+      hdmabuf_import_free (in->slots[i].imp);
+    }
+  }
+  hdmabuf_close (in->conn);
+  g_free (in->slots);
+  g_free (in->generation);
+  g_free (in->stream);
+  gst_clear_caps (&in->caps);
+  g_free (in);
+}
+
+GstHdmabufIn *
+gst_hdmabuf_in_ref (GstHdmabufIn * in)
+{
+  g_atomic_int_inc (&in->refcount);
+  return in;
+}
+
+void
+gst_hdmabuf_in_unref (GstHdmabufIn * in)
+{
+  if (in != NULL && g_atomic_int_dec_and_test (&in->refcount))
+    in_free (in);
+}
+
+static gboolean
+parse_uint (const gchar * text, guint limit, guint * out)
+{
+  guint64 v;
+  gchar *end;
+
+  if (text == NULL || *text == '\0')
+    return FALSE;
+  v = g_ascii_strtoull (text, &end, 10);
+  if (*end != '\0' || v >= limit)
+    return FALSE;
+  *out = (guint) v;
+  return TRUE;
+}
+
+/* Imports the slots of ids, checks their headers and reads the caps. */
+static gboolean
+import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
+{
+  in->slots = g_new0 (Slot, in->k);
+  for (guint i = 0; i < in->k; i++) {
+    Slot *s = &in->slots[i];
+    const gchar *tag;
+    guint64 offset;
+    gchar *end;
+    gint e = hdmabuf_import (in->conn, &ids[i], &s->imp);
+
+    if (e == 0)
+      e = hdmabuf_fence_open_import (in->conn, s->imp, &s->fence);
+    if (e != 0) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "importing slot %u of stream "
+          "\"%s\" failed: %s", i, in->stream, hdmabuf_strerror (e));
+      return FALSE;
+    }
+    tag = hdmabuf_metadata_tag (&s->imp->metadata, HDMABUF_FRAME_HEADER_TAG);
+    offset = tag != NULL ? g_ascii_strtoull (tag, &end, 10) : 0;
+    if (tag == NULL || *end != '\0' || !hdmabuf_frame_header_placement_valid (offset,
+            s->imp->metadata.size, s->imp->buffer.length)) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "slot %u of stream \"%s\" has no valid "
+          "frame header", i, in->stream);
+      return FALSE;
+    }
+    s->header = (const volatile guint8 *) s->imp->buffer.data + offset;
+  }
+  in->frame_bytes = MIN (in->slots[0].imp->metadata.size, in->slots[0].imp->buffer.length);
+  in->read_only = in->slots[0].imp->buffer.read_only;
+  in->caps = gst_hdmabuf_caps_from_metadata (&in->slots[0].imp->metadata);
+  if (in->caps == NULL) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "stream \"%s\" carries neither caps nor "
+        "image or audio metadata that name a known format", in->stream);
+    return FALSE;
+  }
+  in->is_video = gst_video_info_from_caps (&in->vinfo, in->caps);
+  if (in->is_video && in->slots[0].imp->metadata.image != NULL) {
+    const struct hdmabuf_image *img = in->slots[0].imp->metadata.image;
+    /* The producer's layout wins over GStreamer's default for these caps. */
+    for (guint p = 0; p < MIN (img->n_planes, GST_VIDEO_MAX_PLANES); p++) {
+      in->vinfo.offset[p] = img->planes[p].offset;
+      in->vinfo.stride[p] = img->planes[p].stride;
+    }
+  }
+  return TRUE;
+}
+
+GstHdmabufIn *
+gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gchar * skip_generation,
+    gint timeout_ms, const gint * cancel, GError ** error)
+{
+  const struct hdmabuf_match matches[] = {
+    {"ACTION", "add", false},
+    {"TAG_STREAM", stream, false},
+  };
+  const struct hdmabuf_rule rule = { G_N_ELEMENTS (matches), matches };
+  gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  GstHdmabufIn *in = g_new0 (GstHdmabufIn, 1);
+  struct hdmabuf_id *ids = NULL;
+  gboolean *have = NULL;
+  guint found = 0;
+  guint64 sub;
+  gint e;
+
+  in->refcount = 1;
+  in->stream = g_strdup (stream);
+  e = socket_path != NULL && *socket_path != '\0' ? hdmabuf_connect (socket_path, &in->conn)
+      : hdmabuf_connect_role ("source", &in->conn);
+  if (e != 0) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "cannot connect to the source "
+        "daemon (%s): %s", socket_path != NULL && *socket_path != '\0' ? socket_path :
+        "$HDMABUF_RUNTIME_DIR/source.sock", hdmabuf_strerror (e));
+    in->conn = NULL;
+    in_free (in);
+    return NULL;
+  }
+  e = hdmabuf_subscribe (in->conn, &rule, 1, true, &sub);
+  while (e == 0 && (in->k == 0 || found < in->k)) {
+    struct hdmabuf_event *ev;
+    const gchar *gen;
+    struct hdmabuf_id id;
+    guint count, slot;
+    gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
+
+    if (g_atomic_int_get (cancel))
+      break;
+    if (left <= 0) {
+      e = -ETIMEDOUT;
+      break;
+    }
+    e = hdmabuf_next_event (in->conn, (gint) MIN (left, WAIT_SLICE_MS), &ev);
+    if (e == -ETIMEDOUT) {
+      e = 0;
+      continue;
+    }
+    if (e != 0)
+      break;
+    gen = hdmabuf_event_get (ev, "TAG_GENERATION");
+    gen = gen != NULL ? gen : "";
+    if (ev->overflow_dropped > 0 || ev->subscription_id != sub
+        || (skip_generation != NULL && strcmp (gen, skip_generation) == 0)
+        || !parse_uint (hdmabuf_event_get (ev, "TAG_SLOTS"), MAX_SLOTS + 1, &count) || count == 0
+        || !parse_uint (hdmabuf_event_get (ev, "TAG_SLOT"), count, &slot)
+        || hdmabuf_id_parse (hdmabuf_event_get (ev, "BUFFER"), &id) != 0) {
+      hdmabuf_event_free (ev);
+      continue;
+    }
+    if (in->generation == NULL || strcmp (gen, in->generation) != 0 || count != in->k) {
+      /* Another export of the stream: the newest one is followed. */
+      GST_DEBUG ("stream \"%s\": following generation \"%s\" of %u slots", stream, gen, count);
+      g_free (in->generation);
+      in->generation = g_strdup (gen);
+      in->k = count;
+      found = 0;
+      g_free (ids);
+      g_free (have);
+      ids = g_new0 (struct hdmabuf_id, count);
+      have = g_new0 (gboolean, count);
+    }
+    if (!have[slot]) {
+      have[slot] = TRUE;
+      ids[slot] = id;
+      found++;
+    }
+    hdmabuf_event_free (ev);
+  }
+  hdmabuf_unsubscribe (in->conn, sub);
+  if (e == 0 && !g_atomic_int_get (cancel) && import_all (in, ids, error)) {
+    g_free (ids);
+    g_free (have);
+    GST_INFO ("imported stream \"%s\" (%u slots, generation %s, %s): %" GST_PTR_FORMAT, stream, in->k,
+        in->generation, in->read_only ? "read-only" : "read-write", in->caps);
+    return in;
+  }
+  if (e == -ETIMEDOUT)
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, "no stream \"%s\" appeared within "
+        "%d ms", stream, timeout_ms);
+  else if (e != 0)
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "waiting for stream \"%s\" failed: %s",
+        stream, hdmabuf_strerror (e));
+  g_free (ids);
+  g_free (have);
+  in->k = in->slots != NULL ? in->k : 0;
+  in_free (in);
+  return NULL;
+}
+
+GstCaps *
+gst_hdmabuf_in_caps (GstHdmabufIn * in)
+{
+  return in->caps;
+}
+
+const gchar *
+gst_hdmabuf_in_generation (GstHdmabufIn * in)
+{
+  return in->generation;
+}
+
+const gchar *
+gst_hdmabuf_in_stream (GstHdmabufIn * in)
+{
+  return in->stream;
+}
+
+guint32
+gst_hdmabuf_in_producer_vm (GstHdmabufIn * in)
+{
+  return in->slots[0].imp->id.exporter_vm;
+}
+
+guint
+gst_hdmabuf_in_slots (GstHdmabufIn * in)
+{
+  return in->k;
+}
+
+GstFlowReturn
+gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
+    struct hdmabuf_frame_header *info, GError ** error)
+{
+  guint slot = in->frame % in->k;
+  Slot *s = &in->slots[slot];
+  gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  struct hdmabuf_frame_header h;
+  uint32_t word = 0;
+  gint e;
+
+  for (;;) {
+    gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
+    e = hdmabuf_fence_await (s->fence, in->frame / in->k + 1, (gint) CLAMP (left, 0, WAIT_SLICE_MS),
+        HDMABUF_WAIT_ADAPTIVE, NULL, &word);
+    if (e != -ETIMEDOUT || (deadline >= 0 && g_get_monotonic_time () >= deadline))
+      break;
+    if (g_atomic_int_get (cancel))
+      return GST_FLOW_FLUSHING;
+  }
+  if (e == -ENOENT) {
+    GST_INFO ("stream \"%s\": the producer withdrew it (frame %" G_GUINT64_FORMAT ")", in->stream, in->frame);
+    return GST_FLOW_EOS;
+  }
+  if (e == 0 && word != 0)
+    e = -(gint) word;
+  if (e != 0) {
+    if (e == -HDMABUF_EPEERLOST)
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "the producer VM %u of stream \"%s\" "
+          "is gone (its daemon or the VM died)", gst_hdmabuf_in_producer_vm (in), in->stream);
+    else if (e == -ETIMEDOUT)
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "no frame of stream \"%s\" from VM %u "
+          "within %d ms", in->stream, gst_hdmabuf_in_producer_vm (in), timeout_ms);
+    else
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "frame %" G_GUINT64_FORMAT " of stream "
+          "\"%s\" failed: %s", in->frame, in->stream, hdmabuf_strerror (e));
+    return GST_FLOW_ERROR;
+  }
+  /* After the acquire wait, once, into private memory: the producer's VM may rewrite it. */
+  memcpy (&h, (const void *) s->header, HDMABUF_FRAME_DEFINED_LENGTH);
+  if (!hdmabuf_frame_header_valid (&h, in->frame, in->frame_bytes)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE, "the header of frame %" G_GUINT64_FORMAT
+        " of stream \"%s\" is invalid", in->frame, in->stream);
+    return GST_FLOW_ERROR;
+  }
+  *info = h;
+  in->taken = in->frame++;
+  return GST_FLOW_OK;
+}
+
+static void
+release_slot (gpointer data)
+{
+  Release *r = data;
+  /* After the producer withdrew the stream this fails harmlessly: nobody waits any more. */
+  gint e = hdmabuf_fence_post (r->in->slots[r->slot].fence, r->value, 0);
+  if (e != 0)
+    GST_DEBUG ("releasing slot %u: %s", r->slot, hdmabuf_strerror (e));
+  gst_hdmabuf_in_unref (r->in);
+  g_free (r);
+}
+
+void
+gst_hdmabuf_in_skip (GstHdmabufIn * in)
+{
+  hdmabuf_fence_post (in->slots[in->taken % in->k].fence, in->taken / in->k + 1, 0);
+}
+
+GstBuffer *
+gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload)
+{
+  guint slot = in->taken % in->k;
+  Release *r = g_new (Release, 1);
+  GstBuffer *buf = gst_buffer_new ();
+
+  r->in = gst_hdmabuf_in_ref (in);
+  r->slot = slot;
+  r->value = in->taken / in->k + 1;
+  gst_buffer_append_memory (buf, gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
+          in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot));
+  if (in->is_video)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&in->vinfo),
+        GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),
+        GST_VIDEO_INFO_N_PLANES (&in->vinfo), in->vinfo.offset, in->vinfo.stride);
+  return buf;
+}

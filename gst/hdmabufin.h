@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer's side of one export of a stream: its K slots imported and mapped, the caps they
+ * carry, and frames handed out as GstMemory over the mapping. A slot goes back to the producer
+ * (release fence) when downstream drops the last reference to its memory, so several frames may
+ * be in flight at once. Reference counted: buffers downstream keep it alive.
+ */
+#ifndef GST_HDMABUF_IN_H
+#define GST_HDMABUF_IN_H
+
+#include "hdmabufcaps.h"
+#include "hdmabufframe.h"
+
+G_BEGIN_DECLS
+
+typedef struct _GstHdmabufIn GstHdmabufIn;
+
+/*
+ * Waits up to timeout_ms (< 0: no limit) for every slot of a stream whose name matches
+ * stream (a udev-style glob) and imports them; an export of generation skip_generation (the one
+ * just left for new caps) is passed over. NULL with error set, or NULL without when *cancel
+ * became TRUE.
+ */
+GstHdmabufIn *gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream,
+    const gchar * skip_generation, gint timeout_ms, const gint * cancel, GError ** error);
+GstHdmabufIn *gst_hdmabuf_in_ref (GstHdmabufIn * in);
+void gst_hdmabuf_in_unref (GstHdmabufIn * in);
+
+GstCaps *gst_hdmabuf_in_caps (GstHdmabufIn * in);
+const gchar *gst_hdmabuf_in_generation (GstHdmabufIn * in);
+const gchar *gst_hdmabuf_in_stream (GstHdmabufIn * in);
+guint32 gst_hdmabuf_in_producer_vm (GstHdmabufIn * in);
+guint gst_hdmabuf_in_slots (GstHdmabufIn * in);
+
+/*
+ * Waits for the next frame and copies its header (validated) into *info. GST_FLOW_FLUSHING when
+ * *cancel became TRUE, GST_FLOW_EOS when the producer withdrew the stream (acquire closed with
+ * ENOENT), GST_FLOW_ERROR with error set otherwise (the producer's VM is gone, a bad header, a
+ * timeout).
+ */
+GstFlowReturn gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
+    struct hdmabuf_frame_header * info, GError ** error);
+/* The frame taken last as a buffer over the mapping (read-only memory for a read-only import),
+ * with a GstVideoMeta for video; its slot is released when the memory is freed. */
+GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload);
+/* Hands the frame taken last back at once (a frame not pushed downstream). */
+void gst_hdmabuf_in_skip (GstHdmabufIn * in);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hdmabufsink -> hdmabufsrc between two processes ("VMs") against real daemons.
+ *
+ *   gst-stream-test produce STREAM [ro|copy|live] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
+ *   gst-stream-test consume STREAM [ro|copy|live] PHASE...  hdmabufsrc -> appsink, checking every frame; prints READY
+ *   gst-stream-test kill STREAM                    consumes a producer it starts, SIGKILLs it, expects the end
+ *   gst-stream-test stall STREAM                   produces to nobody: the sink must fail once the slots are full
+ *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
+ *                                                  dies"): the sink must fail naming that VM
+ *
+ * PHASE is FORMAT:WIDTHxHEIGHT:FRAMES (video) or audio:FORMAT:RATExCHANNELS:FRAMES; a new phase is a
+ * caps change mid-stream. Frame n (counted over all phases) carries n in its first 4 bytes, and
+ * every byte of every plane's visible rows is a function of n, plane, row and column; its PTS is
+ * n times the frame duration. The consumer checks every byte, the order, the PTS, the caps, that
+ * no frame is lost, that EOS arrives, and that each buffer's memory is a shared mapping (not a
+ * copy in the heap); the producer checks that upstream wrote every frame into the sink's pool and
+ * the sink copied none ("copy": the source refuses the sink's pool and pads its rows, so the sink
+ * must copy every frame, and say so once; "live": the sink paces frames on its clock, and the live
+ * source stamps them with the producer's capture times on its own clock instead of restoring PTS).
+ */
+#define _GNU_SOURCE
+#include <gst/app/app.h>
+#include <gst/audio/audio.h>
+#include <gst/base/gstpushsrc.h>
+#include <gst/video/video.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STEP_TIMEOUT (20 * GST_SECOND)
+#define AUDIO_PERIOD 1024       /* frames per audio buffer */
+
+#define FAIL(...) do { fprintf (stderr, "FAIL: " __VA_ARGS__); fputc ('\n', stderr); exit (1); } while (0)
+
+typedef struct {
+  gboolean audio;
+  GstCaps *caps;
+  guint frames;
+  GstClockTime duration;
+} Phase;
+
+static Phase *phases;
+static guint n_phases;
+
+static void
+parse_phases (gchar ** args, guint n)
+{
+  phases = g_new0 (Phase, n);
+  n_phases = n;
+  for (guint i = 0; i < n; i++) {
+    gchar **f = g_strsplit (args[i], ":", -1);
+    guint a, b;
+    gboolean audio = g_strcmp0 (f[0], "audio") == 0;
+    gchar **p = audio ? f + 1 : f;
+
+    if (g_strv_length (p) != 3 || sscanf (p[1], "%ux%u", &a, &b) != 2)
+      FAIL ("bad phase %s", args[i]);
+    phases[i].audio = audio;
+    phases[i].frames = atoi (p[2]);
+    if (audio) {
+      phases[i].caps = gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, p[0], "rate", G_TYPE_INT, a,
+          "channels", G_TYPE_INT, b, "layout", G_TYPE_STRING, "interleaved", NULL);
+      phases[i].duration = gst_util_uint64_scale (AUDIO_PERIOD, GST_SECOND, a);
+    } else {
+      phases[i].caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, p[0], "width", G_TYPE_INT, a,
+          "height", G_TYPE_INT, b, "framerate", GST_TYPE_FRACTION, 30, 1, NULL);
+      phases[i].duration = gst_util_uint64_scale (1, GST_SECOND, 30);
+    }
+    g_strfreev (f);
+  }
+}
+
+static guint8
+pattern (guint64 n, guint plane, guint row, gsize col)
+{
+  return (guint8) (n * 7 + plane * 31 + row * 3 + col * 5);
+}
+
+/* Bytes of a plane's row that hold pixels (8-bit components). */
+static gsize
+row_bytes (const GstVideoInfo * vi, guint plane)
+{
+  gsize bytes = 0;
+  for (guint c = 0; c < GST_VIDEO_INFO_N_COMPONENTS (vi); c++)
+    if (GST_VIDEO_FORMAT_INFO_PLANE (vi->finfo, c) == plane)
+      bytes = MAX (bytes, (gsize) GST_VIDEO_INFO_COMP_POFFSET (vi, c) +
+          (gsize) (GST_VIDEO_INFO_COMP_WIDTH (vi, c) - 1) * GST_VIDEO_INFO_COMP_PSTRIDE (vi, c) + 1);
+  return bytes;
+}
+
+static guint
+plane_rows (const GstVideoInfo * vi, guint plane)
+{
+  for (guint c = 0; c < GST_VIDEO_INFO_N_COMPONENTS (vi); c++)
+    if (GST_VIDEO_FORMAT_INFO_PLANE (vi->finfo, c) == plane)
+      return GST_VIDEO_INFO_COMP_HEIGHT (vi, c);
+  return 0;
+}
+
+/* Fills (check = FALSE) or checks a video frame; returns the first bad offset, or -1. */
+static gssize
+video_pattern (GstVideoFrame * f, guint64 n, gboolean check)
+{
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (f); p++) {
+    guint8 *base = GST_VIDEO_FRAME_PLANE_DATA (f, p);
+    gsize bytes = row_bytes (&f->info, p);
+    for (guint y = 0; y < plane_rows (&f->info, p); y++) {
+      guint8 *row = base + (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (f, p);
+      for (gsize x = 0; x < bytes; x++) {
+        guint8 want = p == 0 && y == 0 && x < 4 ? (guint8) (n >> (8 * x)) : pattern (n, p, y, x);
+        if (!check)
+          row[x] = want;
+        else if (row[x] != want)
+          return (gssize) (row + x - (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0));
+      }
+    }
+  }
+  return -1;
+}
+
+static gssize
+audio_pattern (guint8 * data, gsize size, guint64 n, gboolean check)
+{
+  for (gsize i = 0; i < size; i++) {
+    guint8 want = i < 4 ? (guint8) (n >> (8 * i)) : pattern (n, 0, 0, i);
+    if (!check)
+      data[i] = want;
+    else if (data[i] != want)
+      return (gssize) i;
+  }
+  return -1;
+}
+
+/* ---- the producer's source: renders into whatever buffer the pool gives ---- */
+
+typedef struct {
+  GstPushSrc parent;
+  gboolean own_pool;            /* refuse the sink's pool: its own, with padded rows */
+  guint phase;
+  guint in_phase;
+  guint64 n;
+  GstClockTime pts;
+  guint pooled;                 /* frames written into the sink's pool */
+} PatternSrc;
+typedef struct {
+  GstPushSrcClass parent;
+} PatternSrcClass;
+
+G_DEFINE_TYPE (PatternSrc, pattern_src, GST_TYPE_PUSH_SRC);
+
+static GstCaps *
+pattern_src_get_caps (GstBaseSrc * src, GstCaps * filter)
+{
+  PatternSrc *self = (PatternSrc *) src;
+  GstCaps *caps = gst_caps_ref (phases[MIN (self->phase, n_phases - 1)].caps);
+  if (filter != NULL) {
+    GstCaps *c = gst_caps_intersect (caps, filter);
+    gst_caps_unref (caps);
+    caps = c;
+  }
+  return caps;
+}
+
+static GstFlowReturn
+pattern_src_fill (GstPushSrc * src, GstBuffer * buf)
+{
+  PatternSrc *self = (PatternSrc *) src;
+  Phase *ph;
+
+  if (self->phase >= n_phases)
+    return GST_FLOW_EOS;
+  ph = &phases[self->phase];
+  if (buf->pool != NULL && strcmp (G_OBJECT_TYPE_NAME (buf->pool), "GstHdmabufPool") == 0)
+    self->pooled++;
+  if (ph->audio) {
+    GstMapInfo map;
+    GstAudioInfo ai;
+    gst_audio_info_from_caps (&ai, ph->caps);
+    gst_buffer_set_size (buf, AUDIO_PERIOD * GST_AUDIO_INFO_BPF (&ai));
+    gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    audio_pattern (map.data, map.size, self->n, FALSE);
+    gst_buffer_unmap (buf, &map);
+  } else {
+    GstVideoInfo vi;
+    GstVideoFrame f;
+    gst_video_info_from_caps (&vi, ph->caps);
+    if (!gst_video_frame_map (&f, &vi, buf, GST_MAP_WRITE))
+      FAIL ("cannot map frame %" G_GUINT64_FORMAT, self->n);
+    video_pattern (&f, self->n, FALSE);
+    gst_video_frame_unmap (&f);
+  }
+  GST_BUFFER_PTS (buf) = self->pts;
+  GST_BUFFER_DURATION (buf) = ph->duration;
+  self->pts += ph->duration;
+  self->n++;
+  if (++self->in_phase == ph->frames) {
+    self->phase++;
+    self->in_phase = 0;
+    if (self->phase < n_phases)
+      gst_pad_mark_reconfigure (GST_BASE_SRC_PAD (src));       /* new caps before the next frame */
+  }
+  return GST_FLOW_OK;
+}
+
+static gboolean
+pattern_src_decide_allocation (GstBaseSrc * src, GstQuery * query)
+{
+  PatternSrc *self = (PatternSrc *) src;
+  GstCaps *caps;
+
+  if (self->own_pool) {
+    GstVideoInfo vi;
+    GstBufferPool *pool = gst_video_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    GstVideoAlignment align;
+
+    while (gst_query_get_n_allocation_pools (query) > 0)
+      gst_query_remove_nth_allocation_pool (query, 0);
+    gst_query_parse_allocation (query, &caps, NULL);
+    gst_video_info_from_caps (&vi, caps);
+    gst_buffer_pool_config_set_params (config, caps, vi.size, 2, 0);
+    gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+    gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+    gst_video_alignment_reset (&align);
+    align.padding_right = 13;   /* strides unlike the sink's: a copy must follow them */
+    gst_buffer_pool_config_set_video_alignment (config, &align);
+    gst_buffer_pool_set_config (pool, config);
+    gst_query_add_allocation_pool (query, pool, vi.size, 2, 0);
+    gst_object_unref (pool);
+  }
+  return GST_BASE_SRC_CLASS (pattern_src_parent_class)->decide_allocation (src, query);
+}
+
+static void
+pattern_src_class_init (PatternSrcClass * klass)
+{
+  static GstStaticPadTemplate tmpl = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+      GST_STATIC_CAPS_ANY);
+  gst_element_class_add_static_pad_template (GST_ELEMENT_CLASS (klass), &tmpl);
+  gst_element_class_set_static_metadata (GST_ELEMENT_CLASS (klass), "pattern", "Source", "test pattern", "test");
+  GST_BASE_SRC_CLASS (klass)->get_caps = pattern_src_get_caps;
+  GST_BASE_SRC_CLASS (klass)->decide_allocation = pattern_src_decide_allocation;
+  GST_PUSH_SRC_CLASS (klass)->fill = pattern_src_fill;
+}
+
+static void
+pattern_src_init (PatternSrc * self)
+{
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}
+
+/* ---- the sink's log: in place or copied ---- */
+
+static guint in_place, copied;
+
+static void
+count_log (GstDebugCategory * cat, GstDebugLevel level, const gchar * file, const gchar * function, gint line,
+    GObject * object, GstDebugMessage * message, gpointer user_data)
+{
+  const gchar *text = gst_debug_message_get (message);
+  (void) level, (void) file, (void) function, (void) line, (void) object, (void) user_data;
+  if (strcmp (gst_debug_category_get_name (cat), "hdmabufsink") != 0 || text == NULL)
+    return;
+  if (strstr (text, "written in place") != NULL)
+    g_atomic_int_inc (&in_place);
+  if (strstr (text, "copying frames") != NULL)
+    g_atomic_int_inc (&copied);
+}
+
+/* Waits for EOS or an error; TRUE on EOS. */
+static gboolean
+await_end (GstElement * pipeline, GstClockTime timeout, gchar ** why)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, timeout, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gboolean eos = msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS;
+
+  if (msg != NULL && !eos) {
+    GError *err;
+    gchar *dbg;
+    gst_message_parse_error (msg, &err, &dbg);
+    *why = g_strdup_printf ("error: %s (%s)", err->message, dbg);
+    g_error_free (err);
+    g_free (dbg);
+  } else if (msg == NULL) {
+    *why = g_strdup ("timed out");
+  }
+  if (msg != NULL)
+    gst_message_unref (msg);
+  gst_object_unref (bus);
+  return eos;
+}
+
+static int
+produce (const gchar * stream, gboolean read_only, gboolean copy, gboolean live)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  GstElement *src = g_object_new (pattern_src_get_type (), NULL);
+  GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
+  const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
+  guint total = 0;
+  gchar *why = NULL;
+
+  if (sink == NULL)
+    FAIL ("no hdmabufsink (GST_PLUGIN_PATH?)");
+  for (guint i = 0; i < n_phases; i++)
+    total += phases[i].frames;
+  gst_debug_set_threshold_for_name ("hdmabufsink", GST_LEVEL_LOG);
+  gst_debug_add_log_function (count_log, NULL, NULL);
+  ((PatternSrc *) src)->own_pool = copy;
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", live,
+      "read-only", read_only, "timeout", 20000, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
+  gst_element_link (src, sink);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  if (!await_end (pipeline, 120 * GST_SECOND, &why))
+    FAIL ("producer: %s", why);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  printf ("producer: %u frames, %u written into the sink's pool, %u in place, copy logged %u times\n",
+      total, ((PatternSrc *) src)->pooled, g_atomic_int_get (&in_place), g_atomic_int_get (&copied));
+  if (copy && (((PatternSrc *) src)->pooled != 0 || g_atomic_int_get (&in_place) != 0
+          || g_atomic_int_get (&copied) != 1))
+    FAIL ("producer: the sink did not copy every frame, or did not say so once");
+  if (!copy && (((PatternSrc *) src)->pooled != total || (guint) g_atomic_int_get (&in_place) != total
+          || g_atomic_int_get (&copied) != 0))
+    FAIL ("producer: not every frame went through the shared pool without a copy");
+  gst_object_unref (pipeline);
+  return 0;
+}
+
+/* Whether addr lies in a shared file mapping (the daemon's region), not in anonymous or heap memory. */
+static gboolean
+in_shared_mapping (gconstpointer addr)
+{
+  gchar *maps = NULL;
+  gboolean found = FALSE;
+
+  if (!g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL))
+    return FALSE;
+  for (gchar * line = strtok (maps, "\n"); line != NULL && !found; line = strtok (NULL, "\n")) {
+    guintptr start, end;
+    gchar perms[8], path[512] = "";
+    if (sscanf (line, "%" G_GINTPTR_MODIFIER "x-%" G_GINTPTR_MODIFIER "x %7s %*s %*s %*s %511[^\n]",
+            &start, &end, perms, path) < 3)
+      continue;
+    if ((guintptr) addr >= start && (guintptr) addr < end)
+      found = perms[3] == 's' && path[0] != '\0' && path[0] != '[';
+  }
+  g_free (maps);
+  return found;
+}
+
+static GstElement *
+consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
+{
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 is-live=%d ! appsink name=out sync=false",
+      stream, live);
+  GError *err = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+
+  if (pipeline == NULL)
+    FAIL ("%s: %s", desc, err->message);
+  g_free (desc);
+  *appsink = GST_APP_SINK (gst_bin_get_by_name (GST_BIN (pipeline), "out"));
+  return pipeline;
+}
+
+/* pts: the PTS sent, or GST_CLOCK_TIME_NONE for a live source's own. */
+static void
+check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gboolean read_only)
+{
+  GstBuffer *buf = gst_sample_get_buffer (sample);
+  GstCaps *caps = gst_sample_get_caps (sample);
+  GstMemory *mem = gst_buffer_peek_memory (buf, 0);
+  GstMapInfo map;
+  gssize bad;
+
+  if (!gst_caps_is_subset (caps, ph->caps))
+    FAIL ("frame %" G_GUINT64_FORMAT ": caps %s, not %s", n, gst_caps_to_string (caps),
+        gst_caps_to_string (ph->caps));
+  if (GST_CLOCK_TIME_IS_VALID (pts) && GST_BUFFER_PTS (buf) != pts)
+    FAIL ("frame %" G_GUINT64_FORMAT ": PTS %" GST_TIME_FORMAT ", not %" GST_TIME_FORMAT, n,
+        GST_TIME_ARGS (GST_BUFFER_PTS (buf)), GST_TIME_ARGS (pts));
+  if (GST_BUFFER_DURATION (buf) != ph->duration)
+    FAIL ("frame %" G_GUINT64_FORMAT ": duration %" GST_TIME_FORMAT, n, GST_TIME_ARGS (GST_BUFFER_DURATION (buf)));
+  if (gst_buffer_n_memory (buf) != 1 || GST_MEMORY_IS_READONLY (mem) != read_only)
+    FAIL ("frame %" G_GUINT64_FORMAT ": %u memories, read-only %d", n, gst_buffer_n_memory (buf),
+        GST_MEMORY_IS_READONLY (mem));
+  gst_memory_map (mem, &map, GST_MAP_READ);
+  if (!in_shared_mapping (map.data))
+    FAIL ("frame %" G_GUINT64_FORMAT ": memory %p is no shared mapping (a copy?)", n, map.data);
+  gst_memory_unmap (mem, &map);
+  if (ph->audio) {
+    GstAudioInfo ai;
+    gst_audio_info_from_caps (&ai, ph->caps);
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    if (map.size != AUDIO_PERIOD * (gsize) GST_AUDIO_INFO_BPF (&ai))
+      FAIL ("frame %" G_GUINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes", n, map.size);
+    bad = audio_pattern (map.data, map.size, n, TRUE);
+    gst_buffer_unmap (buf, &map);
+  } else {
+    GstVideoInfo vi;
+    GstVideoFrame f;
+    gst_video_info_from_caps (&vi, caps);
+    if (gst_buffer_get_video_meta (buf) == NULL || !gst_video_frame_map (&f, &vi, buf, GST_MAP_READ))
+      FAIL ("frame %" G_GUINT64_FORMAT ": no video meta or not mappable", n);
+    bad = video_pattern (&f, n, TRUE);
+    gst_video_frame_unmap (&f);
+  }
+  if (bad >= 0)
+    FAIL ("frame %" G_GUINT64_FORMAT ": byte %" G_GSSIZE_FORMAT " differs (lost, reordered or torn)", n, bad);
+}
+
+/* A live source's PTS: increasing, and near the running time at which the frame arrives. */
+static void
+check_live_pts (GstElement * pipeline, GstSample * sample, guint64 n, GstClockTime * last)
+{
+  GstClockTime pts = GST_BUFFER_PTS (gst_sample_get_buffer (sample));
+  GstClock *clock = gst_element_get_clock (pipeline);
+  GstClockTimeDiff lag;
+
+  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID (pts) || (GST_CLOCK_TIME_IS_VALID (*last) && pts <= *last))
+    FAIL ("frame %" G_GUINT64_FORMAT ": live PTS %" GST_TIME_FORMAT " after %" GST_TIME_FORMAT, n,
+        GST_TIME_ARGS (pts), GST_TIME_ARGS (*last));
+  lag = GST_CLOCK_DIFF (pts, gst_clock_get_time (clock) - gst_element_get_base_time (pipeline));
+  if (lag < -GST_SECOND / 10 || lag > 2 * GST_SECOND)
+    FAIL ("frame %" G_GUINT64_FORMAT ": live PTS %" GST_TIME_FORMAT " is %" G_GINT64_FORMAT " ms from now", n,
+        GST_TIME_ARGS (pts), lag / GST_MSECOND);
+  gst_object_unref (clock);
+  *last = pts;
+}
+
+static int
+consume (const gchar * stream, gboolean read_only, gboolean live)
+{
+  GstAppSink *out;
+  GstElement *pipeline = consumer_pipeline (stream, live, &out);
+  GstClockTime pts = 0, last = GST_CLOCK_TIME_NONE;
+  guint64 n = 0;
+  gchar *why = NULL;
+
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  printf ("READY consumer of \"%s\"\n", stream);
+  fflush (stdout);
+  for (guint i = 0; i < n_phases; i++) {
+    for (guint j = 0; j < phases[i].frames; j++, n++) {
+      GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
+      if (sample == NULL)
+        FAIL ("frame %" G_GUINT64_FORMAT " did not arrive (eos %d)", n, gst_app_sink_is_eos (out));
+      check_sample (sample, n, &phases[i], live ? GST_CLOCK_TIME_NONE : pts, read_only);
+      if (live)
+        check_live_pts (pipeline, sample, n, &last);
+      gst_sample_unref (sample);
+      pts += phases[i].duration;
+    }
+  }
+  if (gst_app_sink_try_pull_sample (out, STEP_TIMEOUT) != NULL || !gst_app_sink_is_eos (out))
+    FAIL ("no EOS after frame %" G_GUINT64_FORMAT, n);
+  if (!await_end (pipeline, STEP_TIMEOUT, &why))
+    FAIL ("consumer: %s", why);
+  printf ("consumer: %" G_GUINT64_FORMAT " frames over %u caps, every byte, PTS and duration as sent, "
+      "all in shared mappings; then EOS\n", n, n_phases);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (pipeline);
+  return 0;
+}
+
+/* Takes count frames, unchecked: the stream runs. */
+static void
+pull_frames (GstAppSink * out, int count)
+{
+  for (int i = 0; i < count; i++) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
+    if (sample == NULL)
+      FAIL ("frame %d did not arrive", i);
+    gst_sample_unref (sample);
+  }
+}
+
+/* The producer dies mid-stream: the consumer must end (EOS or an error) soon after. */
+static int
+kill_producer (const gchar * self_path, const gchar * stream)
+{
+  gchar *argv[] = { (gchar *) self_path, (gchar *) "produce", (gchar *) stream, (gchar *) "RGBA:64x48:100000000",
+    NULL
+  };
+  GstAppSink *out;
+  GstElement *pipeline = consumer_pipeline (stream, FALSE, &out);
+  GError *err = NULL;
+  GPid child;
+  gint64 killed;
+  gchar *why = NULL;
+  gboolean eos;
+
+  if (!g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &child, &err))
+    FAIL ("spawn: %s", err->message);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  pull_frames (out, 20);
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  killed = g_get_monotonic_time ();
+  /* Drain what is queued; the frames still in the slots stay readable. */
+  while (!gst_app_sink_is_eos (out)) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out, GST_SECOND / 10);
+    if (sample != NULL)
+      gst_sample_unref (sample);
+    else if (g_get_monotonic_time () - killed > 5 * G_USEC_PER_SEC)
+      break;
+  }
+  eos = await_end (pipeline, 5 * GST_SECOND, &why);
+  if (!eos && g_str_equal (why, "timed out"))
+    FAIL ("the consumer did not end within 5 s of the producer's death");
+  printf ("consumer: producer killed; %s after %" G_GINT64_FORMAT " ms\n", eos ? "EOS" : why,
+      (g_get_monotonic_time () - killed) / 1000);
+  g_free (why);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (pipeline);
+  return 0;
+}
+
+/* Nobody consumes: after K frames the sink waits for a release that never comes, and fails. */
+static int
+stall (const gchar * stream)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  GstElement *src = g_object_new (pattern_src_get_type (), NULL);
+  GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
+  const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
+  gint64 start = g_get_monotonic_time ();
+  gchar *why = NULL;
+
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE,
+      "timeout", 1000, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
+  gst_element_link (src, sink);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release") == NULL)
+    FAIL ("the stalled sink did not fail as expected: %s", why != NULL ? why : "EOS");
+  printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, (g_get_monotonic_time () - start) / 1000);
+  g_free (why);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  return 0;
+}
+
+/* The pid of the process with "--socket PATH" in its command line, or 0. */
+static GPid
+pid_of_daemon (const gchar * socket)
+{
+  GDir *proc = g_dir_open ("/proc", 0, NULL);
+  const gchar *name;
+  GPid found = 0;
+
+  while (proc != NULL && found == 0 && (name = g_dir_read_name (proc)) != NULL) {
+    gchar *path = g_build_filename ("/proc", name, "cmdline", NULL);
+    gchar *cmd = NULL;
+    gsize len = 0;
+    if (g_ascii_isdigit (name[0]) && g_file_get_contents (path, &cmd, &len, NULL)) {
+      const gchar *prev = "";
+      for (const gchar * a = cmd; a < cmd + len; a += strlen (a) + 1) {
+        if (strcmp (prev, "--socket") == 0 && strcmp (a, socket) == 0)
+          found = atoi (name);
+        prev = a;
+      }
+    }
+    g_free (cmd);
+    g_free (path);
+  }
+  if (proc != NULL)
+    g_dir_close (proc);
+  return found;
+}
+
+/* The consumer VM's daemon dies mid-stream: the sink fails with an error naming that VM. */
+static int
+kill_consumer_vm (const gchar * stream)
+{
+  gchar *phase[] = { (gchar *) "RGBA:64x48:100000000", NULL };
+  GstElement *producer = gst_pipeline_new (NULL);
+  GstElement *src = g_object_new (pattern_src_get_type (), NULL);
+  GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
+  const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
+  gchar *socket = g_build_filename (g_getenv ("HDMABUF_RUNTIME_DIR"), "source.sock", NULL);
+  gchar *want = g_strdup_printf ("VM %s is gone", vm);
+  GPid daemon = pid_of_daemon (socket);
+  GstAppSink *out;
+  GstElement *consumer;
+  gint64 killed;
+  gchar *why = NULL;
+
+  if (daemon == 0)
+    FAIL ("no source daemon with --socket %s", socket);
+  parse_phases (phase, 1);
+  g_object_set (sink, "stream", stream, "target-vm", atoi (vm), "sync", FALSE, "timeout", 20000, NULL);
+  gst_bin_add_many (GST_BIN (producer), src, sink, NULL);
+  gst_element_link (src, sink);
+  consumer = consumer_pipeline (stream, FALSE, &out);
+  gst_element_set_state (producer, GST_STATE_PLAYING);
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  pull_frames (out, 20);
+  kill (daemon, SIGKILL);
+  killed = g_get_monotonic_time ();
+  if (await_end (producer, 10 * GST_SECOND, &why) || strstr (why, want) == NULL)
+    FAIL ("the producer did not fail naming the lost VM: %s", why != NULL ? why : "EOS");
+  printf ("producer: %s, %" G_GINT64_FORMAT " ms after the consumer VM's daemon died\n", why,
+      (g_get_monotonic_time () - killed) / 1000);
+  g_free (why);
+  g_free (want);
+  g_free (socket);
+  gst_element_set_state (consumer, GST_STATE_NULL);
+  gst_element_set_state (producer, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (consumer);
+  gst_object_unref (producer);
+  return 0;
+}
+
+/*
+ * With GST_TRACERS=leaks (as meson test sets it): every GstObject and mini object made must be gone
+ * once the pipelines are. The phases' caps are the test's own and go first.
+ */
+static int
+check_leaks (int rc)
+{
+  GList *tracers = gst_tracing_get_active_tracers ();
+  GstStructure *live = NULL;
+  const GValue *list;
+
+  for (guint i = 0; i < n_phases; i++)
+    gst_clear_caps (&phases[i].caps);
+  for (GList * t = tracers; t != NULL; t = t->next)
+    if (live == NULL && strcmp (G_OBJECT_TYPE_NAME (t->data), "GstLeaksTracer") == 0)
+      g_signal_emit_by_name (t->data, "get-live-objects", &live);
+  g_list_free_full (tracers, gst_object_unref);
+  if (live == NULL)
+    return rc;
+  list = gst_structure_get_value (live, "live-objects-list");
+  for (guint i = 0; i < gst_value_list_get_size (list); i++) {
+    const GstStructure *o = gst_value_get_structure (gst_value_list_get_value (list, i));
+    gchar *text = gst_structure_to_string (o);
+    fprintf (stderr, "leaked: %s\n", text);
+    g_free (text);
+  }
+  if (gst_value_list_get_size (list) > 0)
+    rc = 1;
+  else
+    printf ("leaks tracer: no GStreamer object left\n");
+  gst_structure_free (live);
+  return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean ro, copy, live;
+  int first;
+
+  gst_init (&argc, &argv);
+  if (argc < 3)
+    FAIL ("usage: %s produce|consume STREAM [ro] PHASE... | kill STREAM", argv[0]);
+  if (strcmp (argv[1], "kill") == 0)
+    return check_leaks (kill_producer (argv[0], argv[2]));
+  if (strcmp (argv[1], "kill-consumer-vm") == 0)
+    return check_leaks (kill_consumer_vm (argv[2]));
+  if (strcmp (argv[1], "stall") == 0) {
+    gchar *phase[] = { (gchar *) "RGBA:64x48:1000", NULL };
+    parse_phases (phase, 1);
+    return check_leaks (stall (argv[2]));
+  }
+  ro = argc > 3 && strcmp (argv[3], "ro") == 0;
+  copy = argc > 3 && strcmp (argv[3], "copy") == 0;
+  live = argc > 3 && strcmp (argv[3], "live") == 0;
+  first = ro || copy || live ? 4 : 3;
+  parse_phases (argv + first, argc - first);
+  if (strcmp (argv[1], "produce") == 0)
+    return check_leaks (produce (argv[2], ro, copy, live));
+  return check_leaks (consume (argv[2], ro, live));
+}
