@@ -90,7 +90,9 @@ class SharedRegionFormattingTest
                 throw new IllegalStateException(e);
             }
         });
-        Thread.sleep(200);
+        // A window in which the waiter must NOT finish (a negative check), not synchronisation: the test passes
+        // the same whether the waiter started in it or not.
+        java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
         assertFalse(waiter.isDone(), "waits while format_state is 1");
         header.putIntRelease(FORMAT_STATE_OFFSET, FORMAT_STATE_BLANK); // that formatter failed and gave up
         assertTrue(waiter.get(10, TimeUnit.SECONDS).formattedByUs(), "the waiter took over, long before its timeout");
