@@ -11,6 +11,7 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.hv.shm.FenceTimelineLayout;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 import java.io.IOException;
@@ -103,14 +104,16 @@ public final class Fence implements AutoCloseable
         final boolean producer = side == Side.PRODUCER;
         this.signalTimeline = producer ? Timeline.TIMELINE_ACQUIRE : Timeline.TIMELINE_RELEASE;
         this.waitTimeline = producer ? Timeline.TIMELINE_RELEASE : Timeline.TIMELINE_ACQUIRE;
-        this.signalValue = producer ? FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET : FenceSlotDescriptor.RELEASE_VALUE_OFFSET;
-        this.signalError = producer ? FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET : FenceSlotDescriptor.RELEASE_ERROR_OFFSET;
-        this.signalWaiters = producer ? FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET :
-            FenceSlotDescriptor.RELEASE_WAITERS_OFFSET;
-        this.signalWake = producer ? FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET : FenceSlotDescriptor.RELEASE_WAKE_OFFSET;
-        this.waitValue = producer ? FenceSlotDescriptor.RELEASE_VALUE_OFFSET : FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET;
-        this.waitError = producer ? FenceSlotDescriptor.RELEASE_ERROR_OFFSET : FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET;
-        this.waitWake = producer ? FenceSlotDescriptor.RELEASE_WAKE_OFFSET : FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET;
+        // A producer signals acquire and waits for release; a consumer the other way round.
+        final FenceTimelineLayout signals = FenceTimelineLayout.of(producer);
+        final FenceTimelineLayout waits = FenceTimelineLayout.of(!producer);
+        this.signalValue = signals.value();
+        this.signalError = signals.error();
+        this.signalWaiters = signals.waiters();
+        this.signalWake = signals.wake();
+        this.waitValue = waits.value();
+        this.waitError = waits.error();
+        this.waitWake = waits.wake();
     }
 
     /** Maps the pages holding the slot at region offset {@code fenceOffset} from {@code fd} (which stays open). */

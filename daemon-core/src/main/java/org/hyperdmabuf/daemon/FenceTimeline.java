@@ -3,7 +3,7 @@ package org.hyperdmabuf.daemon;
 import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Timeline;
-import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
+import org.hyperdmabuf.hv.shm.FenceTimelineLayout;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 /**
@@ -33,11 +33,8 @@ public final class FenceTimeline
 
     public static FenceTimeline of(final MemoryWindow slot, final Timeline timeline)
     {
-        return timeline == Timeline.TIMELINE_ACQUIRE ?
-            new FenceTimeline(slot, FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET,
-                FenceSlotDescriptor.ACQUIRE_WAITERS_OFFSET, FenceSlotDescriptor.ACQUIRE_WAKE_OFFSET) :
-            new FenceTimeline(slot, FenceSlotDescriptor.RELEASE_VALUE_OFFSET, FenceSlotDescriptor.RELEASE_ERROR_OFFSET,
-                FenceSlotDescriptor.RELEASE_WAITERS_OFFSET, FenceSlotDescriptor.RELEASE_WAKE_OFFSET);
+        final FenceTimelineLayout words = FenceTimelineLayout.of(timeline == Timeline.TIMELINE_ACQUIRE);
+        return new FenceTimeline(slot, words.value(), words.error(), words.waiters(), words.wake());
     }
 
     public long value()
