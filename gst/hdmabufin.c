@@ -247,12 +247,6 @@ gst_hdmabuf_in_generation (GstHdmabufIn * in)
   return in->generation;
 }
 
-const gchar *
-gst_hdmabuf_in_stream (GstHdmabufIn * in)
-{
-  return in->stream;
-}
-
 guint32
 gst_hdmabuf_in_producer_vm (GstHdmabufIn * in)
 {

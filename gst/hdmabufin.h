@@ -28,7 +28,6 @@ void gst_hdmabuf_in_unref (GstHdmabufIn * in);
 
 GstCaps *gst_hdmabuf_in_caps (GstHdmabufIn * in);
 const gchar *gst_hdmabuf_in_generation (GstHdmabufIn * in);
-const gchar *gst_hdmabuf_in_stream (GstHdmabufIn * in);
 guint32 gst_hdmabuf_in_producer_vm (GstHdmabufIn * in);
 guint gst_hdmabuf_in_slots (GstHdmabufIn * in);
 

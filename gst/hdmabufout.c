@@ -210,12 +210,6 @@ gst_hdmabuf_out_format (GstHdmabufOut * out)
   return &out->fmt;
 }
 
-guint32
-gst_hdmabuf_out_target (GstHdmabufOut * out)
-{
-  return out->target_vm;
-}
-
 guint8 *
 gst_hdmabuf_out_slot_data (GstHdmabufOut * out, guint slot)
 {

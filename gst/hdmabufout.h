@@ -23,7 +23,6 @@ void gst_hdmabuf_out_unref (GstHdmabufOut * out);
 guint gst_hdmabuf_out_slots (GstHdmabufOut * out);
 gsize gst_hdmabuf_out_frame_bytes (GstHdmabufOut * out);
 const GstHdmabufFormat *gst_hdmabuf_out_format (GstHdmabufOut * out);
-guint32 gst_hdmabuf_out_target (GstHdmabufOut * out);
 /* A new GstMemory over a slot's content (keeps out alive). */
 GstMemory *gst_hdmabuf_out_wrap_slot (GstHdmabufOut * out, guint slot);
 /* The slot whose content starts at data, or -1. */
@@ -38,8 +37,9 @@ GstFlowReturn gst_hdmabuf_out_take_next (GstHdmabufOut * out, gint timeout_ms, g
 /* A taken slot comes back (its GstBuffer was dropped): free for its next round. */
 void gst_hdmabuf_out_give_back (GstHdmabufOut * out, guint slot);
 /*
- * Takes the slot of the next frame to publish, for a copy; already taken when the pool handed
- * it out for exactly that frame (*zero_copy then TRUE for that slot).
+ * The slot of the next frame to publish. want_slot: the slot upstream's buffer is (or -1); when
+ * the pool handed it out for exactly this frame, *slot = want_slot (written in place). Otherwise
+ * takes the frame's slot once the consumer released it, for a copy.
  */
 GstFlowReturn gst_hdmabuf_out_take_for_publish (GstHdmabufOut * out, gint want_slot, gint timeout_ms,
     guint * slot, GError ** error);
