@@ -1,8 +1,15 @@
 package org.hyperdmabuf.cli;
 
 import org.hyperdmabuf.abi.BufferIds;
+import org.hyperdmabuf.abi.v1.BufferId;
+import org.hyperdmabuf.abi.v1.Import;
+import org.hyperdmabuf.abi.v1.Imported;
+import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.hv.nativeio.MappedMemory;
+import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,9 +27,17 @@ final class WriteImportCommand implements Callable<Integer>
     @Option(names = "--id", required = true)
     String id;
 
+    @Option(names = "--map-writable", description = {"Instead: map the import's fd writable with mmap and say whether",
+        "that was refused (on Xen the hypervisor refuses a read-only grant), then read byte 0 through a read-only map."})
+    boolean mapWritable;
+
     @Override
     public Integer call() throws Exception
     {
+        if (mapWritable)
+        {
+            return mapWritable();
+        }
         try (HdmabufClient client = HdmabufClient.connect(socket);
              ImportedBuffer b = client.importBuffer(BufferIds.parse(id)))
         {
@@ -31,6 +46,39 @@ final class WriteImportCommand implements Callable<Integer>
             b.buffer().bytes().put(0, (byte)0x7f);
             System.out.println("WROTE");
             client.release(b.id());
+        }
+        return 0;
+    }
+
+    private int mapWritable() throws Exception
+    {
+        final BufferId bufferId = BufferIds.parse(id);
+        try (HdmabufClient client = HdmabufClient.connect(socket))
+        {
+            final HdmabufClient.Reply raw = client.call(Request.newBuilder().setImport(Import.newBuilder()
+                .setId(bufferId)));
+            final Imported i = raw.response().getImported();
+            try
+            {
+                try (MappedMemory w = MappedMemory.map(raw.fds()[0], i.getOffset(), i.getLength(), false))
+                {
+                    System.out.println("MAPPED writable (access " + i.getAccess() + ", " + w.buffer().capacity() +
+                        " bytes)");
+                }
+                catch (final NativeIoException e)
+                {
+                    System.out.println("REFUSED writable mapping: " + e.errnoName() + " (" + e.getMessage() + ")");
+                }
+                try (MappedMemory ro = MappedMemory.map(raw.fds()[0], i.getOffset(), i.getLength(), true))
+                {
+                    System.out.println("MAPPED read-only: byte 0 = " + ro.buffer().get(0));
+                }
+            }
+            finally
+            {
+                Native.closeQuietly(raw.fds()[0]);
+                client.release(bufferId);
+            }
         }
         return 0;
     }

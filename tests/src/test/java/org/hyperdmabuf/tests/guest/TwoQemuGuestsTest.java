@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -23,8 +22,6 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Two real QEMU guests (TCG) run the daemons in guest mode on one region owned by an ivshmem server on this host:
@@ -97,16 +94,7 @@ class TwoQemuGuestsTest
         {
             resources.get(i).close();
         }
-        if (work != null)
-        {
-            try (Stream<Path> paths = Files.walk(work))
-            {
-                for (final Path p : (Iterable<Path>)paths.sorted(Comparator.reverseOrder())::iterator)
-                {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        GuestTests.deleteTree(work);
     }
 
     @ParameterizedTest
@@ -115,7 +103,8 @@ class TwoQemuGuestsTest
         throws Exception
     {
         this.backend = backend;
-        requireTools("qemu-system-x86_64", "busybox", "cpio", "apt-get", "dpkg");
+        GuestTests.requireTools("qemu-system-x86, busybox-static, cpio and kmod", "qemu-system-x86_64", "busybox",
+            "cpio", "apt-get", "dpkg");
         final Path basedir = Paths.get(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
         final Path prepare = basedir.resolve("../packaging/qemu-guest/prepare.sh").normalize();
         final Path cache = Path.of(System.getProperty("hdmabuf.guest.cache",
@@ -265,21 +254,5 @@ class TwoQemuGuestsTest
     private static long parseMiB(final String size)
     {
         return Long.parseLong(size.substring(0, size.length() - 1)) << 20;
-    }
-
-    /** Skips outside CI when a tool is missing; in CI ({@code CI=true}) a missing tool fails the test. */
-    private static void requireTools(final String... tools)
-    {
-        for (final String tool : tools)
-        {
-            final boolean found = Stream.of(System.getenv().getOrDefault("PATH", "").split(":"))
-                .anyMatch(dir -> Files.isExecutable(Path.of(dir, tool)));
-            if (!found && "true".equals(System.getenv("CI")))
-            {
-                fail(tool + " is not installed (.ci/run installs qemu-system-x86 busybox-static cpio kmod)");
-            }
-            assumeTrue(found, tool + " is not installed: the two-guest test needs qemu-system-x86, busybox-static, " +
-                "cpio and kmod");
-        }
     }
 }
