@@ -103,6 +103,7 @@ static const struct xdg_toplevel_listener toplevel_listener = {
 int window_open(struct window *w, const char *title, bool fullscreen)
 {
     memset(w, 0, sizeof(*w));
+    wl_list_init(&w->feedbacks);
     w->presentation_clock = CLOCK_MONOTONIC;
     w->display = wl_display_connect(NULL);
     if (w->display == NULL) {
@@ -141,6 +142,21 @@ int window_open(struct window *w, const char *title, bool fullscreen)
     return 0;
 }
 
+struct feedback {
+    struct wl_list link; /* in window.feedbacks */
+    struct wp_presentation_feedback *fb;
+    struct window *w;
+    uint64_t frame;
+    int64_t committed; /* CLOCK_MONOTONIC ns */
+};
+
+static void feedback_free(struct feedback *f)
+{
+    wl_list_remove(&f->link);
+    wp_presentation_feedback_destroy(f->fb);
+    free(f);
+}
+
 void window_close(struct window *w)
 {
     if (w->frame_callback != NULL)
@@ -151,9 +167,15 @@ void window_close(struct window *w)
         xdg_surface_destroy(w->xdg_surface);
     if (w->surface != NULL)
         wl_surface_destroy(w->surface);
-    /* Presentation feedback still pending ends with "discarded", which frees it. */
+    /* Presentation feedback still pending ends with "discarded", which frees it; what the compositor has not
+     * answered by then is freed here. */
     if (w->display != NULL && wl_display_get_error(w->display) == 0)
         wl_display_roundtrip(w->display);
+    if (w->feedbacks.next != NULL) {
+        struct feedback *f, *next;
+        wl_list_for_each_safe(f, next, &w->feedbacks, link)
+            feedback_free(f);
+    }
     if (w->presentation != NULL)
         wp_presentation_destroy(w->presentation);
     if (w->wm_base != NULL)
@@ -265,11 +287,7 @@ static void frame_done(void *data, struct wl_callback *cb, uint32_t time)
 
 static const struct wl_callback_listener frame_listener = { .done = frame_done };
 
-struct feedback {
-    struct window *w;
-    uint64_t frame;
-    int64_t committed; /* CLOCK_MONOTONIC ns */
-};
+
 
 static void feedback_sync_output(void *data, struct wp_presentation_feedback *fb, struct wl_output *output)
 {
@@ -303,14 +321,14 @@ static void feedback_presented(void *data, struct wp_presentation_feedback *fb, 
             (long long)f->committed);
         fflush(f->w->presentation_log); /* read while the stream runs */
     }
-    wp_presentation_feedback_destroy(fb);
-    free(f);
+    feedback_free(f);
+    (void)fb;
 }
 
 static void feedback_discarded(void *data, struct wp_presentation_feedback *fb)
 {
-    wp_presentation_feedback_destroy(fb);
-    free(data);
+    (void)fb;
+    feedback_free(data);
 }
 
 static const struct wp_presentation_feedback_listener feedback_listener = {
@@ -332,8 +350,9 @@ void window_show(struct window *w, struct shm_buffer *b, int32_t width, int32_t 
         f->w = w;
         f->frame = frame;
         f->committed = clock_ns(CLOCK_MONOTONIC);
-        wp_presentation_feedback_add_listener(wp_presentation_feedback(w->presentation, w->surface),
-            &feedback_listener, f);
+        f->fb = wp_presentation_feedback(w->presentation, w->surface);
+        wl_list_insert(&w->feedbacks, &f->link);
+        wp_presentation_feedback_add_listener(f->fb, &feedback_listener, f);
     }
     wl_surface_commit(w->surface);
     b->busy = true;

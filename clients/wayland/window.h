@@ -36,6 +36,7 @@ struct window {
     bool closed;                        /* the compositor asked to close the window */
     uint64_t presented;                 /* frames the compositor reported on screen */
     FILE *presentation_log;             /* "FRAME PRESENTED COMMITTED" (CLOCK_MONOTONIC ns) per frame */
+    struct wl_list feedbacks;           /* presentation feedback not yet answered, freed on close */
 };
 
 /* Connects to $WAYLAND_DISPLAY and maps a toplevel. -errno with a message printed. */
