@@ -87,13 +87,15 @@ int main(int argc, char **argv)
         printf("READY producer stream=%s\n", argv[2]);
         fflush(stdout);
     }
+    int status = 0;
     while (e == 0 && !quit) {
         void *frame;
         int64_t t0 = now_ns(), waited, published;
         e = hdmabuf_frame_producer_begin(out, STALL_MS, &frame);
         if (e == -ETIMEDOUT) {
             printf("STALLED frame=%llu: no buffer released within %d ms\n", (unsigned long long)n, STALL_MS);
-            return 4;
+            status = 4;
+            break;
         }
         if (e != 0 && (e == -EINTR || quit)) {
             e = 0;
@@ -123,16 +125,18 @@ int main(int argc, char **argv)
     if (log != NULL)
         fclose(log);
     /* Every frame released, the one on screen too: the consumer must not keep a buffer. */
-    if (e == 0 && (e = hdmabuf_frame_producer_drain(out, STALL_MS)) == -ETIMEDOUT) {
+    if (status == 0 && e == 0 && (e = hdmabuf_frame_producer_drain(out, STALL_MS)) == -ETIMEDOUT) {
         printf("STALLED drain: the consumer kept a buffer for %d ms\n", STALL_MS);
-        return 4;
-    }
-    if (e != 0) {
+        status = 4;
+    } else if (status == 0 && e != 0) {
         fprintf(stderr, "pattern-producer: %s\n", hdmabuf_strerror(e));
-        return 1;
+        status = 1;
     }
+    /* Freed on every path, so a sanitizer build reports real leaks only. */
     hdmabuf_frame_producer_destroy(out);
     hdmabuf_close(conn);
+    if (status != 0)
+        return status;
     printf("SENT frames=%llu max_wait_ms=%.1f\n", (unsigned long long)n, (double)max_wait / 1e6);
     return 0;
 }
