@@ -33,6 +33,7 @@ import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.hv.shm.RingDescriptor;
 import org.hyperdmabuf.hv.shm.SharedRegion;
 import org.hyperdmabuf.hv.shm.ShmCorruptionException;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -47,6 +48,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * also exchanged in both directions (Java formats, C validates; C formats, Java validates) and must be
  * byte-identical. A missing gcc is a failure, not a skip: this test is the only guard of the C header.
  */
+@SystemTest
 class ShmHeaderConformanceTest
 {
     private static final List<Class<?>> DESCRIPTORS = List.of(RegionHeaderDescriptor.class, PeerSlotDescriptor.class,

@@ -15,6 +15,7 @@ import org.hyperdmabuf.abi.v1.Unexport;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 
 import java.security.SecureRandom;
@@ -38,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * metadata, every byte, zero copy (same pages), re-export, unexport, and the consumer's mapping outliving the
  * export until it releases.
  */
+@SystemTest
 class BufferSharingTest extends WholePoolSystemTest
 {
     private static final long REGION = 256L << 20;

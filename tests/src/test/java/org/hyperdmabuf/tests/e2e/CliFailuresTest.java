@@ -2,6 +2,7 @@ package org.hyperdmabuf.tests.e2e;
 
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.cli.Hdmabuf;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -28,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * option values, missing files, unknown ids, a bad policy file), each a real process: it exits non-zero with one
  * line saying what is wrong, and no Java stack trace reaches the user.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CliFailuresTest
 {

@@ -6,6 +6,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The {@code hdmabuf} command line, each subcommand a real process against real daemons. */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CliTest
 {

@@ -13,6 +13,7 @@ import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -57,6 +58,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * many wakeups a call costs.
  */
 // "try": an import held open by try-with-resources for the duration of a check.
+@SystemTest
 @SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ClientConcurrencyE2eTest

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.tests.e2e;
 
 import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -11,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code hdmabuf demo}: server, two daemons, a producer and a consumer, each its own process. */
+@SystemTest
 class DemoTest
 {
     @Test

@@ -19,6 +19,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -45,6 +46,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * always returns to the pool, to the byte.
  */
 // "try": an import held open by try-with-resources for the duration of a check.
+@SystemTest
 @SuppressWarnings("try")
 class ErrorHandlingTest extends WholePoolSystemTest
 {

@@ -10,6 +10,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.Plane;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,6 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * (globs with classes, negation, OR of rules), add and remove alike, and a late subscriber with replay sees
  * the buffers already present.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FilteredDispatchTest
 {

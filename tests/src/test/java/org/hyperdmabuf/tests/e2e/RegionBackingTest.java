@@ -2,6 +2,7 @@ package org.hyperdmabuf.tests.e2e;
 
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.hv.nativeio.SmallTmpfs;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -24,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * mounted for the test; root only, skipped otherwise): refused at start with ENOSPC and the numbers in one line,
  * no stack trace, the region left blank, and formatted by the next daemon once there is room.
  */
+@SystemTest
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class RegionBackingTest
 {

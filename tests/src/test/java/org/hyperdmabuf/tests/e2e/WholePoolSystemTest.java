@@ -1,6 +1,7 @@
 package org.hyperdmabuf.tests.e2e;
 
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -13,6 +14,7 @@ import java.util.List;
  * One system of real daemons per test class, whose pool must be whole after every test: each test
  * returns every byte it allocated. The daemons must log no error.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class WholePoolSystemTest
 {

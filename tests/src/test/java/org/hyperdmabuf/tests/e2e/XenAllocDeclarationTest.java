@@ -16,6 +16,7 @@ import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,6 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * declaration is what lets one sink (alloc-access=rw, the default) export one buffer read-only and another
  * read-write. The policy allows dom1 -> dom2 read-only only.
  */
+@SystemTest
 class XenAllocDeclarationTest
 {
     private static Path policyDir;

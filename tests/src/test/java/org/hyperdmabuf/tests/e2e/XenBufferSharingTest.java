@@ -8,6 +8,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -24,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
  * an ALLOC is before any export, so this sink (alloc-access=rw, the default) refuses a read-only export of an
  * allocation with a typed EINVAL instead of pretending; the guessed-id checks run on a read-write export.
  */
+@SystemTest
 class XenBufferSharingTest extends BufferSharingTest
 {
     @Override

@@ -2,6 +2,7 @@ package org.hyperdmabuf.tests.e2e;
 
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -16,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * (alloc-access=rw, the default); {@code send --read-only} declares target and access at ALLOC, so its pages
  * are granted read-only from the start and the read-only export is accepted, asserted here.
  */
+@SystemTest
 class XenCliTest extends CliTest
 {
     @Override

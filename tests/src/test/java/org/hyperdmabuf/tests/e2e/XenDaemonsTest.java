@@ -5,6 +5,7 @@ import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -18,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The real daemons as separate processes on the xen backend, over the Xen EMULATION ({@code hdmabuf xen-emu}):
  * they meet through the fake xenstored, allocate grant pages, and see a killed domain go.
  */
+@SystemTest
 class XenDaemonsTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);

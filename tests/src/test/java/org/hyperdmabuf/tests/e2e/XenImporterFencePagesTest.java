@@ -8,6 +8,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -27,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the source daemon process's mappings of dom1's grant pages (the emulation's memfd, seen in /proc/PID/maps)
  * come back to their baseline, where they used to grow by one page per export.
  */
+@SystemTest
 class XenImporterFencePagesTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);

@@ -10,6 +10,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ReceivedEvent;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -24,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Delayed unexport: the reuse window keeps an export alive, a re-export inside it reuses the id. */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DelayedUnexportTest
 {

@@ -11,6 +11,7 @@ import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with every wait strategy, error words in both directions, and the rejections of bad signals.
  */
 // "try": an import held open by try-with-resources for the duration of a check.
+@SystemTest
 @SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FenceTest

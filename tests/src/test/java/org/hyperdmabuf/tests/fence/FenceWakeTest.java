@@ -16,6 +16,7 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,6 +47,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * disconnect, and a closed timeline or a dead daemon still ends the wait.
  */
 // "try": imports held open by try-with-resources for the duration of a check.
+@SystemTest
 @SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FenceWakeTest

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.tests.guest;
 
 import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -44,6 +45,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code .ci/run}); without them the test is skipped outside CI and fails in CI. Downloads and built images are
  * cached in {@code ~/.cache/hyperdmabuf/xen-guest} (property {@code hdmabuf.xen.cache}).
  */
+@SystemTest
 @Tag("xen-real")
 class RealXenTest
 {

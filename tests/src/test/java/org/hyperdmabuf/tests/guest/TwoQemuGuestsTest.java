@@ -3,8 +3,10 @@ package org.hyperdmabuf.tests.guest;
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.hv.kvm.IvshmemServer;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -17,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -42,6 +45,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * by {@code .ci/run}); without them the test is skipped outside CI and fails in CI. Downloads are cached in
  * {@code ~/.cache/hyperdmabuf/qemu-guest} (property {@code hdmabuf.guest.cache}).
  */
+@SystemTest
 @Tag("qemu-guests")
 class TwoQemuGuestsTest
 {
@@ -97,6 +101,7 @@ class TwoQemuGuestsTest
         GuestTests.deleteTree(work);
     }
 
+    @Timeout(value = 15, unit = TimeUnit.MINUTES) // two QEMU TCG guests boot Debian's kernel
     @ParameterizedTest
     @EnumSource(GuestBackend.class)
     void aProducerInOneGuestSharesAFileAndAFencedStreamWithAConsumerInAnother(final GuestBackend backend)

@@ -7,6 +7,7 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.hostile.HostilePeer.Scenario;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.CheckedStream;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with every frame delivered once and intact. Nothing may be logged at ERROR.
  */
 // "try": attacks are closed by try-with-resources, and stopping their processes may be interrupted.
+@SystemTest
 @SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostilePeerTest

@@ -7,6 +7,7 @@ import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.tests.hostile.HostilePeer.Scenario;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.CheckedStream;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -27,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * checked here, is that no daemon crashes, reads or writes out of bounds or logs an ERROR or a stack trace, that
  * both keep answering their clients, and that the outcome is the documented one for each scribble.
  */
+@SystemTest
 class SharedStateAttackTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(60);

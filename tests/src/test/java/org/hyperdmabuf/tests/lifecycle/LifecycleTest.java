@@ -20,6 +20,7 @@ import org.hyperdmabuf.tests.lifecycle.Lifecycle.EventLog;
 import org.hyperdmabuf.tests.lifecycle.Lifecycle.PendingWait;
 import org.hyperdmabuf.tests.lifecycle.Lifecycle.WaitResult;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -59,6 +60,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * survivors can still do. One system per test: every test kills part of it. {@code XenLifecycleTest} runs the
  * same cases on the xen backend.
  */
+@SystemTest
 class LifecycleTest
 {
     private static final long FRAME_BYTES = 64 * 64 * 4;

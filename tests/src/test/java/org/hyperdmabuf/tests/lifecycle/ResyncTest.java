@@ -15,6 +15,7 @@ import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.tests.lifecycle.Lifecycle.EventLog;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.CheckedStream;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -51,6 +52,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * within {@link #RESUME_BOUND} of the continue; and an id the stalled source still held must never map pages that
  * the sink has meanwhile given to another buffer. {@code GuestResyncTest} runs the same in kvm-ivshmem guest mode, {@code XenResyncTest} on the xen backend.
  */
+@SystemTest
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class ResyncTest
 {

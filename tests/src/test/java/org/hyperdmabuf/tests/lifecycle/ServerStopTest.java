@@ -4,6 +4,7 @@ import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.QemuIvshmemServer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -32,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the server runs is still declared gone, and one killed after the stop by its heartbeat. Also: a daemon restarted
  * many times against the embedded server rejoins every time (ids are reused).
  */
+@SystemTest
 class ServerStopTest
 {
     private static final String REGION = "32M";

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.tests.lifecycle;
 
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.List;
  * {@link ResyncTest} on the xen backend over the Xen emulation: the domain declared down learns it from the trailer
  * of its peer's ring in their channel, publishes a new session in xenstore, and the two domains pair again.
  */
+@SystemTest
 class XenResyncTest extends ResyncTest
 {
     @Override

@@ -15,6 +15,7 @@ import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -44,6 +45,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * what it does not accept (and tells the sink), quotas, targets, reload with revocation, read-only mappings.
  * The ivshmem server hands out ids in connection order: sink = VM 1, source = VM 2, the next daemon VM 3.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PolicyEnforcementTest
 {

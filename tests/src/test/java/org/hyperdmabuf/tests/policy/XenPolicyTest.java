@@ -10,6 +10,7 @@ import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -27,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * grant is made, and a permitted read-only export is a read-only grant (the sink runs alloc-access=ro), which the
  * consumer's mapping cannot write; its fences work through the buffer's fence page and its daemon.
  */
+@SystemTest
 class XenPolicyTest
 {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);

@@ -6,6 +6,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -30,6 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * and verifies their bytes. Missing python3-protobuf or protoc is a failure, not a skip.
  */
 // "try": Python runs are closed by try-with-resources, and stopping a process may be interrupted.
+@SystemTest
 @SuppressWarnings("try")
 class PythonConsumerTest extends PythonSystemTest
 {

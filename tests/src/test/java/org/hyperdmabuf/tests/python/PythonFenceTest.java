@@ -10,6 +10,7 @@ import org.hyperdmabuf.client.Fence;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.tests.python.PythonSupport.Run;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -32,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * acquire, or written before its release, shows up as a wrong number.
  */
 // "try": Python runs are closed by try-with-resources, and stopping a process may be interrupted.
+@SystemTest
 @SuppressWarnings("try")
 class PythonFenceTest extends PythonSystemTest
 {

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.tests.python;
 
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -14,6 +15,7 @@ import java.util.List;
  * but on xen a second one whose sink grants allocations read-only ({@code alloc-access=ro}), since gntalloc fixes
  * a grant's access when it makes the pages, before any export.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class PythonSystemTest
 {

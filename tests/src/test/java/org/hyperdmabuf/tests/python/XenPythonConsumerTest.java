@@ -6,6 +6,7 @@ import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -17,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * read-only case runs against a second sink that grants allocations read-only ({@code alloc-access=ro}), since
  * gntalloc fixes a grant's access before any export; the default sink refuses it, asserted here.
  */
+@SystemTest
 class XenPythonConsumerTest extends PythonConsumerTest
 {
     @Override

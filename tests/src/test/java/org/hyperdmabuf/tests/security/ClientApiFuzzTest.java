@@ -11,6 +11,7 @@ import org.hyperdmabuf.hv.nativeio.LibC;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
 
@@ -41,6 +42,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * replays a run (the seed is printed at the start and in every failure).
  */
 // "try": the victim stream is closed by try-with-resources, and stopping its processes may be interrupted.
+@SystemTest
 @SuppressWarnings("try")
 class ClientApiFuzzTest
 {

@@ -19,6 +19,7 @@ import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,6 +46,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * id, and without a latency difference worth naming. Ids carry a 64-bit nonce from a CSPRNG (SinkRole draws it
  * with {@code SecureRandom.nextLong()}); the test checks what it can of that from outside.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class IdGuessingTest
 {

@@ -5,6 +5,7 @@ import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.abi.v1.ServerFrame;
 import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -33,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code setpriv} (so these tests need root, as CI has); {@code PolicyEnforcementTest} covers the refusal by
  * policy of the Java CLI and the service of an allowed uid.
  */
+@SystemTest
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class LocalAccessTest
 {

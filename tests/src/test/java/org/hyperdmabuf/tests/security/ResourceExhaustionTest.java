@@ -22,6 +22,7 @@ import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.abi.Limits;
 import org.hyperdmabuf.tests.support.Await;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -51,6 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code PolicyEnforcementTest.quotasRefuseWithEdquotAndChangeNothing}.)
  */
 // "try": hostile connections are closed by try-with-resources, and closing one may be interrupted.
+@SystemTest
 @SuppressWarnings("try")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ResourceExhaustionTest

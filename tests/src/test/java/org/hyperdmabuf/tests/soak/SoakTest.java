@@ -4,8 +4,10 @@ import org.hyperdmabuf.cli.ChildProcess;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.CheckedStream;
+import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -33,6 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * fds and its buffer lists are back where they started; heap after a full GC of every daemon stayed flat from
  * the end of the warm-up, and its RSS from a quarter into the run, to the end; nothing logged at ERROR.
  */
+@SystemTest
 class SoakTest
 {
     private static final long SECONDS = Long.getLong("hdmabuf.soak.seconds", 90);
@@ -60,6 +63,7 @@ class SoakTest
         }
     }
 
+    @Timeout(value = 10, unit = TimeUnit.MINUTES) // minutes of churn by design
     @Test
     void threeVmsFourStreamsAndChurnStayExactAndFlat() throws Exception
     {
