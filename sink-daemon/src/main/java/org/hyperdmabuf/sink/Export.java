@@ -8,6 +8,8 @@ import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Timeline;
+import org.hyperdmabuf.daemon.BufferOrigin;
+import org.hyperdmabuf.daemon.FenceEnd;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.FenceRef;
@@ -25,6 +27,8 @@ final class Export
     final MemoryWindow fenceSlot;
     final FenceTimeline acquire;
     final FenceTimeline release;
+    /** The exporter's end of the fences, for its owner's fence requests. */
+    final FenceEnd fences;
     Metadata metadata;
     int revision = 1;
     boolean importedByPeer;
@@ -47,6 +51,7 @@ final class Export
         this.fenceSlot = fenceSlot;
         this.acquire = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_ACQUIRE);
         this.release = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_RELEASE);
+        this.fences = new FenceEnd(BufferOrigin.EXPORTED_HERE, id, target, acquire, release);
     }
 
     void state(final ExportState next)

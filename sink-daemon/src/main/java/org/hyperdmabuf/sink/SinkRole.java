@@ -53,7 +53,6 @@ public final class SinkRole implements Role
 
     private final DaemonContext ctx;
     private final Allocations allocations;
-    private final ExporterFences fences;
     private final Map<BufferId, Export> exports = new HashMap<>();
     /** Unexported (or freed) exports whose importer VM still holds an import; they pin their allocation. */
     private final Map<BufferId, Export> awaitingRelease = new HashMap<>();
@@ -63,7 +62,6 @@ public final class SinkRole implements Role
     {
         this.ctx = ctx;
         this.allocations = new Allocations(ctx);
-        this.fences = new ExporterFences(ctx);
     }
 
     @Override
@@ -101,8 +99,11 @@ public final class SinkRole implements Role
                 free(allocations.owned(client, request.getFree().getHandle()));
                 client.reply(rid, Response.newBuilder());
             }
-            case FENCE_SIGNAL, FENCE_WAIT, FENCE_DOORBELL, FENCE_WAKE ->
-                fences.serve(client, request, ownedExport(client, FenceRequests.bufferOf(request)));
+            case FENCE_SIGNAL, FENCE_WAIT, FENCE_DOORBELL, FENCE_WAKE -> {
+                final Export e = ownedExport(client, FenceRequests.bufferOf(request));
+                // The owner maps the slot writable: it sets its wake bit around each sleep itself.
+                e.fences.serve(ctx, client, request, e.peerLost, false);
+            }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
     }

@@ -5,7 +5,9 @@ import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.BufferInfo;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.Timeline;
+import org.hyperdmabuf.daemon.BufferOrigin;
 import org.hyperdmabuf.daemon.ClientConnection;
+import org.hyperdmabuf.daemon.FenceEnd;
 import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.ShareRef;
@@ -24,6 +26,8 @@ final class RemoteBuffer
     final MemoryWindow fenceWindow;
     final FenceTimeline acquire;
     final FenceTimeline release;
+    /** The importer's end of the fences, for the fence requests of the clients that hold it. */
+    final FenceEnd fences;
     Metadata metadata;
     int revision;
     boolean removed;
@@ -44,6 +48,7 @@ final class RemoteBuffer
         this.fenceWindow = fence;
         this.acquire = FenceTimeline.of(fence, Timeline.TIMELINE_ACQUIRE);
         this.release = FenceTimeline.of(fence, Timeline.TIMELINE_RELEASE);
+        this.fences = new FenceEnd(BufferOrigin.EXPORTED_ELSEWHERE, id, exporter, acquire, release);
     }
 
     int importCount()

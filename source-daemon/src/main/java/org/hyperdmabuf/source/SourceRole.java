@@ -9,9 +9,6 @@ import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.ExportReject;
-import org.hyperdmabuf.abi.v1.FenceSignal;
-import org.hyperdmabuf.abi.v1.FenceWait;
-import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.ImportNotice;
 import org.hyperdmabuf.abi.v1.Imported;
 import org.hyperdmabuf.abi.v1.PeerMessage;
@@ -26,6 +23,7 @@ import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.ExportTag;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.ExportValidation;
+import org.hyperdmabuf.daemon.FenceRequests;
 import org.hyperdmabuf.daemon.Role;
 import org.hyperdmabuf.daemon.RoleKind;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -83,45 +81,19 @@ public final class SourceRole implements Role
                 release(client, request.getRelease().getId());
                 client.reply(rid, Response.newBuilder());
             }
-            case FENCE_SIGNAL -> {
-                final FenceSignal f = request.getFenceSignal();
-                final RemoteBuffer r = heldImport(client, f.getId());
-                if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "an importer signals the release timeline; acquire is " +
-                        "signalled by the exporter");
-                }
-                checkExporterAlive(r);
-                r.release.signal(f.getValue(), f.getError());
-                ctx.ringWaiters(r.exporter, r.release);
-                client.reply(rid, Response.newBuilder());
-            }
-            case FENCE_DOORBELL -> {
-                final RemoteBuffer r = heldImport(client, request.getFenceDoorbell().getId());
-                checkExporterAlive(r);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter,
-                    request.getFenceDoorbell().getVector()));
-            }
-            case FENCE_WAKE -> {
-                final RemoteBuffer r = heldImport(client, request.getFenceWake().getId());
-                checkExporterAlive(r);
+            case FENCE_SIGNAL, FENCE_DOORBELL, FENCE_WAKE -> {
+                final RemoteBuffer r = heldImport(client, FenceRequests.bufferOf(request));
                 // A read-only import cannot store the bit around its sleeps: the daemon holds it for the lease.
-                ctx.fenceWakes().lease(client, rid, r.id, r.acquire, r.access == Access.ACCESS_READ_ONLY);
+                r.fences.serve(ctx, client, request, r.exporterLost, r.access == Access.ACCESS_READ_ONLY);
             }
             case FENCE_WAIT -> {
-                final FenceWait f = request.getFenceWait();
-                final RemoteBuffer r = buffers.get(f.getId());
+                final RemoteBuffer r = buffers.get(request.getFenceWait().getId());
                 if (r == null || r.removed)
                 {
                     throw new ApiException(r != null && r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
                         "no such buffer");
                 }
-                if (f.getTimeline() != Timeline.TIMELINE_ACQUIRE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "an importer waits on the acquire timeline");
-                }
-                ctx.fenceWaits().add(client, rid, r.acquire, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
-                    r.exporter, r.id);
+                r.fences.serve(ctx, client, request, r.exporterLost, false);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a source operation");
         }
@@ -230,14 +202,6 @@ public final class SourceRole implements Role
             throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
         }
         return r;
-    }
-
-    private static void checkExporterAlive(final RemoteBuffer r) throws ApiException
-    {
-        if (r.exporterLost)
-        {
-            throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
-        }
     }
 
     private void sendRelease(final int vm, final BufferId id, final boolean dropped)
