@@ -11,11 +11,10 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
 import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
-import org.hyperdmabuf.hv.shm.FenceTimelineLayout;
+import org.hyperdmabuf.hv.shm.FenceTimelineWords;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 import java.io.IOException;
-import java.lang.invoke.VarHandle;
 import java.time.Duration;
 
 /**
@@ -69,13 +68,9 @@ public final class Fence implements AutoCloseable
     private final boolean canStore;
     private final MappedMemory mapping;
     private final MemoryWindow slot;
-    private final int signalValue;
-    private final int signalError;
-    private final int signalWaiters;
-    private final int signalWake;
-    private final int waitValue;
-    private final int waitError;
-    private final int waitWake;
+    /** The timeline this side signals, and the one it waits on ({@link FenceTimelineWords}). */
+    private final int signals;
+    private final int waits;
     private final Timeline signalTimeline;
     private final Timeline waitTimeline;
     private int lastError;
@@ -105,15 +100,8 @@ public final class Fence implements AutoCloseable
         this.signalTimeline = producer ? Timeline.TIMELINE_ACQUIRE : Timeline.TIMELINE_RELEASE;
         this.waitTimeline = producer ? Timeline.TIMELINE_RELEASE : Timeline.TIMELINE_ACQUIRE;
         // A producer signals acquire and waits for release; a consumer the other way round.
-        final FenceTimelineLayout signals = FenceTimelineLayout.of(producer);
-        final FenceTimelineLayout waits = FenceTimelineLayout.of(!producer);
-        this.signalValue = signals.value();
-        this.signalError = signals.error();
-        this.signalWaiters = signals.waiters();
-        this.signalWake = signals.wake();
-        this.waitValue = waits.value();
-        this.waitError = waits.error();
-        this.waitWake = waits.wake();
+        this.signals = FenceTimelineWords.of(producer);
+        this.waits = FenceTimelineWords.of(!producer);
     }
 
     /** Maps the pages holding the slot at region offset {@code fenceOffset} from {@code fd} (which stays open). */
@@ -139,13 +127,13 @@ public final class Fence implements AutoCloseable
     /** Current value of the acquire timeline. */
     public long acquireValue()
     {
-        return slot.getLongAcquire(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET);
+        return FenceTimelineWords.value(slot, FenceTimelineWords.of(true));
     }
 
     /** Current value of the release timeline. */
     public long releaseValue()
     {
-        return slot.getLongAcquire(FenceSlotDescriptor.RELEASE_VALUE_OFFSET);
+        return FenceTimelineWords.value(slot, FenceTimelineWords.of(false));
     }
 
     /** Signals this side's timeline to {@code value} (must not go backwards). */
@@ -165,11 +153,11 @@ public final class Fence implements AutoCloseable
             client.fenceSignal(id, signalTimeline, value, error);
             return;
         }
-        final long current = slot.getLongAcquire(signalValue);
+        final long current = FenceTimelineWords.value(slot, signals);
         if (current == FenceAbi.POISON_VALUE)
         {
             // Closed by a daemon (the other VM went, or ours rejoined without it): nothing to signal any more.
-            throw closed(slot.getIntVolatile(signalError));
+            throw closed(FenceTimelineWords.error(slot, signals));
         }
         if (value < current || value < 0)
         {
@@ -180,16 +168,9 @@ public final class Fence implements AutoCloseable
         {
             return;
         }
-        // The error word shares the value's cache line, which the other side is spinning on: storing it when
-        // it is unchanged (nearly always) would hand the line over twice per signal instead of once.
-        if (slot.getInt(signalError) != error)
-        {
-            slot.putIntRelease(signalError, error);
-        }
-        slot.putLongRelease(signalValue, value); // orders the error word before the value
-        VarHandle.fullFence(); // waiters and wake must be read after the value is visible (store-load order)
-        final boolean blockedInDaemon = slot.getIntVolatile(signalWaiters) != 0;
-        final int wakeMask = slot.getIntVolatile(signalWake);
+        FenceTimelineWords.publish(slot, signals, value, error); // then waiters and wake are read (store-load)
+        final boolean blockedInDaemon = FenceTimelineWords.waiters(slot, signals) != 0;
+        final int wakeMask = FenceTimelineWords.wakeMask(slot, signals);
         if (blockedInDaemon || wakeMask != 0)
         {
             // Rung directly, so our own daemon is not woken at all; what we cannot ring, our daemon rings.
@@ -281,7 +262,7 @@ public final class Fence implements AutoCloseable
             int spins = 0;
             while (true)
             {
-                final long seen = slot.getLongAcquire(waitValue);
+                final long seen = FenceTimelineWords.value(slot, waits);
                 if (seen >= value)
                 {
                     return reached(seen);
@@ -372,20 +353,10 @@ public final class Fence implements AutoCloseable
         }
     }
 
-    /**
-     * Sets or clears our bit in the wake word, which holds other waiters' bits of this VM too. The atomic OR is
-     * a full barrier: the value check that follows cannot move before it.
-     */
+    /** Sets or clears our bit in the wake word (a full barrier: the value check that follows stays after it). */
     private void markWake(final boolean on)
     {
-        if (on)
-        {
-            slot.getAndBitwiseOrInt(waitWake, wakeBit);
-        }
-        else
-        {
-            slot.getAndBitwiseAndInt(waitWake, ~wakeBit);
-        }
+        FenceTimelineWords.markWake(slot, waits, wakeBit, on);
     }
 
     private long sleepOnWake(final long value, final long start, final long timeoutNanos, final Duration timeout)
@@ -393,7 +364,7 @@ public final class Fence implements AutoCloseable
     {
         while (true)
         {
-            final long seen = slot.getLongAcquire(waitValue);
+            final long seen = FenceTimelineWords.value(slot, waits);
             if (seen >= value)
             {
                 return reached(seen);
@@ -411,7 +382,7 @@ public final class Fence implements AutoCloseable
             }
             if ((wakePoller.revents(0) & Native.POLLIN) != 0)
             {
-                final long now = slot.getLongAcquire(waitValue);
+                final long now = FenceTimelineWords.value(slot, waits);
                 if (now >= value)
                 {
                     return reached(now); // the count is left for the next wait to reset, off this wake-up's path
@@ -424,7 +395,7 @@ public final class Fence implements AutoCloseable
     /** The awaited value {@code seen} arrived: its error word, or the closed timeline's error. */
     private long reached(final long seen) throws HdmabufException
     {
-        lastError = slot.getIntVolatile(waitError);
+        lastError = FenceTimelineWords.error(slot, waits);
         if (seen == FenceAbi.POISON_VALUE)
         {
             throw closed(lastError);
@@ -434,10 +405,9 @@ public final class Fence implements AutoCloseable
 
     private static HdmabufException closed(final int error)
     {
-        final ErrorCode code = ErrorCode.forNumber(error);
-        return new HdmabufException(code == null || code == ErrorCode.OK ? ErrorCode.EPEERLOST : code,
-            "the fence timeline was closed: " + (code == ErrorCode.ENOENT ? "the buffer was unexported" :
-                "the other VM is gone"));
+        final ErrorCode code = FenceTimelineWords.closedBecause(error);
+        return new HdmabufException(code, "the fence timeline was closed: " + (code == ErrorCode.ENOENT ?
+            "the buffer was unexported" : "the other VM is gone"));
     }
 
     /** The error word observed with the value the last {@link #await} returned; 0 = none. */

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.client;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import org.hyperdmabuf.abi.Limits;
 import org.hyperdmabuf.abi.UEvent;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Event;
@@ -50,7 +51,6 @@ import java.util.concurrent.locks.LockSupport;
 final class LeaderFollowerReader
 {
     /** Largest frame a daemon may send (a LIST of many buffers). */
-    private static final int MAX_SERVER_FRAME = 16 << 20;
     private static final int INITIAL_BUFFER = 4 * 65536;
     /**
      * Longest single poll: a Java interrupt does not end a poll(2), so a thread leading a long wait looks
@@ -437,10 +437,10 @@ final class LeaderFollowerReader
         {
             final int start = in.position();
             final long prefix = readVarint(in);
-            if (prefix > MAX_SERVER_FRAME)
+            if (prefix > Limits.MAX_SERVER_FRAME_BYTES)
             {
                 throw new HdmabufException(ErrorCode.EPROTO, "daemon sent a frame of " + prefix + " bytes, limit " +
-                    MAX_SERVER_FRAME);
+                    Limits.MAX_SERVER_FRAME_BYTES);
             }
             if (prefix < 0)
             {

@@ -8,22 +8,13 @@ import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
-import org.hyperdmabuf.abi.v1.BufferInfo;
-import org.hyperdmabuf.abi.v1.BufferList;
-import org.hyperdmabuf.abi.v1.Caps;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
-import org.hyperdmabuf.abi.v1.Response;
-import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.policy.PolicyException;
-import org.hyperdmabuf.abi.v1.Subscribed;
-import org.hyperdmabuf.abi.v1.Target;
-import org.hyperdmabuf.abi.v1.Targets;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
-import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
 import org.hyperdmabuf.hv.spi.PeerInfo;
@@ -35,7 +26,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.RejectedExecutionException;
@@ -71,6 +61,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     private final FenceWakes fenceWakes;
     private final PolicyHolder policy;
     private final PolicyReloader reloader;
+    private final RequestRouter router;
     private volatile int maxClients = Limits.DEFAULT_MAX_CLIENTS;
     private int clients;
 
@@ -116,6 +107,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         {
             roles.add(f.create(context));
         }
+        this.router = new RequestRouter(roles, backend, events, this.policy);
         try
         {
             final boolean drive = backend instanceof LoopDrivenReceiver && !Boolean.getBoolean(RECEIVE_THREAD_PROPERTY);
@@ -220,97 +212,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     @Override
     public void onRequest(final ClientConnection client, final Request request)
     {
-        final long rid = request.getRequestId();
-        try
-        {
-            switch (request.getOpCase())
-            {
-                case QUERY_CAPS -> client.reply(rid, Response.newBuilder().setCaps(caps()));
-                case QUERY_TARGETS -> client.reply(rid, Response.newBuilder().setTargets(targets()));
-                case LIST -> {
-                    final BufferList.Builder list = BufferList.newBuilder();
-                    roles.forEach(r -> r.list(client, list));
-                    client.reply(rid, Response.newBuilder().setBuffers(list));
-                }
-                case STATS -> {
-                    final StatsResult.Builder stats = StatsResult.newBuilder().setPolicy(policy.get().isPermissive() ?
-                        "permissive (no policy file)" : policy.get().sources().toString());
-                    roles.forEach(r -> r.stats(stats));
-                    client.reply(rid, Response.newBuilder().setStats(stats));
-                }
-                case QUERY -> {
-                    if (!request.getQuery().hasId())
-                    {
-                        throw new ApiException(ErrorCode.EINVAL, "QUERY needs an id");
-                    }
-                    Optional<BufferInfo> info = Optional.empty();
-                    for (final Role r : roles)
-                    {
-                        info = info.or(() -> r.query(client, request.getQuery().getId()));
-                    }
-                    client.reply(rid, Response.newBuilder().setBuffer(info.orElseThrow(
-                        () -> new ApiException(ErrorCode.ENOENT, "no such buffer"))));
-                }
-                case SUBSCRIBE -> {
-                    final long id = events.subscribe(client, EventFilter.of(request.getSubscribe().getRulesList()));
-                    client.reply(rid, Response.newBuilder().setSubscribed(Subscribed.newBuilder().setSubscriptionId(id)));
-                    if (request.getSubscribe().getReplay())
-                    {
-                        roles.forEach(r -> r.replay(client, id));
-                    }
-                }
-                case UNSUBSCRIBE -> {
-                    if (!events.unsubscribe(client, request.getUnsubscribe().getSubscriptionId()))
-                    {
-                        throw new ApiException(ErrorCode.ENOENT, "no such subscription");
-                    }
-                    client.reply(rid, Response.newBuilder());
-                }
-                case OP_NOT_SET -> throw new ApiException(ErrorCode.ENOTSUP,
-                    "request has no operation this daemon knows (ABI v" + Limits.ABI_VERSION + ")");
-                case FENCE_SIGNAL -> fenceRole(request.getFenceSignal().getId()).onRequest(client, request);
-                case FENCE_WAIT -> fenceRole(request.getFenceWait().getId()).onRequest(client, request);
-                case FENCE_DOORBELL -> fenceRole(request.getFenceDoorbell().getId()).onRequest(client, request);
-                case FENCE_WAKE -> fenceRole(request.getFenceWake().getId()).onRequest(client, request);
-                default -> roleFor(request.getOpCase()).onRequest(client, request);
-            }
-        }
-        catch (final ApiException e)
-        {
-            client.replyError(rid, e.code(), e.getMessage());
-        }
-        catch (final RuntimeException e)
-        {
-            LOG.error("{}: {} failed", client, request.getOpCase(), e);
-            client.replyError(rid, ErrorCode.EIO, "internal error: " + e);
-        }
-    }
-
-    private Role roleFor(final Request.OpCase op) throws ApiException
-    {
-        for (final Role r : roles)
-        {
-            if (r.operations().contains(op))
-            {
-                return r;
-            }
-        }
-        throw new ApiException(ErrorCode.ENOTSUP, op + " is not served here: this daemon runs roles " +
-            roles.stream().map(Role::name).toList());
-    }
-
-    /** Fence operations go to the sink for buffers this VM exported, to the source for the others. */
-    private Role fenceRole(final org.hyperdmabuf.abi.v1.BufferId id) throws ApiException
-    {
-        final String role = id.getExporterVm() == backend.localVm() ? "sink" : "source";
-        for (final Role r : roles)
-        {
-            if (r.name().equals(role))
-            {
-                return r;
-            }
-        }
-        throw new ApiException(ErrorCode.ENOENT, "no such buffer here (this daemon runs no " + role + " role)");
+        router.onRequest(client, request);
     }
 
     @Override
@@ -331,53 +233,6 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
                 LOG.error("cleanup of {} in role {} failed", client, r.name(), e);
             }
         }
-    }
-
-    private Caps caps()
-    {
-        final Capabilities c = backend.capabilities();
-        return Caps.newBuilder()
-            .setBackend(c.backend())
-            .setLocalVm(c.localVm())
-            .setPageSize(c.pageSize())
-            .setMaxBufferSize(c.maxBufferSize())
-            .setReadOnlyEnforcement(c.readOnlyEnforcement())
-            .setIsolation(c.isolation())
-            .setGuestToGuest(c.guestToGuest())
-            .setDoorbell(c.doorbell())
-            .setNotification(c.notification())
-            .setMaxMetadataBytes(policy.get().maxMetadataBytes())
-            .setMaxPrivateBytes(Limits.MAX_PRIVATE_BYTES)
-            .addAllRoles(roles.stream().map(Role::name).toList())
-            .setPoolBytes(backend.totalBytes())
-            .setPoolFreeBytes(backend.freeBytes())
-            .setAbiVersion(Limits.ABI_VERSION)
-            .build();
-    }
-
-    private Targets targets()
-    {
-        final Targets.Builder t = Targets.newBuilder();
-        final Policy current = policy.get();
-        final int local = backend.localVm();
-        for (final PeerInfo p : backend.peers())
-        {
-            if (!current.mayShare(local, p.vm()) && !current.mayShare(p.vm(), local))
-            {
-                continue; // reachable, but the policy allows nothing either way
-            }
-            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName(current.vmName(p.vm()));
-            if (p.isSink())
-            {
-                target.addRoles("sink");
-            }
-            if (p.isSource())
-            {
-                target.addRoles("source");
-            }
-            t.addTargets(target);
-        }
-        return t.build();
     }
 
     // ---- backend events (backend thread) ----

@@ -3,55 +3,48 @@ package org.hyperdmabuf.daemon;
 import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Timeline;
-import org.hyperdmabuf.hv.shm.FenceTimelineLayout;
+import org.hyperdmabuf.hv.shm.FenceTimelineWords;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 /**
  * One timeline of a fence slot as the daemon sees it (ABI.md "Fences"): a 64-bit value that only grows
  * and an error word, written error-first, value-last with release semantics; a {@code waiters} word that
  * a blocked wait raises so signallers know to ring the doorbell. The slot is shared with another VM, so
- * every word read here is only a hint or is validated by the caller.
+ * every word read here is only a hint or is validated by the caller. The word operations are the client
+ * library's ({@link FenceTimelineWords}); this class adds the daemon's checks.
  */
 public final class FenceTimeline
 {
-
     private final MemoryWindow slot;
-    private final int valueOffset;
-    private final int errorOffset;
-    private final int waitersOffset;
-    private final int wakeOffset;
+    /** The offset of the timeline's value word in {@link #slot}. */
+    private final int timeline;
 
-    private FenceTimeline(final MemoryWindow slot, final int valueOffset, final int errorOffset,
-        final int waitersOffset, final int wakeOffset)
+    private FenceTimeline(final MemoryWindow slot, final int timeline)
     {
         this.slot = slot;
-        this.valueOffset = valueOffset;
-        this.errorOffset = errorOffset;
-        this.waitersOffset = waitersOffset;
-        this.wakeOffset = wakeOffset;
+        this.timeline = timeline;
     }
 
     public static FenceTimeline of(final MemoryWindow slot, final Timeline timeline)
     {
-        final FenceTimelineLayout words = FenceTimelineLayout.of(timeline == Timeline.TIMELINE_ACQUIRE);
-        return new FenceTimeline(slot, words.value(), words.error(), words.waiters(), words.wake());
+        return new FenceTimeline(slot, FenceTimelineWords.of(timeline == Timeline.TIMELINE_ACQUIRE));
     }
 
     public long value()
     {
-        return slot.getLongAcquire(valueOffset);
+        return FenceTimelineWords.value(slot, timeline);
     }
 
     /** The value with a volatile load: ordered after a preceding {@link #addWaiter()} (store-load). */
     public long valueAfterWaiterRaised()
     {
-        return slot.getLongVolatile(valueOffset);
+        return FenceTimelineWords.valueVolatile(slot, timeline);
     }
 
     /** The error word; meaningful after {@link #value()} observed the value it belongs to. */
     public int error()
     {
-        return slot.getIntVolatile(errorOffset);
+        return FenceTimelineWords.error(slot, timeline);
     }
 
     /**
@@ -70,9 +63,7 @@ public final class FenceTimeline
         if (current == FenceAbi.POISON_VALUE)
         {
             // Closed by a daemon: the signaller learns why (EPEERLOST, ENOENT), not that its value went backwards.
-            final ErrorCode why = ErrorCode.forNumber(error());
-            throw new ApiException(why == null || why == ErrorCode.OK ? ErrorCode.EPEERLOST : why,
-                "the fence timeline was closed");
+            throw new ApiException(FenceTimelineWords.closedBecause(error()), "the fence timeline was closed");
         }
         if (value < current)
         {
@@ -83,63 +74,40 @@ public final class FenceTimeline
         {
             return false;
         }
-        slot.putIntVolatile(errorOffset, error);
-        // Volatile, not just release: the caller reads the waiters word next (store-load order).
-        slot.putLongVolatile(valueOffset, value);
+        FenceTimelineWords.publish(slot, timeline, value, error);
         return true;
     }
 
     /** Completes every present and future wait with {@code error} (the signalling side is gone). */
     public void poison(final ErrorCode error)
     {
-        slot.putIntVolatile(errorOffset, error.getNumber());
-        slot.putLongVolatile(valueOffset, FenceAbi.POISON_VALUE);
+        FenceTimelineWords.poison(slot, timeline, error.getNumber());
     }
 
     /** The wake mask: the waiting VM's leased wake vectors, to ring after a signal (a hint). */
     public int wakeMask()
     {
-        return slot.getIntVolatile(wakeOffset);
+        return FenceTimelineWords.wakeMask(slot, timeline);
     }
 
     /** Sets ({@code on}) or clears the bit of wake vector {@code vector}, with a full barrier. */
     public void markWake(final int vector, final boolean on)
     {
-        if (on)
-        {
-            slot.getAndBitwiseOrInt(wakeOffset, 1 << vector);
-        }
-        else
-        {
-            slot.getAndBitwiseAndInt(wakeOffset, ~(1 << vector));
-        }
+        FenceTimelineWords.markWake(slot, timeline, 1 << vector, on);
     }
 
     public boolean hasWaiters()
     {
-        return slot.getIntVolatile(waitersOffset) != 0;
+        return FenceTimelineWords.waiters(slot, timeline) != 0;
     }
 
     public void addWaiter()
     {
-        adjustWaiters(1);
+        FenceTimelineWords.adjustWaiters(slot, timeline, 1);
     }
 
     public void removeWaiter()
     {
-        adjustWaiters(-1);
-    }
-
-    private void adjustWaiters(final int delta)
-    {
-        while (true)
-        {
-            final int n = slot.getIntVolatile(waitersOffset);
-            final int next = Math.max(0, n + delta);
-            if (slot.compareAndSetInt(waitersOffset, n, next))
-            {
-                return;
-            }
-        }
+        FenceTimelineWords.adjustWaiters(slot, timeline, -1);
     }
 }

@@ -8,20 +8,27 @@ import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * A role a daemon plays (sink or source). A daemon runs one or both; the runtime routes each request to
- * the role that serves its operation and every peer event to all roles. All calls are on the event loop.
+ * the role whose {@link RoleKind} serves it (a fence request to the one that serves its buffer's origin) and
+ * every peer event to all roles. All calls are on the event loop.
  */
 public interface Role
 {
-    String name();
+    /** Which role this is: its name, role bit and the requests it serves. */
+    RoleKind kind();
+
+    default String name()
+    {
+        return kind().text();
+    }
 
     /** PeerSlotDescriptor role bit announced to other VMs. */
-    int roleBit();
-
-    Set<Request.OpCase> operations();
+    default int roleBit()
+    {
+        return kind().roleBit();
+    }
 
     /** Serves one request; answers through {@code client} exactly once, or throws for an error response. */
     void onRequest(ClientConnection client, Request request) throws ApiException;

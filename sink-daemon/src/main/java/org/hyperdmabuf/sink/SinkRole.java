@@ -1,5 +1,6 @@
 package org.hyperdmabuf.sink;
 
+import io.netty.util.concurrent.ScheduledFuture;
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Allocated;
@@ -7,49 +8,35 @@ import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.BufferInfo;
 import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.ErrorCode;
-import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.Exported;
-import org.hyperdmabuf.abi.v1.FenceSignal;
-import org.hyperdmabuf.abi.v1.FenceWait;
-import org.hyperdmabuf.abi.v1.StatsResult;
-import org.hyperdmabuf.abi.v1.Timeline;
-import org.hyperdmabuf.abi.v1.Usage;
-import org.hyperdmabuf.daemon.policy.Policy;
-import org.hyperdmabuf.hv.spi.AllocIntent;
-import org.hyperdmabuf.daemon.policy.Quota;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.Request;
 import org.hyperdmabuf.abi.v1.Response;
+import org.hyperdmabuf.abi.v1.StatsResult;
 import org.hyperdmabuf.abi.v1.UnexportNotice;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
-import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.ExportTag;
-import org.hyperdmabuf.daemon.FenceTimeline;
-import org.hyperdmabuf.daemon.MetadataValidator;
+import org.hyperdmabuf.daemon.ExportTrace;
+import org.hyperdmabuf.daemon.ExportValidation;
+import org.hyperdmabuf.daemon.FenceRequests;
 import org.hyperdmabuf.daemon.Role;
-import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
-import org.hyperdmabuf.hv.spi.BackendBuffer;
+import org.hyperdmabuf.daemon.RoleKind;
+import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.hv.spi.BackendException;
-import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
-import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import io.netty.util.concurrent.ScheduledFuture;
-
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -60,118 +47,27 @@ import java.util.concurrent.TimeUnit;
 public final class SinkRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SinkRole.class);
-    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.ALLOC, Request.OpCase.EXPORT,
-        Request.OpCase.UNEXPORT, Request.OpCase.FREE, Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT,
-        Request.OpCase.FENCE_DOORBELL, Request.OpCase.FENCE_WAKE);
 
     /** Longest reuse window of a delayed unexport. */
     public static final long MAX_UNEXPORT_DELAY_MS = 600_000;
 
     private final DaemonContext ctx;
-    /**
-     * Export nonces (64 unpredictable bits each, ABI.md "Buffer ids"). DRBG (NIST SP 800-90A) is seeded once
-     * from the OS; the default NativePRNG read /dev/urandom on every export, a syscall on the EXPORT path.
-     */
-    private final SecureRandom random = exportNonces();
-    private final Map<Long, Allocation> allocations = new HashMap<>();
+    private final Allocations allocations;
     private final Map<BufferId, Export> exports = new HashMap<>();
     /** Unexported (or freed) exports whose importer VM still holds an import; they pin their allocation. */
     private final Map<BufferId, Export> awaitingRelease = new HashMap<>();
-    private final long[] vmUsage = new long[2]; // bytes, buffers pinned by this VM's sink
-    private final Map<Integer, long[]> uidUsage = new HashMap<>();
-    private long nextHandle = 1;
-    private int exportCounter;
-
-    private static SecureRandom exportNonces()
-    {
-        try
-        {
-            return SecureRandom.getInstance("DRBG");
-        }
-        catch (final java.security.NoSuchAlgorithmException e)
-        {
-            return new SecureRandom();
-        }
-    }
+    private final ExportIds ids = new ExportIds();
 
     public SinkRole(final DaemonContext ctx)
     {
         this.ctx = ctx;
-    }
-
-    private static final class Allocation
-    {
-        final long handle;
-        final ClientConnection owner;
-        final BackendBuffer buffer;
-        final Map<Integer, Export> exportsByTarget = new HashMap<>();
-        boolean freed;
-        boolean reclaimed;
-
-        Allocation(final long handle, final ClientConnection owner, final BackendBuffer buffer)
-        {
-            this.handle = handle;
-            this.owner = owner;
-            this.buffer = buffer;
-        }
-
-        int uid()
-        {
-            return owner.uid();
-        }
-    }
-
-    private static final class Export
-    {
-        final BufferId id;
-        final Allocation allocation;
-        final int target;
-        final org.hyperdmabuf.hv.spi.ShareRef ref;
-        final Access access;
-        final FenceRef fence;
-        final MemoryWindow fenceSlot;
-        final FenceTimeline acquire;
-        final FenceTimeline release;
-        org.hyperdmabuf.abi.v1.Metadata metadata;
-        int revision = 1;
-        boolean importedByPeer;
-        boolean peerLost;
-        String state = "exported";
-        ScheduledFuture<?> pendingUnexport;
-
-        Export(final BufferId id, final Allocation allocation, final int target,
-            final org.hyperdmabuf.hv.spi.ShareRef ref, final Access access, final org.hyperdmabuf.abi.v1.Metadata metadata,
-            final FenceRef fence, final MemoryWindow fenceSlot)
-        {
-            this.id = id;
-            this.allocation = allocation;
-            this.target = target;
-            this.ref = ref;
-            this.access = access;
-            this.metadata = metadata;
-            this.fence = fence;
-            this.fenceSlot = fenceSlot;
-            this.acquire = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_ACQUIRE);
-            this.release = FenceTimeline.of(fenceSlot, Timeline.TIMELINE_RELEASE);
-        }
+        this.allocations = new Allocations(ctx);
     }
 
     @Override
-    public String name()
+    public RoleKind kind()
     {
-        return "sink";
-    }
-
-    @Override
-    public int roleBit()
-    {
-        return PeerSlotDescriptor.ROLE_SINK;
-    }
-
-    @Override
-    public Set<Request.OpCase> operations()
-    {
-        return OPS;
+        return RoleKind.SINK;
     }
 
     @Override
@@ -180,7 +76,7 @@ public final class SinkRole implements Role
         final long rid = request.getRequestId();
         switch (request.getOpCase())
         {
-            case ALLOC -> alloc(client, rid, request.getAlloc());
+            case ALLOC -> allocations.alloc(client, rid, request.getAlloc());
             case EXPORT -> export(client, rid, request.getExport());
             case UNEXPORT -> {
                 final Export e = ownedExport(client, request.getUnexport().getId());
@@ -191,7 +87,7 @@ public final class SinkRole implements Role
                 }
                 if (delay == 0)
                 {
-                    unexport(e, "unexported");
+                    unexport(e, UnexportReason.UNEXPORTED);
                 }
                 else
                 {
@@ -200,169 +96,30 @@ public final class SinkRole implements Role
                 client.reply(rid, Response.newBuilder());
             }
             case FREE -> {
-                free(owned(client, request.getFree().getHandle()));
+                free(allocations.owned(client, request.getFree().getHandle()));
                 client.reply(rid, Response.newBuilder());
             }
-            case FENCE_SIGNAL -> {
-                final FenceSignal f = request.getFenceSignal();
-                final Export e = ownedExport(client, f.getId());
-                if (f.getTimeline() != Timeline.TIMELINE_ACQUIRE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "the exporter signals the acquire timeline; release " +
-                        "is signalled by the importer");
-                }
-                checkTargetAlive(e);
-                e.acquire.signal(f.getValue(), f.getError());
-                ctx.ringWaiters(e.target, e.acquire);
-                client.reply(rid, Response.newBuilder());
-            }
-            case FENCE_WAIT -> {
-                final FenceWait f = request.getFenceWait();
-                final Export e = ownedExport(client, f.getId());
-                if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "the exporter waits on the release timeline");
-                }
-                ctx.fenceWaits().add(client, rid, e.release, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
-                    e.target, e.id);
-            }
-            case FENCE_DOORBELL -> {
-                final Export e = ownedExport(client, request.getFenceDoorbell().getId());
-                checkTargetAlive(e);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(e.target,
-                    request.getFenceDoorbell().getVector()));
-            }
-            case FENCE_WAKE -> {
-                final Export e = ownedExport(client, request.getFenceWake().getId());
-                checkTargetAlive(e);
-                // The owner maps the slot writable: it sets its bit around each sleep itself.
-                ctx.fenceWakes().lease(client, rid, e.id, e.release, false);
+            case FENCE_SIGNAL, FENCE_WAIT, FENCE_DOORBELL, FENCE_WAKE -> {
+                final Export e = ownedExport(client, FenceRequests.bufferOf(request));
+                // The owner maps the slot writable: it sets its wake bit around each sleep itself.
+                e.fences.serve(ctx, client, request, e.peerLost, false);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }
-    }
-
-    private static void checkTargetAlive(final Export e) throws ApiException
-    {
-        if (e.peerLost)
-        {
-            throw new ApiException(ErrorCode.EPEERLOST, "VM " + e.target + " is gone");
-        }
-    }
-
-        private void alloc(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Alloc req)
-        throws ApiException
-    {
-        final long size = req.getSize();
-        final AllocIntent intent = allocIntent(req);
-        final long max = ctx.backend().capabilities().maxBufferSize();
-        if (size <= 0 || size > max) // a uint64 of 2^63 or more reads negative: reported unsigned
-        {
-            throw new ApiException(size > max && size <= ctx.backend().totalBytes() ? ErrorCode.EINVAL :
-                size <= 0 ? ErrorCode.EINVAL : ErrorCode.ENOSPC,
-                "ALLOC size " + Long.toUnsignedString(size) + " outside [1, " + max + "] (max_buffer_size in caps)");
-        }
-        checkQuotas(client, size);
-        final BackendBuffer buffer;
-        final ClientMapping mapping;
-        try
-        {
-            buffer = ctx.backend().allocate(size, intent);
-        }
-        catch (final BackendException e)
-        {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
-        }
-        try
-        {
-            mapping = ctx.backend().mapAllocation(buffer);
-        }
-        catch (final BackendException e)
-        {
-            freeQuietly(buffer);
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
-        }
-        final Allocation a = new Allocation(nextHandle++, client, buffer);
-        allocations.put(a.handle, a);
-        account(a, +1);
-        client.replyWithFd(rid, Response.newBuilder().setAllocated(Allocated.newBuilder().setHandle(a.handle)
-            .setOffset(mapping.offset()).setLength(mapping.length())), mapping.fd());
-    }
-
-    /** The export target and access an ALLOC declares (ABI.md "ALLOC"), checked against the policy now: EACCES. */
-    private AllocIntent allocIntent(final org.hyperdmabuf.abi.v1.Alloc req) throws ApiException
-    {
-        if (req.hasAccess() && req.getAccess() == Access.UNRECOGNIZED)
-        {
-            throw new ApiException(ErrorCode.EINVAL, "access=" + req.getAccessValue() + " is not a known Access value");
-        }
-        final AllocIntent.Access access = !req.hasAccess() ? AllocIntent.Access.UNDECLARED :
-            req.getAccess() == Access.ACCESS_READ_ONLY ? AllocIntent.Access.READ_ONLY : AllocIntent.Access.READ_WRITE;
-        if (!req.hasTargetVm())
-        {
-            return new AllocIntent(AllocIntent.ANY_VM, access);
-        }
-        final int target = req.getTargetVm();
-        if (target == ctx.backend().localVm() || target < 0)
-        {
-            throw new ApiException(ErrorCode.EINVAL, "declared target VM " + Integer.toUnsignedString(target) +
-                (target < 0 ? " is out of range" : " is this VM"));
-        }
-        final Policy.Decision decision = ctx.policy().get().checkTarget(ctx.backend().localVm(), target,
-            access != AllocIntent.Access.READ_WRITE);
-        if (!decision.allowed())
-        {
-            throw new ApiException(ErrorCode.EACCES, decision.denial());
-        }
-        return new AllocIntent(target, access);
     }
 
     private void export(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Export req)
         throws ApiException
     {
         ExportTrace.mark(ExportTrace.Point.SINK_REQUEST, req.getMetadata());
-        final Allocation a = owned(client, req.getHandle());
-        if (req.getAccess() == Access.UNRECOGNIZED)
-        {
-            throw new ApiException(ErrorCode.EINVAL, "access=" + req.getAccessValue() + " is not a known Access value");
-        }
-        MetadataValidator.validate(req.getMetadata(), a.buffer.length());
-        final Policy policy = ctx.policy().get();
-        if (req.getMetadata().getSerializedSize() > policy.maxMetadataBytes())
-        {
-            throw new ApiException(ErrorCode.EINVAL, "metadata is " + req.getMetadata().getSerializedSize() +
-                " bytes encoded; the policy allows " + policy.maxMetadataBytes());
-        }
+        final Allocation a = allocations.owned(client, req.getHandle());
         final int target = req.getTargetVm();
-        if (target == ctx.backend().localVm())
-        {
-            throw new ApiException(ErrorCode.EINVAL, "target VM " + target + " is this VM");
-        }
-        final Policy.Decision decision = policy.checkShare(ctx.backend().localVm(), target,
-            req.getMetadata().getContentType(), req.getAccess() == Access.ACCESS_READ_ONLY);
-        if (!decision.allowed())
-        {
-            throw new ApiException(ErrorCode.EACCES, decision.denial());
-        }
+        ExportValidation.check(ExportValidation.Side.EXPORTER, ctx.policy().get(), ctx.backend().localVm(), target,
+            a.buffer.length(), req.getAccess(), req.getAccessValue(), req.getMetadata());
         final Export existing = a.exportsByTarget.get(target);
         if (existing != null)
         {
-            if (existing.access != req.getAccess())
-            {
-                throw new ApiException(ErrorCode.EINVAL, "access of an export cannot change on re-export; " +
-                    "unexport it first");
-            }
-            if (existing.peerLost)
-            {
-                throw new ApiException(ErrorCode.EPEERLOST, "VM " + target + " is gone; unexport and export again");
-            }
-            // Send first, change state after: a failed re-export leaves the export exactly as it was.
-            ctx.messenger().send(target, announce(existing, req.getMetadata(), existing.revision + 1));
-            cancelPendingUnexport(existing);
-            existing.metadata = req.getMetadata();
-            existing.revision++;
-            client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
-                .setReexport(true).setFenceOffset(existing.fence.regionOffset())));
+            reexport(client, rid, req, existing);
             return;
         }
         final PeerInfo peer = ctx.backend().peers().stream().filter(p -> p.vm() == target).findFirst()
@@ -371,7 +128,7 @@ public final class SinkRole implements Role
         {
             throw new ApiException(ErrorCode.ENOPEER, "VM " + target + " runs no source daemon");
         }
-        final org.hyperdmabuf.hv.spi.ShareRef ref;
+        final ShareRef ref;
         try
         {
             ref = ctx.backend().share(a.buffer, target, req.getAccess() == Access.ACCESS_READ_ONLY);
@@ -390,15 +147,14 @@ public final class SinkRole implements Role
             unshareQuietly(a, ref);
             throw new ApiException(ApiException.codeOf(ex.error()), ex.getMessage());
         }
-        final BufferId id = BufferId.newBuilder().setExporterVm(ctx.backend().localVm())
-            .setExportNumber(++exportCounter).setNonce(random.nextLong()).build();
+        final BufferId id = ids.next(ctx.backend().localVm());
         final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,
             ctx.backend().fenceWindow(fence.index()));
         ExportTrace.mark(ExportTrace.Point.SINK_CHECKED, req.getMetadata());
         ExportTag.write(e.fenceSlot, id);
         try
         {
-            ctx.messenger().send(target, announce(e, e.metadata, e.revision));
+            ctx.messenger().send(target, e.announce(e.metadata, e.revision));
             ExportTrace.mark(ExportTrace.Point.SINK_ANNOUNCED, req.getMetadata());
         }
         catch (final ApiException ex)
@@ -414,41 +170,46 @@ public final class SinkRole implements Role
         ExportTrace.mark(ExportTrace.Point.SINK_REPLIED, req.getMetadata());
     }
 
-    private static PeerMessage announce(final Export e, final org.hyperdmabuf.abi.v1.Metadata metadata,
-        final int revision)
+    /** EXPORT of an allocation to the VM it is already exported to: new metadata, the next revision. */
+    private void reexport(final ClientConnection client, final long rid, final org.hyperdmabuf.abi.v1.Export req,
+        final Export existing) throws ApiException
     {
-        return PeerMessage.newBuilder().setExport(ExportAnnounce.newBuilder().setId(e.id).setOffset(e.ref.offset())
-            .setLength(e.ref.length()).setAccess(e.access).setMetadata(metadata).setRevision(revision)
-            .setFenceSlot(e.fence.index())).build();
+        if (existing.access != req.getAccess())
+        {
+            throw new ApiException(ErrorCode.EINVAL, "access of an export cannot change on re-export; " +
+                "unexport it first");
+        }
+        if (existing.peerLost)
+        {
+            throw new ApiException(ErrorCode.EPEERLOST, "VM " + existing.target +
+                " is gone; unexport and export again");
+        }
+        // Send first, change state after: a failed re-export leaves the export exactly as it was.
+        ctx.messenger().send(existing.target, existing.announce(req.getMetadata(), existing.revision + 1));
+        existing.cancelPendingUnexport();
+        existing.metadata = req.getMetadata();
+        existing.revision++;
+        client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
+            .setReexport(true).setFenceOffset(existing.fence.regionOffset())));
     }
 
     /** Delayed unexport: the export stays usable until the window ends or a re-export reuses it. */
     private void scheduleUnexport(final Export e, final long delayMillis)
     {
-        cancelPendingUnexport(e);
-        e.state = "unexport-pending";
+        e.cancelPendingUnexport();
+        e.state(ExportState.UNEXPORT_PENDING);
         final ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
         self[0] = ctx.loop().schedule(() ->
         {
             if (exports.get(e.id) == e && e.pendingUnexport == self[0])
             {
-                unexport(e, "unexported");
+                unexport(e, UnexportReason.UNEXPORTED);
             }
         }, delayMillis, TimeUnit.MILLISECONDS);
         e.pendingUnexport = self[0];
     }
 
-    private static void cancelPendingUnexport(final Export e)
-    {
-        if (e.pendingUnexport != null)
-        {
-            e.pendingUnexport.cancel(false);
-            e.pendingUnexport = null;
-            e.state = e.peerLost ? "peer-lost" : "exported";
-        }
-    }
-
-    private void unexport(final Export e, final String reason)
+    private void unexport(final Export e, final UnexportReason reason)
     {
         if (e.pendingUnexport != null)
         {
@@ -457,7 +218,7 @@ public final class SinkRole implements Role
         }
         exports.remove(e.id);
         e.allocation.exportsByTarget.remove(e.target);
-        e.state = "unexport-pending";
+        e.state(ExportState.UNEXPORT_PENDING);
         ctx.fenceWaits().failKey(e.id, ErrorCode.ENOENT, "the buffer was unexported");
         ctx.fenceWakes().dropKey(e.id);
         unshareQuietly(e.allocation, e.ref);
@@ -470,7 +231,7 @@ public final class SinkRole implements Role
             try
             {
                 ctx.messenger().send(e.target, PeerMessage.newBuilder().setUnexport(UnexportNotice.newBuilder()
-                    .setId(e.id).setReason(reason)).build());
+                    .setId(e.id).setReason(reason.text())).build());
             }
             catch (final ApiException ex)
             {
@@ -502,11 +263,10 @@ public final class SinkRole implements Role
 
     private void free(final Allocation a)
     {
-        a.freed = true;
-        allocations.remove(a.handle);
+        allocations.remove(a);
         for (final Export e : new ArrayList<>(a.exportsByTarget.values()))
         {
-            unexport(e, "unexported");
+            unexport(e, UnexportReason.UNEXPORTED);
         }
         reclaimIfUnused(a);
     }
@@ -525,77 +285,13 @@ public final class SinkRole implements Role
                 return;
             }
         }
-        a.reclaimed = true;
-        account(a, -1);
-        freeQuietly(a.buffer);
-    }
-
-    /**
-     * Pinned memory counts from ALLOC until the pages are back in the pool (after FREE and the importers'
-     * release), per this VM and per client uid: like the kernel's mlock accounting.
-     */
-    private void checkQuotas(final ClientConnection client, final long size) throws ApiException
-    {
-        final Policy policy = ctx.policy().get();
-        final long bytes = roundToPage(size);
-        final Quota vm = policy.vmQuota(ctx.backend().localVm());
-        if (!vm.admits(vmUsage[0], vmUsage[1], bytes))
-        {
-            throw new ApiException(ErrorCode.EDQUOT, "VM quota of " + policy.vmName(ctx.backend().localVm()) +
-                " exceeded: " + vmUsage[0] + " of " + limit(vm.maxBytes()) + " bytes and " + vmUsage[1] + " of " +
-                limit(vm.maxBuffers()) + " buffers pinned, asked for " + bytes + " bytes");
-        }
-        final long[] used = uidUsage.getOrDefault(client.uid(), new long[2]);
-        final Quota mine = policy.clientQuota(client.uid());
-        if (!mine.admits(used[0], used[1], bytes))
-        {
-            throw new ApiException(ErrorCode.EDQUOT, "quota of uid " + client.uid() + " exceeded: " + used[0] +
-                " of " + limit(mine.maxBytes()) + " bytes and " + used[1] + " of " + limit(mine.maxBuffers()) +
-                " buffers pinned, asked for " + bytes + " bytes");
-        }
-    }
-
-    private static String limit(final long value)
-    {
-        return value == Long.MAX_VALUE ? "unlimited" : Long.toString(value);
-    }
-
-    private long roundToPage(final long size)
-    {
-        final long page = ctx.backend().capabilities().pageSize();
-        return (size + page - 1) / page * page;
-    }
-
-    private void account(final Allocation a, final int sign)
-    {
-        vmUsage[0] += sign * a.buffer.length();
-        vmUsage[1] += sign;
-        final long[] used = uidUsage.computeIfAbsent(a.uid(), k -> new long[2]);
-        used[0] += sign * a.buffer.length();
-        used[1] += sign;
-        if (used[1] == 0)
-        {
-            uidUsage.remove(a.uid());
-        }
+        allocations.reclaim(a);
     }
 
     @Override
     public void stats(final StatsResult.Builder out)
     {
-        final Policy policy = ctx.policy().get();
-        final int vm = ctx.backend().localVm();
-        out.addUsage(usage("vm", vm, vmUsage, policy.vmQuota(vm)));
-        for (final Map.Entry<Integer, long[]> e : new java.util.TreeMap<>(uidUsage).entrySet())
-        {
-            out.addUsage(usage("uid", e.getKey(), e.getValue(), policy.clientQuota(e.getKey())));
-        }
-    }
-
-    private static Usage usage(final String scope, final int id, final long[] used, final Quota quota)
-    {
-        return Usage.newBuilder().setScope(scope).setId(id).setBytes(used[0]).setBuffers(used[1])
-            .setMaxBytes(quota.maxBytes() == Long.MAX_VALUE ? -1L : quota.maxBytes())
-            .setMaxBuffers(quota.maxBuffers() == Long.MAX_VALUE ? -1L : quota.maxBuffers()).build();
+        allocations.quotas().stats(out);
     }
 
     /** Revokes live exports the new policy forbids; importers see remove REASON=policy. */
@@ -613,25 +309,13 @@ public final class SinkRole implements Role
             if (!d.allowed())
             {
                 LOG.info("revoking {}: {}", BufferIds.format(e.id), d.denial());
-                publishState(e, "revoked");
-                unexport(e, "policy");
+                publishChange(e, ExportChange.REVOKED);
+                unexport(e, UnexportReason.POLICY);
             }
         }
     }
 
-    private void freeQuietly(final BackendBuffer buffer)
-    {
-        try
-        {
-            ctx.backend().free(buffer);
-        }
-        catch (final BackendException e)
-        {
-            LOG.error("freeing {} failed: {}", buffer, e.getMessage());
-        }
-    }
-
-    private void unshareQuietly(final Allocation a, final org.hyperdmabuf.hv.spi.ShareRef ref)
+    private void unshareQuietly(final Allocation a, final ShareRef ref)
     {
         try
         {
@@ -641,16 +325,6 @@ public final class SinkRole implements Role
         {
             LOG.warn("unshare of {} failed: {}", a.buffer, ex.getMessage());
         }
-    }
-
-    private Allocation owned(final ClientConnection client, final long handle) throws ApiException
-    {
-        final Allocation a = allocations.get(handle);
-        if (a == null || a.owner != client)
-        {
-            throw new ApiException(ErrorCode.ENOENT, "no allocation with handle " + handle + " for this client");
-        }
-        return a;
     }
 
     private Export ownedExport(final ClientConnection client, final BufferId id) throws ApiException
@@ -684,10 +358,10 @@ public final class SinkRole implements Role
                 // waits on the release timeline, spinning ones included, complete with EPEERLOST.
                 e.peerLost = true;
                 e.importedByPeer = false;
-                e.state = "peer-lost";
+                e.state(ExportState.PEER_LOST);
                 e.release.poison(ErrorCode.EPEERLOST);
                 ctx.wakeLocalWaiters(e.release);
-                publishState(e, "peer-lost");
+                publishChange(e, ExportChange.PEER_LOST);
                 lost++;
             }
         }
@@ -719,7 +393,7 @@ public final class SinkRole implements Role
                 if (e != null && e.target == vm && !e.importedByPeer)
                 {
                     e.importedByPeer = true;
-                    publishState(e, "imported");
+                    publishChange(e, ExportChange.IMPORTED);
                 }
             }
             case RELEASE -> {
@@ -728,7 +402,7 @@ public final class SinkRole implements Role
                 if (live != null && live.target == vm && live.importedByPeer)
                 {
                     live.importedByPeer = false;
-                    publishState(live, "released");
+                    publishChange(live, ExportChange.RELEASED);
                 }
                 final Export pending = awaitingRelease.get(id);
                 if (pending != null && pending.target == vm && message.getRelease().getDropped())
@@ -744,8 +418,8 @@ public final class SinkRole implements Role
                 {
                     LOG.warn("VM {} refused export {}: {} {}", vm, BufferIds.format(e.id),
                         message.getReject().getError(), message.getReject().getMessage());
-                    e.state = "rejected: " + message.getReject().getError() + " " + message.getReject().getMessage();
-                    publishState(e, "rejected");
+                    e.rejected(message.getReject().getError() + " " + message.getReject().getMessage());
+                    publishChange(e, ExportChange.REJECTED);
                 }
             }
             default -> {
@@ -756,29 +430,23 @@ public final class SinkRole implements Role
     @Override
     public void onDisconnected(final ClientConnection client)
     {
-        for (final Allocation a : new ArrayList<>(allocations.values()))
-        {
-            if (a.owner == client)
-            {
-                free(a);
-            }
-        }
+        allocations.ownedBy(client).forEach(this::free);
     }
 
     @Override
     public void list(final ClientConnection client, final BufferList.Builder out)
     {
-        for (final Allocation a : allocations.values())
+        for (final Allocation a : allocations.all())
         {
             if (a.owner != client)
             {
                 continue;
             }
-            out.addAllocations(Allocated.newBuilder().setHandle(a.handle).setOffset(a.buffer.offset())
-                .setLength(a.buffer.length()));
+            out.addAllocations(Allocated.newBuilder().setHandle(a.handle)
+                .setOffset(a.buffer.offset()).setLength(a.buffer.length()));
             for (final Export e : a.exportsByTarget.values())
             {
-                out.addBuffers(info(e));
+                out.addBuffers(e.info());
             }
         }
     }
@@ -793,28 +461,22 @@ public final class SinkRole implements Role
      * Tells the producer that owns an export what the importer did with it: a {@code change} event with
      * STATE=imported, released or rejected (ABI.md "Events", sink side).
      */
-    private void publishState(final Export e, final String state)
+    private void publishChange(final Export e, final ExportChange change)
     {
         if (!ctx.events().hasSubscriptions(e.allocation.owner))
         {
             ctx.events().publishUnseen(); // the owner cannot see it: skip building it (one per import/release)
             return;
         }
-        ctx.events().publishTo(e.allocation.owner, BufferEvents.builder(ctx.events(), BufferEvents.CHANGE, e.id, e.target,
-            e.allocation.buffer.length(), e.access, e.metadata, e.revision, null).put("STATE", state).build());
+        ctx.events().publishTo(e.allocation.owner, BufferEvents.builder(ctx.events(), BufferEvents.CHANGE, e.id,
+            e.target, e.allocation.buffer.length(), e.access, e.metadata, e.revision, null)
+            .put("STATE", change.text()).build());
     }
 
     @Override
     public Optional<BufferInfo> query(final ClientConnection client, final BufferId id)
     {
         final Export e = exports.get(id);
-        return e == null || e.allocation.owner != client ? Optional.empty() : Optional.of(info(e));
-    }
-
-    private BufferInfo info(final Export e)
-    {
-        return BufferInfo.newBuilder().setId(e.id).setExporterVm(e.id.getExporterVm()).setTargetVm(e.target)
-            .setLength(e.allocation.buffer.length()).setMetadata(e.metadata).setAccess(e.access)
-            .setImportCount(e.importedByPeer ? 1 : 0).setHandle(e.allocation.handle).setState(e.state).build();
+        return e == null || e.allocation.owner != client ? Optional.empty() : Optional.of(e.info());
     }
 }

@@ -9,12 +9,8 @@ import org.hyperdmabuf.abi.v1.BufferList;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.ExportAnnounce;
 import org.hyperdmabuf.abi.v1.ExportReject;
-import org.hyperdmabuf.abi.v1.FenceSignal;
-import org.hyperdmabuf.abi.v1.FenceWait;
-import org.hyperdmabuf.abi.v1.Timeline;
 import org.hyperdmabuf.abi.v1.ImportNotice;
 import org.hyperdmabuf.abi.v1.Imported;
-import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.abi.v1.PeerMessage;
 import org.hyperdmabuf.abi.v1.ReleaseNotice;
 import org.hyperdmabuf.abi.v1.Request;
@@ -25,13 +21,12 @@ import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
 import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.ExportTag;
-import org.hyperdmabuf.daemon.FenceTimeline;
 import org.hyperdmabuf.daemon.policy.Policy;
-import org.hyperdmabuf.daemon.MetadataValidator;
+import org.hyperdmabuf.daemon.ExportValidation;
+import org.hyperdmabuf.daemon.FenceRequests;
 import org.hyperdmabuf.daemon.Role;
+import org.hyperdmabuf.daemon.RoleKind;
 import org.hyperdmabuf.hv.nativeio.Native;
-import org.hyperdmabuf.hv.shm.MemoryWindow;
-import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.PeerInfo;
@@ -40,7 +35,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -57,12 +51,9 @@ import java.util.Set;
 public final class SourceRole implements Role
 {
     private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
-    private static final Set<Request.OpCase> OPS = EnumSet.of(Request.OpCase.IMPORT, Request.OpCase.RELEASE,
-        Request.OpCase.FENCE_SIGNAL, Request.OpCase.FENCE_WAIT, Request.OpCase.FENCE_DOORBELL,
-        Request.OpCase.FENCE_WAKE);
 
     private final DaemonContext ctx;
-    private final Map<BufferId, Remote> buffers = new LinkedHashMap<>();
+    private final Map<BufferId, RemoteBuffer> buffers = new LinkedHashMap<>();
     private final Set<Integer> forgeryReported = new HashSet<>();
     /** Refusals logged at INFO per peer session; a peer sending junk in a loop must not flood the log. */
     private final Map<Integer, Integer> refusalsLogged = new HashMap<>();
@@ -73,64 +64,10 @@ public final class SourceRole implements Role
         this.ctx = ctx;
     }
 
-    private static final class Remote
-    {
-        final BufferId id;
-        final int exporter;
-        final ShareRef ref;
-        final Access access;
-        final int fenceSlot;
-        final MemoryWindow fenceWindow;
-        final FenceTimeline acquire;
-        final FenceTimeline release;
-        Metadata metadata;
-        int revision;
-        boolean removed;
-        boolean exporterLost;
-        final Map<ClientConnection, Integer> imports = new HashMap<>();
-
-        Remote(final BufferId id, final int exporter, final ShareRef ref, final Access access, final Metadata metadata,
-            final int revision, final int fenceSlot, final MemoryWindow fence)
-        {
-            this.id = id;
-            this.exporter = exporter;
-            this.ref = ref;
-            this.access = access;
-            this.metadata = metadata;
-            this.revision = revision;
-            this.fenceSlot = fenceSlot;
-            this.fenceWindow = fence;
-            this.acquire = FenceTimeline.of(fence, Timeline.TIMELINE_ACQUIRE);
-            this.release = FenceTimeline.of(fence, Timeline.TIMELINE_RELEASE);
-        }
-
-        int importCount()
-        {
-            int n = 0;
-            for (final int c : imports.values())
-            {
-                n += c;
-            }
-            return n;
-        }
-    }
-
     @Override
-    public String name()
+    public RoleKind kind()
     {
-        return "source";
-    }
-
-    @Override
-    public int roleBit()
-    {
-        return PeerSlotDescriptor.ROLE_SOURCE;
-    }
-
-    @Override
-    public Set<Request.OpCase> operations()
-    {
-        return OPS;
+        return RoleKind.SOURCE;
     }
 
     @Override
@@ -144,45 +81,19 @@ public final class SourceRole implements Role
                 release(client, request.getRelease().getId());
                 client.reply(rid, Response.newBuilder());
             }
-            case FENCE_SIGNAL -> {
-                final FenceSignal f = request.getFenceSignal();
-                final Remote r = heldImport(client, f.getId());
-                if (f.getTimeline() != Timeline.TIMELINE_RELEASE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "an importer signals the release timeline; acquire is " +
-                        "signalled by the exporter");
-                }
-                checkExporterAlive(r);
-                r.release.signal(f.getValue(), f.getError());
-                ctx.ringWaiters(r.exporter, r.release);
-                client.reply(rid, Response.newBuilder());
-            }
-            case FENCE_DOORBELL -> {
-                final Remote r = heldImport(client, request.getFenceDoorbell().getId());
-                checkExporterAlive(r);
-                client.replyWithFd(rid, Response.newBuilder(), ctx.fenceDoorbell(r.exporter,
-                    request.getFenceDoorbell().getVector()));
-            }
-            case FENCE_WAKE -> {
-                final Remote r = heldImport(client, request.getFenceWake().getId());
-                checkExporterAlive(r);
+            case FENCE_SIGNAL, FENCE_DOORBELL, FENCE_WAKE -> {
+                final RemoteBuffer r = heldImport(client, FenceRequests.bufferOf(request));
                 // A read-only import cannot store the bit around its sleeps: the daemon holds it for the lease.
-                ctx.fenceWakes().lease(client, rid, r.id, r.acquire, r.access == Access.ACCESS_READ_ONLY);
+                r.fences.serve(ctx, client, request, r.exporterLost, r.access == Access.ACCESS_READ_ONLY);
             }
             case FENCE_WAIT -> {
-                final FenceWait f = request.getFenceWait();
-                final Remote r = buffers.get(f.getId());
+                final RemoteBuffer r = buffers.get(request.getFenceWait().getId());
                 if (r == null || r.removed)
                 {
                     throw new ApiException(r != null && r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
                         "no such buffer");
                 }
-                if (f.getTimeline() != Timeline.TIMELINE_ACQUIRE)
-                {
-                    throw new ApiException(ErrorCode.EINVAL, "an importer waits on the acquire timeline");
-                }
-                ctx.fenceWaits().add(client, rid, r.acquire, f.getValue(), Integer.toUnsignedLong(f.getTimeoutMs()),
-                    r.exporter, r.id);
+                r.fences.serve(ctx, client, request, r.exporterLost, false);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a source operation");
         }
@@ -191,7 +102,7 @@ public final class SourceRole implements Role
     @Override
     public void replay(final ClientConnection client, final long subscriptionId)
     {
-        for (final Remote r : buffers.values())
+        for (final RemoteBuffer r : buffers.values())
         {
             if (!r.removed)
             {
@@ -202,7 +113,7 @@ public final class SourceRole implements Role
 
     private void importBuffer(final ClientConnection client, final long rid, final BufferId id) throws ApiException
     {
-        final Remote r = buffers.get(id);
+        final RemoteBuffer r = buffers.get(id);
         if (r == null || r.removed)
         {
             throw new ApiException(ErrorCode.ENOENT, "no such buffer");
@@ -244,7 +155,7 @@ public final class SourceRole implements Role
 
     private void release(final ClientConnection client, final BufferId id) throws ApiException
     {
-        final Remote r = buffers.get(id);
+        final RemoteBuffer r = buffers.get(id);
         final Integer held = r == null ? null : r.imports.get(client);
         if (held == null)
         {
@@ -263,7 +174,7 @@ public final class SourceRole implements Role
     }
 
     /** After the last local import of {@code r} is gone: tell the exporter; forget a removed buffer. */
-    private void afterRelease(final Remote r)
+    private void afterRelease(final RemoteBuffer r)
     {
         if (r.importCount() > 0)
         {
@@ -283,22 +194,14 @@ public final class SourceRole implements Role
     }
 
     /** The buffer {@code client} holds an import of; ENOENT (as for any unknown id) if it holds none. */
-    private Remote heldImport(final ClientConnection client, final BufferId id) throws ApiException
+    private RemoteBuffer heldImport(final ClientConnection client, final BufferId id) throws ApiException
     {
-        final Remote r = buffers.get(id);
+        final RemoteBuffer r = buffers.get(id);
         if (r == null || !r.imports.containsKey(client))
         {
             throw new ApiException(ErrorCode.ENOENT, "this client holds no import of that buffer");
         }
         return r;
-    }
-
-    private static void checkExporterAlive(final Remote r) throws ApiException
-    {
-        if (r.exporterLost)
-        {
-            throw new ApiException(ErrorCode.EPEERLOST, "exporter VM " + r.exporter + " is gone");
-        }
     }
 
     private void sendRelease(final int vm, final BufferId id, final boolean dropped)
@@ -324,7 +227,7 @@ public final class SourceRole implements Role
             case EXPORT -> onExport(vm, message.getExport());
             case UNEXPORT -> {
                 final BufferId id = message.getUnexport().getId();
-                final Remote r = buffers.get(id);
+                final RemoteBuffer r = buffers.get(id);
                 if (r == null || r.exporter != vm)
                 {
                     // Never stored (rejected, or announced before we started): nothing pins it here.
@@ -356,7 +259,7 @@ public final class SourceRole implements Role
             reject(vm, id, ErrorCode.EACCES, "exporter_vm in the id is not the sending VM");
             return;
         }
-        final Remote existing = buffers.get(id);
+        final RemoteBuffer existing = buffers.get(id);
         if (existing != null)
         {
             if (existing.removed || a.getRevision() <= existing.revision)
@@ -372,27 +275,8 @@ public final class SourceRole implements Role
         }
         try
         {
-            if (a.getLength() <= 0)
-            {
-                throw new ApiException(ErrorCode.EINVAL, "length must be positive");
-            }
-            if (a.getAccess() == Access.UNRECOGNIZED)
-            {
-                throw new ApiException(ErrorCode.EINVAL, "unknown access value " + a.getAccessValue());
-            }
-            MetadataValidator.validate(a.getMetadata(), a.getLength());
-            final Policy policy = ctx.policy().get();
-            if (a.getMetadata().getSerializedSize() > policy.maxMetadataBytes())
-            {
-                throw new ApiException(ErrorCode.EINVAL, "metadata above this VM's policy limit of " +
-                    policy.maxMetadataBytes() + " bytes");
-            }
-            final Policy.Decision decision = policy.checkShare(vm, ctx.backend().localVm(),
-                a.getMetadata().getContentType(), a.getAccess() == Access.ACCESS_READ_ONLY);
-            if (!decision.allowed())
-            {
-                throw new ApiException(ErrorCode.EACCES, decision.denial());
-            }
+            ExportValidation.check(ExportValidation.Side.IMPORTER, ctx.policy().get(), vm, ctx.backend().localVm(),
+                a.getLength(), a.getAccess(), a.getAccessValue(), a.getMetadata());
             if (!ctx.backend().validateFence(vm, a.getFenceSlot()))
             {
                 throw new ApiException(ErrorCode.EINVAL, "fence slot " + a.getFenceSlot() + " is not the sender's");
@@ -418,7 +302,7 @@ public final class SourceRole implements Role
             ctx.events().publish(event(BufferEvents.CHANGE, existing, null));
             return;
         }
-        final Remote r = new Remote(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
+        final RemoteBuffer r = new RemoteBuffer(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
             a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(vm, a.getFenceSlot()));
         buffers.put(id, r);
         final UEvent ev = event(BufferEvents.ADD, r, null);
@@ -451,7 +335,7 @@ public final class SourceRole implements Role
         }
     }
 
-    private void remove(final Remote r, final String reason)
+    private void remove(final RemoteBuffer r, final String reason)
     {
         r.removed = true;
         ctx.fenceWaits().failKey(r.id, r.exporterLost ? ErrorCode.EPEERLOST : ErrorCode.ENOENT,
@@ -464,7 +348,7 @@ public final class SourceRole implements Role
         afterRelease(r);
     }
 
-    private UEvent event(final String action, final Remote r, final String reason)
+    private UEvent event(final String action, final RemoteBuffer r, final String reason)
     {
         return BufferEvents.builder(ctx.events(), action, r.id, ctx.backend().localVm(), r.ref.length(), r.access,
             r.metadata, r.revision, reason).build();
@@ -474,7 +358,7 @@ public final class SourceRole implements Role
     @Override
     public void onPolicyChanged(final Policy policy)
     {
-        for (final Remote r : new ArrayList<>(buffers.values()))
+        for (final RemoteBuffer r : new ArrayList<>(buffers.values()))
         {
             if (r.removed)
             {
@@ -502,7 +386,7 @@ public final class SourceRole implements Role
     {
         ctx.messenger().forget(vm);
         ctx.fenceWaits().failPeer(vm, "exporter VM " + vm + " is gone (" + reason + ")");
-        for (final Remote r : new ArrayList<>(buffers.values()))
+        for (final RemoteBuffer r : new ArrayList<>(buffers.values()))
         {
             if (r.exporter == vm && !r.removed)
             {
@@ -517,7 +401,7 @@ public final class SourceRole implements Role
     @Override
     public void onDisconnected(final ClientConnection client)
     {
-        for (final Remote r : new ArrayList<>(buffers.values()))
+        for (final RemoteBuffer r : new ArrayList<>(buffers.values()))
         {
             if (r.imports.remove(client) != null)
             {
@@ -529,7 +413,7 @@ public final class SourceRole implements Role
     @Override
     public void list(final ClientConnection client, final BufferList.Builder out)
     {
-        for (final Remote r : buffers.values())
+        for (final RemoteBuffer r : buffers.values())
         {
             out.addBuffers(info(r));
         }
@@ -538,14 +422,12 @@ public final class SourceRole implements Role
     @Override
     public Optional<BufferInfo> query(final ClientConnection client, final BufferId id)
     {
-        final Remote r = buffers.get(id);
+        final RemoteBuffer r = buffers.get(id);
         return r == null ? Optional.empty() : Optional.of(info(r));
     }
 
-    private BufferInfo info(final Remote r)
+    private BufferInfo info(final RemoteBuffer r)
     {
-        return BufferInfo.newBuilder().setId(r.id).setExporterVm(r.exporter).setTargetVm(ctx.backend().localVm())
-            .setLength(r.ref.length()).setMetadata(r.metadata).setAccess(r.access).setImportCount(r.importCount())
-            .setState(r.removed ? "removed" : r.importCount() > 0 ? "imported" : "exported").build();
+        return r.info(ctx.backend().localVm());
     }
 }

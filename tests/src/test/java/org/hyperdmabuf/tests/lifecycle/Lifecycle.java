@@ -37,8 +37,6 @@ final class Lifecycle
     static final Duration DEATH_BOUND = Duration.ofSeconds(3);
     static final int ENOENT = ErrorCode.ENOENT.getNumber();
     static final int EPEERLOST = ErrorCode.EPEERLOST.getNumber();
-    /** The value a poisoned timeline holds (ABI.md "When the other side goes away"). */
-    static final long POISON = Long.MAX_VALUE;
     /** Same pattern as the stream-producer/stream-consumer CLI (DemoFrames): word 0 = seq, word i = seq * G + i. */
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
     /** Byte offset of the producer's timestamp in a stream frame; not part of the pattern. */
