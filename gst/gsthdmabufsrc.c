@@ -64,12 +64,27 @@ post_error (GstHdmabufSrc * self, GError * error)
   return GST_FLOW_ERROR;
 }
 
+/* Whether downstream reads frames through GstVideoMeta (asked with an ALLOCATION query). */
+static gboolean
+downstream_takes_video_meta (GstHdmabufSrc * self, GstCaps * caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, FALSE);
+  gboolean yes;
+
+  gst_pad_peer_query (GST_BASE_SRC_PAD (self), query);
+  yes = gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+
+  gst_query_unref (query);
+  return yes;
+}
+
 /* Follows the stream's current export, and its caps. */
 static GstFlowReturn
 open_stream (GstHdmabufSrc * self)
 {
   GError *error = NULL;
   GstCaps *current;
+  const gchar *refusal;
   gboolean same;
 
   self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, timeout_of (self),
@@ -85,6 +100,14 @@ open_stream (GstHdmabufSrc * self)
             gst_hdmabuf_in_caps (self->in)));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  refusal = gst_hdmabuf_in_fd_memory_refusal (self->in);
+  if (refusal == NULL && !downstream_takes_video_meta (self, gst_hdmabuf_in_caps (self->in)))
+    refusal = "downstream does not take GstVideoMeta";
+  self->fd_memory = refusal == NULL;
+  if (refusal == NULL)
+    GST_INFO_OBJECT (self, "frames go downstream as GstFdMemory over the region fd");
+  else
+    GST_INFO_OBJECT (self, "frames go downstream as memory over the mapping: %s", refusal);
   return GST_FLOW_OK;
 }
 
@@ -143,7 +166,7 @@ gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint s
     g_clear_pointer (&self->in, gst_hdmabuf_in_unref);
   }
 
-  buf = gst_hdmabuf_in_wrap (self->in, info.payload_length);
+  buf = gst_hdmabuf_in_wrap (self->in, info.payload_length, self->fd_memory);
   if (gst_base_src_get_do_timestamp (bsrc)) {
     /* GstBaseSrc stamps buffers without timestamps with the running time of their arrival. */
   } else if (gst_base_src_is_live (bsrc)) {

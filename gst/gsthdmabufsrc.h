@@ -24,6 +24,7 @@ struct _GstHdmabufSrc {
   gint cancel;                  /* unlock(): waits return */
   GstClockTime last_duration;
   guint slots;                  /* of the export followed, for LATENCY queries from other threads */
+  gboolean fd_memory;           /* frames of this export as GstFdMemory (downstream takes GstVideoMeta) */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (hdmabufsrc);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <gst/allocators/allocators.h>
+
 GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_hdmabuf_src_debug
 
@@ -28,6 +30,8 @@ struct _GstHdmabufIn {
   GstVideoInfo vinfo;           /* video: the layout the producer's metadata gives */
   gboolean is_video;
   gboolean read_only;
+  const gchar *no_fd_reason;    /* why frames cannot be GstFdMemory over the region fd; NULL: they can */
+  GstAllocator *fd_allocator;
   gsize frame_bytes;
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
@@ -50,6 +54,7 @@ in_free (GstHdmabufIn * in)
     }
   }
   hdmabuf_close (in->conn);
+  gst_clear_object (&in->fd_allocator);
   g_free (in->slots);
   g_free (in->generation);
   g_free (in->stream);
@@ -84,6 +89,29 @@ parse_uint (const gchar * text, guint limit, guint * out)
     return FALSE;
   *out = (guint) v;
   return TRUE;
+}
+
+/*
+ * Why frames of this import cannot go downstream as GstFdMemory over [0, offset + length) of the
+ * region fd (what waylandsink turns into a wl_shm pool without a copy), or NULL when they can.
+ */
+static const gchar *
+fd_memory_refusal (GstHdmabufIn * in)
+{
+  struct hdmabuf_caps caps;
+
+  if (!in->is_video)
+    return "audio";
+  if (in->read_only)
+    return "the imports are read-only (wl_shm pools are mapped read-write)";
+  if (hdmabuf_query_caps (in->conn, &caps) != 0 || strcmp (caps.backend, "xen") == 0)
+    return "the fd cannot be mapped from offset 0 by another process (xen's gntdev)";
+  for (guint i = 0; i < in->k; i++) {
+    const struct hdmabuf_mapping *m = &in->slots[i].imp->buffer;
+    if (m->offset + m->length > G_MAXINT32)
+      return "a slot ends beyond 2^31-1 bytes into the fd (wl_shm pool sizes are int32)";
+  }
+  return NULL;
 }
 
 /* Imports the slots of ids, checks their headers and reads the caps. */
@@ -124,6 +152,9 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
     return FALSE;
   }
   in->is_video = gst_video_info_from_caps (&in->vinfo, in->caps);
+  in->no_fd_reason = fd_memory_refusal (in);
+  if (in->no_fd_reason == NULL)
+    in->fd_allocator = gst_fd_allocator_new ();
   if (in->is_video && in->slots[0].imp->metadata.image != NULL) {
     const struct hdmabuf_image *img = in->slots[0].imp->metadata.image;
     /* The producer's layout wins over GStreamer's default for these caps. */
@@ -327,21 +358,58 @@ gst_hdmabuf_in_skip (GstHdmabufIn * in)
   hdmabuf_fence_post (in->slots[in->taken % in->k].fence, in->taken / in->k + 1, 0);
 }
 
+static G_DEFINE_QUARK (gst-hdmabuf-release, release);
+
+const gchar *
+gst_hdmabuf_in_fd_memory_refusal (GstHdmabufIn * in)
+{
+  return in->no_fd_reason;
+}
+
+/*
+ * GstFdMemory over [0, offset + payload) of the region fd, as waylandsink needs it: it makes a
+ * wl_shm pool of the memory's fd and size, from offset 0, and places the wl_buffer at the
+ * memory's offset plus plane 0's offset. The fd stays open as long as r holds the import.
+ */
+static GstMemory *
+fd_memory (GstHdmabufIn * in, guint slot, gsize payload, Release * r)
+{
+  const struct hdmabuf_mapping *m = &in->slots[slot].imp->buffer;
+  GstMemory *mem = gst_fd_allocator_alloc (in->fd_allocator, m->fd, m->offset + in->frame_bytes,
+      GST_FD_MEMORY_FLAG_DONT_CLOSE);
+
+  if (mem == NULL)
+    return NULL;
+  gst_memory_resize (mem, 0, m->offset + payload);
+  gst_mini_object_set_qdata (GST_MINI_OBJECT (mem), release_quark (), r, release_slot);
+  return mem;
+}
+
 GstBuffer *
-gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload)
+gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted)
 {
   guint slot = in->taken % in->k;
   Release *r = g_new (Release, 1);
   GstBuffer *buf = gst_buffer_new ();
+  GstMemory *mem = NULL;
+  gsize offset[GST_VIDEO_MAX_PLANES];
+  gsize base = 0;
 
   r->in = gst_hdmabuf_in_ref (in);
   r->slot = slot;
   r->value = in->taken / in->k + 1;
-  gst_buffer_append_memory (buf, gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
-          in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot));
-  if (in->is_video)
+  if (fd_memory_wanted && in->fd_allocator != NULL && (mem = fd_memory (in, slot, payload, r)) != NULL)
+    base = in->slots[slot].imp->buffer.offset;
+  else
+    mem = gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
+        in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot);
+  gst_buffer_append_memory (buf, mem);
+  if (in->is_video) {
+    for (guint p = 0; p < GST_VIDEO_MAX_PLANES; p++)
+      offset[p] = base + in->vinfo.offset[p];
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&in->vinfo),
         GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),
-        GST_VIDEO_INFO_N_PLANES (&in->vinfo), in->vinfo.offset, in->vinfo.stride);
+        GST_VIDEO_INFO_N_PLANES (&in->vinfo), offset, in->vinfo.stride);
+  }
   return buf;
 }

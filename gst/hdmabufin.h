@@ -39,9 +39,16 @@ guint gst_hdmabuf_in_slots (GstHdmabufIn * in);
  */
 GstFlowReturn gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
     struct hdmabuf_frame_header * info, GError ** error);
-/* The frame taken last as a buffer over the mapping (read-only memory for a read-only import),
- * with a GstVideoMeta for video; its slot is released when the memory is freed. */
-GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload);
+/*
+ * The frame taken last as a buffer, with a GstVideoMeta for video; its slot is released when the
+ * memory is freed. fd_memory: video as a GstFdMemory over the region fd from offset 0 to the
+ * payload's end, the meta's plane offsets counted from 0 (where gst_hdmabuf_in_fd_memory_refusal
+ * is NULL); otherwise memory over the mapping that holds just the payload (read-only memory for a
+ * read-only import).
+ */
+GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory);
+/* Why this import's frames cannot be GstFdMemory (audio, read-only, the fd's kind), or NULL. */
+const gchar *gst_hdmabuf_in_fd_memory_refusal (GstHdmabufIn * in);
 /* Hands the frame taken last back at once (a frame not pushed downstream). */
 void gst_hdmabuf_in_skip (GstHdmabufIn * in);
 
