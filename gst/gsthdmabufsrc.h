@@ -18,6 +18,7 @@ struct _GstHdmabufSrc {
   gchar *socket_path;
   gchar *stream;
   guint timeout_ms;
+  guint copy_held_after_ms;
 
   GstHdmabufIn *in;             /* the export followed now */
   gchar *left_generation;       /* the export left for new caps */

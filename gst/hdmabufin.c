@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gst/allocators/allocators.h>
 
@@ -17,6 +19,7 @@ typedef struct {
   struct hdmabuf_import *imp;
   hdmabuf_fence *fence;
   const volatile guint8 *header;
+  gint held;                    /* a frame of it is downstream (atomic) */
 } Slot;
 
 struct _GstHdmabufIn {
@@ -35,6 +38,8 @@ struct _GstHdmabufIn {
   gsize frame_bytes;
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
+  gsize taken_payload;
+  guint64 copied_for;           /* the frame whose wait a copy of the frame before it ended */
 };
 
 typedef struct {
@@ -184,6 +189,7 @@ gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gcha
   gint e;
 
   in->refcount = 1;
+  in->copied_for = G_MAXUINT64;
   in->stream = g_strdup (stream);
   e = socket_path != NULL && *socket_path != '\0' ? hdmabuf_connect (socket_path, &in->conn)
       : hdmabuf_connect_role ("source", &in->conn);
@@ -290,18 +296,33 @@ gst_hdmabuf_in_slots (GstHdmabufIn * in)
   return in->k;
 }
 
+static gboolean
+any_held (GstHdmabufIn * in)
+{
+  for (guint i = 0; i < in->k; i++)
+    if (g_atomic_int_get (&in->slots[i].held))
+      return TRUE;
+  return FALSE;
+}
+
 GstFlowReturn
-gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
+gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, gint held_ms, const gint * cancel,
     struct hdmabuf_frame_header *info, GError ** error)
 {
   guint slot = in->frame % in->k;
   Slot *s = &in->slots[slot];
-  gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = timeout_ms < 0 ? -1 : start + (gint64) timeout_ms * 1000;
   struct hdmabuf_frame_header h;
   uint32_t word = 0;
   gint e;
 
   for (;;) {
+    if (held_ms > 0 && in->copied_for != in->frame && g_get_monotonic_time () - start >= (gint64) held_ms * 1000
+        && any_held (in)) {
+      in->copied_for = in->frame;
+      return GST_HDMABUF_FLOW_HELD;
+    }
     gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
     e = hdmabuf_fence_await (s->fence, in->frame / in->k + 1, (gint) CLAMP (left, 0, WAIT_SLICE_MS),
         HDMABUF_WAIT_ADAPTIVE, NULL, &word);
@@ -337,6 +358,7 @@ gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
   }
   *info = h;
   in->taken = in->frame++;
+  in->taken_payload = (gsize) h.payload_length;
   return GST_FLOW_OK;
 }
 
@@ -344,6 +366,7 @@ static void
 release_slot (gpointer data)
 {
   Release *r = data;
+  g_atomic_int_set (&r->in->slots[r->slot].held, 0);
   /* After the producer withdrew the stream this fails harmlessly: nobody waits any more. */
   gint e = hdmabuf_fence_post (r->in->slots[r->slot].fence, r->value, 0);
   if (e != 0)
@@ -398,6 +421,7 @@ gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted
   r->in = gst_hdmabuf_in_ref (in);
   r->slot = slot;
   r->value = in->taken / in->k + 1;
+  g_atomic_int_set (&in->slots[slot].held, 1);
   if (fd_memory_wanted && in->fd_allocator != NULL && (mem = fd_memory (in, slot, payload, r)) != NULL)
     base = in->slots[slot].imp->buffer.offset;
   else
@@ -411,5 +435,50 @@ gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted
         GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),
         GST_VIDEO_INFO_N_PLANES (&in->vinfo), offset, in->vinfo.stride);
   }
+  return buf;
+}
+
+/* A memfd's GstFdMemory holding a copy of size bytes at data, or NULL. */
+static GstMemory *
+fd_memory_copy (GstHdmabufIn * in, gconstpointer data, gsize size)
+{
+  gint fd = memfd_create ("hdmabufsrc-copy", MFD_CLOEXEC);
+  GstMemory *mem;
+  GstMapInfo map;
+
+  if (fd < 0)
+    return NULL;
+  if (ftruncate (fd, (off_t) size) != 0
+      || (mem = gst_fd_allocator_alloc (in->fd_allocator, fd, size, GST_FD_MEMORY_FLAG_NONE)) == NULL) {
+    close (fd);
+    return NULL;
+  }
+  if (!gst_memory_map (mem, &map, GST_MAP_WRITE)) {
+    gst_memory_unref (mem);
+    return NULL;
+  }
+  memcpy (map.data, data, size);
+  gst_memory_unmap (mem, &map);
+  return mem;
+}
+
+GstBuffer *
+gst_hdmabuf_in_copy_taken (GstHdmabufIn * in)
+{
+  gconstpointer data = in->slots[in->taken % in->k].imp->buffer.data;
+  GstMemory *mem = in->fd_allocator != NULL ? fd_memory_copy (in, data, in->taken_payload) : NULL;
+  GstBuffer *buf;
+
+  /* As fd memory where frames are: waylandsink lends it to the compositor as it lends frames. */
+  if (mem != NULL) {
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf, mem);
+  } else {
+    buf = gst_buffer_new_memdup (data, in->taken_payload);
+  }
+  if (in->is_video)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&in->vinfo),
+        GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),
+        GST_VIDEO_INFO_N_PLANES (&in->vinfo), in->vinfo.offset, in->vinfo.stride);
   return buf;
 }

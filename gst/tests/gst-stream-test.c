@@ -5,6 +5,11 @@
  *   gst-stream-test produce STREAM [ro|copy|live|nometa] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
  *   gst-stream-test consume STREAM [ro|copy|live|nometa] PHASE...  hdmabufsrc -> appsink, checking every frame;
  *                                                  prints READY (nometa: appsink does not take GstVideoMeta)
+ *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
+ *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
+ *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
+ *                                                  wl_buffers waylandsink made from our memory, and its copies)
+ *   gst-stream-test has-element NAME               exit 0 when GStreamer finds the element, 77 when it does not
  *   gst-stream-test kill STREAM                    consumes a producer it starts, SIGKILLs it, expects the end
  *   gst-stream-test stall STREAM                   produces to nobody: the sink must fail once the slots are full
  *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
@@ -26,10 +31,12 @@
 #include <gst/audio/audio.h>
 #include <gst/base/gstpushsrc.h>
 #include <gst/video/video.h>
+#include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -656,6 +663,110 @@ kill_consumer_vm (const gchar * stream)
   return 0;
 }
 
+/* ---- hdmabufsrc ! waylandsink: what waylandsink did with our buffers ---- */
+
+static guint lent, copied_by_sink;
+
+static void
+count_waylandsink_log (GstDebugCategory * cat, GstDebugLevel level, const gchar * file, const gchar * function,
+    gint line, GObject * object, GstDebugMessage * message, gpointer user_data)
+{
+  const gchar *text = gst_debug_message_get (message);
+  (void) level, (void) file, (void) function, (void) line, (void) object, (void) user_data;
+  if (strcmp (gst_debug_category_get_name (cat), "waylandsink") != 0 || text == NULL)
+    return;
+  /* gstwaylandsink.c: a buffer without a wl_buffer gets one made from its own memory, or is copied. */
+  if (strstr (text, "does not have a wl_buffer from our display, creating it") != NULL)
+    g_atomic_int_inc (&lent);
+  if (strstr (text, "copying") != NULL)
+    g_atomic_int_inc (&copied_by_sink);
+}
+
+typedef struct {
+  guint frames;
+  guint fd_memory;
+} ShowCount;
+
+static GstPadProbeReturn
+count_shown (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  ShowCount *count = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstMemory *mem = gst_buffer_peek_memory (buf, 0);
+  struct stat st;
+  (void) pad;
+
+  if (gst_is_fd_memory (mem) && count->fd_memory++ == 0 && fstat (gst_fd_memory_get_fd (mem), &st) == 0) {
+    printf ("REGION inode=%lu\n", (unsigned long) st.st_ino);
+    fflush (stdout);
+  }
+  count->frames++;
+  return GST_PAD_PROBE_OK;
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* The producer's end (EOS, after its warning about the withdrawn stream) ends the loop; an error fails. */
+static gboolean
+on_bus (GstBus * bus, GstMessage * msg, gpointer loop)
+{
+  (void) bus;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    gst_message_parse_error (msg, &err, NULL);
+    FAIL ("show: %s", err->message);
+  }
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+    g_main_loop_quit (loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+show (const gchar * stream)
+{
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 ! waylandsink name=out fullscreen=true",
+      stream);
+  GMainLoop *loop = g_main_loop_new (NULL, FALSE);
+  ShowCount count = { 0 };
+  GError *err = NULL;
+  GstElement *pipeline, *sink;
+  GstPad *pad;
+  GstBus *bus;
+  guint watch;
+
+  gst_debug_set_threshold_for_name ("waylandsink", GST_LEVEL_LOG);
+  gst_debug_add_log_function (count_waylandsink_log, NULL, NULL);
+  if ((pipeline = gst_parse_launch (desc, &err)) == NULL)
+    FAIL ("%s: %s", desc, err->message);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "out");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_shown, &count, NULL);
+  bus = gst_element_get_bus (pipeline);
+  watch = gst_bus_add_watch (bus, on_bus, loop);
+  g_unix_signal_add (SIGTERM, quit_loop, loop);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  printf ("READY consumer of \"%s\" on waylandsink\n", stream);
+  fflush (stdout);
+  g_main_loop_run (loop);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  /* waylandsink logs "creating it" before it tries, and then "copying" when it could not. */
+  printf ("SHOWN frames=%u fd_memory=%u lent=%u copied=%u\n", count.frames, count.fd_memory,
+      g_atomic_int_get (&lent) - g_atomic_int_get (&copied_by_sink), g_atomic_int_get (&copied_by_sink));
+  g_source_remove (watch);
+  gst_object_unref (bus);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_main_loop_unref (loop);
+  g_free (desc);
+  return 0;
+}
+
 /*
  * With GST_TRACERS=leaks (as meson test sets it): every GstObject and mini object made must be gone
  * once the pipelines are. The phases' caps are the test's own and go first.
@@ -699,6 +810,15 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   if (argc < 3)
     FAIL ("usage: %s produce|consume STREAM [ro] PHASE... | kill STREAM", argv[0]);
+  if (strcmp (argv[1], "has-element") == 0) {
+    GstElementFactory *f = gst_element_factory_find (argv[2]);
+    if (f == NULL)
+      return 77;
+    gst_object_unref (f);
+    return 0;
+  }
+  if (strcmp (argv[1], "show") == 0)
+    return check_leaks (show (argv[2]));
   if (strcmp (argv[1], "kill") == 0)
     return check_leaks (kill_producer (argv[0], argv[2]));
   if (strcmp (argv[1], "kill-consumer-vm") == 0)

@@ -69,6 +69,27 @@ class Proc(load_harness().Child):
         self.proc.wait(STEP)
 
 
+def weston_env(xdg):
+    """The environment of clients of the Weston that start_weston runs in xdg."""
+    env = dict(os.environ, XDG_RUNTIME_DIR=xdg, WAYLAND_DISPLAY='wayland-hdmabuf')
+    env.pop('DISPLAY', None)
+    return env
+
+
+def start_weston(start, xdg, work):
+    """A headless Weston (pixman, the screenshooter allowed) of one OUT_W x OUT_H output, through
+    start(name, argv); returns once its socket is there and its shell had a moment to map."""
+    weston = start('weston', ['weston', '--backend=headless-backend.so', '--use-pixman', '--debug',
+                              '--idle-time=0', '--no-config', f'--width={OUT_W}', f'--height={OUT_H}',
+                              '--socket=wayland-hdmabuf', f'--log={work}/weston.log'])
+    end = time.monotonic() + STEP
+    while not os.path.exists(f'{xdg}/wayland-hdmabuf'):
+        assert weston.proc.poll() is None and time.monotonic() < end, 'weston did not start'
+        time.sleep(0.1)
+    time.sleep(1)  # desktop-shell's own client maps its background and panel
+    return weston
+
+
 def expected(w, h, counter):
     """The pattern of pattern.h as RGB rows."""
     rows = []
@@ -150,8 +171,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
-    env = dict(os.environ, XDG_RUNTIME_DIR=xdg, WAYLAND_DISPLAY='wayland-hdmabuf')
-    env.pop('DISPLAY', None)
+    env = weston_env(xdg)
     procs = []
 
     def start(name, argv):
@@ -164,14 +184,7 @@ def main():
         return p
 
     try:
-        weston = start('weston', ['weston', '--backend=headless-backend.so', '--use-pixman', '--debug',
-                                  '--idle-time=0', '--no-config', f'--width={OUT_W}', f'--height={OUT_H}',
-                                  '--socket=wayland-hdmabuf', f'--log={work}/weston.log'])
-        end = time.monotonic() + STEP
-        while not os.path.exists(f'{xdg}/wayland-hdmabuf'):
-            assert weston.proc.poll() is None and time.monotonic() < end, 'weston did not start'
-            time.sleep(0.1)
-        time.sleep(1)  # desktop-shell's own client maps its background and panel
+        weston = start_weston(start, xdg, work)
 
         usage = subprocess.run([client_bin, '--help'], capture_output=True, text=True, timeout=STEP)
         assert usage.returncode == 0 and 'read-only' in usage.stdout and 'XB24' in usage.stdout, '--help'
