@@ -24,7 +24,6 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 
@@ -87,56 +86,43 @@ def main():
     vm = os.environ['HDMABUF_TEST_SOURCE_VM']
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    xdg = tempfile.mkdtemp(prefix='hdmabuf-gstwl-', dir='/tmp')  # private: mkdtemp makes it 0700
-    env = wl.weston_env(xdg)
-    procs = []
+    return wl.run_with_weston(work, lambda env, start, weston: check_waylandsink(env, start, weston, test_bin,
+                                                                                producer_bin, vm, work))
 
-    def start(name, argv):
-        procs.append(wl.Proc(name, argv, env))
-        return procs[-1]
 
-    try:
-        weston = wl.start_weston(start, xdg, work)
+def check_waylandsink(env, start, weston, test_bin, producer_bin, vm, work):
+    """Steps 1 and 2 (the docstring's)."""
 
-        # 1. Lent: GstFdMemory from the region fd, wl_buffers made from it.
-        consumer = start('consumer-1', [test_bin, 'show', 'gstwl'])
-        consumer.wait_line('READY')
-        prod = start('producer-1', [producer_bin, vm, 'gstwl', f'{wl.OUT_W}x{wl.OUT_H}', 'AR24', 'fps=10'])
-        prod.wait_line('READY')
-        inode = int(consumer.wait_line('REGION').split('=')[1])
-        c1 = shot_until(env, work, 'shot1', lambda c: True)
-        c2 = shot_until(env, work, 'shot2', lambda c: c > c1)
-        assert maps_inode(weston.proc.pid, inode), f'Weston has no mapping of the region (inode {inode})'
-        counts = stop_both(prod, consumer)
-        # Every buffer GstFdMemory: the frames, and hdmabufsrc's copies of the newest frame pushed while
-        # waylandsink held one on screen (copy-held-after), in a memfd; waylandsink lent all to Weston.
-        assert counts['fd_memory'] == counts['frames'] and counts['lent'] >= 2, f'not all fd memory: {counts}'
-        assert counts['copied'] == 0, f'waylandsink copied: {counts}'
-        print(f'ok 1: pattern exact, counter {c1} -> {c2}; Weston maps the region; {counts}; {prod.wait_line("SENT")}',
-              flush=True)
+    # 1. Lent: GstFdMemory from the region fd, wl_buffers made from it.
+    consumer = start('consumer-1', [test_bin, 'show', 'gstwl'])
+    consumer.wait_line('READY')
+    prod = start('producer-1', [producer_bin, vm, 'gstwl', f'{wl.OUT_W}x{wl.OUT_H}', 'AR24', 'fps=10'])
+    prod.wait_line('READY')
+    inode = int(consumer.wait_line('REGION').split('=')[1])
+    c1 = shot_until(env, work, 'shot1', lambda c: True)
+    c2 = shot_until(env, work, 'shot2', lambda c: c > c1)
+    assert maps_inode(weston.proc.pid, inode), f'Weston has no mapping of the region (inode {inode})'
+    counts = stop_both(prod, consumer)
+    # Every buffer GstFdMemory: the frames, and hdmabufsrc's copies of the newest frame pushed while
+    # waylandsink held one on screen (copy-held-after), in a memfd; waylandsink lent all to Weston.
+    assert counts['fd_memory'] == counts['frames'] and counts['lent'] >= 2, f'not all fd memory: {counts}'
+    assert counts['copied'] == 0, f'waylandsink copied: {counts}'
+    print(f'ok 1: pattern exact, counter {c1} -> {c2}; Weston maps the region; {counts}; {prod.wait_line("SENT")}',
+          flush=True)
 
-        # 2. Read-only: the compositor cannot map it, waylandsink copies.
-        consumer = start('consumer-2', [test_bin, 'show', 'gstwlro'])
-        consumer.wait_line('READY')
-        prod = start('producer-2', [producer_bin, vm, 'gstwlro', f'{wl.OUT_W}x{wl.OUT_H}', 'XR24', 'ro', 'fps=10'])
-        prod.wait_line('READY')
-        c3 = shot_until(env, work, 'shot3', lambda c: True)
-        shot_until(env, work, 'shot4', lambda c: c > c3)
-        counts = stop_both(prod, consumer)
-        assert counts['fd_memory'] == 0 and counts['lent'] == 0 and counts['copied'] >= 1, f'read-only: {counts}'
-        assert weston.proc.poll() is None, 'weston exited'
-        print(f'ok 2: read-only stream copied by waylandsink, still exact; {counts}', flush=True)
-        print('2 passed, 0 failed', flush=True)
-        return 0
-    except (AssertionError, subprocess.SubprocessError) as e:
-        print(f'FAILED: {e}', flush=True)
-        if (work / 'weston.log').exists():
-            print((work / 'weston.log').read_text()[-3000:], flush=True)
-        return 1
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        shutil.rmtree(xdg, ignore_errors=True)
+    # 2. Read-only: the compositor cannot map it, waylandsink copies.
+    consumer = start('consumer-2', [test_bin, 'show', 'gstwlro'])
+    consumer.wait_line('READY')
+    prod = start('producer-2', [producer_bin, vm, 'gstwlro', f'{wl.OUT_W}x{wl.OUT_H}', 'XR24', 'ro', 'fps=10'])
+    prod.wait_line('READY')
+    c3 = shot_until(env, work, 'shot3', lambda c: True)
+    shot_until(env, work, 'shot4', lambda c: c > c3)
+    counts = stop_both(prod, consumer)
+    assert counts['fd_memory'] == 0 and counts['lent'] == 0 and counts['copied'] >= 1, f'read-only: {counts}'
+    assert weston.proc.poll() is None, 'weston exited'
+    print(f'ok 2: read-only stream copied by waylandsink, still exact; {counts}', flush=True)
+    print('2 passed, 0 failed', flush=True)
+    return 0
 
 
 if __name__ == '__main__':
