@@ -11,8 +11,12 @@
  * the element ends the stream with EOS; when the producer's VM or its daemon is gone, it fails
  * with an error naming that VM.
  *
+ * Video goes to a downstream that takes GstVideoMeta as GstFdMemory over the region's fd from
+ * offset 0, which waylandsink lends to the compositor without a copy.
+ *
  * |[
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! videoconvert ! autovideosink
+ * gst-launch-1.0 hdmabufsrc stream=cam0 ! waylandsink
  * ]|
  */
 #define _GNU_SOURCE
