@@ -11,8 +11,12 @@
  * the element ends the stream with EOS; when the producer's VM or its daemon is gone, it fails
  * with an error naming that VM.
  *
+ * Video goes to a downstream that takes GstVideoMeta as GstFdMemory over the region's fd from
+ * offset 0, which waylandsink lends to the compositor without a copy.
+ *
  * |[
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! videoconvert ! autovideosink
+ * gst-launch-1.0 hdmabufsrc stream=cam0 ! waylandsink
  * ]|
  */
 #define _GNU_SOURCE
@@ -30,10 +34,12 @@ enum {
   PROP_STREAM,
   PROP_IS_LIVE,
   PROP_TIMEOUT,
+  PROP_COPY_HELD_AFTER,
 };
 
 #define DEFAULT_STREAM "hdmabuf"
 #define DEFAULT_TIMEOUT 0
+#define DEFAULT_COPY_HELD_AFTER 100
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
@@ -64,12 +70,27 @@ post_error (GstHdmabufSrc * self, GError * error)
   return GST_FLOW_ERROR;
 }
 
+/* Whether downstream reads frames through GstVideoMeta (asked with an ALLOCATION query). */
+static gboolean
+downstream_takes_video_meta (GstHdmabufSrc * self, GstCaps * caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, FALSE);
+  gboolean yes;
+
+  gst_pad_peer_query (GST_BASE_SRC_PAD (self), query);
+  yes = gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+
+  gst_query_unref (query);
+  return yes;
+}
+
 /* Follows the stream's current export, and its caps. */
 static GstFlowReturn
 open_stream (GstHdmabufSrc * self)
 {
   GError *error = NULL;
   GstCaps *current;
+  const gchar *refusal;
   gboolean same;
 
   self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, timeout_of (self),
@@ -85,6 +106,14 @@ open_stream (GstHdmabufSrc * self)
             gst_hdmabuf_in_caps (self->in)));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  refusal = gst_hdmabuf_in_fd_memory_refusal (self->in);
+  if (refusal == NULL && !downstream_takes_video_meta (self, gst_hdmabuf_in_caps (self->in)))
+    refusal = "downstream does not take GstVideoMeta";
+  self->fd_memory = refusal == NULL;
+  if (refusal == NULL)
+    GST_INFO_OBJECT (self, "frames go downstream as GstFdMemory over the region fd");
+  else
+    GST_INFO_OBJECT (self, "frames go downstream as memory over the mapping: %s", refusal);
   return GST_FLOW_OK;
 }
 
@@ -118,7 +147,14 @@ gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint s
   for (;;) {
     if (self->in == NULL && (ret = open_stream (self)) != GST_FLOW_OK)
       return ret;
-    ret = gst_hdmabuf_in_next (self->in, timeout_of (self), &self->cancel, &info, &error);
+    ret = gst_hdmabuf_in_next (self->in, timeout_of (self), (gint) MIN (self->copy_held_after_ms, G_MAXINT),
+        &self->cancel, &info, &error);
+    if (ret == GST_HDMABUF_FLOW_HELD) {
+      /* No timestamps: a sink shows it at once, and lets the held frame go. */
+      GST_DEBUG_OBJECT (self, "no new frame while downstream holds one: pushing a copy of the last frame");
+      *out = gst_hdmabuf_in_copy_taken (self->in);
+      return GST_FLOW_OK;
+    }
     if (ret == GST_FLOW_ERROR)
       return post_error (self, error);
     if (ret == GST_FLOW_EOS)
@@ -143,7 +179,7 @@ gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint s
     g_clear_pointer (&self->in, gst_hdmabuf_in_unref);
   }
 
-  buf = gst_hdmabuf_in_wrap (self->in, info.payload_length);
+  buf = gst_hdmabuf_in_wrap (self->in, info.payload_length, self->fd_memory);
   if (gst_base_src_get_do_timestamp (bsrc)) {
     /* GstBaseSrc stamps buffers without timestamps with the running time of their arrival. */
   } else if (gst_base_src_is_live (bsrc)) {
@@ -245,6 +281,9 @@ gst_hdmabuf_src_set_property (GObject * object, guint prop_id, const GValue * va
     case PROP_TIMEOUT:
       self->timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_COPY_HELD_AFTER:
+      self->copy_held_after_ms = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -272,6 +311,9 @@ gst_hdmabuf_src_get_property (GObject * object, guint prop_id, GValue * value, G
       break;
     case PROP_TIMEOUT:
       g_value_set_uint (value, self->timeout_ms);
+      break;
+    case PROP_COPY_HELD_AFTER:
+      g_value_set_uint (value, self->copy_held_after_ms);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -317,6 +359,13 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_TIMEOUT,
       g_param_spec_uint ("timeout", "Timeout", "Milliseconds to wait for the stream to appear and for each "
           "frame before failing with an error (0: no limit)", 0, G_MAXINT, DEFAULT_TIMEOUT, flags));
+  g_object_class_install_property (gobject_class, PROP_COPY_HELD_AFTER,
+      g_param_spec_uint ("copy-held-after", "Copy held after", "Milliseconds without a new frame after "
+          "which, while downstream still holds a frame, a copy of the newest frame without timestamps is "
+          "pushed (once per wait) so that downstream lets the held one go: a video sink such as "
+          "waylandsink keeps its frame on screen until it shows a newer one, and the producer may need "
+          "that slot for its next frame or to drain (0: never; the stream then waits for downstream)",
+          0, G_MAXINT, DEFAULT_COPY_HELD_AFTER, flags));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "hyperdmabuf source", "Source/Video/Audio",
@@ -336,5 +385,6 @@ gst_hdmabuf_src_init (GstHdmabufSrc * self)
 {
   self->stream = g_strdup (DEFAULT_STREAM);
   self->timeout_ms = DEFAULT_TIMEOUT;
+  self->copy_held_after_ms = DEFAULT_COPY_HELD_AFTER;
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
 }

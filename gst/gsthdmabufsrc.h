@@ -18,12 +18,14 @@ struct _GstHdmabufSrc {
   gchar *socket_path;
   gchar *stream;
   guint timeout_ms;
+  guint copy_held_after_ms;
 
   GstHdmabufIn *in;             /* the export followed now */
   gchar *left_generation;       /* the export left for new caps */
   gint cancel;                  /* unlock(): waits return */
   GstClockTime last_duration;
   guint slots;                  /* of the export followed, for LATENCY queries from other threads */
+  gboolean fd_memory;           /* frames of this export as GstFdMemory (downstream takes GstVideoMeta) */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (hdmabufsrc);

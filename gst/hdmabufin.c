@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <gst/allocators/allocators.h>
 
 GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_hdmabuf_src_debug
@@ -15,6 +19,7 @@ typedef struct {
   struct hdmabuf_import *imp;
   hdmabuf_fence *fence;
   const volatile guint8 *header;
+  gint held;                    /* a frame of it is downstream (atomic) */
 } Slot;
 
 struct _GstHdmabufIn {
@@ -28,9 +33,13 @@ struct _GstHdmabufIn {
   GstVideoInfo vinfo;           /* video: the layout the producer's metadata gives */
   gboolean is_video;
   gboolean read_only;
+  const gchar *no_fd_reason;    /* why frames cannot be GstFdMemory over the region fd; NULL: they can */
+  GstAllocator *fd_allocator;
   gsize frame_bytes;
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
+  gsize taken_payload;
+  guint64 copied_for;           /* the frame whose wait a copy of the frame before it ended */
 };
 
 typedef struct {
@@ -50,6 +59,7 @@ in_free (GstHdmabufIn * in)
     }
   }
   hdmabuf_close (in->conn);
+  gst_clear_object (&in->fd_allocator);
   g_free (in->slots);
   g_free (in->generation);
   g_free (in->stream);
@@ -84,6 +94,29 @@ parse_uint (const gchar * text, guint limit, guint * out)
     return FALSE;
   *out = (guint) v;
   return TRUE;
+}
+
+/*
+ * Why frames of this import cannot go downstream as GstFdMemory over [0, offset + length) of the
+ * region fd (what waylandsink turns into a wl_shm pool without a copy), or NULL when they can.
+ */
+static const gchar *
+fd_memory_refusal (GstHdmabufIn * in)
+{
+  struct hdmabuf_caps caps;
+
+  if (!in->is_video)
+    return "audio";
+  if (in->read_only)
+    return "the imports are read-only (wl_shm pools are mapped read-write)";
+  if (hdmabuf_query_caps (in->conn, &caps) != 0 || strcmp (caps.backend, "xen") == 0)
+    return "the fd cannot be mapped from offset 0 by another process (xen's gntdev)";
+  for (guint i = 0; i < in->k; i++) {
+    const struct hdmabuf_mapping *m = &in->slots[i].imp->buffer;
+    if (m->offset + m->length > G_MAXINT32)
+      return "a slot ends beyond 2^31-1 bytes into the fd (wl_shm pool sizes are int32)";
+  }
+  return NULL;
 }
 
 /* Imports the slots of ids, checks their headers and reads the caps. */
@@ -124,6 +157,9 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
     return FALSE;
   }
   in->is_video = gst_video_info_from_caps (&in->vinfo, in->caps);
+  in->no_fd_reason = fd_memory_refusal (in);
+  if (in->no_fd_reason == NULL)
+    in->fd_allocator = gst_fd_allocator_new ();
   if (in->is_video && in->slots[0].imp->metadata.image != NULL) {
     const struct hdmabuf_image *img = in->slots[0].imp->metadata.image;
     /* The producer's layout wins over GStreamer's default for these caps. */
@@ -153,6 +189,7 @@ gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gcha
   gint e;
 
   in->refcount = 1;
+  in->copied_for = G_MAXUINT64;
   in->stream = g_strdup (stream);
   e = socket_path != NULL && *socket_path != '\0' ? hdmabuf_connect (socket_path, &in->conn)
       : hdmabuf_connect_role ("source", &in->conn);
@@ -259,18 +296,33 @@ gst_hdmabuf_in_slots (GstHdmabufIn * in)
   return in->k;
 }
 
+static gboolean
+any_held (GstHdmabufIn * in)
+{
+  for (guint i = 0; i < in->k; i++)
+    if (g_atomic_int_get (&in->slots[i].held))
+      return TRUE;
+  return FALSE;
+}
+
 GstFlowReturn
-gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
+gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, gint held_ms, const gint * cancel,
     struct hdmabuf_frame_header *info, GError ** error)
 {
   guint slot = in->frame % in->k;
   Slot *s = &in->slots[slot];
-  gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = timeout_ms < 0 ? -1 : start + (gint64) timeout_ms * 1000;
   struct hdmabuf_frame_header h;
   uint32_t word = 0;
   gint e;
 
   for (;;) {
+    if (held_ms > 0 && in->copied_for != in->frame && g_get_monotonic_time () - start >= (gint64) held_ms * 1000
+        && any_held (in)) {
+      in->copied_for = in->frame;
+      return GST_HDMABUF_FLOW_HELD;
+    }
     gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
     e = hdmabuf_fence_await (s->fence, in->frame / in->k + 1, (gint) CLAMP (left, 0, WAIT_SLICE_MS),
         HDMABUF_WAIT_ADAPTIVE, NULL, &word);
@@ -306,6 +358,7 @@ gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
   }
   *info = h;
   in->taken = in->frame++;
+  in->taken_payload = (gsize) h.payload_length;
   return GST_FLOW_OK;
 }
 
@@ -313,6 +366,7 @@ static void
 release_slot (gpointer data)
 {
   Release *r = data;
+  g_atomic_int_set (&r->in->slots[r->slot].held, 0);
   /* After the producer withdrew the stream this fails harmlessly: nobody waits any more. */
   gint e = hdmabuf_fence_post (r->in->slots[r->slot].fence, r->value, 0);
   if (e != 0)
@@ -327,18 +381,101 @@ gst_hdmabuf_in_skip (GstHdmabufIn * in)
   hdmabuf_fence_post (in->slots[in->taken % in->k].fence, in->taken / in->k + 1, 0);
 }
 
+static G_DEFINE_QUARK (gst-hdmabuf-release, release);
+
+const gchar *
+gst_hdmabuf_in_fd_memory_refusal (GstHdmabufIn * in)
+{
+  return in->no_fd_reason;
+}
+
+/*
+ * GstFdMemory over [0, offset + payload) of the region fd, as waylandsink needs it: it makes a
+ * wl_shm pool of the memory's fd and size, from offset 0, and places the wl_buffer at the
+ * memory's offset plus plane 0's offset. The fd stays open as long as r holds the import.
+ */
+static GstMemory *
+fd_memory (GstHdmabufIn * in, guint slot, gsize payload, Release * r)
+{
+  const struct hdmabuf_mapping *m = &in->slots[slot].imp->buffer;
+  GstMemory *mem = gst_fd_allocator_alloc (in->fd_allocator, m->fd, m->offset + in->frame_bytes,
+      GST_FD_MEMORY_FLAG_DONT_CLOSE);
+
+  if (mem == NULL)
+    return NULL;
+  gst_memory_resize (mem, 0, m->offset + payload);
+  gst_mini_object_set_qdata (GST_MINI_OBJECT (mem), release_quark (), r, release_slot);
+  return mem;
+}
+
 GstBuffer *
-gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload)
+gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted)
 {
   guint slot = in->taken % in->k;
   Release *r = g_new (Release, 1);
   GstBuffer *buf = gst_buffer_new ();
+  GstMemory *mem = NULL;
+  gsize offset[GST_VIDEO_MAX_PLANES];
+  gsize base = 0;
 
   r->in = gst_hdmabuf_in_ref (in);
   r->slot = slot;
   r->value = in->taken / in->k + 1;
-  gst_buffer_append_memory (buf, gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
-          in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot));
+  g_atomic_int_set (&in->slots[slot].held, 1);
+  if (fd_memory_wanted && in->fd_allocator != NULL && (mem = fd_memory (in, slot, payload, r)) != NULL)
+    base = in->slots[slot].imp->buffer.offset;
+  else
+    mem = gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
+        in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot);
+  gst_buffer_append_memory (buf, mem);
+  if (in->is_video) {
+    for (guint p = 0; p < GST_VIDEO_MAX_PLANES; p++)
+      offset[p] = base + in->vinfo.offset[p];
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&in->vinfo),
+        GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),
+        GST_VIDEO_INFO_N_PLANES (&in->vinfo), offset, in->vinfo.stride);
+  }
+  return buf;
+}
+
+/* A memfd's GstFdMemory holding a copy of size bytes at data, or NULL. */
+static GstMemory *
+fd_memory_copy (GstHdmabufIn * in, gconstpointer data, gsize size)
+{
+  gint fd = memfd_create ("hdmabufsrc-copy", MFD_CLOEXEC);
+  GstMemory *mem;
+  GstMapInfo map;
+
+  if (fd < 0)
+    return NULL;
+  if (ftruncate (fd, (off_t) size) != 0
+      || (mem = gst_fd_allocator_alloc (in->fd_allocator, fd, size, GST_FD_MEMORY_FLAG_NONE)) == NULL) {
+    close (fd);
+    return NULL;
+  }
+  if (!gst_memory_map (mem, &map, GST_MAP_WRITE)) {
+    gst_memory_unref (mem);
+    return NULL;
+  }
+  memcpy (map.data, data, size);
+  gst_memory_unmap (mem, &map);
+  return mem;
+}
+
+GstBuffer *
+gst_hdmabuf_in_copy_taken (GstHdmabufIn * in)
+{
+  gconstpointer data = in->slots[in->taken % in->k].imp->buffer.data;
+  GstMemory *mem = in->fd_allocator != NULL ? fd_memory_copy (in, data, in->taken_payload) : NULL;
+  GstBuffer *buf;
+
+  /* As fd memory where frames are: waylandsink lends it to the compositor as it lends frames. */
+  if (mem != NULL) {
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf, mem);
+  } else {
+    buf = gst_buffer_new_memdup (data, in->taken_payload);
+  }
   if (in->is_video)
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&in->vinfo),
         GST_VIDEO_INFO_WIDTH (&in->vinfo), GST_VIDEO_INFO_HEIGHT (&in->vinfo),

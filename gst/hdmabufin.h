@@ -31,17 +31,34 @@ const gchar *gst_hdmabuf_in_generation (GstHdmabufIn * in);
 guint32 gst_hdmabuf_in_producer_vm (GstHdmabufIn * in);
 guint gst_hdmabuf_in_slots (GstHdmabufIn * in);
 
+/* gst_hdmabuf_in_next: no frame for held_ms while downstream holds one (see there). */
+#define GST_HDMABUF_FLOW_HELD GST_FLOW_CUSTOM_SUCCESS
+
 /*
- * Waits for the next frame and copies its header (validated) into *info. GST_FLOW_FLUSHING when
+ * Waits for the next frame and copies its header (validated) into *info. GST_HDMABUF_FLOW_HELD
+ * once per frame when none came for held_ms (> 0) while downstream holds a frame: a video sink
+ * keeps its frame on screen until it shows a newer one, and the producer may need that slot for
+ * the next frame, or wait for it when draining. GST_FLOW_FLUSHING when
  * *cancel became TRUE, GST_FLOW_EOS when the producer withdrew the stream (acquire closed with
  * ENOENT), GST_FLOW_ERROR with error set otherwise (the producer's VM is gone, a bad header, a
  * timeout).
  */
-GstFlowReturn gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, const gint * cancel,
+GstFlowReturn gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, gint held_ms, const gint * cancel,
     struct hdmabuf_frame_header * info, GError ** error);
-/* The frame taken last as a buffer over the mapping (read-only memory for a read-only import),
- * with a GstVideoMeta for video; its slot is released when the memory is freed. */
-GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload);
+/*
+ * The frame taken last as a buffer, with a GstVideoMeta for video; its slot is released when the
+ * memory is freed. fd_memory: video as a GstFdMemory over the region fd from offset 0 to the
+ * payload's end, the meta's plane offsets counted from 0 (where gst_hdmabuf_in_fd_memory_refusal
+ * is NULL); otherwise memory over the mapping that holds just the payload (read-only memory for a
+ * read-only import).
+ */
+GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory);
+/* Why this import's frames cannot be GstFdMemory (audio, read-only, the fd's kind), or NULL. */
+const gchar *gst_hdmabuf_in_fd_memory_refusal (GstHdmabufIn * in);
+/* A copy of the frame taken last in memory of its own (no timestamps), for GST_HDMABUF_FLOW_HELD.
+ * Its slot is not written again meanwhile: the producer writes frames in slot order, and the
+ * next frame has not come. */
+GstBuffer *gst_hdmabuf_in_copy_taken (GstHdmabufIn * in);
 /* Hands the frame taken last back at once (a frame not pushed downstream). */
 void gst_hdmabuf_in_skip (GstHdmabufIn * in);
 

@@ -2,15 +2,21 @@
 /*
  * hdmabufsink -> hdmabufsrc between two processes ("VMs") against real daemons.
  *
- *   gst-stream-test produce STREAM [ro|copy|live] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
- *   gst-stream-test consume STREAM [ro|copy|live] PHASE...  hdmabufsrc -> appsink, checking every frame; prints READY
+ *   gst-stream-test produce STREAM [ro|copy|live|nometa] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
+ *   gst-stream-test consume STREAM [ro|copy|live|nometa] PHASE...  hdmabufsrc -> appsink, checking every frame;
+ *                                                  prints READY (nometa: appsink does not take GstVideoMeta)
+ *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
+ *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
+ *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
+ *                                                  wl_buffers waylandsink made from our memory, and its copies)
+ *   gst-stream-test has-element NAME               exit 0 when GStreamer finds the element, 77 when it does not
  *   gst-stream-test kill STREAM                    consumes a producer it starts, SIGKILLs it, expects the end
  *   gst-stream-test stall STREAM                   produces to nobody: the sink must fail once the slots are full
  *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
  *                                                  dies"): the sink must fail naming that VM
  *
- * PHASE is FORMAT:WIDTHxHEIGHT:FRAMES (video) or audio:FORMAT:RATExCHANNELS:FRAMES; a new phase is a
- * caps change mid-stream. Frame n (counted over all phases) carries n in its first 4 bytes, and
+ * PHASE is FORMAT:WIDTHxHEIGHT:FRAMES (video) or audio:FORMAT:RATExCHANNELS[@MASK]:FRAMES (MASK: the
+ * channel-mask, hex); a new phase is a caps change mid-stream. Frame n (counted over all phases) carries n in its first 4 bytes, and
  * every byte of every plane's visible rows is a function of n, plane, row and column; its PTS is
  * n times the frame duration. The consumer checks every byte, the order, the PTS, the caps, that
  * no frame is lost, that EOS arrives, and that each buffer's memory is a shared mapping (not a
@@ -20,14 +26,17 @@
  * source stamps them with the producer's capture times on its own clock instead of restoring PTS).
  */
 #define _GNU_SOURCE
+#include <gst/allocators/allocators.h>
 #include <gst/app/app.h>
 #include <gst/audio/audio.h>
 #include <gst/base/gstpushsrc.h>
 #include <gst/video/video.h>
+#include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,12 +48,14 @@
 typedef struct {
   gboolean audio;
   GstCaps *caps;
+  GstVideoInfo vinfo;           /* video: GStreamer's default layout of caps */
   guint frames;
   GstClockTime duration;
 } Phase;
 
 static Phase *phases;
 static guint n_phases;
+static gboolean video_meta = TRUE;     /* the consumer takes GstVideoMeta ("nometa": it does not) */
 
 static void
 parse_phases (gchar ** args, guint n)
@@ -54,21 +65,25 @@ parse_phases (gchar ** args, guint n)
   for (guint i = 0; i < n; i++) {
     gchar **f = g_strsplit (args[i], ":", -1);
     guint a, b;
+    guint64 mask = 0;
     gboolean audio = g_strcmp0 (f[0], "audio") == 0;
     gchar **p = audio ? f + 1 : f;
 
-    if (g_strv_length (p) != 3 || sscanf (p[1], "%ux%u", &a, &b) != 2)
+    if (g_strv_length (p) != 3 || sscanf (p[1], "%ux%u@%" G_GINT64_MODIFIER "x", &a, &b, &mask) < 2)
       FAIL ("bad phase %s", args[i]);
     phases[i].audio = audio;
     phases[i].frames = atoi (p[2]);
     if (audio) {
       phases[i].caps = gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, p[0], "rate", G_TYPE_INT, a,
           "channels", G_TYPE_INT, b, "layout", G_TYPE_STRING, "interleaved", NULL);
+      if (mask != 0)
+        gst_caps_set_simple (phases[i].caps, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
       phases[i].duration = gst_util_uint64_scale (AUDIO_PERIOD, GST_SECOND, a);
     } else {
       phases[i].caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, p[0], "width", G_TYPE_INT, a,
           "height", G_TYPE_INT, b, "framerate", GST_TYPE_FRACTION, 30, 1, NULL);
       phases[i].duration = gst_util_uint64_scale (1, GST_SECOND, 30);
+      gst_video_info_from_caps (&phases[i].vinfo, phases[i].caps);
     }
     g_strfreev (f);
   }
@@ -354,6 +369,18 @@ in_shared_mapping (gconstpointer addr)
   return found;
 }
 
+/* appsink answers ALLOCATION queries with GstVideoMeta, as videoconvert or waylandsink do. */
+static GstPadProbeReturn
+offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
+  (void) pad, (void) user_data;
+  if (GST_QUERY_TYPE (query) != GST_QUERY_ALLOCATION)
+    return GST_PAD_PROBE_OK;
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+  return GST_PAD_PROBE_HANDLED;
+}
+
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
@@ -366,6 +393,11 @@ consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
     FAIL ("%s: %s", desc, err->message);
   g_free (desc);
   *appsink = GST_APP_SINK (gst_bin_get_by_name (GST_BIN (pipeline), "out"));
+  if (video_meta) {
+    GstPad *pad = gst_element_get_static_pad (GST_ELEMENT (*appsink), "sink");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM, offer_video_meta, NULL, NULL);
+    gst_object_unref (pad);
+  }
   return pipeline;
 }
 
@@ -390,6 +422,16 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
   if (gst_buffer_n_memory (buf) != 1 || GST_MEMORY_IS_READONLY (mem) != read_only)
     FAIL ("frame %" G_GUINT64_FORMAT ": %u memories, read-only %d", n, gst_buffer_n_memory (buf),
         GST_MEMORY_IS_READONLY (mem));
+  /* Video for a reader of GstVideoMeta: an fd's memory from the fd's offset 0, which waylandsink can
+   * lend to a compositor; otherwise memory holding just the payload. */
+  if (gst_is_fd_memory (mem) != (!ph->audio && !read_only && video_meta))
+    FAIL ("frame %" G_GUINT64_FORMAT ": GstFdMemory %d (audio %d, read-only %d, video meta %d)", n,
+        gst_is_fd_memory (mem), ph->audio, read_only, video_meta);
+  if (gst_is_fd_memory (mem) && (mem->offset != 0 || gst_fd_memory_get_fd (mem) < 0))
+    FAIL ("frame %" G_GUINT64_FORMAT ": fd memory at offset %" G_GSIZE_FORMAT, n, mem->offset);
+  if (!gst_is_fd_memory (mem) && !ph->audio && gst_buffer_get_size (buf) != GST_VIDEO_INFO_SIZE (&ph->vinfo))
+    FAIL ("frame %" G_GUINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes, not the frame's %" G_GSIZE_FORMAT, n,
+        gst_buffer_get_size (buf), GST_VIDEO_INFO_SIZE (&ph->vinfo));
   gst_memory_map (mem, &map, GST_MAP_READ);
   if (!in_shared_mapping (map.data))
     FAIL ("frame %" G_GUINT64_FORMAT ": memory %p is no shared mapping (a copy?)", n, map.data);
@@ -621,6 +663,110 @@ kill_consumer_vm (const gchar * stream)
   return 0;
 }
 
+/* ---- hdmabufsrc ! waylandsink: what waylandsink did with our buffers ---- */
+
+static guint lent, copied_by_sink;
+
+static void
+count_waylandsink_log (GstDebugCategory * cat, GstDebugLevel level, const gchar * file, const gchar * function,
+    gint line, GObject * object, GstDebugMessage * message, gpointer user_data)
+{
+  const gchar *text = gst_debug_message_get (message);
+  (void) level, (void) file, (void) function, (void) line, (void) object, (void) user_data;
+  if (strcmp (gst_debug_category_get_name (cat), "waylandsink") != 0 || text == NULL)
+    return;
+  /* gstwaylandsink.c: a buffer without a wl_buffer gets one made from its own memory, or is copied. */
+  if (strstr (text, "does not have a wl_buffer from our display, creating it") != NULL)
+    g_atomic_int_inc (&lent);
+  if (strstr (text, "copying") != NULL)
+    g_atomic_int_inc (&copied_by_sink);
+}
+
+typedef struct {
+  guint frames;
+  guint fd_memory;
+} ShowCount;
+
+static GstPadProbeReturn
+count_shown (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  ShowCount *count = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstMemory *mem = gst_buffer_peek_memory (buf, 0);
+  struct stat st;
+  (void) pad;
+
+  if (gst_is_fd_memory (mem) && count->fd_memory++ == 0 && fstat (gst_fd_memory_get_fd (mem), &st) == 0) {
+    printf ("REGION inode=%lu\n", (unsigned long) st.st_ino);
+    fflush (stdout);
+  }
+  count->frames++;
+  return GST_PAD_PROBE_OK;
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* The producer's end (EOS, after its warning about the withdrawn stream) ends the loop; an error fails. */
+static gboolean
+on_bus (GstBus * bus, GstMessage * msg, gpointer loop)
+{
+  (void) bus;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    gst_message_parse_error (msg, &err, NULL);
+    FAIL ("show: %s", err->message);
+  }
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+    g_main_loop_quit (loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+show (const gchar * stream)
+{
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 ! waylandsink name=out fullscreen=true",
+      stream);
+  GMainLoop *loop = g_main_loop_new (NULL, FALSE);
+  ShowCount count = { 0 };
+  GError *err = NULL;
+  GstElement *pipeline, *sink;
+  GstPad *pad;
+  GstBus *bus;
+  guint watch;
+
+  gst_debug_set_threshold_for_name ("waylandsink", GST_LEVEL_LOG);
+  gst_debug_add_log_function (count_waylandsink_log, NULL, NULL);
+  if ((pipeline = gst_parse_launch (desc, &err)) == NULL)
+    FAIL ("%s: %s", desc, err->message);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "out");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_shown, &count, NULL);
+  bus = gst_element_get_bus (pipeline);
+  watch = gst_bus_add_watch (bus, on_bus, loop);
+  g_unix_signal_add (SIGTERM, quit_loop, loop);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  printf ("READY consumer of \"%s\" on waylandsink\n", stream);
+  fflush (stdout);
+  g_main_loop_run (loop);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  /* waylandsink logs "creating it" before it tries, and then "copying" when it could not. */
+  printf ("SHOWN frames=%u fd_memory=%u lent=%u copied=%u\n", count.frames, count.fd_memory,
+      g_atomic_int_get (&lent) - g_atomic_int_get (&copied_by_sink), g_atomic_int_get (&copied_by_sink));
+  g_source_remove (watch);
+  gst_object_unref (bus);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  g_main_loop_unref (loop);
+  g_free (desc);
+  return 0;
+}
+
 /*
  * With GST_TRACERS=leaks (as meson test sets it): every GstObject and mini object made must be gone
  * once the pipelines are. The phases' caps are the test's own and go first.
@@ -664,6 +810,15 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   if (argc < 3)
     FAIL ("usage: %s produce|consume STREAM [ro] PHASE... | kill STREAM", argv[0]);
+  if (strcmp (argv[1], "has-element") == 0) {
+    GstElementFactory *f = gst_element_factory_find (argv[2]);
+    if (f == NULL)
+      return 77;
+    gst_object_unref (f);
+    return 0;
+  }
+  if (strcmp (argv[1], "show") == 0)
+    return check_leaks (show (argv[2]));
   if (strcmp (argv[1], "kill") == 0)
     return check_leaks (kill_producer (argv[0], argv[2]));
   if (strcmp (argv[1], "kill-consumer-vm") == 0)
@@ -676,7 +831,8 @@ main (int argc, char **argv)
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
   copy = argc > 3 && strcmp (argv[3], "copy") == 0;
   live = argc > 3 && strcmp (argv[3], "live") == 0;
-  first = ro || copy || live ? 4 : 3;
+  video_meta = !(argc > 3 && strcmp (argv[3], "nometa") == 0);
+  first = ro || copy || live || !video_meta ? 4 : 3;
   parse_phases (argv + first, argc - first);
   if (strcmp (argv[1], "produce") == 0)
     return check_leaks (produce (argv[2], ro, copy, live));

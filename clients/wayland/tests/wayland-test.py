@@ -69,6 +69,52 @@ class Proc(load_harness().Child):
         self.proc.wait(STEP)
 
 
+def weston_env(xdg):
+    """The environment of clients of the Weston that start_weston runs in xdg."""
+    env = dict(os.environ, XDG_RUNTIME_DIR=xdg, WAYLAND_DISPLAY='wayland-hdmabuf')
+    env.pop('DISPLAY', None)
+    return env
+
+
+def start_weston(start, xdg, work):
+    """A headless Weston (pixman, the screenshooter allowed) of one OUT_W x OUT_H output, through
+    start(name, argv); returns once its socket is there and its shell had a moment to map."""
+    weston = start('weston', ['weston', '--backend=headless-backend.so', '--use-pixman', '--debug',
+                              '--idle-time=0', '--no-config', f'--width={OUT_W}', f'--height={OUT_H}',
+                              '--socket=wayland-hdmabuf', f'--log={work}/weston.log'])
+    end = time.monotonic() + STEP
+    while not os.path.exists(f'{xdg}/wayland-hdmabuf'):
+        assert weston.proc.poll() is None and time.monotonic() < end, 'weston did not start'
+        time.sleep(0.1)
+    time.sleep(1)  # desktop-shell's own client maps its background and panel
+    return weston
+
+
+def run_with_weston(work, steps):
+    """Runs steps(env, start, weston) next to a fresh Weston (start_weston) in a private runtime
+    directory; start(name, argv) starts a Proc in its environment. Returns steps' exit status, or
+    1 when a step failed (with the end of Weston's log); every process is stopped at the end."""
+    xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
+    env = weston_env(xdg)
+    procs = []
+
+    def start(name, argv):
+        procs.append(Proc(name, argv, env))
+        return procs[-1]
+
+    try:
+        return steps(env, start, start_weston(start, xdg, work))
+    except (AssertionError, subprocess.SubprocessError) as e:
+        print(f'FAILED: {e}', flush=True)
+        if (work / 'weston.log').exists():
+            print((work / 'weston.log').read_text()[-3000:], flush=True)
+        return 1
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(xdg, ignore_errors=True)
+
+
 def expected(w, h, counter):
     """The pattern of pattern.h as RGB rows."""
     rows = []
@@ -149,136 +195,114 @@ def main():
     vm = os.environ['HDMABUF_TEST_SOURCE_VM']
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
-    env = dict(os.environ, XDG_RUNTIME_DIR=xdg, WAYLAND_DISPLAY='wayland-hdmabuf')
-    env.pop('DISPLAY', None)
-    procs = []
+    return run_with_weston(work, lambda env, start, weston: check_client(env, start, weston, client_bin, producer_bin,
+                                                                         vm, work))
 
-    def start(name, argv):
-        procs.append(Proc(name, argv, env))
-        return procs[-1]
 
+def check_client(env, start, weston, client_bin, producer_bin, vm, work):
+    """Steps 0 to 6 (the docstring's)."""
     def producer(name, *args):
         p = start(name, [producer_bin, vm, 'wl', *args])
         p.wait_line('READY')
         return p
 
-    try:
-        weston = start('weston', ['weston', '--backend=headless-backend.so', '--use-pixman', '--debug',
-                                  '--idle-time=0', '--no-config', f'--width={OUT_W}', f'--height={OUT_H}',
-                                  '--socket=wayland-hdmabuf', f'--log={work}/weston.log'])
-        end = time.monotonic() + STEP
-        while not os.path.exists(f'{xdg}/wayland-hdmabuf'):
-            assert weston.proc.poll() is None and time.monotonic() < end, 'weston did not start'
-            time.sleep(0.1)
-        time.sleep(1)  # desktop-shell's own client maps its background and panel
+    usage = subprocess.run([client_bin, '--help'], capture_output=True, text=True, timeout=STEP)
+    assert usage.returncode == 0 and 'read-only' in usage.stdout and 'XB24' in usage.stdout, '--help'
+    # Chosen by a filter (then followed by its name, "wl"), not by --stream.
+    client = start('client', [client_bin, '--match', 'CONTENT_TYPE=video/*', '--match', 'IMAGE_FOURCC!=YUYV',
+                              '--fullscreen', '--presentation-log', str(work / 'presented.log')])
+    client.wait_line('READY')
 
-        usage = subprocess.run([client_bin, '--help'], capture_output=True, text=True, timeout=STEP)
-        assert usage.returncode == 0 and 'read-only' in usage.stdout and 'XB24' in usage.stdout, '--help'
-        # Chosen by a filter (then followed by its name, "wl"), not by --stream.
-        client = start('client', [client_bin, '--match', 'CONTENT_TYPE=video/*', '--match', 'IMAGE_FOURCC!=YUYV',
-                                  '--fullscreen', '--presentation-log', str(work / 'presented.log')])
-        client.wait_line('READY')
+    # 1. Zero copy, 320x240 ARGB8888, the size of the output.
+    prod = producer('producer-1', f'{OUT_W}x{OUT_H}', 'AR24', f'log={work}/produced.log')
+    line = client.wait_line('STREAM')
+    assert 'size=320x240 format=AR24 path=zero-copy' in line, line
+    time.sleep(1.5)
+    t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    shot, img = screenshot(env, work, 'shot1')
+    c1 = check_pattern(img, 0, 0, OUT_W, OUT_H)
+    shutil.copy(shot, work / 'screenshot.png')
+    time.sleep(2)
+    c2 = check_pattern(screenshot(env, work, 'shot2')[1], 0, 0, OUT_W, OUT_H)
+    t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    assert c2 > c1, f'the counter did not advance: {c1} then {c2}'
+    summary = [f'MEASURED {measure(work, "produced.log", t0, t1)} (320x240 ARGB8888, zero copy, producer '
+               'unpaced, Weston 10 headless, pixman)']
+    print(summary[-1], flush=True)
+    assert prod.proc.poll() is None, 'producer 1 stopped (STALLED: a release fence was not signalled)'
+    print(f'ok 1: pattern exact in two screenshots, counter {c1} -> {c2}', flush=True)
 
-        # 1. Zero copy, 320x240 ARGB8888, the size of the output.
-        prod = producer('producer-1', f'{OUT_W}x{OUT_H}', 'AR24', f'log={work}/produced.log')
-        line = client.wait_line('STREAM')
-        assert 'size=320x240 format=AR24 path=zero-copy' in line, line
-        time.sleep(1.5)
-        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        shot, img = screenshot(env, work, 'shot1')
-        c1 = check_pattern(img, 0, 0, OUT_W, OUT_H)
-        shutil.copy(shot, work / 'screenshot.png')
-        time.sleep(2)
-        c2 = check_pattern(screenshot(env, work, 'shot2')[1], 0, 0, OUT_W, OUT_H)
-        t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        assert c2 > c1, f'the counter did not advance: {c1} then {c2}'
-        summary = [f'MEASURED {measure(work, "produced.log", t0, t1)} (320x240 ARGB8888, zero copy, producer '
-                   'unpaced, Weston 10 headless, pixman)']
-        print(summary[-1], flush=True)
-        assert prod.proc.poll() is None, 'producer 1 stopped (STALLED: a release fence was not signalled)'
-        print(f'ok 1: pattern exact in two screenshots, counter {c1} -> {c2}', flush=True)
+    # 2. The producer stops and drains: it gets back every buffer, the one on screen too (the
+    # client shows a copy of it once no new frame came), and its last frame stays on screen.
+    mark = len(client.lines)
+    prod.stop()
+    assert prod.proc.returncode == 0, 'producer 1 failed (STALLED: its drain waited for a buffer)'
+    sent = int(prod.wait_line('SENT').split()[1].split('=')[1])
+    client.wait_line('ENDED', after=mark)
+    c3 = check_pattern(screenshot(env, work, 'shot3')[1], 0, 0, OUT_W, OUT_H)
+    assert c3 == sent - 1, f'frame {c3} on screen, not the last one ({sent - 1})'
+    print(f'ok 2: producer drained after {sent} frames, its last frame {c3} on screen', flush=True)
 
-        # 2. The producer stops and drains: it gets back every buffer, the one on screen too (the
-        # client shows a copy of it once no new frame came), and its last frame stays on screen.
-        mark = len(client.lines)
-        prod.stop()
-        assert prod.proc.returncode == 0, 'producer 1 failed (STALLED: its drain waited for a buffer)'
-        sent = int(prod.wait_line('SENT').split()[1].split('=')[1])
-        client.wait_line('ENDED', after=mark)
-        c3 = check_pattern(screenshot(env, work, 'shot3')[1], 0, 0, OUT_W, OUT_H)
-        assert c3 == sent - 1, f'frame {c3} on screen, not the last one ({sent - 1})'
-        print(f'ok 2: producer drained after {sent} frames, its last frame {c3} on screen', flush=True)
+    # 3. A producer killed mid-stream: last frame kept, compositor healthy.
+    mark = len(client.lines)
+    prod = producer('producer-2', f'{OUT_W}x{OUT_H}', 'XR24', 'fps=30', f'log={work}/produced-30.log')
+    client.wait_line('STREAM', after=mark)
+    time.sleep(0.5)
+    t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    time.sleep(1.5)
+    summary.append(f'MEASURED {measure(work, "produced-30.log", t0, time.clock_gettime_ns(time.CLOCK_MONOTONIC))} '
+                   '(320x240 XRGB8888, zero copy, producer at 30 fps)')
+    print(summary[-1], flush=True)
+    (work / 'measured.txt').write_text('\n'.join(summary) + '\n')
+    mark = len(client.lines)
+    prod.kill()
+    client.wait_line('ENDED', after=mark)
+    time.sleep(0.5)
+    c4 = check_pattern(screenshot(env, work, 'shot4')[1], 0, 0, OUT_W, OUT_H)
+    time.sleep(0.5)
+    c5 = check_pattern(screenshot(env, work, 'shot5')[1], 0, 0, OUT_W, OUT_H)
+    assert c4 == c5 and c4 > 0, f'last frame not kept: {c4} then {c5}'
+    assert client.proc.poll() is None and weston.proc.poll() is None, 'client or weston exited'
+    print(f'ok 3: producer killed, frame {c4} kept', flush=True)
 
-        # 3. A producer killed mid-stream: last frame kept, compositor healthy.
-        mark = len(client.lines)
-        prod = producer('producer-2', f'{OUT_W}x{OUT_H}', 'XR24', 'fps=30', f'log={work}/produced-30.log')
-        client.wait_line('STREAM', after=mark)
-        time.sleep(0.5)
-        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        time.sleep(1.5)
-        summary.append(f'MEASURED {measure(work, "produced-30.log", t0, time.clock_gettime_ns(time.CLOCK_MONOTONIC))} '
-                       '(320x240 XRGB8888, zero copy, producer at 30 fps)')
-        print(summary[-1], flush=True)
-        (work / 'measured.txt').write_text('\n'.join(summary) + '\n')
-        mark = len(client.lines)
-        prod.kill()
-        client.wait_line('ENDED', after=mark)
-        time.sleep(0.5)
-        c4 = check_pattern(screenshot(env, work, 'shot4')[1], 0, 0, OUT_W, OUT_H)
-        time.sleep(0.5)
-        c5 = check_pattern(screenshot(env, work, 'shot5')[1], 0, 0, OUT_W, OUT_H)
-        assert c4 == c5 and c4 > 0, f'last frame not kept: {c4} then {c5}'
-        assert client.proc.poll() is None and weston.proc.poll() is None, 'client or weston exited'
-        print(f'ok 3: producer killed, frame {c4} kept', flush=True)
+    # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
+    mark = len(client.lines)
+    prod = producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30')
+    line = client.wait_line('STREAM', after=mark)
+    assert 'size=160x120 format=XB24 path=copy' in line, line
+    time.sleep(1)
+    x0, y0 = (OUT_W - 160) // 2, (OUT_H - 120) // 2
+    c6 = check_pattern(screenshot(env, work, 'shot6')[1], x0, y0, 160, 120)
+    time.sleep(1)
+    c7 = check_pattern(screenshot(env, work, 'shot7')[1], x0, y0, 160, 120)
+    assert c7 > c6, f'the counter did not advance: {c6} then {c7}'
+    assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
+    assert client.count('read-only') == 1, 'no read-only reason'
+    mark = len(client.lines)
+    prod.stop()
+    assert prod.proc.returncode == 0, 'producer 3 failed'
+    sent = prod.wait_line('SENT')
+    assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 3 waited long for a buffer: {sent}'
+    client.wait_line('ENDED', after=mark)
+    print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
 
-        # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
-        mark = len(client.lines)
-        prod = producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30')
-        line = client.wait_line('STREAM', after=mark)
-        assert 'size=160x120 format=XB24 path=copy' in line, line
-        time.sleep(1)
-        x0, y0 = (OUT_W - 160) // 2, (OUT_H - 120) // 2
-        c6 = check_pattern(screenshot(env, work, 'shot6')[1], x0, y0, 160, 120)
-        time.sleep(1)
-        c7 = check_pattern(screenshot(env, work, 'shot7')[1], x0, y0, 160, 120)
-        assert c7 > c6, f'the counter did not advance: {c6} then {c7}'
-        assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
-        assert client.count('read-only') == 1, 'no read-only reason'
-        mark = len(client.lines)
-        prod.stop()
-        assert prod.proc.returncode == 0, 'producer 3 failed'
-        sent = prod.wait_line('SENT')
-        assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 3 waited long for a buffer: {sent}'
-        client.wait_line('ENDED', after=mark)
-        print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
+    # 5. A format wl_shm cannot show: refused by name.
+    prod = producer('producer-4', '64x64', 'NV12')
+    assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
+    assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
+    prod.kill()
+    screenshot(env, work, 'shot8')  # the compositor still answers
+    assert weston.proc.poll() is None, 'weston exited'
+    print('ok 5: NV12 refused, exit 2', flush=True)
 
-        # 5. A format wl_shm cannot show: refused by name.
-        prod = producer('producer-4', '64x64', 'NV12')
-        assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
-        assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
-        prod.kill()
-        screenshot(env, work, 'shot8')  # the compositor still answers
-        assert weston.proc.poll() is None, 'weston exited'
-        print('ok 5: NV12 refused, exit 2', flush=True)
-
-        # 6. The compositor goes away under a waiting client: exit 1.
-        client = start('client-2', [client_bin, '--stream', 'none'])
-        client.wait_line('READY')
-        weston.stop()
-        assert client.proc.wait(STEP) == 1, 'client did not exit 1 when the compositor went away'
-        print('ok 6: compositor gone, client exit 1', flush=True)
-        print('6 passed, 0 failed', flush=True)
-        return 0
-    except (AssertionError, subprocess.SubprocessError) as e:
-        print(f'FAILED: {e}', flush=True)
-        if (work / 'weston.log').exists():
-            print((work / 'weston.log').read_text()[-3000:], flush=True)
-        return 1
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        shutil.rmtree(xdg, ignore_errors=True)
+    # 6. The compositor goes away under a waiting client: exit 1.
+    client = start('client-2', [client_bin, '--stream', 'none'])
+    client.wait_line('READY')
+    weston.stop()
+    assert client.proc.wait(STEP) == 1, 'client did not exit 1 when the compositor went away'
+    print('ok 6: compositor gone, client exit 1', flush=True)
+    print('6 passed, 0 failed', flush=True)
+    return 0
 
 
 if __name__ == '__main__':
