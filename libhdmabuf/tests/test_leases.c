@@ -35,6 +35,13 @@ static void export_one(hdmabuf_conn *sink, hdmabuf_conn *source, struct exported
     await_known(source, &e->exp.id);
 }
 
+/* Two clients of one daemon, each to hold a lease of its own. */
+static void connect_two(const char *role, hdmabuf_conn **one, hdmabuf_conn **two)
+{
+    REQUIRE_OK(hdmabuf_connect_role(role, one));
+    REQUIRE_OK(hdmabuf_connect_role(role, two));
+}
+
 /* FENCE_WAKE for id on conn: its result; on success the lease's vector, its fd closed. */
 static int try_lease(hdmabuf_conn *conn, const struct hdmabuf_id *id, uint32_t *vector)
 {
@@ -81,8 +88,7 @@ static void test_import_leases(hdmabuf_conn *sink)
     hdmabuf_fence *fa;
     uint32_t vector = 0;
 
-    REQUIRE_OK(hdmabuf_connect_role("source", &a));
-    REQUIRE_OK(hdmabuf_connect_role("source", &b));
+    connect_two("source", &a, &b);
     export_one(sink, a, &x);
     export_one(sink, a, &y);
     REQUIRE_OK(hdmabuf_import(a, &x.exp.id, &ax));
@@ -141,8 +147,7 @@ static void test_export_leases(hdmabuf_conn *source)
     hdmabuf_fence *fp;
     uint32_t vector = 0;
 
-    REQUIRE_OK(hdmabuf_connect_role("sink", &p));
-    REQUIRE_OK(hdmabuf_connect_role("sink", &q));
+    connect_two("sink", &p, &q);
     export_one(p, source, &x);
     export_one(q, source, &y);
 
