@@ -19,7 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
-#define BLOCKS 10
+#define BLOCKS 100
 #define WARMUP 1000
 #define WAIT_MS 10000
 
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     char ok;
 
     if (rounds < BLOCKS) {
-        die("usage: bench_fence [ROUNDS >= 10]");
+        die("usage: bench_fence [ROUNDS >= 100]");
     }
     memfd = memfd_create("bench_fence", MFD_CLOEXEC);
     if (memfd < 0 || ftruncate(memfd, sizeof(struct plain_slot)) != 0) {
