@@ -4,15 +4,19 @@
 Starts the ivshmem server, a sink daemon ("VM 1") and a source daemon ("VM 2") in a fresh
 HDMABUF_RUNTIME_DIR, then the --bg commands (in the background), then the main command; every
 command must exit 0. In commands and the environment, {sink}, {source}, {sink_vm}, {source_vm},
-{dir}, {java} (the hdmabuf command line as a java invocation) and {java_tests} (java with the
-client jars and the tests module's classes: a main class of tests/src/test/java follows) are
-substituted. --python-gen generates the Python bindings of the .proto files with protoc into the
+{sink_pid}, {source_pid} (the daemons' processes, for a test that kills one), {dir}, {java} (the
+hdmabuf command line as a java invocation) and {java_tests} (java with the client jars and the
+tests module's classes: a main class of tests/src/test/java follows) are substituted; the test's
+environment also has HDMABUF_TEST_SINK_VM, _SOURCE_VM, _SINK_PID and _SOURCE_PID. --policy gives
+both daemons a policy file (POLICY.md; without it they run permissive), --source-policy the
+source another one. --python-gen generates the Python bindings of the .proto files with protoc into the
 run directory and points HDMABUF_PY_GEN at them (examples/python needs them).
 
 Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing
 (or, for {java_tests}, the tests module's compiled classes: mvn test-compile -pl tests -am).
 
-usage: with-daemons.py --root REPO [--vectors N] [--python-gen] [--bg 'CMD'] [--bg-ready WORD] -- CMD [ARG]...
+usage: with-daemons.py --root REPO [--vectors N] [--policy FILE [--source-policy FILE]] [--python-gen]
+                       [--bg 'CMD'] [--bg-ready WORD] [--timeout S] -- CMD [ARG]...
 """
 import argparse
 import os
@@ -87,6 +91,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--root', required=True)
     ap.add_argument('--vectors', type=int, default=None, help='doorbell vectors per peer (server default 16)')
+    ap.add_argument('--policy', default=None, help='the policy file of both daemons (default: none, permissive)')
+    ap.add_argument('--source-policy', default=None, help='the source daemon\'s policy file instead of --policy')
     ap.add_argument('--bg', action='append', default=[], help='a command to run in the background')
     ap.add_argument('--bg-ready', default=None, help='a line the --bg commands print when ready')
     ap.add_argument('--python-gen', action='store_true', help='generate the Python bindings (HDMABUF_PY_GEN)')
@@ -127,16 +133,22 @@ def main():
         children.append(Child('server', cli + server, env))
         children[-1].await_line('READY', START_TIMEOUT)
         vms = {}
+        pids = {}
+        policies = {'sink': a.policy, 'source': a.source_policy or a.policy}
         for role in ('sink', 'source'):
+            policy = policies[role] or f'{run_dir}/no-policy.toml'
             argv = cli + [role, '--ivshmem', ivshmem, '--socket', f'{run_dir}/{role}.sock', '--name', role,
-                          '--policy', f'{run_dir}/no-policy.toml', '--policy-dir', f'{run_dir}/no-policy.d']
+                          '--policy', policy, '--policy-dir', f'{run_dir}/no-policy.d']
             children.append(Child(role, argv, env))
             vms[role] = field(children[-1].await_line('READY', START_TIMEOUT), 'vm')
+            pids[role] = str(children[-1].proc.pid)
         subst = {'sink': f'{run_dir}/sink.sock', 'source': f'{run_dir}/source.sock', 'sink_vm': vms['sink'],
-                 'source_vm': vms['source'], 'dir': run_dir, 'java': ' '.join(shlex.quote(c) for c in cli),
+                 'source_vm': vms['source'], 'sink_pid': pids['sink'], 'source_pid': pids['source'], 'dir': run_dir, 'java': ' '.join(shlex.quote(c) for c in cli),
                  'java_tests': ' '.join(shlex.quote(c) for c in java_tests)}
         env['HDMABUF_TEST_SINK_VM'] = vms['sink']
         env['HDMABUF_TEST_SOURCE_VM'] = vms['source']
+        env['HDMABUF_TEST_SINK_PID'] = pids['sink']
+        env['HDMABUF_TEST_SOURCE_PID'] = pids['source']
         background = []
         for i, line in enumerate(a.bg):
             argv = shlex.split(line.format(**subst))
