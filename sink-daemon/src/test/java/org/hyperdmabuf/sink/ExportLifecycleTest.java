@@ -9,14 +9,9 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.client.ReceivedEvent;
 import org.hyperdmabuf.hv.conformance.Await;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.hyperdmabuf.sink.TwoVms.TIMEOUT;
@@ -29,32 +24,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** ALLOC, EXPORT, IMPORT, RELEASE, UNEXPORT, FREE between a sink and a source daemon, and the events on both sides. */
-@Timeout(60)
-class ExportLifecycleTest
+class ExportLifecycleTest extends TwoVmsTest
 {
-    @TempDir
-    Path dir;
-    private TwoVms vms;
-
-    @BeforeEach
-    void start() throws Exception
-    {
-        vms = TwoVms.start(dir);
-    }
-
-    @AfterEach
-    void stop()
-    {
-        vms.close();
-    }
 
     @Test
     void aBufferGoesThroughItsWholeLifecycleWithItsEventsInOrder() throws Exception
     {
-        final HdmabufClient producer = vms.sink.connect();
-        final HdmabufClient consumer = vms.source.connect();
         final long total = vms.sink.backend().totalBytes();
-        consumer.subscribe(List.of(), false);
         producer.subscribe(List.of(), false);
 
         final Allocation a = producer.alloc(10_000);
@@ -115,14 +91,9 @@ class ExportLifecycleTest
     @Test
     void pagesStayPinnedUntilTheLastImporterReleasesAfterUnexportAndFree() throws Exception
     {
-        final HdmabufClient producer = vms.sink.connect();
-        final HdmabufClient consumer = vms.source.connect();
         final long total = vms.sink.backend().totalBytes();
-        consumer.subscribe(List.of(), false);
         final Allocation a = producer.alloc(3 * 4096);
-        final Exported exported = producer.export(a.handle(), vms.source.vm(), metadata("audio/pcm", 1),
-            Access.ACCESS_READ_ONLY);
-        awaitEvent(consumer, event("add", "BUFFER", BufferIds.format(exported.getId())), "add");
+        final Exported exported = exportSeen(a.handle(), "audio/pcm", Access.ACCESS_READ_ONLY);
         try (ImportedBuffer imported = consumer.importBuffer(exported.getId()))
         {
             assertTrue(imported.buffer().isReadOnly(), "a read-only export is imported read-only");
@@ -141,16 +112,14 @@ class ExportLifecycleTest
     @Test
     void aProducerThatDisconnectsTakesItsAllocationsAndExportsWithIt() throws Exception
     {
-        final HdmabufClient consumer = vms.source.connect();
-        consumer.subscribe(List.of(), false);
         final long total = vms.sink.backend().totalBytes();
-        final HdmabufClient producer = vms.sink.connect();
-        final Allocation a = producer.alloc(4096);
-        final Exported exported = producer.export(a.handle(), vms.source.vm(), metadata("video/raw", 1),
+        final HdmabufClient leaving = vms.sink.connect();
+        final Allocation a = leaving.alloc(4096);
+        final Exported exported = leaving.export(a.handle(), vms.source.vm(), metadata("video/raw", 1),
             Access.ACCESS_READ_WRITE);
         awaitEvent(consumer, event("add", "BUFFER", BufferIds.format(exported.getId())), "add");
         a.close();
-        producer.close();
+        leaving.close();
         final ReceivedEvent remove = awaitEvent(consumer, event("remove", "BUFFER",
             BufferIds.format(exported.getId())), "remove after the producer left");
         assertEquals("unexported", remove.event().get("REASON"));
@@ -160,9 +129,6 @@ class ExportLifecycleTest
     @Test
     void aReexportChangesMetadataUnderTheSameId() throws Exception
     {
-        final HdmabufClient producer = vms.sink.connect();
-        final HdmabufClient consumer = vms.source.connect();
-        consumer.subscribe(List.of(), false);
         final Allocation a = producer.alloc(4096);
         final Exported first = producer.export(a.handle(), vms.source.vm(), metadata("video/raw", 1),
             Access.ACCESS_READ_WRITE);

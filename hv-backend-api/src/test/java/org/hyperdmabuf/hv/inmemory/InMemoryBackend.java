@@ -256,6 +256,15 @@ public final class InMemoryBackend implements HypervisorBackend
         return fabric.slot(index);
     }
 
+    /**
+     * The fence slot at region offset {@code regionOffset} (what EXPORT answers as the fence offset), for tests that
+     * watch a timeline's words, e.g. {@code waiters} raised by a wait parked in a daemon.
+     */
+    public MemoryWindow fenceSlotAt(final long regionOffset)
+    {
+        return fabric.slotAt(regionOffset);
+    }
+
     @Override
     public boolean validateFence(final int exporterVm, final int index)
     {

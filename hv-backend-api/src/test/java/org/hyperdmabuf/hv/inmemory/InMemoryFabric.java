@@ -365,6 +365,16 @@ public final class InMemoryFabric implements AutoCloseable
         return fenceWindow.slice(FenceSlotDescriptor.slotOffset(index), FenceSlotDescriptor.SLOT_LENGTH);
     }
 
+    MemoryWindow slotAt(final long regionOffset)
+    {
+        final long inTable = regionOffset - fenceBase;
+        if (inTable < 0 || inTable % FenceSlotDescriptor.SLOT_LENGTH != 0)
+        {
+            throw new IllegalArgumentException("no fence slot at region offset " + regionOffset);
+        }
+        return slot((int)Math.min(Integer.MAX_VALUE, inTable / FenceSlotDescriptor.SLOT_LENGTH));
+    }
+
     long fenceRegionOffset(final int index)
     {
         checkSlot(index);
