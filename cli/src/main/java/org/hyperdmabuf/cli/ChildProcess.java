@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -44,9 +45,25 @@ public final class ChildProcess implements AutoCloseable
         return java(name, jvmOptions, Hdmabuf.class.getName(), args, echo);
     }
 
+    /** As {@link #start}, with {@code env} added to this process's environment (e.g. systemd's NOTIFY_SOCKET). */
+    public static ChildProcess start(final String name, final List<String> jvmOptions, final List<String> args,
+        final Map<String, String> env, final PrintStream echo) throws IOException
+    {
+        final ProcessBuilder builder = new ProcessBuilder(javaCommand(jvmOptions, Hdmabuf.class.getName(), args))
+            .redirectErrorStream(true);
+        builder.environment().putAll(env);
+        return new ChildProcess(name, builder.start(), echo);
+    }
+
     /** {@code java JVM_OPTIONS -cp <this JVM's class path> MAIN ARGS...}. */
     public static ChildProcess java(final String name, final List<String> jvmOptions, final String mainClass,
         final List<String> args, final PrintStream echo) throws IOException
+    {
+        return command(name, javaCommand(jvmOptions, mainClass, args), echo);
+    }
+
+    private static List<String> javaCommand(final List<String> jvmOptions, final String mainClass,
+        final List<String> args)
     {
         final List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
@@ -55,7 +72,7 @@ public final class ChildProcess implements AutoCloseable
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
         cmd.addAll(args);
-        return command(name, cmd, echo);
+        return cmd;
     }
 
     /** Starts any program; stderr is merged into stdout. */
