@@ -8,7 +8,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-out="${1:?usage: build-debs.sh OUT_DIR VERSION [SKIP_C]}"
+out="$(mkdir -p "${1:?usage: build-debs.sh OUT_DIR VERSION [SKIP_C]}" && cd "$1" && pwd)"
 revision="${2:?usage: build-debs.sh OUT_DIR VERSION [SKIP_C]}"
 skip_c="${3:-false}"
 # 0.1.0-SNAPSHOT sorts before 0.1.0 as 0.1.0~snapshot (a native package: no Debian revision).
@@ -150,6 +150,7 @@ if [ "$skip_c" != true ]; then
     cp -a "$dest/$libdir/pkgconfig/hdmabuf.pc" "$stage/libhdmabuf-dev/$libdir/pkgconfig/"
     cp -a "$dest/usr/include/hyperdmabuf" "$stage/libhdmabuf-dev/usr/include/"
     strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/libhdmabuf0/$libdir"/libhdmabuf.so.0.*
+    chmod 0644 "$stage/libhdmabuf0/$libdir"/libhdmabuf.so.0.*
     for name in libhdmabuf0 libhdmabuf-dev; do
         mkdir -p "$stage/$name/usr/share/doc/$name"
         install -m 0644 "$here/copyright" "$stage/$name/usr/share/doc/$name/copyright"
@@ -166,8 +167,12 @@ if [ "$skip_c" != true ]; then
         mkdir -p "$stage/$name/$(dirname "$plugin")" "$stage/$name/usr/share/doc/$name"
         install -m 0644 "$dest/$plugin" "$stage/$name/$plugin"
         # meson sets an RPATH to the system libdir, where libhdmabuf is found anyway.
-        command -v chrpath >/dev/null 2>&1 && chrpath -d "$stage/$name/$plugin" >/dev/null
+        if ! command -v chrpath >/dev/null 2>&1; then
+            skip_or_fail "gstreamer1.0-hdmabuf not built: chrpath not found (apt-get install chrpath)"
+        fi
+        chrpath -d "$stage/$name/$plugin" >/dev/null
         strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/$name/$plugin"
+        chmod 0644 "$stage/$name/$plugin"
         install -m 0644 "$here/copyright" "$stage/$name/usr/share/doc/$name/copyright"
         install -m 0644 "$here/changelog" "$stage/$name/usr/share/doc/$name/changelog"
         sed -i "1s/([^)]*)/($version)/" "$stage/$name/usr/share/doc/$name/changelog"
