@@ -49,10 +49,9 @@ public final class ChildProcess implements AutoCloseable
     public static ChildProcess start(final String name, final List<String> jvmOptions, final List<String> args,
         final Map<String, String> env, final PrintStream echo) throws IOException
     {
-        final ProcessBuilder builder = new ProcessBuilder(javaCommand(jvmOptions, Hdmabuf.class.getName(), args))
-            .redirectErrorStream(true);
+        final ProcessBuilder builder = new ProcessBuilder(javaCommand(jvmOptions, Hdmabuf.class.getName(), args));
         builder.environment().putAll(env);
-        return new ChildProcess(name, builder.start(), echo);
+        return command(name, builder, echo);
     }
 
     /** {@code java JVM_OPTIONS -cp <this JVM's class path> MAIN ARGS...}. */
@@ -79,7 +78,14 @@ public final class ChildProcess implements AutoCloseable
     public static ChildProcess command(final String name, final List<String> command, final PrintStream echo)
         throws IOException
     {
-        return new ChildProcess(name, new ProcessBuilder(command).redirectErrorStream(true).start(), echo);
+        return command(name, new ProcessBuilder(command), echo);
+    }
+
+    /** Starts what {@code builder} describes (its command, environment, directory); stderr is merged into stdout. */
+    public static ChildProcess command(final String name, final ProcessBuilder builder, final PrintStream echo)
+        throws IOException
+    {
+        return new ChildProcess(name, builder.redirectErrorStream(true).start(), echo);
     }
 
     private void pump(final PrintStream echo)
