@@ -1,16 +1,20 @@
 package org.hyperdmabuf.cli;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
- * Log lines for the systemd journal. Under systemd ({@code JOURNAL_STREAM} set) stderr, where slf4j-simple writes, is
- * replaced by a stream that starts every line with its syslog priority ({@code <3>} error, {@code <4>} warn,
- * {@code <6>} info, {@code <7>} debug and trace: sd-daemon(3)), which journald strips and records as the priority. A
+ * Log lines for the systemd journal. When stderr, where slf4j-simple writes, is the stream {@code JOURNAL_STREAM}
+ * names, it is replaced by a stream that starts every line with its syslog priority ({@code <3>} error, {@code <4>}
+ * warn, {@code <6>} info, {@code <7>} debug and trace: sd-daemon(3)), which journald strips and records. A
  * line without a level word (the rest of a multi-line message) keeps the previous line's priority. Also the
  * {@code --log-level} option, which must be applied before the first logger exists.
  */
@@ -42,10 +46,32 @@ final class JournalLog
                 System.setProperty(LEVEL_PROPERTY, level.toLowerCase(Locale.ROOT));
             }
         }
-        final String journal = System.getenv("JOURNAL_STREAM");
-        if (journal != null && !journal.isEmpty())
+        if (stderrIsJournal(System.getenv("JOURNAL_STREAM")))
         {
             System.setErr(new PrintStream(new PriorityPrefixer(System.err), true, StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * Whether stderr is the journal stream systemd connected: {@code JOURNAL_STREAM} is "DEVICE:INODE" of it, and a
+     * process started by the service with its stderr elsewhere (a pipe to a test, a terminal) inherits the variable.
+     */
+    static boolean stderrIsJournal(final String journalStream)
+    {
+        if (journalStream == null)
+        {
+            return false;
+        }
+        final String[] parts = journalStream.split(":");
+        try
+        {
+            final Map<String, Object> stat = Files.readAttributes(Path.of("/proc/self/fd/2"), "unix:dev,ino");
+            return parts.length == 2 && Long.parseLong(parts[0]) == (Long)stat.get("dev") &&
+                Long.parseLong(parts[1]) == (Long)stat.get("ino");
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            return false;
         }
     }
 
@@ -113,7 +139,7 @@ final class JournalLog
                 out.write(("<" + last + ">" + text + "\n").getBytes(StandardCharsets.UTF_8));
                 out.flush();
             }
-            catch (final java.io.IOException e)
+            catch (final IOException e)
             {
                 // stderr gone: nothing left to tell
             }

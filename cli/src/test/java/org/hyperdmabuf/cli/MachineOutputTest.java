@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code --json} output and the journal's priority prefixes. */
@@ -79,5 +80,15 @@ class MachineOutputTest
         assertEquals("<4>[main] WARN org.x.Y - careful\n<3>[loop-1] ERROR org.x.Y - policy reload failed:\n" +
             "<3>/etc/hyperdmabuf/policy.toml:3: unknown key\n<6>[main] INFO org.x.Y - up\n" +
             "<7>[main] DEBUG org.x.Y - detail\n", sink.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void onlyTheStreamJournalStreamNamesIsTheJournal() throws Exception
+    {
+        final Map<String, Object> stat = Files.readAttributes(Path.of("/proc/self/fd/2"), "unix:dev,ino");
+        assertTrue(JournalLog.stderrIsJournal(stat.get("dev") + ":" + stat.get("ino")));
+        assertFalse(JournalLog.stderrIsJournal(stat.get("dev") + ":" + ((Long)stat.get("ino") + 1)));
+        assertFalse(JournalLog.stderrIsJournal("8:1:2"));
+        assertFalse(JournalLog.stderrIsJournal(null));
     }
 }
