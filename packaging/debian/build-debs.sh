@@ -93,11 +93,11 @@ verify_units() {  # systemd-analyze verify on the units, in a root made of this 
     fi
     echo "debian packages: systemd-analyze verify accepts $(ls "$pkg"/lib/systemd/system | tr '\n' ' ')"
 }
-control() {   # control PKG_DIR TEMPLATE_DIR [DEPENDS]: DEBIAN/ from the template, with version, size and md5sums
+control() {   # control PKG_DIR TEMPLATE_DIR [DEPENDS]: DEBIAN/ from the template (# lines are comments), with version, size, md5sums
     local dir="$1" tmpl="$2" depends="${3:-}"
     mkdir -p "$dir/DEBIAN"
     sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
-        -e "s/@SIZE@/$(du -sk --exclude=DEBIAN "$dir" | cut -f1)/" "$tmpl/control" > "$dir/DEBIAN/control"
+        -e "s/@SIZE@/$(du -sk --exclude=DEBIAN "$dir" | cut -f1)/" -e '/^#/d' "$tmpl/control" > "$dir/DEBIAN/control"
     for script in postinst postrm conffiles triggers shlibs; do
         if [ -f "$tmpl/$script" ]; then
             sed "s/@VERSION@/$version/" "$tmpl/$script" > "$dir/DEBIAN/$script"
