@@ -14,12 +14,20 @@ final class CapsCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/sink.sock).")
     Path socket;
 
+    @Option(names = "--json", description = "One JSON object instead of the table: the fields of the Caps message (client.proto).")
+    boolean json;
+
     @Override
     public Integer call() throws Exception
     {
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sinkSocket() : socket))
         {
             final Caps c = client.caps();
+            if (json)
+            {
+                System.out.println(Json.of(c));
+                return 0;
+            }
             System.out.printf("backend:               %s%n", c.getBackend());
             System.out.printf("local VM:              %d%n", c.getLocalVm());
             System.out.printf("roles:                 %s%n", String.join(",", c.getRolesList()));

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -44,9 +45,24 @@ public final class ChildProcess implements AutoCloseable
         return java(name, jvmOptions, Hdmabuf.class.getName(), args, echo);
     }
 
+    /** As {@link #start}, with {@code env} added to this process's environment (e.g. systemd's NOTIFY_SOCKET). */
+    public static ChildProcess start(final String name, final List<String> jvmOptions, final List<String> args,
+        final Map<String, String> env, final PrintStream echo) throws IOException
+    {
+        final ProcessBuilder builder = new ProcessBuilder(javaCommand(jvmOptions, Hdmabuf.class.getName(), args));
+        builder.environment().putAll(env);
+        return command(name, builder, echo);
+    }
+
     /** {@code java JVM_OPTIONS -cp <this JVM's class path> MAIN ARGS...}. */
     public static ChildProcess java(final String name, final List<String> jvmOptions, final String mainClass,
         final List<String> args, final PrintStream echo) throws IOException
+    {
+        return command(name, javaCommand(jvmOptions, mainClass, args), echo);
+    }
+
+    private static List<String> javaCommand(final List<String> jvmOptions, final String mainClass,
+        final List<String> args)
     {
         final List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
@@ -55,14 +71,21 @@ public final class ChildProcess implements AutoCloseable
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
         cmd.addAll(args);
-        return command(name, cmd, echo);
+        return cmd;
     }
 
     /** Starts any program; stderr is merged into stdout. */
     public static ChildProcess command(final String name, final List<String> command, final PrintStream echo)
         throws IOException
     {
-        return new ChildProcess(name, new ProcessBuilder(command).redirectErrorStream(true).start(), echo);
+        return command(name, new ProcessBuilder(command), echo);
+    }
+
+    /** Starts what {@code builder} describes (its command, environment, directory); stderr is merged into stdout. */
+    public static ChildProcess command(final String name, final ProcessBuilder builder, final PrintStream echo)
+        throws IOException
+    {
+        return new ChildProcess(name, builder.redirectErrorStream(true).start(), echo);
     }
 
     private void pump(final PrintStream echo)

@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.RejectedExecutionException;
 
 /** Options shared by the daemon commands, and running a daemon until SIGTERM/SIGINT. */
 final class DaemonOptions
@@ -109,9 +110,11 @@ final class DaemonOptions
         daemon.maxClients(maxClients);
         final PolicyWatcher watcher = PolicyWatcher.start(
             List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
-        Hangup.onHangup(daemon::reloadPolicy);
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
+        Hangup.onHangup(() -> reload(daemon, systemd));
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {
+            systemd.stopping();
             if (watcher != null)
             {
                 watcher.close();
@@ -120,7 +123,32 @@ final class DaemonOptions
         }));
         System.out.println("READY " + role + " vm=" + hv.localVm() + " socket=" + socket);
         System.out.flush();
+        systemd.ready(status(role, hv, socket));
+        systemd.attach(daemon.loop(), () -> status(role, hv, socket));
         daemon.awaitClose();
         return 0;
+    }
+
+    /** SIGHUP: RELOADING=1, the reload on the loop, then READY=1 queued behind it on the same loop. */
+    private static void reload(final DaemonRuntime daemon, final SystemdNotifier systemd)
+    {
+        systemd.reloading();
+        daemon.reloadPolicy();
+        try
+        {
+            daemon.loop().execute(systemd::reloaded);
+        }
+        catch (final RejectedExecutionException e)
+        {
+            // shutting down: STOPPING=1 follows
+        }
+    }
+
+    /** The STATUS= line: what a person checking {@code systemctl status} wants to know. Runs on the loop. */
+    private static String status(final String role, final HypervisorBackend hv, final Path socket)
+    {
+        final long used = hv.totalBytes() - hv.freeBytes();
+        return role + " on " + hv.name() + " as VM " + hv.localVm() + ": " + hv.peers().size() + " peer(s) up, " +
+            (used >> 20) + " of " + (hv.totalBytes() >> 20) + " MiB allocated, socket " + socket;
     }
 }

@@ -3,6 +3,10 @@ package org.hyperdmabuf.cli;
 import org.hyperdmabuf.daemon.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
 
 /** The {@code hdmabuf} command line. */
 @Command(name = "hdmabuf", mixinStandardHelpOptions = true, versionProvider = Hdmabuf.Version.class,
@@ -15,8 +19,24 @@ import picocli.CommandLine.Command;
         DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
 public final class Hdmabuf
 {
+    @Spec
+    CommandSpec spec;
+
+    /** Read by {@link JournalLog#configure} before any logger exists; here so picocli documents and checks it. */
+    @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL",
+        description = "Log level: error, warn, info (default), debug or trace; overrides HDMABUF_LOG_LEVEL.")
+    void logLevel(final String level)
+    {
+        if (!JournalLog.LEVELS.contains(level.toLowerCase(java.util.Locale.ROOT)))
+        {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                "--log-level: one of " + JournalLog.LEVELS + ", not '" + level + "'");
+        }
+    }
+
     public static void main(final String[] args)
     {
+        JournalLog.configure(args);
         int status;
         try
         {

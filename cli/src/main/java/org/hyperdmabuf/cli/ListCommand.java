@@ -20,12 +20,20 @@ final class ListCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/source.sock).")
     Path socket;
 
+    @Option(names = "--json", description = "One JSON object instead of the table: the BufferList message (client.proto), ids as text.")
+    boolean json;
+
     @Override
     public Integer call() throws Exception
     {
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sourceSocket() : socket))
         {
             final BufferList list = client.list();
+            if (json)
+            {
+                System.out.println(Json.of(list));
+                return 0;
+            }
             System.out.printf("%-35s %-8s %-6s %-12s %-8s %-8s %s%n", "BUFFER", "EXPORTER", "TARGET", "SIZE", "ACCESS",
                 "IMPORTS", "CONTENT_TYPE / STATE");
             for (final BufferInfo b : list.getBuffersList())

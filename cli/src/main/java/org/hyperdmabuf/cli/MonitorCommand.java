@@ -8,6 +8,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -32,6 +33,10 @@ final class MonitorCommand implements Callable<Integer>
     @Option(names = "--count", description = "Exit after this many events (default: run until interrupted).")
     long count = Long.MAX_VALUE;
 
+    @Option(names = "--json", description = {"One JSON object per line per event instead of udevadm's format:",
+        "{\"time\", \"action\", \"devpath\", \"properties\": {KEY: VALUE}}, or {\"time\", \"overflow\": N dropped}."})
+    boolean json;
+
     @Override
     public Integer call() throws Exception
     {
@@ -42,10 +47,13 @@ final class MonitorCommand implements Callable<Integer>
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sourceSocket() : socket))
         {
             client.subscribe(MatchRules.parse(rules, matches), replay);
-            System.out.println("monitor will print the received events for:");
-            System.out.println("HDMABUF - the hyperdmabuf event stream");
-            System.out.println();
-            System.out.flush();
+            if (!json)
+            {
+                System.out.println("monitor will print the received events for:");
+                System.out.println("HDMABUF - the hyperdmabuf event stream");
+                System.out.println();
+                System.out.flush();
+            }
             final long start = System.nanoTime();
             for (long seen = 0; seen < count; )
             {
@@ -56,7 +64,11 @@ final class MonitorCommand implements Callable<Integer>
                 }
                 seen++;
                 final double t = (System.nanoTime() - start) / 1e9;
-                if (e.isOverflow())
+                if (json)
+                {
+                    System.out.println(jsonLine(t, e));
+                }
+                else if (e.isOverflow())
                 {
                     System.out.printf("HDMABUF [%.6f] overflow: %d events dropped (reader too slow)%n%n", t,
                         e.overflowDropped());
@@ -74,5 +86,23 @@ final class MonitorCommand implements Callable<Integer>
             }
         }
         return 0;
+    }
+
+    /** One event as a JSON line; time: seconds since the monitor subscribed. */
+    private static String jsonLine(final double time, final ReceivedEvent e)
+    {
+        final Map<String, Object> line = new LinkedHashMap<>();
+        line.put("time", Math.round(time * 1e6) / 1e6);
+        if (e.isOverflow())
+        {
+            line.put("overflow", e.overflowDropped());
+        }
+        else
+        {
+            line.put("action", e.event().action());
+            line.put("devpath", e.event().devpath());
+            line.put("properties", e.event().properties());
+        }
+        return Json.of(line);
     }
 }

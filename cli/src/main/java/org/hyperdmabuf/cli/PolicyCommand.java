@@ -8,6 +8,7 @@ import org.hyperdmabuf.daemon.policy.Quota;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -50,6 +51,11 @@ final class PolicyCommand implements Callable<Integer>
         @Parameters(paramLabel = "FILE", arity = "0..*", description = "Policy files or drop-in directories.")
         List<Path> paths = new ArrayList<>();
 
+        @Option(names = "--json", description = {"One JSON object on stdout instead of the summary or the errors:",
+            "{\"ok\": true, \"permissive\", \"files\", \"vms\", \"share_rules\", ...} or",
+            "{\"ok\": false, \"errors\": [{\"file\", \"line\", \"message\"}]}; the exit status is the same."})
+        boolean json;
+
         @Override
         public Integer call()
         {
@@ -64,6 +70,10 @@ final class PolicyCommand implements Callable<Integer>
                         PolicyLoader.DEFAULT_DROP_IN_DIR));
                     if (files.isEmpty())
                     {
+                        if (json)
+                        {
+                            return PolicyJson.print(out, PolicyJson.permissive());
+                        }
                         out.println("ok: no policy file (" + PolicyLoader.DEFAULT_FILE + ", " +
                             PolicyLoader.DEFAULT_DROP_IN_DIR + "/*.toml): a daemon runs permissive, " +
                             "every VM may share everything (development only)");
@@ -85,12 +95,21 @@ final class PolicyCommand implements Callable<Integer>
             }
             catch (final UncheckedIOException e)
             {
+                if (json)
+                {
+                    return PolicyJson.print(out, PolicyJson.failure(e.getMessage()));
+                }
                 err.println(e.getMessage());
                 err.flush();
                 return 1;
             }
             if (files.isEmpty())
             {
+                if (json)
+                {
+                    return PolicyJson.print(out, PolicyJson.failure("no policy files: " + paths.stream()
+                        .map(p -> p + "/*.toml").collect(Collectors.joining(", ")) + " matched nothing"));
+                }
                 err.println("no policy files: " + paths.stream().map(p -> p + "/*.toml")
                     .collect(Collectors.joining(", ")) + " matched nothing");
                 err.flush();
@@ -98,12 +117,21 @@ final class PolicyCommand implements Callable<Integer>
             }
             try
             {
-                out.println(summary(PolicyLoader.load(files)));
+                final Policy policy = PolicyLoader.load(files);
+                if (json)
+                {
+                    return PolicyJson.print(out, PolicyJson.accepted(policy));
+                }
+                out.println(summary(policy));
                 out.flush();
                 return 0;
             }
             catch (final PolicyException e)
             {
+                if (json)
+                {
+                    return PolicyJson.print(out, PolicyJson.rejected(e.errors()));
+                }
                 for (final PolicyError error : e.errors())
                 {
                     err.println(error);

@@ -42,13 +42,17 @@ final class ServerCommand implements Callable<Integer>
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
             .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId != null ? maxId : maxPeers - 1)).start();
         final CountDownLatch stop = new CountDownLatch(1);
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {
+            systemd.stopping();
             server.close();
             stop.countDown();
         }));
         System.out.println("READY server socket=" + socket + " size=" + server.size() + " vectors=" + vectors);
         System.out.flush();
+        systemd.ready("ivshmem server on " + socket + ": " + (server.size() >> 20) + " MiB region, " + vectors +
+            " vectors per peer");
         stop.await();
         return 0;
     }

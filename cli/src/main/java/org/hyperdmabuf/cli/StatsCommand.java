@@ -16,12 +16,20 @@ final class StatsCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/sink.sock).")
     Path socket;
 
+    @Option(names = "--json", description = "One JSON object instead of the table: the StatsResult message (client.proto); -1: unlimited.")
+    boolean json;
+
     @Override
     public Integer call() throws Exception
     {
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sinkSocket() : socket))
         {
             final StatsResult s = client.stats();
+            if (json)
+            {
+                System.out.println(Json.of(s));
+                return 0;
+            }
             System.out.println("policy: " + s.getPolicy());
             System.out.printf("%-6s %-8s %-14s %-14s %-10s %s%n", "SCOPE", "ID", "BYTES", "MAX_BYTES", "BUFFERS",
                 "MAX_BUFFERS");

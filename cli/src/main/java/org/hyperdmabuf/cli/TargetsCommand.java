@@ -15,11 +15,19 @@ final class TargetsCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/sink.sock).")
     Path socket;
 
+    @Option(names = "--json", description = "One JSON object instead of the table: {\"targets\": [Target...]} (client.proto).")
+    boolean json;
+
     @Override
     public Integer call() throws Exception
     {
         try (HdmabufClient client = HdmabufClient.connect(socket == null ? Defaults.sinkSocket() : socket))
         {
+            if (json)
+            {
+                System.out.println(Json.of(client.targets()));
+                return 0;
+            }
             System.out.printf("%-6s %-12s %s%n", "VM", "NAME", "ROLES");
             for (final Target t : client.targets().getTargetsList())
             {
