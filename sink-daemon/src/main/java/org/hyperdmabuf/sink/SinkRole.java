@@ -271,7 +271,7 @@ public final class SinkRole implements Role
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         try
         {
@@ -280,7 +280,7 @@ public final class SinkRole implements Role
         catch (final BackendException e)
         {
             freeQuietly(buffer);
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final Allocation a = new Allocation(nextHandle++, client, buffer);
         allocations.put(a.handle, a);
@@ -378,7 +378,7 @@ public final class SinkRole implements Role
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final FenceRef fence;
         try
@@ -388,7 +388,7 @@ public final class SinkRole implements Role
         catch (final BackendException ex)
         {
             unshareQuietly(a, ref);
-            throw new ApiException(ApiException.codeOf(ex.error()), ex.getMessage());
+            throw new ApiException(ex.code(), ex.getMessage());
         }
         final BufferId id = BufferId.newBuilder().setExporterVm(ctx.backend().localVm())
             .setExportNumber(++exportCounter).setNonce(random.nextLong()).build();

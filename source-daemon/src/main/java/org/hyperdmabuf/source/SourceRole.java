@@ -220,7 +220,7 @@ public final class SourceRole implements Role
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final boolean first = r.importCount() == 0;
         if (first)
@@ -407,7 +407,7 @@ public final class SourceRole implements Role
         }
         catch (final BackendException e)
         {
-            reject(vm, id, ApiException.codeOf(e.error()), e.getMessage());
+            reject(vm, id, e.code(), e.getMessage());
             return;
         }
         ExportTrace.mark(ExportTrace.Point.SOURCE_CHECKED, a.getMetadata());
