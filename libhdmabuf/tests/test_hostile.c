@@ -289,6 +289,25 @@ int main(void)
     hdmabuf_close(c);
     close(d);
 
+    /* Every code of the ABI's list comes through as itself and is named, the errno-valued ones included. */
+    for (unsigned i = 0; i < hyperdmabuf__v1__error_code__descriptor.n_values; i++) {
+        const ProtobufCEnumValue *v = &hyperdmabuf__v1__error_code__descriptor.values[i];
+        CHECK(strncmp(hdmabuf_strerror(-v->value), v->name, strlen(v->name)) == 0);
+        if (v->value == 0) {
+            continue;
+        }
+        c = pair(&d);
+        {
+            Hyperdmabuf__V1__Response r = HYPERDMABUF__V1__RESPONSE__INIT;
+            r.request_id = 1;
+            r.error = (Hyperdmabuf__V1__ErrorCode)v->value;
+            send_response(d, &r, -1);
+            CHECK_RC(hdmabuf_query_caps(c, &caps), -v->value);
+        }
+        hdmabuf_close(c);
+        close(d);
+    }
+
     CHECK(open_fds() == baseline);
     return check_report("test_hostile");
 }

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.cli;
 
+import org.hyperdmabuf.hv.spi.BackendOptions;
+
 import java.nio.file.Path;
 
 /** Default paths: everything under $HDMABUF_RUNTIME_DIR, else /run/hyperdmabuf (ABI.md "Client API"). */
@@ -30,22 +32,14 @@ final class Defaults
         return runtimeDir().resolve("ivshmem.sock");
     }
 
-    /** Parses sizes like 4096, 64K, 256M, 1G. */
+    /** Parses sizes like 4096, 64K, 256M, 1G (the backends' parser, with the command line's message). */
     static long parseSize(final String text)
     {
-        final String t = text.trim().toUpperCase(java.util.Locale.ROOT);
-        long unit = 1;
-        String digits = t;
-        if (t.endsWith("K") || t.endsWith("M") || t.endsWith("G"))
-        {
-            unit = t.endsWith("K") ? 1L << 10 : t.endsWith("M") ? 1L << 20 : 1L << 30;
-            digits = t.substring(0, t.length() - 1);
-        }
         try
         {
-            return Math.multiplyExact(Long.parseLong(digits), unit);
+            return BackendOptions.parseSize(text);
         }
-        catch (final NumberFormatException | ArithmeticException e)
+        catch (final IllegalArgumentException e)
         {
             throw new IllegalArgumentException("not a size: '" + text + "' (examples: 4096, 64K, 256M, 1G)");
         }

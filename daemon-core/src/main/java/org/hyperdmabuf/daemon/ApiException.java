@@ -19,17 +19,4 @@ public final class ApiException extends Exception
     {
         return code;
     }
-
-    /** Maps a backend error name (ENOSPC, ...) to the ABI code; unknown names become EIO. */
-    public static ErrorCode codeOf(final String errorName)
-    {
-        try
-        {
-            return ErrorCode.valueOf(errorName);
-        }
-        catch (final IllegalArgumentException e)
-        {
-            return ErrorCode.EIO;
-        }
-    }
 }

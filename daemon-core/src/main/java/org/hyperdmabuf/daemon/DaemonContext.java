@@ -26,7 +26,7 @@ public record DaemonContext(String name, HypervisorBackend backend, EventLoop lo
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
     }
 

@@ -91,7 +91,8 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
     {
         if (!Epoll.isAvailable())
         {
-            throw new BackendException("ENOTSUP", "netty epoll transport unavailable: " + Epoll.unavailabilityCause());
+            throw new BackendException(ErrorCode.ENOTSUP,
+                "netty epoll transport unavailable: " + Epoll.unavailabilityCause());
         }
         this.name = name;
         this.backend = backend;

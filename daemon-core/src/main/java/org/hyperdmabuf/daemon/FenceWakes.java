@@ -55,7 +55,7 @@ public final class FenceWakes
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         if (holdBit)
         {

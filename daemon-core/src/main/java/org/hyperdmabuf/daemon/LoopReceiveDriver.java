@@ -6,6 +6,7 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
 
@@ -45,7 +46,8 @@ final class LoopReceiveDriver
                 .awaitUninterruptibly();
             if (!f.isSuccess())
             {
-                throw new BackendException("EIO", "cannot watch backend notification fd " + fds[i] + " on the event " +
+                throw new BackendException(ErrorCode.EIO,
+                    "cannot watch backend notification fd " + fds[i] + " on the event " +
                     "loop: " + f.cause(), f.cause());
             }
             f.getNow().submit(EpollIoOps.EPOLLIN);

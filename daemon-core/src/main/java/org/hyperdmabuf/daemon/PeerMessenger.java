@@ -83,7 +83,7 @@ public final class PeerMessenger
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
     }
 

@@ -64,7 +64,7 @@ final class Allocations
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         try
         {
@@ -73,7 +73,7 @@ final class Allocations
         catch (final BackendException e)
         {
             freeQuietly(buffer);
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final Allocation a = new Allocation(nextHandle++, client, buffer);
         byHandle.put(a.handle, a);

@@ -135,7 +135,7 @@ public final class SinkRole implements Role
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final FenceRef fence;
         try
@@ -145,7 +145,7 @@ public final class SinkRole implements Role
         catch (final BackendException ex)
         {
             unshareQuietly(a, ref);
-            throw new ApiException(ApiException.codeOf(ex.error()), ex.getMessage());
+            throw new ApiException(ex.code(), ex.getMessage());
         }
         final BufferId id = ids.next(ctx.backend().localVm());
         final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,

@@ -131,7 +131,7 @@ public final class SourceRole implements Role
         }
         catch (final BackendException e)
         {
-            throw new ApiException(ApiException.codeOf(e.error()), e.getMessage());
+            throw new ApiException(e.code(), e.getMessage());
         }
         final boolean first = r.importCount() == 0;
         if (first)
@@ -291,7 +291,7 @@ public final class SourceRole implements Role
         }
         catch (final BackendException e)
         {
-            reject(vm, id, ApiException.codeOf(e.error()), e.getMessage());
+            reject(vm, id, e.code(), e.getMessage());
             return;
         }
         ExportTrace.mark(ExportTrace.Point.SOURCE_CHECKED, a.getMetadata());

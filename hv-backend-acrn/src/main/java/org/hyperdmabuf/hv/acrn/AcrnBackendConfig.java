@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.acrn;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
 import org.hyperdmabuf.hv.kvm.IvshmemTransport;
@@ -8,6 +9,7 @@ import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
 import org.hyperdmabuf.hv.pci.PciDeviceException;
 import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.BackendOptions;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -92,106 +94,95 @@ public final class AcrnBackendConfig
         }
         catch (final IllegalArgumentException e)
         {
-            throw new BackendException("EINVAL", NAME + ": " + e.getMessage(), e);
+            throw new BackendException(ErrorCode.EINVAL, NAME + ": " + e.getMessage(), e);
         }
     }
 
     private static AcrnBackendConfig parseChecked(final Map<String, String> options) throws BackendException
     {
-        final String mode = options.getOrDefault(OPTION_MODE, MODE_GUEST);
-        if (!mode.equals(MODE_GUEST) && !mode.equals(MODE_SERVICE_VM))
-        {
-            throw invalid(OPTION_MODE + "='" + mode + "': expected " + MODE_GUEST + " or " + MODE_SERVICE_VM);
-        }
+        final BackendOptions o = new BackendOptions(NAME, options);
+        final String mode = o.choice(OPTION_MODE, MODE_GUEST, List.of(MODE_GUEST, MODE_SERVICE_VM));
         final boolean serviceVm = mode.equals(MODE_SERVICE_VM);
+        final List<String> known = new ArrayList<>(IvshmemBackend.COMMON_OPTIONS);
+        known.addAll(List.of(OPTION_REGION, OPTION_REGIONS, OPTION_REGION_ID, OPTION_SIZE_MB, OPTION_MODE,
+            OPTION_VM_ID, OPTION_POLL_MAX_PARK_US));
+        known.addAll(serviceVm ? SERVICE_VM_OPTIONS : GUEST_OPTIONS);
+        o.checkKnown(known, " in " + mode + " mode");
         final Map<String, String> common = new HashMap<>();
-        for (final Map.Entry<String, String> e : options.entrySet())
+        for (final String key : IvshmemBackend.COMMON_OPTIONS)
         {
-            final String key = e.getKey();
-            if (IvshmemBackend.COMMON_OPTIONS.contains(key))
+            if (o.has(key))
             {
-                common.put(key, e.getValue());
-            }
-            else if (!List.of(OPTION_REGION, OPTION_REGIONS, OPTION_REGION_ID, OPTION_SIZE_MB, OPTION_MODE,
-                OPTION_VM_ID, OPTION_POLL_MAX_PARK_US).contains(key) &&
-                !(serviceVm ? SERVICE_VM_OPTIONS : GUEST_OPTIONS).contains(key))
-            {
-                throw invalid("unknown option '" + key + "' in " + mode + " mode");
+                common.put(key, o.string(key, null));
             }
         }
-        final AcrnRegion region = region(options);
-        final String vmIdOption = options.get(OPTION_VM_ID);
-        if (region.land() == AcrnRegion.Land.HV && vmIdOption != null)
+        final AcrnRegion region = region(o);
+        final boolean vmIdGiven = o.has(OPTION_VM_ID);
+        if (region.land() == AcrnRegion.Land.HV && vmIdGiven)
         {
-            throw invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is not taken on hv-land, where the " +
+            throw o.invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is not taken on hv-land, where the " +
                 "hypervisor sets IVPosition to the VM id");
         }
-        if (region.land() == AcrnRegion.Land.DM && vmIdOption == null)
+        if (region.land() == AcrnRegion.Land.DM && !vmIdGiven)
         {
-            throw invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is required on dm-land (acrn-dm gives " +
+            throw o.invalid(region.spec() + ": option '" + OPTION_VM_ID + "' is required on dm-land (acrn-dm gives " +
                 "no usable IVPosition); the scenario's VM ids are the natural choice");
         }
         if (serviceVm && region.land() != AcrnRegion.Land.DM)
         {
-            throw invalid(region.spec() + ": mode " + MODE_SERVICE_VM + " opens dm-land regions' POSIX shm; an " +
+            throw o.invalid(region.spec() + ": mode " + MODE_SERVICE_VM + " opens dm-land regions' POSIX shm; an " +
                 "hv-land region is reached through the VM's own ivshmem device (mode " + MODE_GUEST + ")");
         }
-        final int vmId = (int)IvshmemBackend.longOption(NAME, options, OPTION_VM_ID, -1, 0, 0xFFFF);
-        final long maxParkNs = IvshmemBackend.longOption(NAME, options, OPTION_POLL_MAX_PARK_US, 1000, 1,
-            IvshmemBackend.POLL_INTERVAL_MS * 1000L) * 1000L;
-        final String enable = options.getOrDefault(OPTION_ENABLE, "true");
-        if (!enable.equals("true") && !enable.equals("false"))
-        {
-            throw invalid(OPTION_ENABLE + "='" + enable + "': expected true or false");
-        }
-        final String device = options.get(OPTION_DEVICE);
+        final int vmId = o.integer(OPTION_VM_ID, -1, 0, 0xFFFF);
+        final long maxParkNs = o.number(OPTION_POLL_MAX_PARK_US, 1000, 1, IvshmemBackend.POLL_INTERVAL_MS * 1000L) *
+            1000L;
+        final boolean enable = o.bool(OPTION_ENABLE, true);
+        final String device = o.string(OPTION_DEVICE, null);
         if (device != null)
         {
             new IvshmemDeviceSelector(device, 0, -1); // checks the address format now
         }
         if (!serviceVm && device == null && region.regionId() < 0)
         {
-            throw invalid(region.spec() + ": no region id to find its device by (subsystem 8086:ID): give '" +
+            throw o.invalid(region.spec() + ": no region id to find its device by (subsystem 8086:ID): give '" +
                 OPTION_REGION_ID + "', a '" + OPTION_REGIONS + "' entry with the id, or '" + OPTION_DEVICE + "'");
         }
         return new AcrnBackendConfig(region, serviceVm, vmId, device,
-            Path.of(options.getOrDefault(OPTION_SYSFS, IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())),
-            Boolean.parseBoolean(enable), maxParkNs,
-            Path.of(options.getOrDefault(OPTION_SHM_DIR, DEFAULT_SHM_DIR.toString())), common);
+            Path.of(o.string(OPTION_SYSFS, IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())), enable, maxParkNs,
+            Path.of(o.string(OPTION_SHM_DIR, DEFAULT_SHM_DIR.toString())), common);
     }
 
     /** {@code region} looked up in {@code regions} if given, then {@code region-id} and {@code size-mb} applied. */
-    private static AcrnRegion region(final Map<String, String> options) throws BackendException
+    private static AcrnRegion region(final BackendOptions o) throws BackendException
     {
-        final String spec = options.get(OPTION_REGION);
+        final String spec = o.string(OPTION_REGION, null);
         if (spec == null)
         {
-            throw invalid("option '" + OPTION_REGION + "' (hv:/NAME or dm:/NAME) is required");
+            throw o.invalid("option '" + OPTION_REGION + "' (hv:/NAME or dm:/NAME) is required");
         }
         AcrnRegion region = AcrnRegion.parse(spec);
-        final String table = options.get(OPTION_REGIONS);
+        final String table = o.string(OPTION_REGIONS, null);
         if (table != null)
         {
             region = AcrnRegionTable.parse(table).lookup(region);
         }
-        final String id = options.get(OPTION_REGION_ID);
+        final String id = o.string(OPTION_REGION_ID, null);
         if (id != null)
         {
             final int regionId = AcrnRegion.parseRegionId(id);
             if (region.regionId() >= 0 && region.regionId() != regionId)
             {
-                throw invalid(region.spec() + ": " + OPTION_REGION_ID + "=" + AcrnRegion.hex(regionId) +
+                throw o.invalid(region.spec() + ": " + OPTION_REGION_ID + "=" + AcrnRegion.hex(regionId) +
                     " contradicts the region table's " + AcrnRegion.hex(region.regionId()));
             }
             region = region.withRegionId(regionId);
         }
-        final String size = options.get(OPTION_SIZE_MB);
-        if (size != null)
+        if (o.has(OPTION_SIZE_MB))
         {
-            final int sizeMiB = (int)IvshmemBackend.longOption(NAME, options, OPTION_SIZE_MB, 0, 1, Integer.MAX_VALUE);
+            final int sizeMiB = o.integer(OPTION_SIZE_MB, 0, 1, Integer.MAX_VALUE);
             if (region.sizeMiB() != 0 && region.sizeMiB() != sizeMiB)
             {
-                throw invalid(region.spec() + ": " + OPTION_SIZE_MB + "=" + sizeMiB + " contradicts the region " +
+                throw o.invalid(region.spec() + ": " + OPTION_SIZE_MB + "=" + sizeMiB + " contradicts the region " +
                     "table's " + region.sizeMiB());
             }
             region = region.withSize(sizeMiB);
@@ -229,7 +220,8 @@ public final class AcrnBackendConfig
         final boolean hv = region.land() == AcrnRegion.Land.HV;
         if (hv && !found.msix())
         {
-            throw invalid(region.spec() + ": " + found + " has no MSI-X, so it is not an hv-land device (no " +
+            throw new BackendException(ErrorCode.EINVAL, NAME + ": " + region.spec() + ": " + found + " has no " +
+                "MSI-X, so it is not an hv-land device (no " +
                 "IVPosition); a dm-land region is named dm:/NAME");
         }
         return IvshmemPciTransport.open(scanner, new IvshmemDeviceSelector(found.address(), 0, -1),
@@ -249,15 +241,10 @@ public final class AcrnBackendConfig
         }
         if (candidates.isEmpty())
         {
-            throw new PciDeviceException("ENODEV", "no ivshmem device with subsystem 8086:" +
+            throw new PciDeviceException(ErrorCode.ENODEV, "no ivshmem device with subsystem 8086:" +
                 AcrnRegion.hex(region.regionId()).substring(2) + " for " + region.spec() + "; found " +
                 (devices.isEmpty() ? "none" : devices.toString()));
         }
         return new IvshmemDeviceSelector(device, 0, -1).selectFrom(candidates);
-    }
-
-    private static BackendException invalid(final String message)
-    {
-        return new BackendException("EINVAL", NAME + ": " + message);
     }
 }

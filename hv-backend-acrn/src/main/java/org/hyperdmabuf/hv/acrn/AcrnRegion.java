@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.acrn;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.pci.IvshmemPciDevice;
 import org.hyperdmabuf.hv.spi.BackendException;
 
@@ -70,13 +71,14 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
                 final String name = s.substring(land.prefix().length());
                 if (!name.matches("[A-Za-z0-9_.-]+") || name.startsWith("."))
                 {
-                    throw new BackendException("EINVAL", "ACRN region '" + spec + "': the name must be letters, " +
+                    throw new BackendException(ErrorCode.EINVAL,
+                        "ACRN region '" + spec + "': the name must be letters, " +
                         "digits, '_', '-' or '.' (a POSIX shm name without '/')");
                 }
                 return new AcrnRegion(land, name, 0, -1);
             }
         }
-        throw new BackendException("EINVAL", "ACRN region '" + spec + "' does not start with hv:/ or dm:/");
+        throw new BackendException(ErrorCode.EINVAL, "ACRN region '" + spec + "' does not start with hv:/ or dm:/");
     }
 
     /** A region id as written in configuration: hex, with or without {@code 0x}. */
@@ -89,11 +91,12 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
         }
         catch (final NumberFormatException e)
         {
-            throw new BackendException("EINVAL", "ACRN region id '" + value + "' is not a hex number");
+            throw new BackendException(ErrorCode.EINVAL, "ACRN region id '" + value + "' is not a hex number");
         }
         if (id < MIN_REGION_ID || id > MAX_REGION_ID)
         {
-            throw new BackendException("EINVAL", "ACRN region id " + hex(id) + " outside [" + hex(MIN_REGION_ID) +
+            throw new BackendException(ErrorCode.EINVAL,
+                "ACRN region id " + hex(id) + " outside [" + hex(MIN_REGION_ID) +
                 ", " + hex(MAX_REGION_ID) + "]");
         }
         return id;
@@ -110,13 +113,15 @@ public record AcrnRegion(Land land, String name, int sizeMiB, int regionId)
     {
         if ((bytes & ((1L << 20) - 1)) != 0 || !validSizeMiB(bytes >> 20))
         {
-            throw new BackendException("EINVAL", AcrnIvshmemBackendProvider.NAME + ": " + spec() + ": " + where +
+            throw new BackendException(ErrorCode.EINVAL,
+                AcrnIvshmemBackendProvider.NAME + ": " + spec() + ": " + where +
                 " has " + bytes + " bytes, not a power of " +
                 "two from " + MIN_SIZE_MIB + " to " + MAX_SIZE_MIB + " MiB");
         }
         if (sizeMiB != 0 && bytes != (long)sizeMiB << 20)
         {
-            throw new BackendException("EINVAL", AcrnIvshmemBackendProvider.NAME + ": " + spec() + ": " + where +
+            throw new BackendException(ErrorCode.EINVAL,
+                AcrnIvshmemBackendProvider.NAME + ": " + spec() + ": " + where +
                 " has " + bytes + " bytes but the region " +
                 "is configured as " + sizeMiB + " MiB");
         }

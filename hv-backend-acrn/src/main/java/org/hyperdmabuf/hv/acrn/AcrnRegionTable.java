@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.acrn;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.spi.BackendException;
 
 import java.util.ArrayList;
@@ -35,7 +36,7 @@ public final class AcrnRegionTable
             final String[] fields = entry.split(",");
             if (fields.length < 2 || fields.length > 3)
             {
-                throw new BackendException("EINVAL", "ACRN region entry '" + entry.trim() +
+                throw new BackendException(ErrorCode.EINVAL, "ACRN region entry '" + entry.trim() +
                     "': expected LAND:/NAME,SIZE_MB[,REGION_ID]");
             }
             final AcrnRegion named = AcrnRegion.parse(fields[0]);
@@ -46,12 +47,14 @@ public final class AcrnRegionTable
             }
             catch (final NumberFormatException e)
             {
-                throw new BackendException("EINVAL", named.spec() + ": size '" + fields[1].trim() + "' is not a " +
+                throw new BackendException(ErrorCode.EINVAL,
+                    named.spec() + ": size '" + fields[1].trim() + "' is not a " +
                     "number of MiB");
             }
             if (!AcrnRegion.validSizeMiB(sizeMiB))
             {
-                throw new BackendException("EINVAL", named.spec() + ": size " + sizeMiB + " MiB is not a power of " +
+                throw new BackendException(ErrorCode.EINVAL,
+                    named.spec() + ": size " + sizeMiB + " MiB is not a power of " +
                     "two from " + AcrnRegion.MIN_SIZE_MIB + " to " + AcrnRegion.MAX_SIZE_MIB);
             }
             final int regionId = fields.length == 3 ? AcrnRegion.parseRegionId(fields[2]) : -1;
@@ -60,17 +63,19 @@ public final class AcrnRegionTable
             {
                 if (other.land() == region.land() && other.name().equals(region.name()))
                 {
-                    throw new BackendException("EINVAL", "ACRN region " + region.spec() + " is defined twice");
+                    throw new BackendException(ErrorCode.EINVAL, "ACRN region " + region.spec() + " is defined twice");
                 }
                 if (regionId >= 0 && other.regionId() == regionId)
                 {
-                    throw new BackendException("EINVAL", "ACRN region id " + AcrnRegion.hex(regionId) + " is used by " +
+                    throw new BackendException(ErrorCode.EINVAL,
+                        "ACRN region id " + AcrnRegion.hex(regionId) + " is used by " +
                         other.spec() + " and " + region.spec());
                 }
             }
             if (region.land() == AcrnRegion.Land.HV && ++hvRegions > AcrnRegion.MAX_HV_REGIONS)
             {
-                throw new BackendException("EINVAL", "more than " + AcrnRegion.MAX_HV_REGIONS + " hv-land regions: " +
+                throw new BackendException(ErrorCode.EINVAL,
+                    "more than " + AcrnRegion.MAX_HV_REGIONS + " hv-land regions: " +
                     "the hypervisor carves at most " + AcrnRegion.MAX_HV_REGIONS);
             }
             regions.add(region);
@@ -93,6 +98,7 @@ public final class AcrnRegionTable
                 return region;
             }
         }
-        throw new BackendException("ENOENT", "ACRN region " + named.spec() + " is not in the region table " + regions);
+        throw new BackendException(ErrorCode.ENOENT,
+            "ACRN region " + named.spec() + " is not in the region table " + regions);
     }
 }

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.acrn;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.kvm.PollingTransport;
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
@@ -7,6 +8,7 @@ import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,7 +73,7 @@ final class ServiceVmShmTransport extends PollingTransport
         if (fd < 0)
         {
             final NativeIoException e = new NativeIoException("open(" + file + ")", Native.errno());
-            throw new BackendException(e.errnoName(), AcrnIvshmemBackendProvider.NAME + ": dm-land region " +
+            throw new BackendException(ErrorCodes.of(e), AcrnIvshmemBackendProvider.NAME + ": dm-land region " +
                 region.spec() + ": " + e.getMessage() + (region.sizeMiB() == 0 ? " (give its size to create it)" : ""),
                 e);
         }
@@ -123,7 +125,7 @@ final class ServiceVmShmTransport extends PollingTransport
             }
             if (e.errno() != Errno.EOPNOTSUPP)
             {
-                throw new BackendException(e.errnoName(), AcrnIvshmemBackendProvider.NAME + ": dm-land region " +
+                throw new BackendException(ErrorCodes.of(e), AcrnIvshmemBackendProvider.NAME + ": dm-land region " +
                     region.spec() + ": cannot reserve the " + size + " bytes of " + file + ": " + e.getMessage(), e);
             }
             if (created)
@@ -144,7 +146,8 @@ final class ServiceVmShmTransport extends PollingTransport
         final String how) throws IOException
     {
         final FileStore store = Files.getFileStore(file);
-        return new BackendException("ENOSPC", AcrnIvshmemBackendProvider.NAME + ": dm-land region " + region.spec() +
+        return new BackendException(ErrorCode.ENOSPC,
+            AcrnIvshmemBackendProvider.NAME + ": dm-land region " + region.spec() +
             ": ENOSPC (" + how + "): the region needs " + size + " bytes (" + (size >> 20) + " MiB) but the " +
             "filesystem of " + file + " has " + store.getUsableSpace() + " bytes free of " + store.getTotalSpace() +
             "; enlarge it (mount -o remount,size=...) or give the region a smaller size");

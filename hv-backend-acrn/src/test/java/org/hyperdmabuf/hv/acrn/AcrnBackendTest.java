@@ -260,7 +260,7 @@ class AcrnBackendTest
             final Path file = tmpfs.dir().resolve(platform.dmName());
             final long size = 4L << 20;
             final BackendException created = assertThrows(BackendException.class, () -> startFresh(options));
-            assertEquals("ENOSPC", created.error(), created.getMessage());
+            assertEquals("ENOSPC", created.code().name(), created.getMessage());
             for (final String number : new String[] {Long.toString(size), Long.toString(tmpfs.free()), file.toString()})
             {
                 assertTrue(created.getMessage().contains(number), number + " in: " + created.getMessage());

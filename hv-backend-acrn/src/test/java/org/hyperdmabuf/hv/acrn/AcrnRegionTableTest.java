@@ -71,6 +71,6 @@ class AcrnRegionTableTest
     static void assertError(final String error, final Executable action)
     {
         final BackendException e = assertThrows(BackendException.class, action);
-        assertEquals(error, e.error(), e.getMessage());
+        assertEquals(error, e.code().name(), e.getMessage());
     }
 }

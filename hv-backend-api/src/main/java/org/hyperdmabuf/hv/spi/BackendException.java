@@ -1,26 +1,31 @@
 package org.hyperdmabuf.hv.spi;
 
-/** A backend operation failed; {@code error} is the ABI error name (ENOSPC, EINVAL, ENOPEER, EIO...). */
+import org.hyperdmabuf.abi.v1.ErrorCode;
+
+/**
+ * A backend operation failed with the ABI error {@code code} (ENOSPC, EINVAL, ENOPEER, EIO...), which the daemon
+ * answers its client with. Native failures get theirs from {@link ErrorCodes}.
+ */
 public final class BackendException extends Exception
 {
     private static final long serialVersionUID = 1L;
 
-    private final String error;
+    private final ErrorCode code;
 
-    public BackendException(final String error, final String message)
+    public BackendException(final ErrorCode code, final String message)
     {
         super(message);
-        this.error = error;
+        this.code = code;
     }
 
-    public BackendException(final String error, final String message, final Throwable cause)
+    public BackendException(final ErrorCode code, final String message, final Throwable cause)
     {
         super(message, cause);
-        this.error = error;
+        this.code = code;
     }
 
-    public String error()
+    public ErrorCode code()
     {
-        return error;
+        return code;
     }
 }

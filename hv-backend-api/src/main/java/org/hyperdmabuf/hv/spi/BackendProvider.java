@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.spi;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import java.util.Map;
 import java.util.ServiceLoader;
 
@@ -32,7 +33,8 @@ public interface BackendProvider
                 return provider;
             }
         }
-        throw new BackendException("ENOTSUP", "no backend " + (name == null ? "available" : "named '" + name + "'") +
+        throw new BackendException(ErrorCode.ENOTSUP,
+            "no backend " + (name == null ? "available" : "named '" + name + "'") +
             "; installed:" + seen);
     }
 }

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.hv.spi;
 
 import org.hyperdmabuf.abi.FenceAbi;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 import java.nio.ByteBuffer;
@@ -97,7 +98,7 @@ public interface HypervisorBackend extends AutoCloseable
     /** Claims a fence slot with both timelines zeroed; ENOSPC when the table is full, ENOTSUP without fences. */
     default FenceRef allocateFence() throws BackendException
     {
-        throw new BackendException("ENOTSUP", name() + " has no fence slots");
+        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no fence slots");
     }
 
     /**
@@ -112,7 +113,7 @@ public interface HypervisorBackend extends AutoCloseable
     /** Zeroes and releases a slot from {@link #allocateFence}; EINVAL if it is not one of ours. */
     default void freeFence(final FenceRef fence) throws BackendException
     {
-        throw new BackendException("ENOTSUP", name() + " has no fence slots");
+        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no fence slots");
     }
 
     /**
@@ -167,7 +168,7 @@ public interface HypervisorBackend extends AutoCloseable
      */
     default int openFenceDoorbell(final int peerVm) throws BackendException
     {
-        throw new BackendException("ENOTSUP", name() + " cannot hand out fence doorbells: use FENCE_SIGNAL");
+        throw new BackendException(ErrorCode.ENOTSUP, name() + " cannot hand out fence doorbells: use FENCE_SIGNAL");
     }
 
     /**
@@ -181,7 +182,7 @@ public interface HypervisorBackend extends AutoCloseable
         {
             return openFenceDoorbell(peerVm);
         }
-        throw new BackendException("ENOTSUP", name() + " has no wake vectors: use FENCE_SIGNAL");
+        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no wake vectors: use FENCE_SIGNAL");
     }
 
     /**
@@ -204,7 +205,7 @@ public interface HypervisorBackend extends AutoCloseable
      */
     default FenceWake leaseFenceWake() throws BackendException
     {
-        throw new BackendException("ENOTSUP", name() + " has no wake vectors: use FENCE_WAIT");
+        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no wake vectors: use FENCE_WAIT");
     }
 
     /** Ends the lease of {@code vector}; a stale count left on it is drained first. */

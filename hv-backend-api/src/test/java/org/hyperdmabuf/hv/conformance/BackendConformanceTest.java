@@ -346,7 +346,7 @@ public abstract class BackendConformanceTest
                 }
                 catch (final BackendException e)
                 {
-                    assertEquals("ENOSPC", e.error(), e.getMessage());
+                    assertEquals("ENOSPC", e.code().name(), e.getMessage());
                     break;
                 }
             }
@@ -497,7 +497,7 @@ public abstract class BackendConformanceTest
             }
             catch (final BackendException e)
             {
-                assertEquals("ENOSPC", e.error(), e.getMessage());
+                assertEquals("ENOSPC", e.code().name(), e.getMessage());
                 break;
             }
             assertTrue(all.size() <= 1 << 20, "fence allocation never reported ENOSPC");
@@ -623,7 +623,7 @@ public abstract class BackendConformanceTest
     protected static void assertError(final String error, final Executable call)
     {
         final BackendException e = assertThrows(BackendException.class, call, "expected " + error);
-        assertEquals(error, e.error(), e.getMessage());
+        assertEquals(error, e.code().name(), e.getMessage());
     }
 
     private void sendWithRetry(final HypervisorBackend backend, final int vm, final ByteBuffer msg, final int length)

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.inmemory;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
@@ -96,7 +97,7 @@ public final class InMemoryBackend implements HypervisorBackend
         {
             if (state != State.NEW)
             {
-                throw error("EINVAL", "VM " + vm + " was started before");
+                throw error(ErrorCode.EINVAL, "VM " + vm + " was started before");
             }
             state = State.JOINED;
         }
@@ -195,11 +196,11 @@ public final class InMemoryBackend implements HypervisorBackend
     {
         if (offset < 0 || length < 0 || offset > message.limit() - length)
         {
-            throw error("EINVAL", "message range [" + offset + ", +" + length + ") outside the buffer");
+            throw error(ErrorCode.EINVAL, "message range [" + offset + ", +" + length + ") outside the buffer");
         }
         if (length > maxMessageLength())
         {
-            throw error("EMSGSIZE", "message of " + length + " bytes exceeds " + maxMessageLength());
+            throw error(ErrorCode.EMSGSIZE, "message of " + length + " bytes exceeds " + maxMessageLength());
         }
         final InMemoryBackend to = reachable(peerVm);
         final byte[] bytes = new byte[length];
@@ -212,7 +213,7 @@ public final class InMemoryBackend implements HypervisorBackend
         final InMemoryBackend to = peerVm == vm || !joined() ? null : fabric.joined(peerVm);
         if (to == null)
         {
-            throw error("ENOPEER", "peer " + peerVm + " is not reachable");
+            throw error(ErrorCode.ENOPEER, "peer " + peerVm + " is not reachable");
         }
         return to;
     }
@@ -294,7 +295,7 @@ public final class InMemoryBackend implements HypervisorBackend
     {
         if (peerVm == vm && sessionId == session)
         {
-            throw error("EINVAL", "the memory of our own session is not reclaimed");
+            throw error(ErrorCode.EINVAL, "the memory of our own session is not reclaimed");
         }
         return fabric.reclaim(new InMemoryFabric.Owner(peerVm, sessionId));
     }

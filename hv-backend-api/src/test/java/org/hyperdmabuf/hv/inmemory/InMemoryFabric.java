@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.inmemory;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -75,7 +76,7 @@ public final class InMemoryFabric implements AutoCloseable
     {
         if (poolBytes < PAGE_SIZE || poolBytes % PAGE_SIZE != 0 || fenceSlots < 1)
         {
-            throw error("EINVAL", "pool of whole pages and at least one fence slot: " + poolBytes + ", " + fenceSlots);
+            throw error(ErrorCode.EINVAL, "pool of whole pages and at least one fence slot: " + poolBytes + ", " + fenceSlots);
         }
         this.pages = (int)(poolBytes / PAGE_SIZE);
         this.fenceSlots = fenceSlots;
@@ -99,7 +100,7 @@ public final class InMemoryFabric implements AutoCloseable
         }
         catch (final NativeIoException e)
         {
-            throw error("EIO", "cannot create the fabric's memory: " + e.getMessage());
+            throw error(ErrorCode.EIO, "cannot create the fabric's memory: " + e.getMessage());
         }
         this.fenceWindow = new MemoryWindow(fenceTable.buffer());
     }
@@ -152,11 +153,11 @@ public final class InMemoryFabric implements AutoCloseable
     {
         if (closed)
         {
-            throw error("EIO", "the fabric is closed");
+            throw error(ErrorCode.EIO, "the fabric is closed");
         }
         if (joined.containsKey(b.localVm()))
         {
-            throw error("EBUSY", "VM " + b.localVm() + " is already on the fabric");
+            throw error(ErrorCode.EBUSY, "VM " + b.localVm() + " is already on the fabric");
         }
         for (final InMemoryBackend other : joined.values())
         {
@@ -225,7 +226,7 @@ public final class InMemoryFabric implements AutoCloseable
     {
         if (size <= 0)
         {
-            throw error("EINVAL", "allocation size must be positive: " + size);
+            throw error(ErrorCode.EINVAL, "allocation size must be positive: " + size);
         }
         final long wanted = roundToPage(size) / PAGE_SIZE;
         int run = 0;
@@ -245,7 +246,7 @@ public final class InMemoryFabric implements AutoCloseable
                 return new BackendBuffer(c.offset(), c.length());
             }
         }
-        throw error("ENOSPC", "no free run of " + wanted + " pages (" + freePages + " free)");
+        throw error(ErrorCode.ENOSPC, "no free run of " + wanted + " pages (" + freePages + " free)");
     }
 
     synchronized void free(final Owner owner, final BackendBuffer buffer) throws BackendException
@@ -253,7 +254,7 @@ public final class InMemoryFabric implements AutoCloseable
         final Claim c = claims.get(buffer.offset());
         if (c == null || !c.owner().equals(owner) || c.length() != buffer.length())
         {
-            throw error("EINVAL", "not an allocation of VM " + owner.vm() + ": " + buffer);
+            throw error(ErrorCode.EINVAL, "not an allocation of VM " + owner.vm() + ": " + buffer);
         }
         release(c);
     }
@@ -284,7 +285,7 @@ public final class InMemoryFabric implements AutoCloseable
         final Claim c = claims.get(buffer.offset());
         if (c == null || !c.owner().equals(owner) || c.length() != buffer.length())
         {
-            throw error("EINVAL", "not an allocation of VM " + owner.vm() + ": " + buffer);
+            throw error(ErrorCode.EINVAL, "not an allocation of VM " + owner.vm() + ": " + buffer);
         }
     }
 
@@ -309,7 +310,7 @@ public final class InMemoryFabric implements AutoCloseable
                 return;
             }
         }
-        throw error("EINVAL", "reference " + ref + " is not memory of VM " + exporterVm);
+        throw error(ErrorCode.EINVAL, "reference " + ref + " is not memory of VM " + exporterVm);
     }
 
     /** A new fd of the whole region: read-only ones are opened O_RDONLY, so mmap with PROT_WRITE fails. */
@@ -322,7 +323,7 @@ public final class InMemoryFabric implements AutoCloseable
         }
         catch (final NativeIoException e)
         {
-            throw error("EIO", "cannot open the region: " + e.getMessage());
+            throw error(ErrorCode.EIO, "cannot open the region: " + e.getMessage());
         }
     }
 
@@ -339,7 +340,7 @@ public final class InMemoryFabric implements AutoCloseable
                 return i;
             }
         }
-        throw error("ENOSPC", "all " + fenceSlots + " fence slots are in use");
+        throw error(ErrorCode.ENOSPC, "all " + fenceSlots + " fence slots are in use");
     }
 
     synchronized void freeFence(final Owner owner, final int index, final long regionOffset) throws BackendException
@@ -347,7 +348,7 @@ public final class InMemoryFabric implements AutoCloseable
         if (index < 0 || index >= fenceSlots || !owner.equals(fenceOwner[index]) ||
             regionOffset != fenceRegionOffset(index))
         {
-            throw error("EINVAL", "not a fence slot of VM " + owner.vm() + ": " + index + " at " + regionOffset);
+            throw error(ErrorCode.EINVAL, "not a fence slot of VM " + owner.vm() + ": " + index + " at " + regionOffset);
         }
         slot(index).setMemory(0, FenceSlotDescriptor.SLOT_LENGTH, (byte)0);
         fenceOwner[index] = null;
@@ -395,7 +396,7 @@ public final class InMemoryFabric implements AutoCloseable
         final InMemoryBackend live = joined.get(owner.vm());
         if (live != null && live.sessionId() == owner.session())
         {
-            throw error("EBUSY", "VM " + owner.vm() + " session " + Long.toHexString(owner.session()) + " is up");
+            throw error(ErrorCode.EBUSY, "VM " + owner.vm() + " session " + Long.toHexString(owner.session()) + " is up");
         }
         long freed = 0;
         for (final Claim c : new ArrayList<>(claims.values()))
@@ -442,8 +443,8 @@ public final class InMemoryFabric implements AutoCloseable
         return (bytes + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
     }
 
-    /** The one way this emulation fails an SPI call: an ABI error name and a message. */
-    static BackendException error(final String error, final String message)
+    /** The one way this emulation fails an SPI call: an ABI error code and a message. */
+    static BackendException error(final ErrorCode error, final String message)
     {
         return new BackendException(error, message);
     }

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.kvm;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceHandle;
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
@@ -58,7 +59,8 @@ public final class IvshmemPciTransport extends PollingTransport
         final IvshmemPciDevice found = scanner.select(selector);
         if (peerId < 0 && !found.msix())
         {
-            throw new PciDeviceException("EINVAL", found.address() + " has no interrupts (ivshmem-plain): its " +
+            throw new PciDeviceException(ErrorCode.EINVAL,
+                found.address() + " has no interrupts (ivshmem-plain): its " +
                 "IVPosition is 0 in every VM; give each VM its own id with option " + IvshmemBackend.OPTION_PEER_ID);
         }
         final IvshmemDeviceHandle handle = IvshmemDeviceHandle.open(found, enable);

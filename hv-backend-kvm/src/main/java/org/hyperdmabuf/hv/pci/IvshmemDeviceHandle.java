@@ -1,9 +1,11 @@
 package org.hyperdmabuf.hv.pci;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +51,8 @@ public final class IvshmemDeviceHandle implements AutoCloseable
         final long bar0Size = fileSize(device.registersFile());
         if (bar0Size < IvshmemRegisters.DOORBELL_OFFSET + 4)
         {
-            throw new PciDeviceException("EIO", device.address() + ": resource0 has " + bar0Size + " bytes, not the " +
+            throw new PciDeviceException(ErrorCode.EIO,
+                device.address() + ": resource0 has " + bar0Size + " bytes, not the " +
                 IvshmemRegisters.LENGTH + "-byte ivshmem register BAR");
         }
         final int registersFd = openFile(device.registersFile(), false);
@@ -60,7 +63,8 @@ public final class IvshmemDeviceHandle implements AutoCloseable
         }
         catch (final NativeIoException e)
         {
-            throw new PciDeviceException(e.errnoName(), device.address() + ": cannot map resource0: " + e.getMessage(),
+            throw new PciDeviceException(ErrorCodes.of(e),
+                device.address() + ": cannot map resource0: " + e.getMessage(),
                 e);
         }
         finally
@@ -160,7 +164,7 @@ public final class IvshmemDeviceHandle implements AutoCloseable
         }
         catch (final IOException e)
         {
-            throw new PciDeviceException("ENODEV", "cannot stat " + file + ": " + e.getMessage(), e);
+            throw new PciDeviceException(ErrorCode.ENODEV, "cannot stat " + file + ": " + e.getMessage(), e);
         }
     }
 
@@ -171,7 +175,7 @@ public final class IvshmemDeviceHandle implements AutoCloseable
         if (fd < 0)
         {
             final NativeIoException e = new NativeIoException("open(" + file + ")", Native.errno());
-            throw new PciDeviceException(e.errnoName(), e.getMessage() +
+            throw new PciDeviceException(ErrorCodes.of(e), e.getMessage() +
                 ("EACCES".equals(e.errnoName()) ? " (PCI resource files need root)" : ""), e);
         }
         return fd;

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.pci;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -57,10 +58,11 @@ public record IvshmemDeviceSelector(String address, long regionSize, int subsyst
         }
         if (matching.isEmpty())
         {
-            throw new PciDeviceException("ENODEV", "no ivshmem device matches " + this + "; found " +
+            throw new PciDeviceException(ErrorCode.ENODEV, "no ivshmem device matches " + this + "; found " +
                 (devices.isEmpty() ? "none" : devices.toString()));
         }
-        throw new PciDeviceException("EINVAL", matching.size() + " ivshmem devices match " + this + ": " + matching +
+        throw new PciDeviceException(ErrorCode.EINVAL,
+            matching.size() + " ivshmem devices match " + this + ": " + matching +
             "; choose one by address, region size or subsystem id");
     }
 

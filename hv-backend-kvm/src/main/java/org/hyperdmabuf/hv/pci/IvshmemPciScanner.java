@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.pci;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,11 +57,12 @@ public final class IvshmemPciScanner
         }
         catch (final NoSuchFileException e)
         {
-            throw new PciDeviceException("ENODEV", "no PCI device directory " + devicesDir + " (sysfs not mounted?)");
+            throw new PciDeviceException(ErrorCode.ENODEV,
+                "no PCI device directory " + devicesDir + " (sysfs not mounted?)");
         }
         catch (final IOException e)
         {
-            throw new PciDeviceException("EIO", "cannot list " + devicesDir + ": " + e.getMessage(), e);
+            throw new PciDeviceException(ErrorCode.EIO, "cannot list " + devicesDir + ": " + e.getMessage(), e);
         }
         found.sort(Comparator.comparing(IvshmemPciDevice::address));
         return found;
@@ -98,7 +100,7 @@ public final class IvshmemPciScanner
         }
         catch (final IOException | NumberFormatException e)
         {
-            throw new PciDeviceException("EIO", "cannot read PCI device " + dir + ": " + e.getMessage(), e);
+            throw new PciDeviceException(ErrorCode.EIO, "cannot read PCI device " + dir + ": " + e.getMessage(), e);
         }
     }
 

@@ -1,29 +1,31 @@
 package org.hyperdmabuf.hv.pci;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
+
 import java.io.IOException;
 
-/** A PCI device that cannot be found, chosen or used; {@link #error()} is an errno-like name for callers. */
+/** A PCI device that cannot be found, chosen or used; {@link #code()} is the ABI error callers report. */
 public final class PciDeviceException extends IOException
 {
     private static final long serialVersionUID = 1L;
 
-    private final String error;
+    private final ErrorCode code;
 
-    public PciDeviceException(final String error, final String message)
+    public PciDeviceException(final ErrorCode code, final String message)
     {
         super(message);
-        this.error = error;
+        this.code = code;
     }
 
-    public PciDeviceException(final String error, final String message, final Throwable cause)
+    public PciDeviceException(final ErrorCode code, final String message, final Throwable cause)
     {
         super(message, cause);
-        this.error = error;
+        this.code = code;
     }
 
     /** {@code ENODEV}, {@code EINVAL}, {@code EACCES}, {@code EIO}... */
-    public String error()
+    public ErrorCode code()
     {
-        return error;
+        return code;
     }
 }

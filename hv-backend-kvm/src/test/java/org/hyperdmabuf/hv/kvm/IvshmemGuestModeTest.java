@@ -84,7 +84,7 @@ class IvshmemGuestModeTest
         final IvshmemBackend backend = new IvshmemBackend(GuestFabric.options(fabric.addGuest(0)));
         resources.add(backend);
         final BackendException e = assertThrows(BackendException.class, () -> backend.start(new RecordingListener()));
-        assertEquals("EINVAL", e.error());
+        assertEquals("EINVAL", e.code().name());
         assertTrue(e.getMessage().contains(IvshmemBackend.OPTION_PEER_ID), e.getMessage());
     }
 
@@ -262,6 +262,6 @@ class IvshmemGuestModeTest
     private static void assertError(final String error, final Executable call)
     {
         final BackendException e = assertThrows(BackendException.class, call, "expected " + error);
-        assertEquals(error, e.error(), e.getMessage());
+        assertEquals(error, e.code().name(), e.getMessage());
     }
 }

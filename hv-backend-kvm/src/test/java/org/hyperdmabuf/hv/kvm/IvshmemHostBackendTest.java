@@ -399,7 +399,7 @@ class IvshmemHostBackendTest
 
         final IvshmemBackend third = new IvshmemBackend(fixture.options());
         final BackendException e = assertThrows(BackendException.class, () -> third.start(new RecordingListener()));
-        assertEquals("EINVAL", e.error(), e.getMessage());
+        assertEquals("EINVAL", e.code().name(), e.getMessage());
         assertTrue(e.getMessage().contains("no peer slot for ivshmem id 3: all 2 slots"), e.getMessage());
         Await.until(() -> fixture.server().peerCount() == 2, TIMEOUT, () -> "the rejected peer to disconnect");
 
@@ -799,6 +799,6 @@ class IvshmemHostBackendTest
     private static void assertError(final String error, final Executable call)
     {
         final BackendException e = assertThrows(BackendException.class, call, "expected " + error);
-        assertEquals(error, e.error(), e.getMessage());
+        assertEquals(error, e.code().name(), e.getMessage());
     }
 }

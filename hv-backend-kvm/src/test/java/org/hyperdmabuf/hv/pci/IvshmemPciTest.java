@@ -68,12 +68,12 @@ class IvshmemPciTest
 
         final PciDeviceException ambiguous = assertThrows(PciDeviceException.class,
             () -> scanner.select(new IvshmemDeviceSelector(null, 4 * MIB, -1)));
-        assertEquals("EINVAL", ambiguous.error());
+        assertEquals("EINVAL", ambiguous.code().name());
         assertTrue(ambiguous.getMessage().contains("0000:00:04.0") &&
             ambiguous.getMessage().contains("0000:00:05.0"), ambiguous.getMessage());
         final PciDeviceException none = assertThrows(PciDeviceException.class,
             () -> scanner.select(new IvshmemDeviceSelector("0000:00:07.0", 0, -1)));
-        assertEquals("ENODEV", none.error());
+        assertEquals("ENODEV", none.code().name());
         assertThrows(IllegalArgumentException.class, () -> new IvshmemDeviceSelector("04.0", 0, -1));
         assertThrows(IllegalArgumentException.class, () -> new IvshmemDeviceSelector(null, 0, 0x10000));
     }
@@ -83,7 +83,7 @@ class IvshmemPciTest
     {
         final PciDeviceException e = assertThrows(PciDeviceException.class,
             () -> new IvshmemPciScanner(tmp.resolve("nothing")).scan());
-        assertEquals("ENODEV", e.error());
+        assertEquals("ENODEV", e.code().name());
     }
 
     @Test
@@ -147,6 +147,7 @@ class IvshmemPciTest
             false);
         Files.write(dir.resolve("resource0"), new byte[8]);
         final IvshmemPciDevice dev = new IvshmemPciScanner(sysfs.devicesDir()).select(IvshmemDeviceSelector.ANY);
-        assertEquals("EIO", assertThrows(PciDeviceException.class, () -> IvshmemDeviceHandle.open(dev, false)).error());
+        assertEquals("EIO",
+            assertThrows(PciDeviceException.class, () -> IvshmemDeviceHandle.open(dev, false)).code().name());
     }
 }

@@ -1,10 +1,13 @@
 package org.hyperdmabuf.hv.xen;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.EventFd;
-import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.shm.RecordDescriptor;
+import org.hyperdmabuf.hv.shm.RingDescriptor;
 import org.hyperdmabuf.hv.shm.ShmCorruptionException;
 import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
@@ -12,20 +15,16 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
-import org.hyperdmabuf.hv.spi.HypervisorBackend;
-import org.hyperdmabuf.hv.spi.ObserverStall;
-import org.hyperdmabuf.hv.spi.PeerInfo;
-import org.hyperdmabuf.hv.spi.ShareRef;
-import org.hyperdmabuf.hv.shm.MemoryWindow;
+import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.hyperdmabuf.hv.spi.FenceRef;
-import org.hyperdmabuf.hv.xen.abi.ChannelDescriptor;
+import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.PeerLiveness;
+import org.hyperdmabuf.hv.spi.ShareRef;
 import org.hyperdmabuf.hv.xen.abi.FencePageDescriptor;
-import org.hyperdmabuf.hv.xen.abi.PageDirectoryDescriptor;
 import org.hyperdmabuf.hv.xen.abi.XenLimits;
 import org.hyperdmabuf.hv.xen.dev.EventChannelDevice;
-import org.hyperdmabuf.hv.xen.dev.GrantMapDevice;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
-import org.hyperdmabuf.hv.xen.grant.GrantedBuffer;
 import org.hyperdmabuf.hv.xen.grant.ImportedBuffer;
 import org.hyperdmabuf.hv.xen.store.XenStoreClient;
 import org.slf4j.Logger;
@@ -33,12 +32,10 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -56,7 +53,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code liveness-timeout-ms} is down ("timeout"). A xenstore watch on the peers' nodes and on
  * {@code @releaseDomain} reports a removed session ("gone") or a new one ("restarted"). A side that declares the
  * other down writes that session into {@code dropped_session} of its ring in the channel; a stalled side that
- * finds its own session there publishes a new one and pairs again ({@link #resyncIfDropped}, ABI.md "Resync").
+ * finds its own session there publishes a new one and pairs again ({@link XenPeers}, ABI.md "Resync").
  * <p>
  * Options: {@code domid} (required), {@code peers} (comma-separated domids to meet, required), {@code emulator}
  * (socket of the EMULATED hypervisor; without it the real /dev/xen devices), {@code xenstore} (xenstored socket;
@@ -65,152 +62,50 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code gntalloc-limit} (pages this domain's gntalloc may hold, 1024 as the driver), {@code grantee},
  * {@code alloc-access}. Fences: one slot per buffer in the fence page of its grant file
  * ({@link #allocateFence(BackendBuffer)}).
+ * <p>
+ * The parts: {@link XenConfig} (options), {@link XenPeers} (rendezvous, channels, heartbeats with
+ * {@link org.hyperdmabuf.hv.spi.PeerLiveness}, resync), {@link XenBuffers} (grants and own fence pages),
+ * {@link ImportedFences} (other domains' fence pages); this class runs the receive thread.
  */
 public final class XenBackend implements HypervisorBackend
 {
     public static final String NAME = "xen";
     private static final Logger LOG = LoggerFactory.getLogger(XenBackend.class);
-    private static final int MESSAGE_TYPE = 1;
-    private static final int POLL_MS = 10;
+    private static final int POLL_MS = XenConfig.POLL_MS;
 
+    private final XenConfig config;
     private final int domid;
-    private final int[] peerIds;
-    private final int roles;
-    private final long heartbeatNs;
-    private final long livenessNs;
-    private final int ringCapacity;
-    private final long limitPages;
-    private final Integer grantee;
-    private final boolean allocWritable;
-    private final String xenstorePath;
     private final XenDevices devices;
-    /** Ours; a new one after a resync (receive thread). */
-    private volatile long sessionId;
-    /** When we last started a new session after being declared down (receive thread), to bound the rate. */
-    private long lastResyncNs;
+    private final long initialSession;
+    private final PeerLiveness liveness;
+    private final XenBuffers buffers;
+    private final ImportedFences importedFences;
     private final EventFd wake = new EventFd();
     private final int wakeFd;
     private final AtomicBoolean rescan = new AtomicBoolean(true);
-    private final Map<Integer, XenChannel> channels = new ConcurrentHashMap<>();
-    private final Map<Integer, PeerInfo> up = new ConcurrentHashMap<>();
-    private final Map<Integer, Long> deadSessions = new HashMap<>();
-    private final Map<Long, Buffer> buffers = new ConcurrentHashMap<>();
-    private final Object sendLock = new Object();
-    /**
-     * Fence pages of other domains' exports, by (vm << 32 | ref): mapped at {@link #validateFence}, unmapped when
-     * the last {@link #fenceWindow(int, int)} user releases it (ABI.md "Xen specifics").
-     */
-    private final Map<Long, ImportedFence> importedFences = new ConcurrentHashMap<>();
-    /** Replaced mappings of a ref whose page was re-granted, still read by a timeline of the old export. */
-    private final List<ImportedFence> staleFences = new ArrayList<>();
-    private long nextBufferId = 1;
-    private long usedPages;
+    private volatile XenPeers peers;
     private XenStoreClient xs;
     private EventChannelDevice evtchn;
-    private BackendListener listener;
     private Thread receiver;
     private volatile boolean closed;
 
-    /** One allocation: its pages are granted when first shared or mapped. */
-    private static final class Buffer
-    {
-        final BackendBuffer spi;
-        final long reservedPages;
-        final AllocIntent intent;
-        GrantedBuffer granted;
-        boolean writable;
-        boolean fenceLive;
-
-        Buffer(final BackendBuffer spi, final long reservedPages, final AllocIntent intent)
-        {
-            this.spi = spi;
-            this.reservedPages = reservedPages;
-            this.intent = intent;
-        }
-    }
-
-    /** An importer's own mapping of an exporter's fence page, with the number of timelines reading it. */
-    private static final class ImportedFence implements AutoCloseable
-    {
-        final GrantMapDevice device;
-        final MappedMemory memory;
-        final MemoryWindow window;
-        int users;
-
-        ImportedFence(final GrantMapDevice device, final MappedMemory memory)
-        {
-            this.device = device;
-            this.memory = memory;
-            this.window = new MemoryWindow(memory.buffer());
-        }
-
-        boolean live()
-        {
-            return window.getIntVolatile(FencePageDescriptor.MAGIC_OFFSET) == FencePageDescriptor.MAGIC;
-        }
-
-        @Override
-        public void close()
-        {
-            memory.close();
-            device.close();
-        }
-    }
-
     public XenBackend(final Map<String, String> options, final XenDevices devices) throws BackendException
     {
+        this.config = XenConfig.parse(options);
         this.devices = devices;
         this.domid = devices.localDomid();
-        this.peerIds = parsePeers(options.get("peers"));
-        this.roles = parseRoles(options.getOrDefault("roles", "sink,source"));
-        final long hb = longOption(options, "heartbeat-ms", 100);
-        final long live = longOption(options, "liveness-timeout-ms", 1500);
-        if (hb < POLL_MS || live <= 2 * hb)
-        {
-            throw new BackendException("EINVAL", "heartbeat-ms=" + hb + " (>= " + POLL_MS +
-                ") must be under half of liveness-timeout-ms=" + live);
-        }
-        this.heartbeatNs = hb * 1_000_000L;
-        this.livenessNs = live * 1_000_000L;
-        this.ringCapacity = (int)longOption(options, "ring-capacity", 65536);
-        try
-        {
-            org.hyperdmabuf.hv.shm.RingDescriptor.checkCapacity(ringCapacity);
-        }
-        catch (final IllegalArgumentException e)
-        {
-            throw new BackendException("EINVAL", e.getMessage());
-        }
-        this.limitPages = longOption(options, "gntalloc-limit", XenLimits.GNTALLOC_DEFAULT_PAGE_LIMIT);
-        this.grantee = options.containsKey("grantee") ? (int)longOption(options, "grantee", 0) : null;
-        final String access = options.getOrDefault("alloc-access", "rw");
-        if (!access.equals("rw") && !access.equals("ro"))
-        {
-            throw new BackendException("EINVAL", "alloc-access=" + access + " (rw or ro)");
-        }
-        this.allocWritable = access.equals("rw");
-        this.xenstorePath = options.get("xenstore");
-        this.sessionId = newSessionId();
+        this.liveness = new PeerLiveness("dom" + domid, config.heartbeatNs, config.livenessNs);
+        this.buffers = new XenBuffers(devices, config);
+        this.importedFences = new ImportedFences(devices);
+        this.initialSession = PeerLiveness.newSessionId();
         try
         {
             this.wakeFd = EventFd.create();
         }
         catch (final NativeIoException e)
         {
-            throw new BackendException("EIO", e.getMessage(), e);
+            throw new BackendException(ErrorCodes.of(e), e.getMessage(), e);
         }
-    }
-
-    private static final SecureRandom RANDOM = new SecureRandom();
-
-    private static long newSessionId()
-    {
-        long s = 0;
-        while (s == 0)
-        {
-            s = RANDOM.nextLong();
-        }
-        return s;
     }
 
     @Override
@@ -222,19 +117,8 @@ public final class XenBackend implements HypervisorBackend
     @Override
     public Capabilities capabilities()
     {
-        return new Capabilities(NAME, domid, XenLimits.PAGE_SIZE, maxBufferPages() * XenLimits.PAGE_SIZE, "hypervisor",
-            "per-buffer", true, true);
-    }
-
-    /** The largest buffer whose data and directory pages fit the gntalloc limit and one gntdev map. */
-    private long maxBufferPages()
-    {
-        long n = Math.min(limitPages, XenLimits.GNTDEV_MAX_GRANTS_PER_MAP);
-        while (n > 0 && n + PageDirectoryDescriptor.directoryPages(n) + 1 > limitPages)
-        {
-            n--;
-        }
-        return n;
+        return new Capabilities(NAME, domid, XenLimits.PAGE_SIZE, buffers.maxBufferPages() * XenLimits.PAGE_SIZE,
+            "hypervisor", "per-buffer", true, true);
     }
 
     @Override
@@ -246,21 +130,24 @@ public final class XenBackend implements HypervisorBackend
     @Override
     public long sessionId()
     {
-        return sessionId;
+        final XenPeers p = peers;
+        return p == null ? initialSession : p.session();
     }
 
     @Override
     public void start(final BackendListener listener) throws BackendException
     {
-        this.listener = listener;
+        final int[] peerIds = config.peerIds;
         try
         {
-            xs = devices.openXenStore(xenstorePath, (path, token) ->
+            xs = devices.openXenStore(config.xenstorePath, (path, token) ->
             {
                 rescan.set(true);
                 wakeUp();
             });
             evtchn = devices.openEventChannel();
+            peers = new XenPeers(new XenPeers.Parts(domid, config, devices, xs, evtchn, listener, liveness,
+                importedFences), initialSession);
             xs.rmIfPresent(0, XenStorePaths.base(domid));
             final String[] perms = new String[peerIds.length + 1];
             perms[0] = "n" + domid;
@@ -274,8 +161,8 @@ public final class XenBackend implements HypervisorBackend
                 // next are readable by the peers too (a later SET_PERMS of the parent would not reach them).
                 xs.mkdir(tx, XenStorePaths.base(domid));
                 xs.setPermissions(tx, XenStorePaths.base(domid), perms);
-                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(roles));
-                xs.write(tx, XenStorePaths.session(domid), String.format("%016x", sessionId));
+                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(config.roles));
+                xs.write(tx, XenStorePaths.session(domid), XenPeers.hex(initialSession));
             });
             for (final int p : peerIds)
             {
@@ -286,12 +173,12 @@ public final class XenBackend implements HypervisorBackend
         catch (final IOException e)
         {
             close();
-            throw new BackendException("EIO", "xen backend start: " + e.getMessage(), e);
+            throw new BackendException(ErrorCode.EIO, "xen backend start: " + e.getMessage(), e);
         }
         LOG.info("{} backend: dom{} session {} peers {} ring {} B, heartbeat {} ms, liveness {} ms", NAME, domid,
-            Long.toHexString(sessionId), java.util.Arrays.toString(peerIds), ringCapacity, heartbeatNs / 1_000_000,
-            livenessNs / 1_000_000);
-        receiver = new Thread(this::receiveLoop, "xen-receive-dom" + domid);
+            Long.toHexString(initialSession), Arrays.toString(peerIds), config.ringCapacity,
+            config.heartbeatNs / 1_000_000, config.livenessNs / 1_000_000);
+        receiver = new Thread(() -> receiveLoop(listener), "xen-receive-dom" + domid);
         receiver.setDaemon(true);
         receiver.start();
     }
@@ -310,15 +197,13 @@ public final class XenBackend implements HypervisorBackend
 
     // ---- receive thread: rendezvous, messages, heartbeats ----
 
-    private void receiveLoop()
+    private void receiveLoop(final BackendListener listener)
     {
         final Poller poller = new Poller();
         final int[] ports = new int[256];
-        long nextBeat = System.nanoTime();
-        long heartbeat = 1;
         long nextRescan = 0;
         long nextTick = System.nanoTime();
-        final ObserverStall stall = new ObserverStall(livenessNs);
+        liveness.startBeating(System.nanoTime() - config.heartbeatNs); // the first beat at once
         while (!closed)
         {
             try
@@ -338,78 +223,32 @@ public final class XenBackend implements HypervisorBackend
                     evtchn.unmask(ports[i]);
                 }
                 final long now = System.nanoTime();
-                boolean doorbell = false;
                 if (rescan.getAndSet(false) || now - nextRescan > 0)
                 {
-                    nextRescan = now + livenessNs / 2;
-                    for (final int p : peerIds)
+                    nextRescan = now + config.livenessNs / 2;
+                    for (final int p : config.peerIds)
                     {
-                        rendezvous(p);
+                        peers.rendezvous(p);
                     }
                 }
-                if (now - nextBeat >= 0)
+                final long beat = liveness.beatIfDue(now);
+                if (beat != 0)
                 {
-                    heartbeat++;
-                    for (final XenChannel ch : channels.values())
-                    {
-                        ch.header.putLongRelease(ch.ownHeartbeatOffset(), heartbeat);
-                    }
-                    nextBeat = now + heartbeatNs;
+                    peers.beat(beat);
                 }
                 // Time in which this loop did not run is not counted against the peers (ABI.md "Liveness"): a
                 // stall of the whole host stalled them too.
-                final long gap = stall.unwatched(now);
+                final long gap = liveness.discountStall(now);
                 if (gap > 0)
                 {
                     LOG.info("dom{}: not run for {} ms; that time is not counted against the peers' heartbeats",
                         domid, gap / 1_000_000);
-                    for (final XenChannel ch : channels.values())
-                    {
-                        ch.lastPeerBeatChangeNs += gap;
-                    }
                 }
-                resyncIfDropped(now);
-                for (final XenChannel ch : channels.values())
+                if (peers.resyncIfDropped(now))
                 {
-                    if (!up.containsKey(ch.peer))
-                    {
-                        continue;
-                    }
-                    final long beat = ch.header.getLongAcquire(ch.peerHeartbeatOffset());
-                    if (beat != ch.lastPeerBeat)
-                    {
-                        ch.lastPeerBeat = beat;
-                        ch.lastPeerBeatChangeNs = now;
-                    }
-                    else if (now - ch.lastPeerBeatChangeNs > livenessNs)
-                    {
-                        LOG.warn("dom{} session {}: heartbeat stuck for {} ms; declaring it down", ch.peer,
-                            Long.toHexString(ch.peerSession), (now - ch.lastPeerBeatChangeNs) / 1_000_000);
-                        down(ch.peer, "timeout", true);
-                        continue;
-                    }
-                    if (ch.header.getIntVolatile(ch.ownDoorbellOffset()) != 0)
-                    {
-                        ch.header.putIntVolatile(ch.ownDoorbellOffset(), 0);
-                        doorbell = true;
-                    }
-                    try
-                    {
-                        ch.reader.poll((type, payload, length) ->
-                        {
-                            if (type == MESSAGE_TYPE)
-                            {
-                                listener.onMessage(ch.peer, payload, length);
-                            }
-                        }, 1024);
-                    }
-                    catch (final ShmCorruptionException e)
-                    {
-                        LOG.error("dom{} broke the channel protocol: {}", ch.peer, e.getMessage());
-                        down(ch.peer, "corrupt", true);
-                    }
+                    rescan.set(true);
                 }
-                if (doorbell)
+                if (peers.scan(now))
                 {
                     listener.onFenceDoorbell();
                 }
@@ -425,10 +264,7 @@ public final class XenBackend implements HypervisorBackend
                 {
                     // The event channel device failed: without it nothing arrives. Every peer is lost.
                     LOG.error("dom{}: event channel device failed ({}); all peers are down", domid, e.getMessage());
-                    for (final Integer peer : new ArrayList<>(channels.keySet()))
-                    {
-                        down(peer, "gone", true);
-                    }
+                    peers.downAll("gone", true);
                 }
                 return;
             }
@@ -442,249 +278,11 @@ public final class XenBackend implements HypervisorBackend
         }
     }
 
-    /**
-     * Starts a new session of ours when a peer says, in the trailer of its ring to us, that it declared our current
-     * one down (we were stalled for longer than its liveness timeout). As on kvm-ivshmem (ABI.md "Resync"): we drop
-     * everything of every peer, publish the new session in xenstore, and the peers see a restart and pair again.
-     * At most once per liveness timeout.
-     */
-    private void resyncIfDropped(final long now)
-    {
-        if (lastResyncNs != 0 && now - lastResyncNs < livenessNs)
-        {
-            return;
-        }
-        for (final XenChannel ch : channels.values())
-        {
-            if (ch.reader.droppedSession() == sessionId)
-            {
-                lastResyncNs = now;
-                resync(ch.peer);
-                return;
-            }
-        }
-    }
-
-    private void resync(final int by)
-    {
-        final long fresh = newSessionId();
-        LOG.warn("dom{} session {}: dom{} declared this session down; dropping everything of every peer and " +
-            "rejoining as session {}", domid, Long.toHexString(sessionId), by, Long.toHexString(fresh));
-        for (final Integer peer : new ArrayList<>(channels.keySet()))
-        {
-            down(peer, BackendListener.REASON_RESYNC, false);
-        }
-        sessionId = fresh;
-        try
-        {
-            xs.inTransaction(tx -> xs.write(tx, XenStorePaths.session(domid), String.format("%016x", fresh)));
-        }
-        catch (final IOException e)
-        {
-            LOG.error("dom{}: publishing session {} failed: {}", domid, Long.toHexString(fresh), e.getMessage());
-        }
-        rescan.set(true);
-    }
-
-    /** Moves the channel to {@code peer} one step towards up, or down if its session went away. */
-    private void rendezvous(final int peer)
-    {
-        try
-        {
-            final String s = xs.readOrNull(0, XenStorePaths.session(peer));
-            final long peerSession = s == null ? 0 : Long.parseUnsignedLong(s, 16);
-            final XenChannel current = channels.get(peer);
-            if (current != null && current.peerSession != peerSession)
-            {
-                down(peer, peerSession == 0 ? "gone" : "restarted", false);
-            }
-            if (peerSession == 0 || deadSessions.getOrDefault(peer, 0L) == peerSession)
-            {
-                return;
-            }
-            final String r = xs.readOrNull(0, XenStorePaths.roles(peer));
-            final int peerRoles = r == null ? 0 : Integer.parseInt(r);
-            if (domid < peer)
-            {
-                serve(peer, peerSession, peerRoles);
-            }
-            else
-            {
-                connect(peer, peerSession, peerRoles);
-            }
-        }
-        catch (final IOException | NumberFormatException e)
-        {
-            LOG.warn("rendezvous with dom{}: {}", peer, e.getMessage());
-        }
-    }
-
-    /** Server side: grant the channel, publish it, and come up when the client says it attached. */
-    private void serve(final int peer, final long peerSession, final int peerRoles) throws IOException
-    {
-        XenChannel ch = channels.get(peer);
-        if (ch == null)
-        {
-            final GrantedBuffer pages = GrantedBuffer.grant(devices, peer, ChannelDescriptor.channelLength(ringCapacity),
-                true);
-            final MappedMemory memory;
-            final int port;
-            try
-            {
-                memory = MappedMemory.map(pages.dataFd(), pages.dataIndex(), pages.length(), false);
-                port = evtchn.bindUnboundPort(peer);
-            }
-            catch (final NativeIoException e)
-            {
-                pages.close();
-                throw e;
-            }
-            ch = new XenChannel(peer, peerSession, true, port, memory, pages, ringCapacity);
-            ch.header.putInt(ChannelDescriptor.VERSION_OFFSET, ChannelDescriptor.VERSION);
-            ch.header.putInt(ChannelDescriptor.RING_CAPACITY_OFFSET, ringCapacity);
-            ch.header.putLong(ChannelDescriptor.SERVER_SESSION_OFFSET, sessionId);
-            ch.header.putLongRelease(ChannelDescriptor.MAGIC_OFFSET, ChannelDescriptor.MAGIC);
-            channels.put(peer, ch);
-            final String path = XenStorePaths.channel(domid, peer);
-            xs.inTransaction(tx ->
-            {
-                pairNode(tx, peer);
-                xs.write(tx, path + "/dir-ref", Integer.toString(pages.directoryRef()));
-                xs.write(tx, path + "/length", Long.toString(pages.length()));
-                xs.write(tx, path + "/event-channel", Integer.toString(port));
-                xs.write(tx, path + "/session", String.format("%016x", sessionId));
-                xs.write(tx, path + "/peer-session", String.format("%016x", peerSession));
-            });
-        }
-        if (!up.containsKey(peer))
-        {
-            final String connected = xs.readOrNull(0, XenStorePaths.channel(peer, domid) + "/connected");
-            if (String.format("%016x", sessionId).equals(connected) &&
-                ch.header.getLongAcquire(ChannelDescriptor.CLIENT_SESSION_OFFSET) == peerSession)
-            {
-                comeUp(ch, peerRoles);
-            }
-        }
-    }
-
-    /** Client side: map the server's channel made for our session, bind its port, say we attached. */
-    private void connect(final int peer, final long peerSession, final int peerRoles) throws IOException
-    {
-        if (channels.containsKey(peer))
-        {
-            return;
-        }
-        final String path = XenStorePaths.channel(peer, domid);
-        final String forSession = xs.readOrNull(0, path + "/peer-session");
-        final String serverSession = xs.readOrNull(0, path + "/session");
-        if (!String.format("%016x", sessionId).equals(forSession) ||
-            !String.format("%016x", peerSession).equals(serverSession))
-        {
-            return; // not (yet) made for this pair of sessions
-        }
-        final int dirRef = Integer.parseInt(xs.read(0, path + "/dir-ref"));
-        final long length = Long.parseLong(xs.read(0, path + "/length"));
-        final int remotePort = Integer.parseInt(xs.read(0, path + "/event-channel"));
-        if (length != ChannelDescriptor.channelLength(ringCapacity))
-        {
-            LOG.error("dom{} offers a {} B channel; ours is {} B (ring-capacity must match)", peer, length,
-                ChannelDescriptor.channelLength(ringCapacity));
-            deadSessions.put(peer, peerSession);
-            return;
-        }
-        final ImportedBuffer pages = ImportedBuffer.map(devices, peer, dirRef, length);
-        final MappedMemory memory;
-        final int port;
-        try
-        {
-            memory = MappedMemory.map(pages.fd(), pages.index(), pages.length(), false);
-            port = evtchn.bindInterdomain(peer, remotePort);
-        }
-        catch (final NativeIoException e)
-        {
-            pages.close();
-            throw e;
-        }
-        final XenChannel ch = new XenChannel(peer, peerSession, false, port, memory, pages, ringCapacity);
-        if (ch.header.getLongAcquire(ChannelDescriptor.MAGIC_OFFSET) != ChannelDescriptor.MAGIC ||
-            ch.header.getLong(ChannelDescriptor.SERVER_SESSION_OFFSET) != peerSession ||
-            ch.header.getInt(ChannelDescriptor.RING_CAPACITY_OFFSET) != ringCapacity)
-        {
-            LOG.error("dom{}'s channel header is not a hyperdmabuf channel of its session", peer);
-            ch.close();
-            evtchn.unbind(port);
-            deadSessions.put(peer, peerSession);
-            return;
-        }
-        ch.header.putLongRelease(ChannelDescriptor.CLIENT_SESSION_OFFSET, sessionId);
-        channels.put(peer, ch);
-        xs.inTransaction(tx ->
-        {
-            pairNode(tx, peer);
-            xs.write(tx, XenStorePaths.channel(domid, peer) + "/connected", String.format("%016x", peerSession));
-        });
-        comeUp(ch, peerRoles);
-        evtchn.notify(port);
-    }
-
-    /** Our {@code channel/<peer>} node, readable by that peer only (its children inherit this list). */
-    private void pairNode(final int tx, final int peer) throws IOException
-    {
-        final String path = XenStorePaths.channel(domid, peer);
-        xs.mkdir(tx, path);
-        xs.setPermissions(tx, path, "n" + domid, "r" + peer);
-    }
-
-    private void comeUp(final XenChannel ch, final int peerRoles)
-    {
-        ch.writer.reset(sessionId);
-        ch.lastPeerBeatChangeNs = System.nanoTime();
-        final PeerInfo info = new PeerInfo(ch.peer, ch.peerSession, peerRoles);
-        up.put(ch.peer, info);
-        LOG.info("dom{} session {} up ({})", ch.peer, Long.toHexString(ch.peerSession), ch.server ? "server" : "client");
-        listener.onPeerUp(info);
-    }
-
-    /** Tears the channel to {@code peer} down; {@code forever}: this session never comes back. */
-    private void down(final int peer, final String reason, final boolean forever)
-    {
-        final XenChannel ch = channels.remove(peer);
-        if (ch == null)
-        {
-            return;
-        }
-        final PeerInfo was = up.remove(peer);
-        synchronized (sendLock)
-        {
-            if (forever)
-            {
-                deadSessions.put(peer, ch.peerSession);
-                // If that session still runs (stopped and resumed), this is how it learns to rejoin (ABI.md "Resync").
-                ch.writer.markDropped(ch.peerSession);
-            }
-            ch.close();
-        }
-        try
-        {
-            evtchn.unbind(ch.port);
-            xs.rmIfPresent(0, XenStorePaths.channel(domid, peer)); // our side's nodes of this pair
-        }
-        catch (final IOException e)
-        {
-            LOG.debug("cleanup after dom{}: {}", peer, e.getMessage());
-        }
-        forgetFencesOf(peer);
-        if (was != null)
-        {
-            LOG.info("dom{} session {} down: {}", peer, Long.toHexString(ch.peerSession), reason);
-            listener.onPeerDown(peer, ch.peerSession, reason);
-        }
-    }
-
     @Override
     public List<PeerInfo> peers()
     {
-        return new ArrayList<>(up.values());
+        final XenPeers p = peers;
+        return p == null ? new ArrayList<>() : new ArrayList<>(p.upPeers());
     }
 
     // ---- buffers ----
@@ -696,149 +294,40 @@ public final class XenBackend implements HypervisorBackend
     }
 
     @Override
-    public synchronized BackendBuffer allocate(final long size, final AllocIntent intent) throws BackendException
+    public BackendBuffer allocate(final long size, final AllocIntent intent) throws BackendException
     {
-        if (size <= 0)
-        {
-            throw new BackendException("EINVAL", "allocation of " + size + " bytes");
-        }
-        if (intent.declaresTarget() && java.util.Arrays.stream(peerIds).noneMatch(p -> p == intent.targetVm()))
-        {
-            throw new BackendException("ENOPEER", "dom" + intent.targetVm() + " is not among this daemon's peers " +
-                java.util.Arrays.toString(peerIds));
-        }
-        final long pages = PageDirectoryDescriptor.dataPages(size);
-        final long withDirectory = pages + PageDirectoryDescriptor.directoryPages(pages) + 1; // + the fence page
-        if (pages > XenLimits.GNTDEV_MAX_GRANTS_PER_MAP || usedPages + withDirectory > limitPages)
-        {
-            throw new BackendException("ENOSPC", "gntalloc: " + withDirectory + " pages (data + directory + fence) requested, " +
-                (limitPages - usedPages) + " of " + limitPages + " free; raise " +
-                "/sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option");
-        }
-        usedPages += withDirectory;
-        final BackendBuffer b = new BackendBuffer(nextBufferId++ << 32, pages * XenLimits.PAGE_SIZE);
-        buffers.put(b.offset(), new Buffer(b, withDirectory, intent));
-        return b;
+        return buffers.allocate(size, intent);
     }
 
     @Override
-    public synchronized void free(final BackendBuffer buffer) throws BackendException
+    public void free(final BackendBuffer buffer) throws BackendException
     {
-        final Buffer b = buffers.get(buffer.offset());
-        if (b == null || !b.spi.equals(buffer))
-        {
-            throw new BackendException("EINVAL", "not an allocation of this backend: " + buffer);
-        }
-        buffers.remove(buffer.offset());
-        usedPages -= b.reservedPages;
-        if (b.granted != null)
-        {
-            b.granted.close(); // ends access; Xen defers it for pages the grantee still maps
-        }
-    }
-
-    private synchronized Buffer grantIfNeeded(final BackendBuffer buffer, final int target, final boolean writable)
-        throws BackendException
-    {
-        final Buffer b = buffers.get(buffer.offset());
-        if (b == null || !b.spi.equals(buffer))
-        {
-            throw new BackendException("EINVAL", "not an allocation of this backend: " + buffer);
-        }
-        if (b.granted == null)
-        {
-            try
-            {
-                b.granted = GrantedBuffer.grant(devices, target, b.spi.length(), writable);
-                b.writable = writable;
-            }
-            catch (final NativeIoException e)
-            {
-                throw new BackendException(e.errnoName(), e.getMessage(), e);
-            }
-        }
-        return b;
+        buffers.free(buffer);
     }
 
     @Override
     public ShareRef share(final BackendBuffer buffer, final int targetVm, final boolean readOnly)
         throws BackendException
     {
-        if (!up.containsKey(targetVm))
+        final XenPeers p = peers;
+        if (p == null || !p.isUp(targetVm))
         {
-            throw new BackendException("ENOPEER", "dom" + targetVm + " is not reachable");
+            throw new BackendException(ErrorCode.ENOPEER, "dom" + targetVm + " is not reachable");
         }
-        final Buffer b = grantIfNeeded(buffer, targetVm, !readOnly);
-        if (b.granted.grantee() != targetVm)
-        {
-            throw new BackendException("ENOTSUP", "this buffer's pages are granted to dom" + b.granted.grantee() +
-                "; gntalloc grants a page to one domain, fixed when it is first shared or mapped (declare the " +
-                "target at ALLOC)");
-        }
-        if (b.writable == readOnly)
-        {
-            throw new BackendException("EINVAL", "this buffer is granted " + (b.writable ? "writable" : "read-only") +
-                " (fixed when first shared or mapped; declare the access at ALLOC); export it " +
-                (b.writable ? "read-write" : "read-only"));
-        }
-        return new ShareRef(b.granted.directoryRef(), b.granted.length());
+        return buffers.share(buffer, targetVm, readOnly);
     }
 
     @Override
     public void unshare(final BackendBuffer buffer, final ShareRef ref) throws BackendException
     {
-        final Buffer b = buffers.get(buffer.offset());
-        if (b == null || b.granted == null || b.granted.directoryRef() != ref.offset())
-        {
-            throw new BackendException("EINVAL", "not a share of this backend: " + ref);
-        }
-        // The grant lives as long as the allocation: Xen cannot revoke a mapped grant anyway.
+        buffers.unshare(buffer, ref);
     }
 
     @Override
     public ClientMapping mapAllocation(final BackendBuffer buffer) throws BackendException
     {
-        Buffer b = buffers.get(buffer.offset());
-        if (b != null && b.granted == null)
-        {
-            // gntalloc fixes grantee and access now, before any export: the client's declaration, else the defaults
-            final int target = b.intent.declaresTarget() ? b.intent.targetVm() : defaultGrantee();
-            final boolean writable = switch (b.intent.access())
-            {
-                case UNDECLARED -> allocWritable;
-                case READ_WRITE -> true;
-                case READ_ONLY -> false;
-            };
-            b = grantIfNeeded(buffer, target, writable);
-        }
-        if (b == null || !b.spi.equals(buffer))
-        {
-            throw new BackendException("EINVAL", "not an allocation of this backend: " + buffer);
-        }
-        try
-        {
-            final int fd = Native.check(Native.libc().dup(b.granted.dataFd()), "dup");
-            return new ClientMapping(fd, b.granted.dataIndex(), b.granted.length(), false);
-        }
-        catch (final NativeIoException e)
-        {
-            throw new BackendException(e.errnoName(), e.getMessage(), e);
-        }
-    }
-
-    private int defaultGrantee() throws BackendException
-    {
-        if (grantee != null)
-        {
-            return grantee;
-        }
-        final List<PeerInfo> sources = up.values().stream().filter(PeerInfo::isSource).toList();
-        if (sources.size() != 1)
-        {
-            throw new BackendException("ENOPEER", "the pages must be granted now and " + sources.size() +
-                " source domains are up; set the backend option grantee=<domid>");
-        }
-        return sources.get(0).vm();
+        final XenPeers p = peers;
+        return buffers.mapAllocation(buffer, p == null ? List.of() : p.upPeers());
     }
 
     @Override
@@ -847,7 +336,7 @@ public final class XenBackend implements HypervisorBackend
     {
         if (ref.offset() < XenLimits.FIRST_USABLE_GRANT_REF || ref.offset() > 0xFFFFFFFFL || ref.length() <= 0)
         {
-            throw new BackendException("EINVAL", "not a Xen share reference: " + ref);
+            throw new BackendException(ErrorCode.EINVAL, "not a Xen share reference: " + ref);
         }
         try (ImportedBuffer imported = ImportedBuffer.map(devices, exporterVm, (int)ref.offset(), ref.length()))
         {
@@ -857,7 +346,7 @@ public final class XenBackend implements HypervisorBackend
         }
         catch (final NativeIoException e)
         {
-            throw new BackendException(e.errnoName(), "import from dom" + exporterVm + ": " + e.getMessage(), e);
+            throw new BackendException(ErrorCodes.of(e), "import from dom" + exporterVm + ": " + e.getMessage(), e);
         }
     }
 
@@ -867,20 +356,26 @@ public final class XenBackend implements HypervisorBackend
     public boolean send(final int peerVm, final ByteBuffer message, final int offset, final int length)
         throws BackendException
     {
-        synchronized (sendLock)
+        final XenPeers p = peers;
+        if (p == null)
         {
-            final XenChannel ch = channels.get(peerVm);
-            if (ch == null || !up.containsKey(peerVm))
+            throw new BackendException(ErrorCode.ENOPEER, "dom" + peerVm + " is not reachable");
+        }
+        synchronized (p.sendLock)
+        {
+            final XenChannel ch = p.channel(peerVm);
+            if (ch == null || !p.isUp(peerVm))
             {
-                throw new BackendException("ENOPEER", "dom" + peerVm + " is not reachable");
+                throw new BackendException(ErrorCode.ENOPEER, "dom" + peerVm + " is not reachable");
             }
             if (length > maxMessageLength())
             {
-                throw new BackendException("EINVAL", "message of " + length + " bytes; max " + maxMessageLength());
+                throw new BackendException(ErrorCode.EINVAL, "message of " + length + " bytes; max " +
+                    maxMessageLength());
             }
             try
             {
-                if (!ch.writer.offer(MESSAGE_TYPE, message, offset, length))
+                if (!ch.writer.offer(XenPeers.MESSAGE_TYPE, message, offset, length))
                 {
                     return false;
                 }
@@ -889,7 +384,8 @@ public final class XenBackend implements HypervisorBackend
             }
             catch (final ShmCorruptionException e)
             {
-                throw new BackendException("EIO", "dom" + peerVm + " corrupted the channel: " + e.getMessage());
+                throw new BackendException(ErrorCode.EIO, "dom" + peerVm + " corrupted the channel: " +
+                    e.getMessage());
             }
             catch (final NativeIoException e)
             {
@@ -901,230 +397,78 @@ public final class XenBackend implements HypervisorBackend
     @Override
     public int maxMessageLength()
     {
-        return org.hyperdmabuf.hv.shm.RingDescriptor.maxRecordLength(ringCapacity) -
-            org.hyperdmabuf.hv.shm.RecordDescriptor.HEADER_LENGTH;
+        return RingDescriptor.maxRecordLength(config.ringCapacity) - RecordDescriptor.HEADER_LENGTH;
     }
 
     @Override
-    public synchronized long freeBytes()
+    public long freeBytes()
     {
-        return (limitPages - usedPages) * XenLimits.PAGE_SIZE;
+        return buffers.freeBytes();
     }
 
     @Override
     public long totalBytes()
     {
-        return limitPages * XenLimits.PAGE_SIZE;
+        return config.limitPages * XenLimits.PAGE_SIZE;
     }
 
     // ---- fences: one slot per buffer, in the fence page of the buffer's own grant file ----
 
     @Override
-    public synchronized FenceRef allocateFence(final BackendBuffer buffer) throws BackendException
+    public FenceRef allocateFence(final BackendBuffer buffer) throws BackendException
     {
-        final Buffer b = buffers.get(buffer.offset());
-        if (b == null || !b.spi.equals(buffer) || b.granted == null)
-        {
-            throw new BackendException("EINVAL", "xen fences belong to a shared buffer of this backend: " + buffer);
-        }
-        if (b.fenceLive)
-        {
-            throw new BackendException("ENOSPC", "the buffer's fence page is in use by another export");
-        }
-        b.granted.clearFence();
-        b.fenceLive = true;
-        return new FenceRef(b.granted.fenceRef(), 0);
+        return buffers.allocateFence(buffer);
     }
 
     @Override
     public FenceRef allocateFence() throws BackendException
     {
-        throw new BackendException("ENOTSUP", "xen fences live in a buffer's grant file: allocateFence(buffer)");
+        throw new BackendException(ErrorCode.ENOTSUP, "xen fences live in a buffer's grant file: " +
+            "allocateFence(buffer)");
     }
 
     @Override
-    public synchronized void freeFence(final FenceRef fence) throws BackendException
+    public void freeFence(final FenceRef fence) throws BackendException
     {
-        final Buffer b = ownFence(fence.index());
-        if (b == null || !b.fenceLive || fence.regionOffset() != 0)
-        {
-            throw new BackendException("EINVAL", "not a live fence of this backend: " + fence);
-        }
-        b.granted.clearFence();
-        b.fenceLive = false;
-    }
-
-    private Buffer ownFence(final int index)
-    {
-        for (final Buffer b : buffers.values())
-        {
-            if (b.granted != null && b.granted.fenceRef() == index)
-            {
-                return b;
-            }
-        }
-        return null;
+        buffers.freeFence(fence);
     }
 
     @Override
-    public synchronized MemoryWindow fenceWindow(final int index)
+    public MemoryWindow fenceWindow(final int index)
     {
-        final Buffer b = ownFence(index);
-        if (b == null)
-        {
-            throw new IllegalArgumentException("no fence page with ref " + index + " in dom" + domid);
-        }
-        return b.granted.fence();
+        return buffers.fenceWindow(index, domid);
     }
 
     @Override
-    public synchronized MemoryWindow fenceWindow(final int exporterVm, final int index)
+    public MemoryWindow fenceWindow(final int exporterVm, final int index)
     {
-        if (exporterVm == domid)
-        {
-            return fenceWindow(index);
-        }
-        final ImportedFence f = importedFences.get(fenceKey(exporterVm, index));
-        if (f == null)
-        {
-            throw new IllegalArgumentException("dom" + exporterVm + "'s fence " + index + " was not validated");
-        }
-        f.users++;
-        return f.window;
+        return exporterVm == domid ? fenceWindow(index) : importedFences.window(exporterVm, index);
     }
 
     @Override
-    public synchronized void releaseFenceWindow(final int exporterVm, final MemoryWindow window)
+    public void releaseFenceWindow(final int exporterVm, final MemoryWindow window)
     {
-        if (exporterVm == domid)
+        if (exporterVm != domid) // our own fence pages live as long as their buffers
         {
-            return; // our own fence pages live as long as their buffers
+            importedFences.release(exporterVm, window);
         }
-        for (final java.util.Iterator<ImportedFence> it = staleFences.iterator(); it.hasNext(); )
-        {
-            final ImportedFence f = it.next();
-            if (f.window == window)
-            {
-                if (--f.users <= 0)
-                {
-                    it.remove();
-                    f.close();
-                }
-                return;
-            }
-        }
-        for (final Map.Entry<Long, ImportedFence> e : importedFences.entrySet())
-        {
-            final ImportedFence f = e.getValue();
-            if (f.window == window && (int)(e.getKey() >>> 32) == exporterVm)
-            {
-                if (--f.users <= 0)
-                {
-                    importedFences.remove(e.getKey());
-                    f.close();
-                }
-                return;
-            }
-        }
-        throw new IllegalArgumentException("not a fence window of dom" + exporterVm + " in use");
     }
 
     /** Fence pages of other domains this backend maps now (live and replaced ones). */
-    public synchronized int importedFencePages()
+    public int importedFencePages()
     {
-        return importedFences.size() + staleFences.size();
+        return importedFences.count();
     }
 
     @Override
-    public synchronized boolean validateFence(final int exporterVm, final int index)
+    public boolean validateFence(final int exporterVm, final int index)
     {
         if (exporterVm == domid)
         {
-            final Buffer b = ownFence(index);
-            return b != null && b.fenceLive;
+            return buffers.isLiveFence(index);
         }
-        if (index < XenLimits.FIRST_USABLE_GRANT_REF || !up.containsKey(exporterVm))
-        {
-            return false;
-        }
-        final long key = fenceKey(exporterVm, index);
-        final ImportedFence cached = importedFences.get(key);
-        if (cached != null && cached.live())
-        {
-            return true;
-        }
-        dropUnusedFences(); // validated for an announcement that was then refused: no timeline ever took it
-        GrantMapDevice dev = null;
-        try
-        {
-            dev = devices.openGrantMap();
-            final long at = dev.map(exporterVm, new int[] {index}, 1);
-            final ImportedFence f = new ImportedFence(dev, MappedMemory.map(dev.fd(), at, XenLimits.PAGE_SIZE, false));
-            if (!f.live())
-            {
-                f.close();
-                return false;
-            }
-            final ImportedFence replaced = importedFences.put(key, f);
-            if (replaced != null)
-            {
-                staleFences.add(replaced); // a timeline of the old export still reads it until released
-            }
-            return true;
-        }
-        catch (final NativeIoException e)
-        {
-            if (dev != null)
-            {
-                dev.close();
-            }
-            return false;
-        }
-    }
-
-    /**
-     * The fence pages we mapped for {@code peer}'s exports belong to the session that just went: its next session
-     * grants new pages whose refs may carry the same numbers, and validating such a ref against the old mapping
-     * (still live: nobody cleared its magic) would hand the new export the old export's timelines. Mappings still
-     * read by a timeline of an old export stay until it is released.
-     */
-    private synchronized void forgetFencesOf(final int peer)
-    {
-        importedFences.entrySet().removeIf(e ->
-        {
-            if ((int)(e.getKey() >>> 32) != peer)
-            {
-                return false;
-            }
-            final ImportedFence f = e.getValue();
-            if (f.users > 0)
-            {
-                staleFences.add(f);
-            }
-            else
-            {
-                f.close();
-            }
-            return true;
-        });
-    }
-
-    private void dropUnusedFences()
-    {
-        importedFences.values().removeIf(f ->
-        {
-            if (f.users > 0)
-            {
-                return false;
-            }
-            f.close();
-            return true;
-        });
-    }
-
-    private static long fenceKey(final int vm, final int index)
-    {
-        return (long)vm << 32 | (index & 0xFFFFFFFFL);
+        final XenPeers p = peers;
+        return p != null && p.isUp(exporterVm) && importedFences.validate(exporterVm, index);
     }
 
     @Override
@@ -1136,7 +480,8 @@ public final class XenBackend implements HypervisorBackend
     @Override
     public boolean ringFence(final int peerVm)
     {
-        final XenChannel ch = channels.get(peerVm);
+        final XenPeers p = peers;
+        final XenChannel ch = p == null ? null : p.channel(peerVm);
         if (ch == null)
         {
             return false;
@@ -1173,11 +518,9 @@ public final class XenBackend implements HypervisorBackend
                 Thread.currentThread().interrupt();
             }
         }
-        for (final Integer peer : new ArrayList<>(channels.keySet()))
+        if (peers != null)
         {
-            final XenChannel ch = channels.remove(peer);
-            up.remove(peer);
-            ch.close();
+            peers.closeAll();
         }
         if (xs != null)
         {
@@ -1191,77 +534,13 @@ public final class XenBackend implements HypervisorBackend
             }
             xs.close();
         }
-        for (final Buffer b : buffers.values())
-        {
-            if (b.granted != null)
-            {
-                b.granted.close();
-            }
-        }
-        buffers.clear();
-        importedFences.values().forEach(ImportedFence::close);
-        importedFences.clear();
-        staleFences.forEach(ImportedFence::close);
-        staleFences.clear();
+        buffers.close();
+        importedFences.close();
         if (evtchn != null)
         {
             evtchn.close();
         }
         devices.close();
         Native.closeQuietly(wakeFd);
-    }
-
-    private static int[] parsePeers(final String peers) throws BackendException
-    {
-        if (peers == null || peers.isBlank())
-        {
-            throw new BackendException("EINVAL", "option peers=<domid,...> is required (the domains to meet)");
-        }
-        try
-        {
-            return java.util.Arrays.stream(peers.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
-        }
-        catch (final NumberFormatException e)
-        {
-            throw new BackendException("EINVAL", "peers=" + peers + " is not a list of domids");
-        }
-    }
-
-    private static int parseRoles(final String roles) throws BackendException
-    {
-        int bits = 0;
-        for (final String r : roles.split(","))
-        {
-            switch (r.trim())
-            {
-                case "sink" -> bits |= 1;
-                case "source" -> bits |= 2;
-                default -> throw new BackendException("EINVAL", "roles=" + roles + " (sink, source)");
-            }
-        }
-        return bits;
-    }
-
-    private static long longOption(final Map<String, String> options, final String key, final long dflt)
-        throws BackendException
-    {
-        final String v = options.get(key);
-        if (v == null)
-        {
-            return dflt;
-        }
-        try
-        {
-            final long n = Long.parseLong(v.trim());
-            if (n < 0)
-            {
-                throw new NumberFormatException();
-            }
-            return n;
-        }
-        catch (final NumberFormatException e)
-        {
-            throw new BackendException("EINVAL", key + "=" + v + " is not a non-negative number");
-        }
     }
 }

@@ -1,9 +1,11 @@
 package org.hyperdmabuf.hv.xen;
 
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
+import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.xen.dev.LinuxXenDevices;
 import org.hyperdmabuf.hv.xen.dev.XenDevices;
@@ -46,12 +48,13 @@ public final class XenBackendProvider implements BackendProvider
     @Override
     public HypervisorBackend create(final Map<String, String> options) throws BackendException
     {
-        final String domid = options.get("domid");
+        final String domid = options.get(XenConfig.OPTION_DOMID);
         if (domid == null || !domid.matches("[0-9]{1,5}"))
         {
-            throw new BackendException("EINVAL", "option domid=<this domain's id> is required (xen), got " + domid);
+            throw new BackendException(ErrorCode.EINVAL,
+                "option domid=<this domain's id> is required (xen), got " + domid);
         }
-        final String emulator = options.get("emulator");
+        final String emulator = options.get(XenConfig.OPTION_EMULATOR);
         final XenDevices devices;
         if (emulator != null)
         {
@@ -61,14 +64,14 @@ public final class XenBackendProvider implements BackendProvider
             }
             catch (final NativeIoException e)
             {
-                throw new BackendException(e.errnoName(), "Xen emulator at " + emulator + ": " + e.getMessage(), e);
+                throw new BackendException(ErrorCodes.of(e), "Xen emulator at " + emulator + ": " + e.getMessage(), e);
             }
         }
         else
         {
             if (!isAvailable())
             {
-                throw new BackendException("ENOTSUP", unavailabilityCause());
+                throw new BackendException(ErrorCode.ENOTSUP, unavailabilityCause());
             }
             devices = new LinuxXenDevices(Integer.parseInt(domid));
         }

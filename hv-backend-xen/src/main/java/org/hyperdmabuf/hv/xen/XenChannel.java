@@ -18,8 +18,6 @@ final class XenChannel implements AutoCloseable
     final RingReader reader;
     private final MappedMemory memory;
     private final AutoCloseable pages;
-    long lastPeerBeat;
-    long lastPeerBeatChangeNs;
 
     XenChannel(final int peer, final long peerSession, final boolean server, final int port, final MappedMemory memory,
         final AutoCloseable pages, final int capacity)
@@ -37,7 +35,6 @@ final class XenChannel implements AutoCloseable
         final MemoryWindow c2s = all.slice(ChannelDescriptor.clientToServerRingOffset(capacity), stride);
         this.writer = new RingWriter(server ? s2c : c2s, capacity);
         this.reader = new RingReader(server ? c2s : s2c, capacity);
-        this.lastPeerBeatChangeNs = System.nanoTime();
     }
 
     int ownHeartbeatOffset()

@@ -104,9 +104,9 @@ class XenBackendTest
         assertEquals("xen", p.name());
         assertFalse(p.isAvailable(), "no /dev/xen here");
         assertTrue(p.unavailabilityCause().contains("/dev/xen/gntalloc"), p.unavailabilityCause());
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p.create(Map.of())).error());
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p.create(Map.of())).code().name());
         assertEquals("ENOTSUP", assertThrows(BackendException.class,
-            () -> p.create(Map.of("domid", "1", "peers", "2"))).error());
+            () -> p.create(Map.of("domid", "1", "peers", "2"))).code().name());
     }
 
     @Test
@@ -140,7 +140,7 @@ class XenBackendTest
             assertEquals(i, ByteBuffer.wrap(got.get(i).bytes()).getInt(0), "message " + i + " in order");
         }
         assertEquals("EINVAL", assertThrows(BackendException.class,
-            () -> p[0].send(2, ByteBuffer.allocateDirect(1 << 20), 0, p[0].maxMessageLength() + 1)).error());
+            () -> p[0].send(2, ByteBuffer.allocateDirect(1 << 20), 0, p[0].maxMessageLength() + 1)).code().name());
     }
 
     @Test
@@ -171,11 +171,11 @@ class XenBackendTest
             Native.closeQuietly(imported.fd());
         }
         assertEquals("EINVAL", assertThrows(BackendException.class,
-            () -> p[1].mapImport(2, ref, false)).error(), "not dom2's grant");
+            () -> p[1].mapImport(2, ref, false)).code().name(), "not dom2's grant");
         p[0].free(buffer);
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[1].mapImport(1, ref, false)).error(),
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[1].mapImport(1, ref, false)).code().name(),
             "a freed buffer's grants are gone");
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].free(buffer)).error());
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].free(buffer)).code().name());
     }
 
     @Test
@@ -196,7 +196,7 @@ class XenBackendTest
         {
             Native.closeQuietly(imported.fd());
         }
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(buffer, 2, false)).error(),
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(buffer, 2, false)).code().name(),
             "a read-only grant cannot become writable");
         p[0].free(buffer);
     }
@@ -207,7 +207,7 @@ class XenBackendTest
         final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
         final BackendBuffer declared = p[0].allocate(PAGE, new AllocIntent(2, AllocIntent.Access.READ_ONLY));
         Native.closeQuietly(p[0].mapAllocation(declared).fd()); // ALLOC: the pages are granted now
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(declared, 2, false)).error(),
+        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(declared, 2, false)).code().name(),
             "declared read-only: a read-write export is refused");
         final ShareRef ref = p[0].share(declared, 2, true);
         final ClientMapping imported = p[1].mapImport(1, ref, true);
@@ -223,10 +223,11 @@ class XenBackendTest
         }
         final BackendBuffer undeclared = p[0].allocate(PAGE);
         Native.closeQuietly(p[0].mapAllocation(undeclared).fd());
-        assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].share(undeclared, 2, true)).error(),
+        assertEquals("EINVAL",
+            assertThrows(BackendException.class, () -> p[0].share(undeclared, 2, true)).code().name(),
             "undeclared: alloc-access=rw as before");
         assertEquals("ENOPEER", assertThrows(BackendException.class,
-            () -> p[0].allocate(PAGE, new AllocIntent(3, AllocIntent.Access.READ_WRITE))).error(), "not a peer");
+            () -> p[0].allocate(PAGE, new AllocIntent(3, AllocIntent.Access.READ_WRITE))).code().name(), "not a peer");
         p[0].free(declared);
         p[0].free(undeclared);
     }
@@ -289,7 +290,7 @@ class XenBackendTest
         assertEquals(64L * PAGE, a.totalBytes());
         final BackendBuffer b = a.allocate(60L * PAGE);
         final BackendException e = assertThrows(BackendException.class, () -> a.allocate(4L * PAGE));
-        assertEquals("ENOSPC", e.error());
+        assertEquals("ENOSPC", e.code().name());
         assertTrue(e.getMessage().contains("/sys/module/xen_gntalloc/parameters/limit"), e.getMessage());
         assertEquals(2L * PAGE, a.freeBytes(), "60 data pages, 1 directory page and the fence page are claimed");
         a.free(b);
@@ -307,7 +308,7 @@ class XenBackendTest
         l1.await(l -> l.peerDown(2, old) != null, TIMEOUT, "dom1 sees dom2 down");
         assertNotNull(l1.peerDown(2, old).reason());
         assertEquals("ENOPEER", assertThrows(BackendException.class,
-            () -> p[0].send(2, ByteBuffer.allocateDirect(8), 0, 8)).error());
+            () -> p[0].send(2, ByteBuffer.allocateDirect(8), 0, 8)).code().name());
         final HypervisorBackend again = backend(2, "1", new RecordingListener());
         l1.await(l -> l.sawPeerUp(2, again.sessionId()), TIMEOUT, "dom1 sees dom2's new session");
         assertTrue(again.sessionId() != old);
