@@ -23,13 +23,25 @@
 #define WARMUP 1000
 #define WAIT_MS 10000
 
-/* The baseline's two words, a cache line each as in a fence slot. */
+/* The baseline's two timelines, a cache line each as in a fence slot: the value and a waiters
+ * word that the fenced variant reads after its store, as a signaller must for sleeping waiters. */
 struct plain_slot {
     uint64_t acquire;
-    uint8_t pad0[56];
+    uint64_t acquire_waiters;
+    uint8_t pad0[48];
     uint64_t release;
-    uint8_t pad1[56];
+    uint64_t release_waiters;
+    uint8_t pad1[48];
 };
+
+/* How a baseline round signals and waits. */
+enum plain_mode {
+    PLAIN_SPIN,        /* release store; spin */
+    PLAIN_SPIN_FENCED, /* release store, full fence, load of the waiters word; spin */
+    PLAIN_BLOCK,       /* release store and an eventfd write; sleep in read() */
+};
+
+static unsigned plain_waiters_seen;
 
 struct plain {
     struct plain_slot *slot;
@@ -70,11 +82,16 @@ static void plain_block(const uint64_t *word, uint64_t value, int efd)
     }
 }
 
-static void plain_signal(uint64_t *word, uint64_t value, int efd, bool ring)
+static void plain_signal(uint64_t *word, uint64_t value, int efd, enum plain_mode mode)
 {
     static const uint64_t one = 1;
     __atomic_store_n(word, value, __ATOMIC_RELEASE);
-    if (ring && write(efd, &one, sizeof(one)) != sizeof(one)) {
+    if (mode == PLAIN_SPIN_FENCED) {
+        /* Store-load ordering against a waiter that sets its bit and re-checks the value. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        plain_waiters_seen += __atomic_load_n(word + 1, __ATOMIC_RELAXED) != 0;
+    }
+    if (mode == PLAIN_BLOCK && write(efd, &one, sizeof(one)) != sizeof(one)) {
         die("eventfd write failed");
     }
 }
@@ -104,13 +121,14 @@ static void lib_round(struct side *s, enum hdmabuf_wait w, struct bench_samples 
     }
 }
 
-static void plain_round(struct side *s, bool block, struct bench_samples *out)
+static void plain_round(struct side *s, enum plain_mode mode, struct bench_samples *out)
 {
     uint64_t v = ++s->plain_value;
     struct plain *p = &s->plain;
+    bool block = mode == PLAIN_BLOCK;
     if (s->producer) {
         int64_t t0 = bench_now_ns();
-        plain_signal(&p->slot->acquire, v, p->to_consumer, block);
+        plain_signal(&p->slot->acquire, v, p->to_consumer, mode);
         if (block) {
             plain_block(&p->slot->release, v, p->to_producer);
         } else {
@@ -125,24 +143,32 @@ static void plain_round(struct side *s, bool block, struct bench_samples *out)
         } else {
             plain_spin(&p->slot->acquire, v);
         }
-        plain_signal(&p->slot->release, v, p->to_producer, block);
+        plain_signal(&p->slot->release, v, p->to_producer, mode);
     }
 }
 
+/* SPIN also runs the SPIN_FENCED baseline (into fenced; NULL in the consumer). */
 static void run(struct side *s, enum hdmabuf_wait w, size_t rounds, struct bench_samples *lib,
-    struct bench_samples *plain)
+    struct bench_samples *plain, struct bench_samples *fenced)
 {
-    bool block = w == HDMABUF_WAIT_BLOCK;
+    enum plain_mode mode = w == HDMABUF_WAIT_BLOCK ? PLAIN_BLOCK : PLAIN_SPIN;
+    bool with_fenced = mode == PLAIN_SPIN;
     for (int i = 0; i < WARMUP; i++) {
         lib_round(s, w, NULL);
-        plain_round(s, block, NULL);
+        plain_round(s, mode, NULL);
+        if (with_fenced) {
+            plain_round(s, PLAIN_SPIN_FENCED, NULL);
+        }
     }
     for (int b = 0; b < BLOCKS; b++) {
         for (size_t i = 0; i < rounds / BLOCKS; i++) {
             lib_round(s, w, lib);
         }
         for (size_t i = 0; i < rounds / BLOCKS; i++) {
-            plain_round(s, block, plain);
+            plain_round(s, mode, plain);
+        }
+        for (size_t i = 0; with_fenced && i < rounds / BLOCKS; i++) {
+            plain_round(s, PLAIN_SPIN_FENCED, fenced);
         }
     }
 }
@@ -172,8 +198,8 @@ static int consumer(int id_pipe, int ready_pipe, void *arg)
     if (write(ready_pipe, &ok, 1) != 1) {
         die("the producer went away");
     }
-    run(&s, HDMABUF_WAIT_SPIN, a->rounds, NULL, NULL);
-    run(&s, HDMABUF_WAIT_BLOCK, a->rounds, NULL, NULL);
+    run(&s, HDMABUF_WAIT_SPIN, a->rounds, NULL, NULL, NULL);
+    run(&s, HDMABUF_WAIT_BLOCK, a->rounds, NULL, NULL, NULL);
     hdmabuf_fence_close(s.fence);
     REQUIRE_OK(hdmabuf_release(source, &id));
     hdmabuf_import_free(imp);
@@ -184,7 +210,7 @@ static int consumer(int id_pipe, int ready_pipe, void *arg)
 int main(int argc, char **argv)
 {
     size_t rounds = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
-    struct bench_samples lib_spin, plain_spin_s, lib_block, plain_block_s;
+    struct bench_samples lib_spin, plain_spin_s, fenced_spin_s, lib_block, plain_block_s;
     struct hdmabuf_allocation alloc;
     struct hdmabuf_exported exp;
     struct side s = { .producer = true };
@@ -224,16 +250,20 @@ int main(int argc, char **argv)
     }
     bench_samples_init(&lib_spin, rounds);
     bench_samples_init(&plain_spin_s, rounds);
+    bench_samples_init(&fenced_spin_s, rounds);
     bench_samples_init(&lib_block, rounds);
     bench_samples_init(&plain_block_s, rounds);
-    run(&s, HDMABUF_WAIT_SPIN, rounds, &lib_spin, &plain_spin_s);
-    run(&s, HDMABUF_WAIT_BLOCK, rounds, &lib_block, &plain_block_s);
+    run(&s, HDMABUF_WAIT_SPIN, rounds, &lib_spin, &plain_spin_s, &fenced_spin_s);
+    run(&s, HDMABUF_WAIT_BLOCK, rounds, &lib_block, &plain_block_s, NULL);
     bench_reap(child);
 
     printf("Fence round trip, producer and consumer in two processes (%zu rounds each):\n\n", rounds / BLOCKS * BLOCKS);
     bench_table_header();
     bench_table_row("fence round trip SPIN, libhdmabuf", &lib_spin, &plain_spin_s);
     bench_table_row("fence round trip SPIN, baseline: atomics on a memfd mapping", &plain_spin_s, NULL);
+    bench_table_row("fence round trip SPIN, libhdmabuf against the fenced baseline", &lib_spin, &fenced_spin_s);
+    bench_table_row("fence round trip SPIN, baseline: atomics, full fence and a waiters load (the ordering "
+        "sleeping waiters need)", &fenced_spin_s, NULL);
     bench_table_row("fence round trip BLOCK, libhdmabuf (wake vectors)", &lib_block, &plain_block_s);
     bench_table_row("fence round trip BLOCK, baseline: eventfd ping-pong", &plain_block_s, NULL);
     fprintf(stderr, "bench_fence: BLOCK slept on wake vectors %d (producer)\n", hdmabuf_fence_wake_vector(s.fence));
@@ -244,6 +274,7 @@ int main(int argc, char **argv)
     hdmabuf_close(sink);
     free(lib_spin.ns);
     free(plain_spin_s.ns);
+    free(fenced_spin_s.ns);
     free(lib_block.ns);
     free(plain_block_s.ns);
     return 0;
