@@ -37,7 +37,8 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * fence-producer  --socket S --target VM --stream NAME --strategy SPIN|BLOCK|ADAPTIVE --rounds N --warmup W --reps R
  * fence-consumer  --socket S --stream NAME --strategy ... --rounds N --warmup W --reps R
- * frame-producer  --socket S --target VM --stream NAME --strategy ... --frames N --warmup W --reps R --width X --height Y --buffers K
+ * frame-producer  --socket S --target VM --stream NAME --strategy ... --frames N --warmup W --reps R --width X --height Y
+ *                 --buffers K
  * frame-consumer  --socket S --stream NAME --strategy ... --frames N --warmup W --reps R
  * event-producer  --socket S --target VM --stream NAME --count N --warmup W --reps R --gap-us G
  * event-consumer  --socket S --stream NAME --count N --warmup W --reps R
@@ -379,8 +380,9 @@ public final class BenchSide
                 final long[] allocSorted = Arrays.copyOf(allocNs, Math.max(1, k));
                 Arrays.sort(allocSorted);
                 System.out.printf("LEVEL live=%d exported=%d export_p50_ns=%d export_p99_ns=%d alloc_p50_ns=%d " +
-                    "export_limit=%d probes=%d probe_enospc=%d limit_message=%s%n", live.size(), exported.size(), Stats.percentile(samples, 0.5),
-                    Stats.percentile(samples, 0.99), k == 0 ? 0 : Stats.percentile(allocSorted, 0.5), exportLimit, got, full,
+                    "export_limit=%d probes=%d probe_enospc=%d limit_message=%s%n", live.size(), exported.size(),
+                    Stats.percentile(samples, 0.5), Stats.percentile(samples, 0.99),
+                    k == 0 ? 0 : Stats.percentile(allocSorted, 0.5), exportLimit, got, full,
                     limitMessage.isEmpty() ? "-" : limitMessage);
                 System.out.flush();
                 if (in.readLine() == null)

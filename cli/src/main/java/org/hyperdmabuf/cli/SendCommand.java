@@ -1,6 +1,5 @@
 package org.hyperdmabuf.cli;
 
-import com.google.protobuf.ByteString;
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.BufferId;

@@ -40,7 +40,8 @@ final class ServerCommand implements Callable<Integer>
     {
         java.nio.file.Files.createDirectories(socket.toAbsolutePath().getParent());
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
-            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId != null ? maxId : maxPeers - 1)).start();
+            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId)
+            .maxId(maxId != null ? maxId : maxPeers - 1)).start();
         final CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {

@@ -40,7 +40,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *       become unbound and notifies on them are dropped), and {@code @releaseDomain} fires in xenstore after its
  *       {@code /local/domain/<id>} subtree is removed; a new domain gets its xenstore nodes as from the
  *       toolstack ({@link FakeXenstored#introduceDomain});</li>
- *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one map is EINVAL;</li>
+ *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one
+ *   map is EINVAL;</li>
  *   <li>event channels: unbound -> interdomain binding only by the named remote domain, ENOTCONN for ports of
  *       another file, a delivered port stays masked until unmasked.</li>
  * </ul>
