@@ -1,16 +1,14 @@
 package org.hyperdmabuf.bench;
 
+import org.hyperdmabuf.cli.DirectoryTrees;
 import org.hyperdmabuf.daemon.DaemonRuntime;
 
-import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * The end-to-end benchmark harness (bench/README.md). In one run on one machine it measures each hyperdmabuf figure
@@ -53,7 +51,11 @@ public final class Harness
         final Path target = targetDir();
         final String table = new Harness(options, target, System.out).run(String.join(" ", args));
         final Path file = options.out() != null ? options.out() : target.resolve("results.md");
-        Files.createDirectories(file.toAbsolutePath().getParent());
+        final Path dir = file.toAbsolutePath().getParent();
+        if (dir != null)
+        {
+            Files.createDirectories(dir);
+        }
         Files.writeString(file, table);
         if (options.readme() != null)
         {
@@ -113,7 +115,7 @@ public final class Harness
         finally
         {
             run.daemons().stop(run.report());
-            deleteTree(dir);
+            DirectoryTrees.delete(dir);
         }
         return run.report().markdown(facts, cfg.reps(), (System.nanoTime() - start) / 1e9);
     }
@@ -130,21 +132,5 @@ public final class Harness
             jvm.add("-Dhdmabuf.trace-export=true");
         }
         return jvm;
-    }
-
-    private static void deleteTree(final Path dir)
-    {
-        if (dir == null || !Files.exists(dir))
-        {
-            return;
-        }
-        try (Stream<Path> files = Files.walk(dir))
-        {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
-        catch (final IOException e)
-        {
-            // best effort
-        }
     }
 }

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.xen.emu;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.EventFd;
 import org.hyperdmabuf.hv.nativeio.MemFd;
@@ -162,6 +164,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
      * Starts the emulator on {@code socketPath} with a fake xenstored (may be null: none) whose tree it updates
      * on domain death, and gntalloc's global page limit.
      */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the emulator updates the caller's fake xenstored on domain death, as Xen updates xenstore")
     public XenHypervisorEmulator(final String socketPath, final FakeXenstored xenstored, final int gntallocLimit)
         throws NativeIoException
     {
