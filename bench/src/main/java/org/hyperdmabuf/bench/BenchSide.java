@@ -3,7 +3,6 @@ package org.hyperdmabuf.bench;
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.BufferId;
-import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Match;
 import org.hyperdmabuf.abi.v1.MatchRule;
@@ -19,11 +18,8 @@ import org.hyperdmabuf.client.ReceivedEvent;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -37,12 +33,13 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * fence-producer  --socket S --target VM --stream NAME --strategy SPIN|BLOCK|ADAPTIVE --rounds N --warmup W --reps R
  * fence-consumer  --socket S --stream NAME --strategy ... --rounds N --warmup W --reps R
- * frame-producer  --socket S --target VM --stream NAME --strategy ... --frames N --warmup W --reps R --width X --height Y --buffers K
+ * frame-producer  --socket S --target VM --stream NAME --strategy ... --frames N --warmup W --reps R --width X --height Y
+ *                 --buffers K
  * frame-consumer  --socket S --stream NAME --strategy ... --frames N --warmup W --reps R
  * event-producer  --socket S --target VM --stream NAME --count N --warmup W --reps R --gap-us G
  * event-consumer  --socket S --stream NAME --count N --warmup W --reps R
  * control-producer --socket S --target VM --cycles N --warmup W --reps R
- * scale-producer  --socket S --target VM --levels 0,100,... --probes K   (waits for a line on stdin per level)
+ * scale-producer  --socket S --target VM --levels 0,100,... --probes K   (ScaleSide; waits for a line on stdin per level)
  * noop            prints READY and exits (the JVM start-up baseline)
  * </pre>
  */
@@ -68,7 +65,7 @@ public final class BenchSide
             case "event-producer" -> eventProducer(o);
             case "event-consumer" -> eventConsumer(o);
             case "control-producer" -> controlProducer(o);
-            case "scale-producer" -> scaleProducer(o);
+            case "scale-producer" -> ScaleSide.scaleProducer(o);
             case "noop" -> System.out.println("READY noop");
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         }
@@ -125,7 +122,7 @@ public final class BenchSide
         }
     }
 
-    private static Metadata meta(final String stream, final long sentNs)
+    static Metadata meta(final String stream, final long sentNs)
     {
         final Metadata.Builder m = Metadata.newBuilder().setVersion(1).setContentType(CONTENT_TYPE).setSize(4096);
         if (stream != null)
@@ -290,107 +287,6 @@ public final class BenchSide
         }
     }
 
-    /**
-     * Scale: grows the number of live 4 KiB allocations through the levels, exporting each one too until the
-     * region's fence slots run out (ENOSPC; the export count where that happened is reported, and 16 exports
-     * are then undone to leave room for the probes). At each level it times K probe EXPORT calls (a separate
-     * allocation, exported and unexported), prints a LEVEL line and waits for a line on stdin, while the
-     * harness measures the daemons.
-     */
-    private static void scaleProducer(final Map<String, String> o) throws Exception
-    {
-        final int probes = Integer.parseInt(o.get("probes"));
-        final Metadata m = meta(null, 0);
-        final BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
-        final List<Allocation> live = new ArrayList<>();
-        final List<BufferId> exported = new ArrayList<>();
-        int exportLimit = -1;
-        String limitMessage = "";
-        try (HdmabufClient client = HdmabufClient.connect(Path.of(o.get("socket"))))
-        {
-            final int target = Integer.parseInt(o.get("target"));
-            awaitTarget(client, target);
-            final Allocation probe = client.alloc(4096);
-            for (int i = 0; i < 2 * probes; i++) // warm-up, so level 0 is not measured cold
-            {
-                client.unexport(client.export(probe.handle(), target, m, Access.ACCESS_READ_ONLY).getId());
-                LockSupport.parkNanos(200_000);
-            }
-            for (final String level : o.get("levels").split(","))
-            {
-                final int want = Integer.parseInt(level);
-                final long[] allocNs = new long[Math.max(1, want - live.size())];
-                int k = 0;
-                while (live.size() < want)
-                {
-                    final long t0 = System.nanoTime();
-                    final Allocation a = client.alloc(4096);
-                    allocNs[k++] = System.nanoTime() - t0;
-                    live.add(a);
-                    if (exportLimit < 0)
-                    {
-                        try
-                        {
-                            exported.add(client.export(a.handle(), target, m, Access.ACCESS_READ_ONLY).getId());
-                        }
-                        catch (final HdmabufException e)
-                        {
-                            if (e.code() != ErrorCode.ENOSPC)
-                            {
-                                throw e;
-                            }
-                            exportLimit = exported.size();
-                            limitMessage = e.getMessage().replace(' ', '_');
-                            for (int u = 0; u < 16 && !exported.isEmpty(); u++)
-                            {
-                                client.unexport(exported.remove(exported.size() - 1));
-                            }
-                            Thread.sleep(500); // the target confirms the release, which frees the fence slots
-                        }
-                    }
-                }
-                long[] samples = new long[probes];
-                int got = 0;
-                int full = 0;
-                while (got < probes && full < 200)
-                {
-                    final long t0 = System.nanoTime();
-                    final Exported e;
-                    try
-                    {
-                        e = client.export(probe.handle(), target, m, Access.ACCESS_READ_ONLY);
-                    }
-                    catch (final HdmabufException ex)
-                    {
-                        if (ex.code() != ErrorCode.ENOSPC)
-                        {
-                            throw ex;
-                        }
-                        full++; // no free fence slot yet: the unexported probe's slot is freed when the target confirms
-                        Thread.sleep(5);
-                        continue;
-                    }
-                    samples[got++] = System.nanoTime() - t0;
-                    client.unexport(e.getId());
-                    LockSupport.parkNanos(200_000);
-                }
-                samples = Arrays.copyOf(samples, Math.max(1, got));
-                Arrays.sort(samples);
-                final long[] allocSorted = Arrays.copyOf(allocNs, Math.max(1, k));
-                Arrays.sort(allocSorted);
-                System.out.printf("LEVEL live=%d exported=%d export_p50_ns=%d export_p99_ns=%d alloc_p50_ns=%d " +
-                    "export_limit=%d probes=%d probe_enospc=%d limit_message=%s%n", live.size(), exported.size(), Stats.percentile(samples, 0.5),
-                    Stats.percentile(samples, 0.99), k == 0 ? 0 : Stats.percentile(allocSorted, 0.5), exportLimit, got, full,
-                    limitMessage.isEmpty() ? "-" : limitMessage);
-                System.out.flush();
-                if (in.readLine() == null)
-                {
-                    return;
-                }
-            }
-        }
-    }
-
     /** Consumer: waits until acquire reaches v, then signals release := v. */
     private static void fenceConsumer(final Map<String, String> o) throws Exception
     {
@@ -522,7 +418,7 @@ public final class BenchSide
         System.out.flush();
     }
 
-    private static void awaitTarget(final HdmabufClient client, final int target) throws Exception
+    static void awaitTarget(final HdmabufClient client, final int target) throws Exception
     {
         final long deadline = System.nanoTime() + TIMEOUT.toNanos();
         while (client.targets().getTargetsList().stream().noneMatch(t -> t.getVm() == target &&

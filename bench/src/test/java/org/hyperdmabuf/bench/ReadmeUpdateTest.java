@@ -9,20 +9,20 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-/** {@code Harness --readme}: only the block between the markers changes, and a file without them is refused. */
+/** {@code Harness --readme} (ReadmeResults): only the block between the markers changes, and a file without them is refused. */
 class ReadmeUpdateTest
 {
     @Test
     void replacesOnlyTheMarkedBlock(@TempDir final Path dir) throws Exception
     {
         final Path readme = dir.resolve("README.md");
-        Files.writeString(readme, "# Title\nintro\n" + Harness.README_BEGIN + "\nold table\n" + Harness.README_END +
+        Files.writeString(readme, "# Title\nintro\n" + ReadmeResults.BEGIN + "\nold table\n" + ReadmeResults.END +
             "\nafter\n");
-        Harness.updateReadme(readme, "## hyperdmabuf benchmark results\n\n- date: today\n| a | b |\n");
-        assertEquals("# Title\nintro\n" + Harness.README_BEGIN + "\n- date: today\n| a | b |\n\n" + Harness.README_END +
+        ReadmeResults.update(readme, "## hyperdmabuf benchmark results\n\n- date: today\n| a | b |\n");
+        assertEquals("# Title\nintro\n" + ReadmeResults.BEGIN + "\n- date: today\n| a | b |\n\n" + ReadmeResults.END +
             "\nafter\n", Files.readString(readme));
-        Harness.updateReadme(readme, "second\n");
-        assertEquals("# Title\nintro\n" + Harness.README_BEGIN + "\nsecond\n\n" + Harness.README_END + "\nafter\n",
+        ReadmeResults.update(readme, "second\n");
+        assertEquals("# Title\nintro\n" + ReadmeResults.BEGIN + "\nsecond\n\n" + ReadmeResults.END + "\nafter\n",
             Files.readString(readme));
     }
 
@@ -31,7 +31,7 @@ class ReadmeUpdateTest
     {
         final Path readme = dir.resolve("README.md");
         Files.writeString(readme, "no markers\n");
-        assertThrows(IllegalArgumentException.class, () -> Harness.updateReadme(readme, "x"));
+        assertThrows(IllegalArgumentException.class, () -> ReadmeResults.update(readme, "x"));
         assertEquals("no markers\n", Files.readString(readme));
     }
 }

@@ -44,7 +44,8 @@ final class DaemonOptions
     @Option(names = "--max-peers", description = "Peers a region holds, if this daemon formats it (default: ${DEFAULT-VALUE}).")
     int maxPeers = 8;
 
-    @Option(names = "--ring-size", description = "Bytes per control ring, if this daemon formats the region (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ring-size",
+        description = "Bytes per control ring, if this daemon formats the region (default: ${DEFAULT-VALUE}).")
     String ringSize = "64K";
 
     @Option(names = "--fence-slots", description = {"Exports live at once in the region, if this daemon formats it",

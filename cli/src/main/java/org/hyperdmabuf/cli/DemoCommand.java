@@ -1,5 +1,7 @@
 package org.hyperdmabuf.cli;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import org.hyperdmabuf.client.Fence;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -10,10 +12,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = {"Run a demo: a stream of frames between two 'VMs' on this host, each frame verified.",
@@ -58,6 +58,8 @@ final class DemoCommand implements Callable<Integer>
     private volatile boolean interrupted;
 
     @Override
+    @SuppressFBWarnings(value = "REC_CATCH_EXCEPTION",
+        justification = "any failure, unchecked ones included, is the interruption when the shutdown hook stopped the children")
     public Integer call() throws Exception
     {
         if (frames < 1 || buffers < 1 || width < 1 || height < 1)
@@ -195,13 +197,6 @@ final class DemoCommand implements Callable<Integer>
         {
             all.get(i).close();
         }
-        try (Stream<Path> files = Files.walk(dir))
-        {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
-        catch (final IOException e)
-        {
-            // best effort
-        }
+        DirectoryTrees.delete(dir);
     }
 }

@@ -11,9 +11,7 @@ import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.ReceivedEvent;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

@@ -75,7 +75,9 @@ final class ReceiveCommand implements Callable<Integer>
     {
         try (ImportedBuffer b = client.importBuffer(id))
         {
-            final String name = Path.of(b.metadata().getTagsOrDefault("filename", "unnamed")).getFileName().toString();
+            // A tag with no file name in it ("/") is named as a missing one.
+            final Path tagged = Path.of(b.metadata().getTagsOrDefault("filename", "unnamed")).getFileName();
+            final String name = tagged == null ? "unnamed" : tagged.toString();
             final long size = b.metadata().getSize();
             final ByteBuffer content = b.buffer().bytes().duplicate().limit((int)size);
             final MessageDigest sha = MessageDigest.getInstance("SHA-256");

@@ -38,9 +38,14 @@ final class ServerCommand implements Callable<Integer>
     @Override
     public Integer call() throws Exception
     {
-        java.nio.file.Files.createDirectories(socket.toAbsolutePath().getParent());
+        final java.nio.file.Path dir = socket.toAbsolutePath().getParent();
+        if (dir != null)
+        {
+            java.nio.file.Files.createDirectories(dir);
+        }
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
-            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId).maxId(maxId != null ? maxId : maxPeers - 1)).start();
+            .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId)
+            .maxId(maxId != null ? maxId : maxPeers - 1)).start();
         final CountDownLatch stop = new CountDownLatch(1);
         final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         Runtime.getRuntime().addShutdownHook(new Thread(() ->

@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 

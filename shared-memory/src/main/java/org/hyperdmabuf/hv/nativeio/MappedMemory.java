@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.nativeio;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.nio.ByteBuffer;
 
 /**
@@ -59,6 +61,8 @@ public final class MappedMemory implements AutoCloseable
     }
 
     /** The view of the whole mapping; callers duplicate it for independent positions. */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP",
+        justification = "the view of the mapping itself: callers read and write the mapped memory through it (zero copy)")
     public ByteBuffer buffer()
     {
         return buffer;

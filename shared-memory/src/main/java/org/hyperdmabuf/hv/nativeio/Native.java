@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.nativeio;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import com.kenai.jffi.MemoryIO;
 import jnr.ffi.LastError;
 import jnr.ffi.LibraryLoader;
@@ -88,6 +90,8 @@ public final class Native
         return UNAVAILABILITY_CAUSE == null;
     }
 
+    @SuppressFBWarnings(value = "MS_EXPOSE_REP",
+        justification = "the load failure, handed out to be reported")
     public static Throwable unavailabilityCause()
     {
         return UNAVAILABILITY_CAUSE;
@@ -101,6 +105,8 @@ public final class Native
         }
     }
 
+    @SuppressFBWarnings(value = "MS_EXPOSE_REP",
+        justification = "the one libc binding, stateless, shared by every caller")
     public static LibC libc()
     {
         ensureAvailability();

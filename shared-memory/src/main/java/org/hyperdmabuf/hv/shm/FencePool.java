@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.util.BitSet;
 
 import static org.hyperdmabuf.hv.shm.FenceSlotDescriptor.ACQUIRE_ERROR_OFFSET;
@@ -22,11 +24,14 @@ public final class FencePool
 {
     private final MemoryWindow fenceTable;
     private final RegionLayout layout;
-    private long ownerWord;
+    /** Changed under the lock by rebind; volatile, since reclaimSession reads it without the lock. */
+    private volatile long ownerWord;
     private final BitSet owned = new BitSet();
     private int hint;
     private long foreignOverwrites;
 
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the pool claims and frees slots in the region's fence table itself, shared with the other peers")
     public FencePool(final MemoryWindow fenceTable, final RegionLayout layout, final int peerId, final long sessionId)
     {
         this.fenceTable = fenceTable;

@@ -1,6 +1,5 @@
 package org.hyperdmabuf.hv.shm;
 
-import org.hyperdmabuf.abi.FenceAbi;
 /**
  * One fence slot of the fence table (ABI.md "Fence table"): an owner word and two timelines, each on its
  * own 64-byte cache line so producer and consumer never write the same line. Values only increase; an

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -37,6 +39,8 @@ public final class MemoryWindow
     }
 
     /** The raw buffer (little-endian, absolute indexing). */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP",
+        justification = "the view of the window itself: callers read and write the shared memory through it (zero copy)")
     public ByteBuffer buffer()
     {
         return buffer;

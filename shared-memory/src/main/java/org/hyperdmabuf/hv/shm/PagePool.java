@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.util.HashMap;
 import java.util.Map;
 
@@ -12,10 +14,13 @@ public final class PagePool
 {
     private final MemoryWindow pageTable;
     private final RegionLayout layout;
-    private long ownerWord;
+    /** Changed under the lock by rebind; volatile, since reclaimSession reads it without the lock. */
+    private volatile long ownerWord;
     private final Map<Long, Long> owned = new HashMap<>(); // first page -> page count
     private long hint;
 
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the pool claims and frees pages in the region's page table itself, shared with the other peers")
     public PagePool(final MemoryWindow pageTable, final RegionLayout layout, final int peerId, final long sessionId)
     {
         this.pageTable = pageTable;

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -24,6 +26,8 @@ public final class RingReader
     private final ByteBuffer scratch;
     private long head;
 
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the ring lives in shared memory: the reader consumes records in place")
     public RingReader(final MemoryWindow ring, final int capacity)
     {
         this.ring = ring;

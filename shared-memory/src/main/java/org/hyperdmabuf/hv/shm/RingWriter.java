@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.nio.ByteBuffer;
 
 import static org.hyperdmabuf.hv.shm.RecordDescriptor.HEADER_LENGTH;
@@ -23,6 +25,8 @@ public final class RingWriter
     private long tail;
 
     /** Attaches to a ring window (capacity + trailer), continuing at the tail found there. */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the ring lives in shared memory: the writer appends records in place")
     public RingWriter(final MemoryWindow ring, final int capacity)
     {
         this.ring = ring;

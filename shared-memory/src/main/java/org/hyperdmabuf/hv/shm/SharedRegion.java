@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.shm;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import java.io.IOException;
 
 import static org.hyperdmabuf.hv.shm.RegionHeaderDescriptor.*;
@@ -193,6 +195,8 @@ public final class SharedRegion
         return formattedByUs;
     }
 
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP",
+        justification = "the control area of the mapped region, which the daemon works on in place")
     public MemoryWindow control()
     {
         return control;

@@ -147,7 +147,8 @@ class FenceTest
             Integer.toString(frames), "--width", "128", "--height", "64", "--buffers", "3", "--wait", wait);
         assertEquals(0, c.waitFor(Duration.ofSeconds(120)), () -> "consumer failed: " + c.output());
         assertEquals(0, p.waitFor(Duration.ofSeconds(30)), () -> "producer failed: " + p.output());
-        assertTrue(c.output().stream().anyMatch(l -> l.startsWith("VERIFIED frames=" + frames + " ")), () -> String.join("\n", c.output()));
+        assertTrue(c.output().stream().anyMatch(l -> l.startsWith("VERIFIED frames=" + frames + " ")),
+            () -> String.join("\n", c.output()));
     }
 
     @Test

@@ -14,7 +14,6 @@ import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ImportedBuffer;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.Poller;
-import org.hyperdmabuf.hv.shm.FenceSlotDescriptor;
 import org.hyperdmabuf.tests.support.Await;
 import org.hyperdmabuf.tests.support.SystemTest;
 import org.hyperdmabuf.tests.support.TwoVmSystem;

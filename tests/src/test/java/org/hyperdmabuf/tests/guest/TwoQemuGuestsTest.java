@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Two real QEMU guests (TCG) run the daemons in guest mode on one region owned by an ivshmem server on this host:
  * guest 1 a sink daemon and a producer, on an {@code ivshmem-doorbell} device attached to the server; guest 2 a
  * source daemon and a consumer, on an {@code ivshmem-plain} device mapping the server's memfd (no interrupts,
- * IVPosition 0, so its id comes from {@code -O peer-id=2}). Both device variants are thus covered in one boot. The guests boot Debian's kernel with a busybox initramfs ({@code packaging/qemu-guest/prepare.sh})
+ * IVPosition 0, so its id comes from {@code -O peer-id=2}). Both device variants are thus covered in one boot. The guests
+ * boot Debian's kernel with a busybox initramfs ({@code packaging/qemu-guest/prepare.sh})
  * and run this JVM and these class paths from the host's root, shared read-only over 9p; a second, writable 9p
  * export (the work directory) carries the scripts, the payload and the results.
  * <p>

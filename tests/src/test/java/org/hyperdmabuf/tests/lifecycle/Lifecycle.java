@@ -33,7 +33,10 @@ final class Lifecycle
 {
     /** Bound on any wait for a state that should come promptly (2 CI cores, many JVMs). */
     static final Duration TIMEOUT = Duration.ofSeconds(20);
-    /** Peer-death detection bound plus margin: no pending wait may outlive it (ABI.md "Liveness", "When the other side goes away"). */
+    /**
+     * Peer-death detection bound plus margin: no pending wait may outlive it (ABI.md "Liveness", "When the other side goes
+     * away").
+     */
     static final Duration DEATH_BOUND = Duration.ofSeconds(3);
     static final int ENOENT = ErrorCode.ENOENT.getNumber();
     static final int EPEERLOST = ErrorCode.EPEERLOST.getNumber();

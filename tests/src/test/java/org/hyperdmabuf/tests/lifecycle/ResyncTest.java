@@ -42,7 +42,6 @@ import static org.hyperdmabuf.tests.lifecycle.Lifecycle.is;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * A daemon that stops (SIGSTOP: a paused, migrated or starved VM) for longer than its peer's liveness timeout
@@ -50,7 +49,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * ring to it, starts a new session by itself, drops everything of the old one and rejoins (ABI.md "Resync"). A
  * checked frame stream runs before, during and after the stall and must go on by itself, every byte checked,
  * within {@link #RESUME_BOUND} of the continue; and an id the stalled source still held must never map pages that
- * the sink has meanwhile given to another buffer. {@code GuestResyncTest} runs the same in kvm-ivshmem guest mode, {@code XenResyncTest} on the xen backend.
+ * the sink has meanwhile given to another buffer. {@code GuestResyncTest} runs the same in kvm-ivshmem guest mode,
+ * {@code XenResyncTest} on the xen backend.
  */
 @SystemTest
 @Timeout(value = 180, unit = TimeUnit.SECONDS)

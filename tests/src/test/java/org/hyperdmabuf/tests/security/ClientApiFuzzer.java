@@ -3,7 +3,6 @@ package org.hyperdmabuf.tests.security;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnknownFieldSet;
-import org.hyperdmabuf.abi.v1.Access;
 import org.hyperdmabuf.abi.v1.Alloc;
 import org.hyperdmabuf.abi.v1.AudioInfo;
 import org.hyperdmabuf.abi.v1.BufferId;

@@ -1,5 +1,7 @@
 package org.hyperdmabuf.hv.xen.emu;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
+
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.EventFd;
 import org.hyperdmabuf.hv.nativeio.MemFd;
@@ -40,7 +42,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *       become unbound and notifies on them are dropped), and {@code @releaseDomain} fires in xenstore after its
  *       {@code /local/domain/<id>} subtree is removed; a new domain gets its xenstore nodes as from the
  *       toolstack ({@link FakeXenstored#introduceDomain});</li>
- *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one map is EINVAL;</li>
+ *   <li>gntalloc's page limit (default 1024), global to each domain's kernel, answers ENOSPC; more than 65536 refs in one
+ *   map is EINVAL;</li>
  *   <li>event channels: unbound -> interdomain binding only by the named remote domain, ENOTCONN for ports of
  *       another file, a delivered port stays masked until unmasked.</li>
  * </ul>
@@ -161,6 +164,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
      * Starts the emulator on {@code socketPath} with a fake xenstored (may be null: none) whose tree it updates
      * on domain death, and gntalloc's global page limit.
      */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the emulator updates the caller's fake xenstored on domain death, as Xen updates xenstore")
     public XenHypervisorEmulator(final String socketPath, final FakeXenstored xenstored, final int gntallocLimit)
         throws NativeIoException
     {

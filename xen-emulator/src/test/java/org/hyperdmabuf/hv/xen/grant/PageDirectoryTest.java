@@ -105,7 +105,8 @@ class PageDirectoryTest extends EmulatedXenTestBase
         Await.until(() -> emulator.gntallocPagesInUse(1) == 0, TIMEOUT, () -> "the partial allocation released");
         try (GrantedBuffer fits = GrantedBuffer.grant(dom1, 2, (long)(LIMIT - 6) * PAGE, true))
         {
-            assertEquals(LIMIT, emulator.gntallocPagesInUse(1), "4090 data pages, their 5 directory pages and the fence page fill the limit");
+            assertEquals(LIMIT, emulator.gntallocPagesInUse(1),
+                "4090 data pages, their 5 directory pages and the fence page fill the limit");
         }
     }
 }
