@@ -26,7 +26,7 @@ final class BenchCommand implements Callable<Integer>
 {
     private static final String HARNESS = "org.hyperdmabuf.bench.Harness";
     private static final List<String> FIGURES = List.of("startup", "fence", "events", "frames", "control", "scale",
-        "peers");
+        "peers", "c");
 
     @Option(names = "--quick", description = "CI-sized run (well under a minute).")
     boolean quick;
@@ -41,7 +41,8 @@ final class BenchCommand implements Callable<Integer>
     Path readme;
 
     @Option(names = "--only", split = ",", paramLabel = "FIGURE",
-        description = "Only these figures: startup, fence, events, frames, control, scale, peers.")
+        description = "Only these figures: startup, fence, events, frames, control, scale, peers, c (the C library's " +
+            "benchmarks; needs meson).")
     List<String> only;
 
     @Option(names = "--receive-thread", description = "Daemons receive peer messages on the backend's own thread, " +
@@ -82,7 +83,8 @@ final class BenchCommand implements Callable<Integer>
             }
         }
         final List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-            "-cp", jar + File.pathSeparator + target.resolve("lib") + File.separator + "*", HARNESS));
+            "-Dhdmabuf.root=" + root, "-cp", jar + File.pathSeparator + target.resolve("lib") + File.separator + "*",
+            HARNESS));
         if (quick)
         {
             cmd.add("--quick");
