@@ -30,11 +30,13 @@ enum {
   PROP_BUFFERS,
   PROP_READ_ONLY,
   PROP_TIMEOUT,
+  PROP_CONSUMER_TIMEOUT,
 };
 
 #define DEFAULT_STREAM "hdmabuf"
 #define DEFAULT_BUFFERS 3
 #define DEFAULT_TIMEOUT 10000
+#define DEFAULT_CONSUMER_TIMEOUT 0
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
@@ -64,6 +66,30 @@ realtime_ns (void)
   return (gint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
 }
 
+/*
+ * Before the first frame of an export: waits for the consumer VM to import it (bounded by
+ * consumer-timeout), so that a sink started before its consumer waits instead of failing once the
+ * slots are full. Says so once per export, on the bus and in the log.
+ */
+static GstFlowReturn
+await_consumer (GstHdmabufSink * self)
+{
+  GError *error = NULL;
+  GstFlowReturn ret;
+
+  if (gst_hdmabuf_out_has_consumer (self->out))
+    return GST_FLOW_OK;
+  GST_INFO_OBJECT (self, "waiting for a consumer in VM %u to import stream \"%s\"",
+      gst_hdmabuf_out_target_vm (self->out), self->stream);
+  gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self),
+          gst_structure_new ("hdmabufsink-waiting-for-consumer", "stream", G_TYPE_STRING, self->stream,
+              "target-vm", G_TYPE_UINT, gst_hdmabuf_out_target_vm (self->out), NULL)));
+  ret = gst_hdmabuf_out_await_consumer (self->out, (gint) MIN (self->consumer_timeout_ms, G_MAXINT), &error);
+  if (ret == GST_FLOW_ERROR)
+    post_error (self, error);
+  return ret;
+}
+
 /* Publishes a frame without payload: the end of the stream, or the switch to new caps. */
 static GstFlowReturn
 publish_end (GstHdmabufSink * self, guint32 kind)
@@ -78,6 +104,8 @@ publish_end (GstHdmabufSink * self, guint32 kind)
 
   memcpy (info.private_data, &priv, sizeof (priv));
   info.private_length = sizeof (priv);
+  if ((ret = await_consumer (self)) != GST_FLOW_OK)
+    return ret;
   ret = gst_hdmabuf_out_take_for_publish (self->out, -1, timeout_of (self), &slot, &error);
   if (ret == GST_FLOW_OK && !gst_hdmabuf_out_publish (self->out, slot, &info, &error))
     ret = GST_FLOW_ERROR;
@@ -226,6 +254,8 @@ gst_hdmabuf_sink_render (GstBaseSink * bsink, GstBuffer * buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("no caps before the first buffer"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  if ((ret = await_consumer (self)) != GST_FLOW_OK)
+    return ret;
   want = slot_of (self, buf);
   ret = gst_hdmabuf_out_take_for_publish (self->out, want, timeout_of (self), &slot, &error);
   if (ret != GST_FLOW_OK) {
@@ -387,6 +417,9 @@ gst_hdmabuf_sink_set_property (GObject * object, guint prop_id, const GValue * v
     case PROP_TIMEOUT:
       self->timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_CONSUMER_TIMEOUT:
+      self->consumer_timeout_ms = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -418,6 +451,9 @@ gst_hdmabuf_sink_get_property (GObject * object, guint prop_id, GValue * value, 
       break;
     case PROP_TIMEOUT:
       g_value_set_uint (value, self->timeout_ms);
+      break;
+    case PROP_CONSUMER_TIMEOUT:
+      g_value_set_uint (value, self->consumer_timeout_ms);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -470,6 +506,11 @@ gst_hdmabuf_sink_class_init (GstHdmabufSinkClass * klass)
       g_param_spec_uint ("timeout", "Timeout", "Milliseconds to wait for the consumer to release a slot "
           "(and to take the last frame at EOS) before failing with an error (0: no limit)",
           0, G_MAXINT, DEFAULT_TIMEOUT, flags));
+  g_object_class_install_property (gobject_class, PROP_CONSUMER_TIMEOUT,
+      g_param_spec_uint ("consumer-timeout", "Consumer timeout", "Milliseconds to wait, before the first "
+          "frame of an export, for the consumer VM to import the stream; the sink waits prerolled and posts "
+          "the element message \"hdmabufsink-waiting-for-consumer\" (0: no limit)",
+          0, G_MAXINT, DEFAULT_CONSUMER_TIMEOUT, flags));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class, "hyperdmabuf sink", "Sink/Video/Audio",
@@ -493,6 +534,7 @@ gst_hdmabuf_sink_init (GstHdmabufSink * self)
   self->stream = g_strdup (DEFAULT_STREAM);
   self->buffers = DEFAULT_BUFFERS;
   self->timeout_ms = DEFAULT_TIMEOUT;
+  self->consumer_timeout_ms = DEFAULT_CONSUMER_TIMEOUT;
   /* A last sample would hold a shared slot the producer needs back. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }

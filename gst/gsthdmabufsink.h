@@ -21,6 +21,7 @@ struct _GstHdmabufSink {
   guint buffers;
   gboolean read_only;
   guint timeout_ms;
+  guint consumer_timeout_ms;
 
   GstHdmabufOut *out;           /* the export of the current caps */
   GstCaps *caps;

@@ -37,6 +37,12 @@ struct _GstHdmabufOut {
   gboolean retired;
   guint64 handed;               /* next frame the pool hands out */
   guint64 published;            /* next frame to publish */
+
+  /* The consumer: its VM's first import of slot 0, as the sink daemon reports it to the export's
+   * owner (a change event with STATE=imported, ABI.md "Events"). */
+  gchar *stream;
+  guint64 subscription;
+  gint consumer_seen;           /* atomic: the pool's waits read it */
 };
 
 static void
@@ -66,6 +72,7 @@ out_free (GstHdmabufOut * out)
   /* Closing the connection frees the allocations (ABI.md "Client disconnect"). */
   hdmabuf_close (out->conn);
   gst_hdmabuf_format_clear (&out->fmt);
+  g_free (out->stream);
   g_free (out->slots);
   g_mutex_clear (&out->lock);
   g_cond_clear (&out->cond);
@@ -87,6 +94,7 @@ gst_hdmabuf_out_new (const gchar * socket_path, guint32 target_vm, const gchar *
   out->refcount = 1;
   out->target_vm = target_vm;
   out->k = k;
+  out->stream = g_strdup (stream);
   out->fmt = *fmt;
   out->fmt.caps_string = g_strdup (fmt->caps_string);
   g_mutex_init (&out->lock);
@@ -138,6 +146,23 @@ gst_hdmabuf_out_new (const gchar * socket_path, guint32 target_vm, const gchar *
   if (fmt->caps_string != NULL)
     tags[n++] = (struct hdmabuf_tag) {GST_HDMABUF_TAG_CAPS, fmt->caps_string};
   tags[n] = (struct hdmabuf_tag) {"slot", slot_text};
+  {
+    /* Before the first EXPORT, so that no import can come before the subscription. */
+    const struct hdmabuf_match matches[] = {
+      {"ACTION", "change", false},
+      {"STATE", "imported|rejected", false},
+      {"TAG_GENERATION", gen_text, false},
+      {"TAG_SLOT", "0", false},
+    };
+    const struct hdmabuf_rule rule = { G_N_ELEMENTS (matches), matches };
+    e = hdmabuf_subscribe (out->conn, &rule, 1, false, &out->subscription);
+    if (e != 0) {
+      set_error (error, GST_RESOURCE_ERROR_FAILED, "subscribing to the imports of stream \"%s\" failed: %s",
+          stream, hdmabuf_strerror (e));
+      out_free (out);
+      return NULL;
+    }
+  }
   md.tags = tags;
   md.n_tags = n + 1;
   md.size = fmt->frame_bytes;
@@ -276,6 +301,82 @@ await_release (GstHdmabufOut * out, guint slot, guint64 value, gint timeout_ms, 
   }
 }
 
+/*
+ * Reads the events that arrived: TRUE once the consumer imported slot 0 (then unsubscribes); FALSE
+ * with error set when its VM rejected the export.
+ */
+static gboolean
+read_import_events (GstHdmabufOut * out, gint wait_ms, GError ** error)
+{
+  struct hdmabuf_event *ev;
+
+  while (!g_atomic_int_get (&out->consumer_seen) && hdmabuf_next_event (out->conn, wait_ms, &ev) == 0) {
+    const gchar *state = hdmabuf_event_get (ev, "STATE");
+
+    if (ev->subscription_id == out->subscription && g_strcmp0 (state, "rejected") == 0) {
+      struct hdmabuf_buffer_info *info = NULL;
+      hdmabuf_query (out->conn, &out->slots[0].exported.id, &info);
+      set_error (error, GST_RESOURCE_ERROR_OPEN_WRITE, "VM %u rejected stream \"%s\": %s", out->target_vm,
+          out->stream, info != NULL && info->state != NULL ? info->state : "(no reason given)");
+      hdmabuf_buffer_info_free (info);
+      hdmabuf_event_free (ev);
+      return FALSE;
+    }
+    if (ev->subscription_id == out->subscription && g_strcmp0 (state, "imported") == 0) {
+      g_atomic_int_set (&out->consumer_seen, TRUE);
+      hdmabuf_unsubscribe (out->conn, out->subscription);
+      g_mutex_lock (&out->lock);
+      g_cond_broadcast (&out->cond);
+      g_mutex_unlock (&out->lock);
+    }
+    hdmabuf_event_free (ev);
+    wait_ms = 0;
+  }
+  return TRUE;
+}
+
+gboolean
+gst_hdmabuf_out_has_consumer (GstHdmabufOut * out)
+{
+  GError *ignored = NULL;
+
+  read_import_events (out, 0, &ignored);
+  g_clear_error (&ignored);
+  return g_atomic_int_get (&out->consumer_seen);
+}
+
+GstFlowReturn
+gst_hdmabuf_out_await_consumer (GstHdmabufOut * out, gint timeout_ms, GError ** error)
+{
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = timeout_ms > 0 ? start + (gint64) timeout_ms * 1000 : -1;
+
+  for (;;) {
+    gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
+
+    if (!read_import_events (out, (gint) CLAMP (left, 0, WAIT_SLICE_MS), error))
+      return GST_FLOW_ERROR;
+    if (g_atomic_int_get (&out->consumer_seen)) {
+      GST_INFO ("stream \"%s\": the consumer in VM %u imported it after %" G_GINT64_FORMAT " ms", out->stream,
+          out->target_vm, (g_get_monotonic_time () - start) / 1000);
+      return GST_FLOW_OK;
+    }
+    if (deadline >= 0 && g_get_monotonic_time () >= deadline) {
+      set_error (error, GST_RESOURCE_ERROR_NOT_FOUND, "no consumer in VM %u imported stream \"%s\" within %d ms",
+          out->target_vm, out->stream, timeout_ms);
+      return GST_FLOW_ERROR;
+    }
+    if (g_atomic_int_get (&out->flushing))
+      return GST_FLOW_FLUSHING;
+  }
+}
+
+guint32
+gst_hdmabuf_out_target_vm (GstHdmabufOut * out)
+{
+  return out->target_vm;
+}
+
 /* Claims slot of frame (lock held on entry and exit), then waits for the consumer. */
 static GstFlowReturn
 claim (GstHdmabufOut * out, guint64 frame, gboolean by_pool, gint timeout_ms, GError ** error)
@@ -289,6 +390,11 @@ claim (GstHdmabufOut * out, guint64 frame, gboolean by_pool, gint timeout_ms, GE
     if (deadline < 0)
       g_cond_wait (&out->cond, &out->lock);
     else if (!g_cond_wait_until (&out->cond, &out->lock, deadline)) {
+      if (!g_atomic_int_get (&out->consumer_seen)) {
+        /* The sink holds the slot's frame until a consumer comes, bounded by its consumer-timeout. */
+        deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+        continue;
+      }
       set_error (error, GST_RESOURCE_ERROR_BUSY, "slot %u stayed in use for %d ms (an upstream element "
           "holds a buffer of it)", slot, timeout_ms);
       return GST_FLOW_ERROR;

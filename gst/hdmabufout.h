@@ -28,6 +28,16 @@ GstMemory *gst_hdmabuf_out_wrap_slot (GstHdmabufOut * out, guint slot);
 /* The slot whose content starts at data, or -1. */
 gint gst_hdmabuf_out_slot_at (GstHdmabufOut * out, gconstpointer data);
 guint8 *gst_hdmabuf_out_slot_data (GstHdmabufOut * out, guint slot);
+guint32 gst_hdmabuf_out_target_vm (GstHdmabufOut * out);
+
+/* Whether the consumer VM imported this export (slot 0) yet; does not wait. */
+gboolean gst_hdmabuf_out_has_consumer (GstHdmabufOut * out);
+/*
+ * Waits until the consumer VM imported this export (timeout_ms <= 0: no limit). GST_FLOW_FLUSHING
+ * when set_flushing interrupts; GST_FLOW_ERROR with error set on the timeout or when the consumer
+ * VM rejected the export.
+ */
+GstFlowReturn gst_hdmabuf_out_await_consumer (GstHdmabufOut * out, gint timeout_ms, GError ** error);
 
 /*
  * Takes the slot of the next frame to hand to upstream (the pool), waiting until the consumer

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "copy-pool.h"
+#include "copy-reason.h"
 #include "stream.h"
 
 enum status {
@@ -115,22 +116,18 @@ static void slot_released(struct shm_buffer *b, void *data)
         fprintf(stderr, "hdmabuf-wayland: release fence: %s\n", hdmabuf_strerror(e));
 }
 
-static const char *copy_reason(struct viewer *v, bool forced)
+static const char *lend_or_copy(struct viewer *v, bool forced)
 {
-    if (forced)
-        return "--copy";
-    if (v->s.k < 3)
-        return "the stream has fewer than 3 buffers, and the compositor holds one until the next is attached";
-    if (strcmp(v->backend, "xen") == 0)
-        return "the xen backend's fd (gntdev) cannot be mapped by the compositor at the buffer's offset";
-    for (uint32_t i = 0; i < v->s.k; i++) {
-        const struct hdmabuf_mapping *m = &v->s.slots[i].imp->buffer;
-        if (m->read_only)
-            return "the imports are read-only, and the compositor maps wl_shm pools read-write";
-        if (m->offset + m->length > INT32_MAX)
-            return "a buffer ends beyond 2^31-1 bytes into its fd, past wl_shm's int32 pool size";
-    }
-    return NULL;
+    struct hdmabuf_mapping *buffers = calloc(v->s.k, sizeof(*buffers));
+    const char *why;
+
+    if (buffers == NULL)
+        return "out of memory";
+    for (uint32_t i = 0; i < v->s.k; i++)
+        buffers[i] = v->s.slots[i].imp->buffer;
+    why = copy_reason(forced, v->backend, buffers, v->s.k);
+    free(buffers);
+    return why;
 }
 
 static void lent_fini(struct viewer *v)
@@ -160,7 +157,7 @@ static enum status stream_start(struct viewer *v, bool force_copy)
             "(stream '%s')\n", fourcc_name(im->fourcc, name), v->s.name);
         return STATUS_REFUSED;
     }
-    v->copy_reason = copy_reason(v, force_copy);
+    v->copy_reason = lend_or_copy(v, force_copy);
     if (v->copy_reason != NULL) {
         if (v->said_reason == NULL || strcmp(v->said_reason, v->copy_reason) != 0)
             fprintf(stderr, "hdmabuf-wayland: copying each frame into a pool of its own: %s\n", v->copy_reason);

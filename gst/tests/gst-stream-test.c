@@ -11,7 +11,12 @@
  *                                                  wl_buffers waylandsink made from our memory, and its copies)
  *   gst-stream-test has-element NAME               exit 0 when GStreamer finds the element, 77 when it does not
  *   gst-stream-test kill STREAM                    consumes a producer it starts, SIGKILLs it, expects the end
- *   gst-stream-test stall STREAM                   produces to nobody: the sink must fail once the slots are full
+ *   gst-stream-test stall STREAM                   produces to a consumer that keeps every frame: the sink must
+ *                                                  fail once the slots are full
+ *   gst-stream-test wait-consumer STREAM           the sink starts alone and waits; then a consumer in this process
+ *                                                  must get every frame
+ *   gst-stream-test consumer-timeout STREAM        the sink starts alone with consumer-timeout=1000: it must fail
+ *                                                  naming the stream and the VM
  *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
  *                                                  dies"): the sink must fail naming that VM
  *
@@ -384,7 +389,7 @@ offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 is-live=%d ! appsink name=out sync=false",
+  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d ! appsink name=out sync=false",
       stream, live);
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
@@ -566,28 +571,147 @@ kill_producer (const gchar * self_path, const gchar * stream)
   return 0;
 }
 
-/* Nobody consumes: after K frames the sink waits for a release that never comes, and fails. */
-static int
-stall (const gchar * stream)
+/* A pattern source -> hdmabufsink with prop = value, playing. */
+static GstElement *
+start_producer (const gchar * stream, const gchar * prop, guint value)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = g_object_new (pattern_src_get_type (), NULL);
   GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
   const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
-  gint64 start = g_get_monotonic_time ();
-  gchar *why = NULL;
 
-  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE,
-      "timeout", 1000, NULL);
+  if (sink == NULL)
+    FAIL ("no hdmabufsink (GST_PLUGIN_PATH?)");
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE, prop, value, NULL);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
   gst_element_link (src, sink);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release") == NULL)
+  return pipeline;
+}
+
+/* The consumer imports the stream but keeps every frame (an appsink nobody pulls, no copy of a held
+ * frame): after K frames the sink waits for a release that never comes, and fails. */
+static int
+stall (const gchar * stream)
+{
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s copy-held-after=0 ! appsink", stream);
+  GstElement *consumer = gst_parse_launch (desc, NULL);
+  gint64 start = g_get_monotonic_time ();
+  GstElement *pipeline;
+  gchar *why = NULL;
+
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  pipeline = start_producer (stream, "timeout", 1000);
+  if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release slot 0 within 1000 ms") == NULL)
     FAIL ("the stalled sink did not fail as expected: %s", why != NULL ? why : "EOS");
   printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, (g_get_monotonic_time () - start) / 1000);
   g_free (why);
+  g_free (desc);
+  gst_element_set_state (consumer, GST_STATE_NULL);
   gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (consumer);
   gst_object_unref (pipeline);
+  return 0;
+}
+
+/* Pops the sink's "waiting for a consumer" message, checking what it names; FALSE when none came. */
+static gboolean
+pop_waiting (GstBus * bus, GstClockTime timeout, const gchar * stream)
+{
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, timeout, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+  const GstStructure *st = msg != NULL ? gst_message_get_structure (msg) : NULL;
+  const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
+  guint target = 0;
+
+  if (msg == NULL)
+    return FALSE;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    FAIL ("an error instead of waiting for the consumer");
+  if (!gst_structure_has_name (st, "hdmabufsink-waiting-for-consumer")
+      || g_strcmp0 (gst_structure_get_string (st, "stream"), stream) != 0
+      || !gst_structure_get_uint (st, "target-vm", &target) || target != (guint) atoi (vm))
+    FAIL ("unexpected element message %" GST_PTR_FORMAT, st);
+  gst_message_unref (msg);
+  return TRUE;
+}
+
+/*
+ * The sink starts before its consumer (consumer-timeout 0, timeout 1000 ms): it prerolls, says once
+ * that it waits, fails not even after twice its timeout, and streams every frame once the consumer
+ * comes.
+ */
+static int
+wait_for_consumer (const gchar * stream)
+{
+  GstElement *producer = start_producer (stream, "timeout", 1000);
+  GstBus *bus = gst_element_get_bus (producer);
+  GstClockTime pts = 0;
+  GstAppSink *out;
+  GstElement *consumer;
+  GstState state;
+  GstMessage *msg;
+  gchar *why = NULL;
+
+  if (gst_element_get_state (producer, &state, NULL, STEP_TIMEOUT) != GST_STATE_CHANGE_SUCCESS
+      || state != GST_STATE_PLAYING)
+    FAIL ("the producer did not preroll and play without a consumer");
+  if (!pop_waiting (bus, STEP_TIMEOUT, stream))
+    FAIL ("no message that the sink waits for a consumer");
+  msg = gst_bus_timed_pop_filtered (bus, 2 * GST_SECOND, GST_MESSAGE_ERROR | GST_MESSAGE_EOS);
+  if (msg != NULL)
+    FAIL ("the sink ended while it waited for the consumer: %s", GST_MESSAGE_TYPE_NAME (msg));
+  printf ("producer: prerolled, waited 2 s for a consumer without an error\n");
+  consumer = consumer_pipeline (stream, FALSE, &out);
+  /* The frames were ready at once: no copy of a held one (no PTS) on a slow pull. */
+  gst_child_proxy_set (GST_CHILD_PROXY (consumer), "src::copy-held-after", 0, NULL);
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  for (guint64 n = 0; n < phases[0].frames; n++) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
+    if (sample == NULL)
+      FAIL ("frame %" G_GUINT64_FORMAT " did not arrive", n);
+    check_sample (sample, n, &phases[0], pts, FALSE);
+    gst_sample_unref (sample);
+    pts += phases[0].duration;
+  }
+  if (!await_end (producer, STEP_TIMEOUT, &why) || !await_end (consumer, STEP_TIMEOUT, &why))
+    FAIL ("no EOS after the consumer came: %s", why);
+  if (pop_waiting (bus, 0, stream))
+    FAIL ("the sink said more than once that it waits");
+  printf ("consumer: all %u frames, bit-exact and in order, then EOS on both ends\n", phases[0].frames);
+  gst_element_set_state (consumer, GST_STATE_NULL);
+  gst_element_set_state (producer, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (consumer);
+  gst_object_unref (bus);
+  gst_object_unref (producer);
+  return 0;
+}
+
+/* consumer-timeout 1000 ms and no consumer: after it, an element error naming the stream and the VM. */
+static int
+consumer_timeout (const gchar * stream)
+{
+  gint64 start = g_get_monotonic_time ();
+  GstElement *producer = start_producer (stream, "consumer-timeout", 1000);
+  GstBus *bus = gst_element_get_bus (producer);
+  gchar *want = g_strdup_printf ("no consumer in VM %s imported stream \"%s\" within 1000 ms",
+      g_getenv ("HDMABUF_TEST_SOURCE_VM"), stream);
+  gint64 took;
+  gchar *why = NULL;
+
+  if (!pop_waiting (bus, STEP_TIMEOUT, stream))
+    FAIL ("no message that the sink waits for a consumer");
+  if (await_end (producer, STEP_TIMEOUT, &why) || strstr (why, want) == NULL)
+    FAIL ("the sink did not fail with \"%s\": %s", want, why != NULL ? why : "EOS");
+  took = (g_get_monotonic_time () - start) / 1000;
+  if (took < 1000)
+    FAIL ("the sink failed after %" G_GINT64_FORMAT " ms, before its consumer-timeout", took);
+  printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, took);
+  g_free (why);
+  g_free (want);
+  gst_element_set_state (producer, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (producer);
   return 0;
 }
 
@@ -823,10 +947,17 @@ main (int argc, char **argv)
     return check_leaks (kill_producer (argv[0], argv[2]));
   if (strcmp (argv[1], "kill-consumer-vm") == 0)
     return check_leaks (kill_consumer_vm (argv[2]));
-  if (strcmp (argv[1], "stall") == 0) {
-    gchar *phase[] = { (gchar *) "RGBA:64x48:1000", NULL };
+  if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
+      || strcmp (argv[1], "consumer-timeout") == 0) {
+    gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30" : "RGBA:64x48:1000"),
+      NULL
+    };
     parse_phases (phase, 1);
-    return check_leaks (stall (argv[2]));
+    if (strcmp (argv[1], "stall") == 0)
+      return check_leaks (stall (argv[2]));
+    if (strcmp (argv[1], "wait-consumer") == 0)
+      return check_leaks (wait_for_consumer (argv[2]));
+    return check_leaks (consumer_timeout (argv[2]));
   }
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
   copy = argc > 3 && strcmp (argv[3], "copy") == 0;

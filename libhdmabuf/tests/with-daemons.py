@@ -15,8 +15,8 @@ run directory and points HDMABUF_PY_GEN at them (examples/python needs them).
 Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing
 (or, for {java_tests}, the tests module's compiled classes: mvn test-compile -pl tests -am).
 
-usage: with-daemons.py --root REPO [--vectors N] [--policy FILE [--source-policy FILE]] [--python-gen]
-                       [--bg 'CMD'] [--bg-ready WORD] [--timeout S] -- CMD [ARG]...
+usage: with-daemons.py --root REPO [--vectors N] [--region-size SIZE] [--policy FILE [--source-policy FILE]]
+                       [--python-gen] [--bg 'CMD'] [--bg-ready WORD] [--timeout S] -- CMD [ARG]...
 """
 import argparse
 import os
@@ -91,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--root', required=True)
     ap.add_argument('--vectors', type=int, default=None, help='doorbell vectors per peer (server default 16)')
+    ap.add_argument('--region-size', default='64M', help='the ivshmem region (default 64M)')
     ap.add_argument('--policy', default=None, help='the policy file of both daemons (default: none, permissive)')
     ap.add_argument('--source-policy', default=None, help='the source daemon\'s policy file instead of --policy')
     ap.add_argument('--bg', action='append', default=[], help='a command to run in the background')
@@ -127,7 +128,7 @@ def main():
                             str(proto / 'client.proto')], check=True, timeout=START_TIMEOUT)
             env['HDMABUF_PY_GEN'] = str(gen)
         ivshmem = f'{run_dir}/ivshmem.sock'
-        server = ['server', '--socket', ivshmem, '--size', '64M', '--max-id', '7']
+        server = ['server', '--socket', ivshmem, '--size', a.region_size, '--max-id', '7']
         if a.vectors is not None:
             server += ['--vectors', str(a.vectors)]
         children.append(Child('server', cli + server, env))

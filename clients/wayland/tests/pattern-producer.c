@@ -2,9 +2,12 @@
 /*
  * pattern-producer: a frame stream of the test pattern (pattern.h), the frame number as its
  * counter, through libhdmabuf's frame producer, as fast as the consumer releases frames.
- * usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE]
+ * usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE] [buffers=K]
+ *                         [resize=N:WIDTHxHEIGHT:FOURCC]
  *   ro: export read-only; fps: at most N frames a second, as a camera would;
- *   log: a file getting "FRAME CLOCK_MONOTONIC-ns" per frame published.
+ *   log: a file getting "FRAME CLOCK_MONOTONIC-ns" per frame published; buffers: K (default 3);
+ *   resize: after N frames, drain and withdraw the buffers and go on (the counter too) in new ones
+ *   of that size and format under the same stream name (prints "RESIZED frame=N").
  * Prints READY once exported; on SIGTERM it drains (waits until every frame is released) and
  * prints "SENT frames=N max_wait_ms=M" (the longest wait for a free buffer once the consumer
  * runs, i.e. after the first rounds).
@@ -13,6 +16,7 @@
 #define _GNU_SOURCE
 #include <hyperdmabuf/hdmabuf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,7 @@
 
 #include "pattern.h"
 
-#define BUFFERS 3
+#define BUFFERS 3 /* default K */
 #define STALL_MS 5000
 
 static volatile sig_atomic_t quit;
@@ -30,6 +34,14 @@ static void on_signal(int sig)
 {
     (void)sig;
     quit = 1;
+}
+
+static void set_image(struct hdmabuf_image *image, const char *fourcc, bool *bgr)
+{
+    image->fourcc = (uint32_t)fourcc[0] | (uint32_t)fourcc[1] << 8 | (uint32_t)fourcc[2] << 16 |
+                    (uint32_t)fourcc[3] << 24;
+    image->planes[0].stride = image->width * 4;
+    *bgr = fourcc[0] == 'A' || fourcc[0] == 'X' ? fourcc[1] == 'B' : false;
 }
 
 static int64_t now_ns(void)
@@ -52,12 +64,16 @@ int main(int argc, char **argv)
     hdmabuf_conn *conn = NULL;
     hdmabuf_frame_producer *out = NULL;
     int64_t max_wait = 0;
-    uint64_t n = 0;
+    uint64_t n = 0, resize_at = UINT64_MAX;
+    struct hdmabuf_image resized = { .n_planes = 1 };
+    char resized_fourcc[5] = "";
+    uint32_t k = BUFFERS;
     bool bgr;
     int e;
 
     if (argc < 5 || sscanf(argv[3], "%ux%u", &image.width, &image.height) != 2 || strlen(argv[4]) != 4) {
-        fprintf(stderr, "usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE]\n");
+        fprintf(stderr, "usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE] "
+            "[buffers=K] [resize=N:WIDTHxHEIGHT:FOURCC]\n");
         return 1;
     }
     for (int i = 5; i < argc; i++) {
@@ -67,11 +83,16 @@ int main(int argc, char **argv)
             fps = strtod(argv[i] + 4, NULL);
         else if (strncmp(argv[i], "log=", 4) == 0)
             log_path = argv[i] + 4;
+        else if (strncmp(argv[i], "buffers=", 8) == 0)
+            k = (uint32_t)strtoul(argv[i] + 8, NULL, 10);
+        else if (strncmp(argv[i], "resize=", 7) == 0 &&
+                 sscanf(argv[i] + 7, "%" SCNu64 ":%ux%u:%4s", &resize_at, &resized.width, &resized.height,
+                     resized_fourcc) != 4) {
+            fprintf(stderr, "pattern-producer: resize=N:WIDTHxHEIGHT:FOURCC\n");
+            return 1;
+        }
     }
-    image.fourcc = (uint32_t)argv[4][0] | (uint32_t)argv[4][1] << 8 | (uint32_t)argv[4][2] << 16 |
-                   (uint32_t)argv[4][3] << 24;
-    image.planes[0].stride = image.width * 4;
-    bgr = argv[4][0] == 'A' || argv[4][0] == 'X' ? argv[4][1] == 'B' : false;
+    set_image(&image, argv[4], &bgr);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     if (log_path != NULL && (log = fopen(log_path, "w")) == NULL) {
@@ -80,7 +101,7 @@ int main(int argc, char **argv)
     }
     e = hdmabuf_connect_role("sink", &conn);
     if (e == 0)
-        e = hdmabuf_frame_producer_create(conn, (uint32_t)strtoul(argv[1], NULL, 0), argv[2], BUFFERS,
+        e = hdmabuf_frame_producer_create(conn, (uint32_t)strtoul(argv[1], NULL, 0), argv[2], k,
             (uint64_t)image.planes[0].stride * image.height, &md,
             read_only ? HDMABUF_ACCESS_READ_ONLY : HDMABUF_ACCESS_READ_WRITE, HDMABUF_WAIT_ADAPTIVE, &out);
     if (e == 0) {
@@ -91,6 +112,25 @@ int main(int argc, char **argv)
     while (e == 0 && !quit) {
         void *frame;
         int64_t t0 = now_ns(), waited, published;
+        if (n == resize_at) {
+            /* Every frame back, then new buffers of the new size: the consumer re-imports. */
+            if ((e = hdmabuf_frame_producer_drain(out, STALL_MS)) != 0)
+                break;
+            hdmabuf_frame_producer_destroy(out);
+            out = NULL;
+            image.width = resized.width;
+            image.height = resized.height;
+            set_image(&image, resized_fourcc, &bgr);
+            e = hdmabuf_frame_producer_create(conn, (uint32_t)strtoul(argv[1], NULL, 0), argv[2], k,
+                (uint64_t)image.planes[0].stride * image.height, &md,
+                read_only ? HDMABUF_ACCESS_READ_ONLY : HDMABUF_ACCESS_READ_WRITE, HDMABUF_WAIT_ADAPTIVE, &out);
+            if (e != 0)
+                break;
+            printf("RESIZED frame=%llu size=%ux%u format=%s\n", (unsigned long long)n, image.width, image.height,
+                resized_fourcc);
+            fflush(stdout);
+            t0 = now_ns();
+        }
         e = hdmabuf_frame_producer_begin(out, STALL_MS, &frame);
         if (e == -ETIMEDOUT) {
             printf("STALLED frame=%llu: no buffer released within %d ms\n", (unsigned long long)n, STALL_MS);
@@ -104,7 +144,7 @@ int main(int argc, char **argv)
         if (e != 0)
             break;
         waited = now_ns() - t0;
-        if (n >= 2 * BUFFERS) /* the first rounds wait for the consumer to import */
+        if (n >= 2 * k && (n < resize_at || n >= resize_at + 2 * k)) /* the first rounds wait for the import */
             max_wait = waited > max_wait ? waited : max_wait;
         if (fps > 0) {
             struct timespec until;

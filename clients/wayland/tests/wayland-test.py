@@ -13,8 +13,12 @@ pattern-producer. Every step has a timeout.
 3. the stream comes back (XRGB8888) and its producer is killed: the client keeps the last frame
    (unchanging, exact), Weston stays up;
 4. it comes back read-only as 160x120 XBGR8888: the client copies, says why once, shows it;
-5. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
-6. Weston goes away: a waiting client exits 1.
+5. a stream of 2 buffers: the client copies, says why once, shows it; the producer never waits long;
+6. the producer changes size and format mid-stream (new buffers after 30 frames): the client
+   re-imports, makes new pools, and the screen shows the new size's pattern, counter >= 30;
+7. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
+8. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
+   connection was lost (a third party cannot make headless Weston send xdg_toplevel.close).
 
 usage: wayland-test.py HDMABUF_WAYLAND PATTERN_PRODUCER WORK_DIR
 """
@@ -199,8 +203,31 @@ def main():
                                                                          vm, work))
 
 
+def copied_stream(env, work, client, start_producer, stream_text, reason, area, name):
+    """A stream the client must copy: its STREAM line, two exact screenshots of area (x0, y0, w, h)
+    with an advancing counter, the reason said once; then the producer stops and drains, having
+    never waited a second for a buffer. Returns the two counters and the producer's SENT line."""
+    mark = len(client.lines)
+    prod = start_producer()
+    line = client.wait_line('STREAM', after=mark)
+    assert stream_text in line, line
+    counters = []
+    for i in (1, 2):
+        time.sleep(1)
+        counters.append(check_pattern(screenshot(env, work, f'{name}-{i}')[1], *area))
+    assert counters[1] > counters[0], f'the counter did not advance: {counters}'
+    assert client.count(reason) == 1, f'the reason "{reason}" is not said exactly once'
+    mark = len(client.lines)
+    prod.stop()
+    assert prod.proc.returncode == 0, f'{prod.name} failed (STALLED: its drain waited for a buffer?)'
+    sent = prod.wait_line('SENT')
+    assert float(sent.split('max_wait_ms=')[1]) < 1000, f'{prod.name} waited long for a buffer: {sent}'
+    client.wait_line('ENDED', after=mark)
+    return counters, sent
+
+
 def check_client(env, start, weston, client_bin, producer_bin, vm, work):
-    """Steps 0 to 6 (the docstring's)."""
+    """Steps 0 to 8 (the docstring's)."""
     def producer(name, *args):
         p = start(name, [producer_bin, vm, 'wl', *args])
         p.wait_line('READY')
@@ -266,42 +293,61 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     print(f'ok 3: producer killed, frame {c4} kept', flush=True)
 
     # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
-    mark = len(client.lines)
-    prod = producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30')
-    line = client.wait_line('STREAM', after=mark)
-    assert 'size=160x120 format=XB24 path=copy' in line, line
-    time.sleep(1)
-    x0, y0 = (OUT_W - 160) // 2, (OUT_H - 120) // 2
-    c6 = check_pattern(screenshot(env, work, 'shot6')[1], x0, y0, 160, 120)
-    time.sleep(1)
-    c7 = check_pattern(screenshot(env, work, 'shot7')[1], x0, y0, 160, 120)
-    assert c7 > c6, f'the counter did not advance: {c6} then {c7}'
+    small = ((OUT_W - 160) // 2, (OUT_H - 120) // 2, 160, 120)
+    (c6, c7), sent = copied_stream(env, work, client, lambda: producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30'),
+                                   'size=160x120 format=XB24 path=copy', 'read-only', small, 'shot-ro')
     assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
-    assert client.count('read-only') == 1, 'no read-only reason'
-    mark = len(client.lines)
-    prod.stop()
-    assert prod.proc.returncode == 0, 'producer 3 failed'
-    sent = prod.wait_line('SENT')
-    assert float(sent.split('max_wait_ms=')[1]) < 1000, f'producer 3 waited long for a buffer: {sent}'
-    client.wait_line('ENDED', after=mark)
     print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
 
-    # 5. A format wl_shm cannot show: refused by name.
-    prod = producer('producer-4', '64x64', 'NV12')
+    # 5. Two buffers: copied, since the compositor holds one until the next is attached.
+    (c8, c9), sent = copied_stream(env, work, client,
+                                   lambda: producer('producer-5', f'{OUT_W}x{OUT_H}', 'AR24', 'buffers=2', 'fps=30'),
+                                   'buffers=2 size=320x240 format=AR24 path=copy', 'fewer than 3 buffers',
+                                   (0, 0, OUT_W, OUT_H), 'shot-k2')
+    print(f'ok 5: 2 buffers copied, counter {c8} -> {c9}; {sent}', flush=True)
+
+    # 6. Size and format change mid-stream: new buffers under the same name, new pools in the client.
+    mark = len(client.lines)
+    prod = producer('producer-6', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30', 'resize=30:160x120:XB24')
+    line = client.wait_line('STREAM', after=mark)
+    assert 'buffers=3 size=320x240 format=AR24 path=zero-copy' in line, line
+    prod.wait_line('RESIZED frame=30')
+    client.wait_line('STREAM name=wl buffers=3 size=160x120 format=XB24 path=zero-copy', after=mark)
+    time.sleep(1)
+    c10 = check_pattern(screenshot(env, work, 'shot-resized-1')[1], *small)
+    time.sleep(1)
+    c11 = check_pattern(screenshot(env, work, 'shot-resized-2')[1], *small)
+    assert 30 <= c10 < c11, f'not the resized stream\'s frames: {c10} then {c11}'
+    mark = len(client.lines)
+    prod.stop()
+    assert prod.proc.returncode == 0, 'producer 6 failed (STALLED: a buffer of the first size was kept?)'
+    client.wait_line('ENDED', after=mark)
+    print(f'ok 6: resized mid-stream to 160x120 XB24, zero copy, counter {c10} -> {c11}', flush=True)
+
+    # 7. A format wl_shm cannot show: refused by name.
+    prod = producer('producer-7', '64x64', 'NV12')
     assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
     assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
     prod.kill()
     screenshot(env, work, 'shot8')  # the compositor still answers
     assert weston.proc.poll() is None, 'weston exited'
-    print('ok 5: NV12 refused, exit 2', flush=True)
+    print('ok 7: NV12 refused, exit 2', flush=True)
 
-    # 6. The compositor goes away under a waiting client: exit 1.
-    client = start('client-2', [client_bin, '--stream', 'none'])
-    client.wait_line('READY')
-    weston.stop()
-    assert client.proc.wait(STEP) == 1, 'client did not exit 1 when the compositor went away'
-    print('ok 6: compositor gone, client exit 1', flush=True)
-    print('6 passed, 0 failed', flush=True)
+    # 8. The compositor dies under a streaming client and a waiting one: both exit 1 and say why.
+    prod = producer('producer-8', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
+    streaming = start('client-2', [client_bin, '--stream', 'wl', '--fullscreen'])
+    streaming.wait_line('STREAM')
+    waiting = start('client-3', [client_bin, '--stream', 'none'])
+    waiting.wait_line('READY')
+    weston.kill()
+    for c in (streaming, waiting):
+        assert c.proc.wait(STEP) == 1, f'{c.name} did not exit 1 when the compositor went away'
+        assert c.count('hdmabuf-wayland: compositor: connection lost') == 1, f'{c.name} did not say why'
+    line = streaming.wait_line('EXIT')
+    assert line.startswith('EXIT status=1 '), line
+    prod.kill()
+    print(f'ok 8: compositor killed, both clients exit 1; {line}', flush=True)
+    print('8 passed, 0 failed', flush=True)
     return 0
 
 
