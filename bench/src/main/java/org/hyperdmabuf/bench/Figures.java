@@ -7,7 +7,8 @@ final class Figures
 {
     /**
      * Start-up runs before the shared daemons exist (it starts its own), peers after they stopped (it starts 16 of
-     * its own) and c (the C library's programs, with daemons of their own) after it; the others measure
+     * its own) and c and gst (the C library's and the GStreamer elements' programs, with daemons of
+     * their own) after it; the others measure
      * through the shared daemons.
      */
     static final List<Figure> ALL = List.of(
@@ -18,7 +19,8 @@ final class Figures
         new Figure("control", true, ControlFigure::run),
         new Figure("scale", true, ScaleFigure::run),
         new Figure("peers", false, PeersFigure::run),
-        new Figure("c", false, CLibraryFigure::run));
+        new Figure("c", false, CLibraryFigure::run),
+        new Figure("gst", false, GstFigure::run));
 
     private Figures()
     {

@@ -26,7 +26,7 @@ final class BenchCommand implements Callable<Integer>
 {
     private static final String HARNESS = "org.hyperdmabuf.bench.Harness";
     private static final List<String> FIGURES = List.of("startup", "fence", "events", "frames", "control", "scale",
-        "peers", "c");
+        "peers", "c", "gst");
 
     @Option(names = "--quick", description = "CI-sized run (well under a minute).")
     boolean quick;
@@ -42,7 +42,7 @@ final class BenchCommand implements Callable<Integer>
 
     @Option(names = "--only", split = ",", paramLabel = "FIGURE",
         description = "Only these figures: startup, fence, events, frames, control, scale, peers, c (the C library's " +
-            "benchmarks; needs meson).")
+            "benchmarks; needs meson), gst (hdmabufsink/hdmabufsrc against shmsink/shmsrc).")
     List<String> only;
 
     @Option(names = "--receive-thread", description = "Daemons receive peer messages on the backend's own thread, " +
