@@ -2,11 +2,18 @@ package org.hyperdmabuf.daemon;
 
 import io.netty.channel.EventLoop;
 import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 
-/** What a role gets from the runtime. */
-public record DaemonContext(String name, HypervisorBackend backend, EventLoop loop, EventHub events,
-    PeerMessenger messenger, FenceWaits fenceWaits, FenceWakes fenceWakes, PolicyHolder policy)
+/**
+ * What a role gets from the runtime. {@code fences}, {@code doorbells} and {@code wakeups} are the backend's fence
+ * capabilities, looked up once by the runtime: the backend's own, or the refusals of a backend without them.
+ */
+public record DaemonContext(String name, HypervisorBackend backend, FenceSlots fences, PeerFenceDoorbells doorbells,
+    DirectFenceWakeups wakeups, EventLoop loop, EventHub events, PeerMessenger messenger, FenceWaits fenceWaits,
+    FenceWakes fenceWakes, PolicyHolder policy)
 {
     /** DEVPATH of a buffer in events: {@code /hyperdmabuf/vm<exporter>/<id>}. */
     public static String devpath(final int exporterVm, final String bufferId)
@@ -22,7 +29,7 @@ public record DaemonContext(String name, HypervisorBackend backend, EventLoop lo
     {
         try
         {
-            return backend.openFenceDoorbell(peerVm, vector);
+            return wakeups.openFenceDoorbell(peerVm, vector);
         }
         catch (final BackendException e)
         {
@@ -36,12 +43,12 @@ public record DaemonContext(String name, HypervisorBackend backend, EventLoop lo
      */
     public void ringWaiters(final int peerVm, final FenceTimeline timeline)
     {
-        backend.ringFence(peerVm, timeline.wakeMask());
+        doorbells.ringFence(peerVm, timeline.wakeMask());
     }
 
     /** After this daemon closed {@code timeline}, one of ours: wakes the local clients polling it themselves. */
     public void wakeLocalWaiters(final FenceTimeline timeline)
     {
-        backend.wakeLocal(timeline.wakeMask());
+        wakeups.wakeLocal(timeline.wakeMask());
     }
 }

@@ -15,8 +15,11 @@ import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.daemon.policy.PolicyException;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
+import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,11 +102,13 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         this.loop = group.next();
         this.fenceWaits = new FenceWaits(loop);
-        this.fenceWakes = new FenceWakes(backend);
+        final DirectFenceWakeups wakeups = DirectFenceWakeups.of(backend);
+        this.fenceWakes = new FenceWakes(wakeups);
         this.policy = new PolicyHolder(policy);
         this.reloader = reloader;
-        final DaemonContext context = new DaemonContext(name, backend, loop, events, new PeerMessenger(backend, loop),
-            fenceWaits, fenceWakes, this.policy);
+        final DaemonContext context = new DaemonContext(name, backend, FenceSlots.of(backend),
+            PeerFenceDoorbells.of(backend), wakeups, loop, events, new PeerMessenger(backend, loop), fenceWaits,
+            fenceWakes, this.policy);
         for (final Role.Factory f : roleFactories)
         {
             roles.add(f.create(context));
@@ -111,13 +116,14 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.router = new RequestRouter(roles, backend, events, this.policy);
         try
         {
-            final boolean drive = backend instanceof LoopDrivenReceiver && !Boolean.getBoolean(RECEIVE_THREAD_PROPERTY);
-            if (drive)
+            final LoopDrivenReceiver driven = Boolean.getBoolean(RECEIVE_THREAD_PROPERTY) ? null
+                : backend.capability(LoopDrivenReceiver.class).orElse(null);
+            if (driven != null)
             {
-                ((LoopDrivenReceiver)backend).driveFromLoop();
+                driven.driveFromLoop();
             }
             backend.start(this);
-            receiveOnLoop = drive && LoopReceiveDriver.attach((IoEventLoop)loop, (LoopDrivenReceiver)backend);
+            receiveOnLoop = driven != null && LoopReceiveDriver.attach((IoEventLoop)loop, driven);
             this.api = new ApiServer(socket, group, loop, this);
         }
         catch (final BackendException | RuntimeException e)

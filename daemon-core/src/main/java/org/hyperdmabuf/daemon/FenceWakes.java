@@ -4,7 +4,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.abi.v1.WakeLease;
 import org.hyperdmabuf.hv.spi.BackendException;
-import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -20,16 +20,17 @@ import java.util.function.Predicate;
  */
 public final class FenceWakes
 {
-    private final HypervisorBackend backend;
+    private final DirectFenceWakeups wakeups;
     private final List<Lease> leases = new ArrayList<>();
 
     private record Lease(ClientConnection client, Object key, FenceTimeline timeline, int vector)
     {
     }
 
-    public FenceWakes(final HypervisorBackend backend)
+    /** @param wakeups the backend's, or {@link DirectFenceWakeups#of} one without them (every lease ENOTSUP) */
+    public FenceWakes(final DirectFenceWakeups wakeups)
     {
-        this.backend = backend;
+        this.wakeups = wakeups;
     }
 
     /**
@@ -48,10 +49,10 @@ public final class FenceWakes
                     "buffer (vector " + l.vector + ")");
             }
         }
-        final HypervisorBackend.FenceWake w;
+        final DirectFenceWakeups.FenceWake w;
         try
         {
-            w = backend.leaseFenceWake();
+            w = wakeups.leaseFenceWake();
         }
         catch (final BackendException e)
         {
@@ -87,7 +88,7 @@ public final class FenceWakes
         final int rung = end(l -> l.key.equals(key));
         if (rung != 0)
         {
-            backend.wakeLocal(rung);
+            wakeups.wakeLocal(rung);
         }
     }
 
@@ -102,7 +103,7 @@ public final class FenceWakes
                 return false;
             }
             l.timeline.markWake(l.vector, false);
-            backend.returnFenceWake(l.vector);
+            wakeups.returnFenceWake(l.vector);
             vectors[0] |= 1 << l.vector;
             return true;
         });

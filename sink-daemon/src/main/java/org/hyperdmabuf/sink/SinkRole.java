@@ -140,7 +140,7 @@ public final class SinkRole implements Role
         final FenceRef fence;
         try
         {
-            fence = ctx.backend().allocateFence(a.buffer);
+            fence = ctx.fences().allocateFence(a.buffer);
         }
         catch (final BackendException ex)
         {
@@ -149,7 +149,7 @@ public final class SinkRole implements Role
         }
         final BufferId id = ids.next(ctx.backend().localVm());
         final Export e = new Export(id, a, target, ref, req.getAccess(), req.getMetadata(), fence,
-            ctx.backend().fenceWindow(fence.index()));
+            ctx.fences().fenceWindow(fence.index()));
         ExportTrace.mark(ExportTrace.Point.SINK_CHECKED, req.getMetadata());
         ExportTag.write(e.fenceSlot, id);
         try
@@ -252,7 +252,7 @@ public final class SinkRole implements Role
         ExportTag.clear(e.fenceSlot);
         try
         {
-            ctx.backend().freeFence(e.fence);
+            ctx.fences().freeFence(e.fence);
         }
         catch (final BackendException ex)
         {

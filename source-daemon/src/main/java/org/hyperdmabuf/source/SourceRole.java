@@ -150,7 +150,7 @@ public final class SourceRole implements Role
         r.imports.merge(client, 1, Integer::sum);
         client.replyWithFd(rid, Response.newBuilder().setImported(Imported.newBuilder().setId(id)
             .setOffset(mapping.offset()).setLength(mapping.length()).setAccess(r.access).setMetadata(r.metadata)
-            .setFenceOffset(ctx.backend().fenceRegionOffset(r.fenceSlot))), mapping.fd());
+            .setFenceOffset(ctx.fences().fenceRegionOffset(r.fenceSlot))), mapping.fd());
     }
 
     private void release(final ClientConnection client, final BufferId id) throws ApiException
@@ -185,7 +185,7 @@ public final class SourceRole implements Role
             buffers.remove(r.id);
             ctx.fenceWakes().dropKey(r.id);
             // No import, wait or signal can reach its timelines any more: the fence mapping may go.
-            ctx.backend().releaseFenceWindow(r.exporter, r.fenceWindow);
+            ctx.fences().releaseFenceWindow(r.exporter, r.fenceWindow);
         }
         if (!r.exporterLost)
         {
@@ -277,7 +277,7 @@ public final class SourceRole implements Role
         {
             ExportValidation.check(ExportValidation.Side.IMPORTER, ctx.policy().get(), vm, ctx.backend().localVm(),
                 a.getLength(), a.getAccess(), a.getAccessValue(), a.getMetadata());
-            if (!ctx.backend().validateFence(vm, a.getFenceSlot()))
+            if (!ctx.fences().validateFence(vm, a.getFenceSlot()))
             {
                 throw new ApiException(ErrorCode.EINVAL, "fence slot " + a.getFenceSlot() + " is not the sender's");
             }
@@ -303,7 +303,7 @@ public final class SourceRole implements Role
             return;
         }
         final RemoteBuffer r = new RemoteBuffer(id, vm, new ShareRef(a.getOffset(), a.getLength()), a.getAccess(),
-            a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.backend().fenceWindow(vm, a.getFenceSlot()));
+            a.getMetadata(), Math.max(1, a.getRevision()), a.getFenceSlot(), ctx.fences().fenceWindow(vm, a.getFenceSlot()));
         buffers.put(id, r);
         final UEvent ev = event(BufferEvents.ADD, r, null);
         ExportTrace.mark(ExportTrace.Point.SOURCE_EVENT_BUILT, a.getMetadata());

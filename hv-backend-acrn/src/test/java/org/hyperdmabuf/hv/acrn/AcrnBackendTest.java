@@ -12,7 +12,9 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -186,10 +188,11 @@ class AcrnBackendTest
         assertTrue(a.send(6, ByteBuffer.wrap(new byte[] {1, 2, 3}), 0, 3));
         lb.await(l -> l.messageCount(1) == 1, TIMEOUT, "VM 6 to poll VM 1's message");
         assertEquals(6 << 16 | FenceAbi.MESSAGE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
-        final FenceRef fence = a.allocateFence();
-        assertTrue(a.ringFence(6));
+        final FenceSlots fences = a.capability(FenceSlots.class).orElseThrow();
+        final FenceRef fence = fences.allocateFence();
+        assertTrue(a.capability(PeerFenceDoorbells.class).orElseThrow().ringFence(6));
         assertEquals(6 << 16 | FenceAbi.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
-        a.freeFence(fence);
+        fences.freeFence(fence);
 
         try (IvshmemPciTransport t = IvshmemPciTransport.open(new IvshmemPciScanner(sysfsA),
             new IvshmemDeviceSelector(HV_DEVICE_1, 0, -1), -1, false, 1000, AcrnRegion.HV_VECTORS))
@@ -221,7 +224,8 @@ class AcrnBackendTest
         assertTrue(guest.send(0, ByteBuffer.wrap(new byte[] {9}), 0, 1));
         ls.await(l -> l.messageCount(2) == 1, TIMEOUT, "the Service VM to poll VM 2's message");
         final long bellsBefore = ls.fenceDoorbells();
-        assertTrue(guest.ringFence(0), "the fence bell word reaches a polling peer");
+        assertTrue(guest.capability(PeerFenceDoorbells.class).orElseThrow().ringFence(0),
+            "the fence bell word reaches a polling peer");
         ls.await(l -> l.fenceDoorbells() > bellsBefore, TIMEOUT, "the Service VM to see its fence bell move");
         assertEquals(0, EmulatedIvshmemSysfs.lastDoorbell(sysfs.resolve("0000:00:07.0")), "no Doorbell write ever");
 

@@ -1,16 +1,15 @@
 package org.hyperdmabuf.hv.spi;
 
-import org.hyperdmabuf.abi.FenceAbi;
-import org.hyperdmabuf.abi.v1.ErrorCode;
-import org.hyperdmabuf.hv.shm.MemoryWindow;
-
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * What a daemon needs from a hypervisor: memory it can share with other VMs, a message channel with a
  * doorbell to each peer VM, and liveness of those peers. One instance per daemon process; it is one
- * endpoint ("VM") on the hypervisor's sharing fabric.
+ * endpoint ("VM") on the hypervisor's sharing fabric. What not every backend has (fences, direct wake-ups,
+ * reclaim, a receiver the daemon's loop drives) are {@link BackendCapability capabilities}: see
+ * {@link #capability(Class)}.
  * <p>
  * Threading: {@link #start} spawns the backend's receive thread, which calls the {@link BackendListener}.
  * All other methods are thread-safe.
@@ -93,146 +92,14 @@ public interface HypervisorBackend extends AutoCloseable
     /** Total bytes of shareable memory. */
     long totalBytes();
 
-    // ---- fences (ABI.md "Fence table"): two timelines per export, in memory both VMs map ----
-
-    /** Claims a fence slot with both timelines zeroed; ENOSPC when the table is full, ENOTSUP without fences. */
-    default FenceRef allocateFence() throws BackendException
-    {
-        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no fence slots");
-    }
-
     /**
-     * Claims the fence slot for an export of {@code buffer}. Backends whose clients map fences from the buffer's
-     * own fd (xen: the slot is a page of the buffer's grant file) need the buffer; the others ignore it.
+     * This backend as the optional part {@code type} ({@link FenceSlots}, {@link PeerFenceDoorbells},
+     * {@link DirectFenceWakeups}, {@link PeerMemoryReclaim}, {@link LoopDrivenReceiver}), or empty if it has none.
+     * A backend has a capability by implementing its interface; one that delegates to another object overrides this.
      */
-    default FenceRef allocateFence(final BackendBuffer buffer) throws BackendException
+    default <T extends BackendCapability> Optional<T> capability(final Class<T> type)
     {
-        return allocateFence();
-    }
-
-    /** Zeroes and releases a slot from {@link #allocateFence}; EINVAL if it is not one of ours. */
-    default void freeFence(final FenceRef fence) throws BackendException
-    {
-        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no fence slots");
-    }
-
-    /**
-     * The daemon's own mapping of fence slot {@code index} ({@code FenceSlotDescriptor} offsets), for waits and
-     * signals done in the daemon. Valid until {@link #close}. IllegalArgumentException if out of range.
-     */
-    default MemoryWindow fenceWindow(final int index)
-    {
-        throw new UnsupportedOperationException(name() + " has no fence slots");
-    }
-
-    /**
-     * The daemon's mapping of fence slot {@code index} of {@code exporterVm} (after {@link #validateFence} of the
-     * same pair accepted it). Backends whose slot indices are per exporter (xen: grant refs) need the VM.
-     */
-    default MemoryWindow fenceWindow(final int exporterVm, final int index)
-    {
-        return fenceWindow(index);
-    }
-
-    /**
-     * The caller no longer reads {@code window}, obtained from {@link #fenceWindow(int, int)} for {@code exporterVm}
-     * (the export is gone and no local import or wait uses it). Backends that map each exporter's fence page
-     * separately (xen) unmap it after the last user; the others keep their fence table mapped and ignore it.
-     */
-    default void releaseFenceWindow(final int exporterVm, final MemoryWindow window)
-    {
-    }
-
-    /**
-     * True if {@code index} is a fence slot currently owned by {@code exporterVm} in the session this backend
-     * knows it by: the check an importer applies to a slot index received in an export message.
-     */
-    default boolean validateFence(final int exporterVm, final int index)
-    {
-        return false;
-    }
-
-    /**
-     * Rings {@code peerVm}'s fence doorbell (ivshmem vector 1) after a signal a wait blocked in that VM's
-     * daemon may need. False if the peer is not connected (nothing rung); doorbells are hints either way.
-     */
-    default boolean ringFence(final int peerVm)
-    {
-        return false;
-    }
-
-    /**
-     * A new fd a local client writes (an eventfd: an 8-byte 1) to ring {@code peerVm}'s fence doorbell itself,
-     * without asking this daemon to (FENCE_DOORBELL in ABI.md). The caller owns the fd. ENOTSUP when this
-     * backend has no such fd or that peer would not hear it (it polls); ENOPEER when it is not connected.
-     */
-    default int openFenceDoorbell(final int peerVm) throws BackendException
-    {
-        throw new BackendException(ErrorCode.ENOTSUP, name() + " cannot hand out fence doorbells: use FENCE_SIGNAL");
-    }
-
-    /**
-     * As {@link #openFenceDoorbell(int)} for doorbell {@code vector} of {@code peerVm}: 0 or 1 is the fence
-     * doorbell, from {@link org.hyperdmabuf.hv.shm.FenceSlotDescriptor#FenceAbi.FIRST_WAKE_VECTOR} up a wake vector
-     * (EINVAL when that VM has no such vector).
-     */
-    default int openFenceDoorbell(final int peerVm, final int vector) throws BackendException
-    {
-        if (vector <= 1)
-        {
-            return openFenceDoorbell(peerVm);
-        }
-        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no wake vectors: use FENCE_SIGNAL");
-    }
-
-    /**
-     * Rings {@code peerVm}'s fence doorbell and each of its wake vectors named in {@code wakeMask} (a timeline's
-     * wake word, written by that VM: vectors it does not have are skipped).
-     */
-    default boolean ringFence(final int peerVm, final int wakeMask)
-    {
-        return ringFence(peerVm);
-    }
-
-    /** One of this VM's wake vectors, leased to a local client: its number and a new fd (the caller owns it). */
-    record FenceWake(int vector, int fd)
-    {
-    }
-
-    /**
-     * Leases a free wake vector of this VM (FENCE_WAKE in ABI.md) until {@link #returnFenceWake}: the fd is
-     * an eventfd the peers' signallers ring. EBUSY when all are leased, ENOTSUP when this backend has none.
-     */
-    default FenceWake leaseFenceWake() throws BackendException
-    {
-        throw new BackendException(ErrorCode.ENOTSUP, name() + " has no wake vectors: use FENCE_WAIT");
-    }
-
-    /** Ends the lease of {@code vector}; a stale count left on it is drained first. */
-    default void returnFenceWake(final int vector)
-    {
-    }
-
-    /** Rings this VM's own wake vectors named in {@code wakeMask} (this daemon closed their timeline). */
-    default void wakeLocal(final int wakeMask)
-    {
-    }
-
-    /** Region offset of fence slot {@code index}, for clients that map it. IllegalArgumentException if out of range. */
-    default long fenceRegionOffset(final int index)
-    {
-        throw new UnsupportedOperationException(name() + " has no fence slots");
-    }
-
-    /**
-     * Zeroes and releases the shared memory (pool pages and fence slots) still held by the dead or restarted
-     * session {@code sessionId} of {@code vm}; memory of any other session, a newer one of the same VM
-     * included, is untouched. Call it only when no local consumer maps that memory any more. Returns the
-     * number of pages plus slots freed. EBUSY if that session is up; EINVAL for our own session.
-     */
-    default long reclaimPeerMemory(final int vm, final long sessionId) throws BackendException
-    {
-        return 0;
+        return type.isInstance(this) ? Optional.of(type.cast(this)) : Optional.empty();
     }
 
     @Override

@@ -14,7 +14,7 @@ package org.hyperdmabuf.hv.spi;
  * array means the backend could not be driven (a transport without notification fds polls) and runs its own
  * receive thread as usual. Listener callbacks come on the driving thread.
  */
-public interface LoopDrivenReceiver
+public interface LoopDrivenReceiver extends BackendCapability
 {
     /** Asks the backend not to start a receive thread if it can be driven; before {@code start}. */
     void driveFromLoop();

@@ -11,9 +11,13 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.BackendCapability;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.PeerMemoryReclaim;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -74,8 +78,9 @@ public abstract class BackendConformanceTest
     protected abstract Fabric newFabric() throws Exception;
 
     /**
-     * Whether the backend has fence slots. One without them (the xen backend, for now) must refuse every fence
-     * slot call with ENOTSUP, which the fence tests then check instead.
+     * Whether the backend has a fence table ({@link FenceSlots} with slots of their own). One without it (the xen
+     * backend, whose slots live in buffers) must refuse a slot without a buffer with ENOTSUP, which the fence tests
+     * then check instead, through the capability or, for a backend without one, through what callers fall back on.
      */
     protected boolean hasFenceSlots()
     {
@@ -89,8 +94,9 @@ public abstract class BackendConformanceTest
             return false;
         }
         final HypervisorBackend backend = startEndpoint().backend();
-        assertError("ENOTSUP", backend::allocateFence);
-        assertFalse(backend.validateFence(backend.localVm(), 0), "no slot is valid without a fence table");
+        final FenceSlots fences = FenceSlots.of(backend);
+        assertError("ENOTSUP", fences::allocateFence);
+        assertFalse(fences.validateFence(backend.localVm(), 0), "no slot is valid without a fence table");
         return true;
     }
 
@@ -455,22 +461,24 @@ public abstract class BackendConformanceTest
             return;
         }
         final Endpoint[] pair = startPair();
-        final HypervisorBackend a = pair[0].backend();
-        final HypervisorBackend b = pair[1].backend();
+        final FenceSlots a = required(pair[0].backend(), FenceSlots.class);
+        final FenceSlots b = required(pair[1].backend(), FenceSlots.class);
         final FenceRef fence = a.allocateFence();
         assertTrue(fence.index() >= 0, "a slot index: " + fence);
         assertEquals(fence.regionOffset(), a.fenceRegionOffset(fence.index()), "the exporter's region offset");
         assertEquals(fence.regionOffset(), b.fenceRegionOffset(fence.index()), "the same offset for the importer");
-        assertTrue(b.validateFence(a.localVm(), fence.index()), "the importer accepts the exporter's slot");
-        assertTrue(a.validateFence(a.localVm(), fence.index()), "the exporter's own slot is valid to it");
-        assertFalse(b.validateFence(b.localVm(), fence.index()), "not a slot of the importer");
-        assertFalse(a.validateFence(b.localVm(), fence.index()), "nor, seen from the exporter, of the other VM");
-        assertFalse(b.validateFence(a.localVm(), -1), "negative index");
-        assertFalse(b.validateFence(a.localVm(), Integer.MAX_VALUE), "index beyond the table");
+        final int aVm = pair[0].vm();
+        final int bVm = pair[1].vm();
+        assertTrue(b.validateFence(aVm, fence.index()), "the importer accepts the exporter's slot");
+        assertTrue(a.validateFence(aVm, fence.index()), "the exporter's own slot is valid to it");
+        assertFalse(b.validateFence(bVm, fence.index()), "not a slot of the importer");
+        assertFalse(a.validateFence(bVm, fence.index()), "nor, seen from the exporter, of the other VM");
+        assertFalse(b.validateFence(aVm, -1), "negative index");
+        assertFalse(b.validateFence(aVm, Integer.MAX_VALUE), "index beyond the table");
         final FenceRef other = a.allocateFence();
         assertNotEquals(fence.index(), other.index(), "two live slots are distinct");
         a.freeFence(fence);
-        assertFalse(b.validateFence(a.localVm(), fence.index()), "a freed slot is no longer the exporter's");
+        assertFalse(b.validateFence(aVm, fence.index()), "a freed slot is no longer the exporter's");
         assertError("EINVAL", () -> a.freeFence(fence));
         assertError("EINVAL", () -> b.freeFence(other));
         assertError("EINVAL", () -> a.freeFence(new FenceRef(other.index(), other.regionOffset() + 8)));
@@ -484,7 +492,7 @@ public abstract class BackendConformanceTest
         {
             return;
         }
-        final HypervisorBackend a = startEndpoint().backend();
+        final FenceSlots a = required(startEndpoint().backend(), FenceSlots.class);
         final List<FenceRef> all = new ArrayList<>();
         final Set<Long> offsets = new HashSet<>();
         while (true)
@@ -518,8 +526,8 @@ public abstract class BackendConformanceTest
             return;
         }
         final Endpoint[] pair = startPair();
-        final HypervisorBackend a = pair[0].backend();
-        final HypervisorBackend b = pair[1].backend();
+        final FenceSlots a = required(pair[0].backend(), FenceSlots.class);
+        final FenceSlots b = required(pair[1].backend(), FenceSlots.class);
         final FenceRef fence = a.allocateFence();
         final MemoryWindow exporter = a.fenceWindow(fence.index());
         final MemoryWindow importer = b.fenceWindow(fence.index());
@@ -549,17 +557,18 @@ public abstract class BackendConformanceTest
         final Endpoint[] pair = startPair();
         final Endpoint a = pair[0];
         final Endpoint b = pair[1];
+        final PeerFenceDoorbells bells = required(a.backend(), PeerFenceDoorbells.class);
         for (int round = 1; round <= 3; round++)
         {
             final long before = b.listener().fenceDoorbells();
             final long start = System.nanoTime();
-            assertTrue(a.backend().ringFence(b.vm()), "a connected peer can be rung");
+            assertTrue(bells.ringFence(b.vm()), "a connected peer can be rung");
             b.listener().await(l -> l.fenceDoorbells() > before, eventTimeout(), "B's fence doorbell, round " + round);
             final long tookMs = (System.nanoTime() - start) / 1_000_000L;
             assertTrue(tookMs < 1000, "the doorbell took " + tookMs + " ms");
         }
         assertEquals(0, a.listener().fenceDoorbells(), "only the rung VM is woken");
-        assertFalse(a.backend().ringFence(Integer.MAX_VALUE), "an unknown VM cannot be rung");
+        assertFalse(bells.ringFence(Integer.MAX_VALUE), "an unknown VM cannot be rung");
     }
 
     @Test
@@ -589,36 +598,46 @@ public abstract class BackendConformanceTest
             final long bSession = b.backend().sessionId();
             b.backend().close();
             pair[0].listener().await(l -> l.peerDown(b.vm(), bSession) != null, eventTimeout(), "B down");
-            assertEquals(0, a.reclaimPeerMemory(b.vm(), bSession), "nothing of B's lives in A's memory");
+            assertEquals(0, PeerMemoryReclaim.of(a).reclaimPeerMemory(b.vm(), bSession),
+                "nothing of B's lives in A's memory");
             assertEquals(free0, a.freeBytes());
             assertTrue(theirs.length() >= 3L * pageSize);
             return;
         }
+        final PeerMemoryReclaim reclaim = required(a, PeerMemoryReclaim.class);
+        final FenceSlots aFences = required(a, FenceSlots.class);
         final BackendBuffer mine = a.allocate(pageSize);
-        final FenceRef myFence = a.allocateFence();
+        final FenceRef myFence = aFences.allocateFence();
         final BackendBuffer theirs = b.backend().allocate(3L * pageSize);
-        final FenceRef theirFence = b.backend().allocateFence();
+        final FenceRef theirFence = required(b.backend(), FenceSlots.class).allocateFence();
         final int bVm = b.vm();
         final long bSession = b.backend().sessionId();
-        assertError("EBUSY", () -> a.reclaimPeerMemory(bVm, bSession));
-        assertError("EINVAL", () -> a.reclaimPeerMemory(a.localVm(), a.sessionId()));
+        assertError("EBUSY", () -> reclaim.reclaimPeerMemory(bVm, bSession));
+        assertError("EINVAL", () -> reclaim.reclaimPeerMemory(a.localVm(), a.sessionId()));
         b.backend().close();
         pair[0].listener().await(l -> l.peerDown(bVm, bSession) != null, eventTimeout(), "B down");
         // A VM that dies frees nothing: its memory stays claimed until a survivor reclaims it.
         assertEquals(free0 - 4L * pageSize, a.freeBytes(), "B's pages are still claimed after it closed");
-        assertEquals(0, a.reclaimPeerMemory(bVm, bSession ^ 0x1_0000_0001L), "another session owns nothing");
-        assertEquals(4, a.reclaimPeerMemory(bVm, bSession), "3 pages + 1 fence slot of B's session");
+        assertEquals(0, reclaim.reclaimPeerMemory(bVm, bSession ^ 0x1_0000_0001L), "another session owns nothing");
+        assertEquals(4, reclaim.reclaimPeerMemory(bVm, bSession), "3 pages + 1 fence slot of B's session");
         assertEquals(free0 - pageSize, a.freeBytes(), "only A's own page is still claimed");
-        assertFalse(a.validateFence(bVm, theirFence.index()), "B's slot is free again");
-        assertTrue(a.validateFence(a.localVm(), myFence.index()), "A's own slot is untouched");
-        assertEquals(0, a.reclaimPeerMemory(bVm, bSession), "nothing left the second time");
+        assertFalse(aFences.validateFence(bVm, theirFence.index()), "B's slot is free again");
+        assertTrue(aFences.validateFence(a.localVm(), myFence.index()), "A's own slot is untouched");
+        assertEquals(0, reclaim.reclaimPeerMemory(bVm, bSession), "nothing left the second time");
         assertTrue(theirs.length() >= 3L * pageSize);
         a.free(mine);
-        a.freeFence(myFence);
+        aFences.freeFence(myFence);
         assertEquals(free0, a.freeBytes());
     }
 
     // ---- helpers ----
+
+    /** {@code backend}'s capability {@code type}, which this test needs: a failure if the backend lacks it. */
+    protected static <T extends BackendCapability> T required(final HypervisorBackend backend, final Class<T> type)
+    {
+        return backend.capability(type).orElseThrow(() -> new AssertionError(backend.name() + " lacks " +
+            type.getSimpleName() + ", which this test needs"));
+    }
 
     protected static void assertError(final String error, final Executable call)
     {

@@ -8,8 +8,11 @@ import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.PeerMemoryReclaim;
 import org.hyperdmabuf.hv.spi.ShareRef;
 
 import java.nio.ByteBuffer;
@@ -21,10 +24,10 @@ import static org.hyperdmabuf.hv.inmemory.InMemoryFabric.error;
 /**
  * One endpoint ("VM") of an {@link InMemoryFabric}: an emulated backend for in-process tests, never a real one
  * (see the fabric for what is real). Client fds are of the fabric's memfd (read-only imports reopened O_RDONLY);
- * fence doorbells are rung with {@link #ringFence}, there are no doorbell fds nor wake vectors (clients then
- * signal and wait through their daemon). Thread-safe; the listener is called from the endpoint's receive thread.
+ * fence doorbells are rung with {@link #ringFence}, there are no doorbell fds nor wake vectors (no
+ * {@link org.hyperdmabuf.hv.spi.DirectFenceWakeups}: clients then signal and wait through their daemon). Thread-safe; the listener is called from the endpoint's receive thread.
  */
-public final class InMemoryBackend implements HypervisorBackend
+public final class InMemoryBackend implements HypervisorBackend, FenceSlots, PeerFenceDoorbells, PeerMemoryReclaim
 {
     public static final String NAME = "in-memory";
 

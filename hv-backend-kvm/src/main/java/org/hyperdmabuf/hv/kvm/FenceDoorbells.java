@@ -5,7 +5,7 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.spi.BackendException;
-import org.hyperdmabuf.hv.spi.HypervisorBackend.FenceWake;
+import org.hyperdmabuf.hv.spi.DirectFenceWakeups.FenceWake;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -11,10 +11,14 @@ import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
+import org.hyperdmabuf.hv.spi.PeerMemoryReclaim;
 import org.hyperdmabuf.hv.spi.ShareRef;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,9 +61,11 @@ import java.util.Map;
  * The parts: {@link IvshmemConfig} (options), {@link RingChannels} (messages over the rings),
  * {@link PeerTracker} with {@link org.hyperdmabuf.hv.spi.PeerLiveness} (peers up and down, resync),
  * {@link RegionMemory} (pages and fence slots), {@link FenceDoorbells} (fence doorbells and wake leases); this class
- * joins the region, runs the receive passes and guards the lifecycle.
+ * joins the region, runs the receive passes and guards the lifecycle. It has every optional part of the SPI: fence
+ * slots, fence doorbells, direct wake-ups (doorbell fds, wake vectors), reclaim, and a loop-driven receiver.
  */
-public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver
+public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver, FenceSlots, PeerFenceDoorbells,
+    DirectFenceWakeups, PeerMemoryReclaim
 {
     public static final String NAME = "kvm-ivshmem";
     /** {@code host} (ivshmem server client, the default) or {@code guest} (PCI device through sysfs). */
@@ -336,12 +342,6 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     public boolean ringFence(final int peerVm, final int wakeMask)
     {
         return at.guard.started() && at.doorbells.ring(peerVm, wakeMask);
-    }
-
-    @Override
-    public int openFenceDoorbell(final int peerVm) throws BackendException
-    {
-        return openFenceDoorbell(peerVm, FenceAbi.FENCE_VECTOR);
     }
 
     /** Vector 0 or 1: the peer's fence doorbell; 2 and up: one of its wake vectors (ABI.md "Direct fence wake-ups"). */

@@ -1,6 +1,5 @@
 package org.hyperdmabuf.hv.kvm;
 
-import org.hyperdmabuf.hv.nativeio.EventFd;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
@@ -12,11 +11,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * The client side of QEMU's ivshmem server protocol, as QEMU's {@code ivshmem_recv_setup} and
@@ -31,6 +26,7 @@ import java.util.TreeMap;
  * shuts down gracefully, and the peers, alive, keep ringing each other. The eventfds of a peer announced gone
  * are kept, still rung, until its id is announced again, or until {@link #DEPARTED_GRACE_MS} have passed with
  * the server still alive (then the disconnect was real); after the server's end they stay until {@link #close}.
+ * This class speaks the protocol; the eventfds are held by a {@link PeerVectorTable}.
  * <p>
  * Threading: {@link #connect} and {@link #processServerMessages} must be called by one thread at a time (the
  * owner's receive thread); {@link #ring}, the accessors and {@link #drain} may be called from any thread.
@@ -76,16 +72,12 @@ public final class IvshmemPeerConnection implements AutoCloseable
     private final int vectors;
     private final Listener listener;
     private final String path;
+    /** Guards closing the socket. */
     private final Object lock = new Object();
-    private final Map<Integer, PeerVectors> peers = new TreeMap<>();
-    /** Peers announced gone whose eventfds are still rung (see the class comment). */
-    private final Map<Integer, PeerVectors> departed = new TreeMap<>();
-    private final int[] ownFds;
-    private final EventFd eventFd = new EventFd();
+    private final PeerVectorTable table;
     private final Poller poller = new Poller();
     private final ByteBuffer message = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
     private final UnixSocket.FdSink fdSink = this::onFd;
-    private int ownCount;
     private int messageFd = -1;
     private long messageValue;
     private int ownId = -1;
@@ -101,8 +93,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
         this.socket = socket;
         this.vectors = vectors;
         this.listener = listener == null ? NO_LISTENER : listener;
-        this.ownFds = new int[vectors];
-        Arrays.fill(ownFds, -1);
+        this.table = new PeerVectorTable(path, vectors);
     }
 
     /**
@@ -149,6 +140,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
             throw new IvshmemProtocolException(path + ": server sent an invalid id message " + messageValue);
         }
         ownId = (int)messageValue;
+        table.setOwnId(ownId);
         while (true)
         {
             expectMessage(deadline, "shared memory");
@@ -312,44 +304,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
 
     private void addVector(final int id, final int fd)
     {
-        boolean first = false;
-        synchronized (lock)
-        {
-            if (closed)
-            {
-                Native.closeQuietly(fd);
-                return;
-            }
-            if (id == ownId)
-            {
-                if (ownCount >= vectors)
-                {
-                    LOG.debug("{}: closing own eventfd for vector {} (device has {} vectors)", path, ownCount, vectors);
-                    Native.closeQuietly(fd);
-                    return;
-                }
-                setNonBlocking(fd);
-                ownFds[ownCount++] = fd;
-                return;
-            }
-            PeerVectors peer = peers.get(id);
-            if (peer == null)
-            {
-                closeDeparted(departed.remove(id)); // the id is back: its eventfds are the new peer's
-                peer = new PeerVectors(vectors);
-                peers.put(id, peer);
-                first = true;
-            }
-            if (peer.count >= vectors)
-            {
-                LOG.debug("{}: closing eventfd for peer {} vector {} (device has {} vectors)", path, id, peer.count,
-                    vectors);
-                Native.closeQuietly(fd);
-                return;
-            }
-            peer.fds[peer.count++] = fd;
-        }
-        if (first)
+        if (table.addVector(id, fd))
         {
             listener.onPeerConnected(id);
         }
@@ -362,25 +317,9 @@ public final class IvshmemPeerConnection implements AutoCloseable
             LOG.warn("{}: server sent a disconnect for our own id {}; ignored", path, id);
             return;
         }
-        synchronized (lock)
+        if (table.depart(id))
         {
-            final PeerVectors peer = peers.remove(id);
-            if (peer == null)
-            {
-                LOG.debug("{}: disconnect for unknown peer {}", path, id);
-                return;
-            }
-            peer.departedAt = System.nanoTime();
-            closeDeparted(departed.put(id, peer));
-        }
-        listener.onPeerDisconnected(id);
-    }
-
-    private static void closeDeparted(final PeerVectors peer)
-    {
-        if (peer != null)
-        {
-            peer.close();
+            listener.onPeerDisconnected(id);
         }
     }
 
@@ -390,29 +329,10 @@ public final class IvshmemPeerConnection implements AutoCloseable
      */
     public void releaseDeparted(final long now)
     {
-        synchronized (lock)
+        if (serverAlive)
         {
-            if (departed.isEmpty() || !serverAlive)
-            {
-                return;
-            }
-            departed.values().removeIf(peer ->
-            {
-                final boolean expired = now - peer.departedAt > DEPARTED_GRACE_MS * 1_000_000L;
-                if (expired)
-                {
-                    peer.close();
-                }
-                return expired;
-            });
+            table.releaseDeparted(now, DEPARTED_GRACE_MS * 1_000_000L);
         }
-    }
-
-    /** A peer's vectors, announced or departed; null if unknown. Caller holds {@link #lock}. */
-    private PeerVectors vectorsOf(final int peerId)
-    {
-        final PeerVectors peer = peers.get(peerId);
-        return peer != null ? peer : departed.get(peerId);
     }
 
     private void serverLost(final String reason)
@@ -429,15 +349,6 @@ public final class IvshmemPeerConnection implements AutoCloseable
         Native.closeQuietly(takeMessageFd());
         LOG.warn("{}: ivshmem server lost ({}); peers keep working, no further joins or leaves", path, reason);
         listener.onServerLost(reason);
-    }
-
-    private static void setNonBlocking(final int fd)
-    {
-        final int flags = Native.libc().fcntl(fd, Native.F_GETFL, 0);
-        if (flags >= 0 && (flags & Native.O_NONBLOCK) == 0)
-        {
-            Native.libc().fcntl(fd, Native.F_SETFL, flags | Native.O_NONBLOCK);
-        }
     }
 
     public int ownId()
@@ -465,31 +376,18 @@ public final class IvshmemPeerConnection implements AutoCloseable
     /** The eventfd we receive on for {@code vector}, or -1 if the server has not (yet) provided it. */
     public int ownVectorFd(final int vector)
     {
-        synchronized (lock)
-        {
-            return vector >= 0 && vector < ownCount ? ownFds[vector] : -1;
-        }
+        return table.ownVectorFd(vector);
     }
 
     public int ownVectorCount()
     {
-        synchronized (lock)
-        {
-            return ownCount;
-        }
+        return table.ownVectorCount();
     }
 
     /** Reads and resets our receive counter for {@code vector}; 0 if nothing was pending or it is unconnected. */
     public long drain(final int vector) throws NativeIoException
     {
-        synchronized (lock)
-        {
-            if (closed || vector < 0 || vector >= ownCount)
-            {
-                return 0;
-            }
-            return eventFd.drain(ownFds[vector]);
-        }
+        return table.drain(vector);
     }
 
     /**
@@ -499,29 +397,7 @@ public final class IvshmemPeerConnection implements AutoCloseable
      */
     public boolean ring(final int peerId, final int vector) throws NativeIoException
     {
-        synchronized (lock)
-        {
-            if (closed || vector < 0)
-            {
-                return false;
-            }
-            final int fd;
-            if (peerId == ownId)
-            {
-                fd = vector < ownCount ? ownFds[vector] : -1;
-            }
-            else
-            {
-                final PeerVectors peer = vectorsOf(peerId);
-                fd = peer != null && vector < peer.count ? peer.fds[vector] : -1;
-            }
-            if (fd < 0)
-            {
-                return false;
-            }
-            eventFd.signal(fd);
-            return true;
-        }
+        return table.ring(peerId, vector);
     }
 
     /**
@@ -530,57 +406,30 @@ public final class IvshmemPeerConnection implements AutoCloseable
      */
     public int dupPeerVector(final int peerId, final int vector) throws NativeIoException
     {
-        synchronized (lock)
-        {
-            final PeerVectors peer = closed || peerId == ownId || vector < 0 ? null : vectorsOf(peerId);
-            if (peer == null || vector >= peer.count || peer.fds[vector] < 0)
-            {
-                return -1;
-            }
-            return Native.check(Native.libc().fcntl(peer.fds[vector], Native.F_DUPFD_CLOEXEC, 0),
-                "fcntl(F_DUPFD_CLOEXEC) of peer " + peerId + " vector " + vector);
-        }
+        return table.dupPeerVector(peerId, vector);
     }
 
     /** A new fd (dup) of our own {@code vector} eventfd, for a local client that polls it; -1 if unconnected. */
     public int dupOwnVector(final int vector) throws NativeIoException
     {
-        synchronized (lock)
-        {
-            if (closed || vector < 0 || vector >= ownCount || ownFds[vector] < 0)
-            {
-                return -1;
-            }
-            return Native.check(Native.libc().fcntl(ownFds[vector], Native.F_DUPFD_CLOEXEC, 0),
-                "fcntl(F_DUPFD_CLOEXEC) of own vector " + vector);
-        }
+        return table.dupOwnVector(vector);
     }
 
     public boolean isPeerConnected(final int peerId)
     {
-        synchronized (lock)
-        {
-            return peers.containsKey(peerId);
-        }
+        return table.isPeerConnected(peerId);
     }
 
     /** Vectors we hold for {@code peerId} (0 if unknown). */
     public int peerVectorCount(final int peerId)
     {
-        synchronized (lock)
-        {
-            final PeerVectors peer = peers.get(peerId);
-            return peer == null ? 0 : peer.count;
-        }
+        return table.peerVectorCount(peerId);
     }
 
     /** Connected peers (not including ourselves), ascending. */
     public List<Integer> peerIds()
     {
-        synchronized (lock)
-        {
-            return new ArrayList<>(peers.keySet());
-        }
+        return table.peerIds();
     }
 
     public boolean isServerAlive()
@@ -606,41 +455,10 @@ public final class IvshmemPeerConnection implements AutoCloseable
             closed = true;
             serverAlive = false;
             socket.close();
-            peers.values().forEach(PeerVectors::close);
-            peers.clear();
-            departed.values().forEach(PeerVectors::close);
-            departed.clear();
-            for (int i = 0; i < ownCount; i++)
-            {
-                Native.closeQuietly(ownFds[i]);
-            }
-            ownCount = 0;
+            table.close();
             Native.closeQuietly(shmFd);
             shmFd = -1;
             Native.closeQuietly(takeMessageFd());
-        }
-    }
-
-    private static final class PeerVectors
-    {
-        final int[] fds;
-        int count;
-        /** When the server announced it gone (departed peers only). */
-        long departedAt;
-
-        PeerVectors(final int vectors)
-        {
-            fds = new int[vectors];
-            Arrays.fill(fds, -1);
-        }
-
-        void close()
-        {
-            for (int i = 0; i < count; i++)
-            {
-                Native.closeQuietly(fds[i]);
-            }
-            count = 0;
         }
     }
 }

@@ -17,7 +17,9 @@ import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.hyperdmabuf.hv.spi.FenceRef;
+import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
+import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.PeerLiveness;
 import org.hyperdmabuf.hv.spi.ShareRef;
@@ -61,13 +63,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code heartbeat-ms} (100), {@code liveness-timeout-ms} (1500), {@code ring-capacity} (65536),
  * {@code gntalloc-limit} (pages this domain's gntalloc may hold, 1024 as the driver), {@code grantee},
  * {@code alloc-access}. Fences: one slot per buffer in the fence page of its grant file
- * ({@link #allocateFence(BackendBuffer)}).
+ * ({@link #allocateFence(BackendBuffer)}); fence doorbells; no doorbell fds nor wake vectors for clients, and no
+ * reclaim (each domain grants its own memory: nothing of a dead peer lives in ours).
  * <p>
  * The parts: {@link XenConfig} (options), {@link XenPeers} (rendezvous, channels, heartbeats with
  * {@link org.hyperdmabuf.hv.spi.PeerLiveness}, resync), {@link XenBuffers} (grants and own fence pages),
  * {@link ImportedFences} (other domains' fence pages); this class runs the receive thread.
  */
-public final class XenBackend implements HypervisorBackend
+public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenceDoorbells
 {
     public static final String NAME = "xen";
     private static final Logger LOG = LoggerFactory.getLogger(XenBackend.class);

@@ -235,6 +235,7 @@ class XenBackendTest
     void anImportersFencePageIsUnmappedWhenItsLastTimelineLetsGo() throws Exception
     {
         final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final XenBackend exporter = (XenBackend)p[0];
         final XenBackend importer = (XenBackend)p[1];
         final int baseline = emulator.mappedPages(2);
         final int grants = emulator.grantCount(1);
@@ -242,7 +243,7 @@ class XenBackendTest
         {
             final BackendBuffer buffer = p[0].allocate(PAGE);
             p[0].share(buffer, 2, false);
-            final FenceRef fence = p[0].allocateFence(buffer);
+            final FenceRef fence = exporter.allocateFence(buffer);
             assertTrue(importer.validateFence(1, fence.index()));
             final MemoryWindow first = importer.fenceWindow(1, fence.index());
             assertTrue(importer.validateFence(1, fence.index()), "a re-announcement reuses the mapping");
@@ -254,7 +255,7 @@ class XenBackendTest
             importer.releaseFenceWindow(1, second);
             assertEquals(0, importer.importedFencePages());
             assertEquals(baseline, emulator.mappedPages(2), "unmapped after the last user, cycle " + cycle);
-            p[0].freeFence(fence);
+            exporter.freeFence(fence);
             p[0].free(buffer);
         }
         assertEquals(grants, emulator.grantCount(1), "the exporter's grants ended too");

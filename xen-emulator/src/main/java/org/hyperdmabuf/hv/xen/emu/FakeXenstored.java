@@ -11,7 +11,6 @@ import org.slf4j.LoggerFactory;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +34,20 @@ import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_UNWATCH;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WATCH;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WATCH_EVENT;
 import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WRITE;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.PERM_READ;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.PERM_WRITE;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.PRIVILEGED_PERMS;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.absolute;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.allowed;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.children;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.denied;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.existingSelfOrAncestor;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.indexOfNul;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.owner;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.parent;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.remove;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.validPath;
+import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.write;
 
 /**
  * EMULATION for tests: a fake xenstored on a Unix socket speaking the real {@code xsd_sockmsg} protocol
@@ -59,15 +72,14 @@ import static org.hyperdmabuf.hv.xen.abi.XsWireDescriptor.XS_WRITE;
  * (EMULATION of a domain's {@code /dev/xen/xenbus}: the domid is believed, as the emulated hypervisor does).
  * {@link #introduceDomain} makes a domain's nodes as the toolstack does: {@code /local/domain/<id>} read-only
  * to it, and {@code /local/domain/<id>/data} owned by it.
+ * <p>
+ * The node tree and its permission rules are {@link XenstoreNodes}; this class serves the connections, watches
+ * and transactions.
  */
 public final class FakeXenstored implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(FakeXenstored.class);
 
-    /** Emulation-only message type (outside xs_wire's range): payload "domid\0" declares the domain. */
-    private static final int PERM_READ = 1;
-    private static final int PERM_WRITE = 2;
-    private static final String PRIVILEGED_PERMS = "n0";
 
     private record Watch(Connection connection, String path, String token)
     {
@@ -496,88 +508,6 @@ public final class FakeXenstored implements AutoCloseable
         }
     }
 
-    /** Writes {@code node}, creating missing ancestors; a created node inherits its parent's permissions. */
-    private static void write(final TreeMap<String, String> v, final Map<String, String> perms, final String node,
-        final String value, final Set<String> changed, final int domid)
-    {
-        final List<String> created = new ArrayList<>();
-        for (String n = node; !v.containsKey(n); n = parent(n))
-        {
-            created.add(0, n);
-        }
-        for (final String n : created)
-        {
-            v.put(n, "");
-            perms.put(n, inherited(perms.getOrDefault(parent(n), PRIVILEGED_PERMS), domid));
-            changed.add(n);
-        }
-        v.put(node, value);
-        changed.add(node);
-    }
-
-    /** The parent's list with an unprivileged creator as owner (xenstored's construct_node). */
-    private static String inherited(final String parentPerms, final int creator)
-    {
-        if (creator == 0)
-        {
-            return parentPerms;
-        }
-        final int nul = parentPerms.indexOf('\0');
-        return parentPerms.charAt(0) + Integer.toString(creator) + (nul < 0 ? "" : parentPerms.substring(nul));
-    }
-
-    private static int owner(final String permList)
-    {
-        final int nul = permList.indexOf('\0');
-        return Integer.parseInt(permList.substring(1, nul < 0 ? permList.length() : nul));
-    }
-
-    /** Whether {@code domid} has {@code want} on a node with permission list {@code permList}. */
-    private static boolean allowed(final String permList, final int domid, final int want)
-    {
-        if (domid == 0)
-        {
-            return true;
-        }
-        final String[] entries = permList.split("\0");
-        if (owner(permList) == domid)
-        {
-            return true;
-        }
-        char type = entries[0].charAt(0);
-        for (int i = 1; i < entries.length; i++)
-        {
-            if (Integer.parseInt(entries[i].substring(1)) == domid)
-            {
-                type = entries[i].charAt(0);
-                break;
-            }
-        }
-        final int have = type == 'b' ? PERM_READ | PERM_WRITE : type == 'r' ? PERM_READ : type == 'w' ? PERM_WRITE : 0;
-        return (have & want) == want;
-    }
-
-    /** ENOENT for a missing node, EACCES without the access, null when allowed. */
-    private static String denied(final TreeMap<String, String> v, final Map<String, String> perms, final String node,
-        final int want, final int domid)
-    {
-        if (!v.containsKey(node))
-        {
-            return "ENOENT";
-        }
-        return allowed(perms.getOrDefault(node, PRIVILEGED_PERMS), domid, want) ? null : "EACCES";
-    }
-
-    private static String existingSelfOrAncestor(final TreeMap<String, String> v, final String node)
-    {
-        String n = node;
-        while (!v.containsKey(n))
-        {
-            n = parent(n);
-        }
-        return n;
-    }
-
     private boolean mayRead(final int domid, final String node)
     {
         synchronized (lock)
@@ -585,77 +515,6 @@ public final class FakeXenstored implements AutoCloseable
             return node.startsWith("@") || !values.containsKey(node) ||
                 allowed(perms.getOrDefault(node, PRIVILEGED_PERMS), domid, PERM_READ);
         }
-    }
-
-    private static void remove(final TreeMap<String, String> v, final Map<String, String> p, final String node,
-        final Set<String> changed)
-    {
-        final List<String> doomed = new ArrayList<>();
-        for (final String k : v.tailMap(node, true).keySet())
-        {
-            if (!k.equals(node) && !k.startsWith(node + "/"))
-            {
-                break;
-            }
-            doomed.add(k);
-        }
-        for (final String k : doomed)
-        {
-            v.remove(k);
-            p.remove(k);
-        }
-        changed.add(node);
-    }
-
-    private static List<String> children(final TreeMap<String, String> v, final String node)
-    {
-        final String prefix = "/".equals(node) ? "/" : node + "/";
-        final List<String> out = new ArrayList<>();
-        for (final String k : v.tailMap(prefix, false).keySet())
-        {
-            if (!k.startsWith(prefix))
-            {
-                break;
-            }
-            final String rest = k.substring(prefix.length());
-            if (!rest.isEmpty() && rest.indexOf('/') < 0)
-            {
-                out.add(rest);
-            }
-        }
-        return out;
-    }
-
-    private static String absolute(final String p, final int domid)
-    {
-        if (p.startsWith("/"))
-        {
-            return p.length() > 1 && p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
-        }
-        return "/local/domain/" + domid + "/" + p;
-    }
-
-    private static boolean validPath(final String p)
-    {
-        return p.startsWith("/") && !p.contains("//") && p.matches("[A-Za-z0-9/_@\\-.]+");
-    }
-
-    private static String parent(final String node)
-    {
-        final int slash = node.lastIndexOf('/');
-        return slash <= 0 ? "/" : node.substring(0, slash);
-    }
-
-    private static int indexOfNul(final byte[] b)
-    {
-        for (int i = 0; i < b.length; i++)
-        {
-            if (b[i] == 0)
-            {
-                return i;
-            }
-        }
-        return -1;
     }
 
     @Override

@@ -14,13 +14,10 @@ import org.slf4j.LoggerFactory;
 
 import java.io.EOFException;
 import java.io.IOException;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
@@ -57,108 +54,24 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * <p>
  * Trust model: a connecting process declares its domid and the emulator believes it (one live domain
  * connection per domid). On real Xen the hypervisor, not the guest, says who a domain is.
+ * <p>
+ * The parts: {@link EmulatedDomain} (a domain's tables), {@link EmulatedGrants} (gntalloc and gntdev),
+ * {@link EmulatedEventChannels} (evtchn); this class serves the connections and tears dead domains down.
  */
 public final class XenHypervisorEmulator implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(XenHypervisorEmulator.class);
-    private static final int PAGE = XenLimits.PAGE_SIZE;
 
     private final Object lock = new Object();
     private final String socketPath;
     private final int listenFd;
-    private final int gntallocLimit;
     private final FakeXenstored xenstored;
     private final Thread acceptor;
-    private final Map<Integer, Domain> domains = new HashMap<>();
-    /** Foreign pages each domain maps through gntdev now (Xen's maptrack entries in use), by mapper domid. */
-    private final Map<Integer, Integer> mappedPages = new HashMap<>();
+    private final Map<Integer, EmulatedDomain> domains = new HashMap<>();
+    private final EmulatedGrants grants;
+    private final EmulatedEventChannels channels;
     private final List<UnixSocket> sockets = new CopyOnWriteArrayList<>();
-    private final EventFd doorbell = new EventFd();
     private volatile boolean closed;
-
-    private static final class Domain
-    {
-        final int domid;
-        final UnixSocket connection;
-        final Map<Integer, Grant> grants = new HashMap<>();
-        final Map<Integer, Port> ports = new HashMap<>();
-        final List<Runnable> files = new ArrayList<>();
-        int nextRef = XenLimits.FIRST_USABLE_GRANT_REF;
-        int gntallocPages;
-        int nextPort = 1;
-        boolean dead;
-
-        Domain(final int domid, final UnixSocket connection)
-        {
-            this.domid = domid;
-            this.connection = connection;
-        }
-    }
-
-    private static final class Grant
-    {
-        final Domain granter;
-        final int ref;
-        final int grantee;
-        final boolean readOnly;
-        final AllocFile file;
-        final int page;
-        int pins;
-        boolean ending;
-
-        Grant(final Domain granter, final int ref, final int grantee, final boolean readOnly, final AllocFile file,
-            final int page)
-        {
-            this.granter = granter;
-            this.ref = ref;
-            this.grantee = grantee;
-            this.readOnly = readOnly;
-            this.file = file;
-            this.page = page;
-        }
-    }
-
-    private static final class AllocFile
-    {
-        final int memfd;
-        final List<Grant> grants = new ArrayList<>();
-        int pages;
-
-        AllocFile(final int memfd)
-        {
-            this.memfd = memfd;
-        }
-    }
-
-    private static final class Port
-    {
-        final int port;
-        final Domain domain;
-        final EvtFile file;
-        int remoteDomid;
-        Port remote;
-
-        Port(final int port, final Domain domain, final EvtFile file, final int remoteDomid)
-        {
-            this.port = port;
-            this.domain = domain;
-            this.file = file;
-            this.remoteDomid = remoteDomid;
-        }
-    }
-
-    private static final class EvtFile
-    {
-        final int eventfd;
-        final ArrayDeque<Integer> pending = new ArrayDeque<>();
-        final Set<Integer> masked = new HashSet<>();
-        final Set<Integer> raised = new HashSet<>();
-
-        EvtFile(final int eventfd)
-        {
-            this.eventfd = eventfd;
-        }
-    }
 
     /**
      * Starts the emulator on {@code socketPath} with a fake xenstored (may be null: none) whose tree it updates
@@ -171,7 +84,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
     {
         this.socketPath = socketPath;
         this.xenstored = xenstored;
-        this.gntallocLimit = gntallocLimit;
+        this.grants = new EmulatedGrants(domains, gntallocLimit);
+        this.channels = new EmulatedEventChannels(domains);
         this.listenFd = UnixSocket.listen(socketPath, 64);
         this.acceptor = new Thread(this::acceptLoop, "xen-emu-accept");
         this.acceptor.setDaemon(true);
@@ -188,7 +102,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
     {
         synchronized (lock)
         {
-            final Domain d = domains.get(domid);
+            final EmulatedDomain d = domains.get(domid);
             return d == null ? 0 : d.gntallocPages;
         }
     }
@@ -198,7 +112,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
     {
         synchronized (lock)
         {
-            final Domain d = domains.get(domid);
+            final EmulatedDomain d = domains.get(domid);
             return d == null ? 0 : d.grants.size();
         }
     }
@@ -208,7 +122,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
     {
         synchronized (lock)
         {
-            return mappedPages.getOrDefault(domid, 0);
+            return grants.mappedPages(domid);
         }
     }
 
@@ -217,7 +131,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
     {
         synchronized (lock)
         {
-            final Domain d = domains.get(domid);
+            final EmulatedDomain d = domains.get(domid);
             return d != null && !d.dead;
         }
     }
@@ -266,8 +180,9 @@ public final class XenHypervisorEmulator implements AutoCloseable
                     break;
                 case EmuWire.HELLO_GNTALLOC:
                 {
-                    final AllocFile f = new AllocFile(MemFd.create("xen-emu-gntalloc-dom" + domid, 0));
-                    onClose = openFile(s, domid, f.memfd, () -> closeAllocFile(f));
+                    final EmulatedGrants.AllocFile f =
+                        new EmulatedGrants.AllocFile(MemFd.create("xen-emu-gntalloc-dom" + domid, 0));
+                    onClose = openFile(s, domid, f.memfd, () -> grants.closeAllocFile(f));
                     if (onClose != null)
                     {
                         serveFile(s, domid, f, null, null);
@@ -276,8 +191,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 }
                 case EmuWire.HELLO_GNTDEV:
                 {
-                    final List<Grant> mapped = new ArrayList<>();
-                    onClose = openFile(s, domid, -1, () -> unpin(domid, mapped));
+                    final List<EmulatedGrants.Grant> mapped = new ArrayList<>();
+                    onClose = openFile(s, domid, -1, () -> grants.unpin(domid, mapped));
                     if (onClose != null)
                     {
                         serveFile(s, domid, null, mapped, null);
@@ -286,8 +201,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
                 }
                 case EmuWire.HELLO_EVTCHN:
                 {
-                    final EvtFile f = new EvtFile(EventFd.create());
-                    onClose = openFile(s, domid, f.eventfd, () -> closeEvtFile(domid, f));
+                    final EmulatedEventChannels.EvtFile f = new EmulatedEventChannels.EvtFile(EventFd.create());
+                    onClose = openFile(s, domid, f.eventfd, () -> channels.closeEvtFile(domid, f));
                     if (onClose != null)
                     {
                         serveFile(s, domid, null, null, f);
@@ -339,16 +254,16 @@ public final class XenHypervisorEmulator implements AutoCloseable
 
     private Runnable helloDomain(final UnixSocket s, final int domid) throws NativeIoException
     {
-        final Domain d;
+        final EmulatedDomain d;
         synchronized (lock)
         {
-            final Domain old = domains.get(domid);
+            final EmulatedDomain old = domains.get(domid);
             if (domid < 0 || domid >= XenLimits.DOMID_FIRST_RESERVED || old != null && !old.dead)
             {
                 reply(s, old != null ? -Errno.EEXIST : -Errno.EINVAL);
                 return null;
             }
-            d = new Domain(domid, s);
+            d = new EmulatedDomain(domid, s);
             domains.put(domid, d);
         }
         if (xenstored != null)
@@ -363,7 +278,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
     private Runnable openFile(final UnixSocket s, final int domid, final int fd, final Runnable close)
         throws NativeIoException
     {
-        final Domain d;
+        final EmulatedDomain d;
         final Runnable[] once = new Runnable[1];
         synchronized (lock)
         {
@@ -395,8 +310,8 @@ public final class XenHypervisorEmulator implements AutoCloseable
         return once[0];
     }
 
-    private void serveFile(final UnixSocket s, final int domid, final AllocFile alloc, final List<Grant> mapped,
-        final EvtFile evt) throws IOException
+    private void serveFile(final UnixSocket s, final int domid, final EmulatedGrants.AllocFile alloc,
+        final List<EmulatedGrants.Grant> mapped, final EmulatedEventChannels.EvtFile evt) throws IOException
     {
         while (true)
         {
@@ -411,24 +326,24 @@ public final class XenHypervisorEmulator implements AutoCloseable
             int fdOut = -1;
             synchronized (lock)
             {
-                final Domain d = domains.get(domid);
+                final EmulatedDomain d = domains.get(domid);
                 if (d == null || d.dead)
                 {
                     out = new int[] {-Errno.ESRCH};
                 }
                 else if (alloc != null)
                 {
-                    out = allocOp(d, alloc, w);
+                    out = grants.allocOp(d, alloc, w);
                 }
                 else if (mapped != null)
                 {
                     final int[] fdHolder = {-1};
-                    out = mapOp(d, mapped, w, fdHolder);
+                    out = grants.mapOp(d, mapped, w, fdHolder);
                     fdOut = fdHolder[0];
                 }
                 else
                 {
-                    out = evtOp(d, evt, w);
+                    out = channels.evtOp(d, evt, w);
                 }
             }
             EmuWire.send(s, out, out.length, fdOut);
@@ -439,294 +354,9 @@ public final class XenHypervisorEmulator implements AutoCloseable
         }
     }
 
-    // ---- gntalloc ----
-
-    private int[] allocOp(final Domain d, final AllocFile f, final int[] w)
-    {
-        switch (w[0])
-        {
-            case EmuWire.GNT_ALLOC:
-            {
-                if (w.length != 4)
-                {
-                    return new int[] {-Errno.EINVAL};
-                }
-                final int grantee = w[1] & 0xFFFF;
-                final boolean writable = (w[2] & 1) != 0;
-                final int count = w[3];
-                if (count <= 0)
-                {
-                    return new int[] {-Errno.EINVAL};
-                }
-                if (d.gntallocPages + (long)count > gntallocLimit)
-                {
-                    return new int[] {-Errno.ENOSPC};
-                }
-                try
-                {
-                    Native.check(Native.libc().ftruncate(f.memfd, (long)(f.pages + count) * PAGE), "ftruncate");
-                }
-                catch (final NativeIoException e)
-                {
-                    return new int[] {-e.errno()};
-                }
-                final int[] out = new int[3 + count];
-                out[1] = f.pages;
-                out[2] = count;
-                for (int i = 0; i < count; i++)
-                {
-                    final Grant g = new Grant(d, d.nextRef++, grantee, !writable, f, f.pages + i);
-                    d.grants.put(g.ref, g);
-                    f.grants.add(g);
-                    out[3 + i] = g.ref;
-                }
-                f.pages += count;
-                d.gntallocPages += count;
-                return out;
-            }
-            case EmuWire.GNT_DEALLOC:
-                // DEALLOC drops only the file's reference; the emulation cannot see munmap, so the grants end when
-                // the file closes. Validate the range as the driver does.
-                return new int[] {w.length == 3 && w[1] >= 0 && w[2] > 0 && w[1] + w[2] <= f.pages ? 0 : -Errno.EINVAL};
-            default:
-                return new int[] {-Errno.EINVAL};
-        }
-    }
-
-    private void closeAllocFile(final AllocFile f)
-    {
-        for (final Grant g : f.grants)
-        {
-            g.ending = true;
-            g.granter.gntallocPages--;
-            if (g.pins == 0)
-            {
-                g.granter.grants.remove(g.ref);
-            }
-        }
-        f.grants.clear();
-        Native.closeQuietly(f.memfd);
-    }
-
-    // ---- gntdev ----
-
-    private int[] mapOp(final Domain d, final List<Grant> mapped, final int[] w, final int[] fdOut)
-    {
-        switch (w[0])
-        {
-            case EmuWire.GNT_MAP:
-            {
-                if (w.length < 3 || w[2] <= 0 || w[2] > XenLimits.GNTDEV_MAX_GRANTS_PER_MAP || w.length != 3 + w[2])
-                {
-                    return new int[] {-Errno.EINVAL};
-                }
-                final Domain granter = domains.get(w[1]);
-                final int count = w[2];
-                final List<Grant> grants = new ArrayList<>(count);
-                boolean readOnly = false;
-                for (int i = 0; i < count; i++)
-                {
-                    final Grant g = granter == null ? null : granter.grants.get(w[3 + i]);
-                    // Xen: the entry must grant access to the mapping domain; an ending entry is going away.
-                    // Emulation: one file's maps are consecutive pages of one gntalloc file.
-                    if (g == null || g.grantee != d.domid || g.ending ||
-                        i > 0 && g.page != grants.get(0).page + i ||
-                        g.file != (mapped.isEmpty() ? grants.isEmpty() ? g.file : grants.get(0).file : mapped.get(0).file))
-                    {
-                        return new int[] {-Errno.EINVAL};
-                    }
-                    grants.add(g);
-                }
-                for (final Grant g : mapped)
-                {
-                    readOnly |= g.readOnly;
-                }
-                for (final Grant g : grants)
-                {
-                    readOnly |= g.readOnly;
-                }
-                final int fd;
-                try
-                {
-                    // The file's fd allows writing only if every grant mapped in it does.
-                    fd = readOnly ? MemFd.reopenReadOnly(grants.get(0).file.memfd) :
-                        Native.check(Native.libc().dup(grants.get(0).file.memfd), "dup");
-                }
-                catch (final NativeIoException e)
-                {
-                    return new int[] {-e.errno()};
-                }
-                for (final Grant g : grants)
-                {
-                    g.pins++;
-                }
-                mapped.addAll(grants);
-                mappedPages.merge(d.domid, count, Integer::sum);
-                fdOut[0] = fd;
-                return new int[] {0, grants.get(0).page, readOnly ? 1 : 0};
-            }
-            case EmuWire.GNT_UNMAP:
-            {
-                final List<Grant> range = new ArrayList<>();
-                for (final Grant g : mapped)
-                {
-                    if (w.length == 3 && g.page >= w[1] && g.page < w[1] + w[2])
-                    {
-                        range.add(g);
-                    }
-                }
-                if (range.isEmpty() || range.size() != w[2])
-                {
-                    return new int[] {-Errno.EINVAL};
-                }
-                mapped.removeAll(range);
-                unpin(d.domid, range);
-                return new int[] {0};
-            }
-            default:
-                return new int[] {-Errno.EINVAL};
-        }
-    }
-
-    private void unpin(final int mapper, final List<Grant> mapped)
-    {
-        mappedPages.merge(mapper, -mapped.size(), Integer::sum);
-        for (final Grant g : mapped)
-        {
-            if (--g.pins == 0 && g.ending)
-            {
-                g.granter.grants.remove(g.ref); // the deferred end of access completes
-            }
-        }
-        mapped.clear();
-    }
-
-    // ---- evtchn ----
-
-    private int[] evtOp(final Domain d, final EvtFile f, final int[] w)
-    {
-        final int op = w[0];
-        final int arg = w.length > 1 ? w[1] : -1;
-        switch (op)
-        {
-            case EmuWire.EVT_BIND_UNBOUND:
-            {
-                final Port p = new Port(d.nextPort++, d, f, arg);
-                d.ports.put(p.port, p);
-                return new int[] {0, p.port};
-            }
-            case EmuWire.EVT_BIND_INTERDOMAIN:
-            {
-                final Domain remote = domains.get(arg);
-                final Port rp = remote == null || remote.dead || w.length < 3 ? null : remote.ports.get(w[2]);
-                if (rp == null || rp.remote != null || rp.remoteDomid != d.domid)
-                {
-                    return new int[] {-Errno.EINVAL};
-                }
-                final Port p = new Port(d.nextPort++, d, f, remote.domid);
-                p.remote = rp;
-                rp.remote = p;
-                d.ports.put(p.port, p);
-                return new int[] {0, p.port};
-            }
-            case EmuWire.EVT_PENDING:
-            {
-                final int n = f.pending.size();
-                final int[] out = new int[1 + n];
-                for (int i = 0; i < n; i++)
-                {
-                    out[1 + i] = f.pending.poll();
-                }
-                return out;
-            }
-            default:
-                break;
-        }
-        final Port p = d.ports.get(arg);
-        if (p == null || p.file != f)
-        {
-            return new int[] {-Errno.ENOTCONN}; // not a port of this file
-        }
-        switch (op)
-        {
-            case EmuWire.EVT_NOTIFY:
-                if (p.remote != null)
-                {
-                    raise(p.remote);
-                }
-                return new int[] {0}; // a notify on an unbound port is dropped, as Xen does
-            case EmuWire.EVT_UNBIND:
-                closePort(p);
-                return new int[] {0};
-            case EmuWire.EVT_UNMASK:
-                f.masked.remove(p.port);
-                if (f.raised.remove(p.port))
-                {
-                    deliver(f, p.port);
-                }
-                return new int[] {0};
-            default:
-                return new int[] {-Errno.EINVAL};
-        }
-    }
-
-    private void raise(final Port p)
-    {
-        if (p.file.masked.contains(p.port))
-        {
-            p.file.raised.add(p.port);
-        }
-        else
-        {
-            deliver(p.file, p.port);
-        }
-    }
-
-    private void deliver(final EvtFile f, final int port)
-    {
-        f.masked.add(port);
-        f.pending.add(port);
-        try
-        {
-            doorbell.signal(f.eventfd);
-        }
-        catch (final NativeIoException e)
-        {
-            LOG.warn("xen emulator: event delivery failed", e);
-        }
-    }
-
-    private void closePort(final Port p)
-    {
-        p.domain.ports.remove(p.port);
-        if (p.remote != null)
-        {
-            // Xen: the remote end returns to unbound (bindable by us again); its notifies are dropped.
-            p.remote.remote = null;
-            p.remote.remoteDomid = p.domain.domid;
-            p.remote = null;
-        }
-    }
-
-    private void closeEvtFile(final int domid, final EvtFile f)
-    {
-        final Domain d = domains.get(domid);
-        if (d != null)
-        {
-            for (final Port p : new ArrayList<>(d.ports.values()))
-            {
-                if (p.file == f)
-                {
-                    closePort(p);
-                }
-            }
-        }
-        Native.closeQuietly(f.eventfd);
-    }
-
     // ---- domains ----
 
-    private void destroyDomain(final Domain d)
+    private void destroyDomain(final EmulatedDomain d)
     {
         final List<Runnable> files;
         synchronized (lock)
@@ -746,7 +376,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
         final int stillMapped;
         synchronized (lock)
         {
-            mapped = pagesMappedBy(d.domid);
+            mapped = grants.pagesMappedBy(d.domid);
             stillMapped = d.grants.size();
             if (domains.get(d.domid) == d && d.grants.isEmpty())
             {
@@ -762,23 +392,6 @@ public final class XenHypervisorEmulator implements AutoCloseable
             xenstored.removeDirect("/local/domain/" + d.domid);
             xenstored.fireSpecial("@releaseDomain");
         }
-    }
-
-    /** Mappings {@code domid} holds of other domains' grants (only a grant's grantee can map it). */
-    private int pagesMappedBy(final int domid)
-    {
-        int pins = 0;
-        for (final Domain granter : domains.values())
-        {
-            for (final Grant g : granter.grants.values())
-            {
-                if (g.grantee == domid)
-                {
-                    pins += g.pins;
-                }
-            }
-        }
-        return pins;
     }
 
     private static void reply(final UnixSocket s, final int status) throws NativeIoException
