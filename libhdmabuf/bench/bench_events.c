@@ -7,13 +7,14 @@
  * in a tag). Also the EXPORT call itself (to its response). One export at a time: the
  * producer waits for the consumer's word before it unexports and exports again. Prints a
  * Markdown table (stdout). Needs a sink and a source daemon in $HDMABUF_RUNTIME_DIR.
- * usage: bench_events [EXPORTS]   (default 1000)
+ * usage: bench_events [EXPORTS [WARMUP]]   (default 1000 and 2000: the unmeasured exports first, so
+ * that both daemons run JIT-compiled code, as the Java harness's event figure does)
  */
 #include "bench.h"
 
 #include <inttypes.h>
 
-#define WARMUP 50
+static size_t warmup = 2000; /* set before the consumer is forked: both sides loop alike */
 #define WAIT_MS 10000
 
 static void die(const char *what)
@@ -38,7 +39,7 @@ static int consumer(int down, int up, void *arg)
     if (write(up, &ok, 1) != 1) {
         die("the producer went away");
     }
-    for (size_t i = 0; i < exports + WARMUP; i++) {
+    for (size_t i = 0; i < exports + warmup; i++) {
         struct hdmabuf_event *ev;
         const char *t0;
         int64_t latency;
@@ -68,8 +69,11 @@ int main(int argc, char **argv)
     pid_t child;
     char ok;
 
+    if (argc > 2) {
+        warmup = strtoul(argv[2], NULL, 10);
+    }
     if (exports == 0) {
-        die("usage: bench_events [EXPORTS > 0]");
+        die("usage: bench_events [EXPORTS > 0 [WARMUP]]");
     }
     child = bench_fork_consumer(consumer, &exports, &down, &up);
     close(down); /* nothing goes down: the consumer's subscription finds the exports */
@@ -82,7 +86,7 @@ int main(int argc, char **argv)
     REQUIRE_OK(hdmabuf_alloc(sink, 4096, true, target, HDMABUF_ACCESS_READ_WRITE, &alloc));
     bench_samples_init(&add, exports);
     bench_samples_init(&call, exports);
-    for (size_t i = 0; i < exports + WARMUP; i++) {
+    for (size_t i = 0; i < exports + warmup; i++) {
         char t0_text[24];
         struct hdmabuf_tag tag = { "bench_t0", t0_text };
         struct hdmabuf_metadata md = { .content_type = "application/octet-stream", .n_tags = 1, .tags = &tag };
@@ -96,7 +100,7 @@ int main(int argc, char **argv)
         if (read(up, &latency, sizeof(latency)) != sizeof(latency)) {
             die("the consumer process stopped");
         }
-        if (i >= WARMUP) {
+        if (i >= warmup) {
             bench_samples_add(&add, latency);
             bench_samples_add(&call, t1 - t0);
         }
@@ -104,8 +108,8 @@ int main(int argc, char **argv)
     }
     bench_reap(child);
 
-    printf("EXPORT to the consumer's add event, C producer and C consumer in two processes (%zu exports):\n\n",
-        exports);
+    printf("EXPORT to the consumer's add event, C producer and C consumer in two processes (%zu exports after %zu unmeasured):\n\n",
+        exports, warmup);
     bench_table_header();
     bench_table_row("EXPORT to add event at the consumer", &add, NULL);
     bench_table_row("EXPORT call (request to response)", &call, NULL);
