@@ -31,6 +31,8 @@ public final class Harness
     private final BenchConfig cfg;
     private final Path targetDir;
     private final PrintStream log;
+    /** Figures whose measurement failed: the report says so and the harness exits 1. */
+    private final List<String> failed = new ArrayList<>();
 
     Harness(final HarnessOptions options, final Path targetDir, final PrintStream log)
     {
@@ -49,7 +51,8 @@ public final class Harness
             return;
         }
         final Path target = targetDir();
-        final String table = new Harness(options, target, System.out).run(String.join(" ", args));
+        final Harness harness = new Harness(options, target, System.out);
+        final String table = harness.run(String.join(" ", args));
         final Path file = options.out() != null ? options.out() : target.resolve("results.md");
         final Path dir = file.toAbsolutePath().getParent();
         if (dir != null)
@@ -65,6 +68,35 @@ public final class Harness
         System.out.println();
         System.out.println(table);
         System.out.println("written to " + file);
+        if (!harness.failed.isEmpty())
+        {
+            System.err.println("hdmabuf bench: not measured: " + String.join(", ", harness.failed) + " (see the report)");
+            System.exit(1);
+        }
+    }
+
+    /** One figure; a failure becomes a line of the report (the other figures still run) instead of ending the run. */
+    private void measure(final Figure f, final BenchRun run)
+    {
+        try
+        {
+            f.measurement().run(run);
+        }
+        catch (final InterruptedException e)
+        {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted in figure " + f.name(), e);
+        }
+        catch (final Exception e)
+        {
+            // A failed program's message is its whole output: the first line says which, the last one why.
+            final List<String> lines = String.valueOf(e.getMessage()).lines().filter(l -> !l.isBlank()).toList();
+            final String why = lines.isEmpty() ? e.toString() : lines.size() == 1 ? lines.get(0) :
+                lines.get(0) + " ... " + lines.get(lines.size() - 1);
+            log.println("figure " + f.name() + " failed: " + why);
+            run.report().detail("figure " + f.name() + " not measured: " + why);
+            failed.add(f.name());
+        }
     }
 
     /** bench/target: the directory holding this jar (or target/classes). */
@@ -108,7 +140,7 @@ public final class Harness
                 }
                 if (options.wants(f.name()))
                 {
-                    f.measurement().run(run);
+                    measure(f, run);
                 }
             }
         }
