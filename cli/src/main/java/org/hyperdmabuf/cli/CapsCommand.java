@@ -14,7 +14,8 @@ final class CapsCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/sink.sock).")
     Path socket;
 
-    @Option(names = "--json", description = "One JSON object instead of the table: the fields of the Caps message (client.proto).")
+    @Option(names = "--json",
+        description = "One JSON object instead of the table: the fields of the Caps message (client.proto).")
     boolean json;
 
     @Override

@@ -20,7 +20,8 @@ final class ListCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/source.sock).")
     Path socket;
 
-    @Option(names = "--json", description = "One JSON object instead of the table: the BufferList message (client.proto), ids as text.")
+    @Option(names = "--json",
+        description = "One JSON object instead of the table: the BufferList message (client.proto), ids as text.")
     boolean json;
 
     @Override

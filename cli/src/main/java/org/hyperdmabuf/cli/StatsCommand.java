@@ -16,7 +16,8 @@ final class StatsCommand implements Callable<Integer>
     @Option(names = "--socket", description = "Daemon socket (default: <runtime dir>/sink.sock).")
     Path socket;
 
-    @Option(names = "--json", description = "One JSON object instead of the table: the StatsResult message (client.proto); -1: unlimited.")
+    @Option(names = "--json",
+        description = "One JSON object instead of the table: the StatsResult message (client.proto); -1: unlimited.")
     boolean json;
 
     @Override

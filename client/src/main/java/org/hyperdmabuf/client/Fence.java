@@ -1,6 +1,7 @@
 package org.hyperdmabuf.client;
 
 import org.hyperdmabuf.abi.FenceAbi;
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.FenceState;
@@ -114,6 +115,7 @@ public final class Fence implements AutoCloseable
         return new Fence(client, id, side, writable, m, (int)(fenceOffset - base));
     }
 
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP", justification = "a protobuf message: immutable")
     public BufferId id()
     {
         return id;

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.abi.BufferIds;
 import org.hyperdmabuf.abi.FrameHeaderDescriptor;
 import org.hyperdmabuf.abi.UEvent;
@@ -180,6 +181,8 @@ public final class FrameConsumer implements AutoCloseable
      * The current frame's per-frame data, a validated private copy (the same object every frame; valid from
      * {@code beginFrame} to {@code endFrame}).
      */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP",
+        justification = "one reused FrameInfo per consumer, so reading a frame allocates nothing (documented above)")
     public FrameInfo frameInfo()
     {
         return info;

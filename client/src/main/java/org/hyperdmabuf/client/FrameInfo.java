@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.abi.FrameHeaderDescriptor;
 
 import java.util.Arrays;
@@ -103,6 +104,8 @@ public final class FrameInfo
      * The codec-specific bytes: the first {@link #privateLength()} are the frame's, the rest zero (on a consumer).
      * The array itself, not a copy.
      */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP",
+        justification = "the per-frame path reads the codec bytes in place, without a copy (documented above)")
     public byte[] privateData()
     {
         return privateData;

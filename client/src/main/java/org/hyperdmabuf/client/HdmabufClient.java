@@ -1,5 +1,6 @@
 package org.hyperdmabuf.client;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.abi.Limits;
 import com.google.protobuf.CodedOutputStream;
 import org.hyperdmabuf.abi.v1.Access;
@@ -77,6 +78,8 @@ public final class HdmabufClient implements AutoCloseable
     private volatile int pageSize;
 
     /** A response and the fds that came with it (owned by the caller). */
+    @SuppressFBWarnings(value = {"EI_EXPOSE_REP", "EI_EXPOSE_REP2"},
+        justification = "hands the caller a protobuf message (immutable) and the fds it now owns and closes")
     public record Reply(Response response, int[] fds)
     {
     }

@@ -60,7 +60,11 @@ public final class ApiServer implements AutoCloseable
     {
         try
         {
-            Files.createDirectories(path.toAbsolutePath().getParent());
+            final Path directory = path.toAbsolutePath().getParent(); // null only for "/", which is no socket path
+            if (directory != null)
+            {
+                Files.createDirectories(directory);
+            }
             if (Files.exists(path))
             {
                 // A stale socket of a dead daemon; a live daemon would still accept on it.

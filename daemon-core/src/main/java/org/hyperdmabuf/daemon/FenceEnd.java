@@ -1,5 +1,6 @@
 package org.hyperdmabuf.daemon;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.abi.v1.BufferId;
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.FenceSignal;
@@ -27,6 +28,8 @@ public final class FenceEnd
      * @param origin {@link BufferOrigin#EXPORTED_HERE} for the exporter's side
      * @param peerVm the other side's VM
      */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "the id is a protobuf message (immutable); the timelines are the buffer's, shared by design")
     public FenceEnd(final BufferOrigin origin, final BufferId id, final int peerVm, final FenceTimeline acquire,
         final FenceTimeline release)
     {

@@ -25,7 +25,7 @@ import java.util.Optional;
 /**
  * The one place a client request is dispatched: the daemon's own operations (capabilities, targets, LIST,
  * STATS, QUERY, subscriptions) are answered here, every other one goes to the role that declares it
- * ({@link RoleKind#operations()}), a fence request to the role that serves its buffer's origin
+ * ({@link RoleKind#serves}), a fence request to the role that serves its buffer's origin
  * ({@link RoleKind#fenceBuffers()}). On the event loop.
  */
 final class RequestRouter
@@ -121,7 +121,7 @@ final class RequestRouter
     {
         for (final Role r : roles)
         {
-            if (r.kind().operations().contains(op))
+            if (r.kind().serves(op))
             {
                 return r;
             }

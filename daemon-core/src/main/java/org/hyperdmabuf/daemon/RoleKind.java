@@ -45,10 +45,10 @@ public enum RoleKind
         return roleBit;
     }
 
-    /** The operations the role serves, other than the fence operations. */
-    public Set<Request.OpCase> operations()
+    /** Whether the role serves operation {@code op} (the fence operations aside: see {@link #fenceBuffers()}). */
+    public boolean serves(final Request.OpCase op)
     {
-        return operations;
+        return operations.contains(op);
     }
 
     /** The buffers whose fence requests (FENCE_SIGNAL, FENCE_WAIT, FENCE_DOORBELL, FENCE_WAKE) the role serves. */

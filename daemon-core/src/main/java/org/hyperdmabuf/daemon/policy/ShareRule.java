@@ -1,5 +1,7 @@
 package org.hyperdmabuf.daemon.policy;
 
+import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -10,6 +12,13 @@ import java.util.Set;
  */
 public record ShareRule(int from, Set<Integer> to, List<String> content, boolean readOnly, String origin)
 {
+    /** Immutable copies (read once per policy load), in the order of the file. */
+    public ShareRule
+    {
+        to = Collections.unmodifiableSet(new LinkedHashSet<>(to));
+        content = List.copyOf(content);
+    }
+
     public boolean coversPair(final int exporterVm, final int importerVm)
     {
         return from == exporterVm && (to.isEmpty() || to.contains(importerVm));

@@ -2,7 +2,6 @@ package org.hyperdmabuf.hv.acrn;
 
 import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
-import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
 import org.hyperdmabuf.hv.nativeio.SmallTmpfs;
 import org.hyperdmabuf.hv.pci.EmulatedIvshmemSysfs;

@@ -25,7 +25,8 @@ import static org.hyperdmabuf.hv.inmemory.InMemoryFabric.error;
  * One endpoint ("VM") of an {@link InMemoryFabric}: an emulated backend for in-process tests, never a real one
  * (see the fabric for what is real). Client fds are of the fabric's memfd (read-only imports reopened O_RDONLY);
  * fence doorbells are rung with {@link #ringFence}, there are no doorbell fds nor wake vectors (no
- * {@link org.hyperdmabuf.hv.spi.DirectFenceWakeups}: clients then signal and wait through their daemon). Thread-safe; the listener is called from the endpoint's receive thread.
+ * {@link org.hyperdmabuf.hv.spi.DirectFenceWakeups}: clients then signal and wait through their daemon). Thread-safe; the
+ * listener is called from the endpoint's receive thread.
  */
 public final class InMemoryBackend implements HypervisorBackend, FenceSlots, PeerFenceDoorbells, PeerMemoryReclaim
 {

@@ -20,8 +20,6 @@ import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.hyperdmabuf.hv.spi.PeerMemoryReclaim;
 import org.hyperdmabuf.hv.spi.ShareRef;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -72,9 +72,11 @@ public final class IvshmemServer implements AutoCloseable
     private final ByteBuffer message = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
     private final int[] fdScratch = new int[1];
     private final EventFd waker = new EventFd();
-    private int shmFd = -1;
-    private int listenFd = -1;
-    private int wakeFd = -1;
+    // Written under the monitor by start and by close (after the server thread has stopped), read without it by
+    // the server thread and by regionFd from any thread: volatile so every reader sees the latest value.
+    private volatile int shmFd = -1;
+    private volatile int listenFd = -1;
+    private volatile int wakeFd = -1;
     private Thread thread;
     private volatile boolean running;
     private boolean closed;

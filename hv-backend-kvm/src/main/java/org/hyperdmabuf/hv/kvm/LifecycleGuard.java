@@ -57,9 +57,13 @@ final class LifecycleGuard
     /** Runs {@code call} while the backend is started; releasing waits for it. */
     <T> T guarded(final Guarded<T> call) throws BackendException
     {
-        enter();
+        lock.readLock().lock();
         try
         {
+            if (!started || closed)
+            {
+                throw new BackendException(ErrorCode.EIO, name + " backend is " + (closed ? "closed" : "not started"));
+            }
             return call.run();
         }
         finally
@@ -104,16 +108,6 @@ final class LifecycleGuard
         finally
         {
             lock.writeLock().unlock();
-        }
-    }
-
-    private void enter() throws BackendException
-    {
-        lock.readLock().lock();
-        if (!started || closed)
-        {
-            lock.readLock().unlock();
-            throw new BackendException(ErrorCode.EIO, name + " backend is " + (closed ? "closed" : "not started"));
         }
     }
 

@@ -20,6 +20,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -127,7 +128,7 @@ final class RingChannels
     /** Records from {@code vm} discarded because they belonged to another session of it or of ours. */
     long discarded(final int vm)
     {
-        return vm < 0 || vm >= inbound.length || inbound[vm] == null ? 0 : inbound[vm].discarded;
+        return vm < 0 || vm >= inbound.length || inbound[vm] == null ? 0 : inbound[vm].discarded.get();
     }
 
     boolean send(final int peerVm, final ByteBuffer message, final int offset, final int length)
@@ -364,10 +365,10 @@ final class RingChannels
         }
         if (in.startProducer != ch.session || in.startConsumer != session)
         {
-            in.discarded++;
+            final long discarded = in.discarded.incrementAndGet();
             LOG.debug("peer {} session {}: discarding a record of session {} addressed to {} ({} so far)", ch.vm,
                 Long.toHexString(ch.session), Long.toHexString(in.startProducer), Long.toHexString(in.startConsumer),
-                in.discarded);
+                discarded);
             return true;
         }
         try
@@ -427,7 +428,8 @@ final class RingChannels
         long faultedSession;
         boolean discardRefusedLogged;
         String violation;
-        volatile long discarded;
+        /** Counted by the pass thread, read by any (discardedRecords). */
+        final AtomicLong discarded = new AtomicLong();
 
         Inbound(final RingReader reader)
         {

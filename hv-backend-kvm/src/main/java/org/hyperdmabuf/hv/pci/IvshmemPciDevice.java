@@ -49,7 +49,12 @@ public record IvshmemPciDevice(String address, Path directory, int subsystemVend
         final Path link = directory.resolve("driver");
         try
         {
-            return Files.isSymbolicLink(link) ? Files.readSymbolicLink(link).getFileName().toString() : null;
+            if (!Files.isSymbolicLink(link))
+            {
+                return null;
+            }
+            final Path driver = Files.readSymbolicLink(link).getFileName(); // null for a link to "/" or ""
+            return driver == null ? null : driver.toString();
         }
         catch (final java.io.IOException e)
         {

@@ -77,7 +77,8 @@ public final class IvshmemPciScanner
     /** The ivshmem device in {@code dir}, or null if it is another device or has no shared memory BAR. */
     private static IvshmemPciDevice probe(final Path dir) throws PciDeviceException
     {
-        if (!Files.isDirectory(dir))
+        final Path address = dir.getFileName(); // the PCI address; null only for a root, never a device
+        if (address == null || !Files.isDirectory(dir))
         {
             return null;
         }
@@ -91,10 +92,10 @@ public final class IvshmemPciScanner
             final Path memory = dir.resolve("resource2");
             if (!Files.exists(memory))
             {
-                LOG.warn("ivshmem device {} has no resource2 (BAR2 not assigned); skipped", dir.getFileName());
+                LOG.warn("ivshmem device {} has no resource2 (BAR2 not assigned); skipped", address);
                 return null;
             }
-            return new IvshmemPciDevice(dir.getFileName().toString(), dir, readHex(dir, "subsystem_vendor", 0),
+            return new IvshmemPciDevice(address.toString(), dir, readHex(dir, "subsystem_vendor", 0),
                 readHex(dir, "subsystem_device", 0), readHex(dir, "revision", 0), Files.size(memory),
                 Files.exists(dir.resolve("resource1")));
         }

@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.pci;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
 
 /**
@@ -40,6 +41,8 @@ public final class IvshmemRegisters
     private final MemoryWindow bar0;
 
     /** {@code bar0} must cover at least {@link #IV_POSITION_OFFSET} to {@link #DOORBELL_OFFSET} + 4. */
+    @SuppressFBWarnings(value = "EI_EXPOSE_REP2",
+        justification = "a view of the caller's BAR0 mapping: the registers are the device's, not a copy")
     public IvshmemRegisters(final MemoryWindow bar0)
     {
         if (bar0.capacity() < DOORBELL_OFFSET + 4)

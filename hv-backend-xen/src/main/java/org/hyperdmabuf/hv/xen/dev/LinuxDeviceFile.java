@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.xen.dev;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 
@@ -13,6 +14,8 @@ abstract class LinuxDeviceFile implements AutoCloseable
     private final String path;
     private boolean closed;
 
+    @SuppressFBWarnings(value = "CT_CONSTRUCTOR_THROW",
+        justification = "package-private with final subclasses only: no subclass can finalize a half-built file")
     LinuxDeviceFile(final String path) throws NativeIoException
     {
         this.path = path;

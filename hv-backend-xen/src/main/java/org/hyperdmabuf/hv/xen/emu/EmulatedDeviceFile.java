@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.xen.emu;
 
+import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.UnixSocket;
@@ -15,6 +16,8 @@ abstract class EmulatedDeviceFile implements AutoCloseable
     protected final int openFd;
     private boolean closed;
 
+    @SuppressFBWarnings(value = "CT_CONSTRUCTOR_THROW",
+        justification = "package-private with final subclasses only: no subclass can finalize a half-built file")
     EmulatedDeviceFile(final String socketPath, final int hello, final int domid, final String name)
         throws NativeIoException
     {

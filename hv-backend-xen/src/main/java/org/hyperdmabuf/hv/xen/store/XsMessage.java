@@ -4,9 +4,21 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
-/** One xenstore message ({@code struct xsd_sockmsg} header fields plus payload). */
+/** One xenstore message ({@code struct xsd_sockmsg} header fields plus payload); immutable (control path: copies are cheap). */
 public record XsMessage(int type, int reqId, int txId, byte[] payload)
 {
+    public XsMessage
+    {
+        payload = payload.clone();
+    }
+
+    /** A copy of the payload. */
+    @Override
+    public byte[] payload()
+    {
+        return payload.clone();
+    }
+
     /** Payload of NUL-terminated strings, e.g. {@code path\0token\0}. */
     public static byte[] strings(final String... parts)
     {

@@ -52,9 +52,10 @@ public final class XsTransport implements AutoCloseable
 
     public void write(final XsMessage m) throws IOException
     {
-        if (m.payload().length > XsWireDescriptor.PAYLOAD_MAX)
+        final byte[] payload = m.payload();
+        if (payload.length > XsWireDescriptor.PAYLOAD_MAX)
         {
-            throw new NativeIoException("xenstore message of " + m.payload().length + " bytes (max " +
+            throw new NativeIoException("xenstore message of " + payload.length + " bytes (max " +
                 XsWireDescriptor.PAYLOAD_MAX + ")", org.hyperdmabuf.hv.nativeio.Errno.EINVAL);
         }
         synchronized (out)
@@ -63,9 +64,9 @@ public final class XsTransport implements AutoCloseable
             out.putInt(XsWireDescriptor.TYPE_OFFSET, m.type());
             out.putInt(XsWireDescriptor.REQ_ID_OFFSET, m.reqId());
             out.putInt(XsWireDescriptor.TX_ID_OFFSET, m.txId());
-            out.putInt(XsWireDescriptor.LEN_OFFSET, m.payload().length);
+            out.putInt(XsWireDescriptor.LEN_OFFSET, payload.length);
             out.position(XsWireDescriptor.HEADER_LENGTH);
-            out.put(m.payload());
+            out.put(payload);
             out.flip();
             if (socket != null)
             {

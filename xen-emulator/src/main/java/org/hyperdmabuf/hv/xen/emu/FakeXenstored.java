@@ -317,7 +317,8 @@ public final class FakeXenstored implements AutoCloseable
                         break;
                     case XS_WRITE:
                     {
-                        final int nul = indexOfNul(m.payload());
+                        final byte[] payload = m.payload();
+                        final int nul = indexOfNul(payload);
                         if (nul < 0 || !validPath(node))
                         {
                             error = "EINVAL";
@@ -326,7 +327,7 @@ public final class FakeXenstored implements AutoCloseable
                         error = denied(v, p, existingSelfOrAncestor(v, node), PERM_WRITE, c.domid);
                         if (error == null)
                         {
-                            write(v, p, node, new String(m.payload(), nul + 1, m.payload().length - nul - 1,
+                            write(v, p, node, new String(payload, nul + 1, payload.length - nul - 1,
                                 StandardCharsets.UTF_8), changes, c.domid);
                         }
                         break;
