@@ -15,32 +15,36 @@
 #include "gsthdmabufsink.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "hdmabufpool.h"
+#include "hdmabufprops.h"
 
 GST_DEBUG_CATEGORY (gst_hdmabuf_sink_debug);
 #define GST_CAT_DEFAULT gst_hdmabuf_sink_debug
 
 enum {
-  PROP_0,
-  PROP_SOCKET_PATH,
-  PROP_TARGET_VM,
-  PROP_STREAM,
+  PROP_TARGET_VM = GST_HDMABUF_PROP_FIRST_OWN,
   PROP_BUFFERS,
   PROP_READ_ONLY,
-  PROP_TIMEOUT,
   PROP_CONSUMER_TIMEOUT,
+  N_PROPS,
 };
 
-#define DEFAULT_STREAM "hdmabuf"
+/* Where each property is kept. */
+static const gsize fields[N_PROPS] = {
+  GST_HDMABUF_COMMON_FIELDS (GstHdmabufSink),
+  [PROP_TARGET_VM] = G_STRUCT_OFFSET (GstHdmabufSink, target_vm),
+  [PROP_BUFFERS] = G_STRUCT_OFFSET (GstHdmabufSink, buffers),
+  [PROP_READ_ONLY] = G_STRUCT_OFFSET (GstHdmabufSink, read_only),
+  [PROP_CONSUMER_TIMEOUT] = G_STRUCT_OFFSET (GstHdmabufSink, consumer_timeout_ms),
+};
+
 #define DEFAULT_BUFFERS 3
 #define DEFAULT_TIMEOUT 10000
 #define DEFAULT_CONSUMER_TIMEOUT 0
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
-        GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"));
+    GST_HDMABUF_ELEMENT_CAPS);
 
 G_DEFINE_TYPE (GstHdmabufSink, gst_hdmabuf_sink, GST_TYPE_BASE_SINK);
 GST_ELEMENT_REGISTER_DEFINE (hdmabufsink, "hdmabufsink", GST_RANK_NONE, GST_TYPE_HDMABUF_SINK);
@@ -48,7 +52,7 @@ GST_ELEMENT_REGISTER_DEFINE (hdmabufsink, "hdmabufsink", GST_RANK_NONE, GST_TYPE
 static gint
 timeout_of (GstHdmabufSink * self)
 {
-  return self->timeout_ms == 0 ? -1 : (gint) MIN (self->timeout_ms, G_MAXINT);
+  return gst_hdmabuf_timeout_of (self->timeout_ms);
 }
 
 static void
@@ -56,14 +60,6 @@ post_error (GstHdmabufSink * self, GError * error)
 {
   GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s", error->message), ("stream \"%s\"", self->stream));
   g_error_free (error);
-}
-
-static gint64
-realtime_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (gint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
 }
 
 /*
@@ -285,7 +281,7 @@ gst_hdmabuf_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   if (GST_CLOCK_TIME_IS_VALID (running)) {
     if (!self->have_epoch) {
       GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
-      gint64 now = realtime_ns ();
+      gint64 now = gst_hdmabuf_realtime_ns ();
       /* CLOCK_REALTIME is the ABI's clock for pts_ns; map running time onto it once. */
       if (clock != NULL) {
         GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
@@ -391,75 +387,13 @@ gst_hdmabuf_sink_stop (GstBaseSink * bsink)
 static void
 gst_hdmabuf_sink_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
 {
-  GstHdmabufSink *self = GST_HDMABUF_SINK (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_SOCKET_PATH:
-      g_free (self->socket_path);
-      self->socket_path = g_value_dup_string (value);
-      break;
-    case PROP_TARGET_VM:
-      self->target_vm = g_value_get_uint (value);
-      break;
-    case PROP_STREAM:
-      g_free (self->stream);
-      self->stream = g_value_dup_string (value);
-      if (self->stream == NULL)
-        self->stream = g_strdup (DEFAULT_STREAM);
-      break;
-    case PROP_BUFFERS:
-      self->buffers = g_value_get_uint (value);
-      break;
-    case PROP_READ_ONLY:
-      self->read_only = g_value_get_boolean (value);
-      break;
-    case PROP_TIMEOUT:
-      self->timeout_ms = g_value_get_uint (value);
-      break;
-    case PROP_CONSUMER_TIMEOUT:
-      self->consumer_timeout_ms = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
+  gst_hdmabuf_props_set (object, fields, N_PROPS, prop_id, value, pspec);
 }
 
 static void
 gst_hdmabuf_sink_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
 {
-  GstHdmabufSink *self = GST_HDMABUF_SINK (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_SOCKET_PATH:
-      g_value_set_string (value, self->socket_path);
-      break;
-    case PROP_TARGET_VM:
-      g_value_set_uint (value, self->target_vm);
-      break;
-    case PROP_STREAM:
-      g_value_set_string (value, self->stream);
-      break;
-    case PROP_BUFFERS:
-      g_value_set_uint (value, self->buffers);
-      break;
-    case PROP_READ_ONLY:
-      g_value_set_boolean (value, self->read_only);
-      break;
-    case PROP_TIMEOUT:
-      g_value_set_uint (value, self->timeout_ms);
-      break;
-    case PROP_CONSUMER_TIMEOUT:
-      g_value_set_uint (value, self->consumer_timeout_ms);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
+  gst_hdmabuf_props_get (object, fields, N_PROPS, prop_id, value, pspec);
 }
 
 static void
@@ -479,33 +413,28 @@ gst_hdmabuf_sink_class_init (GstHdmabufSinkClass * klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS (klass);
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+  const GParamFlags flags = GST_HDMABUF_PROP_FLAGS;
 
   gobject_class->set_property = gst_hdmabuf_sink_set_property;
   gobject_class->get_property = gst_hdmabuf_sink_get_property;
   gobject_class->finalize = gst_hdmabuf_sink_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_SOCKET_PATH,
-      g_param_spec_string ("socket-path", "Socket path",
-          "Unix socket of this VM's sink daemon (NULL: $HDMABUF_RUNTIME_DIR/sink.sock, "
-          "default /run/hyperdmabuf/sink.sock)", NULL, flags));
+  gst_hdmabuf_props_install_common (gobject_class,
+      "Unix socket of this VM's sink daemon (NULL: $HDMABUF_RUNTIME_DIR/sink.sock, "
+      "default /run/hyperdmabuf/sink.sock)",
+      "Name of the stream, by which the consumer VM selects it (the exports' tag \"stream\")",
+      "Milliseconds to wait for the consumer to release a slot (and to take the last frame at EOS) "
+      "before failing with an error (0: no limit)", DEFAULT_TIMEOUT);
   g_object_class_install_property (gobject_class, PROP_TARGET_VM,
       g_param_spec_uint ("target-vm", "Target VM",
           "VM id of the consumer VM to export to (0: the only VM that runs a source daemon)",
           0, G_MAXUINT32, 0, flags));
-  g_object_class_install_property (gobject_class, PROP_STREAM,
-      g_param_spec_string ("stream", "Stream", "Name of the stream, by which the consumer VM selects it "
-          "(the exports' tag \"stream\")", DEFAULT_STREAM, flags));
   g_object_class_install_property (gobject_class, PROP_BUFFERS,
       g_param_spec_uint ("buffers", "Buffers", "Shared slots of the stream (K): frames in flight between "
           "the VMs, and the size of the pool proposed upstream", 2, 64, DEFAULT_BUFFERS, flags));
   g_object_class_install_property (gobject_class, PROP_READ_ONLY,
       g_param_spec_boolean ("read-only", "Read-only", "Export read-only: the consumer VM maps the slots "
           "without write access (enforced where the backend can, see hdmabuf caps)", FALSE, flags));
-  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint ("timeout", "Timeout", "Milliseconds to wait for the consumer to release a slot "
-          "(and to take the last frame at EOS) before failing with an error (0: no limit)",
-          0, G_MAXINT, DEFAULT_TIMEOUT, flags));
   g_object_class_install_property (gobject_class, PROP_CONSUMER_TIMEOUT,
       g_param_spec_uint ("consumer-timeout", "Consumer timeout", "Milliseconds to wait, before the first "
           "frame of an export, for the consumer VM to import the stream; the sink waits prerolled and posts "
@@ -531,7 +460,7 @@ gst_hdmabuf_sink_class_init (GstHdmabufSinkClass * klass)
 static void
 gst_hdmabuf_sink_init (GstHdmabufSink * self)
 {
-  self->stream = g_strdup (DEFAULT_STREAM);
+  self->stream = g_strdup (GST_HDMABUF_DEFAULT_STREAM);
   self->buffers = DEFAULT_BUFFERS;
   self->timeout_ms = DEFAULT_TIMEOUT;
   self->consumer_timeout_ms = DEFAULT_CONSUMER_TIMEOUT;

@@ -23,27 +23,29 @@
 #include "gsthdmabufsrc.h"
 
 #include <string.h>
-#include <time.h>
+
+#include "hdmabufprops.h"
 
 GST_DEBUG_CATEGORY (gst_hdmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_hdmabuf_src_debug
 
 enum {
-  PROP_0,
-  PROP_SOCKET_PATH,
-  PROP_STREAM,
-  PROP_IS_LIVE,
-  PROP_TIMEOUT,
+  PROP_IS_LIVE = GST_HDMABUF_PROP_FIRST_OWN,
   PROP_COPY_HELD_AFTER,
+  N_PROPS,
 };
 
-#define DEFAULT_STREAM "hdmabuf"
+/* Where each property is kept; is-live is GstBaseSrc's. */
+static const gsize fields[N_PROPS] = {
+  GST_HDMABUF_COMMON_FIELDS (GstHdmabufSrc),
+  [PROP_COPY_HELD_AFTER] = G_STRUCT_OFFSET (GstHdmabufSrc, copy_held_after_ms),
+};
+
 #define DEFAULT_TIMEOUT 0
 #define DEFAULT_COPY_HELD_AFTER 100
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
-        GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"));
+    GST_HDMABUF_ELEMENT_CAPS);
 
 G_DEFINE_TYPE (GstHdmabufSrc, gst_hdmabuf_src, GST_TYPE_BASE_SRC);
 GST_ELEMENT_REGISTER_DEFINE (hdmabufsrc, "hdmabufsrc", GST_RANK_NONE, GST_TYPE_HDMABUF_SRC);
@@ -51,15 +53,7 @@ GST_ELEMENT_REGISTER_DEFINE (hdmabufsrc, "hdmabufsrc", GST_RANK_NONE, GST_TYPE_H
 static gint
 timeout_of (GstHdmabufSrc * self)
 {
-  return self->timeout_ms == 0 ? -1 : (gint) MIN (self->timeout_ms, G_MAXINT);
-}
-
-static gint64
-realtime_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (gint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
+  return gst_hdmabuf_timeout_of (self->timeout_ms);
 }
 
 static GstFlowReturn
@@ -127,7 +121,7 @@ running_time_of (GstHdmabufSrc * self, guint64 pts_ns)
   if (clock == NULL)
     return GST_CLOCK_TIME_NONE;
   running = (GstClockTimeDiff) (gst_clock_get_time (clock) - gst_element_get_base_time (GST_ELEMENT (self)))
-      + ((gint64) pts_ns - realtime_ns ());
+      + ((gint64) pts_ns - gst_hdmabuf_realtime_ns ());
   gst_object_unref (clock);
   return running > 0 ? (GstClockTime) running : 0;
 }
@@ -258,67 +252,19 @@ gst_hdmabuf_src_stop (GstBaseSrc * bsrc)
 static void
 gst_hdmabuf_src_set_property (GObject * object, guint prop_id, const GValue * value, GParamSpec * pspec)
 {
-  GstHdmabufSrc *self = GST_HDMABUF_SRC (object);
-
-  switch (prop_id) {
-    case PROP_SOCKET_PATH:
-      GST_OBJECT_LOCK (self);
-      g_free (self->socket_path);
-      self->socket_path = g_value_dup_string (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_STREAM:
-      GST_OBJECT_LOCK (self);
-      g_free (self->stream);
-      self->stream = g_value_dup_string (value);
-      if (self->stream == NULL)
-        self->stream = g_strdup (DEFAULT_STREAM);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_IS_LIVE:
-      gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
-      break;
-    case PROP_TIMEOUT:
-      self->timeout_ms = g_value_get_uint (value);
-      break;
-    case PROP_COPY_HELD_AFTER:
-      self->copy_held_after_ms = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_IS_LIVE)
+    gst_base_src_set_live (GST_BASE_SRC (object), g_value_get_boolean (value));
+  else
+    gst_hdmabuf_props_set (object, fields, N_PROPS, prop_id, value, pspec);
 }
 
 static void
 gst_hdmabuf_src_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
 {
-  GstHdmabufSrc *self = GST_HDMABUF_SRC (object);
-
-  switch (prop_id) {
-    case PROP_SOCKET_PATH:
-      GST_OBJECT_LOCK (self);
-      g_value_set_string (value, self->socket_path);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_STREAM:
-      GST_OBJECT_LOCK (self);
-      g_value_set_string (value, self->stream);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_IS_LIVE:
-      g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
-      break;
-    case PROP_TIMEOUT:
-      g_value_set_uint (value, self->timeout_ms);
-      break;
-    case PROP_COPY_HELD_AFTER:
-      g_value_set_uint (value, self->copy_held_after_ms);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_IS_LIVE)
+    g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (object)));
+  else
+    gst_hdmabuf_props_get (object, fields, N_PROPS, prop_id, value, pspec);
 }
 
 static void
@@ -339,26 +285,23 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+  const GParamFlags flags = GST_HDMABUF_PROP_FLAGS;
 
   gobject_class->set_property = gst_hdmabuf_src_set_property;
   gobject_class->get_property = gst_hdmabuf_src_get_property;
   gobject_class->finalize = gst_hdmabuf_src_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_SOCKET_PATH,
-      g_param_spec_string ("socket-path", "Socket path",
-          "Unix socket of this VM's source daemon (NULL: $HDMABUF_RUNTIME_DIR/source.sock, "
-          "default /run/hyperdmabuf/source.sock)", NULL, flags));
-  g_object_class_install_property (gobject_class, PROP_STREAM,
-      g_param_spec_string ("stream", "Stream", "Name of the stream to import (the exports' tag \"stream\"); "
-          "a udev-style glob such as cam* takes the first stream that matches", DEFAULT_STREAM, flags));
+  gst_hdmabuf_props_install_common (gobject_class,
+      "Unix socket of this VM's source daemon (NULL: $HDMABUF_RUNTIME_DIR/source.sock, "
+      "default /run/hyperdmabuf/source.sock)",
+      "Name of the stream to import (the exports' tag \"stream\"); "
+      "a udev-style glob such as cam* takes the first stream that matches",
+      "Milliseconds to wait for the stream to appear and for each frame before failing with an error "
+      "(0: no limit)", DEFAULT_TIMEOUT);
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live", "Act as a live source: timestamps are the producer's "
           "capture times (CLOCK_REALTIME in the frame headers) on this pipeline's clock; otherwise the "
           "producer's own buffer timestamps are restored", FALSE, flags));
-  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint ("timeout", "Timeout", "Milliseconds to wait for the stream to appear and for each "
-          "frame before failing with an error (0: no limit)", 0, G_MAXINT, DEFAULT_TIMEOUT, flags));
   g_object_class_install_property (gobject_class, PROP_COPY_HELD_AFTER,
       g_param_spec_uint ("copy-held-after", "Copy held after", "Milliseconds without a new frame after "
           "which, while downstream still holds a frame, a copy of the newest frame without timestamps is "
@@ -383,7 +326,7 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
 static void
 gst_hdmabuf_src_init (GstHdmabufSrc * self)
 {
-  self->stream = g_strdup (DEFAULT_STREAM);
+  self->stream = g_strdup (GST_HDMABUF_DEFAULT_STREAM);
   self->timeout_ms = DEFAULT_TIMEOUT;
   self->copy_held_after_ms = DEFAULT_COPY_HELD_AFTER;
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);

@@ -2,6 +2,7 @@
 /* One function per client API operation (ABI.md "Client API"). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,16 +11,8 @@
 
 #define REQUEST(name) Hyperdmabuf__V1__Request name = HYPERDMABUF__V1__REQUEST__INIT
 
-/* A result field the daemon must set on success: -EPROTO when it did not. */
-#define EXPECT(conn, r, CASE, field)                                                           \
-    do {                                                                                       \
-        if ((r)->resp->result_case != HYPERDMABUF__V1__RESPONSE__RESULT_##CASE ||               \
-            (r)->resp->field == NULL) {                                                        \
-            conn_set_msg((conn), "the daemon's answer lacks its %s result", #field);           \
-            reply_done((conn), (r));                                                           \
-            return -EPROTO;                                                                    \
-        }                                                                                      \
-    } while (0)
+#define RESULT(CASE) HYPERDMABUF__V1__RESPONSE__RESULT_##CASE
+#define ANY_RESULT HYPERDMABUF__V1__RESPONSE__RESULT__NOT_SET
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -42,38 +35,72 @@ static uint32_t roles_of(char **roles, size_t n)
 }
 
 /*
- * A call whose result outlives it: decoded again onto the heap. want: the result the
- * daemon must set; fd: where the one fd of the answer goes (NULL: none expected).
+ * Sends req and awaits its answer, which must carry the result want (ANY_RESULT: any; -EPROTO when it
+ * does not) and, where fd is not NULL, one fd, taken there. timeout_ms < 0: the connection's. On 0 the
+ * connection stays locked with the answer in r until reply_done(); on an error nothing is held.
  */
-static int call_keep(hdmabuf_conn *conn, Hyperdmabuf__V1__Request *req, Hyperdmabuf__V1__Response__ResultCase want,
-    Hyperdmabuf__V1__ServerFrame **frame, int *fd)
+static int call(hdmabuf_conn *conn, Hyperdmabuf__V1__Request *req, int timeout_ms,
+    Hyperdmabuf__V1__Response__ResultCase want, int *fd, struct reply *r)
 {
-    struct reply r;
-    int e = conn_call(conn, req, -1, &r);
+    int e = conn_call(conn, req, timeout_ms, r);
     if (e != 0) {
         return e;
     }
-    if (r.resp->result_case != want) {
-        conn_set_msg(conn, "the daemon's answer lacks its result");
-        e = -EPROTO;
-    } else if (fd != NULL) {
-        e = reply_take_fd(conn, &r, fd);
+    if (want != ANY_RESULT) {
+        /* The oneof's cases are its fields' numbers; every result is a message. */
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(&hyperdmabuf__v1__response__descriptor, (unsigned)want);
+        if (r->resp->result_case != want || *(void **)((char *)r->resp + f->offset) == NULL) {
+            conn_set_msg(conn, "the daemon's answer lacks its %s result", f->name);
+            e = -EPROTO;
+        }
     }
-    if (e == 0 && (*frame = reply_keep(&r)) == NULL) {
-        e = -ENOMEM;
+    if (e == 0 && fd != NULL) {
+        e = reply_take_fd(conn, r, fd);
+    }
+    if (e != 0) {
+        reply_done(conn, r);
+    }
+    return e;
+}
+
+/*
+ * A call whose result outlives it: a zeroed block of size bytes, NULL with *e set on an error, whose
+ * frame pointer at frame_at holds the answer decoded again onto the heap.
+ */
+static void *call_keep(hdmabuf_conn *conn, Hyperdmabuf__V1__Request *req, Hyperdmabuf__V1__Response__ResultCase want,
+    size_t size, size_t frame_at, int *fd, int *e)
+{
+    struct reply r;
+    void *block = calloc(1, size);
+    Hyperdmabuf__V1__ServerFrame *frame = NULL;
+    if (block == NULL) {
+        *e = -ENOMEM;
+        return NULL;
+    }
+    if ((*e = call(conn, req, -1, want, fd, &r)) != 0) {
+        free(block);
+        return NULL;
+    }
+    if ((frame = reply_keep(&r)) == NULL) {
+        *e = -ENOMEM;
         if (fd != NULL) {
             close(*fd);
         }
+        free(block);
+        block = NULL;
+    } else {
+        memcpy((char *)block + frame_at, &frame, sizeof(frame));
     }
     reply_done(conn, &r);
-    return e;
+    return block;
 }
 
 /* A call whose answer carries nothing but OK. */
 static int call_empty(hdmabuf_conn *conn, Hyperdmabuf__V1__Request *req)
 {
     struct reply r;
-    int e = conn_call(conn, req, -1, &r);
+    int e = call(conn, req, -1, ANY_RESULT, NULL, &r);
     if (e == 0) {
         reply_done(conn, &r);
     }
@@ -89,10 +116,9 @@ int hdmabuf_query_caps(hdmabuf_conn *conn, struct hdmabuf_caps *caps)
     int e;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_QUERY_CAPS;
     req.query_caps = &q;
-    if ((e = conn_call(conn, &req, -1, &r)) != 0) {
+    if ((e = call(conn, &req, -1, RESULT(CAPS), NULL, &r)) != 0) {
         return e;
     }
-    EXPECT(conn, &r, CAPS, caps);
     c = r.resp->caps;
     memset(caps, 0, sizeof(*caps));
     copy_str(caps->backend, sizeof(caps->backend), c->backend);
@@ -124,10 +150,9 @@ int hdmabuf_query_targets(hdmabuf_conn *conn, struct hdmabuf_target *targets, si
     int e;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_QUERY_TARGETS;
     req.query_targets = &q;
-    if ((e = conn_call(conn, &req, -1, &r)) != 0) {
+    if ((e = call(conn, &req, -1, RESULT(TARGETS), NULL, &r)) != 0) {
         return e;
     }
-    EXPECT(conn, &r, TARGETS, targets);
     t = r.resp->targets;
     for (size_t i = 0; i < t->n_targets && i < max; i++) {
         const Hyperdmabuf__V1__Target *x = t->targets[i];
@@ -160,15 +185,10 @@ int hdmabuf_alloc(hdmabuf_conn *conn, uint64_t size, bool declare_target, uint32
     }
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_ALLOC;
     req.alloc = &a;
-    if ((e = conn_call(conn, &req, -1, &r)) != 0) {
+    if ((e = call(conn, &req, -1, RESULT(ALLOCATED), &fd, &r)) != 0) {
         return e;
     }
-    EXPECT(conn, &r, ALLOCATED, allocated);
     al = r.resp->allocated;
-    if ((e = reply_take_fd(conn, &r, &fd)) != 0) {
-        reply_done(conn, &r);
-        return e;
-    }
     if ((e = check_fd_range(fd, al->offset, al->length)) != 0) {
         conn_set_msg(conn, "the daemon's allocation [%llu, +%llu) does not fit its fd",
             (unsigned long long)al->offset, (unsigned long long)al->length);
@@ -202,12 +222,11 @@ int hdmabuf_export(hdmabuf_conn *conn, uint64_t handle, uint32_t target_vm, cons
     x.access = (Hyperdmabuf__V1__Access)access;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_EXPORT;
     req.export = &x;
-    e = conn_call(conn, &req, -1, &r);
+    e = call(conn, &req, -1, RESULT(EXPORTED), NULL, &r);
     md_pb_clear(&mp);
     if (e != 0) {
         return e;
     }
-    EXPECT(conn, &r, EXPORTED, exported);
     if (id_from_pb(r.resp->exported->id, &out->id) != 0 ||
         r.resp->exported->fence_offset > UINT64_MAX - HDMABUF_FENCE_SLOT_LENGTH) {
         reply_done(conn, &r);
@@ -290,11 +309,8 @@ int hdmabuf_query(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmabu
     q.id = &pid;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_QUERY;
     req.query = &q;
-    if ((qa = calloc(1, sizeof(*qa))) == NULL) {
-        return -ENOMEM;
-    }
-    if ((e = call_keep(conn, &req, HYPERDMABUF__V1__RESPONSE__RESULT_BUFFER, &qa->block.frame, NULL)) != 0) {
-        free(qa);
+    qa = call_keep(conn, &req, RESULT(BUFFER), sizeof(*qa), offsetof(struct query_alloc, block.frame), NULL, &e);
+    if (qa == NULL) {
         return e;
     }
     e = info_from_pb(qa->block.frame->response->buffer, &qa->info, &qa->store);
@@ -350,11 +366,8 @@ int hdmabuf_list(hdmabuf_conn *conn, struct hdmabuf_buffer_list **out)
     int e;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_LIST;
     req.list = &l;
-    if ((la = calloc(1, sizeof(*la))) == NULL) {
-        return -ENOMEM;
-    }
-    if ((e = call_keep(conn, &req, HYPERDMABUF__V1__RESPONSE__RESULT_BUFFERS, &la->block.frame, NULL)) != 0) {
-        free(la);
+    la = call_keep(conn, &req, RESULT(BUFFERS), sizeof(*la), offsetof(struct list_alloc, block.frame), NULL, &e);
+    if (la == NULL) {
         return e;
     }
     bl = la->block.frame->response->buffers;
@@ -413,11 +426,8 @@ int hdmabuf_stats(hdmabuf_conn *conn, struct hdmabuf_stats **out)
     int e;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_STATS;
     req.stats = &s;
-    if ((sa = calloc(1, sizeof(*sa))) == NULL) {
-        return -ENOMEM;
-    }
-    if ((e = call_keep(conn, &req, HYPERDMABUF__V1__RESPONSE__RESULT_STATS, &sa->frame, NULL)) != 0) {
-        free(sa);
+    sa = call_keep(conn, &req, RESULT(STATS), sizeof(*sa), offsetof(struct stats_alloc, frame), NULL, &e);
+    if (sa == NULL) {
         return e;
     }
     sr = sa->frame->response->stats;
@@ -491,13 +501,9 @@ int hdmabuf_subscribe(hdmabuf_conn *conn, const struct hdmabuf_rule *rules, size
     s.replay = replay;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_SUBSCRIBE;
     req.subscribe = &s;
-    e = conn_call(conn, &req, -1, &r);
+    e = call(conn, &req, -1, RESULT(SUBSCRIBED), NULL, &r);
     if (e == 0) {
-        if (r.resp->result_case != HYPERDMABUF__V1__RESPONSE__RESULT_SUBSCRIBED || r.resp->subscribed == NULL) {
-            e = -EPROTO;
-        } else {
-            *subscription_id = r.resp->subscribed->subscription_id;
-        }
+        *subscription_id = r.resp->subscribed->subscription_id;
         reply_done(conn, &r);
     }
 out:
@@ -538,11 +544,8 @@ int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmab
     im.id = &pid;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_IMPORT;
     req.import = &im;
-    if ((ia = calloc(1, sizeof(*ia))) == NULL) {
-        return -ENOMEM;
-    }
-    if ((e = call_keep(conn, &req, HYPERDMABUF__V1__RESPONSE__RESULT_IMPORTED, &ia->frame, &fd)) != 0) {
-        free(ia);
+    ia = call_keep(conn, &req, RESULT(IMPORTED), sizeof(*ia), offsetof(struct import_alloc, frame), &fd, &e);
+    if (ia == NULL) {
         return e;
     }
     i = ia->frame->response->imported;
@@ -639,10 +642,9 @@ int hdmabuf_request_fence_wait(hdmabuf_conn *conn, const struct hdmabuf_id *id, 
     call_timeout = conn->timeout_ms < 0 ? -1 :
         (int)((int64_t)w.timeout_ms + conn->timeout_ms > INT32_MAX ? INT32_MAX : w.timeout_ms + conn->timeout_ms);
     pthread_mutex_unlock(&conn->lock);
-    if ((e = conn_call(conn, &req, call_timeout, &r)) != 0) {
+    if ((e = call(conn, &req, call_timeout, RESULT(FENCE), NULL, &r)) != 0) {
         return e;
     }
-    EXPECT(conn, &r, FENCE, fence);
     if (value_out != NULL) {
         *value_out = r.resp->fence->value;
     }
@@ -665,11 +667,9 @@ int hdmabuf_request_fence_doorbell(hdmabuf_conn *conn, const struct hdmabuf_id *
     d.vector = vector;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_FENCE_DOORBELL;
     req.fence_doorbell = &d;
-    if ((e = conn_call(conn, &req, -1, &r)) != 0) {
-        return e;
+    if ((e = call(conn, &req, -1, ANY_RESULT, fd, &r)) == 0) {
+        reply_done(conn, &r);
     }
-    e = reply_take_fd(conn, &r, fd);
-    reply_done(conn, &r);
     return e;
 }
 
@@ -685,14 +685,11 @@ int hdmabuf_request_fence_wake(hdmabuf_conn *conn, const struct hdmabuf_id *id, 
     w.id = &pid;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_FENCE_WAKE;
     req.fence_wake = &w;
-    if ((e = conn_call(conn, &req, -1, &r)) != 0) {
+    if ((e = call(conn, &req, -1, RESULT(WAKE_LEASE), fd, &r)) != 0) {
         return e;
     }
-    EXPECT(conn, &r, WAKE_LEASE, wake_lease);
-    if ((e = reply_take_fd(conn, &r, fd)) == 0) {
-        *vector = r.resp->wake_lease->vector;
-        *bit_held_by_daemon = r.resp->wake_lease->bit_held_by_daemon;
-    }
+    *vector = r.resp->wake_lease->vector;
+    *bit_held_by_daemon = r.resp->wake_lease->bit_held_by_daemon;
     reply_done(conn, &r);
-    return e;
+    return 0;
 }
