@@ -43,7 +43,7 @@ final class MachineFacts
             (vm ? " (virtual machine: hypervisor flag set)" : "") + ", " + mem + "\n" +
             "- kernel " + read("/proc/sys/kernel/osrelease").trim() + ", " + System.getProperty("java.vm.name") + " " +
             System.getProperty("java.runtime.version") + ", gcc " + gcc + " (-O2)\n" +
-            "- command: `java -cp \"bench/target/bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*\" " +
+            "- command: `java -cp \"bench/target/bench.jar:bench/target/lib/*\" " +
             Harness.class.getName() + (argLine.isEmpty() ? "" : " " + argLine) + "`" +
             (quick ? " (quick: CI-sized, fewer samples)" : "") + "\n";
     }
