@@ -1,7 +1,5 @@
 package org.hyperdmabuf.bench;
 
-import org.hyperdmabuf.cli.ChildProcess;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,11 +24,11 @@ final class CLibraryFigure
 
     static void run(final BenchRun run) throws Exception
     {
-        final Path root = checkoutRoot();
-        final Path build = mesonBuild(run, root, "bench_fence", "bench_events");
+        final Path root = MesonPrograms.checkoutRoot();
+        final Path build = MesonPrograms.build(run, root, "bench_fence", "bench_events");
         final Path out = run.dir().resolve("c-bench");
         final boolean quick = run.cfg().quick();
-        await(run, "libhdmabuf bench", List.of("bash", root.resolve("libhdmabuf/bench/run.sh").toString(),
+        MesonPrograms.run(run, "libhdmabuf bench", List.of("bash", root.resolve("libhdmabuf/bench/run.sh").toString(),
             root.toString(), build.resolve("libhdmabuf/bench").toString(), out.toString()), root,
             Map.of("BENCH_FENCE_ROUNDS", quick ? "20000" : "200000", "BENCH_EXPORTS", quick ? "200" : "2000"),
             Duration.ofMinutes(15));
@@ -41,21 +39,6 @@ final class CLibraryFigure
         run.report().detail("C library: libhdmabuf/bench/run.sh (release build in bench/target/meson-c), " +
             (quick ? "20000 fence rounds, 200 exports" : "200000 fence rounds, 2000 exports") +
             "; library and baseline rounds alternate in 100 blocks");
-    }
-
-    /** The release build in {@code bench/target/meson-c}, set up on first use, with {@code targets} compiled. */
-    static Path mesonBuild(final BenchRun run, final Path root, final String... targets) throws Exception
-    {
-        final Path build = root.resolve("bench").resolve("target").resolve("meson-c");
-        if (!Files.isRegularFile(build.resolve("build.ninja")))
-        {
-            await(run, "meson setup", List.of("meson", "setup", "--buildtype=release", "-Dtests=disabled",
-                build.toString(), root.toString()), root, Map.of(), Duration.ofMinutes(5));
-        }
-        final List<String> compile = new ArrayList<>(List.of("meson", "compile", "-C", build.toString()));
-        compile.addAll(List.of(targets));
-        await(run, "meson compile", compile, root, Map.of(), Duration.ofMinutes(10));
-        return build;
     }
 
     /** Table rows {@code | figure | median | p99 | baseline | ratio |}; a row with a baseline names it by its value. */
@@ -99,36 +82,5 @@ final class CLibraryFigure
     {
         final int colon = baselineRow.indexOf("baseline: ");
         return colon < 0 ? baselineRow : baselineRow.substring(colon + "baseline: ".length());
-    }
-
-    /** Runs {@code command} in {@code dir} to success within {@code timeout}, its output echoed as {@code -v} says. */
-    static void await(final BenchRun run, final String name, final List<String> command, final Path dir,
-        final Map<String, String> env, final Duration timeout) throws Exception
-    {
-        run.log().println(name + ": " + String.join(" ", command));
-        final ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
-        pb.environment().putAll(env);
-        try (ChildProcess p = ChildProcess.command(name, pb, run.echo()))
-        {
-            p.awaitSuccess(timeout);
-        }
-    }
-
-    /** The source checkout: {@code -Dhdmabuf.root} (set by {@code hdmabuf bench}), else the directory above bench.jar. */
-    static Path checkoutRoot() throws Exception
-    {
-        final String given = System.getProperty("hdmabuf.root");
-        Path p = given != null ? Path.of(given) :
-            Path.of(CLibraryFigure.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-        p = p.toAbsolutePath();
-        while (p != null && !Files.isRegularFile(p.resolve("libhdmabuf").resolve("bench").resolve("run.sh")))
-        {
-            p = p.getParent();
-        }
-        if (p == null)
-        {
-            throw new IllegalStateException("no source checkout with libhdmabuf/bench/run.sh above " + given);
-        }
-        return p;
     }
 }

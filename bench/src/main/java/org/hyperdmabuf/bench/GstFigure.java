@@ -1,7 +1,5 @@
 package org.hyperdmabuf.bench;
 
-import org.hyperdmabuf.cli.ChildProcess;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -25,19 +23,11 @@ final class GstFigure
 
     static void run(final BenchRun run) throws Exception
     {
-        final Path root = CLibraryFigure.checkoutRoot();
-        final Path build = CLibraryFigure.mesonBuild(run, root, "gsthdmabuf", "gst-bench");
-        final boolean quick = run.cfg().quick();
-        final List<String> cmd = List.of("python3", root.resolve("gst/bench/shm-compare.py").toString(), "--build",
-            build.toString(), "--rounds", quick ? "1" : "3");
-        run.log().println("gst: " + String.join(" ", cmd));
-        final List<String> table;
-        try (ChildProcess p = ChildProcess.command("shm-compare", new ProcessBuilder(cmd).directory(root.toFile()),
-            run.echo()))
-        {
-            p.awaitSuccess(Duration.ofMinutes(20));
-            table = p.output();
-        }
+        final Path root = MesonPrograms.checkoutRoot();
+        final Path build = MesonPrograms.build(run, root, "gsthdmabuf", "gst-bench");
+        final List<String> table = MesonPrograms.run(run, "gst", List.of("python3",
+            root.resolve("gst/bench/shm-compare.py").toString(), "--build", build.toString(), "--rounds",
+            run.cfg().quick() ? "1" : "3"), root, Map.of(), Duration.ofMinutes(20));
         // case -> resolution -> {fps, median latency ms}
         final Map<String, Map<String, double[]>> byCase = new HashMap<>();
         for (final String line : table)
