@@ -1240,6 +1240,32 @@ static inline uint32_t hdmabuf_fence_signal_rings(volatile uint64_t *value, vola
     return rings | (w & ~((1u << HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) - 1));
 }
 
+/*
+ * The same signal as one compare-and-exchange, for a signaller that remembers
+ * the value it last stored or saw (*last). It does not load the value first:
+ * that load would fetch the line the other VM spins on only to give it up again
+ * for the store, a second cache-line transfer per signal. The locked exchange
+ * is the full fence; waiters and wake are then loaded as above.
+ * Returns 1 with *rings as hdmabuf_fence_signal_rings() returns them, and
+ * *last = new_value. Returns 0 if the timeline did not hold *last (another
+ * writer advanced it, or it was closed): nothing was stored, *last now holds
+ * what the timeline held; check new_value against it and try again. The error
+ * word is the caller's to store before, as for hdmabuf_fence_signal().
+ */
+static inline int hdmabuf_fence_signal_exchange(volatile uint64_t *value, const volatile uint32_t *waiters,
+    const volatile uint32_t *wake, uint64_t *last, uint64_t new_value, uint32_t *rings)
+{
+    uint32_t w;
+    if (!__atomic_compare_exchange_n(value, last, new_value, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    *last = new_value;
+    w = __atomic_load_n(wake, __ATOMIC_SEQ_CST);
+    *rings = (__atomic_load_n(waiters, __ATOMIC_SEQ_CST) != 0 ? (1u << HDMABUF_IVSHMEM_VECTOR_FENCE) : 0)
+        | (w & ~((1u << HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE) - 1));
+    return 1;
+}
+
 /* A daemon about to block a wait: announce it, then re-check the value. */
 static inline void hdmabuf_fence_add_waiter(volatile uint32_t *waiters)
 {

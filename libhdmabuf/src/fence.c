@@ -35,6 +35,8 @@ struct hdmabuf_fence {
     uint64_t *signal_value, *wait_value;
     uint32_t *signal_error, *wait_error;
     uint32_t *signal_waiters, *signal_wake, *wait_wake;
+    uint64_t last_value; /* what we last stored or saw on the signal timeline */
+    uint32_t last_error; /* the error word we last stored */
     int wake_fd;
     int wake_vector;
     uint32_t wake_bit; /* set around our sleeps; 0 when the daemon holds it */
@@ -101,6 +103,8 @@ static int fence_open(hdmabuf_conn *conn, const struct hdmabuf_id *id, bool prod
     f->wait_value = producer ? &f->slot->release_value : &f->slot->acquire_value;
     f->wait_error = producer ? &f->slot->release_error : &f->slot->acquire_error;
     f->wait_wake = producer ? &f->slot->release_wake : &f->slot->acquire_wake;
+    f->last_value = __atomic_load_n(f->signal_value, __ATOMIC_ACQUIRE);
+    f->last_error = __atomic_load_n(f->signal_error, __ATOMIC_RELAXED);
     f->wake_fd = NOT_ASKED;
     f->wake_vector = -1;
     for (int i = 0; i < MASK_BITS; i++) {
@@ -185,24 +189,40 @@ static bool ring(hdmabuf_fence *f, uint32_t vector)
 
 int hdmabuf_fence_post(hdmabuf_fence *f, uint64_t value, uint32_t error)
 {
-    uint64_t current;
-    uint32_t rings;
+    uint32_t rings = 0;
     bool via_daemon = false;
 
     if (!f->can_store) {
         return hdmabuf_request_fence_signal(f->conn, &f->id, f->signal_timeline, value, error);
     }
-    current = __atomic_load_n(f->signal_value, __ATOMIC_ACQUIRE);
-    if (value < current || value >= (UINT64_C(1) << 63)) {
+    if (value >= (UINT64_C(1) << 63)) {
         return -EINVAL;
     }
-    if (value == current) {
-        return 0;
+    /* One compare-and-exchange from the value we last stored (hyperdmabuf_shm.h): the
+     * line the other VM spins on moves once per signal. It fails only when someone else
+     * moved the timeline (the daemon closing it): then decide again on what it holds. */
+    for (;;) {
+        if (value < f->last_value) {
+            return -EINVAL;
+        }
+        if (value == f->last_value) {
+            uint64_t now = __atomic_load_n(f->signal_value, __ATOMIC_ACQUIRE);
+            if (now == value) {
+                return 0;
+            }
+            f->last_value = now;
+            continue;
+        }
+        if (error != f->last_error) {
+            /* Before the value, which publishes it. */
+            __atomic_store_n(f->signal_error, error, __ATOMIC_RELAXED);
+            f->last_error = error;
+        }
+        if (hdmabuf_fence_signal_exchange(f->signal_value, f->signal_waiters, f->signal_wake, &f->last_value, value,
+                &rings)) {
+            break;
+        }
     }
-    /* Error word, release-store of the value, full fence, then waiters and wake
-     * (hyperdmabuf_shm.h): either a sleeper's re-check sees the value or we see its bit. */
-    rings = hdmabuf_fence_signal_rings(f->signal_value, f->signal_error, f->signal_waiters, f->signal_wake, value,
-        error);
     if (rings == 0) {
         return 0;
     }
@@ -299,11 +319,20 @@ static int sleep_on_wake(hdmabuf_fence *f, uint64_t value, int64_t deadline, uin
 int hdmabuf_fence_await(hdmabuf_fence *f, uint64_t value, int timeout_ms, enum hdmabuf_wait strategy,
     uint64_t *seen_out, uint32_t *error_out)
 {
-    int64_t start = now_ns();
-    int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000000;
+    int64_t start, deadline;
     uint64_t seen;
     uint32_t err;
     int r;
+
+    if (strategy != HDMABUF_WAIT_BLOCK) {
+        /* Reached already (a pipeline that keeps ahead): no clock read. */
+        seen = __atomic_load_n(f->wait_value, __ATOMIC_ACQUIRE);
+        if (seen >= value) {
+            return reached(f, seen, seen_out, error_out);
+        }
+    }
+    start = now_ns();
+    deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000000;
 
     if (strategy != HDMABUF_WAIT_BLOCK) {
         int64_t spin_until = strategy == HDMABUF_WAIT_SPIN ? deadline :

@@ -176,6 +176,21 @@ int main(int argc, char **argv)
         CHECK_RC(hdmabuf_fence_post(p.producer, ROUNDS - 1, 0), -EINVAL);
         CHECK_RC(hdmabuf_fence_post(p.producer, ROUNDS, 0), 0);
         CHECK_RC(hdmabuf_fence_post(p.producer, UINT64_C(1) << 63, 0), -EINVAL);
+        {
+            /* A second handle on the same timeline: each post starts from a value the other moved
+             * on, so it must decide again on what the timeline holds (hyperdmabuf_shm.h's exchange). */
+            hdmabuf_fence *other;
+            REQUIRE_OK(hdmabuf_fence_open_export(p.sink, &p.alloc, &p.exported, &other));
+            CHECK_RC(hdmabuf_fence_post(p.producer, ROUNDS + 1, 0), 0);
+            CHECK_RC(hdmabuf_fence_post(other, ROUNDS + 2, 0), 0);
+            CHECK(hdmabuf_fence_acquire_value(p.producer) == ROUNDS + 2);
+            CHECK_RC(hdmabuf_fence_post(p.producer, ROUNDS + 2, 0), 0);
+            CHECK_RC(hdmabuf_fence_post(other, ROUNDS + 1, 0), -EINVAL);
+            CHECK_RC(hdmabuf_fence_post(p.producer, ROUNDS + 1, 0), -EINVAL);
+            CHECK(hdmabuf_fence_acquire_value(other) == ROUNDS + 2);
+            CHECK_RC(hdmabuf_fence_await(p.consumer, ROUNDS + 2, 1000, strategies[s], NULL, NULL), 0);
+            hdmabuf_fence_close(other);
+        }
         if (strategies[s] != HDMABUF_WAIT_SPIN) {
             /* Blocking waits slept on a leased wake vector, or in the daemon without one. */
             CHECK(leases ? hdmabuf_fence_wake_vector(p.consumer) >= HDMABUF_IVSHMEM_VECTOR_FIRST_WAKE :
@@ -188,7 +203,7 @@ int main(int argc, char **argv)
             struct closer c = { &p, 100 };
             pthread_t t;
             pthread_create(&t, NULL, unexport_later, &c);
-            CHECK_RC(hdmabuf_fence_await(p.consumer, ROUNDS + 1, 10000, strategies[s], NULL, NULL), -ENOENT);
+            CHECK_RC(hdmabuf_fence_await(p.consumer, ROUNDS + 3, 10000, strategies[s], NULL, NULL), -ENOENT);
             pthread_join(t, NULL);
         }
         pair_close(&p);

@@ -339,6 +339,25 @@ static void dump_constants(void)
         P("check.hdmabuf_fence_signal_rings_none", hdmabuf_fence_signal_rings(&f.acquire_value, &f.acquire_error,
             &f.acquire_waiters, &f.acquire_wake, 8, 0));
     }
+    {
+        /* The exchange form: refused from a stale last value (nothing stored, last updated), then stored. */
+        struct hdmabuf_fence_slot f;
+        uint64_t last = 3;
+        uint32_t rings = 0;
+        memset(&f, 0, sizeof f);
+        f.acquire_value = 8;
+        f.acquire_waiters = 1;
+        f.acquire_wake = 0x0000800dU;
+        P("check.hdmabuf_fence_signal_exchange_stale", hdmabuf_fence_signal_exchange(&f.acquire_value,
+            &f.acquire_waiters, &f.acquire_wake, &last, 9, &rings));
+        P("check.exchange_last_after_stale", last);
+        P("check.exchange_value_after_stale", f.acquire_value);
+        P("check.hdmabuf_fence_signal_exchange", hdmabuf_fence_signal_exchange(&f.acquire_value,
+            &f.acquire_waiters, &f.acquire_wake, &last, 9, &rings));
+        P("check.exchange_rings", rings);
+        P("check.exchange_value_after", f.acquire_value);
+        P("check.exchange_last_after", last);
+    }
 }
 
 static void do_layout(const char *arg)

@@ -75,6 +75,9 @@ public final class Fence implements AutoCloseable
     private final Timeline signalTimeline;
     private final Timeline waitTimeline;
     private int lastError;
+    /** What this side last stored or saw on its signal timeline, and the error word it last stored there. */
+    private long lastSignalled;
+    private int lastSignalledError;
     private EventFd ringer;
     /** FENCE_WAKE's eventfd once asked for: {@link #NO_DOORBELL} until then, -1 if none could be leased. */
     private int wake = NO_DOORBELL;
@@ -103,6 +106,8 @@ public final class Fence implements AutoCloseable
         // A producer signals acquire and waits for release; a consumer the other way round.
         this.signals = FenceTimelineWords.of(producer);
         this.waits = FenceTimelineWords.of(!producer);
+        this.lastSignalled = FenceTimelineWords.value(slot, signals);
+        this.lastSignalledError = FenceTimelineWords.error(slot, signals);
     }
 
     /** Maps the pages holding the slot at region offset {@code fenceOffset} from {@code fd} (which stays open). */
@@ -155,22 +160,44 @@ public final class Fence implements AutoCloseable
             client.fenceSignal(id, signalTimeline, value, error);
             return;
         }
-        final long current = FenceTimelineWords.value(slot, signals);
-        if (current == FenceAbi.POISON_VALUE)
+        if (value < 0)
         {
-            // Closed by a daemon (the other VM went, or ours rejoined without it): nothing to signal any more.
-            throw closed(FenceTimelineWords.error(slot, signals));
+            throw new HdmabufException(ErrorCode.EINVAL, "fence value " + value + " is negative");
         }
-        if (value < current || value < 0)
+        // One compare-and-exchange from the value we last stored (ABI.md "Signalling"). It fails only when someone
+        // else moved the timeline (a daemon closing it, another handle of this side): decide again on that value.
+        while (true)
         {
-            throw new HdmabufException(ErrorCode.EINVAL, "fence value " + value + " goes backwards (timeline is at " +
-                current + ")");
+            final long current = lastSignalled;
+            if (current == FenceAbi.POISON_VALUE)
+            {
+                // Closed by a daemon (the other VM went, or ours rejoined without it): nothing to signal any more.
+                throw closed(FenceTimelineWords.error(slot, signals));
+            }
+            if (value < current)
+            {
+                throw new HdmabufException(ErrorCode.EINVAL, "fence value " + value + " goes backwards (timeline is at " +
+                    current + ")");
+            }
+            if (value == current)
+            {
+                final long now = FenceTimelineWords.value(slot, signals);
+                if (now == current)
+                {
+                    return;
+                }
+                lastSignalled = now;
+                continue;
+            }
+            final boolean storeError = error != lastSignalledError;
+            lastSignalledError = error;
+            final long witness = FenceTimelineWords.publishFrom(slot, signals, current, value, error, storeError);
+            lastSignalled = witness == current ? value : witness;
+            if (witness == current)
+            {
+                break;
+            }
         }
-        if (value == current)
-        {
-            return;
-        }
-        FenceTimelineWords.publish(slot, signals, value, error); // then waiters and wake are read (store-load)
         final boolean blockedInDaemon = FenceTimelineWords.waiters(slot, signals) != 0;
         final int wakeMask = FenceTimelineWords.wakeMask(slot, signals);
         if (blockedInDaemon || wakeMask != 0)

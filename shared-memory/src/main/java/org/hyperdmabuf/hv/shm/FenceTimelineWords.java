@@ -63,6 +63,24 @@ public final class FenceTimelineWords
         VarHandle.fullFence();
     }
 
+    /**
+     * The signal as one compare-and-exchange from {@code expected}, the value the caller last stored or saw
+     * (ABI.md "Signalling"; {@code hdmabuf_fence_signal_exchange} in the C header). It does not load the value
+     * first: that load would fetch the cache line the other side spins on only to give it up again for the store.
+     * The exchange is also the full fence before the waiters and wake words are read. The error word is stored
+     * first when {@code storeError}. Returns what the timeline held: {@code expected} if {@code value} was stored;
+     * anything else means nothing was (the caller decides again on that value).
+     */
+    public static long publishFrom(final MemoryWindow slot, final int timeline, final long expected, final long value,
+        final int error, final boolean storeError)
+    {
+        if (storeError)
+        {
+            slot.putIntRelease(timeline + ERROR, error);
+        }
+        return slot.compareAndExchangeLong(timeline, expected, value);
+    }
+
     /** Completes every present and future wait with {@code error}: the value becomes the poison value. */
     public static void poison(final MemoryWindow slot, final int timeline, final int error)
     {

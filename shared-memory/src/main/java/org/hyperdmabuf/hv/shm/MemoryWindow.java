@@ -91,6 +91,12 @@ public final class MemoryWindow
         return LONGS.compareAndSet(buffer, index, expected, value);
     }
 
+    /** A volatile compare-and-exchange: returns the witness value, {@code expected} if it stored {@code value}. */
+    public long compareAndExchangeLong(final int index, final long expected, final long value)
+    {
+        return (long)LONGS.compareAndExchange(buffer, index, expected, value);
+    }
+
     public long getAndAddLong(final int index, final long delta)
     {
         return (long)LONGS.getAndAdd(buffer, index, delta);

@@ -44,6 +44,21 @@ class FenceTimelineWordsTest
     }
 
     @Test
+    void publishFromStoresOnlyFromTheExpectedValueAndReportsWhatTheTimelineHeld()
+    {
+        final int acquire = FenceTimelineWords.of(true);
+        slot.putLong(FenceSlotDescriptor.ACQUIRE_VALUE_OFFSET, 8);
+        assertEquals(8, FenceTimelineWords.publishFrom(slot, acquire, 3, 9, 0, false), "stale: the witness");
+        assertEquals(8, FenceTimelineWords.value(slot, acquire), "nothing stored from a stale value");
+        assertEquals(8, FenceTimelineWords.publishFrom(slot, acquire, 8, 9, 5, true), "stored from the value held");
+        assertEquals(9, FenceTimelineWords.value(slot, acquire));
+        assertEquals(5, FenceTimelineWords.error(slot, acquire));
+        assertEquals(9, FenceTimelineWords.publishFrom(slot, acquire, 9, 10, 0, false));
+        assertEquals(5, FenceTimelineWords.error(slot, acquire), "the error word is left alone when not asked");
+        assertEquals(0, slot.getLong(FenceSlotDescriptor.RELEASE_VALUE_OFFSET), "release untouched");
+    }
+
+    @Test
     void poisonClosesTheTimelineWithItsReason()
     {
         final int acquire = FenceTimelineWords.of(true);

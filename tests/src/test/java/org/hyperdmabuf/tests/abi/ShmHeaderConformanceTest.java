@@ -188,6 +188,15 @@ class ShmHeaderConformanceTest
         expected.put("check.hdmabuf_fence_signal_rings", 0x800eL);
         expected.put("check.fence_value_after_signal", 7L);
         expected.put("check.hdmabuf_fence_signal_rings_none", 0L);
+        // hdmabuf_fence_signal_exchange from a stale last value (3, the timeline holds 8) stores nothing and
+        // reports 8; from 8 it stores 9 and names the same rings as above.
+        expected.put("check.hdmabuf_fence_signal_exchange_stale", 0L);
+        expected.put("check.exchange_last_after_stale", 8L);
+        expected.put("check.exchange_value_after_stale", 8L);
+        expected.put("check.hdmabuf_fence_signal_exchange", 1L);
+        expected.put("check.exchange_rings", 0x800eL);
+        expected.put("check.exchange_value_after", 9L);
+        expected.put("check.exchange_last_after", 9L);
         // Javadoc of FrameHeaderDescriptor: reserved from 40 (after private_length) to 64, and after the defined
         // fields to the end.
         expected.put("sizeof(struct hdmabuf_frame_header)", (long)FrameHeaderDescriptor.HEADER_LENGTH);
