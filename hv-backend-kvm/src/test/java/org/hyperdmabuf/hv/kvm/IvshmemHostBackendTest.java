@@ -278,7 +278,11 @@ class IvshmemHostBackendTest
         assertEquals(1, a.listener().peerEvents().stream().filter(e -> e.vm() == b.vm() && !e.up()).count(),
             "reported once");
         assertNotEquals(bSession, b.backend().sessionId(), "B resynced");
-        awaitUp(b, a);
+        // B saw A up before it resynced, so "A up" alone proves nothing: wait for A up again after the resync's
+        // down (up, down, up), so the message goes out in B's new session.
+        b.listener().await(l -> l.peerEvents().stream().filter(e -> e.vm() == a.vm()).count() >= 3 &&
+            l.peerEvents().stream().filter(e -> e.vm() == a.vm()).reduce((x, y) -> y).orElseThrow().up(), TIMEOUT,
+            "B to see A up again in its new session");
         sendAndExpect(b, a, 13);
     }
 
