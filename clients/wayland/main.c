@@ -489,8 +489,10 @@ int main(int argc, char **argv)
     }
     if (v.w.closed)
         fprintf(stderr, "hdmabuf-wayland: the compositor closed the window\n");
-    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu\n", status, (unsigned long long)v.shown_count,
-        (unsigned long long)v.w.presented, (unsigned long long)v.skipped);
+    /* next: every frame before it is released, none after it (a consumer that follows starts there). */
+    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu next=%llu\n", status,
+        (unsigned long long)v.shown_count, (unsigned long long)v.w.presented, (unsigned long long)v.skipped,
+        (unsigned long long)v.s.next);
     fflush(stdout);
 
     release_held(&v);

@@ -20,8 +20,11 @@ pattern-producer. Every step has a timeout.
    a padded stride): the client follows the "change" events without the stream ending, and the
    screen shows the new image exactly, counter >= 30; the producer drains afterwards;
 8. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
-9. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
-   connection was lost (a third party cannot make headless Weston send xdg_toplevel.close).
+9. the compositor closes the window (xdg_toplevel.close, added by wayland_proxy.py between a
+   client and Weston, since headless Weston has no input): the client exits 0 and says so, its
+   producer gets every buffer back (under ASan: no leak either), Weston stays up;
+10. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
+   connection was lost.
 
 usage: wayland-test.py HDMABUF_WAYLAND PATTERN_PRODUCER WORK_DIR
 """
@@ -35,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from wayland_proxy import WaylandProxy
 
 try:
     from PIL import Image
@@ -257,7 +262,7 @@ def resized_stream(env, work, client, start_producer, said, name):
 
 
 def check_client(env, start, weston, client_bin, producer_bin, vm, work):
-    """Steps 0 to 9 (the docstring's)."""
+    """Steps 0 to 10 (the docstring's)."""
     def producer(name, *args):
         p = start(name, [producer_bin, vm, 'wl', *args])
         p.wait_line('READY')
@@ -359,8 +364,39 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     assert weston.proc.poll() is None, 'weston exited'
     print('ok 8: NV12 refused, exit 2', flush=True)
 
-    # 9. The compositor dies under a streaming client and a waiting one: both exit 1 and say why.
-    prod = producer('producer-9', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
+    # 9. The compositor closes the window: exit 0, every frame it took released, Weston unharmed.
+    proxy = WaylandProxy(env['XDG_RUNTIME_DIR'], env['WAYLAND_DISPLAY'], 'wayland-close-proxy')
+    try:
+        prod = producer('producer-9', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
+        closing = start('client-close', [client_bin, '--stream', 'wl', '--fullscreen'], 'wayland-close-proxy')
+        closing.wait_line('STREAM')
+        time.sleep(1)
+        c14 = check_pattern(screenshot(env, work, 'shot-proxied')[1], 0, 0, OUT_W, OUT_H)  # fds went through
+        toplevel = proxy.connection(STEP).close_toplevel(STEP)
+        assert closing.proc.wait(STEP) == 0, f'client did not exit 0 on xdg_toplevel.close: {closing.proc.returncode}'
+        assert closing.count('hdmabuf-wayland: the compositor closed the window') == 1, 'client did not say why'
+        line = closing.wait_line('EXIT')
+        assert line.startswith('EXIT status=0 '), line
+    finally:
+        proxy.close()
+    # The frames published after the last one it took wait for the next consumer, which starts exactly
+    # there: a frame the closed client kept would come first, a release signalled ahead would skip some.
+    after = line.split('next=')[1]
+    rejoin = start('client-rejoin', [client_bin, '--stream', 'wl', '--fullscreen'])
+    stream = rejoin.wait_line('STREAM')
+    assert stream.endswith(f'from_frame={after}'), f'closed at next={after}, but the next consumer got {stream}'
+    time.sleep(0.5)
+    prod.stop()
+    assert prod.proc.returncode == 0, 'producer 9 failed (STALLED: a buffer was kept)'
+    rejoin.stop()
+    assert rejoin.proc.returncode == 0, f'client-rejoin exited {rejoin.proc.returncode} on SIGTERM'
+    screenshot(env, work, 'shot-closed')
+    assert weston.proc.poll() is None, 'weston exited'
+    print(f'ok 9: xdg_toplevel.close to toplevel {toplevel} (frame {c14} on screen): exit 0; {line}; '
+          f'the next consumer from frame {after}', flush=True)
+
+    # 10. The compositor dies under a streaming client and a waiting one: both exit 1 and say why.
+    prod = producer('producer-10', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
     streaming = start('client-2', [client_bin, '--stream', 'wl', '--fullscreen'])
     streaming.wait_line('STREAM')
     waiting = start('client-3', [client_bin, '--stream', 'none'])
@@ -372,8 +408,8 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     line = streaming.wait_line('EXIT')
     assert line.startswith('EXIT status=1 '), line
     prod.kill()
-    print(f'ok 9: compositor killed, both clients exit 1; {line}', flush=True)
-    print('9 passed, 0 failed', flush=True)
+    print(f'ok 10: compositor killed, both clients exit 1; {line}', flush=True)
+    print('10 passed, 0 failed', flush=True)
     return 0
 
 
