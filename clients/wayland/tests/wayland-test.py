@@ -39,8 +39,6 @@ import sys
 import tempfile
 import time
 
-from wayland_proxy import WaylandProxy
-
 try:
     from PIL import Image
 except ImportError:
@@ -52,16 +50,22 @@ OUT_W, OUT_H = 320, 240
 SMALL = ((OUT_W - 160) // 2, (OUT_H - 120) // 2, 160, 120)  # a 160x120 frame, centred by the fullscreen shell
 
 
-def load_harness():
-    """with-daemons.py, for its Child: a process whose output is echoed and searched."""
-    path = pathlib.Path(__file__).resolve().parents[3] / 'libhdmabuf/tests/with-daemons.py'
-    spec = importlib.util.spec_from_file_location('with_daemons', path)
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def load(path, name):
+    """A Python file as a module, by its path: these are scripts, and others load this one too."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-class Proc(load_harness().Child):
+WaylandProxy = load(HERE / 'wayland_proxy.py', 'wayland_proxy').WaylandProxy
+
+
+# with-daemons.py's Child: a process whose output is echoed and searched.
+class Proc(load(HERE.parents[2] / 'libhdmabuf/tests/with-daemons.py', 'with_daemons').Child):
     """A Child that can also wait for lines printed after a mark, and count them."""
 
     def wait_line(self, prefix, timeout=STEP, after=0):
