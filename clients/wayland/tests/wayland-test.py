@@ -21,8 +21,9 @@ pattern-producer. Every step has a timeout.
    screen shows the new image exactly, counter >= 30; the producer drains afterwards;
 8. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
 9. the compositor closes the window (xdg_toplevel.close, added by wayland_proxy.py between a
-   client and Weston, since headless Weston has no input): the client exits 0 and says so, its
-   producer gets every buffer back (under ASan: no leak either), Weston stays up;
+   client and Weston, since headless Weston has no input): the client exits 0 and says so (under
+   ASan: no leak either), the next consumer starts exactly at the frame its EXIT line names (it
+   released every frame it took, and no more), the producer drains, Weston stays up;
 10. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
    connection was lost.
 
