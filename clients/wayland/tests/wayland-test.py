@@ -82,6 +82,12 @@ class Proc(load(HERE.parents[2] / 'libhdmabuf/tests/with-daemons.py', 'with_daem
         with self.cond:
             return sum(text in line for line in self.lines)
 
+    def exit_status(self, timeout=STEP):
+        """Waits for the process to exit and for the last of its output: its exit status."""
+        status = self.proc.wait(timeout)
+        self.thread.join(timeout)
+        return status
+
     def kill(self):
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(STEP)
@@ -111,7 +117,8 @@ def start_weston(start, xdg, work):
 def run_with_weston(work, steps):
     """Runs steps(env, start, weston) next to a fresh Weston (start_weston) in a private runtime
     directory; start(name, argv[, display]) starts a Proc in its environment (WAYLAND_DISPLAY=display
-    if given). Returns steps' exit status, or 1 when a step failed (with the end of Weston's log); every process is stopped at the end."""
+    if given). Returns steps' exit status, or 1 when a step failed (with the end of Weston's log); every
+    process is stopped at the end."""
     xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
     env = weston_env(xdg)
     procs = []
@@ -362,7 +369,7 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
 
     # 8. A format wl_shm cannot show: refused by name.
     prod = producer('producer-8', '64x64', 'NV12')
-    assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
+    assert client.exit_status() == 2, 'client did not exit 2 on NV12'
     assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
     prod.kill()
     screenshot(env, work, 'shot8')  # the compositor still answers
@@ -378,7 +385,7 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
         time.sleep(1)
         c14 = check_pattern(screenshot(env, work, 'shot-proxied')[1], 0, 0, OUT_W, OUT_H)  # fds went through
         toplevel = proxy.connection(STEP).close_toplevel(STEP)
-        assert closing.proc.wait(STEP) == 0, f'client did not exit 0 on xdg_toplevel.close: {closing.proc.returncode}'
+        assert closing.exit_status() == 0, f'client did not exit 0 on xdg_toplevel.close: {closing.proc.returncode}'
         assert closing.count('hdmabuf-wayland: the compositor closed the window') == 1, 'client did not say why'
         line = closing.wait_line('EXIT')
         assert line.startswith('EXIT status=0 '), line
@@ -408,7 +415,7 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     waiting.wait_line('READY')
     weston.kill()
     for c in (streaming, waiting):
-        assert c.proc.wait(STEP) == 1, f'{c.name} did not exit 1 when the compositor went away'
+        assert c.exit_status() == 1, f'{c.name} did not exit 1 when the compositor went away'
         assert c.count('hdmabuf-wayland: compositor: connection lost') == 1, f'{c.name} did not say why'
     line = streaming.wait_line('EXIT')
     assert line.startswith('EXIT status=1 '), line
