@@ -69,6 +69,9 @@ static const char usage[] =
     "next repaint). When the producer goes away (unexported, or its VM lost) the last frame\n"
     "stays on screen, in that copy, every import is released, and the client waits for the\n"
     "stream to come back; one that comes back with another size or format is shown as it now is.\n"
+    "When the producer re-exports the stream's buffers with new metadata (\"change\" events, e.g. a new\n"
+    "size, stride or format), the client imports them again and shows the new image once every\n"
+    "buffer carries it.\n"
     "\n"
     "Exit status: 0 the window was closed, SIGINT/SIGTERM, or --frames shown; 1 an error (the\n"
     "daemon or the compositor failed); 2 the stream's format is refused; 3 the producer went\n"
@@ -265,6 +268,38 @@ static void show_still(struct viewer *v)
     window_show(&v->w, b, (int32_t)im->width, (int32_t)im->height, UINT64_MAX);
 }
 
+/* Frames the compositor still holds are done with: the producer must not wait for them. */
+static void release_held(struct viewer *v)
+{
+    for (uint32_t i = 0; v->streaming && i < v->s.k; i++) {
+        if (v->s.slots[i].buffer.busy)
+            stream_release(&v->s, &v->s.slots[i], v->s.slots[i].held_round);
+    }
+}
+
+/*
+ * The producer re-exported the stream's buffers with new metadata: the last frame stays on
+ * screen in a copy, the buffers and pools made for the old metadata go, and the stream is
+ * collected again, to start anew once every buffer carries the new image.
+ */
+static int stream_change(struct viewer *v)
+{
+    char id[HDMABUF_ID_STRLEN];
+
+    hdmabuf_id_format(&v->s.changed, id);
+    printf("CHANGE name=%s buffer=%s frame=%llu\n", v->s.name, id, (unsigned long long)v->s.next);
+    fflush(stdout);
+    show_still(v);
+    v->shown = NULL;
+    /* Once the compositor has the copy, it gives the lent buffers back: their release comes now. */
+    wl_display_roundtrip(v->w.display);
+    release_held(v);
+    lent_fini(v);
+    copy_pool_fini(&v->frames);
+    v->streaming = false;
+    return stream_pause(&v->s);
+}
+
 /* The producer went away: keep its last frame on screen in a copy, release everything. */
 static void stream_end(struct viewer *v, int error)
 {
@@ -411,9 +446,20 @@ int main(int argc, char **argv)
         if (v.w.frame_callback == NULL) {
             struct slot *slot;
             uint32_t error = 0;
+            int changed;
             e = stream_await(&v.s, AWAIT_SLICE_MS, &slot, &error);
             if (e == 0 && !every_frame)
                 slot = skip_to_newest(&v, slot, &error);
+            /* A frame after a re-export is shown with the new metadata: look for its change first. */
+            if ((e == 0 || e == -ETIMEDOUT) && (changed = stream_follow(&v.s)) != 0) {
+                if (changed == 1 && (e = stream_change(&v)) != 0) {
+                    fprintf(stderr, "hdmabuf-wayland: source daemon: %s\n", hdmabuf_strerror(e));
+                    status = STATUS_ERROR;
+                }
+                if (changed == 1)
+                    continue;
+                e = changed; /* the daemon's connection failed: as if the stream ended */
+            }
             if (e == 0) {
                 show_frame(&v, slot, error);
                 v.committed_ms = now_ms();
@@ -443,15 +489,13 @@ int main(int argc, char **argv)
     }
     if (v.w.closed)
         fprintf(stderr, "hdmabuf-wayland: the compositor closed the window\n");
-    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu\n", status, (unsigned long long)v.shown_count,
-        (unsigned long long)v.w.presented, (unsigned long long)v.skipped);
+    /* next: every frame before it is released, none after it (a consumer that follows starts there). */
+    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu next=%llu\n", status,
+        (unsigned long long)v.shown_count, (unsigned long long)v.w.presented, (unsigned long long)v.skipped,
+        (unsigned long long)v.s.next);
     fflush(stdout);
 
-    /* Frames the compositor still holds are done with too: the producer must not wait for them. */
-    for (uint32_t i = 0; v.streaming && i < v.s.k; i++) {
-        if (v.s.slots[i].buffer.busy)
-            stream_release(&v.s, &v.s.slots[i], v.s.slots[i].held_round);
-    }
+    release_held(&v);
     lent_fini(&v);
     copy_pool_fini(&v.frames);
     copy_pool_fini(&v.still);

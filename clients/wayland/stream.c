@@ -3,6 +3,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,12 @@ int stream_watch(struct stream *s)
     struct hdmabuf_match m[MAX_MATCHES + 2];
     struct hdmabuf_rule rule = { 0, m };
 
+    if (s->subscribed)
+        hdmabuf_unsubscribe(s->conn, s->subscription);
     memcpy(m, s->matches, s->n_matches * sizeof(*m));
     rule.n_matches = s->n_matches;
-    m[rule.n_matches++] = (struct hdmabuf_match){ "ACTION", "add|remove", false };
+    /* change: a re-export of the stream's buffers with new metadata, followed while it is shown. */
+    m[rule.n_matches++] = (struct hdmabuf_match){ "ACTION", "add|change|remove", false };
     /* Once chosen, the stream is followed by name: its next generation may differ in anything else. */
     m[rule.n_matches++] = (struct hdmabuf_match){ "TAG_STREAM", s->name[0] != '\0' ? s->name : "?*", false };
     s->subscribed = hdmabuf_subscribe(s->conn, &rule, 1, true, &s->subscription) == 0;
@@ -82,7 +86,29 @@ static bool parse_index(const char *text, uint32_t limit, uint32_t *out)
     return true;
 }
 
-/* One add or remove event of the subscription. */
+/*
+ * A re-export of slot's buffer: imports it again for its new metadata, then releases the
+ * earlier import. The fence stays: a re-export keeps the export's fence slot.
+ */
+static int reimport_slot(struct stream *s, struct slot *slot)
+{
+    struct hdmabuf_import *imp;
+    int e = hdmabuf_import(s->conn, &slot->imp->id, &imp);
+
+    if (e == -ENOENT) {
+        drop_slot(s, slot); /* removed meanwhile; its remove event follows */
+        return 0;
+    }
+    if (e != 0)
+        return e;
+    hdmabuf_release(s->conn, &slot->imp->id);
+    hdmabuf_import_free(slot->imp);
+    slot->imp = imp;
+    slot->fresh = true;
+    return 0;
+}
+
+/* One add, change or remove event of the subscription. */
 static int handle_event(struct stream *s, const struct hdmabuf_event *ev)
 {
     const char *name = hdmabuf_event_get(ev, "TAG_STREAM");
@@ -121,7 +147,7 @@ static int handle_event(struct stream *s, const struct hdmabuf_event *ev)
     slot = &s->slots[index];
     if (slot->imp != NULL) {
         if (memcmp(&slot->imp->id, &id, sizeof(id)) == 0)
-            return 0;
+            return strcmp(ev->action, "change") == 0 ? reimport_slot(s, slot) : 0;
         drop_slot(s, slot); /* a later export for the same slot replaces the earlier one */
     }
     e = hdmabuf_import(s->conn, &id, &slot->imp);
@@ -130,11 +156,34 @@ static int handle_event(struct stream *s, const struct hdmabuf_event *ev)
     if (e != 0)
         return e;
     s->found++;
+    slot->fresh = true;
     if ((e = hdmabuf_fence_open_import(s->conn, slot->imp, &slot->fence)) != 0) {
         drop_slot(s, slot);
         return e;
     }
     return 0;
+}
+
+/* Whether two buffers' image metadata describe the same image (NULL: none). */
+static bool same_image(const struct hdmabuf_image *a, const struct hdmabuf_image *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return a->width == b->width && a->height == b->height && a->fourcc == b->fourcc && a->n_planes == b->n_planes &&
+           a->modifier == b->modifier &&
+           (a->n_planes == 0 || (a->planes[0].offset == b->planes[0].offset &&
+                                 a->planes[0].stride == b->planes[0].stride));
+}
+
+/* After a change: whether the stream can be shown again (a producer re-exports its buffers one by one). */
+static bool change_complete(const struct stream *s)
+{
+    bool all_fresh = true, agree = true;
+    for (uint32_t i = 0; i < s->k; i++) {
+        all_fresh = all_fresh && s->slots[i].fresh;
+        agree = agree && same_image(s->slots[i].imp->metadata.image, s->slots[0].imp->metadata.image);
+    }
+    return agree || all_fresh;
 }
 
 int stream_collect(struct stream *s)
@@ -151,10 +200,9 @@ int stream_collect(struct stream *s)
     }
     if (e != -ETIMEDOUT)
         return e;
-    if (s->slots == NULL || s->found < s->k)
+    if (s->slots == NULL || s->found < s->k || (s->changing && !change_complete(s)))
         return 0;
-    hdmabuf_unsubscribe(s->conn, s->subscription);
-    s->subscribed = false;
+    s->changing = false;
     /*
      * Start at the first frame not released yet, so that a consumer that joins a running
      * stream (or replaces one that exited) neither shows stale slots nor signals release
@@ -164,8 +212,45 @@ int stream_collect(struct stream *s)
     for (uint32_t i = 0; i < s->k; i++) {
         uint64_t n = hdmabuf_fence_release_value(s->slots[i].fence) * s->k + i;
         s->next = n < s->next ? n : s->next;
+        s->slots[i].fresh = false;
     }
     return 1;
+}
+
+int stream_follow(struct stream *s)
+{
+    struct pollfd pfd = { .fd = hdmabuf_event_fd(s->conn), .events = POLLIN };
+    struct hdmabuf_event *ev;
+    int e;
+
+    if (poll(&pfd, 1, 0) <= 0)
+        return 0; /* nothing came: no daemon round trip per frame */
+    while ((e = hdmabuf_next_event(s->conn, 0, &ev)) == 0) {
+        const char *buffer = hdmabuf_event_get(ev, "BUFFER");
+        struct hdmabuf_id id;
+        bool ours = false;
+        if (ev->overflow_dropped == 0 && ev->subscription_id == s->subscription && strcmp(ev->action, "change") == 0 &&
+            hdmabuf_id_parse(buffer != NULL ? buffer : "", &id) == 0) {
+            for (uint32_t i = 0; i < s->k && !ours; i++)
+                ours = s->slots[i].imp != NULL && memcmp(&s->slots[i].imp->id, &id, sizeof(id)) == 0;
+        }
+        hdmabuf_event_free(ev);
+        if (ours) {
+            s->changed = id;
+            return 1;
+        }
+    }
+    return e == -ETIMEDOUT ? 0 : e;
+}
+
+int stream_pause(struct stream *s)
+{
+    s->changing = true;
+    for (uint32_t i = 0; i < s->k; i++) {
+        if (s->slots[i].imp != NULL && memcmp(&s->slots[i].imp->id, &s->changed, sizeof(s->changed)) == 0)
+            return reimport_slot(s, &s->slots[i]);
+    }
+    return 0;
 }
 
 int stream_check_image(struct stream *s, char *why, size_t len)
@@ -180,10 +265,7 @@ int stream_check_image(struct stream *s, char *why, size_t len)
             snprintf(why, len, "buffer %u of stream '%s' has no image metadata", i, s->name);
             return -EINVAL;
         }
-        if (img->width != first->width || img->height != first->height || img->fourcc != first->fourcc ||
-            img->n_planes != first->n_planes || img->modifier != first->modifier ||
-            (img->n_planes > 0 && (img->planes[0].offset != first->planes[0].offset ||
-                                    img->planes[0].stride != first->planes[0].stride))) {
+        if (!same_image(img, first)) {
             snprintf(why, len, "the buffers of stream '%s' disagree on their image metadata", s->name);
             return -EINVAL;
         }

@@ -27,6 +27,7 @@ struct slot {
     struct wl_shm_pool *pool;  /* zero copy: the import's own fd, up to the buffer's end */
     struct shm_buffer buffer;
     uint64_t held_round;       /* the round the compositor holds while buffer.busy */
+    bool fresh;                /* imported (or re-imported) since the stream last started */
 };
 
 struct stream {
@@ -42,16 +43,31 @@ struct stream {
     size_t n_stale, cap_stale;
     struct image image;
     uint64_t next;             /* frame number to show next */
+    bool changing;             /* paused for a re-export ("change"): waits for the other buffers' */
+    struct hdmabuf_id changed; /* the buffer whose "change" paused the stream */
 };
 
 /* name may be NULL (any stream the matches select; n_matches <= MAX_MATCHES). */
 void stream_init(struct stream *s, hdmabuf_conn *conn, const char *name, const struct hdmabuf_match *matches,
     size_t n_matches);
-/* Subscribes to the stream's add and remove events, with a replay of what is there. */
+/* Subscribes to the stream's add, change and remove events, with a replay of what is there
+ * (ending an earlier subscription). */
 int stream_watch(struct stream *s);
-/* Handles the events received: imports announced buffers. 1 once all K are imported, else 0,
- * or a negative error. */
+/*
+ * Handles the events received: imports announced buffers, re-imports re-exported ones. 1 once
+ * all K are imported (after a change: once they agree on their image again, or all K were
+ * re-exported), else 0, or a negative error.
+ */
 int stream_collect(struct stream *s);
+/*
+ * While the stream is shown: reads the events received. 1 when one of its buffers was
+ * re-exported with new metadata (a "change" event): the caller stops showing it, gives the
+ * compositor's buffers up, and calls stream_pause. Else 0. Add and remove events are left to
+ * the next stream_watch's replay and to the fences.
+ */
+int stream_follow(struct stream *s);
+/* Re-imports the buffer whose change stream_follow saw; stream_collect then goes on. */
+int stream_pause(struct stream *s);
 /* Checks the image metadata of a complete stream and fills s->image; on refusal -EINVAL
  * with why. */
 int stream_check_image(struct stream *s, char *why, size_t len);

@@ -26,6 +26,9 @@ struct producer_slot {
 struct hdmabuf_frame_producer {
     hdmabuf_conn *conn;
     enum hdmabuf_wait strategy;
+    uint32_t target_vm;
+    enum hdmabuf_access access;
+    char *stream;
     uint32_t k;
     uint64_t frame;
     uint64_t frame_bytes;
@@ -99,55 +102,72 @@ int frame_header_read(const volatile void *shm, uint64_t sequence, uint64_t cont
     return 0;
 }
 
+/*
+ * The metadata of the export of slot (of slots): tmpl (may be NULL) plus the stream tags and
+ * size = frame_bytes. tags holds tmpl's tags and 4 more.
+ */
+static struct hdmabuf_metadata slot_metadata(const hdmabuf_frame_producer *p, const struct hdmabuf_metadata *tmpl,
+    uint32_t slot, uint32_t slots, struct hdmabuf_tag *tags, char texts[3][24])
+{
+    struct hdmabuf_metadata md = tmpl != NULL ? *tmpl : (struct hdmabuf_metadata){ .version = 1 };
+    size_t base_tags = tmpl != NULL ? tmpl->n_tags : 0;
+
+    for (size_t i = 0; i < base_tags; i++) {
+        tags[i] = tmpl->tags[i];
+    }
+    snprintf(texts[0], 24, "%" PRIu32, slot);
+    snprintf(texts[1], 24, "%" PRIu32, slots);
+    snprintf(texts[2], 24, "%" PRIu64, p->header_offset);
+    tags[base_tags] = (struct hdmabuf_tag){ "stream", p->stream };
+    tags[base_tags + 1] = (struct hdmabuf_tag){ "slot", texts[0] };
+    tags[base_tags + 2] = (struct hdmabuf_tag){ "slots", texts[1] };
+    tags[base_tags + 3] = (struct hdmabuf_tag){ HDMABUF_FRAME_HEADER_TAG, texts[2] };
+    md.tags = tags;
+    md.n_tags = base_tags + 4;
+    md.size = p->frame_bytes;
+    return md;
+}
+
 int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const char *stream, uint32_t buffers,
     uint64_t frame_bytes, const struct hdmabuf_metadata *tmpl, enum hdmabuf_access access,
     enum hdmabuf_wait strategy, hdmabuf_frame_producer **out)
 {
-    struct hdmabuf_metadata md;
     struct hdmabuf_tag *tags;
     size_t base_tags = tmpl != NULL ? tmpl->n_tags : 0;
     hdmabuf_frame_producer *p;
-    char slot_text[16], slots_text[16], header_text[24];
-    uint64_t header_offset;
+    char texts[3][24];
     int e = 0;
 
     if (stream == NULL || buffers < 1 || buffers > MAX_STREAM_BUFFERS || frame_bytes == 0 ||
         frame_bytes > (UINT64_C(1) << 62) || base_tags > 4096) {
         return -EINVAL;
     }
-    header_offset = (frame_bytes + HDMABUF_FRAME_HEADER_ALIGNMENT - 1) & ~(uint64_t)(HDMABUF_FRAME_HEADER_ALIGNMENT - 1);
     p = calloc(1, sizeof(*p));
     tags = calloc(base_tags + 4, sizeof(*tags));
-    if (p == NULL || tags == NULL || (p->slots = calloc(buffers, sizeof(*p->slots))) == NULL) {
+    if (p == NULL || tags == NULL || (p->slots = calloc(buffers, sizeof(*p->slots))) == NULL ||
+        (p->stream = strdup(stream)) == NULL) {
+        if (p != NULL) {
+            free(p->slots);
+        }
         free(p);
         free(tags);
         return -ENOMEM;
     }
     p->conn = conn;
     p->strategy = strategy;
+    p->target_vm = target_vm;
+    p->access = access;
     p->frame_bytes = frame_bytes;
-    p->header_offset = header_offset;
+    p->header_offset =
+        (frame_bytes + HDMABUF_FRAME_HEADER_ALIGNMENT - 1) & ~(uint64_t)(HDMABUF_FRAME_HEADER_ALIGNMENT - 1);
     for (uint32_t i = 0; i < buffers; i++) {
         p->slots[i].alloc.buffer.fd = -1;
     }
-    md = tmpl != NULL ? *tmpl : (struct hdmabuf_metadata){ .version = 1 };
-    for (size_t i = 0; i < base_tags; i++) {
-        tags[i] = tmpl->tags[i];
-    }
-    snprintf(slots_text, sizeof(slots_text), "%" PRIu32, buffers);
-    snprintf(header_text, sizeof(header_text), "%" PRIu64, header_offset);
-    tags[base_tags] = (struct hdmabuf_tag){ "stream", stream };
-    tags[base_tags + 2] = (struct hdmabuf_tag){ "slots", slots_text };
-    tags[base_tags + 3] = (struct hdmabuf_tag){ HDMABUF_FRAME_HEADER_TAG, header_text };
-    md.tags = tags;
-    md.n_tags = base_tags + 4;
-    md.size = frame_bytes;
     for (uint32_t i = 0; i < buffers && e == 0; i++) {
         struct producer_slot *s = &p->slots[i];
-        snprintf(slot_text, sizeof(slot_text), "%" PRIu32, i);
-        tags[base_tags + 1] = (struct hdmabuf_tag){ "slot", slot_text };
+        struct hdmabuf_metadata md = slot_metadata(p, tmpl, i, buffers, tags, texts);
         /* The frame header follows the content, in the same allocation (ABI.md "Frame headers"). */
-        e = hdmabuf_alloc(conn, header_offset + HDMABUF_FRAME_HEADER_LENGTH, true, target_vm, access, &s->alloc);
+        e = hdmabuf_alloc(conn, p->header_offset + HDMABUF_FRAME_HEADER_LENGTH, true, target_vm, access, &s->alloc);
         p->k = i + 1;
         if (e == 0) {
             e = hdmabuf_map(&s->alloc.buffer);
@@ -167,6 +187,29 @@ int hdmabuf_frame_producer_create(hdmabuf_conn *conn, uint32_t target_vm, const 
     }
     *out = p;
     return 0;
+}
+
+int hdmabuf_frame_producer_set_metadata(hdmabuf_frame_producer *p, const struct hdmabuf_metadata *tmpl)
+{
+    size_t base_tags = tmpl != NULL ? tmpl->n_tags : 0;
+    struct hdmabuf_tag *tags;
+    char texts[3][24];
+    int e = 0;
+
+    if (p->in_frame || base_tags > 4096) {
+        return -EINVAL;
+    }
+    if ((tags = calloc(base_tags + 4, sizeof(*tags))) == NULL) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < p->k && e == 0; i++) {
+        struct hdmabuf_metadata md = slot_metadata(p, tmpl, i, p->k, tags, texts);
+        struct hdmabuf_exported again;
+        /* Same handle, same target: a re-export, same id and fence, the consumer gets "change". */
+        e = hdmabuf_export(p->conn, p->slots[i].alloc.handle, p->target_vm, &md, p->access, &again);
+    }
+    free(tags);
+    return e;
 }
 
 int hdmabuf_frame_producer_begin(hdmabuf_frame_producer *p, int timeout_ms, void **data)
@@ -273,6 +316,7 @@ int hdmabuf_frame_producer_destroy(hdmabuf_frame_producer *p)
         first = first != 0 ? first : e;
     }
     free(p->slots);
+    free(p->stream);
     free(p);
     return first;
 }

@@ -3,7 +3,8 @@
  * A frame stream of 10 000 frames through 3 buffers, every per-frame field (sequence,
  * timestamps, flags, payload length, private data) and every payload word of every frame
  * checked, ending with an end-of-stream frame: a producer thread on the sink, the consumer
- * on the source (two connections, as two VMs). The pattern is frame_pattern.h's.
+ * on the source (two connections, as two VMs). The pattern is frame_pattern.h's. Then a
+ * stream's buffers re-exported with new metadata: a "change" per buffer, the tags kept.
  * usage: test_stream [FRAMES [FRAME_BYTES [spin|block|adaptive]]]
  */
 #include "check.h"
@@ -65,6 +66,64 @@ static void *produce(void *arg)
     return e == 0 ? NULL : (void *)1;
 }
 
+/* The value of key in ev, "" when absent. */
+static const char *prop(const struct hdmabuf_event *ev, const char *key)
+{
+    const char *v = hdmabuf_event_get(ev, key);
+    return v != NULL ? v : "";
+}
+
+/* hdmabuf_frame_producer_set_metadata: every buffer re-exported, same ids, new image, stream tags kept. */
+static void check_set_metadata(hdmabuf_conn *sink, hdmabuf_conn *source)
+{
+    struct hdmabuf_image image = { .width = 64, .height = 32, .fourcc = 0x34325241, .n_planes = 1 }; /* AR24 */
+    struct hdmabuf_metadata md = { .version = 1, .content_type = "video/x-raw", .image = &image };
+    const struct hdmabuf_match matches[] = { { "ACTION", "change", false }, { "TAG_STREAM", "c-meta", false } };
+    const struct hdmabuf_rule rule = { 2, matches };
+    hdmabuf_frame_producer *p;
+    uint64_t sub;
+    bool seen[2] = { false, false };
+    void *data;
+
+    image.planes[0].stride = 256;
+    REQUIRE_OK(hdmabuf_frame_producer_create(sink, source_vm, "c-meta", 2, 256 * 32, &md, HDMABUF_ACCESS_READ_WRITE,
+        strategy, &p));
+    REQUIRE_OK(hdmabuf_subscribe(source, &rule, 1, false, &sub));
+    REQUIRE_OK(hdmabuf_frame_producer_begin(p, 20000, &data));
+    CHECK_RC(hdmabuf_frame_producer_set_metadata(p, &md), -EINVAL); /* inside a frame */
+    REQUIRE_OK(hdmabuf_frame_producer_end(p, 0));
+    image.width = 32;
+    image.height = 16;
+    image.fourcc = 0x34324258; /* XB24 */
+    image.planes[0].stride = 192;
+    CHECK_RC(hdmabuf_frame_producer_set_metadata(p, &md), 0);
+    for (int i = 0; i < 2; i++) {
+        struct hdmabuf_event *ev;
+        struct hdmabuf_id id;
+        struct hdmabuf_import *imp;
+        if (hdmabuf_next_event(source, 20000, &ev) != 0) {
+            CHECK(!"a change event per buffer");
+            break;
+        }
+        CHECK(strcmp(ev->action, "change") == 0 && strcmp(prop(ev, "REVISION"), "2") == 0);
+        CHECK(strcmp(prop(ev, "IMAGE_WIDTH"), "32") == 0 && strcmp(prop(ev, "IMAGE_FOURCC"), "XB24") == 0);
+        CHECK(strcmp(prop(ev, "TAG_SLOTS"), "2") == 0 && hdmabuf_event_get(ev, "TAG_FRAME_HEADER") != NULL);
+        seen[prop(ev, "TAG_SLOT")[0] == '1'] = true;
+        if (hdmabuf_id_parse(prop(ev, "BUFFER"), &id) == 0 && hdmabuf_import(source, &id, &imp) == 0) {
+            CHECK(imp->metadata.image != NULL && imp->metadata.image->height == 16 &&
+                  imp->metadata.image->planes[0].stride == 192 && imp->metadata.size == 256 * 32);
+            CHECK_RC(hdmabuf_release(source, &id), 0);
+            hdmabuf_import_free(imp);
+        } else {
+            CHECK(!"the re-exported buffer imports");
+        }
+        hdmabuf_event_free(ev);
+    }
+    CHECK(seen[0] && seen[1]);
+    CHECK_RC(hdmabuf_unsubscribe(source, sub), 0);
+    CHECK_RC(hdmabuf_frame_producer_destroy(p), 0);
+}
+
 int main(int argc, char **argv)
 {
     hdmabuf_conn *sink, *source;
@@ -119,6 +178,7 @@ int main(int argc, char **argv)
     pthread_join(producer, &producer_result);
     CHECK(producer_result == NULL);
     CHECK_RC(hdmabuf_frame_consumer_destroy(c), 0);
+    check_set_metadata(sink, source);
     hdmabuf_close(source);
     hdmabuf_close(sink);
     printf("%llu frames of up to %llu bytes, %llu key frames, %llu discontinuities, end of stream seen, "

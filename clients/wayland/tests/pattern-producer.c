@@ -3,11 +3,13 @@
  * pattern-producer: a frame stream of the test pattern (pattern.h), the frame number as its
  * counter, through libhdmabuf's frame producer, as fast as the consumer releases frames.
  * usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE] [buffers=K]
- *                         [resize=N:WIDTHxHEIGHT:FOURCC]
+ *                         [resize=N:WIDTHxHEIGHT:FOURCC] [reexport=N:WIDTHxHEIGHT:FOURCC:STRIDE]
  *   ro: export read-only; fps: at most N frames a second, as a camera would;
  *   log: a file getting "FRAME CLOCK_MONOTONIC-ns" per frame published; buffers: K (default 3);
  *   resize: after N frames, drain and withdraw the buffers and go on (the counter too) in new ones
- *   of that size and format under the same stream name (prints "RESIZED frame=N").
+ *   of that size and format under the same stream name (prints "RESIZED frame=N");
+ *   reexport: after N frames, drain and re-export the same buffers with that image (it must fit
+ *   the first size's bytes), the consumer getting "change" events (prints "REEXPORTED frame=N").
  * Prints READY once exported; on SIGTERM it drains (waits until every frame is released) and
  * prints "SENT frames=N max_wait_ms=M" (the longest wait for a free buffer once the consumer
  * runs, i.e. after the first rounds).
@@ -64,16 +66,16 @@ int main(int argc, char **argv)
     hdmabuf_conn *conn = NULL;
     hdmabuf_frame_producer *out = NULL;
     int64_t max_wait = 0;
-    uint64_t n = 0, resize_at = UINT64_MAX;
-    struct hdmabuf_image resized = { .n_planes = 1 };
-    char resized_fourcc[5] = "";
+    uint64_t n = 0, resize_at = UINT64_MAX, reexport_at = UINT64_MAX;
+    struct hdmabuf_image resized = { .n_planes = 1 }, reexported = { .n_planes = 1 };
+    char resized_fourcc[5] = "", reexported_fourcc[5] = "";
     uint32_t k = BUFFERS;
     bool bgr;
     int e;
 
     if (argc < 5 || sscanf(argv[3], "%ux%u", &image.width, &image.height) != 2 || strlen(argv[4]) != 4) {
         fprintf(stderr, "usage: pattern-producer TARGET_VM STREAM WIDTHxHEIGHT FOURCC [ro] [fps=N] [log=FILE] "
-            "[buffers=K] [resize=N:WIDTHxHEIGHT:FOURCC]\n");
+            "[buffers=K] [resize=N:WIDTHxHEIGHT:FOURCC] [reexport=N:WIDTHxHEIGHT:FOURCC:STRIDE]\n");
         return 1;
     }
     for (int i = 5; i < argc; i++) {
@@ -89,6 +91,11 @@ int main(int argc, char **argv)
                  sscanf(argv[i] + 7, "%" SCNu64 ":%ux%u:%4s", &resize_at, &resized.width, &resized.height,
                      resized_fourcc) != 4) {
             fprintf(stderr, "pattern-producer: resize=N:WIDTHxHEIGHT:FOURCC\n");
+            return 1;
+        } else if (strncmp(argv[i], "reexport=", 9) == 0 &&
+                   sscanf(argv[i] + 9, "%" SCNu64 ":%ux%u:%4[^:]:%u", &reexport_at, &reexported.width,
+                       &reexported.height, reexported_fourcc, &reexported.planes[0].stride) != 5) {
+            fprintf(stderr, "pattern-producer: reexport=N:WIDTHxHEIGHT:FOURCC:STRIDE\n");
             return 1;
         }
     }
@@ -131,6 +138,21 @@ int main(int argc, char **argv)
             fflush(stdout);
             t0 = now_ns();
         }
+        if (n == reexport_at) {
+            /* Every frame back, then the same buffers with new metadata: the consumer gets "change". */
+            if ((e = hdmabuf_frame_producer_drain(out, STALL_MS)) != 0)
+                break;
+            image.width = reexported.width;
+            image.height = reexported.height;
+            set_image(&image, reexported_fourcc, &bgr);
+            image.planes[0].stride = reexported.planes[0].stride;
+            if ((e = hdmabuf_frame_producer_set_metadata(out, &md)) != 0)
+                break;
+            printf("REEXPORTED frame=%llu size=%ux%u stride=%u format=%s\n", (unsigned long long)n, image.width,
+                image.height, image.planes[0].stride, reexported_fourcc);
+            fflush(stdout);
+            t0 = now_ns();
+        }
         e = hdmabuf_frame_producer_begin(out, STALL_MS, &frame);
         if (e == -ETIMEDOUT) {
             printf("STALLED frame=%llu: no buffer released within %d ms\n", (unsigned long long)n, STALL_MS);
@@ -144,7 +166,8 @@ int main(int argc, char **argv)
         if (e != 0)
             break;
         waited = now_ns() - t0;
-        if (n >= 2 * k && (n < resize_at || n >= resize_at + 2 * k)) /* the first rounds wait for the import */
+        /* The first rounds, and those after a new export, wait for the consumer to import. */
+        if (n >= 2 * k && (n < resize_at || n >= resize_at + 2 * k) && (n < reexport_at || n >= reexport_at + 2 * k))
             max_wait = waited > max_wait ? waited : max_wait;
         if (fps > 0) {
             struct timespec until;

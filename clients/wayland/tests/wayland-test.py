@@ -16,9 +16,16 @@ pattern-producer. Every step has a timeout.
 5. a stream of 2 buffers: the client copies, says why once, shows it; the producer never waits long;
 6. the producer changes size and format mid-stream (new buffers after 30 frames): the client
    re-imports, makes new pools, and the screen shows the new size's pattern, counter >= 30;
-7. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
-8. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
-   connection was lost (a third party cannot make headless Weston send xdg_toplevel.close).
+7. the producer re-exports the same buffers with new metadata after 30 frames (160x120 XBGR8888,
+   a padded stride): the client follows the "change" events without the stream ending, and the
+   screen shows the new image exactly, counter >= 30; the producer drains afterwards;
+8. a stream in a format wl_shm cannot show (NV12): the client exits 2 naming it;
+9. the compositor closes the window (xdg_toplevel.close, added by wayland_proxy.py between a
+   client and Weston, since headless Weston has no input): the client exits 0 and says so (under
+   ASan: no leak either), the next consumer starts exactly at the frame its EXIT line names (it
+   released every frame it took, and no more), the producer drains, Weston stays up;
+10. Weston is killed under a streaming and a waiting client: both exit 1, saying the compositor's
+   connection was lost.
 
 usage: wayland-test.py HDMABUF_WAYLAND PATTERN_PRODUCER WORK_DIR
 """
@@ -41,18 +48,25 @@ except ImportError:
 
 STEP = 20  # seconds any one step may take
 OUT_W, OUT_H = 320, 240
+SMALL = ((OUT_W - 160) // 2, (OUT_H - 120) // 2, 160, 120)  # a 160x120 frame, centred by the fullscreen shell
 
 
-def load_harness():
-    """with-daemons.py, for its Child: a process whose output is echoed and searched."""
-    path = pathlib.Path(__file__).resolve().parents[3] / 'libhdmabuf/tests/with-daemons.py'
-    spec = importlib.util.spec_from_file_location('with_daemons', path)
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def load(path, name):
+    """A Python file as a module, by its path: these are scripts, and others load this one too."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-class Proc(load_harness().Child):
+WaylandProxy = load(HERE / 'wayland_proxy.py', 'wayland_proxy').WaylandProxy
+
+
+# with-daemons.py's Child: a process whose output is echoed and searched.
+class Proc(load(HERE.parents[2] / 'libhdmabuf/tests/with-daemons.py', 'with_daemons').Child):
     """A Child that can also wait for lines printed after a mark, and count them."""
 
     def wait_line(self, prefix, timeout=STEP, after=0):
@@ -67,6 +81,12 @@ class Proc(load_harness().Child):
     def count(self, text):
         with self.cond:
             return sum(text in line for line in self.lines)
+
+    def exit_status(self, timeout=STEP):
+        """Waits for the process to exit and for the last of its output: its exit status."""
+        status = self.proc.wait(timeout)
+        self.thread.join(timeout)
+        return status
 
     def kill(self):
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -96,14 +116,15 @@ def start_weston(start, xdg, work):
 
 def run_with_weston(work, steps):
     """Runs steps(env, start, weston) next to a fresh Weston (start_weston) in a private runtime
-    directory; start(name, argv) starts a Proc in its environment. Returns steps' exit status, or
-    1 when a step failed (with the end of Weston's log); every process is stopped at the end."""
+    directory; start(name, argv[, display]) starts a Proc in its environment (WAYLAND_DISPLAY=display
+    if given). Returns steps' exit status, or 1 when a step failed (with the end of Weston's log); every
+    process is stopped at the end."""
     xdg = tempfile.mkdtemp(prefix='hdmabuf-wl-', dir='/tmp')  # private: mkdtemp makes it 0700
     env = weston_env(xdg)
     procs = []
 
-    def start(name, argv):
-        procs.append(Proc(name, argv, env))
+    def start(name, argv, display=None):
+        procs.append(Proc(name, argv, env if display is None else dict(env, WAYLAND_DISPLAY=display)))
         return procs[-1]
 
     try:
@@ -226,8 +247,34 @@ def copied_stream(env, work, client, start_producer, stream_text, reason, area, 
     return counters, sent
 
 
+def resized_stream(env, work, client, start_producer, said, name):
+    """A zero-copy stream that starts at 320x240 ARGB8888 and goes on at 160x120 XBGR8888 after 30
+    frames, its producer saying so (the line said): the client's STREAM lines of both, two exact
+    screenshots of the new size, centred, with counters of at least 30 that advance; then the
+    producer stops and drains. Returns the counters, the second STREAM line and the client's lines
+    from the start to the producer's stop."""
+    mark = len(client.lines)
+    prod = start_producer()
+    line = client.wait_line('STREAM', after=mark)
+    assert 'buffers=3 size=320x240 format=AR24 path=zero-copy' in line, line
+    prod.wait_line(said)
+    line = client.wait_line('STREAM name=wl buffers=3 size=160x120 format=XB24 path=zero-copy', after=mark)
+    counters = []
+    for i in (1, 2):
+        time.sleep(1)
+        counters.append(check_pattern(screenshot(env, work, f'{name}-{i}')[1], *SMALL))
+    assert 30 <= counters[0] < counters[1], f'not the new size\'s frames: {counters}'
+    with client.cond:
+        since = client.lines[mark:]
+    mark = len(client.lines)
+    prod.stop()
+    assert prod.proc.returncode == 0, f'{prod.name} failed (STALLED: a buffer of the first size was kept?)'
+    client.wait_line('ENDED', after=mark)
+    return counters, line, since
+
+
 def check_client(env, start, weston, client_bin, producer_bin, vm, work):
-    """Steps 0 to 8 (the docstring's)."""
+    """Steps 0 to 10 (the docstring's)."""
     def producer(name, *args):
         p = start(name, [producer_bin, vm, 'wl', *args])
         p.wait_line('READY')
@@ -293,9 +340,8 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     print(f'ok 3: producer killed, frame {c4} kept', flush=True)
 
     # 4. Back read-only and smaller, in XBGR8888: copied, centred by the fullscreen shell.
-    small = ((OUT_W - 160) // 2, (OUT_H - 120) // 2, 160, 120)
     (c6, c7), sent = copied_stream(env, work, client, lambda: producer('producer-3', '160x120', 'XB24', 'ro', 'fps=30'),
-                                   'size=160x120 format=XB24 path=copy', 'read-only', small, 'shot-ro')
+                                   'size=160x120 format=XB24 path=copy', 'read-only', SMALL, 'shot-ro')
     assert client.count('copying each frame') == 1, 'the reason to copy is not said exactly once'
     print(f'ok 4: read-only 160x120 XB24 copied, counter {c6} -> {c7}; {sent}', flush=True)
 
@@ -307,47 +353,75 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
     print(f'ok 5: 2 buffers copied, counter {c8} -> {c9}; {sent}', flush=True)
 
     # 6. Size and format change mid-stream: new buffers under the same name, new pools in the client.
-    mark = len(client.lines)
-    prod = producer('producer-6', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30', 'resize=30:160x120:XB24')
-    line = client.wait_line('STREAM', after=mark)
-    assert 'buffers=3 size=320x240 format=AR24 path=zero-copy' in line, line
-    prod.wait_line('RESIZED frame=30')
-    client.wait_line('STREAM name=wl buffers=3 size=160x120 format=XB24 path=zero-copy', after=mark)
-    time.sleep(1)
-    c10 = check_pattern(screenshot(env, work, 'shot-resized-1')[1], *small)
-    time.sleep(1)
-    c11 = check_pattern(screenshot(env, work, 'shot-resized-2')[1], *small)
-    assert 30 <= c10 < c11, f'not the resized stream\'s frames: {c10} then {c11}'
-    mark = len(client.lines)
-    prod.stop()
-    assert prod.proc.returncode == 0, 'producer 6 failed (STALLED: a buffer of the first size was kept?)'
-    client.wait_line('ENDED', after=mark)
+    (c10, c11), _, _ = resized_stream(env, work, client, lambda: producer(
+        'producer-6', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30', 'resize=30:160x120:XB24'),
+        'RESIZED frame=30', 'shot-resized')
     print(f'ok 6: resized mid-stream to 160x120 XB24, zero copy, counter {c10} -> {c11}', flush=True)
 
-    # 7. A format wl_shm cannot show: refused by name.
-    prod = producer('producer-7', '64x64', 'NV12')
-    assert client.proc.wait(STEP) == 2, 'client did not exit 2 on NV12'
+    # 7. The same buffers re-exported with new metadata: "change" events, followed without an end.
+    (c12, c13), line, since = resized_stream(env, work, client, lambda: producer(
+        'producer-7', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30', 'reexport=30:160x120:XB24:704'),
+        'REEXPORTED frame=30 size=160x120 stride=704 format=XB24', 'shot-reexported')
+    assert not any(x.startswith('ENDED') for x in since), 'the stream ended instead of following the change'
+    assert sum(x.startswith('CHANGE') for x in since) == 1, 'not exactly one CHANGE'
+    print(f'ok 7: re-exported as 160x120 XB24 stride 704, zero copy, {line.split()[-1]}, counter {c12} -> {c13}',
+          flush=True)
+
+    # 8. A format wl_shm cannot show: refused by name.
+    prod = producer('producer-8', '64x64', 'NV12')
+    assert client.exit_status() == 2, 'client did not exit 2 on NV12'
     assert client.count('pixel format NV12') == 1, 'refusal does not name NV12'
     prod.kill()
     screenshot(env, work, 'shot8')  # the compositor still answers
     assert weston.proc.poll() is None, 'weston exited'
-    print('ok 7: NV12 refused, exit 2', flush=True)
+    print('ok 8: NV12 refused, exit 2', flush=True)
 
-    # 8. The compositor dies under a streaming client and a waiting one: both exit 1 and say why.
-    prod = producer('producer-8', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
+    # 9. The compositor closes the window: exit 0, every frame it took released, Weston unharmed.
+    proxy = WaylandProxy(env['XDG_RUNTIME_DIR'], env['WAYLAND_DISPLAY'], 'wayland-close-proxy')
+    try:
+        prod = producer('producer-9', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
+        closing = start('client-close', [client_bin, '--stream', 'wl', '--fullscreen'], 'wayland-close-proxy')
+        closing.wait_line('STREAM')
+        time.sleep(1)
+        c14 = check_pattern(screenshot(env, work, 'shot-proxied')[1], 0, 0, OUT_W, OUT_H)  # fds went through
+        toplevel = proxy.connection(STEP).close_toplevel(STEP)
+        assert closing.exit_status() == 0, f'client did not exit 0 on xdg_toplevel.close: {closing.proc.returncode}'
+        assert closing.count('hdmabuf-wayland: the compositor closed the window') == 1, 'client did not say why'
+        line = closing.wait_line('EXIT')
+        assert line.startswith('EXIT status=0 '), line
+    finally:
+        proxy.close()
+    # The frames published after the last one it took wait for the next consumer, which starts exactly
+    # there: a frame the closed client kept would come first, a release signalled ahead would skip some.
+    after = line.split('next=')[1]
+    rejoin = start('client-rejoin', [client_bin, '--stream', 'wl', '--fullscreen'])
+    stream = rejoin.wait_line('STREAM')
+    assert stream.endswith(f'from_frame={after}'), f'closed at next={after}, but the next consumer got {stream}'
+    time.sleep(0.5)
+    prod.stop()
+    assert prod.proc.returncode == 0, 'producer 9 failed (STALLED: a buffer was kept)'
+    rejoin.stop()
+    assert rejoin.proc.returncode == 0, f'client-rejoin exited {rejoin.proc.returncode} on SIGTERM'
+    screenshot(env, work, 'shot-closed')
+    assert weston.proc.poll() is None, 'weston exited'
+    print(f'ok 9: xdg_toplevel.close to toplevel {toplevel} (frame {c14} on screen): exit 0; {line}; '
+          f'the next consumer from frame {after}', flush=True)
+
+    # 10. The compositor dies under a streaming client and a waiting one: both exit 1 and say why.
+    prod = producer('producer-10', f'{OUT_W}x{OUT_H}', 'AR24', 'fps=30')
     streaming = start('client-2', [client_bin, '--stream', 'wl', '--fullscreen'])
     streaming.wait_line('STREAM')
     waiting = start('client-3', [client_bin, '--stream', 'none'])
     waiting.wait_line('READY')
     weston.kill()
     for c in (streaming, waiting):
-        assert c.proc.wait(STEP) == 1, f'{c.name} did not exit 1 when the compositor went away'
+        assert c.exit_status() == 1, f'{c.name} did not exit 1 when the compositor went away'
         assert c.count('hdmabuf-wayland: compositor: connection lost') == 1, f'{c.name} did not say why'
     line = streaming.wait_line('EXIT')
     assert line.startswith('EXIT status=1 '), line
     prod.kill()
-    print(f'ok 8: compositor killed, both clients exit 1; {line}', flush=True)
-    print('8 passed, 0 failed', flush=True)
+    print(f'ok 10: compositor killed, both clients exit 1; {line}', flush=True)
+    print('10 passed, 0 failed', flush=True)
     return 0
 
 

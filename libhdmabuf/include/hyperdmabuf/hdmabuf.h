@@ -552,6 +552,15 @@ HDMABUF_EXPORT int hdmabuf_frame_producer_end_info(hdmabuf_frame_producer *p, co
     uint32_t error);
 /* hdmabuf_frame_producer_end_info(p, NULL, error). */
 HDMABUF_EXPORT int hdmabuf_frame_producer_end(hdmabuf_frame_producer *p, uint32_t error);
+/*
+ * Re-exports every buffer with tmpl (may be NULL) plus the stream tags, e.g. a new image size,
+ * stride or format that fits frame_bytes: the same buffers, ids and fences, and a "change"
+ * event per buffer for the consumer (ABI.md "Frame streams"). Call it between frames, after
+ * hdmabuf_frame_producer_drain(), so that no frame is read with metadata it was not written
+ * for. Errors: -EINVAL (inside a frame, or as hdmabuf_export()), hdmabuf_export()'s; buffers
+ * before the failing one carry tmpl already.
+ */
+HDMABUF_EXPORT int hdmabuf_frame_producer_set_metadata(hdmabuf_frame_producer *p, const struct hdmabuf_metadata *tmpl);
 /* Waits until the consumer released every frame published (before destroying). */
 HDMABUF_EXPORT int hdmabuf_frame_producer_drain(hdmabuf_frame_producer *p, int timeout_ms);
 /* Frames published so far. */
