@@ -17,14 +17,16 @@
  *   stripe-own    the same stripe into buffers of its own pool (as a capture device or decoder whose
  *                 memory is its own): any sink has to copy.
  *
- * The stamp: unpaced, the time the frame left the source; paced (FPS > 0, identity syncs on the clock),
- * the frame's PTS as a time of the pipeline's clock (GstSystemClock: CLOCK_MONOTONIC), so the latency
- * is from the PTS to the arrival.
+ * The stamp: unpaced, the time the frame left the source; paced (FPS > 0, identity syncs on the clock,
+ * the first frame due a second after PLAYING), the frame's PTS as a time of the pipeline's clock
+ * (GstSystemClock: CLOCK_MONOTONIC), so the latency is from the PTS to the arrival.
  *
  * Prints "READY" once the pipeline is playing (a producer: prerolled, so its sink listens), then one line
  * "RESULT key=value ...": frames, fps (first to last frame), cpu_ms (this process's user+system CPU over
- * the same span), lat_median_ms and lat_p99_ms (receiving ends), sink_copies (producing end: 1 when
- * hdmabufsink said it copies frames into its slots, since upstream did not write into its pool).
+ * the same span), lat_median_ms and lat_p99_ms (receiving ends, the first fifth of the frames left out),
+ * daemons_cpu_ms (receiving ends, when HDMABUF_TEST_SINK_PID and _SOURCE_PID are set: the daemons' CPU
+ * over the same span), sink_copies (producing end: 1 when hdmabufsink said it copies frames into its
+ * slots, since upstream did not write into its pool).
  */
 #define _GNU_SOURCE
 #include <gst/base/gstpushsrc.h>
@@ -41,6 +43,7 @@
 /* Latency leaves out the first fifth of the frames. */
 #define LATENCY_SKIP(frames) ((frames) / 5)
 #define STRIPE_ROWS 16
+#define PACED_START GST_SECOND
 /* Frames in flight, as hdmabufsink's default 3 slots. Bounded, since an unbounded pool in shmsink's area
  * grows while the consumer lags until idle pool buffers fill the area, and shmsink then waits forever
  * for room to copy the next (fallback) buffer into. */
@@ -370,6 +373,7 @@ producer (const gchar * source, const gchar * size, guint frames, guint fps, con
   gchar *desc;
   GError *err = NULL;
   GstElement *pipeline, *stamp;
+  StripeSrc *s;
   GstPad *pad;
 
   if (sscanf (size, "%ux%u", &width, &height) != 2)
@@ -381,12 +385,13 @@ producer (const gchar * source, const gchar * size, guint frames, guint fps, con
       fps > 0 ? "true" : "false", tail);
   if ((pipeline = gst_parse_launch (desc, &err)) == NULL)
     FAIL ("%s: %s", desc, err->message);
-  if (strcmp (source, "stripe-own") == 0) {
-    GstElement *s = gst_bin_get_by_name (GST_BIN (pipeline), "src");
-    ((StripeSrc *) s)->own_pool = TRUE;
-    gst_object_unref (s);
-  }
   m->paced = fps > 0;
+  s = (StripeSrc *) gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  s->own_pool = strcmp (source, "stripe-own") == 0;
+  /* Paced, the first frame is due a second after PLAYING: time for the two ends to connect (the sinks
+   * export or listen on their caps, before the first frame), which would otherwise make the run late. */
+  s->pts = m->paced ? PACED_START : 0;
+  gst_object_unref (s);
   stamp = gst_bin_get_by_name (GST_BIN (pipeline), "stamp");
   pad = gst_element_get_static_pad (stamp, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, stamp_probe, m, NULL);
