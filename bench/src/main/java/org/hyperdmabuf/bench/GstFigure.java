@@ -29,7 +29,7 @@ final class GstFigure
         final Path build = MesonPrograms.build(run, root, "gsthdmabuf", "gst-bench");
         final List<String> table = MesonPrograms.run(run, "gst", List.of("python3",
             root.resolve("gst/bench/shm-compare.py").toString(), "--build", build.toString(), "--rounds",
-            run.cfg().quick() ? "1" : "5"), root, Map.of(), Duration.ofMinutes(30));
+            run.cfg().quick() ? "1" : "3"), root, Map.of(), Duration.ofMinutes(30));
         // case -> resolution -> {fps, ratio vs shmsink, median latency ms}
         final Map<String, Map<String, double[]>> byCase = new HashMap<>();
         for (final String line : table)
