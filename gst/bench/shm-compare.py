@@ -24,9 +24,8 @@ Per size, each round runs every case once: throughput (FRAMES frames unpaced: fp
 CPU per frame of the producer and of the consumer process, from getrusage over first to last frame;
 for our elements also of the two daemons, from /proc/PID/stat at the first and the last frame) and
 latency (LATENCY_FRAMES frames paced by identity sync=true at FPS, 60 at 1080p and 30 at 4K by
-default: from the frame's PTS, as a time of the producer's clock, to its arrival at the consumer,
-before the read; the first fifth left out, late by the start, as the sink waits for its reader while
-the clock runs). One unmeasured run of each transport goes first (the daemons' code runs cold in
+default, the first frame due a second after PLAYING: from the frame's PTS, as a time of the
+producer's clock, to its arrival at the consumer, before the read; the first fifth left out). One unmeasured run of each transport goes first (the daemons' code runs cold in
 their first stream). Local cases in one process, no transport: `source + read` (the floor of any
 transport) and `source + memcpy + read` (one copy on arrival). The table gives the median over the
 rounds and the range; the ratio against shmsink is taken within each round, then its median.
@@ -104,7 +103,7 @@ class Run:
 
 
 def pair(first, second):
-    """Runs the two ends: first (READY awaited), then second; both results, producer first. Whichever
+    """Runs the two ends: first (READY awaited), then second; their results in that order. Whichever
     fails, the other is killed (a lone shmsink or hdmabufsink would wait for its reader)."""
     runs = []
     try:
@@ -163,7 +162,7 @@ def run_local(env, args, upstream, size, frames, fps, what):
 
 
 CASES = {
-    # name: (runner, upstream or None, what for run_local)
+    # name: (runner, the upstream of a transport or what run_local does on arrival)
     'hdmabuf-pool': (run_hdmabuf, 'pool'),
     'shm-pool': (run_shm, 'pool'),
     'hdmabuf-own': (run_hdmabuf, 'own'),
