@@ -291,19 +291,23 @@ count_log (GstDebugCategory * cat, GstDebugLevel level, const gchar * file, cons
     g_atomic_int_inc (&copied);
 }
 
-/* Waits for EOS or an error; TRUE on EOS. */
+/* Waits for EOS or an error (or a warning, when warnings fail too); TRUE on EOS. */
 static gboolean
-await_end (GstElement * pipeline, GstClockTime timeout, gchar ** why)
+await_end_of (GstElement * pipeline, GstClockTime timeout, gboolean warnings_fail, gchar ** why)
 {
   GstBus *bus = gst_element_get_bus (pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered (bus, timeout, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, timeout, GST_MESSAGE_EOS | GST_MESSAGE_ERROR
+      | (warnings_fail ? GST_MESSAGE_WARNING : 0));
   gboolean eos = msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS;
 
   if (msg != NULL && !eos) {
     GError *err;
     gchar *dbg;
-    gst_message_parse_error (msg, &err, &dbg);
-    *why = g_strdup_printf ("error: %s (%s)", err->message, dbg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+      gst_message_parse_error (msg, &err, &dbg);
+    else
+      gst_message_parse_warning (msg, &err, &dbg);
+    *why = g_strdup_printf ("%s: %s (%s)", GST_MESSAGE_TYPE_NAME (msg), err->message, dbg);
     g_error_free (err);
     g_free (dbg);
   } else if (msg == NULL) {
@@ -313,6 +317,12 @@ await_end (GstElement * pipeline, GstClockTime timeout, gchar ** why)
     gst_message_unref (msg);
   gst_object_unref (bus);
   return eos;
+}
+
+static gboolean
+await_end (GstElement * pipeline, GstClockTime timeout, gchar ** why)
+{
+  return await_end_of (pipeline, timeout, FALSE, why);
 }
 
 static int
@@ -507,7 +517,9 @@ consume (const gchar * stream, gboolean read_only, gboolean live)
   }
   if (gst_app_sink_try_pull_sample (out, STEP_TIMEOUT) != NULL || !gst_app_sink_is_eos (out))
     FAIL ("no EOS after frame %" G_GUINT64_FORMAT, n);
-  if (!await_end (pipeline, STEP_TIMEOUT, &why))
+  /* No warning before EOS: EOS is the producer's end-of-stream frame, and each caps change was a
+   * renegotiation, not the source's EOS after "the producer withdrew stream". */
+  if (!await_end_of (pipeline, STEP_TIMEOUT, TRUE, &why))
     FAIL ("consumer: %s", why);
   printf ("consumer: %" G_GUINT64_FORMAT " frames over %u caps, every byte, PTS and duration as sent, "
       "all in shared mappings; then EOS\n", n, n_phases);
