@@ -8,17 +8,21 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
+import java.util.List;
+
 /** The {@code hdmabuf} command line. */
 @Command(name = "hdmabuf", mixinStandardHelpOptions = true, versionProvider = Hdmabuf.Version.class,
-    description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
-    subcommands = {
+    description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.")
+public final class Hdmabuf
+{
+    /** The subcommands, in the order the help lists them. */
+    private static final List<Class<?>> SUBCOMMANDS = List.of(
         ServerCommand.class, XenEmuCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
         PolicyCommand.class, BenchCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
-        DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
-public final class Hdmabuf
-{
+        DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class);
+
     @Spec
     CommandSpec spec;
 
@@ -37,10 +41,12 @@ public final class Hdmabuf
     public static void main(final String[] args)
     {
         JournalLog.configure(args);
+        // None of our options has a java.sql type: registering their converters loads java.sql for nothing.
+        System.setProperty("picocli.converters.excludes", "java\\.sql\\..*");
         int status;
         try
         {
-            status = commandLine().execute(args);
+            status = commandLine(args).execute(args);
         }
         catch (final Throwable e)
         {
@@ -55,9 +61,53 @@ public final class Hdmabuf
      * The command line with its error handling: every failure is one line naming the command, never a stack
      * trace (a bad option value or argument exits 2, a failure of the command 1).
      */
-    static CommandLine commandLine()
+    public static CommandLine commandLine()
+    {
+        return commandLine(SUBCOMMANDS);
+    }
+
+    /**
+     * The command line for {@code args}: with only the subcommand they name, when they name one (other than help),
+     * else with every subcommand. picocli builds the model of every subcommand it is given by reflection, which
+     * was most of a daemon's start-up; the error messages and the help of the named command are the same.
+     */
+    static CommandLine commandLine(final String[] args)
+    {
+        final String name = subcommandName(args);
+        for (final Class<?> c : SUBCOMMANDS)
+        {
+            if (c != CommandLine.HelpCommand.class && c.getAnnotation(Command.class).name().equals(name))
+            {
+                return commandLine(List.of(c));
+            }
+        }
+        return commandLine();
+    }
+
+    /** The first argument that is not a root option, or null if a root option other than --log-level comes first. */
+    static String subcommandName(final String[] args)
+    {
+        for (int i = 0; i < args.length; i++)
+        {
+            if (args[i].equals("--log-level"))
+            {
+                i++;
+            }
+            else if (!args[i].startsWith("--log-level="))
+            {
+                return args[i].startsWith("-") ? null : args[i];
+            }
+        }
+        return null;
+    }
+
+    private static CommandLine commandLine(final List<Class<?>> subcommands)
     {
         final CommandLine cl = new CommandLine(new Hdmabuf());
+        for (final Class<?> c : subcommands)
+        {
+            cl.addSubcommand(c);
+        }
         cl.setExecutionExceptionHandler((ex, line, parsed) ->
         {
             line.getErr().println(line.getCommandSpec().qualifiedName() + ": " + IoErrors.describe(ex));
