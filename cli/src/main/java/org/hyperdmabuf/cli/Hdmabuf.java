@@ -41,6 +41,7 @@ public final class Hdmabuf
     public static void main(final String[] args)
     {
         JournalLog.configure(args);
+        NativeWarmUp.start(subcommandName(args));
         // None of our options has a java.sql type: registering their converters loads java.sql for nothing.
         System.setProperty("picocli.converters.excludes", "java\\.sql\\..*");
         int status;
