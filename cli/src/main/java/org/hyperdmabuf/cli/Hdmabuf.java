@@ -3,41 +3,20 @@ package org.hyperdmabuf.cli;
 import org.hyperdmabuf.daemon.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ScopeType;
-import picocli.CommandLine.Spec;
 
-import java.util.List;
-
-/** The {@code hdmabuf} command line. */
-@Command(name = "hdmabuf", mixinStandardHelpOptions = true, versionProvider = Hdmabuf.Version.class,
-    description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.")
-public final class Hdmabuf
-{
-    /** The subcommands, in the order the help lists them. */
-    private static final List<Class<?>> SUBCOMMANDS = List.of(
+/**
+ * The {@code hdmabuf} command line with every subcommand: what the help, the man pages and the bash completion
+ * describe. {@link #commandLine(String[])} builds only the one subcommand a command line names.
+ */
+@Command(name = "hdmabuf",
+    subcommands = {
         ServerCommand.class, XenEmuCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
         PolicyCommand.class, BenchCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
-        DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class);
-
-    @Spec
-    CommandSpec spec;
-
-    /** Read by {@link JournalLog#configure} before any logger exists; here so picocli documents and checks it. */
-    @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL",
-        description = "Log level: error, warn, info (default), debug or trace; overrides HDMABUF_LOG_LEVEL.")
-    void logLevel(final String level)
-    {
-        if (!JournalLog.LEVELS.contains(level.toLowerCase(java.util.Locale.ROOT)))
-        {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                "--log-level: one of " + JournalLog.LEVELS + ", not '" + level + "'");
-        }
-    }
-
+        DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
+public final class Hdmabuf extends RootCommand
+{
     public static void main(final String[] args)
     {
         JournalLog.configure(args);
@@ -62,9 +41,9 @@ public final class Hdmabuf
      * The command line with its error handling: every failure is one line naming the command, never a stack
      * trace (a bad option value or argument exits 2, a failure of the command 1).
      */
-    public static CommandLine commandLine()
+    static CommandLine commandLine()
     {
-        return commandLine(SUBCOMMANDS);
+        return withErrorHandling(new CommandLine(new Hdmabuf()));
     }
 
     /**
@@ -75,11 +54,11 @@ public final class Hdmabuf
     static CommandLine commandLine(final String[] args)
     {
         final String name = subcommandName(args);
-        for (final Class<?> c : SUBCOMMANDS)
+        for (final Class<?> c : Hdmabuf.class.getAnnotation(Command.class).subcommands())
         {
             if (c != CommandLine.HelpCommand.class && c.getAnnotation(Command.class).name().equals(name))
             {
-                return commandLine(List.of(c));
+                return withErrorHandling(new CommandLine(new OneSubcommand()).addSubcommand(c));
             }
         }
         return commandLine();
@@ -102,13 +81,8 @@ public final class Hdmabuf
         return null;
     }
 
-    private static CommandLine commandLine(final List<Class<?>> subcommands)
+    private static CommandLine withErrorHandling(final CommandLine cl)
     {
-        final CommandLine cl = new CommandLine(new Hdmabuf());
-        for (final Class<?> c : subcommands)
-        {
-            cl.addSubcommand(c);
-        }
         cl.setExecutionExceptionHandler((ex, line, parsed) ->
         {
             line.getErr().println(line.getCommandSpec().qualifiedName() + ": " + IoErrors.describe(ex));
@@ -122,6 +96,12 @@ public final class Hdmabuf
             return line.getCommandSpec().exitCodeOnInvalidInput();
         });
         return cl;
+    }
+
+    /** The root command without subcommands of its own: {@link #commandLine(String[])} adds the one named. */
+    @Command(name = "hdmabuf")
+    static final class OneSubcommand extends RootCommand
+    {
     }
 
     /** The version the build wrote into the jar's manifest (the root pom's {@code revision}), and the ABI's. */

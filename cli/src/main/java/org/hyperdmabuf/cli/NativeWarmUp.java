@@ -2,6 +2,7 @@ package org.hyperdmabuf.cli;
 
 import io.netty.channel.epoll.Epoll;
 import org.hyperdmabuf.hv.nativeio.Native;
+import org.slf4j.LoggerFactory;
 
 import java.util.Set;
 
@@ -28,6 +29,9 @@ final class NativeWarmUp
         {
             return;
         }
+        // slf4j first, here: initialised by two threads at once (netty's logger there, ours here) it queues the early
+        // calls and prints a warning about replaying them.
+        LoggerFactory.getILoggerFactory();
         final Thread t = new Thread(() ->
         {
             Native.isAvailable();

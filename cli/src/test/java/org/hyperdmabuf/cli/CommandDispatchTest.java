@@ -38,6 +38,20 @@ class CommandDispatchTest
     }
 
     @Test
+    void theClassTheManPagesAndTheCompletionReadHasEverySubcommandAndTheRootOptions()
+    {
+        final CommandLine cl = new CommandLine(Hdmabuf.class);
+        assertEquals("hdmabuf", cl.getCommandName());
+        assertTrue(cl.getSubcommands().keySet().containsAll(Set.of("server", "sink", "source", "daemon", "help")),
+            cl.getSubcommands().keySet().toString());
+        for (final String option : new String[] {"--log-level", "--help", "--version"})
+        {
+            assertTrue(cl.getCommandSpec().findOption(option) != null, "no " + option);
+        }
+        assertTrue(String.join("", cl.getCommandSpec().usageMessage().description()).startsWith("Cross-VM"));
+    }
+
+    @Test
     void helpAnUnknownNameAndRootOptionsGetEverySubcommand()
     {
         final int all = Hdmabuf.commandLine().getSubcommands().size();
