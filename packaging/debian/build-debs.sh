@@ -41,6 +41,7 @@ mkdir -p "$share/lib" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/share/m
 install -m 0644 "$root/cli/target/hdmabuf.jar" "$share/"
 install -m 0644 "$root"/cli/target/lib/*.jar "$share/lib/"
 install -m 0755 "$here/hyperdmabuf/hdmabuf" "$pkg/usr/bin/hdmabuf"
+install -m 0644 "$root/packaging/make-class-data-archive.sh" "$share/"
 install -m 0644 "$here"/systemd/*.service "$pkg/lib/systemd/system/"
 install -m 0644 "$here/hyperdmabuf/default" "$pkg/etc/default/hyperdmabuf"
 install -m 0644 "$here"/systemd/examples/*.conf "$doc/examples/systemd/"

@@ -116,7 +116,9 @@ public final class Harness
         final CBaselines baselines = new CBaselines(targetDir.resolve("c"), cfg.reps(), log, echo);
         baselines.compile();
         final Path dir = Files.createTempDirectory(Path.of("/tmp"), "hdmabuf-bench-");
-        final BenchRun run = new BenchRun(cfg, log, echo, dir, daemonJvm(), baselines);
+        final List<String> daemonJvm = daemonJvm();
+        daemonJvm.addAll(DaemonClassData.jvmOptions(dir, log, echo));
+        final BenchRun run = new BenchRun(cfg, log, echo, dir, daemonJvm, baselines);
         try
         {
             // The shared daemons run from the first figure that uses them to the first after it that does not,

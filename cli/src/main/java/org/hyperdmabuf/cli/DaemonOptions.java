@@ -124,8 +124,9 @@ final class DaemonOptions
         }));
         System.out.println("READY " + role + " vm=" + hv.localVm() + " socket=" + socket);
         System.out.flush();
-        systemd.ready(status(role, hv, socket));
-        systemd.attach(daemon.loop(), () -> status(role, hv, socket));
+        // The roles' counts belong to the loop: the first STATUS= is read there too.
+        systemd.ready(daemon.loop().submit(() -> status(role, daemon, socket)).get());
+        systemd.attach(daemon.loop(), () -> status(role, daemon, socket));
         daemon.awaitClose();
         return 0;
     }
@@ -145,11 +146,16 @@ final class DaemonOptions
         }
     }
 
-    /** The STATUS= line: what a person checking {@code systemctl status} wants to know. Runs on the loop. */
-    private static String status(final String role, final HypervisorBackend hv, final Path socket)
+    /**
+     * The STATUS= line, what a person checking {@code systemctl status} wants to know: backend, VM id, peers up,
+     * buffers exported (or shared with this VM), region use. Runs on the loop.
+     */
+    private static String status(final String role, final DaemonRuntime daemon, final Path socket)
     {
+        final HypervisorBackend hv = daemon.backend();
         final long used = hv.totalBytes() - hv.freeBytes();
         return role + " on " + hv.name() + " as VM " + hv.localVm() + ": " + hv.peers().size() + " peer(s) up, " +
-            (used >> 20) + " of " + (hv.totalBytes() >> 20) + " MiB allocated, socket " + socket;
+            daemon.status() + ", " + (used >> 20) + " of " + (hv.totalBytes() >> 20) + " MiB allocated, socket " +
+            socket;
     }
 }

@@ -3,44 +3,30 @@ package org.hyperdmabuf.cli;
 import org.hyperdmabuf.daemon.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ScopeType;
-import picocli.CommandLine.Spec;
 
-/** The {@code hdmabuf} command line. */
-@Command(name = "hdmabuf", mixinStandardHelpOptions = true, versionProvider = Hdmabuf.Version.class,
-    description = "Cross-VM zero-copy buffer sharing: daemons, tools and a demo.",
+/**
+ * The {@code hdmabuf} command line with every subcommand: what the help, the man pages and the bash completion
+ * describe. {@link #commandLine(String[])} builds only the one subcommand a command line names.
+ */
+@Command(name = "hdmabuf",
     subcommands = {
         ServerCommand.class, XenEmuCommand.class, SinkCommand.class, SourceCommand.class, DaemonCommand.class,
         MonitorCommand.class, CapsCommand.class, TargetsCommand.class, ListCommand.class, StatsCommand.class,
         PolicyCommand.class, BenchCommand.class, WriteImportCommand.class,
         SendCommand.class, ReceiveCommand.class, DemoCommand.class,
         DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
-public final class Hdmabuf
+public final class Hdmabuf extends RootCommand
 {
-    @Spec
-    CommandSpec spec;
-
-    /** Read by {@link JournalLog#configure} before any logger exists; here so picocli documents and checks it. */
-    @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL",
-        description = "Log level: error, warn, info (default), debug or trace; overrides HDMABUF_LOG_LEVEL.")
-    void logLevel(final String level)
-    {
-        if (!JournalLog.LEVELS.contains(level.toLowerCase(java.util.Locale.ROOT)))
-        {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                "--log-level: one of " + JournalLog.LEVELS + ", not '" + level + "'");
-        }
-    }
-
     public static void main(final String[] args)
     {
         JournalLog.configure(args);
+        NativeWarmUp.start(subcommandName(args));
+        // None of our options has a java.sql type: registering their converters loads java.sql for nothing.
+        System.setProperty("picocli.converters.excludes", "java\\.sql\\..*");
         int status;
         try
         {
-            status = commandLine().execute(args);
+            status = commandLine(args).execute(args);
         }
         catch (final Throwable e)
         {
@@ -57,7 +43,46 @@ public final class Hdmabuf
      */
     static CommandLine commandLine()
     {
-        final CommandLine cl = new CommandLine(new Hdmabuf());
+        return withErrorHandling(new CommandLine(new Hdmabuf()));
+    }
+
+    /**
+     * The command line for {@code args}: with only the subcommand they name, when they name one (other than help),
+     * else with every subcommand. picocli builds the model of every subcommand it is given by reflection, which
+     * was most of a daemon's start-up; the error messages and the help of the named command are the same.
+     */
+    static CommandLine commandLine(final String[] args)
+    {
+        final String name = subcommandName(args);
+        for (final Class<?> c : Hdmabuf.class.getAnnotation(Command.class).subcommands())
+        {
+            if (c != CommandLine.HelpCommand.class && c.getAnnotation(Command.class).name().equals(name))
+            {
+                return withErrorHandling(new CommandLine(new OneSubcommand()).addSubcommand(c));
+            }
+        }
+        return commandLine();
+    }
+
+    /** The first argument that is not a root option, or null if a root option other than --log-level comes first. */
+    static String subcommandName(final String[] args)
+    {
+        for (int i = 0; i < args.length; i++)
+        {
+            if (args[i].equals("--log-level"))
+            {
+                i++;
+            }
+            else if (!args[i].startsWith("--log-level="))
+            {
+                return args[i].startsWith("-") ? null : args[i];
+            }
+        }
+        return null;
+    }
+
+    private static CommandLine withErrorHandling(final CommandLine cl)
+    {
         cl.setExecutionExceptionHandler((ex, line, parsed) ->
         {
             line.getErr().println(line.getCommandSpec().qualifiedName() + ": " + IoErrors.describe(ex));
@@ -71,6 +96,12 @@ public final class Hdmabuf
             return line.getCommandSpec().exitCodeOnInvalidInput();
         });
         return cl;
+    }
+
+    /** The root command without subcommands of its own: {@link #commandLine(String[])} adds the one named. */
+    @Command(name = "hdmabuf")
+    static final class OneSubcommand extends RootCommand
+    {
     }
 
     /** The version the build wrote into the jar's manifest (the root pom's {@code revision}), and the ABI's. */

@@ -43,11 +43,14 @@ final class ServerCommand implements Callable<Integer>
         {
             java.nio.file.Files.createDirectories(dir);
         }
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
+        // WATCHDOG=1 from the server's poll loop, the thread that accepts peers and hands out their eventfds.
+        final long watchdog = systemd.watchdogPeriodMillis();
         final IvshmemServer server = new IvshmemServer(new IvshmemServer.Options().socketPath(socket.toString())
             .size(Defaults.parseSize(size)).vectors(vectors).firstId(firstId)
-            .maxId(maxId != null ? maxId : maxPeers - 1)).start();
+            .maxId(maxId != null ? maxId : maxPeers - 1).heartbeat(watchdog, watchdog > 0 ? systemd::watchdog : null))
+            .start();
         final CountDownLatch stop = new CountDownLatch(1);
-        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         Runtime.getRuntime().addShutdownHook(new Thread(() ->
         {
             systemd.stopping();

@@ -14,13 +14,17 @@ import java.util.function.Supplier;
 /**
  * sd_notify(3) for a daemon started by systemd with {@code Type=notify}: one datagram per state change on
  * {@code $NOTIFY_SOCKET} (a path or an abstract {@code @name}); does nothing when the variable is unset. The
- * watchdog pings run on the daemon's event loop, so a wedged loop stops them and systemd restarts the daemon.
+ * watchdog pings run on the thread that does the work (a daemon's event loop, the ivshmem server's poll loop), so a
+ * wedged one stops them and systemd restarts the process.
  */
 final class SystemdNotifier
 {
     private static final Logger LOG = LoggerFactory.getLogger(SystemdNotifier.class);
-    /** How often STATUS= is refreshed (sent only when its text changed). */
-    private static final long STATUS_PERIOD_MS = 2000;
+    /**
+     * How often the STATUS= text is looked at; it is sent when it changed (a peer came or went, a buffer was
+     * exported or unexported), so at most once per period however busy the daemon is.
+     */
+    private static final long STATUS_PERIOD_MS = 1000;
 
     private final String socket;
     private final long watchdogMicros;
@@ -89,6 +93,21 @@ final class SystemdNotifier
     }
 
     /**
+     * How often {@link #watchdog()} must run for a thread that pings on its own: half of {@code WATCHDOG_USEC} in
+     * milliseconds (at least 1), or 0 with no watchdog or no socket.
+     */
+    long watchdogPeriodMillis()
+    {
+        return socket == null || watchdogMicros == 0 ? 0 : Math.max(1, watchdogMicros / 2000);
+    }
+
+    /** WATCHDOG=1: the thread that calls this is alive. */
+    void watchdog()
+    {
+        send("WATCHDOG=1");
+    }
+
+    /**
      * Sends WATCHDOG=1 every half of {@code WATCHDOG_USEC} and refreshes STATUS= from {@code status}, both as tasks of
      * {@code loop}: if the loop stops running its tasks, the pings stop. Nothing is scheduled without a socket.
      */
@@ -102,7 +121,7 @@ final class SystemdNotifier
         {
             final long period = Math.max(1, watchdogMicros / 2);
             // Fixed delay, not rate: a loop that was stuck must not catch up with a burst of pings.
-            final ScheduledFuture<?> pings = loop.scheduleWithFixedDelay(() -> send("WATCHDOG=1"), period, period,
+            final ScheduledFuture<?> pings = loop.scheduleWithFixedDelay(this::watchdog, period, period,
                 TimeUnit.MICROSECONDS);
             LOG.debug("watchdog: WATCHDOG=1 every {} us from the event loop ({})", period, pings);
         }

@@ -137,6 +137,12 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
             receiveOnLoop ? "on the event loop" : "by the backend's thread");
     }
 
+    /** The roles' parts of the daemon's one-line status, e.g. "3 buffer(s) exported". Call on the loop. */
+    public String status()
+    {
+        return String.join(", ", roles.stream().map(Role::status).filter(t -> !t.isEmpty()).toList());
+    }
+
     public HypervisorBackend backend()
     {
         return backend;

@@ -61,6 +61,12 @@ public interface Role
     {
     }
 
+    /** This role's part of the daemon's one-line status (systemd's STATUS=), e.g. "3 buffer(s) exported". */
+    default String status()
+    {
+        return "";
+    }
+
     /** Builds a role for a daemon. */
     @FunctionalInterface
     interface Factory

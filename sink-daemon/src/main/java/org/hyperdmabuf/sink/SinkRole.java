@@ -294,6 +294,12 @@ public final class SinkRole implements Role
         allocations.quotas().stats(out);
     }
 
+    @Override
+    public String status()
+    {
+        return exports.size() + " buffer(s) exported";
+    }
+
     /** Revokes live exports the new policy forbids; importers see remove REASON=policy. */
     @Override
     public void onPolicyChanged(final Policy policy)

@@ -411,6 +411,12 @@ public final class SourceRole implements Role
     }
 
     @Override
+    public String status()
+    {
+        return buffers.size() + " buffer(s) shared with this VM";
+    }
+
+    @Override
     public void list(final ClientConnection client, final BufferList.Builder out)
     {
         for (final RemoteBuffer r : buffers.values())

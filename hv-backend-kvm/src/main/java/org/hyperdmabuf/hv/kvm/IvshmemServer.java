@@ -68,6 +68,8 @@ public final class IvshmemServer implements AutoCloseable
     private final int vectors;
     private final int firstId;
     private final int maxId;
+    private final Runnable heartbeat;
+    private final long heartbeatNanos;
     private final Map<Integer, Peer> peers = new ConcurrentHashMap<>();
     private final ByteBuffer message = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
     private final int[] fdScratch = new int[1];
@@ -89,6 +91,8 @@ public final class IvshmemServer implements AutoCloseable
         private int vectors = DEFAULT_VECTORS;
         private int firstId = DEFAULT_FIRST_ID;
         private int maxId = DEFAULT_MAX_ID;
+        private long heartbeatMillis;
+        private Runnable heartbeat;
 
         public Options socketPath(final String socketPath)
         {
@@ -151,6 +155,22 @@ public final class IvshmemServer implements AutoCloseable
         {
             return maxId;
         }
+
+        /**
+         * A task the server thread runs every {@code periodMillis} between its polls, e.g. the systemd watchdog
+         * ping: it proves the thread that accepts and serves peers is not stuck (in a blocking send to a client that
+         * stopped reading, say). Null for none.
+         */
+        public Options heartbeat(final long periodMillis, final Runnable task)
+        {
+            if (task != null && periodMillis < 1)
+            {
+                throw new IllegalArgumentException("heartbeat period must be at least 1 ms: " + periodMillis);
+            }
+            this.heartbeatMillis = periodMillis;
+            this.heartbeat = task;
+            return this;
+        }
     }
 
     public IvshmemServer(final Options options)
@@ -160,6 +180,8 @@ public final class IvshmemServer implements AutoCloseable
         this.vectors = options.vectors();
         this.firstId = options.firstId();
         this.maxId = options.maxId();
+        this.heartbeat = options.heartbeat;
+        this.heartbeatNanos = TimeUnit.MILLISECONDS.toNanos(options.heartbeatMillis);
         if (size < 4096 || Long.bitCount(size) != 1)
         {
             throw new IllegalArgumentException("size=" + size + " must be a power of two >= 4096 (QEMU BAR2)");
@@ -372,6 +394,7 @@ public final class IvshmemServer implements AutoCloseable
     {
         final Poller poller = new Poller();
         final List<Peer> polled = new ArrayList<>();
+        long nextBeat = System.nanoTime() + heartbeatNanos;
         while (running)
         {
             poller.clear();
@@ -385,10 +408,18 @@ public final class IvshmemServer implements AutoCloseable
             }
             try
             {
-                poller.poll(-1);
+                // With a heartbeat, poll no longer than until it is due (rounded up: never a busy loop of 0 ms polls).
+                poller.poll(heartbeat == null ? -1
+                    : (int)Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextBeat - System.nanoTime() + 999_999)));
                 if (!running)
                 {
                     break;
+                }
+                if (heartbeat != null && System.nanoTime() - nextBeat >= 0)
+                {
+                    heartbeat.run();
+                    // From now, not from when it was due: a thread that was stuck does not catch up with a burst.
+                    nextBeat = System.nanoTime() + heartbeatNanos;
                 }
                 if (poller.readable(0))
                 {

@@ -1,6 +1,9 @@
 package org.hyperdmabuf.tests.systemd;
 
+import org.hyperdmabuf.abi.v1.Access;
+import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.client.Allocation;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.hv.nativeio.UnixDatagram;
 import org.hyperdmabuf.tests.support.SystemTest;
@@ -23,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The daemons under systemd's {@code Type=notify} protocol: this test binds the notification socket systemd would
- * and checks what a daemon sends on it (READY only once its socket answers, STATUS, RELOADING/READY around SIGHUP,
- * WATCHDOG at half of WATCHDOG_USEC and none while the process is stopped, STOPPING at SIGTERM).
+ * and checks what a daemon sends on it (READY only once its socket answers, STATUS with the peers and exports as they
+ * change, RELOADING/READY around SIGHUP, WATCHDOG at half of WATCHDOG_USEC and none while the process is stopped,
+ * the ivshmem server's included, STOPPING at SIGTERM).
  */
 @SystemTest
 class SystemdNotifyTest
@@ -82,25 +86,25 @@ class SystemdNotifyTest
                 assertEquals("kvm-ivshmem", client.caps().getBackend());
             }
 
-            // Pings at half of WATCHDOG_USEC: 8 of them take about 2 s (timed from the first one that arrives after
-            // those queued while the test connected).
-            drain(systemd);
-            awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
-            final long first = System.nanoTime();
-            for (int i = 0; i < 7; i++)
-            {
-                awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
-            }
-            final long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - first);
-            assertTrue(millis >= 7 * 250 * 8 / 10, "7 ping intervals in " + millis + " ms: faster than every 250 ms");
-            assertTrue(millis <= 7 * 250 * 4, "7 ping intervals in " + millis + " ms: far slower than every 250 ms");
+            assertWatchdog(systemd, sink);
 
-            // A stopped process (as a wedged event loop) sends nothing; pings resume when it runs again.
-            signal(sink, "STOP");
-            drain(systemd);
-            assertNull(systemd.receive(1500), "a notification while the daemon is stopped");
-            signal(sink, "CONT");
-            awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
+            // STATUS= follows the peers and the exports: a source daemon (VM 2) comes up, the sink exports to it.
+            final Path sourceSocket = dir.resolve("source.sock");
+            final ChildProcess source = track(ChildProcess.start("source", JVM, List.of("source", "--ivshmem",
+                ivshmem.toString(), "--socket", sourceSocket.toString(), "--policy", dir.resolve("none.toml").toString(),
+                "--policy-dir", dir.resolve("none.d").toString()), System.out));
+            source.awaitLine("READY", START);
+            awaitMessage(systemd, "STATUS=sink on kvm-ivshmem as VM 1: 1 peer(s) up, 0 buffer(s) exported",
+                Duration.ofSeconds(20));
+            try (HdmabufClient client = HdmabufClient.connect(socket);
+                 Allocation a = client.alloc(4096))
+            {
+                client.export(a.handle(), 2, Metadata.newBuilder().setContentType("application/x-test").build(),
+                    Access.ACCESS_READ_ONLY);
+                final String status = awaitMessage(systemd,
+                    "STATUS=sink on kvm-ivshmem as VM 1: 1 peer(s) up, 1 buffer(s) exported", Duration.ofSeconds(20));
+                assertTrue(status.contains("socket " + socket), status);
+            }
 
             // SIGHUP: RELOADING=1 with the monotonic time, then READY=1 once the reload ran on the loop.
             signal(sink, "HUP");
@@ -120,22 +124,47 @@ class SystemdNotifyTest
     }
 
     @Test
-    void serverNotifiesReadyOnAnAbstractSocket() throws Exception
+    void serverNotifiesReadyAndWatchdogOnAnAbstractSocket() throws Exception
     {
         final String name = "@hdmabuf-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         try (UnixDatagram systemd = UnixDatagram.bind(name))
         {
             final Path ivshmem = dir.resolve("ivshmem.sock");
             final ChildProcess server = track(ChildProcess.start("server", JVM,
-                List.of("server", "--socket", ivshmem.toString(), "--size", "16M"), Map.of("NOTIFY_SOCKET", name),
-                System.out));
-            final String ready = systemd.receive((int)START.toMillis());
-            assertNotNull(ready, "no notification within " + START);
+                List.of("server", "--socket", ivshmem.toString(), "--size", "16M"), Map.of("NOTIFY_SOCKET", name,
+                    "WATCHDOG_USEC", Long.toString(WATCHDOG_USEC)), System.out));
+            // The poll loop's pings start with it, just before READY=1 (systemd takes them at any time).
+            final String ready = awaitMessage(systemd, "READY=1", START);
             assertTrue(ready.startsWith("READY=1\nSTATUS=ivshmem server on " + ivshmem), ready);
             assertTrue(Files.exists(ivshmem), "READY before the server socket exists");
+            assertWatchdog(systemd, server);
             signal(server, "TERM");
             awaitMessage(systemd, "STOPPING=1", Duration.ofSeconds(20));
         }
+    }
+
+    /**
+     * Pings at half of WATCHDOG_USEC: 8 of them take about 2 s (timed from the first one that arrives after those
+     * queued before); a stopped process (as a wedged loop) sends nothing, and pings resume when it runs again.
+     */
+    private static void assertWatchdog(final UnixDatagram systemd, final ChildProcess process) throws Exception
+    {
+        drain(systemd);
+        awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
+        final long first = System.nanoTime();
+        for (int i = 0; i < 7; i++)
+        {
+            awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
+        }
+        final long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - first);
+        assertTrue(millis >= 7 * 250 * 8 / 10, "7 ping intervals in " + millis + " ms: faster than every 250 ms");
+        assertTrue(millis <= 7 * 250 * 4, "7 ping intervals in " + millis + " ms: far slower than every 250 ms");
+
+        signal(process, "STOP");
+        drain(systemd);
+        assertNull(systemd.receive(1500), "a notification while " + process.name() + " is stopped");
+        signal(process, "CONT");
+        awaitMessage(systemd, "WATCHDOG=1", Duration.ofSeconds(10));
     }
 
     private ChildProcess track(final ChildProcess process)

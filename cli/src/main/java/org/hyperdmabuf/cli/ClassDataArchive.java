@@ -1,0 +1,113 @@
+package org.hyperdmabuf.cli;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The application class-data archive (AppCDS) the launchers hand the JVM: the classes a daemon loads up to READY,
+ * parsed and verified once, mapped at start-up instead. The archive is tied to the JVM build and to the class path
+ * (the same jars at the same paths, unchanged): a missing or stale one is ignored, with the JVM's warning about it
+ * turned off, so the command starts as it would without one. picocli, asm and jnr-x86asm are Java 5 class files,
+ * which CDS cannot hold; they are still loaded from their jars.
+ * <p>
+ * {@code main} is the training run that writes it: with {@link #dumpOptions}, an ivshmem server and a daemon with
+ * both roles run in this one JVM, each started as its command line starts it, until both print READY; then the JVM
+ * exits, which is when it writes the archive. Usage: {@code ClassDataArchive WORK_DIR}.
+ */
+public final class ClassDataArchive
+{
+    /** Turns off the JVM's cds messages: a missing or stale archive, and the classes a dump leaves out. */
+    private static final String QUIET = "-Xlog:cds=off,cds+dynamic=off";
+    private static final long READY_SECONDS = 60;
+
+    private ClassDataArchive()
+    {
+    }
+
+    /** JVM options that use {@code archive} if it is there and fits, and silently do without it otherwise. */
+    public static List<String> useOptions(final Path archive)
+    {
+        return List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", QUIET);
+    }
+
+    /** JVM options of the training run that write {@code archive} when it exits. */
+    public static List<String> dumpOptions(final Path archive)
+    {
+        return List.of("-XX:ArchiveClassesAtExit=" + archive, QUIET);
+    }
+
+    public static void main(final String[] args) throws InterruptedException, java.io.IOException
+    {
+        if (args.length != 1)
+        {
+            System.err.println("usage: ClassDataArchive WORK_DIR");
+            System.exit(2);
+        }
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
+        final Path dir = Files.createDirectories(Path.of(args[0]));
+        final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+        final PrintStream out = System.out;
+        System.setOut(new ReadyLines(lines));
+        final String ivshmem = dir.resolve("ivshmem.sock").toString();
+        start(lines, "server", "--socket", ivshmem, "--size", "16M");
+        awaitReady(lines, "server", out);
+        start(lines, "daemon", "--backend", "kvm-ivshmem", "--ivshmem", ivshmem, "--socket",
+            dir.resolve("daemon.sock").toString(), "--policy", dir.resolve("no-policy.toml").toString(),
+            "--policy-dir", dir.resolve("no-policy.d").toString());
+        awaitReady(lines, "daemon", out);
+        // The shutdown hooks stop both; the archive is written after them.
+        System.exit(0);
+    }
+
+    /** Runs {@code args} as {@code hdmabuf} would, on a thread of its own; a failure is queued as FAILED. */
+    private static void start(final BlockingQueue<String> lines, final String... args)
+    {
+        final Thread t = new Thread(() ->
+        {
+            final int status = Hdmabuf.commandLine(args).execute(args);
+            lines.add("FAILED " + args[0] + " exit status " + status);
+        }, "training-" + args[0]);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private static void awaitReady(final BlockingQueue<String> lines, final String command, final PrintStream out)
+        throws InterruptedException
+    {
+        final String line = lines.poll(READY_SECONDS, TimeUnit.SECONDS);
+        if (line == null || !line.startsWith("READY " + command))
+        {
+            out.println("class-data training: " + command + " did not start: " +
+                (line == null ? "no READY in " + READY_SECONDS + " s" : line));
+            System.exit(1);
+        }
+    }
+
+    /** System.out during training: the READY lines of the commands go to a queue, the rest nowhere. */
+    private static final class ReadyLines extends PrintStream
+    {
+        private final BlockingQueue<String> lines;
+
+        ReadyLines(final BlockingQueue<String> lines)
+        {
+            super(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8);
+            this.lines = lines;
+        }
+
+        @Override
+        public void println(final String line)
+        {
+            if (line.startsWith("READY"))
+            {
+                lines.add(line);
+            }
+        }
+    }
+}
