@@ -53,9 +53,10 @@ public final class Hdmabuf
 
     /**
      * The command line with its error handling: every failure is one line naming the command, never a stack
-     * trace (a bad option value or argument exits 2, a failure of the command 1).
+     * trace (a bad option value or argument exits 2, a failure of the command 1). Public for tools that run
+     * several commands in one JVM (the real-Xen test's per-domain agent).
      */
-    static CommandLine commandLine()
+    public static CommandLine commandLine()
     {
         final CommandLine cl = new CommandLine(new Hdmabuf());
         cl.setExecutionExceptionHandler((ex, line, parsed) ->

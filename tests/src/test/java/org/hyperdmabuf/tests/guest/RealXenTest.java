@@ -11,6 +11,7 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -97,7 +98,7 @@ class RealXenTest
             "ramdisk = \"/run/domu.cpio\"",
             "extra = \"console=hvc0 loglevel=3 rdinit=/init\"",
             "memory = 640",
-            "vcpus = 1",
+            "vcpus = 2",
             "on_crash = \"destroy\"", ""));
         Files.writeString(work.resolve("env.sh"), String.join("\n",
             "XEN_ROOT='" + value(prep, "XEN_ROOT=") + "'",
@@ -107,10 +108,8 @@ class RealXenTest
             "CP='" + classPath + "'",
             "FRAMES=" + FRAMES,
             "LIVENESS_MS=" + LIVENESS_MS, ""));
-        try (InputStream in = RealXenTest.class.getResourceAsStream("/xen-real/dom0-scenarios.sh"))
-        {
-            Files.write(work.resolve("dom0.sh"), in.readAllBytes());
-        }
+        Files.write(work.resolve("dom0.sh"), resource("dom0-scenarios.sh"));
+        Files.write(work.resolve("agent-lib.sh"), resource("agent-lib.sh"));
 
         final long start = System.nanoTime();
         final ChildProcess qemu = ChildProcess.command("xen", List.of("qemu-system-x86_64",
@@ -131,7 +130,8 @@ class RealXenTest
         result(qemu, "session");
         qemu.awaitLine("CAPS max metadata", STEP_TIMEOUT); // the last line of `hdmabuf caps`
         final String targets = String.join("\n", qemu.linesStartingWith("TARGETS "));
-        assertTrue(targets.matches("(?s).*TARGETS 1 +\\S+ +source.*"), "the sink lists the domU's source: " + targets);
+        assertTrue(targets.matches("(?s).*TARGETS 1 +hdmabuf-domu +source.*"),
+            "the sink lists the domU's source under its xl name: " + targets);
         final String caps = String.join("\n", qemu.linesStartingWith("CAPS "));
         assertTrue(caps.contains("backend: xen") && caps.contains("local VM: 0") &&
             caps.contains("read-only enforcement: hypervisor"), caps);
@@ -155,6 +155,13 @@ class RealXenTest
         assertTrue(qemu.linesStartingWith("domU: MAPPED writable").isEmpty(), "a writable map of a read-only grant");
         qemu.awaitLine("domU: MAPPED read-only: byte 0 = " + payload[0], Duration.ofSeconds(1));
         System.out.println("RealXenTest: " + refused);
+
+        result(qemu, "policy");
+        assertTrue(String.join("\n", qemu.linesStartingWith("POLICY ")).contains("EACCES"), "a forbidden pair");
+
+        result(qemu, "limit");
+        final String limit = String.join("\n", qemu.linesStartingWith("LIMIT "));
+        assertTrue(limit.contains("ENOSPC") && limit.contains("/sys/module/xen_gntalloc/parameters/limit"), limit);
 
         result(qemu, "destroy");
         final String ended = qemu.awaitLine("DESTROY producer ended after ", Duration.ofSeconds(1));
@@ -200,10 +207,22 @@ class RealXenTest
             cpio.addAll(entries);
             // The command line through a script: a command with the class path is too long for a xenstore value.
             // Seeds from /dev/urandom: a fresh domU without a hardware RNG waits minutes for /dev/random under TCG.
-            cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec /jre/bin/java -XX:TieredStopAtLevel=1 " +
-                "-XX:+UseSerialGC -Xmx160m -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " +
-                classPath + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n", 0100755);
+            final String java = "/jre/bin/java -XX:-BytecodeVerificationRemote -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m " +
+                "-Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " + classPath;
+            cpio.file(Path.of("/bin/hdmabuf-java"), "#!/bin/sh\nexec " + java + " \"$@\"\n", 0100755);
+            cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec " + java + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n",
+                0100755);
+            cpio.file(Path.of("/lib/agent-lib.sh"), new String(resource("agent-lib.sh"), StandardCharsets.UTF_8),
+                0100644);
             cpio.finish();
+        }
+    }
+
+    private static byte[] resource(final String name) throws IOException
+    {
+        try (InputStream in = RealXenTest.class.getResourceAsStream("/xen-real/" + name))
+        {
+            return in.readAllBytes();
         }
     }
 
