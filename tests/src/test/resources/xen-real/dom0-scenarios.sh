@@ -9,7 +9,7 @@ AGENT=/run/agent
 . "$W/agent-lib.sh"
 t0=$(now_ms)
 # dom0's JVM starts (over 9p) while the toolstack comes up and the domU boots.
-agent_start "$JAVA" -XX:-BytecodeVerificationRemote -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m -Djava.io.tmpdir=/run \
+agent_start "$JAVA" -Dhdmabuf.client.timeout-ms=300000 -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m -Djava.io.tmpdir=/run \
     -Djava.security.egd=file:/dev/urandom -cp "$CP"
 toolstack_up || { echo "RESULT toolstack FAIL"; exit 1; }
 echo "RESULT toolstack ok ms=$(($(now_ms) - t0))"
@@ -38,7 +38,7 @@ domu_boot()
 }
 domu_source()
 {
-    du 600 "agent_ready 590 &&
+    du 900 "agent_ready 890 &&
         hjstart source source --socket /run/source.sock $DAEMON --policy /none.toml -O domid=$DOMID -O peers=0 &&
         hj_printed source 'READY source' 300 && grep 'READY source' /run/agent/source.out" || return 1
     echo "RESULT source-daemon ok ms=$(($(now_ms) - DOMU_BOOTED))"
@@ -70,12 +70,12 @@ hj caps 60 caps --socket /run/sink.sock | sed 's/^/CAPS /; s/:  */: /'
 scenario_file()
 {
     t=$(now_ms)
-    du 300 "mkdir -p /run/in; rm -f /run/in/payload.bin;
+    du 600 "mkdir -p /run/in; rm -f /run/in/payload.bin;
         hjstart receive receive --out /run/in --count 1 --socket /run/source.sock --timeout 400 &&
-        hj_printed receive 'READY receive' 290" || return 1
+        hj_printed receive 'READY receive' 590" || return 1
     cp "$W/payload.bin" /run/payload.bin
     hj "send-$DOMID" 400 send /run/payload.bin --to "$DOMID" --socket /run/sink.sock --timeout 400 || return 1
-    du 300 "hjwait receive 290 && echo \"SHA256 \$(sha256sum /run/in/payload.bin)\"" || return 1
+    du 600 "hjwait receive  590 && echo \"SHA256 \$(sha256sum /run/in/payload.bin)\"" || return 1
     echo "RESULT file ok ms=$(($(now_ms) - t))"
 }
 # dump_domu: the domU agent's threads (a failure's diagnosis)
@@ -87,12 +87,12 @@ IRQS="grep 'evtchn:' /proc/interrupts | awk '{ n += \$2 } END { print n + 0 }'"
 scenario_stream()
 {
     t=$(now_ms)
-    du 300 "$IRQS > /run/irq0;
+    du 600 "$IRQS > /run/irq0;
         hjstart consumer stream-consumer --socket /run/source.sock --frames $FRAMES --wait BLOCK &&
-        hj_printed consumer 'READY consumer' 290" || return 1
+        hj_printed consumer 'READY consumer' 590" || return 1
     hj producer 400 stream-producer --socket /run/sink.sock --to "$DOMID" --frames "$FRAMES" --width 256 \
         --height 64 --buffers 3 --wait BLOCK || return 1
-    du 300 "hjwait consumer 290; rc=\$?; echo \"EVTCHN-IRQS \$((\$($IRQS) - \$(cat /run/irq0)))\"; exit \$rc" ||
+    du 600 "hjwait consumer 290; rc=\$?; echo \"EVTCHN-IRQS \$((\$($IRQS) - \$(cat /run/irq0)))\"; exit \$rc" ||
         return 1
     echo "RESULT stream ok ms=$(($(now_ms) - t))"
 }
@@ -104,7 +104,7 @@ scenario_read_only()
     t=$(now_ms)
     head -c 65536 "$W/payload.bin" > /run/small.bin
     hjstart send-ro send /run/small.bin --read-only --to "$DOMID" --socket /run/sink.sock --timeout 400
-    du 300 "i=0; end=\$((\$(date +%s) + 280));
+    du 600 "i=0; end=\$((\$(date +%s) + 280));
         while :; do
             i=\$((i + 1)); hj list-\$i 60 list --socket /run/source.sock > /run/list.txt
             id=\$(awk '\$5 == \"ro\" { print \$1; exit }' /run/list.txt); [ -n \"\$id\" ] && break
@@ -156,12 +156,12 @@ scenario_destroy()
 {
     t=$(now_ms)
     baseline=$(pool_free)
-    du 300 "hjstart long stream-consumer --socket /run/source.sock --frames 1000000 --wait BLOCK &&
-        hj_printed long 'READY consumer' 290" || return 1
+    du 600 "hjstart long stream-consumer --socket /run/source.sock --frames 1000000 --wait BLOCK &&
+        hj_printed long 'READY consumer' 590" || return 1
     hjstart long-producer stream-producer --socket /run/sink.sock --to "$DOMID" --frames 1000000 --width 256 \
         --height 64 --buffers 3 --wait BLOCK
     # Frames flow when the domU's event channels fire.
-    du 300 "a=\$($IRQS); end=\$((\$(date +%s) + 280));
+    du 600 "a=\$($IRQS); end=\$((\$(date +%s) + 280));
         until [ \$($IRQS) -gt \$((a + 50)) ]; do
             [ \$(date +%s) -lt \$end ] || { echo 'FAIL the stream does not flow'; exit 1; }; sleep 0.2; done" || return 1
     echo "DESTROY pool free before the stream $baseline, during it $(pool_free)"

@@ -52,7 +52,7 @@ class RealXenTest
     private static final int FRAMES = 300;
     private static final long LIVENESS_MS = 10_000;
     private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
-    private static final Duration STEP_TIMEOUT = Duration.ofMinutes(7);
+    private static final Duration STEP_TIMEOUT = Duration.ofMinutes(15);
 
     private final List<AutoCloseable> resources = new ArrayList<>();
     private Path work;
@@ -68,7 +68,7 @@ class RealXenTest
     }
 
     @Test
-    @Timeout(value = 25, unit = TimeUnit.MINUTES)
+    @Timeout(value = 45, unit = TimeUnit.MINUTES)
     void daemonsInDom0AndADomUShareThroughGrantsEventChannelsAndXenstore() throws Exception
     {
         GuestTests.requireTools("qemu-system-x86, busybox-static, cpio, kmod, xz-utils and a JDK with jlink",
@@ -98,7 +98,7 @@ class RealXenTest
             "ramdisk = \"/run/domu.cpio\"",
             "extra = \"console=hvc0 loglevel=3 rdinit=/init\"",
             "memory = 640",
-            "vcpus = 2",
+            "vcpus = 1",
             "on_crash = \"destroy\"", ""));
         Files.writeString(work.resolve("env.sh"), String.join("\n",
             "XEN_ROOT='" + value(prep, "XEN_ROOT=") + "'",
@@ -207,8 +207,10 @@ class RealXenTest
             cpio.addAll(entries);
             // The command line through a script: a command with the class path is too long for a xenstore value.
             // Seeds from /dev/urandom: a fresh domU without a hardware RNG waits minutes for /dev/random under TCG.
-            final String java = "/jre/bin/java -XX:-BytecodeVerificationRemote -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m " +
-                "-Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " + classPath;
+            // Client calls wait up to 5 minutes: a daemon in a guest under TCG on a busy host stalls for minutes.
+            final String java = "/jre/bin/java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m " +
+                "-Dhdmabuf.client.timeout-ms=300000 -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " +
+                classPath;
             cpio.file(Path.of("/bin/hdmabuf-java"), "#!/bin/sh\nexec " + java + " \"$@\"\n", 0100755);
             cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec " + java + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n",
                 0100755);

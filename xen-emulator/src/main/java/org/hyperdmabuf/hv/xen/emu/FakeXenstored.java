@@ -160,7 +160,8 @@ public final class FakeXenstored implements AutoCloseable
 
     /**
      * Makes domain {@code domid}'s nodes as libxl does: {@code /local/domain/<id>} and its {@code domid} and
-     * {@code name} keys owned by dom0 and readable by the domain, {@code /local/domain/<id>/data} owned by the domain (others: none).
+     * {@code name} keys owned by dom0 and readable by the domain, {@code /local/domain/<id>/data} owned by the
+     * domain (others: none).
      */
     public void introduceDomain(final int domid)
     {
