@@ -78,9 +78,15 @@ scenario_file()
     du 600 "hjwait receive  590 && echo \"SHA256 \$(sha256sum /run/in/payload.bin)\"" || return 1
     echo "RESULT file ok ms=$(($(now_ms) - t))"
 }
-# dump_domu: the domU agent's threads (a failure's diagnosis)
-dump_domu() { du 120 "kill -3 \$(pidof java); sleep 3; tail -n 150 /run/agent/agent.log"; }
-scenario_file || { echo "RESULT file FAIL"; dump_domu; }
+# dump_logs: the sink's log, the domU's daemon and receive logs and its JVM's threads, before a RESULT FAIL
+# (the test stops at that line)
+dump_logs()
+{
+    tail -n 40 "$SINK_LOG" | sed 's/^/SINK: /'
+    du 120 "tail -n 60 /run/agent/source.out /run/agent/receive.out; kill -3 \$(pidof java); sleep 3;
+        tail -n 150 /run/agent/agent.log"
+}
+scenario_file || { dump_logs; echo "RESULT file FAIL"; }
 
 # 2: a fenced frame stream, every byte checked; the consumer's waits block and real event channels wake them
 IRQS="grep 'evtchn:' /proc/interrupts | awk '{ n += \$2 } END { print n + 0 }'"
