@@ -32,11 +32,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ({@code packaging/xen-guest/prepare.sh}). dom0 runs this JVM and class path from the host's root over 9p and a
  * sink daemon on the real {@code /dev/xen/*} and xenstored's socket; the domU runs a jlink'ed JRE from its
  * initramfs, the same class path appended to it, and a source daemon on {@code /dev/xen/*} and
- * {@code /dev/xen/xenbus}. dom0 drives the domU by writing shell commands to xenstore (domu-init).
+ * {@code /dev/xen/xenbus}. dom0 drives the domU by writing shell commands to xenstore (domu-init). Each domain
+ * runs its daemon and every {@code hdmabuf} command in one long-lived JVM ({@link CommandAgent}).
  * <p>
  * Scenarios, from {@code xen-real/dom0-scenarios.sh}, each printing a {@code RESULT} line on the serial console:
  * a multi-megabyte file arrives byte-identical; a fenced frame stream with blocking waits woken by event channels;
- * a read-only export whose writable mapping the hypervisor refuses; {@code xl destroy} of the importing domain
+ * a read-only export whose writable mapping the hypervisor refuses; a pair the policy forbids (EACCES) and
+ * {@code targets} naming the domU by its xl name; the gntalloc limit (ENOSPC naming it, nothing leaked);
+ * {@code xl destroy} of the importing domain
  * mid-stream (the exporter's blocked wait ends with EPEERLOST within the liveness bound, the sink logs the peer down
  * and drops it) and a restarted domain (a new domid) that receives a file again.
  * <p>
