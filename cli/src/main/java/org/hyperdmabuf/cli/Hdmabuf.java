@@ -39,9 +39,10 @@ public final class Hdmabuf extends RootCommand
 
     /**
      * The command line with its error handling: every failure is one line naming the command, never a stack
-     * trace (a bad option value or argument exits 2, a failure of the command 1).
+     * trace (a bad option value or argument exits 2, a failure of the command 1). Public for tools that run
+     * several commands in one JVM (the real-Xen test's per-domain agent).
      */
-    static CommandLine commandLine()
+    public static CommandLine commandLine()
     {
         return withErrorHandling(new CommandLine(new Hdmabuf()));
     }

@@ -64,7 +64,12 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class HdmabufClient implements AutoCloseable
 {
-    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+    /**
+     * How long a call waits for its answer: 30 s, or the system property {@code hdmabuf.client.timeout-ms} (for
+     * machines where a daemon can stall that long, e.g. a guest under an emulated CPU).
+     */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofMillis(Math.max(1,
+        Long.getLong("hdmabuf.client.timeout-ms", 30_000)));
     /** Largest frame a client may send (ABI.md "Framing"). */
     /** How long a call whose send failed (EPIPE) reads on for the reason the daemon gave before closing. */
     private static final long CLOSE_REASON_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);

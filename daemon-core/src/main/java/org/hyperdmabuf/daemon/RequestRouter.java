@@ -178,7 +178,9 @@ final class RequestRouter
             {
                 continue; // reachable, but the policy allows nothing either way
             }
-            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName(current.vmName(p.vm()));
+            // The policy's name, else the hypervisor's (Xen: the toolstack's), else vm<id>.
+            final String name = current.namesVm(p.vm()) || p.name().isEmpty() ? current.vmName(p.vm()) : p.name();
+            final Target.Builder target = Target.newBuilder().setVm(p.vm()).setName(name);
             if (p.isSink())
             {
                 target.addRoles(RoleKind.SINK.text());

@@ -87,6 +87,12 @@ public final class Policy
         return id == null ? OptionalInt.empty() : OptionalInt.of(id);
     }
 
+    /** Whether the policy names {@code vm} in {@code [vms]}. */
+    public boolean namesVm(final int vm)
+    {
+        return vmIds.containsValue(vm);
+    }
+
     /** The VM's name in the policy, or "vm&lt;id&gt;". */
     public String vmName(final int vm)
     {

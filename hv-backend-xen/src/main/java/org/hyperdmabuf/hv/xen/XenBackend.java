@@ -158,6 +158,7 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
             {
                 perms[i + 1] = "r" + peerIds[i];
             }
+            final String name = ownName();
             xs.inTransaction(tx ->
             {
                 // Permissions first: xenstored copies a parent's list into each new node, so the children written
@@ -165,6 +166,10 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
                 xs.mkdir(tx, XenStorePaths.base(domid));
                 xs.setPermissions(tx, XenStorePaths.base(domid), perms);
                 xs.write(tx, XenStorePaths.roles(domid), Integer.toString(config.roles));
+                if (name != null)
+                {
+                    xs.write(tx, XenStorePaths.name(domid), name);
+                }
                 xs.write(tx, XenStorePaths.session(domid), XenPeers.hex(initialSession));
             });
             for (final int p : peerIds)
@@ -184,6 +189,20 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
         receiver = new Thread(() -> receiveLoop(listener), "xen-receive-dom" + domid);
         receiver.setDaemon(true);
         receiver.start();
+    }
+
+    /** This domain's toolstack name, or null where the toolstack wrote none or keeps it from us. */
+    private String ownName()
+    {
+        try
+        {
+            return xs.readOrNull(0, XenStorePaths.toolstackName(domid));
+        }
+        catch (final IOException e)
+        {
+            LOG.info("dom{}: no toolstack name to publish ({})", domid, e.getMessage());
+            return null;
+        }
     }
 
     private void wakeUp()

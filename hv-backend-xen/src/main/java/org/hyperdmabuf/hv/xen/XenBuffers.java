@@ -1,6 +1,7 @@
 package org.hyperdmabuf.hv.xen;
 
 import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.shm.MemoryWindow;
@@ -128,6 +129,13 @@ final class XenBuffers
             }
             catch (final NativeIoException e)
             {
+                if (e.errno() == Errno.ENOSPC)
+                {
+                    // The kernel's count is global to this domain (other users, our channel pages): it can be
+                    // reached before this daemon's own gntalloc-limit.
+                    throw new BackendException(ErrorCode.ENOSPC, "gntalloc: the kernel's page limit is reached (" +
+                        e.getMessage() + "); raise /sys/module/xen_gntalloc/parameters/limit", e);
+                }
                 throw new BackendException(ErrorCodes.of(e), e.getMessage(), e);
             }
         }

@@ -324,6 +324,22 @@ final class XenPeers
         evtchn.notify(port);
     }
 
+    /** The name the peer's daemon published from its toolstack name, or "" (none, or unreadable). */
+    private String peerName(final int peer)
+    {
+        try
+        {
+            final String name = xs.readOrNull(0, XenStorePaths.name(peer));
+            // Shown to users: a toolstack name's characters only, else none.
+            return name != null && name.matches("[A-Za-z0-9._-]{1,64}") ? name : "";
+        }
+        catch (final IOException e)
+        {
+            LOG.debug("dom{}'s name: {}", peer, e.getMessage());
+            return "";
+        }
+    }
+
     /** Our {@code channel/<peer>} node, readable by that peer only (its children inherit this list). */
     private void pairNode(final int tx, final int peer) throws IOException
     {
@@ -336,7 +352,7 @@ final class XenPeers
     {
         ch.writer.reset(session);
         liveness.restart(ch.peer, ch.peerSession, 0, System.nanoTime());
-        final PeerInfo info = new PeerInfo(ch.peer, ch.peerSession, peerRoles);
+        final PeerInfo info = new PeerInfo(ch.peer, ch.peerSession, peerRoles, peerName(ch.peer));
         up.put(ch.peer, info);
         LOG.info("dom{} session {} up ({})", ch.peer, Long.toHexString(ch.peerSession), ch.server ? "server" : "client");
         listener.onPeerUp(info);

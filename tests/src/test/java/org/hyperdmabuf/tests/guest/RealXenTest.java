@@ -11,6 +11,7 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -31,11 +32,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ({@code packaging/xen-guest/prepare.sh}). dom0 runs this JVM and class path from the host's root over 9p and a
  * sink daemon on the real {@code /dev/xen/*} and xenstored's socket; the domU runs a jlink'ed JRE from its
  * initramfs, the same class path appended to it, and a source daemon on {@code /dev/xen/*} and
- * {@code /dev/xen/xenbus}. dom0 drives the domU by writing shell commands to xenstore (domu-init).
+ * {@code /dev/xen/xenbus}. dom0 drives the domU by writing shell commands to xenstore (domu-init). Each domain
+ * runs its daemon and every {@code hdmabuf} command in one long-lived JVM ({@link CommandAgent}).
  * <p>
  * Scenarios, from {@code xen-real/dom0-scenarios.sh}, each printing a {@code RESULT} line on the serial console:
  * a multi-megabyte file arrives byte-identical; a fenced frame stream with blocking waits woken by event channels;
- * a read-only export whose writable mapping the hypervisor refuses; {@code xl destroy} of the importing domain
+ * a read-only export whose writable mapping the hypervisor refuses; a pair the policy forbids (EACCES) and
+ * {@code targets} naming the domU by its xl name; the gntalloc limit (ENOSPC naming it, nothing leaked);
+ * {@code xl destroy} of the importing domain
  * mid-stream (the exporter's blocked wait ends with EPEERLOST within the liveness bound, the sink logs the peer down
  * and drops it) and a restarted domain (a new domid) that receives a file again.
  * <p>
@@ -51,7 +55,7 @@ class RealXenTest
     private static final int FRAMES = 300;
     private static final long LIVENESS_MS = 10_000;
     private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
-    private static final Duration STEP_TIMEOUT = Duration.ofMinutes(7);
+    private static final Duration STEP_TIMEOUT = Duration.ofMinutes(15);
 
     private final List<AutoCloseable> resources = new ArrayList<>();
     private Path work;
@@ -67,7 +71,7 @@ class RealXenTest
     }
 
     @Test
-    @Timeout(value = 25, unit = TimeUnit.MINUTES)
+    @Timeout(value = 45, unit = TimeUnit.MINUTES)
     void daemonsInDom0AndADomUShareThroughGrantsEventChannelsAndXenstore() throws Exception
     {
         GuestTests.requireTools("qemu-system-x86, busybox-static, cpio, kmod, xz-utils and a JDK with jlink",
@@ -107,10 +111,8 @@ class RealXenTest
             "CP='" + classPath + "'",
             "FRAMES=" + FRAMES,
             "LIVENESS_MS=" + LIVENESS_MS, ""));
-        try (InputStream in = RealXenTest.class.getResourceAsStream("/xen-real/dom0-scenarios.sh"))
-        {
-            Files.write(work.resolve("dom0.sh"), in.readAllBytes());
-        }
+        Files.write(work.resolve("dom0.sh"), resource("dom0-scenarios.sh"));
+        Files.write(work.resolve("agent-lib.sh"), resource("agent-lib.sh"));
 
         final long start = System.nanoTime();
         final ChildProcess qemu = ChildProcess.command("xen", List.of("qemu-system-x86_64",
@@ -131,7 +133,8 @@ class RealXenTest
         result(qemu, "session");
         qemu.awaitLine("CAPS max metadata", STEP_TIMEOUT); // the last line of `hdmabuf caps`
         final String targets = String.join("\n", qemu.linesStartingWith("TARGETS "));
-        assertTrue(targets.matches("(?s).*TARGETS 1 +\\S+ +source.*"), "the sink lists the domU's source: " + targets);
+        assertTrue(targets.matches("(?s).*TARGETS 1 +hdmabuf-domu +source.*"),
+            "the sink lists the domU's source under its xl name: " + targets);
         final String caps = String.join("\n", qemu.linesStartingWith("CAPS "));
         assertTrue(caps.contains("backend: xen") && caps.contains("local VM: 0") &&
             caps.contains("read-only enforcement: hypervisor"), caps);
@@ -155,6 +158,13 @@ class RealXenTest
         assertTrue(qemu.linesStartingWith("domU: MAPPED writable").isEmpty(), "a writable map of a read-only grant");
         qemu.awaitLine("domU: MAPPED read-only: byte 0 = " + payload[0], Duration.ofSeconds(1));
         System.out.println("RealXenTest: " + refused);
+
+        result(qemu, "policy");
+        assertTrue(String.join("\n", qemu.linesStartingWith("POLICY ")).contains("EACCES"), "a forbidden pair");
+
+        result(qemu, "limit");
+        final String limit = String.join("\n", qemu.linesStartingWith("LIMIT "));
+        assertTrue(limit.contains("ENOSPC") && limit.contains("/sys/module/xen_gntalloc/parameters/limit"), limit);
 
         result(qemu, "destroy");
         final String ended = qemu.awaitLine("DESTROY producer ended after ", Duration.ofSeconds(1));
@@ -200,10 +210,24 @@ class RealXenTest
             cpio.addAll(entries);
             // The command line through a script: a command with the class path is too long for a xenstore value.
             // Seeds from /dev/urandom: a fresh domU without a hardware RNG waits minutes for /dev/random under TCG.
-            cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec /jre/bin/java -XX:TieredStopAtLevel=1 " +
-                "-XX:+UseSerialGC -Xmx160m -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " +
-                classPath + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n", 0100755);
+            // Client calls wait up to 5 minutes: a daemon in a guest under TCG on a busy host stalls for minutes.
+            final String java = "/jre/bin/java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m " +
+                "-Dhdmabuf.client.timeout-ms=300000 -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " +
+                classPath;
+            cpio.file(Path.of("/bin/hdmabuf-java"), "#!/bin/sh\nexec " + java + " \"$@\"\n", 0100755);
+            cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec " + java + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n",
+                0100755);
+            cpio.file(Path.of("/lib/agent-lib.sh"), new String(resource("agent-lib.sh"), StandardCharsets.UTF_8),
+                0100644);
             cpio.finish();
+        }
+    }
+
+    private static byte[] resource(final String name) throws IOException
+    {
+        try (InputStream in = RealXenTest.class.getResourceAsStream("/xen-real/" + name))
+        {
+            return in.readAllBytes();
         }
     }
 

@@ -116,6 +116,9 @@ class XenBackendTest
         final HypervisorBackend[] p = pair(l1, l2);
         assertEquals(1, p[0].peers().size());
         assertEquals(2, p[0].peers().get(0).vm());
+        // A domain's toolstack name is readable by dom0 and itself only: each daemon publishes its own for peers.
+        assertEquals("domain-2", p[0].peers().get(0).name());
+        assertEquals("domain-1", p[1].peers().get(0).name());
         final int n = 2000;
         final ByteBuffer msg = ByteBuffer.allocateDirect(64);
         for (int i = 0; i < n; i++)

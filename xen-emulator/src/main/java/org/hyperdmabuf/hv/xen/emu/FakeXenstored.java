@@ -159,8 +159,9 @@ public final class FakeXenstored implements AutoCloseable
     }
 
     /**
-     * Makes domain {@code domid}'s nodes as libxl does: {@code /local/domain/<id>} and its {@code domid} key owned
-     * by dom0 and readable by the domain, {@code /local/domain/<id>/data} owned by the domain (others: none).
+     * Makes domain {@code domid}'s nodes as libxl does: {@code /local/domain/<id>} and its {@code domid} and
+     * {@code name} keys owned by dom0 and readable by the domain, {@code /local/domain/<id>/data} owned by the
+     * domain (others: none).
      */
     public void introduceDomain(final int domid)
     {
@@ -171,6 +172,8 @@ public final class FakeXenstored implements AutoCloseable
             write(values, perms, home, "", changed, 0);
             perms.put(home, "n0\0r" + domid);
             write(values, perms, home + "/domid", Integer.toString(domid), changed, 0);
+            // The toolstack's name (xl: the config's name; xen-init-dom0: Domain-0), readable as its parent.
+            write(values, perms, home + "/name", domid == 0 ? "Domain-0" : "domain-" + domid, changed, 0);
             write(values, perms, home + "/data", "", changed, 0);
             perms.put(home + "/data", "n" + domid);
             generation++;
