@@ -200,6 +200,8 @@ public final class FrameProducer implements AutoCloseable
         h.putInt(at + FrameHeaderDescriptor.FLAGS_OFFSET, info != null ? info.flags() : 0);
         final int privateLength = info != null ? info.privateLength() : 0;
         h.putInt(at + FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET, privateLength);
+        // The metadata this frame is written for: a consumer holding older metadata waits for its "change".
+        h.putInt(at + FrameHeaderDescriptor.METADATA_REVISION_OFFSET, exports.get(slot).getRevision());
         if (privateLength > 0)
         {
             h.put(at + FrameHeaderDescriptor.PRIVATE_DATA_OFFSET, info.privateData(), 0, privateLength);
