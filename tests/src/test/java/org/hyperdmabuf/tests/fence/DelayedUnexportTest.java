@@ -106,6 +106,9 @@ class DelayedUnexportTest
             producer.unexport(first.getId(), Duration.ofSeconds(30));
             final Exported again = export(a, "second");
             assertTrue(again.getReexport());
+            // The producer learns the revision the change event carries (frames state it in their headers).
+            assertEquals(1, first.getRevision());
+            assertEquals(2, again.getRevision());
             assertEquals(first.getId(), again.getId());
             assertEquals("exported", producer.query(first.getId()).getState());
             final UEvent change = next();
