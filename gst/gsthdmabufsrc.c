@@ -305,7 +305,8 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_COPY_HELD_AFTER,
       g_param_spec_uint ("copy-held-after", "Copy held after", "Milliseconds without a new frame after "
           "which, while downstream still holds a frame, a copy of the newest frame without timestamps is "
-          "pushed (once per wait) so that downstream lets the held one go: a video sink such as "
+          "pushed (again after as long while it still holds one, at most 10 times per wait: a sink may drop "
+          "a copy) so that downstream lets the held one go: a video sink such as "
           "waylandsink keeps its frame on screen until it shows a newer one, and the producer may need "
           "that slot for its next frame or to drain (0: never; the stream then waits for downstream)",
           0, G_MAXINT, DEFAULT_COPY_HELD_AFTER, flags));

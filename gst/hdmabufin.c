@@ -13,6 +13,12 @@ GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
 #define GST_CAT_DEFAULT gst_hdmabuf_src_debug
 
 #define WAIT_SLICE_MS 50
+/*
+ * Copies of the last frame pushed per wait while downstream still holds a frame: a sink may drop a
+ * copy (waylandsink drops buffers while its last commit's frame callback is pending, which a loaded
+ * compositor delays), and then still holds the frame the producer waits for.
+ */
+#define MAX_HELD_COPIES 10
 #define MAX_SLOTS 1024
 
 typedef struct {
@@ -39,7 +45,8 @@ struct _GstHdmabufIn {
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
   gsize taken_payload;
-  guint64 copied_for;           /* the frame whose wait a copy of the frame before it ended */
+  guint64 copied_for;           /* the frame whose wait copies of the frame before it ended */
+  guint copies;                 /* ... how many */
 };
 
 typedef struct {
@@ -318,8 +325,10 @@ gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, gint held_ms, const gin
   gint e;
 
   for (;;) {
-    if (held_ms > 0 && in->copied_for != in->frame && g_get_monotonic_time () - start >= (gint64) held_ms * 1000
-        && any_held (in)) {
+    /* Each call waits held_ms before a copy: at most one per held_ms, until the held frame comes back. */
+    if (held_ms > 0 && (in->copied_for != in->frame || in->copies < MAX_HELD_COPIES)
+        && g_get_monotonic_time () - start >= (gint64) held_ms * 1000 && any_held (in)) {
+      in->copies = in->copied_for == in->frame ? in->copies + 1 : 1;
       in->copied_for = in->frame;
       return GST_HDMABUF_FLOW_HELD;
     }

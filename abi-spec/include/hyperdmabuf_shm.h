@@ -790,7 +790,9 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LE
  * +---------------------------------------------------------------+
  * |                     private_length                            |  36
  * +---------------------------------------------------------------+
- * |                   reserved (24 bytes)                         |  40
+ * |                   metadata_revision                           |  40
+ * +---------------------------------------------------------------+
+ * |                   reserved (20 bytes)                         |  44
  * +---------------------------------------------------------------+
  * |                private_data (256 bytes)                       |  64
  * +---------------------------------------------------------------+
@@ -814,6 +816,14 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LE
  * flags          - HDMABUF_FRAME_FLAG_*. Undefined bits are written as 0 and
  *                  ignored by readers.
  * private_length - bytes of private_data used, at most 256.
+ * metadata_revision - the REVISION of the export's metadata the frame was
+ *                  written for (the revision EXPORT's answer Exported names:
+ *                  1 for the first export, +1 per re-export); 0 = not stated
+ *                  (a producer older than this field). A consumer that holds
+ *                  revision R of the buffer's metadata and reads a larger
+ *                  metadata_revision does not interpret the payload with its
+ *                  metadata R: it waits for the "change" event (re-querying if
+ *                  needed) and only then delivers the frame.
  * private_data   - codec-specific bytes of this frame (e.g. a slice header).
  *
  * Ordering: the fence's acquire value is the header's ready flag. The
@@ -837,6 +847,7 @@ HDMABUF_STATIC_ASSERT(sizeof(struct hdmabuf_fence_slot) == HDMABUF_FENCE_SLOT_LE
 #define HDMABUF_FRAME_PAYLOAD_LENGTH_OFFSET   24
 #define HDMABUF_FRAME_FLAGS_OFFSET            32
 #define HDMABUF_FRAME_PRIVATE_LENGTH_OFFSET   36
+#define HDMABUF_FRAME_METADATA_REVISION_OFFSET 40
 #define HDMABUF_FRAME_PRIVATE_DATA_OFFSET     64
 /* Bytes a consumer copies: everything defined (the reserved tail is not read). */
 #define HDMABUF_FRAME_DEFINED_LENGTH          320
@@ -857,7 +868,8 @@ struct hdmabuf_frame_header {
     uint64_t payload_length;      /* <= metadata.size */
     uint32_t flags;               /* HDMABUF_FRAME_FLAG_* */
     uint32_t private_length;      /* <= HDMABUF_FRAME_PRIVATE_MAX */
-    uint8_t  reserved0[HDMABUF_FRAME_PRIVATE_DATA_OFFSET - 40];
+    uint32_t metadata_revision;   /* the export's metadata revision it was written for; 0 = not stated */
+    uint8_t  reserved0[HDMABUF_FRAME_PRIVATE_DATA_OFFSET - 44];
     uint8_t  private_data[HDMABUF_FRAME_PRIVATE_MAX];
     uint8_t  reserved[HDMABUF_FRAME_HEADER_LENGTH - HDMABUF_FRAME_DEFINED_LENGTH];
 };
@@ -870,6 +882,8 @@ HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, payload_length) == H
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, flags) == HDMABUF_FRAME_FLAGS_OFFSET, "flags");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, private_length) == HDMABUF_FRAME_PRIVATE_LENGTH_OFFSET,
     "private_length");
+HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, metadata_revision) ==
+    HDMABUF_FRAME_METADATA_REVISION_OFFSET, "metadata_revision");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, private_data) == HDMABUF_FRAME_PRIVATE_DATA_OFFSET,
     "private_data");
 HDMABUF_STATIC_ASSERT(offsetof(struct hdmabuf_frame_header, reserved) == HDMABUF_FRAME_DEFINED_LENGTH, "reserved");

@@ -91,6 +91,10 @@ struct viewer {
     uint32_t shown_stride;
     uint64_t shown_count;
     uint64_t skipped;               /* ready frames replaced by newer ones before a repaint */
+    uint64_t held;                  /* frames kept back until their newer metadata's "change" came */
+    uint64_t held_frame;            /* 1 + the frame number counted in held last (0: none) */
+    uint64_t last_shown;            /* 1 + the frame number shown last (0: none) */
+    uint32_t shown_revision;        /* the metadata revision of the frames shown (their headers') */
     int64_t committed_ms;           /* when the last frame was committed */
 };
 
@@ -239,7 +243,15 @@ static int show_frame(struct viewer *v, struct slot *slot, uint32_t error)
         v->shown_stride = v->frames.stride;
         stream_release(&v->s, slot, round);
     }
+    if (v->last_shown == 0 || stream_frame_revision(slot) != v->shown_revision) {
+        /* Which frames each metadata revision showed: the first one of each. */
+        v->shown_revision = stream_frame_revision(slot);
+        printf("REVISION name=%s revision=%u frame=%llu\n", v->s.name, v->shown_revision,
+            (unsigned long long)v->s.next);
+        fflush(stdout);
+    }
     window_show(&v->w, b, (int32_t)im->width, (int32_t)im->height, v->s.next);
+    v->last_shown = v->s.next + 1;
     v->s.next++;
     v->shown_count++;
     if (v->still.n > 0)
@@ -287,7 +299,8 @@ static int stream_change(struct viewer *v)
     char id[HDMABUF_ID_STRLEN];
 
     hdmabuf_id_format(&v->s.changed, id);
-    printf("CHANGE name=%s buffer=%s frame=%llu\n", v->s.name, id, (unsigned long long)v->s.next);
+    printf("CHANGE name=%s buffer=%s frame=%llu last_shown=%lld held=%llu\n", v->s.name, id,
+        (unsigned long long)v->s.next, (long long)v->last_shown - 1, (unsigned long long)v->held);
     fflush(stdout);
     show_still(v);
     v->shown = NULL;
@@ -460,6 +473,21 @@ int main(int argc, char **argv)
                     continue;
                 e = changed; /* the daemon's connection failed: as if the stream ended */
             }
+            if (e == 0 && stream_frame_stale(slot)) {
+                /* Written for metadata whose "change" is still on its way: keep it, unshown and unreleased. */
+                if (v.held_frame != v.s.next + 1) {
+                    v.held++;
+                    v.held_frame = v.s.next + 1;
+                    printf("HELD name=%s frame=%llu revision=%u imported=%u\n", v.s.name,
+                        (unsigned long long)v.s.next, stream_frame_revision(slot), slot->revision);
+                    fflush(stdout);
+                }
+                if ((e = window_dispatch(&v.w, hdmabuf_event_fd(v.conn), AWAIT_SLICE_MS, &events)) < 0) {
+                    window_print_error(&v.w, "hdmabuf-wayland: compositor");
+                    status = STATUS_ERROR;
+                }
+                continue;
+            }
             if (e == 0) {
                 show_frame(&v, slot, error);
                 v.committed_ms = now_ms();
@@ -490,9 +518,9 @@ int main(int argc, char **argv)
     if (v.w.closed)
         fprintf(stderr, "hdmabuf-wayland: the compositor closed the window\n");
     /* next: every frame before it is released, none after it (a consumer that follows starts there). */
-    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu next=%llu\n", status,
+    printf("EXIT status=%d frames=%llu presented=%llu skipped=%llu held=%llu next=%llu\n", status,
         (unsigned long long)v.shown_count, (unsigned long long)v.w.presented, (unsigned long long)v.skipped,
-        (unsigned long long)v.s.next);
+        (unsigned long long)v.held, (unsigned long long)v.s.next);
     fflush(stdout);
 
     release_held(&v);

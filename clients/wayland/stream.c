@@ -72,6 +72,31 @@ static void drop_slot(struct stream *s, struct slot *slot)
     s->found--;
 }
 
+static bool parse_index(const char *text, uint32_t limit, uint32_t *out);
+
+/* The REVISION of an add or change event; 0 if absent (an older daemon). */
+static uint32_t event_revision(const struct hdmabuf_event *ev)
+{
+    uint32_t r;
+    return parse_index(hdmabuf_event_get(ev, "REVISION"), UINT32_MAX, &r) ? r : 0;
+}
+
+/* The frame header of slot's import, from its "frame_header" tag (ABI.md "Frame headers"); NULL: none or invalid. */
+static const volatile uint8_t *locate_header(const struct hdmabuf_import *imp)
+{
+    const char *tag = hdmabuf_metadata_tag(&imp->metadata, HDMABUF_FRAME_HEADER_TAG);
+    char *end;
+    unsigned long long offset;
+    if (tag == NULL || *tag < '0' || *tag > '9')
+        return NULL;
+    errno = 0;
+    offset = strtoull(tag, &end, 10);
+    if (errno != 0 || *end != '\0' ||
+        !hdmabuf_frame_header_placement_valid(offset, imp->metadata.size, imp->buffer.length))
+        return NULL;
+    return (const volatile uint8_t *)imp->buffer.data + offset;
+}
+
 static bool parse_index(const char *text, uint32_t limit, uint32_t *out)
 {
     char *end;
@@ -90,7 +115,7 @@ static bool parse_index(const char *text, uint32_t limit, uint32_t *out)
  * A re-export of slot's buffer: imports it again for its new metadata, then releases the
  * earlier import. The fence stays: a re-export keeps the export's fence slot.
  */
-static int reimport_slot(struct stream *s, struct slot *slot)
+static int reimport_slot(struct stream *s, struct slot *slot, uint32_t revision)
 {
     struct hdmabuf_import *imp;
     int e = hdmabuf_import(s->conn, &slot->imp->id, &imp);
@@ -105,6 +130,8 @@ static int reimport_slot(struct stream *s, struct slot *slot)
     hdmabuf_import_free(slot->imp);
     slot->imp = imp;
     slot->fresh = true;
+    slot->revision = revision;
+    slot->header = locate_header(imp);
     return 0;
 }
 
@@ -147,7 +174,7 @@ static int handle_event(struct stream *s, const struct hdmabuf_event *ev)
     slot = &s->slots[index];
     if (slot->imp != NULL) {
         if (memcmp(&slot->imp->id, &id, sizeof(id)) == 0)
-            return strcmp(ev->action, "change") == 0 ? reimport_slot(s, slot) : 0;
+            return strcmp(ev->action, "change") == 0 ? reimport_slot(s, slot, event_revision(ev)) : 0;
         drop_slot(s, slot); /* a later export for the same slot replaces the earlier one */
     }
     e = hdmabuf_import(s->conn, &id, &slot->imp);
@@ -157,6 +184,8 @@ static int handle_event(struct stream *s, const struct hdmabuf_event *ev)
         return e;
     s->found++;
     slot->fresh = true;
+    slot->revision = event_revision(ev);
+    slot->header = locate_header(slot->imp);
     if ((e = hdmabuf_fence_open_import(s->conn, slot->imp, &slot->fence)) != 0) {
         drop_slot(s, slot);
         return e;
@@ -229,14 +258,17 @@ int stream_follow(struct stream *s)
         const char *buffer = hdmabuf_event_get(ev, "BUFFER");
         struct hdmabuf_id id;
         bool ours = false;
+        uint32_t revision = 0;
         if (ev->overflow_dropped == 0 && ev->subscription_id == s->subscription && strcmp(ev->action, "change") == 0 &&
             hdmabuf_id_parse(buffer != NULL ? buffer : "", &id) == 0) {
             for (uint32_t i = 0; i < s->k && !ours; i++)
                 ours = s->slots[i].imp != NULL && memcmp(&s->slots[i].imp->id, &id, sizeof(id)) == 0;
+            revision = event_revision(ev);
         }
         hdmabuf_event_free(ev);
         if (ours) {
             s->changed = id;
+            s->changed_revision = revision;
             return 1;
         }
     }
@@ -248,7 +280,7 @@ int stream_pause(struct stream *s)
     s->changing = true;
     for (uint32_t i = 0; i < s->k; i++) {
         if (s->slots[i].imp != NULL && memcmp(&s->slots[i].imp->id, &s->changed, sizeof(s->changed)) == 0)
-            return reimport_slot(s, &s->slots[i]);
+            return reimport_slot(s, &s->slots[i], s->changed_revision);
     }
     return 0;
 }
@@ -315,6 +347,19 @@ int stream_await(struct stream *s, int timeout_ms, struct slot **slot, uint32_t 
     if (e == 0)
         *slot = sl;
     return e;
+}
+
+uint32_t stream_frame_revision(const struct slot *slot)
+{
+    /* Read after the acquire wait, like the rest of the header: the producer wrote it before signalling. */
+    return slot->header != NULL
+               ? *(const volatile uint32_t *)(slot->header + HDMABUF_FRAME_METADATA_REVISION_OFFSET)
+               : 0;
+}
+
+bool stream_frame_stale(const struct slot *slot)
+{
+    return slot->revision != 0 && stream_frame_revision(slot) > slot->revision;
 }
 
 bool stream_newer_ready(const struct stream *s)

@@ -28,6 +28,8 @@ struct slot {
     struct shm_buffer buffer;
     uint64_t held_round;       /* the round the compositor holds while buffer.busy */
     bool fresh;                /* imported (or re-imported) since the stream last started */
+    uint32_t revision;         /* of the metadata imported: its add or change event's REVISION; 0: unknown */
+    const volatile uint8_t *header; /* the frame header in the mapping (tag "frame_header"); NULL: none */
 };
 
 struct stream {
@@ -45,6 +47,7 @@ struct stream {
     uint64_t next;             /* frame number to show next */
     bool changing;             /* paused for a re-export ("change"): waits for the other buffers' */
     struct hdmabuf_id changed; /* the buffer whose "change" paused the stream */
+    uint32_t changed_revision; /* ... and the REVISION that change carried */
 };
 
 /* name may be NULL (any stream the matches select; n_matches <= MAX_MATCHES). */
@@ -74,6 +77,17 @@ int stream_check_image(struct stream *s, char *why, size_t len);
 /* Waits for the next frame's acquire fence: 0 and its slot (*error: the producer's word),
  * -ETIMEDOUT, or a closed timeline's error (the producer is gone). */
 int stream_await(struct stream *s, int timeout_ms, struct slot **slot, uint32_t *error);
+/*
+ * After stream_await: the metadata revision the next frame (in slot) was written for, from its
+ * frame header; 0 if the producer does not say.
+ */
+uint32_t stream_frame_revision(const struct slot *slot);
+/*
+ * Whether the next frame (in slot) was written for newer metadata than the slot's import holds:
+ * a re-export whose "change" has not arrived yet. Such a frame must not be shown with the old
+ * image; the caller keeps it (unreleased) until stream_follow reports the change.
+ */
+bool stream_frame_stale(const struct slot *slot);
 /* Whether the frame after the next one is ready already (a newer frame to skip to). */
 bool stream_newer_ready(const struct stream *s);
 /* Signals the release fence of the frame a slot held. */

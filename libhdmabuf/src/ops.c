@@ -233,6 +233,7 @@ int hdmabuf_export(hdmabuf_conn *conn, uint64_t handle, uint32_t target_vm, cons
         return -EPROTO;
     }
     out->reexport = r.resp->exported->reexport;
+    out->revision = r.resp->exported->revision;
     out->fence_offset = r.resp->exported->fence_offset;
     reply_done(conn, &r);
     return 0;

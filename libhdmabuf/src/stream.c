@@ -42,6 +42,7 @@ struct consumer_slot {
     struct hdmabuf_import *imp;
     hdmabuf_fence *fence;
     const volatile unsigned char *header; /* in the mapping; NULL: the stream has none */
+    uint32_t revision;                    /* of the metadata imported (the add event's REVISION); 0: unknown */
 };
 
 struct hdmabuf_frame_consumer {
@@ -207,6 +208,10 @@ int hdmabuf_frame_producer_set_metadata(hdmabuf_frame_producer *p, const struct 
         struct hdmabuf_exported again;
         /* Same handle, same target: a re-export, same id and fence, the consumer gets "change". */
         e = hdmabuf_export(p->conn, p->slots[i].alloc.handle, p->target_vm, &md, p->access, &again);
+        if (e == 0) {
+            /* Frames from now on say so: a consumer holding the old metadata waits for its change. */
+            p->slots[i].exported.revision = again.revision;
+        }
     }
     free(tags);
     return e;
@@ -254,6 +259,7 @@ int hdmabuf_frame_producer_end_info(hdmabuf_frame_producer *p, const struct hdma
     h->payload_length = info != NULL ? info->payload_length : p->frame_bytes;
     h->flags = info != NULL ? info->flags : 0;
     h->private_length = info != NULL ? info->private_length : 0;
+    h->metadata_revision = s->exported.revision;
     if (info != NULL && info->private_length > 0) {
         memcpy((void *)h->private_data, info->private_data, info->private_length);
     }
@@ -363,6 +369,13 @@ static int locate_header(struct consumer_slot *s, bool first, hdmabuf_frame_cons
     return 0;
 }
 
+/* The REVISION of an add or change event; 0 if absent or malformed (an older daemon). */
+static uint32_t event_revision(const struct hdmabuf_event *ev)
+{
+    uint32_t r;
+    return parse_index(hdmabuf_event_get(ev, "REVISION"), UINT32_MAX, &r) == 0 ? r : 0;
+}
+
 int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int timeout_ms, enum hdmabuf_wait strategy,
     hdmabuf_frame_consumer **out)
 {
@@ -418,6 +431,7 @@ int hdmabuf_frame_consumer_open(hdmabuf_conn *conn, const char *stream, int time
             c->k = count;
             e = hdmabuf_import(conn, &id, &c->slots[slot].imp);
             if (e == 0) {
+                c->slots[slot].revision = event_revision(ev);
                 found++;
                 e = locate_header(&c->slots[slot], found == 1, c);
             }
@@ -500,6 +514,17 @@ int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c)
         c->frame++;
     }
     return e;
+}
+
+uint32_t hdmabuf_frame_consumer_revision(const hdmabuf_frame_consumer *c)
+{
+    return c->slots[c->frame % c->k].revision;
+}
+
+bool hdmabuf_frame_consumer_metadata_stale(const hdmabuf_frame_consumer *c)
+{
+    const struct consumer_slot *s = &c->slots[c->frame % c->k];
+    return c->in_frame && s->revision != 0 && c->info.metadata_revision > s->revision;
 }
 
 uint64_t hdmabuf_frame_consumer_frame_bytes(const hdmabuf_frame_consumer *c)

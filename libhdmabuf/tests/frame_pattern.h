@@ -44,6 +44,7 @@ static inline void pattern_header(uint64_t n, uint64_t total, uint64_t cap, uint
     h->flags = (n % 30 == 0 ? HDMABUF_FRAME_FLAG_KEY_FRAME : 0) | (n % 97 == 50 ? HDMABUF_FRAME_FLAG_DISCONTINUITY : 0) |
         (n + 1 == total ? HDMABUF_FRAME_FLAG_END_OF_STREAM : 0);
     h->private_length = (uint32_t)(n % 257);
+    h->metadata_revision = 1; /* set by the producer's library: the stream is exported once */
     for (uint32_t i = 0; i < h->private_length; i++) {
         h->private_data[i] = (uint8_t)(n * 31 + i * 7);
     }
@@ -83,6 +84,7 @@ static inline int pattern_check(uint64_t n, uint64_t total, uint64_t cap, uint64
         return 1;                                                                                            \
     }
     FIELD(sequence) FIELD(pts_ns) FIELD(duration_ns) FIELD(payload_length) FIELD(flags) FIELD(private_length)
+    FIELD(metadata_revision)
 #undef FIELD
     if (memcmp(got->private_data, want.private_data, HDMABUF_FRAME_PRIVATE_MAX) != 0) {
         printf("FAILED frame %llu: private data differs\n", (unsigned long long)n);

@@ -174,7 +174,7 @@ int main(void)
         send_response(d, &r, fd);
         REQUIRE_OK(hdmabuf_alloc(c, 4096, false, 0, HDMABUF_ACCESS_READ_WRITE, &a));
         {
-            struct hdmabuf_exported x = { id, false, UINT64_C(1) << 40 };
+            struct hdmabuf_exported x = { .id = id, .fence_offset = UINT64_C(1) << 40 };
             hdmabuf_fence *f;
             CHECK_RC(hdmabuf_fence_open_export(c, &a, &x, &f), -EPROTO);
             x.fence_offset = UINT64_MAX - 10;

@@ -81,6 +81,9 @@ static void check_set_metadata(hdmabuf_conn *sink, hdmabuf_conn *source)
     const struct hdmabuf_match matches[] = { { "ACTION", "change", false }, { "TAG_STREAM", "c-meta", false } };
     const struct hdmabuf_rule rule = { 2, matches };
     hdmabuf_frame_producer *p;
+    hdmabuf_frame_consumer *c;
+    const struct hdmabuf_frame_header *info;
+    const void *frame;
     uint64_t sub;
     bool seen[2] = { false, false };
     void *data;
@@ -88,15 +91,29 @@ static void check_set_metadata(hdmabuf_conn *sink, hdmabuf_conn *source)
     image.planes[0].stride = 256;
     REQUIRE_OK(hdmabuf_frame_producer_create(sink, source_vm, "c-meta", 2, 256 * 32, &md, HDMABUF_ACCESS_READ_WRITE,
         strategy, &p));
+    /* Before the change subscription: the consumer reads (and drops) the connection's other events. */
+    REQUIRE_OK(hdmabuf_frame_consumer_open(source, "c-meta", 20000, strategy, &c));
     REQUIRE_OK(hdmabuf_subscribe(source, &rule, 1, false, &sub));
     REQUIRE_OK(hdmabuf_frame_producer_begin(p, 20000, &data));
     CHECK_RC(hdmabuf_frame_producer_set_metadata(p, &md), -EINVAL); /* inside a frame */
     REQUIRE_OK(hdmabuf_frame_producer_end(p, 0));
+    /* Frame 0: written for the first export's metadata, the one the consumer imported. */
+    REQUIRE_OK(hdmabuf_frame_consumer_begin_info(c, 20000, &frame, &info));
+    CHECK(info->metadata_revision == 1 && hdmabuf_frame_consumer_revision(c) == 1);
+    CHECK(!hdmabuf_frame_consumer_metadata_stale(c));
+    CHECK_RC(hdmabuf_frame_consumer_end(c), 0);
     image.width = 32;
     image.height = 16;
     image.fourcc = 0x34324258; /* XB24 */
     image.planes[0].stride = 192;
     CHECK_RC(hdmabuf_frame_producer_set_metadata(p, &md), 0);
+    /* Frame 1: written for revision 2 while the consumer still holds revision 1's metadata. */
+    REQUIRE_OK(hdmabuf_frame_producer_begin(p, 20000, &data));
+    REQUIRE_OK(hdmabuf_frame_producer_end(p, 0));
+    REQUIRE_OK(hdmabuf_frame_consumer_begin_info(c, 20000, &frame, &info));
+    CHECK(info->metadata_revision == 2 && hdmabuf_frame_consumer_revision(c) == 1);
+    CHECK(hdmabuf_frame_consumer_metadata_stale(c));
+    CHECK_RC(hdmabuf_frame_consumer_end(c), 0);
     for (int i = 0; i < 2; i++) {
         struct hdmabuf_event *ev;
         struct hdmabuf_id id;
@@ -121,6 +138,7 @@ static void check_set_metadata(hdmabuf_conn *sink, hdmabuf_conn *source)
     }
     CHECK(seen[0] && seen[1]);
     CHECK_RC(hdmabuf_unsubscribe(source, sub), 0);
+    CHECK_RC(hdmabuf_frame_consumer_destroy(c), 0);
     CHECK_RC(hdmabuf_frame_producer_destroy(p), 0);
 }
 

@@ -364,8 +364,21 @@ def check_client(env, start, weston, client_bin, producer_bin, vm, work):
         'REEXPORTED frame=30 size=160x120 stride=704 format=XB24', 'shot-reexported')
     assert not any(x.startswith('ENDED') for x in since), 'the stream ended instead of following the change'
     assert sum(x.startswith('CHANGE') for x in since) == 1, 'not exactly one CHANGE'
-    print(f'ok 7: re-exported as 160x120 XB24 stride 704, zero copy, {line.split()[-1]}, counter {c12} -> {c13}',
-          flush=True)
+    # No stale metadata: frames from 30 on are written for revision 2 (their headers say so); none of them may be
+    # shown before the CHANGE (with the 320x240 image), and the first shown after it is of revision 2 (frames a
+    # repaint skipped are not shown).
+    change = next(x for x in since if x.startswith('CHANGE'))
+    fields = dict(f.split('=', 1) for f in change.split()[1:])
+    assert int(fields['last_shown']) < 30, f'a frame of the new metadata was shown with the old one: {change}'
+    revisions = [x for x in since if x.startswith('REVISION')]
+    after = [x for x in since[since.index(change):] if x.startswith('REVISION')]
+    first = dict(f.split('=', 1) for f in after[0].split()[1:]) if after else {}
+    assert first.get('revision') == '2' and int(first['frame']) >= 30, \
+        f'the first frame shown after CHANGE is not one of revision 2 (from frame 30): {revisions}'
+    assert all('revision=2' not in x for x in since[:since.index(change)]), f'revision 2 before CHANGE: {revisions}'
+    held = sum(x.startswith('HELD') for x in since)
+    print(f'ok 7: re-exported as 160x120 XB24 stride 704, zero copy, {line.split()[-1]}, counter {c12} -> {c13}, '
+          f'{held} frame(s) held for the new metadata, none shown with the old', flush=True)
 
     # 8. A format wl_shm cannot show: refused by name.
     prod = producer('producer-8', '64x64', 'NV12')

@@ -331,6 +331,7 @@ HDMABUF_EXPORT int hdmabuf_alloc(hdmabuf_conn *conn, uint64_t size, bool declare
 struct hdmabuf_exported {
     struct hdmabuf_id id;
     bool reexport;         /* the metadata of an existing export was replaced */
+    uint32_t revision;     /* the export's metadata revision now (1, +1 per re-export); 0: an older daemon */
     uint64_t fence_offset; /* region offset of the export's fence slot */
 };
 
@@ -524,6 +525,8 @@ HDMABUF_EXPORT void hdmabuf_fence_close(hdmabuf_fence *fence);
  * none), duration_ns, payload_length (bytes of the frame used, <= frame_bytes), flags
  * (HDMABUF_FRAME_FLAG_KEY_FRAME, _DISCONTINUITY, _END_OF_STREAM) and up to
  * HDMABUF_FRAME_PRIVATE_MAX bytes of private_data. Nothing is allocated per frame.
+ * metadata_revision is set by the library too: the revision of the export's metadata the
+ * frame was written for (EXPORT's answer; +1 per hdmabuf_frame_producer_set_metadata()).
  */
 typedef struct hdmabuf_frame_producer hdmabuf_frame_producer;
 typedef struct hdmabuf_frame_consumer hdmabuf_frame_consumer;
@@ -593,6 +596,19 @@ HDMABUF_EXPORT int hdmabuf_frame_consumer_begin(hdmabuf_frame_consumer *c, int t
 HDMABUF_EXPORT int hdmabuf_frame_consumer_end(hdmabuf_frame_consumer *c);
 HDMABUF_EXPORT uint32_t hdmabuf_frame_consumer_buffers(const hdmabuf_frame_consumer *c);
 HDMABUF_EXPORT uint64_t hdmabuf_frame_consumer_frames(const hdmabuf_frame_consumer *c);
+/*
+ * The revision of the metadata this consumer imported for the buffer of the next (or the
+ * current) frame: the REVISION of its "add" event; 0 if the daemon did not say.
+ */
+HDMABUF_EXPORT uint32_t hdmabuf_frame_consumer_revision(const hdmabuf_frame_consumer *c);
+/*
+ * Inside a frame: whether it was written for newer metadata than this consumer imported
+ * (info->metadata_revision > hdmabuf_frame_consumer_revision(), both known), i.e. after a
+ * re-export. Its payload must not be interpreted with the imported metadata: wait for the
+ * buffer's "change" event and import it again (ABI.md "Frame headers"). The library uses
+ * metadata.size only, which a frame stream's re-export keeps.
+ */
+HDMABUF_EXPORT bool hdmabuf_frame_consumer_metadata_stale(const hdmabuf_frame_consumer *c);
 /* The stream's frame size (its exports' metadata.size): the most a payload_length can be. */
 HDMABUF_EXPORT uint64_t hdmabuf_frame_consumer_frame_bytes(const hdmabuf_frame_consumer *c);
 /* Whether the stream's buffers carry frame headers (a producer of this ABI's streams). */

@@ -260,6 +260,10 @@ static void dump_constants(void)
     P("FrameHeaderDescriptor.PAYLOAD_LENGTH_OFFSET", offsetof(struct hdmabuf_frame_header, payload_length));
     P("FrameHeaderDescriptor.FLAGS_OFFSET", offsetof(struct hdmabuf_frame_header, flags));
     P("FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET", offsetof(struct hdmabuf_frame_header, private_length));
+    P("FrameHeaderDescriptor.METADATA_REVISION_OFFSET", offsetof(struct hdmabuf_frame_header, metadata_revision));
+    P("macro.HDMABUF_FRAME_METADATA_REVISION_OFFSET", HDMABUF_FRAME_METADATA_REVISION_OFFSET);
+    P("sizeof(hdmabuf_frame_header.metadata_revision)",
+        sizeof(((struct hdmabuf_frame_header *)0)->metadata_revision));
     P("FrameHeaderDescriptor.PRIVATE_DATA_OFFSET", offsetof(struct hdmabuf_frame_header, private_data));
     P("FrameHeaderDescriptor.DEFINED_LENGTH", HDMABUF_FRAME_DEFINED_LENGTH);
     P("FrameHeaderDescriptor.PRIVATE_MAX", sizeof(((struct hdmabuf_frame_header *)0)->private_data));

@@ -21,7 +21,9 @@ package org.hyperdmabuf.abi;
  *  +---------------------------------------------------------------+
  *  |                     private_length                            |  36
  *  +---------------------------------------------------------------+
- *  |                   reserved (24 bytes)                         |  40
+ *  |                   metadata_revision                           |  40
+ *  +---------------------------------------------------------------+
+ *  |                   reserved (20 bytes)                         |  44
  *  +---------------------------------------------------------------+
  *  |                private_data (256 bytes)                       |  64
  *  +---------------------------------------------------------------+
@@ -31,6 +33,8 @@ package org.hyperdmabuf.abi;
  * The acquire value of the buffer's fence is the header's ready flag: the producer writes it before it signals
  * acquire = round + 1, and the consumer reads it after its wait saw that value, copies it once and validates the
  * copy ({@link #valid}). {@code pts_ns} is CLOCK_REALTIME nanoseconds since the Unix epoch (0: none).
+ * {@code metadata_revision} is the revision of the export's metadata the frame was written for (0: not stated);
+ * a consumer holding an older revision waits for the buffer's "change" before it interprets the payload.
  */
 public final class FrameHeaderDescriptor
 {
@@ -44,6 +48,8 @@ public final class FrameHeaderDescriptor
     public static final int PAYLOAD_LENGTH_OFFSET = 24;
     public static final int FLAGS_OFFSET = 32;
     public static final int PRIVATE_LENGTH_OFFSET = 36;
+    /** u32: the export's metadata revision the frame was written for; 0 = not stated (older producers). */
+    public static final int METADATA_REVISION_OFFSET = 40;
     public static final int PRIVATE_DATA_OFFSET = 64;
     /** Bytes a consumer copies: the defined fields (the reserved tail is never read). */
     public static final int DEFINED_LENGTH = 320;

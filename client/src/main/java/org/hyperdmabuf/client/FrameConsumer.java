@@ -233,6 +233,7 @@ public final class FrameConsumer implements AutoCloseable
         if (headers == null)
         {
             info.set(frame, 0, 0, content, 0, 0);
+            info.metadataRevision(0);
             return;
         }
         final ByteBuffer h = headers[slot];
@@ -243,6 +244,7 @@ public final class FrameConsumer implements AutoCloseable
         final long payload = h.getLong(at + FrameHeaderDescriptor.PAYLOAD_LENGTH_OFFSET);
         final int flags = h.getInt(at + FrameHeaderDescriptor.FLAGS_OFFSET);
         final int privateLength = h.getInt(at + FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET);
+        final int revision = h.getInt(at + FrameHeaderDescriptor.METADATA_REVISION_OFFSET);
         if (!FrameHeaderDescriptor.valid(frame, sequence, payload, privateLength, content))
         {
             throw new HdmabufException(ErrorCode.EPROTO, "invalid header of frame " + frame + ": sequence " + sequence +
@@ -253,6 +255,7 @@ public final class FrameConsumer implements AutoCloseable
         h.get(at + FrameHeaderDescriptor.PRIVATE_DATA_OFFSET, data, 0, privateLength);
         Arrays.fill(data, privateLength, data.length, (byte)0);
         info.set(sequence, pts, duration, payload, flags, privateLength);
+        info.metadataRevision(revision);
     }
 
     /** Hands the frame's buffer back to the producer: release of its slot = round + 1. */

@@ -22,6 +22,7 @@ public final class FrameInfo
     private long payloadLength;
     private int flags;
     private int privateLength;
+    private int metadataRevision;
     private final byte[] privateData = new byte[FrameHeaderDescriptor.PRIVATE_MAX];
 
     /** The frame's number in the stream (set by the stream; a producer's value is ignored). */
@@ -94,6 +95,21 @@ public final class FrameInfo
         return (flags & FrameHeaderDescriptor.FLAG_END_OF_STREAM) != 0;
     }
 
+    /**
+     * On a consumer: the revision of the export's metadata the frame was written for (unsigned; 0: the producer
+     * did not say). Newer than the metadata the consumer imported means: re-exported meanwhile, wait for the
+     * buffer's "change" before interpreting the payload. A producer's value is ignored (the stream sets it).
+     */
+    public int metadataRevision()
+    {
+        return metadataRevision;
+    }
+
+    void metadataRevision(final int value)
+    {
+        metadataRevision = value;
+    }
+
     /** Bytes of {@link #privateData()} that belong to this frame. */
     public int privateLength()
     {
@@ -133,6 +149,7 @@ public final class FrameInfo
         payloadLength = 0;
         flags = 0;
         privateLength = 0;
+        metadataRevision = 0;
         Arrays.fill(privateData, (byte)0);
         return this;
     }
@@ -152,6 +169,7 @@ public final class FrameInfo
     public String toString()
     {
         return "FrameInfo{sequence=" + sequence + ", pts=" + ptsNanos + ", duration=" + durationNanos + ", payload=" +
-            payloadLength + ", flags=0x" + Integer.toHexString(flags) + ", private=" + privateLength + "}";
+            payloadLength + ", flags=0x" + Integer.toHexString(flags) + ", private=" + privateLength + ", revision=" +
+            Integer.toUnsignedString(metadataRevision) + "}";
     }
 }

@@ -37,15 +37,22 @@ public final class FrameProducer implements AutoCloseable
     private final Fence.WaitStrategy strategy;
     private final long frameBytes;
     private final int headerOffset;
+    private final int targetVm;
+    private final String stream;
+    private final Access access;
     private long frame;
     private boolean inFrame;
     private boolean ended;
 
-    private FrameProducer(final HdmabufClient client, final Fence.WaitStrategy strategy, final long frameBytes)
+    private FrameProducer(final HdmabufClient client, final Fence.WaitStrategy strategy, final long frameBytes,
+        final int targetVm, final String stream, final Access access)
     {
         this.client = client;
         this.strategy = strategy;
         this.frameBytes = frameBytes;
+        this.targetVm = targetVm;
+        this.stream = stream;
+        this.access = access;
         this.headerOffset = (int)FrameHeaderDescriptor.offsetFor(frameBytes);
     }
 
@@ -66,7 +73,7 @@ public final class FrameProducer implements AutoCloseable
         {
             throw new HdmabufException(ErrorCode.EINVAL, "frame size " + frameBytes + " out of range");
         }
-        final FrameProducer p = new FrameProducer(client, strategy, frameBytes);
+        final FrameProducer p = new FrameProducer(client, strategy, frameBytes, targetVm, stream, access);
         try
         {
             for (int slot = 0; slot < buffers; slot++)
@@ -76,10 +83,7 @@ public final class FrameProducer implements AutoCloseable
                 final ByteBuffer all = a.buffer().bytes();
                 p.headers.add(all.duplicate().order(ByteOrder.LITTLE_ENDIAN));
                 p.frames.add(all.slice(0, (int)frameBytes).order(all.order()));
-                final Exported e = client.export(a.handle(), targetVm, template.toBuilder().setSize(frameBytes)
-                    .putTags("stream", stream).putTags("slot", Integer.toString(slot))
-                    .putTags("slots", Integer.toString(buffers))
-                    .putTags(FrameHeaderDescriptor.TAG, Integer.toString(p.headerOffset)).build(), access);
+                final Exported e = client.export(a.handle(), targetVm, p.slotMetadata(template, slot, buffers), access);
                 p.exports.add(e);
                 p.fences.add(client.fence(a, e));
             }
@@ -89,6 +93,36 @@ public final class FrameProducer implements AutoCloseable
         {
             p.close();
             throw e;
+        }
+    }
+
+    /** template plus the stream tags of slot (of slots), with the stream's frame size. */
+    private Metadata slotMetadata(final Metadata template, final int slot, final int slots)
+    {
+        return template.toBuilder().setSize(frameBytes).putTags("stream", stream)
+            .putTags("slot", Integer.toString(slot)).putTags("slots", Integer.toString(slots))
+            .putTags(FrameHeaderDescriptor.TAG, Integer.toString(headerOffset)).build();
+    }
+
+    /**
+     * Re-exports the stream's buffers with new metadata (template plus the stream tags, e.g. another image size,
+     * stride or format that fits the frame size): the same ids and fences, a "change" event per buffer for the
+     * consumer, and frames from now on name the new revision in their headers (ABI.md "Frame headers"). Call it
+     * between frames, after {@link #drain}, so that no frame is read with metadata it was not written for.
+     *
+     * @throws HdmabufException EINVAL inside a frame; EXPORT's errors (buffers re-exported before the failure
+     * keep their new metadata)
+     */
+    public void setMetadata(final Metadata template) throws IOException
+    {
+        if (inFrame)
+        {
+            throw new HdmabufException(ErrorCode.EINVAL, "setMetadata inside a frame");
+        }
+        for (int slot = 0; slot < buffers(); slot++)
+        {
+            exports.set(slot, client.export(allocations.get(slot).handle(), targetVm,
+                slotMetadata(template, slot, buffers()), access));
         }
     }
 
@@ -200,6 +234,8 @@ public final class FrameProducer implements AutoCloseable
         h.putInt(at + FrameHeaderDescriptor.FLAGS_OFFSET, info != null ? info.flags() : 0);
         final int privateLength = info != null ? info.privateLength() : 0;
         h.putInt(at + FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET, privateLength);
+        // The metadata this frame is written for: a consumer holding older metadata waits for its "change".
+        h.putInt(at + FrameHeaderDescriptor.METADATA_REVISION_OFFSET, exports.get(slot).getRevision());
         if (privateLength > 0)
         {
             h.put(at + FrameHeaderDescriptor.PRIVATE_DATA_OFFSET, info.privateData(), 0, privateLength);

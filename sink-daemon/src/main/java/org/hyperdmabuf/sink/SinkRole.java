@@ -166,7 +166,7 @@ public final class SinkRole implements Role
         a.exportsByTarget.put(target, e);
         exports.put(id, e);
         client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(id)
-            .setFenceOffset(fence.regionOffset())));
+            .setFenceOffset(fence.regionOffset()).setRevision(e.revision)));
         ExportTrace.mark(ExportTrace.Point.SINK_REPLIED, req.getMetadata());
     }
 
@@ -190,7 +190,7 @@ public final class SinkRole implements Role
         existing.metadata = req.getMetadata();
         existing.revision++;
         client.reply(rid, Response.newBuilder().setExported(Exported.newBuilder().setId(existing.id)
-            .setReexport(true).setFenceOffset(existing.fence.regionOffset())));
+            .setReexport(true).setFenceOffset(existing.fence.regionOffset()).setRevision(existing.revision)));
     }
 
     /** Delayed unexport: the export stays usable until the window ends or a re-export reuses it. */

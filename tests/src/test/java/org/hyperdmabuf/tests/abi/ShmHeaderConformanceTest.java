@@ -197,11 +197,14 @@ class ShmHeaderConformanceTest
         expected.put("check.exchange_rings", 0x800eL);
         expected.put("check.exchange_value_after", 9L);
         expected.put("check.exchange_last_after", 9L);
-        // Javadoc of FrameHeaderDescriptor: reserved from 40 (after private_length) to 64, and after the defined
-        // fields to the end.
+        // Javadoc of FrameHeaderDescriptor: metadata_revision (u32) right after private_length, reserved from 44
+        // to 64, and after the defined fields to the end.
         expected.put("sizeof(struct hdmabuf_frame_header)", (long)FrameHeaderDescriptor.HEADER_LENGTH);
-        expected.put("offsetof(struct hdmabuf_frame_header, reserved0)",
+        expected.put("macro.HDMABUF_FRAME_METADATA_REVISION_OFFSET",
             (long)FrameHeaderDescriptor.PRIVATE_LENGTH_OFFSET + 4);
+        expected.put("sizeof(hdmabuf_frame_header.metadata_revision)", 4L);
+        expected.put("offsetof(struct hdmabuf_frame_header, reserved0)",
+            (long)FrameHeaderDescriptor.METADATA_REVISION_OFFSET + 4);
         expected.put("offsetof(struct hdmabuf_frame_header, reserved)", (long)FrameHeaderDescriptor.DEFINED_LENGTH);
         expected.put("macro.HDMABUF_FRAME_PRIVATE_MAX", (long)FrameHeaderDescriptor.PRIVATE_MAX);
         final List<String> problems = new ArrayList<>();

@@ -7,6 +7,9 @@ import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.abi.v1.Exported;
 import org.hyperdmabuf.abi.v1.Metadata;
 import org.hyperdmabuf.client.Allocation;
+import org.hyperdmabuf.client.Fence;
+import org.hyperdmabuf.client.FrameConsumer;
+import org.hyperdmabuf.client.FrameProducer;
 import org.hyperdmabuf.client.HdmabufClient;
 import org.hyperdmabuf.client.HdmabufException;
 import org.hyperdmabuf.client.ReceivedEvent;
@@ -19,6 +22,8 @@ import org.junit.jupiter.api.TestInstance;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -72,6 +77,40 @@ class DelayedUnexportTest
             .putTags("t", tag).build(), Access.ACCESS_READ_WRITE);
     }
 
+    /** A frame stream re-exported by setMetadata: frames say which revision they were written for. */
+    @Test
+    void framesAfterSetMetadataNameTheNewRevision() throws Exception
+    {
+        final Metadata first = Metadata.newBuilder().setContentType("application/x-u").putTags("t", "first").build();
+        try (HdmabufClient reader = HdmabufClient.connect(system.sourceSocket());
+            FrameProducer p = FrameProducer.create(producer, system.sourceVm(), "revisions", 2, 4096, first,
+                Access.ACCESS_READ_WRITE, Fence.WaitStrategy.ADAPTIVE);
+            FrameConsumer c = FrameConsumer.open(reader, "revisions", TIMEOUT, Fence.WaitStrategy.ADAPTIVE))
+        {
+            p.beginFrame(TIMEOUT);
+            assertEquals(ErrorCode.EINVAL, assertThrows(HdmabufException.class, () -> p.setMetadata(first)).code());
+            p.endFrame(null, 0);
+            c.beginFrame(TIMEOUT);
+            assertEquals(1, c.frameInfo().metadataRevision());
+            c.endFrame();
+            p.drain(TIMEOUT);
+            p.setMetadata(first.toBuilder().putTags("t", "second").build());
+            p.beginFrame(TIMEOUT);
+            p.endFrame(null, 0);
+            c.beginFrame(TIMEOUT);
+            assertEquals(2, c.frameInfo().metadataRevision(), "the frame after the re-export");
+            c.endFrame();
+            p.drain(TIMEOUT);
+        }
+        // The subscribed consumer saw both buffers added, changed once and removed, and nothing else is left.
+        final Map<String, Integer> actions = new TreeMap<>();
+        for (int i = 0; i < 6; i++)
+        {
+            actions.merge(next().action(), 1, Integer::sum);
+        }
+        assertEquals(Map.of("add", 2, "change", 2, "remove", 2), actions);
+    }
+
     @Test
     void theExportLivesUntilTheWindowEnds() throws Exception
     {
@@ -106,6 +145,9 @@ class DelayedUnexportTest
             producer.unexport(first.getId(), Duration.ofSeconds(30));
             final Exported again = export(a, "second");
             assertTrue(again.getReexport());
+            // The producer learns the revision the change event carries (frames state it in their headers).
+            assertEquals(1, first.getRevision());
+            assertEquals(2, again.getRevision());
             assertEquals(first.getId(), again.getId());
             assertEquals("exported", producer.query(first.getId()).getState());
             final UEvent change = next();

@@ -179,8 +179,9 @@ public final class FrameHeaderStream
             return "pts/duration " + got.ptsNanos() + "/" + got.durationNanos() + ", expected " + want.ptsNanos() +
                 "/" + want.durationNanos();
         }
+        // The stream is exported once: every frame is written for metadata revision 1 (never 0, "not stated").
         if (got.payloadLength() != want.payloadLength() || got.flags() != want.flags() ||
-            got.privateLength() != want.privateLength())
+            got.privateLength() != want.privateLength() || got.metadataRevision() != 1)
         {
             return got + ", expected " + want;
         }
