@@ -73,7 +73,11 @@ static void test_dmabuf_import(hdmabuf_conn *source, const struct hdmabuf_id *id
         CHECK_RC(hdmabuf_import_dmabuf(source, id, &dimp), -ENOTSUP);
         return;
     }
-    REQUIRE_OK(hdmabuf_import_dmabuf(source, id, &dimp));
+    if ((available = hdmabuf_import_dmabuf(source, id, &dimp)) != 0) {
+        hdmabuf_error_message(source, why, sizeof(why));
+        fprintf(stderr, "hdmabuf_import_dmabuf: %d: %s\n", available, why);
+    }
+    REQUIRE_OK(available);
     CHECK(dimp->dma_buf && dimp->buffer.offset == 0 && dimp->buffer.length == a->buffer.length);
     CHECK(lseek(dimp->buffer.fd, 0, SEEK_END) == (off_t)a->buffer.length);
     CHECK(memcmp(dimp->buffer.data, a->buffer.data, (size_t)a->buffer.length) == 0);

@@ -8,7 +8,7 @@ import jnr.ffi.types.intptr_t;
  * libc's {@code ioctl(int, unsigned long, void *)} for device files whose argument is always a pointer (udmabuf,
  * dma-buf): the variadic call is passed as three fixed integer registers.
  */
-interface DeviceIoctl
+public interface DeviceIoctl
 {
     int ioctl(int fd, long request, @intptr_t long arg);
 
