@@ -380,19 +380,28 @@ class Client:
     def unsubscribe(self, subscription_id):
         self.request("unsubscribe", pb.Unsubscribe(subscription_id=subscription_id))
 
-    def import_fd(self, buffer_id):
-        """IMPORT without mapping: returns (fd, Imported); the caller owns (and closes) the fd."""
-        r, fds = self.request("import", pb.Import(id=_as_buffer_id(buffer_id)))
+    def import_fd(self, buffer_id, dma_buf=False):
+        """IMPORT without mapping: returns (fd, Imported); the caller owns (and closes) the fd.
+
+        dma_buf=True asks for a dma-buf of exactly the buffer (ABI.md "Dma-buf imports"): the fd is
+        then that dma-buf, offset 0, to hand to a GPU or compositor. Refused, never replaced by the
+        region fd: ENOTSUP where caps().dma_buf is false (caps().dma_buf_unavailable says why),
+        EACCES for a read-only export, E2BIG over the kernel's udmabuf size_limit_mb."""
+        r, fds = self.request("import", pb.Import(id=_as_buffer_id(buffer_id), dma_buf=dma_buf))
         if len(fds) != 1:
             _close_all(fds)
             raise HdmabufError("EPROTO", "IMPORT response carries %d fds, expected 1" % len(fds))
+        if r.imported.dma_buf != dma_buf or (dma_buf and r.imported.offset != 0):
+            _close_all(fds)
+            raise HdmabufError("EPROTO", "IMPORT answered dma_buf=%s, asked %s" % (r.imported.dma_buf, dma_buf))
         return fds[0], r.imported
 
-    def import_buffer(self, buffer_id):
+    def import_buffer(self, buffer_id, dma_buf=False):
         """IMPORT and map: returns (mmap, Imported). Read-only exports are mapped PROT_READ.
 
+        With dma_buf=True the mapping is of a dma-buf of exactly the buffer (see import_fd).
         Close the mmap when done, then release()."""
-        fd, imported = self.import_fd(buffer_id)
+        fd, imported = self.import_fd(buffer_id, dma_buf)
         try:
             return map_imported(fd, imported), imported
         except BaseException:

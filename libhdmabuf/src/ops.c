@@ -140,6 +140,25 @@ int hdmabuf_query_caps(hdmabuf_conn *conn, struct hdmabuf_caps *caps)
     return 0;
 }
 
+int hdmabuf_query_dmabuf(hdmabuf_conn *conn, char *why, size_t len)
+{
+    REQUEST(req);
+    Hyperdmabuf__V1__QueryCaps q = HYPERDMABUF__V1__QUERY_CAPS__INIT;
+    struct reply r;
+    int e, available;
+    req.op_case = HYPERDMABUF__V1__REQUEST__OP_QUERY_CAPS;
+    req.query_caps = &q;
+    if ((e = call(conn, &req, -1, RESULT(CAPS), NULL, &r)) != 0) {
+        return e;
+    }
+    available = r.resp->caps->dma_buf ? 1 : 0;
+    if (why != NULL && len > 0) {
+        copy_str(why, len, r.resp->caps->dma_buf_unavailable);
+    }
+    reply_done(conn, &r);
+    return available;
+}
+
 int hdmabuf_query_targets(hdmabuf_conn *conn, struct hdmabuf_target *targets, size_t max)
 {
     REQUEST(req);
@@ -533,7 +552,7 @@ struct import_alloc {
     Hyperdmabuf__V1__ServerFrame *frame;
 };
 
-int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmabuf_import **out)
+static int import_as(hdmabuf_conn *conn, const struct hdmabuf_id *id, bool dma_buf, struct hdmabuf_import **out)
 {
     REQUEST(req);
     Hyperdmabuf__V1__Import im = HYPERDMABUF__V1__IMPORT__INIT;
@@ -543,6 +562,7 @@ int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmab
     int fd, e;
     id_to_pb(id, &pid);
     im.id = &pid;
+    im.dma_buf = dma_buf;
     req.op_case = HYPERDMABUF__V1__REQUEST__OP_IMPORT;
     req.import = &im;
     ia = call_keep(conn, &req, RESULT(IMPORTED), sizeof(*ia), offsetof(struct import_alloc, frame), &fd, &e);
@@ -558,7 +578,11 @@ int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmab
         HDMABUF_ACCESS_READ_WRITE;
     ia->imp.buffer.read_only = ia->imp.access == HDMABUF_ACCESS_READ_ONLY;
     ia->imp.fence_offset = i->fence_offset;
+    ia->imp.dma_buf = i->dma_buf;
     e = i->fence_offset > UINT64_MAX - HDMABUF_FENCE_SLOT_LENGTH ? -EPROTO : 0;
+    if (e == 0 && i->dma_buf != dma_buf) {
+        e = -EPROTO; /* a dma-buf answer we did not ask for, or none we did */
+    }
     if (e == 0) {
         e = md_from_pb(i->metadata, &ia->store, &ia->imp.metadata);
     }
@@ -577,6 +601,16 @@ int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmab
     }
     *out = &ia->imp;
     return 0;
+}
+
+int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmabuf_import **out)
+{
+    return import_as(conn, id, false, out);
+}
+
+int hdmabuf_import_dmabuf(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmabuf_import **out)
+{
+    return import_as(conn, id, true, out);
 }
 
 void hdmabuf_import_free(struct hdmabuf_import *imp)

@@ -57,6 +57,36 @@ static void test_caps_targets(hdmabuf_conn *sink, hdmabuf_conn *source)
     CHECK(hdmabuf_query_targets(sink, targets, 0) == 1); /* counts without writing */
 }
 
+/*
+ * IMPORT with dma_buf (ABI.md "Dma-buf imports"): where the daemon cannot make one (no /dev/udmabuf),
+ * the reason names it and the import is refused with -ENOTSUP; where it can, the fd is a udmabuf
+ * dma-buf of exactly the buffer sharing the producer's pages.
+ */
+static void test_dmabuf_import(hdmabuf_conn *source, const struct hdmabuf_id *id, const struct hdmabuf_allocation *a)
+{
+    char why[256];
+    struct hdmabuf_import *dimp = NULL;
+    int available = hdmabuf_query_dmabuf(source, why, sizeof(why));
+    CHECK(available == 0 || available == 1);
+    if (available == 0) {
+        CHECK(access("/dev/udmabuf", F_OK) != 0 ? strstr(why, "/dev/udmabuf") != NULL : why[0] != '\0');
+        CHECK_RC(hdmabuf_import_dmabuf(source, id, &dimp), -ENOTSUP);
+        return;
+    }
+    if ((available = hdmabuf_import_dmabuf(source, id, &dimp)) != 0) {
+        hdmabuf_error_message(source, why, sizeof(why));
+        fprintf(stderr, "hdmabuf_import_dmabuf: %d: %s\n", available, why);
+    }
+    REQUIRE_OK(available);
+    CHECK(dimp->dma_buf && dimp->buffer.offset == 0 && dimp->buffer.length == a->buffer.length);
+    CHECK(lseek(dimp->buffer.fd, 0, SEEK_END) == (off_t)a->buffer.length);
+    CHECK(memcmp(dimp->buffer.data, a->buffer.data, (size_t)a->buffer.length) == 0);
+    ((unsigned char *)a->buffer.data)[9] = 0xa5;
+    CHECK(((unsigned char *)dimp->buffer.data)[9] == 0xa5);
+    hdmabuf_import_free(dimp);
+    REQUIRE_OK(hdmabuf_release(source, id));
+}
+
 static void test_buffer_lifecycle(hdmabuf_conn *sink, hdmabuf_conn *source)
 {
     static const unsigned char priv[] = { 1, 2, 3, 0, 255 };
@@ -121,6 +151,7 @@ static void test_buffer_lifecycle(hdmabuf_conn *sink, hdmabuf_conn *source)
     REQUIRE_OK(hdmabuf_query(source, &x.id, &info));
     CHECK(info->import_count == 1 && strcmp(info->state, "imported") == 0);
     hdmabuf_buffer_info_free(info);
+    test_dmabuf_import(source, &x.id, &a);
 
     REQUIRE_OK(hdmabuf_stats(sink, &stats));
     CHECK(stats->n_usage >= 1 && stats->policy[0] != '\0');

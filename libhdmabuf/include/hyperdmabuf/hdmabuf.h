@@ -417,7 +417,9 @@ struct hdmabuf_import {
     struct hdmabuf_mapping buffer; /* mapped (read-only for a read-only import) */
     enum hdmabuf_access access;
     struct hdmabuf_metadata metadata;
-    uint64_t fence_offset; /* region offset of the fence slot, in buffer.fd */
+    uint64_t fence_offset; /* region offset of the fence slot, in buffer.fd (not in a dma-buf) */
+    /* buffer.fd is a dma-buf of exactly the buffer, offset 0 (hdmabuf_import_dmabuf) */
+    bool dma_buf;
 };
 
 /*
@@ -426,6 +428,21 @@ struct hdmabuf_import {
  * -HDMABUF_EPEERLOST, -ENOMEM, and mmap()'s -errno.
  */
 HDMABUF_EXPORT int hdmabuf_import(hdmabuf_conn *conn, const struct hdmabuf_id *id, struct hdmabuf_import **out);
+/*
+ * IMPORT a buffer as a dma-buf of exactly its pages (ABI.md "Dma-buf imports") and map it
+ * read-write: buffer.fd is the dma-buf (offset 0), to hand to a GPU, V4L2 or a compositor; it
+ * does not reach the fence slot (use the daemon's FENCE_SIGNAL/FENCE_WAIT). Refused, never
+ * replaced by a region fd: -ENOTSUP where unavailable (hdmabuf_query_dmabuf says why; import
+ * with hdmabuf_import instead), -EACCES for a read-only export (udmabuf is always writable),
+ * -E2BIG over the kernel's udmabuf size_limit_mb; else as hdmabuf_import.
+ */
+HDMABUF_EXPORT int hdmabuf_import_dmabuf(hdmabuf_conn *conn, const struct hdmabuf_id *id,
+    struct hdmabuf_import **out);
+/*
+ * Whether this daemon can hand out dma-buf imports (Caps.dma_buf): 1 yes, 0 no (then why, cut to
+ * len bytes with its NUL, when why is not NULL), or -errno.
+ */
+HDMABUF_EXPORT int hdmabuf_query_dmabuf(hdmabuf_conn *conn, char *why, size_t len);
 /* Unmaps and frees an import (does not RELEASE it). */
 HDMABUF_EXPORT void hdmabuf_import_free(struct hdmabuf_import *imp);
 /* RELEASE one import of the buffer. Errors: -ENOENT (no import held). */

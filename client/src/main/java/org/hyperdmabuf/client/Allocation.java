@@ -4,19 +4,33 @@ import org.hyperdmabuf.hv.nativeio.Native;
 
 /**
  * Memory the sink allocated for this producer: its handle, the producer's mapping of it, and the fd it
- * came with (kept to map the fences of its exports). The allocation itself lives until FREE or disconnect.
+ * came with (kept to map the fences of its exports, or the dma-buf of an ALLOC with dma_buf). The allocation
+ * itself lives until FREE or disconnect.
  */
 public final class Allocation implements AutoCloseable
 {
     private final long handle;
     private final SharedBuffer buffer;
+    private final boolean dmaBuf;
     private int fd;
 
-    Allocation(final long handle, final SharedBuffer buffer, final int fd)
+    Allocation(final long handle, final SharedBuffer buffer, final int fd, final boolean dmaBuf)
     {
         this.handle = handle;
         this.buffer = buffer;
         this.fd = fd;
+        this.dmaBuf = dmaBuf;
+    }
+
+    /** The dma-buf of exactly this buffer ({@link HdmabufClient#allocDmaBuf}), owned by this object; else -1. */
+    public synchronized int dmaBufFd()
+    {
+        return dmaBuf ? fd : -1;
+    }
+
+    boolean isDmaBuf()
+    {
+        return dmaBuf;
     }
 
     public long handle()

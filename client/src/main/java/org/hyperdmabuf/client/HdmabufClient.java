@@ -143,6 +143,17 @@ public final class HdmabufClient implements AutoCloseable
         return alloc(Alloc.newBuilder().setSize(size).setTargetVm(targetVm).setAccess(access));
     }
 
+    /**
+     * ALLOC handing the buffer over as a dma-buf of exactly its pages (ABI.md "Dma-buf imports"), for a producer
+     * that gives buffers to a GPU or encoder: {@link Allocation#dmaBufFd()} is the dma-buf, mapped read-write.
+     * The dma-buf does not reach the fence slot: signal with {@link #fenceSignal}. ENOTSUP where
+     * {@code caps().getDmaBuf()} is false, E2BIG over the kernel's udmabuf size_limit_mb.
+     */
+    public Allocation allocDmaBuf(final long size) throws IOException
+    {
+        return alloc(Alloc.newBuilder().setSize(size).setDmaBuf(true));
+    }
+
     private Allocation alloc(final Alloc.Builder request) throws IOException
     {
         final Reply reply = call(Request.newBuilder().setAlloc(request));
@@ -150,7 +161,8 @@ public final class HdmabufClient implements AutoCloseable
         final int fd = onlyFd(reply);
         try
         {
-            return new Allocation(a.getHandle(), SharedBuffer.mapKeepingFd(fd, a.getOffset(), a.getLength(), false), fd);
+            return new Allocation(a.getHandle(), SharedBuffer.mapKeepingFd(fd, a.getOffset(), a.getLength(), false), fd,
+                a.getDmaBuf());
         }
         catch (final IOException | RuntimeException e)
         {
@@ -170,6 +182,11 @@ public final class HdmabufClient implements AutoCloseable
     /** The producer's side of the fence of an export of {@code allocation} (from EXPORT's response). */
     public Fence fence(final Allocation allocation, final Exported exported) throws IOException
     {
+        if (allocation.isDmaBuf())
+        {
+            throw new HdmabufException(ErrorCode.ENOTSUP, "a dma-buf allocation does not reach its fence slot: use " +
+                "fenceSignal and fenceWait");
+        }
         return Fence.map(this, exported.getId(), Fence.Side.PRODUCER, allocation.fd(), exported.getFenceOffset(), true,
             pageSize());
     }
@@ -342,6 +359,32 @@ public final class HdmabufClient implements AutoCloseable
         finally
         {
             Native.closeQuietly(fd);
+        }
+    }
+
+    /**
+     * IMPORT a buffer as a dma-buf of exactly its pages (ABI.md "Dma-buf imports") and map it read-write. Refused,
+     * never silently replaced by a region mapping: ENOTSUP where {@code caps().getDmaBuf()} is false (the reason
+     * is in {@code getDmaBufUnavailable()}: use {@link #importBuffer}), EACCES for a read-only export, E2BIG over
+     * the kernel's udmabuf size_limit_mb.
+     */
+    public DmaBufImport importDmaBuf(final BufferId id) throws IOException
+    {
+        final Reply reply = call(Request.newBuilder().setImport(Import.newBuilder().setId(id).setDmaBuf(true)));
+        final Imported i = reply.response().getImported();
+        final int fd = onlyFd(reply);
+        try
+        {
+            if (!i.getDmaBuf() || i.getOffset() != 0)
+            {
+                throw new HdmabufException(ErrorCode.EPROTO, "IMPORT with dma_buf answered without a dma-buf");
+            }
+            return new DmaBufImport(id, fd, SharedBuffer.mapKeepingFd(fd, 0, i.getLength(), false), i.getMetadata());
+        }
+        catch (final IOException | RuntimeException e)
+        {
+            Native.closeQuietly(fd);
+            throw e;
         }
     }
 

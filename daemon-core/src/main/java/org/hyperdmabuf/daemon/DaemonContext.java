@@ -4,19 +4,21 @@ import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 import io.netty.channel.EventLoop;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerFenceDoorbells;
 
 /**
  * What a role gets from the runtime. {@code fences}, {@code doorbells} and {@code wakeups} are the backend's fence
- * capabilities, looked up once by the runtime: the backend's own, or the refusals of a backend without them.
+ * capabilities, {@code dmaBufs} its dma-buf exports, looked up once by the runtime: the backend's own, or the
+ * refusals of a backend without them.
  */
 @SuppressFBWarnings(value = {"EI_EXPOSE_REP", "EI_EXPOSE_REP2"},
     justification = "hands the roles the runtime's shared collaborators (event hub, fence waits, policy), not copies")
 public record DaemonContext(String name, HypervisorBackend backend, FenceSlots fences, PeerFenceDoorbells doorbells,
     DirectFenceWakeups wakeups, EventLoop loop, EventHub events, PeerMessenger messenger, FenceWaits fenceWaits,
-    FenceWakes fenceWakes, PolicyHolder policy)
+    FenceWakes fenceWakes, PolicyHolder policy, DmaBufExports dmaBufs)
 {
     /** DEVPATH of a buffer in events: {@code /hyperdmabuf/vm<exporter>/<id>}. */
     public static String devpath(final int exporterVm, final String bufferId)

@@ -16,6 +16,7 @@ import org.hyperdmabuf.daemon.policy.PolicyException;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.LoopDrivenReceiver;
@@ -108,7 +109,7 @@ public final class DaemonRuntime implements AutoCloseable, RequestDispatcher, Ba
         this.reloader = reloader;
         final DaemonContext context = new DaemonContext(name, backend, FenceSlots.of(backend),
             PeerFenceDoorbells.of(backend), wakeups, loop, events, new PeerMessenger(backend, loop), fenceWaits,
-            fenceWakes, this.policy);
+            fenceWakes, this.policy, DmaBufExports.of(backend));
         for (final Role.Factory f : roleFactories)
         {
             roles.add(f.create(context));

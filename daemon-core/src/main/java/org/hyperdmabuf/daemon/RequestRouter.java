@@ -14,6 +14,7 @@ import org.hyperdmabuf.abi.v1.Target;
 import org.hyperdmabuf.abi.v1.Targets;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.hv.spi.Capabilities;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 import org.slf4j.Logger;
@@ -148,6 +149,7 @@ final class RequestRouter
     private Caps caps()
     {
         final Capabilities c = backend.capabilities();
+        final String dmaBufUnavailable = DmaBufExports.of(backend).dmaBufUnavailable();
         return Caps.newBuilder()
             .setBackend(c.backend())
             .setLocalVm(c.localVm())
@@ -164,6 +166,8 @@ final class RequestRouter
             .setPoolBytes(backend.totalBytes())
             .setPoolFreeBytes(backend.freeBytes())
             .setAbiVersion(Limits.ABI_VERSION)
+            .setDmaBuf(dmaBufUnavailable == null)
+            .setDmaBufUnavailable(dmaBufUnavailable == null ? "" : dmaBufUnavailable)
             .build();
     }
 

@@ -8,6 +8,7 @@ import org.hyperdmabuf.abi.v1.Response;
 import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.DmaBufHandout;
 import org.hyperdmabuf.daemon.policy.Policy;
 import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
@@ -66,20 +67,29 @@ final class Allocations
         {
             throw new ApiException(e.code(), e.getMessage());
         }
+        final long handle = nextHandle;
         try
         {
-            mapping = ctx.backend().mapAllocation(buffer);
+            mapping = req.getDmaBuf() ? new ClientMapping(DmaBufHandout.open(ctx.dmaBufs(), buffer.offset(),
+                buffer.length(), false, DmaBufHandout.allocationName(handle)), 0, buffer.length(), false) :
+                ctx.backend().mapAllocation(buffer);
         }
         catch (final BackendException e)
         {
             freeQuietly(buffer);
             throw new ApiException(e.code(), e.getMessage());
         }
-        final Allocation a = new Allocation(nextHandle++, client, buffer);
+        catch (final ApiException e)
+        {
+            freeQuietly(buffer);
+            throw e;
+        }
+        nextHandle++;
+        final Allocation a = new Allocation(handle, client, buffer, req.getDmaBuf());
         byHandle.put(a.handle, a);
         quotas.account(a, +1);
         client.replyWithFd(rid, Response.newBuilder().setAllocated(Allocated.newBuilder().setHandle(a.handle)
-            .setOffset(mapping.offset()).setLength(mapping.length())), mapping.fd());
+            .setOffset(mapping.offset()).setLength(mapping.length()).setDmaBuf(req.getDmaBuf())), mapping.fd());
     }
 
     /** The export target and access an ALLOC declares (ABI.md "ALLOC"), checked against the policy now: EACCES. */

@@ -101,8 +101,9 @@ public final class SinkRole implements Role
             }
             case FENCE_SIGNAL, FENCE_WAIT, FENCE_DOORBELL, FENCE_WAKE -> {
                 final Export e = ownedExport(client, FenceRequests.bufferOf(request));
-                // The owner maps the slot writable: it sets its wake bit around each sleep itself.
-                e.fences.serve(ctx, client, request, e.peerLost, false);
+                // The owner maps the slot writable and sets its wake bit around each sleep itself, unless it holds
+                // only a dma-buf of the buffer, which does not reach the slot.
+                e.fences.serve(ctx, client, request, e.peerLost, e.allocation.dmaBuf);
             }
             default -> throw new ApiException(ErrorCode.ENOTSUP, request.getOpCase() + " not a sink operation");
         }

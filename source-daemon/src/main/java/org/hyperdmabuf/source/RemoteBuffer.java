@@ -13,7 +13,9 @@ import org.hyperdmabuf.hv.shm.MemoryWindow;
 import org.hyperdmabuf.hv.spi.ShareRef;
 
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 
 /** A buffer another VM exported to this one, with its fence slot and the local clients' imports of it. */
 final class RemoteBuffer
@@ -34,6 +36,8 @@ final class RemoteBuffer
     boolean exporterLost;
     /** Imports held, per client (a client may import a buffer more than once). */
     final Map<ClientConnection, Integer> imports = new HashMap<>();
+    /** Clients holding a dma-buf import: they cannot reach the fence slot, so the daemon holds their wake bit. */
+    final Set<ClientConnection> dmaBufClients = new HashSet<>();
 
     RemoteBuffer(final BufferId id, final int exporter, final ShareRef ref, final Access access,
         final Metadata metadata, final int revision, final int fenceSlot, final MemoryWindow fence)

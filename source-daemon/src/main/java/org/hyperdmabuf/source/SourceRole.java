@@ -19,6 +19,7 @@ import org.hyperdmabuf.daemon.ApiException;
 import org.hyperdmabuf.daemon.BufferEvents;
 import org.hyperdmabuf.daemon.ClientConnection;
 import org.hyperdmabuf.daemon.DaemonContext;
+import org.hyperdmabuf.daemon.DmaBufHandout;
 import org.hyperdmabuf.daemon.ExportTrace;
 import org.hyperdmabuf.daemon.ExportTag;
 import org.hyperdmabuf.daemon.policy.Policy;
@@ -76,15 +77,16 @@ public final class SourceRole implements Role
         final long rid = request.getRequestId();
         switch (request.getOpCase())
         {
-            case IMPORT -> importBuffer(client, rid, request.getImport().getId());
+            case IMPORT -> importBuffer(client, rid, request.getImport().getId(), request.getImport().getDmaBuf());
             case RELEASE -> {
                 release(client, request.getRelease().getId());
                 client.reply(rid, Response.newBuilder());
             }
             case FENCE_SIGNAL, FENCE_DOORBELL, FENCE_WAKE -> {
                 final RemoteBuffer r = heldImport(client, FenceRequests.bufferOf(request));
-                // A read-only import cannot store the bit around its sleeps: the daemon holds it for the lease.
-                r.fences.serve(ctx, client, request, r.exporterLost, r.access == Access.ACCESS_READ_ONLY);
+                // A read-only or dma-buf import cannot store the bit around its sleeps: the daemon holds it.
+                r.fences.serve(ctx, client, request, r.exporterLost,
+                    r.access == Access.ACCESS_READ_ONLY || r.dmaBufClients.contains(client));
             }
             case FENCE_WAIT -> {
                 final RemoteBuffer r = buffers.get(request.getFenceWait().getId());
@@ -111,7 +113,8 @@ public final class SourceRole implements Role
         }
     }
 
-    private void importBuffer(final ClientConnection client, final long rid, final BufferId id) throws ApiException
+    private void importBuffer(final ClientConnection client, final long rid, final BufferId id, final boolean dmaBuf)
+        throws ApiException
     {
         final RemoteBuffer r = buffers.get(id);
         if (r == null || r.removed)
@@ -124,15 +127,7 @@ public final class SourceRole implements Role
             throw new ApiException(ErrorCode.ENOENT, "buffer " + BufferIds.format(id) + " is no longer exported by VM " +
                 r.exporter);
         }
-        final ClientMapping mapping;
-        try
-        {
-            mapping = ctx.backend().mapImport(r.exporter, r.ref, r.access == Access.ACCESS_READ_ONLY);
-        }
-        catch (final BackendException e)
-        {
-            throw new ApiException(e.code(), e.getMessage());
-        }
+        final ClientMapping mapping = dmaBuf ? dmaBufOf(r) : regionMapping(r);
         final boolean first = r.importCount() == 0;
         if (first)
         {
@@ -148,9 +143,42 @@ public final class SourceRole implements Role
             }
         }
         r.imports.merge(client, 1, Integer::sum);
+        if (dmaBuf)
+        {
+            r.dmaBufClients.add(client);
+        }
         client.replyWithFd(rid, Response.newBuilder().setImported(Imported.newBuilder().setId(id)
             .setOffset(mapping.offset()).setLength(mapping.length()).setAccess(r.access).setMetadata(r.metadata)
-            .setFenceOffset(ctx.fences().fenceRegionOffset(r.fenceSlot))), mapping.fd());
+            .setFenceOffset(ctx.fences().fenceRegionOffset(r.fenceSlot)).setDmaBuf(dmaBuf)), mapping.fd());
+    }
+
+    private ClientMapping regionMapping(final RemoteBuffer r) throws ApiException
+    {
+        try
+        {
+            return ctx.backend().mapImport(r.exporter, r.ref, r.access == Access.ACCESS_READ_ONLY);
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(e.code(), e.getMessage());
+        }
+    }
+
+    /** A dma-buf of exactly the buffer (ABI.md "Dma-buf imports"), after the same check as a region mapping. */
+    private ClientMapping dmaBufOf(final RemoteBuffer r) throws ApiException
+    {
+        final boolean readOnly = r.access == Access.ACCESS_READ_ONLY;
+        try
+        {
+            ctx.backend().checkImport(r.exporter, r.ref, readOnly);
+        }
+        catch (final BackendException e)
+        {
+            throw new ApiException(e.code(), e.getMessage());
+        }
+        final int fd = DmaBufHandout.open(ctx.dmaBufs(), r.ref.offset(), r.ref.length(), readOnly,
+            DmaBufHandout.name(r.id));
+        return new ClientMapping(fd, 0, r.ref.length(), false);
     }
 
     private void release(final ClientConnection client, final BufferId id) throws ApiException
@@ -164,6 +192,7 @@ public final class SourceRole implements Role
         if (held == 1)
         {
             r.imports.remove(client);
+            r.dmaBufClients.remove(client);
             ctx.fenceWakes().drop(client, r.id);
         }
         else
@@ -403,6 +432,7 @@ public final class SourceRole implements Role
     {
         for (final RemoteBuffer r : new ArrayList<>(buffers.values()))
         {
+            r.dmaBufClients.remove(client);
             if (r.imports.remove(client) != null)
             {
                 afterRelease(r);

@@ -12,6 +12,7 @@ import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
 import org.hyperdmabuf.hv.spi.DirectFenceWakeups;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.FenceSlots;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
@@ -63,7 +64,7 @@ import java.util.Map;
  * slots, fence doorbells, direct wake-ups (doorbell fds, wake vectors), reclaim, and a loop-driven receiver.
  */
 public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiver, FenceSlots, PeerFenceDoorbells,
-    DirectFenceWakeups, PeerMemoryReclaim
+    DirectFenceWakeups, PeerMemoryReclaim, DmaBufExports
 {
     public static final String NAME = "kvm-ivshmem";
     /** {@code host} (ivshmem server client, the default) or {@code guest} (PCI device through sysfs). */
@@ -238,6 +239,19 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
             at.memory.checkOwnedBy(exporterVm, ref);
             return new ClientMapping(at.memory.dupRegionFd(readOnly), ref.offset(), ref.length(), readOnly);
         });
+    }
+
+    @Override
+    public String dmaBufUnavailable()
+    {
+        checkStarted();
+        return at.transport.dmaBufUnavailable();
+    }
+
+    @Override
+    public int exportDmaBuf(final long offset, final long length, final String name) throws BackendException
+    {
+        return at.guard.guarded(() -> at.memory.exportDmaBuf(offset, length, name));
     }
 
     @Override

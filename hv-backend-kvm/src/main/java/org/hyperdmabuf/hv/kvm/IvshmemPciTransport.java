@@ -75,6 +75,12 @@ public final class IvshmemPciTransport extends PollingTransport
     }
 
     @Override
+    public String dmaBufUnavailable()
+    {
+        return "guest mode: the region is the ivshmem PCI BAR of " + device.device() + ", not a memfd";
+    }
+
+    @Override
     public int ownId()
     {
         return ownId;

@@ -43,9 +43,11 @@ import java.util.concurrent.TimeUnit;
  * "Peer table").
  * <p>
  * The shared memory is a memfd of the configured size, which must be a power of two: QEMU exposes it as
- * BAR2 and refuses other sizes. One daemon thread runs a {@code poll(2)} loop; all protocol state is confined
- * to it. Sends to clients are blocking, as in QEMU's server: a client that stops reading while its socket
- * buffer is full stalls the server (QEMU always reads; our peers read on their receive threads).
+ * BAR2 and refuses other sizes. It is created sealable and sealed {@code F_SEAL_SHRINK}, so that host-mode
+ * daemons can turn single buffers into dma-bufs with udmabuf (ABI.md "Dma-buf imports"). One daemon thread
+ * runs a {@code poll(2)} loop; all protocol state is confined to it. Sends to clients are blocking, as in
+ * QEMU's server: a client that stops reading while its socket buffer is full stalls the server (QEMU always
+ * reads; our peers read on their receive threads).
  */
 public final class IvshmemServer implements AutoCloseable
 {
@@ -207,7 +209,7 @@ public final class IvshmemServer implements AutoCloseable
         try
         {
             checkMemory(size);
-            shmFd = MemFd.create("hyperdmabuf-ivshmem", size);
+            shmFd = MemFd.createSealable("hyperdmabuf-ivshmem", size);
             wakeFd = EventFd.create();
             removeStaleSocket();
             listenFd = UnixSocket.listen(socketPath, 16);

@@ -4,8 +4,10 @@ import org.hyperdmabuf.abi.FenceAbi;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.MemFd;
 import org.hyperdmabuf.hv.nativeio.Native;
+import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
+import org.hyperdmabuf.hv.nativeio.UdmaBuf;
 import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.hv.shm.SharedRegion;
 import org.hyperdmabuf.hv.spi.Capabilities;
@@ -24,6 +26,10 @@ final class IvshmemServerTransport implements IvshmemTransport
      * µs per import.
      */
     private final int readOnlyFd;
+    /** Why the region's ranges cannot become dma-bufs, or null: checked once, at connect. */
+    private final String dmaBufUnavailable;
+    /** /dev/udmabuf, opened at the first dma-buf request; guarded by this. */
+    private UdmaBuf udmabuf;
     /** Who holds which peer slot, once {@link #claimSlot} ran: slots are peer ids, doorbells go to ivshmem ids. */
     private volatile SlotClaims claims;
 
@@ -33,6 +39,8 @@ final class IvshmemServerTransport implements IvshmemTransport
         this.socketPath = socketPath;
         this.connection = connection;
         this.readOnlyFd = readOnlyFd;
+        final String device = UdmaBuf.unavailability();
+        this.dmaBufUnavailable = device != null ? device : MemFd.dmaBufUnsuitability(connection.shmFd());
     }
 
     static IvshmemServerTransport connect(final String socketPath, final long timeoutMillis, final Events events)
@@ -136,6 +144,40 @@ final class IvshmemServerTransport implements IvshmemTransport
     {
         final int regionFd = readOnly ? readOnlyFd : connection.shmFd();
         return Native.check(Native.libc().fcntl(regionFd, Native.F_DUPFD_CLOEXEC, 0), "dup(" + regionFd + ")");
+    }
+
+    @Override
+    public String dmaBufUnavailable()
+    {
+        return dmaBufUnavailable;
+    }
+
+    @Override
+    public synchronized int createDmaBuf(final long offset, final long length, final String name) throws IOException
+    {
+        final long limit = UdmaBuf.sizeLimitBytes();
+        if (limit >= 0 && length > limit)
+        {
+            throw new NativeIoException("dma-buf of " + length + " bytes", Errno.E2BIG, "over udmabuf's " +
+                "size_limit_mb (" + (limit >> 20) + " MiB; " + UdmaBuf.SIZE_LIMIT_PARAMETER + ", root can raise it)");
+        }
+        if (udmabuf == null)
+        {
+            udmabuf = UdmaBuf.open();
+        }
+        // Without dirty pages in the memfd first, writes through the dma-buf can be lost when the page cache drops
+        MemFd.populateWrite(connection.shmFd(), offset, length);
+        final int dmaBuf = udmabuf.create(connection.shmFd(), offset, length);
+        try
+        {
+            udmabuf.setName(dmaBuf, name);
+            return dmaBuf;
+        }
+        catch (final NativeIoException e)
+        {
+            Native.closeQuietly(dmaBuf);
+            throw e;
+        }
     }
 
     @Override
@@ -255,5 +297,12 @@ final class IvshmemServerTransport implements IvshmemTransport
     {
         connection.close();
         Native.closeQuietly(readOnlyFd);
+        synchronized (this)
+        {
+            if (udmabuf != null)
+            {
+                udmabuf.close();
+            }
+        }
     }
 }

@@ -74,6 +74,24 @@ public interface IvshmemTransport extends AutoCloseable
     /** A new fd of the region for a client (O_RDONLY when {@code readOnly}); the caller owns it. */
     int openRegionFd(boolean readOnly) throws IOException;
 
+    /**
+     * Why ranges of the region cannot become dma-bufs ({@link #createDmaBuf}), or null when they can. By default
+     * the region is not a memfd this process holds.
+     */
+    default String dmaBufUnavailable()
+    {
+        return "the region of " + describe() + " is not a memfd (udmabuf needs a sealed memfd)";
+    }
+
+    /**
+     * A new dma-buf of exactly {@code [offset, offset + length)} named {@code name}, when
+     * {@link #dmaBufUnavailable} is null; the caller owns it.
+     */
+    default int createDmaBuf(final long offset, final long length, final String name) throws IOException
+    {
+        throw new UnsupportedOperationException(dmaBufUnavailable());
+    }
+
     /** Makes {@code [offset, offset + length)} read as zeros for every peer. */
     void zero(long offset, long length) throws IOException;
 

@@ -138,6 +138,28 @@ final class RegionMemory
         }
     }
 
+    /** A dma-buf of exactly {@code [offset, offset + length)} of the region (ENOTSUP with the reason if none). */
+    int exportDmaBuf(final long offset, final long length, final String name) throws BackendException
+    {
+        final String unavailable = transport.dmaBufUnavailable();
+        if (unavailable != null)
+        {
+            throw new BackendException(ErrorCode.ENOTSUP, "no dma-buf imports: " + unavailable);
+        }
+        try
+        {
+            return transport.createDmaBuf(offset, length, name);
+        }
+        catch (final NativeIoException e)
+        {
+            throw new BackendException(ErrorCodes.of(e), e.getMessage(), e);
+        }
+        catch (final IOException e)
+        {
+            throw new BackendException(ErrorCode.EIO, e.getMessage(), e);
+        }
+    }
+
     FenceRef allocateFence() throws BackendException
     {
         final int index = fences.allocate();

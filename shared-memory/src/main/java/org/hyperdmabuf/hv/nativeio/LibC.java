@@ -36,6 +36,8 @@ public interface LibC
 
     int munmap(@intptr_t long addr, @size_t long length);
 
+    int madvise(@intptr_t long addr, @size_t long length, int advice);
+
     int eventfd(int initval, int flags);
 
     int socket(int domain, int type, int protocol);

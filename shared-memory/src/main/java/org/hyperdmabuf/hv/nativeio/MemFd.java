@@ -22,6 +22,64 @@ public final class MemFd
     }
 
     /**
+     * Creates a memfd of {@code size} bytes that udmabuf accepts ({@link UdmaBuf}): created with
+     * {@code MFD_ALLOW_SEALING} (it cannot be added later) and sealed {@code F_SEAL_SHRINK} once sized, so no holder
+     * can cut pages from under a dma-buf. Growing, writing and punching holes stay allowed.
+     */
+    public static int createSealable(final String name, final long size) throws NativeIoException
+    {
+        final LibC libc = Native.libc();
+        final int fd = Native.check(libc.memfd_create(name, Native.MFD_CLOEXEC | Native.MFD_ALLOW_SEALING),
+            "memfd_create");
+        if (libc.ftruncate(fd, size) < 0 || libc.fcntl(fd, Native.F_ADD_SEALS, Native.F_SEAL_SHRINK) < 0)
+        {
+            final int errno = Native.errno();
+            libc.close(fd);
+            throw new NativeIoException("sizing and sealing a memfd of " + size + " bytes", errno);
+        }
+        return fd;
+    }
+
+    /**
+     * Why udmabuf would refuse ranges of the file behind {@code fd}, or null when it qualifies: a memfd sealed
+     * {@code F_SEAL_SHRINK} and not write-sealed. A file that is no memfd, or a memfd created without
+     * {@code MFD_ALLOW_SEALING}, answers F_GET_SEALS with EINVAL or only {@code F_SEAL_SEAL}.
+     */
+    public static String dmaBufUnsuitability(final int fd)
+    {
+        final int seals = Native.libc().fcntl(fd, Native.F_GET_SEALS, 0);
+        if (seals < 0)
+        {
+            return "the region is not a memfd (F_GET_SEALS: " + Errno.name(Native.errno()) + ")";
+        }
+        if ((seals & (Native.F_SEAL_WRITE | Native.F_SEAL_FUTURE_WRITE)) != 0)
+        {
+            return "the region's memfd is sealed against writes";
+        }
+        if ((seals & Native.F_SEAL_SHRINK) == 0)
+        {
+            // tmpfs files and memfds made without MFD_ALLOW_SEALING report F_SEAL_SEAL alone
+            return "the region is not a memfd sealed F_SEAL_SHRINK (its creator did not use MFD_ALLOW_SEALING " +
+                "and seal it, or it is no memfd)";
+        }
+        return null;
+    }
+
+    /**
+     * Write-faults {@code [offset, offset + length)} of the file through a shared mapping without changing a
+     * byte ({@code MADV_POPULATE_WRITE}): pages that were holes or only read-faulted become dirty pages of the
+     * file, so what a dma-buf made from the range writes later is kept.
+     */
+    public static void populateWrite(final int fd, final long offset, final long length) throws NativeIoException
+    {
+        try (MappedMemory m = MappedMemory.map(fd, offset, length, false))
+        {
+            Native.check(Native.libc().madvise(m.address(), length, Native.MADV_POPULATE_WRITE),
+                "madvise(MADV_POPULATE_WRITE, " + offset + ", " + length + ")");
+        }
+    }
+
+    /**
      * Zeroes {@code [offset, offset + length)} by punching a hole: the pages read as zero for every mapping
      * (other processes and QEMU guests included) and their memory goes back to the kernel.
      */

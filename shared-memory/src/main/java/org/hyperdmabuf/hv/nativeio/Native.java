@@ -33,6 +33,13 @@ public final class Native
     public static final int MAP_SHARED = 1;
     public static final long MAP_FAILED = -1L;
     public static final int MFD_CLOEXEC = 1;
+    public static final int MFD_ALLOW_SEALING = 2;
+    public static final int F_ADD_SEALS = 1033;
+    public static final int F_GET_SEALS = 1034;
+    public static final int F_SEAL_SHRINK = 0x2;
+    public static final int F_SEAL_WRITE = 0x8;
+    public static final int F_SEAL_FUTURE_WRITE = 0x10;
+    public static final int MADV_POPULATE_WRITE = 23;
     public static final int EFD_CLOEXEC = 0x80000;
     public static final int EFD_NONBLOCK = 0x800;
     public static final int O_RDONLY = 0;
