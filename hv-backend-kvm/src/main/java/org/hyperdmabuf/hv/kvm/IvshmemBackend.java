@@ -79,6 +79,8 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     public static final String OPTION_SYSFS = "sysfs";
     public static final String OPTION_ENABLE = "enable";
     public static final String OPTION_POLL_MAX_PARK_US = "poll-max-park-us";
+    /** Guest mode: {@code auto}, {@code interrupt} (MSI-X through vfio-pci) or {@code polling}. */
+    public static final String OPTION_NOTIFICATION = "notification";
     public static final String OPTION_MAX_PEERS = "max-peers";
     public static final String OPTION_RING_CAPACITY = "ring-capacity";
     /** Fence slots in the region: the number of exports live at once across all peers. */

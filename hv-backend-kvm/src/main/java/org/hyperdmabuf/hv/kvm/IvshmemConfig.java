@@ -2,6 +2,7 @@ package org.hyperdmabuf.hv.kvm;
 
 import org.hyperdmabuf.hv.pci.IvshmemDeviceSelector;
 import org.hyperdmabuf.hv.pci.IvshmemPciScanner;
+import org.hyperdmabuf.hv.pci.IvshmemRegisters;
 import org.hyperdmabuf.hv.shm.PeerSlotDescriptor;
 import org.hyperdmabuf.hv.shm.RegionLayout;
 import org.hyperdmabuf.hv.shm.RingDescriptor;
@@ -24,6 +25,7 @@ import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_HEARTBEAT_MS;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_LIVENESS_TIMEOUT_MS;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_MAX_PEERS;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_MODE;
+import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_NOTIFICATION;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_PEER_ID;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_POLL_MAX_PARK_US;
 import static org.hyperdmabuf.hv.kvm.IvshmemBackend.OPTION_REGION_SIZE;
@@ -44,7 +46,9 @@ import static org.hyperdmabuf.hv.kvm.IvshmemBackend.POLL_INTERVAL_MS;
  * {@code subsystem-id} (hex, the ACRN region id) pick the device when the VM has several (exactly one must
  * match); {@code peer-id} overrides IVPosition (required on {@code ivshmem-plain}, whose IVPosition is 0 in every
  * VM); {@code sysfs} (default {@code /sys/bus/pci/devices}); {@code enable} (write 1 to the device's
- * {@code enable} attribute, default true); {@code poll-max-park-us} (longest back-off park, default 1000).
+ * {@code enable} attribute, default true); {@code poll-max-park-us} (longest back-off park, default 1000);
+ * {@code notification} ({@code auto}, the default: MSI-X interrupts through vfio-pci where the device is bound to
+ * it and has an IOMMU group, polling otherwise; {@code interrupt}: vfio or fail; {@code polling}).
  * {@code connect-timeout-ms} also bounds the wait for another peer to finish formatting the region.
  * Common options: {@code max-peers} (default 8), {@code ring-capacity}
  * (bytes, power of two, default 65536), {@code connect-timeout-ms} (default 5000), {@code roles}
@@ -102,8 +106,15 @@ public final class IvshmemConfig
             final boolean enable = o.bool(OPTION_ENABLE, true);
             final IvshmemPciScanner scanner = new IvshmemPciScanner(Path.of(o.string(OPTION_SYSFS,
                 IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())));
+            final String notifyOption = o.string(OPTION_NOTIFICATION, GuestNotification.AUTO.option());
+            final GuestNotification notification = GuestNotification.parse(notifyOption);
+            if (notification == null)
+            {
+                throw o.invalid(OPTION_NOTIFICATION + "='" + notifyOption + "': expected auto, interrupt or polling");
+            }
             this.attachment = "the ivshmem PCI device " + selector + " in " + scanner.devicesDir();
-            this.transport = events -> IvshmemPciTransport.open(scanner, selector, peerId, enable, maxParkNs);
+            this.transport = events -> IvshmemPciTransport.open(scanner, selector, peerId, enable, maxParkNs,
+                IvshmemRegisters.MAX_VECTOR + 1, notification);
         }
         this.roles = roles(o);
         final long heartbeatMs = o.number(OPTION_HEARTBEAT_MS, IvshmemBackend.DEFAULT_HEARTBEAT_MS, POLL_INTERVAL_MS,
@@ -133,7 +144,7 @@ public final class IvshmemConfig
         else if (MODE_GUEST.equals(mode))
         {
             known.addAll(List.of(OPTION_DEVICE, OPTION_REGION_SIZE, OPTION_SUBSYSTEM_ID, OPTION_PEER_ID, OPTION_SYSFS,
-                OPTION_ENABLE, OPTION_POLL_MAX_PARK_US));
+                OPTION_ENABLE, OPTION_POLL_MAX_PARK_US, OPTION_NOTIFICATION));
         }
         else
         {

@@ -14,8 +14,8 @@ import java.io.IOException;
  *   <li>{@link IvshmemServerTransport} (host mode): a client of an ivshmem server: memfd and eventfds over the
  *   server socket, peers announced by the server, woken by eventfds.</li>
  *   <li>{@link IvshmemPciTransport} (guest mode): the ivshmem PCI device through sysfs: {@code resource2},
- *   IVPosition, the Doorbell register; no announcements (peers are found in the region's peer table) and no
- *   interrupts (the region is polled).</li>
+ *   IVPosition, the Doorbell register; no announcements (peers are found in the region's peer table);
+ *   woken by MSI-X eventfds through vfio-pci where it is usable, otherwise the region is polled.</li>
  *   <li>Other backends' transports for the same device model (ACRN's, in {@code hv-backend-acrn}); those
  *   without notifications extend {@link PollingTransport}.</li>
  * </ul>
@@ -130,7 +130,9 @@ public interface IvshmemTransport extends AutoCloseable
     /** Whether we can ring peers at all. */
     boolean hasDoorbell();
 
-    /** {@link org.hyperdmabuf.hv.spi.Capabilities#NOTIFY_EVENTFD} or {@code NOTIFY_POLLING}. */
+    /**
+     * {@link org.hyperdmabuf.hv.spi.Capabilities#NOTIFY_EVENTFD}, {@code NOTIFY_INTERRUPT} or {@code NOTIFY_POLLING}.
+     */
     String notification();
 
     /** False if the transport knows {@code peer} is not attached (server disconnect); true if it cannot tell. */

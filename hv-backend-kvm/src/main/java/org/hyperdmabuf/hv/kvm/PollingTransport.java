@@ -3,10 +3,13 @@ package org.hyperdmabuf.hv.kvm;
 import org.hyperdmabuf.hv.shm.BackoffIdleStrategy;
 import org.hyperdmabuf.hv.spi.Capabilities;
 
+import java.io.IOException;
+
 /**
  * A transport without incoming notifications or announcements (a PCI device through sysfs, a shared file): the
  * receive loop polls the region with a {@link BackoffIdleStrategy}, and peers are known from the peer table and
- * their heartbeats alone.
+ * their heartbeats alone. A subclass that can also be woken (a PCI device with vfio interrupts) overrides the
+ * waiting methods.
  */
 public abstract class PollingTransport implements IvshmemTransport
 {
@@ -19,7 +22,7 @@ public abstract class PollingTransport implements IvshmemTransport
     }
 
     @Override
-    public final String notification()
+    public String notification()
     {
         return Capabilities.NOTIFY_POLLING;
     }
@@ -31,7 +34,7 @@ public abstract class PollingTransport implements IvshmemTransport
     }
 
     @Override
-    public final int await(final boolean busy, final long maxWaitNs)
+    public int await(final boolean busy, final long maxWaitNs) throws IOException
     {
         if (busy)
         {
@@ -45,7 +48,7 @@ public abstract class PollingTransport implements IvshmemTransport
     }
 
     @Override
-    public final void wakeUp()
+    public void wakeUp()
     {
         // the back-off parks for at most max-park, then the loop sees it is closed
     }

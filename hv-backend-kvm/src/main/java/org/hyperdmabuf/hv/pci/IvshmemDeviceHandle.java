@@ -16,7 +16,8 @@ import java.nio.file.Path;
 
 /**
  * An opened ivshmem device: BAR0 mapped as {@link IvshmemRegisters} and BAR2 open for mapping, both through
- * sysfs ({@code resource0}, {@code resource2}) with no kernel driver of ours. Needs root (the resource files
+ * sysfs ({@code resource0}, {@code resource2}) with no kernel driver of ours, or BAR0 through vfio
+ * ({@link #withRegisters}). Needs root (the resource files
  * are 0600). Owns one fd of {@code resource2} and the BAR0 mapping until {@link #close()}.
  * <p>
  * Memory decoding must be on for the BARs to reach the device: firmware usually enables it; {@link #open}
@@ -71,6 +72,16 @@ public final class IvshmemDeviceHandle implements AutoCloseable
         {
             Native.closeQuietly(registersFd); // the mapping outlives the fd
         }
+        return withRegisters(device, bar0);
+    }
+
+    /**
+     * Opens {@code device} with BAR0 already mapped by the caller ({@code bar0}, e.g. through vfio, which
+     * must then be the only mapping of BAR0); the handle owns that mapping from now on, also on failure.
+     */
+    public static IvshmemDeviceHandle withRegisters(final IvshmemPciDevice device, final MappedMemory bar0)
+        throws PciDeviceException
+    {
         final int memoryFd;
         try
         {

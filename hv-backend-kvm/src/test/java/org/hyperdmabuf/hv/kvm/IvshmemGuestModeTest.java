@@ -113,6 +113,27 @@ class IvshmemGuestModeTest
     }
 
     @Test
+    void withoutAnIommuGroupInterruptsAreRefusedAndAutoPolls() throws Exception
+    {
+        final Path sysfs = fabric(true).addGuest(1);
+        final Map<String, String> base = GuestFabric.options(sysfs);
+        assertError("EINVAL", () -> new IvshmemBackend(with(base, IvshmemBackend.OPTION_NOTIFICATION, "irq")));
+        final IvshmemBackend interrupt = new IvshmemBackend(with(base, IvshmemBackend.OPTION_NOTIFICATION,
+            "interrupt"));
+        resources.add(interrupt);
+        final BackendException e = assertThrows(BackendException.class,
+            () -> interrupt.start(new RecordingListener()));
+        assertEquals("ENOTSUP", e.code().name());
+        assertTrue(e.getMessage().contains("no IOMMU group") && e.getMessage().contains("intel_iommu=on"),
+            e.getMessage());
+        final IvshmemBackend auto = new IvshmemBackend(base);
+        resources.add(auto);
+        auto.start(new RecordingListener());
+        assertEquals("polling", auto.capabilities().notification());
+        assertEquals(0, auto.notificationFds().length);
+    }
+
+    @Test
     void messagesAndFenceSignalsRingThePeersDoorbellRegister() throws Exception
     {
         final GuestFabric fabric = fabric(true);

@@ -71,4 +71,11 @@ public interface LibC
     int getsockopt(int fd, int level, int optname, @intptr_t long optval, @intptr_t long optlen);
 
     int getpid();
+
+    /** {@code ioctl(fd, request, arg)}: {@code arg} is a pointer or an integer, as the request defines. */
+    int ioctl(int fd, long request, @intptr_t long arg);
+
+    @ssize_t long pread(int fd, @intptr_t long buf, @size_t long count, @off_t long offset);
+
+    @ssize_t long pwrite(int fd, @intptr_t long buf, @size_t long count, @off_t long offset);
 }

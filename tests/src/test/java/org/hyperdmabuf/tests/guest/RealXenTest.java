@@ -63,11 +63,7 @@ class RealXenTest
     @AfterEach
     void cleanUp() throws Exception
     {
-        for (int i = resources.size() - 1; i >= 0; i--)
-        {
-            resources.get(i).close();
-        }
-        GuestTests.deleteTree(work);
+        GuestTests.closeAll(resources, work);
     }
 
     @Test

@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,7 +51,6 @@ class TwoQemuGuestsTest
     private static final int PAYLOAD_BYTES = 3 * 1024 * 1024 + 12345;
     private static final int FRAMES = 24;
     private static final String REGION_SIZE = "32M";
-    private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
     private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
 
     /** The backend the guests' daemons run; the devices (chosen by address) are the same. */
@@ -94,11 +92,7 @@ class TwoQemuGuestsTest
     @AfterEach
     void cleanUp() throws Exception
     {
-        for (int i = resources.size() - 1; i >= 0; i--)
-        {
-            resources.get(i).close();
-        }
-        GuestTests.deleteTree(work);
+        GuestTests.closeAll(resources, work);
     }
 
     @Timeout(value = 15, unit = TimeUnit.MINUTES) // two QEMU TCG guests boot Debian's kernel
@@ -108,20 +102,8 @@ class TwoQemuGuestsTest
         throws Exception
     {
         this.backend = backend;
-        GuestTests.requireTools("qemu-system-x86, busybox-static, cpio and kmod", "qemu-system-x86_64", "busybox",
-            "cpio", "apt-get", "dpkg");
-        final Path basedir = Paths.get(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
-        final Path prepare = basedir.resolve("../packaging/qemu-guest/prepare.sh").normalize();
-        final Path cache = Path.of(System.getProperty("hdmabuf.guest.cache",
-            Path.of(System.getProperty("user.home"), ".cache", "hyperdmabuf", "qemu-guest").toString()));
-        final ChildProcess prep = ChildProcess.command("prepare", List.of("sh", prepare.toString(), cache.toString()),
-            System.out);
-        resources.add(prep);
-        prep.awaitSuccess(PREPARE_TIMEOUT);
-        final String kernel = prep.awaitLine("KERNEL=", Duration.ofSeconds(1)).substring("KERNEL=".length());
-        final String initrd = prep.awaitLine("INITRD=", Duration.ofSeconds(1)).substring("INITRD=".length());
-
-        work = Files.createTempDirectory(basedir.resolve("target"), "qemu-guests");
+        final GuestTests.GuestImage image = GuestTests.prepare(resources);
+        work = Files.createTempDirectory(GuestTests.basedir().resolve("target"), "qemu-guests");
         final byte[] payload = new byte[PAYLOAD_BYTES];
         new Random(7).nextBytes(payload);
         Files.write(work.resolve("payload.bin"), payload);
@@ -135,12 +117,12 @@ class TwoQemuGuestsTest
         resources.add(server::close);
 
         // The server gives the doorbell guest id 1; the plain guest maps the server's memfd by its /proc path.
-        final ChildProcess sinkGuest = qemu("guest1-sink", kernel, initrd, "sink-guest.sh",
+        final ChildProcess sinkGuest = qemu("guest1-sink", image, "sink-guest.sh",
             "-chardev", "socket,path=" + work.resolve("ivshmem.sock") + ",id=ivs",
             "-device", "ivshmem-doorbell,chardev=ivs,vectors=2,addr=0x6");
         Await.until("guest 1's QEMU to attach to the ivshmem server", Duration.ofSeconds(60),
             () -> server.peerCount() == 1);
-        final ChildProcess sourceGuest = qemu("guest2-source", kernel, initrd, "source-guest.sh",
+        final ChildProcess sourceGuest = qemu("guest2-source", image, "source-guest.sh",
             "-object", "memory-backend-file,id=region,share=on,size=" + REGION_SIZE + ",mem-path=/proc/" +
                 ProcessHandle.current().pid() + "/fd/" + server.regionFd(),
             "-device", "ivshmem-plain,memdev=region,addr=0x6");
@@ -180,16 +162,10 @@ class TwoQemuGuestsTest
         }
     }
 
-    private ChildProcess qemu(final String name, final String kernel, final String initrd, final String script,
+    private ChildProcess qemu(final String name, final GuestTests.GuestImage image, final String script,
         final String... device) throws IOException
     {
-        final List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
-            "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
-            "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 panic=-1 loglevel=3 no_timer_check hdmabuf.work=" + work + " hdmabuf.run=" +
-                work.resolve(script),
-            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            "-virtfs", "local,path=" + work + ",mount_tag=work,security_model=none,multidevs=remap"));
+        final List<String> cmd = GuestTests.qemuCommand(image, work, script, List.of(), "");
         cmd.addAll(List.of(device));
         final ChildProcess guest = ChildProcess.command(name, cmd, System.out);
         resources.add(guest);
@@ -199,10 +175,7 @@ class TwoQemuGuestsTest
     /** Shell prelude of both guest scripts: the JVM command, and waiting for a line in a file another guest writes. */
     private String prelude()
     {
-        final String java = ProcessHandle.current().info().command().orElseThrow();
-        return "W=" + work + "\n" +
-            "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
-            System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n" +
+        return "W=" + work + "\n" + GuestTests.javaVariable() +
             // TCG guests on a loaded 2-core host stall for seconds: a generous liveness timeout (README).
             "DAEMON=\"" + backend.daemon +
             " --heartbeat-ms 250 --liveness-timeout-ms 20000 --policy $W/no-policy.toml" +
