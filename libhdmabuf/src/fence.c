@@ -319,37 +319,40 @@ static int sleep_on_wake(hdmabuf_fence *f, uint64_t value, int64_t deadline, uin
 int hdmabuf_fence_await(hdmabuf_fence *f, uint64_t value, int timeout_ms, enum hdmabuf_wait strategy,
     uint64_t *seen_out, uint32_t *error_out)
 {
-    int64_t start, deadline;
+    int64_t start = -1, deadline = -1;
     uint64_t seen;
     uint32_t err;
     int r;
 
     if (strategy != HDMABUF_WAIT_BLOCK) {
-        /* Reached already (a pipeline that keeps ahead): no clock read. */
-        seen = __atomic_load_n(f->wait_value, __ATOMIC_ACQUIRE);
-        if (seen >= value) {
-            return reached(f, seen, seen_out, error_out);
-        }
-    }
-    start = now_ns();
-    deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000000;
-
-    if (strategy != HDMABUF_WAIT_BLOCK) {
-        int64_t spin_until = strategy == HDMABUF_WAIT_SPIN ? deadline :
-            (deadline >= 0 && deadline < start + HDMABUF_ADAPTIVE_SPIN_NS ? deadline : start + HDMABUF_ADAPTIVE_SPIN_NS);
+        /* The clock is read only once the value is 256 spins late, so a wait that a
+         * busy peer ends soon costs no clock read; its bound starts that much later. */
         for (unsigned spins = 1;; spins++) {
             seen = __atomic_load_n(f->wait_value, __ATOMIC_ACQUIRE);
             if (seen >= value) {
                 return reached(f, seen, seen_out, error_out);
             }
-            if ((spins & 0xff) == 0 && spin_until >= 0 && now_ns() >= spin_until) {
-                break;
+            if ((spins & 0xff) == 0) {
+                int64_t now = now_ns(), spin_until;
+                if (start < 0) {
+                    start = now;
+                    deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000000;
+                }
+                spin_until = strategy == HDMABUF_WAIT_SPIN ? deadline :
+                    (deadline >= 0 && deadline < start + HDMABUF_ADAPTIVE_SPIN_NS ? deadline :
+                    start + HDMABUF_ADAPTIVE_SPIN_NS);
+                if (spin_until >= 0 && now >= spin_until) {
+                    break;
+                }
             }
             cpu_relax();
         }
         if (strategy == HDMABUF_WAIT_SPIN) {
             return -ETIMEDOUT;
         }
+    } else {
+        start = now_ns();
+        deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * 1000000;
     }
     if (f->wake_fd == NOT_ASKED) {
         lease_wake(f);
