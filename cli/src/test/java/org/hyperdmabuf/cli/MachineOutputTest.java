@@ -31,7 +31,8 @@ class MachineOutputTest
         assertEquals("{\"backend\":\"xen\",\"local_vm\":3,\"page_size\":0,\"max_buffer_size\":0," +
             "\"read_only_enforcement\":\"\",\"isolation\":\"\",\"guest_to_guest\":false,\"doorbell\":false," +
             "\"max_metadata_bytes\":0,\"max_private_bytes\":0,\"roles\":[\"sink\",\"source\"],\"pool_bytes\":0," +
-            "\"pool_free_bytes\":-1,\"abi_version\":0,\"notification\":\"\"}",
+            "\"pool_free_bytes\":-1,\"abi_version\":0,\"notification\":\"\",\"dma_buf\":false," +
+            "\"dma_buf_unavailable\":\"\"}",
             Json.of(Caps.newBuilder().setBackend("xen").setLocalVm(3).addRoles("sink").addRoles("source")
                 .setPoolFreeBytes(-1).build()));
         final String list = Json.of(BufferList.newBuilder().addBuffers(BufferInfo.newBuilder()
