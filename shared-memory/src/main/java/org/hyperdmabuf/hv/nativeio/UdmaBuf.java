@@ -81,7 +81,7 @@ public final class UdmaBuf implements AutoCloseable
     public synchronized int create(final int memfd, final long offset, final long size) throws NativeIoException
     {
         create.putInt(0, memfd).putInt(4, UDMABUF_FLAGS_CLOEXEC).putLong(8, offset).putLong(16, size);
-        final int dmaBuf = DeviceIoctl.get().ioctl(fd, UDMABUF_CREATE, Native.address(create));
+        final int dmaBuf = Native.libc().ioctl(fd, UDMABUF_CREATE, Native.address(create));
         if (dmaBuf < 0)
         {
             throw new NativeIoException("UDMABUF_CREATE(offset " + offset + ", size " + size + ")", Native.errno());
@@ -99,7 +99,7 @@ public final class UdmaBuf implements AutoCloseable
         }
         name.clear();
         name.put(bytes).put((byte)0);
-        Native.check(DeviceIoctl.get().ioctl(dmaBuf, DMA_BUF_SET_NAME, Native.address(name)),
+        Native.check(Native.libc().ioctl(dmaBuf, DMA_BUF_SET_NAME, Native.address(name)),
             "DMA_BUF_SET_NAME(" + text + ")");
     }
 

@@ -35,7 +35,7 @@ abstract class LinuxDeviceFile implements AutoCloseable
     /** ioctl; returns its non-negative result (evtchn binds return the port). */
     final int ioctl(final int request, final ByteBuffer arg, final String name) throws NativeIoException
     {
-        final int r = XenIoctl.get().ioctl(fd, request & 0xFFFFFFFFL, arg == null ? 0 : Native.address(arg));
+        final int r = Native.libc().ioctl(fd, request & 0xFFFFFFFFL, arg == null ? 0 : Native.address(arg));
         if (r < 0)
         {
             throw new NativeIoException(path + " " + name, Native.errno());

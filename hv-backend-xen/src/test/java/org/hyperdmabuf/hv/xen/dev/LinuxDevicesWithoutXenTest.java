@@ -39,7 +39,7 @@ class LinuxDevicesWithoutXenTest
         try
         {
             final ByteBuffer arg = ByteBuffer.allocateDirect(GntallocDescriptor.allocLength(1));
-            final int r = XenIoctl.get().ioctl(fd, GntallocDescriptor.IOCTL_ALLOC_GREF, Native.address(arg));
+            final int r = Native.libc().ioctl(fd, GntallocDescriptor.IOCTL_ALLOC_GREF, Native.address(arg));
             assertEquals(-1, r);
             assertEquals(Errno.ENOTTY, Native.errno());
         }
