@@ -29,13 +29,18 @@ import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.PeerInfo;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -43,7 +48,8 @@ import java.util.concurrent.locks.LockSupport;
  * daemons see it come up), maps the whole region and then attacks per {@link Scenario}: garbage ring counters
  * and records on its own rings, well-formed messages with forged content, and scribbles over structures other
  * peers own. It prints {@code JOINED}, one {@code GOT <kind> ...} line per message the daemons send it,
- * {@code ATTACKED <scenario>} when done, and runs until its stdin ends.
+ * {@code ATTACKED <scenario>} when done, and runs until its stdin ends. The ring corruptions wait for commands on
+ * stdin, one victim at a time ({@link #corruptOnCommand}).
  * <p>
  * Arguments: {@code IVSHMEM_SOCKET SCENARIO SINK_VM SOURCE_VM [BUFFER_ID...]}, a buffer id as
  * {@code exporter:number:nonce-hex} (ids the test learnt from the source's LIST, for forged notices). It prints
@@ -60,6 +66,10 @@ public final class HostilePeer
         FOREIGN_PAGES, FENCE_ATTACKS, DUPLICATE_EXPORT, FORGED_NOTICES, REJECT_FLOOD,
         SCRIBBLE_FENCES, SCRIBBLE_PAGE_TABLE, SCRIBBLE_HEADER, SCRIBBLE_PEER_SLOT, SCRIBBLE_CROSS_RING
     }
+
+    /** The scenarios that corrupt our own rings, one victim per command ({@link #corruptOnCommand}). */
+    public static final Set<Scenario> RING_CORRUPTIONS = EnumSet.range(Scenario.TAIL_BEYOND_CAPACITY,
+        Scenario.SESSION_START_SHORT);
 
     /** Ranges {@link Scenario#RANGE_ATTACKS} announces, each answered EINVAL. */
     public static final int RANGE_ATTACK_COUNT = 9;
@@ -111,10 +121,20 @@ public final class HostilePeer
             final RegionLayout layout = SharedRegion.validate(region.slice(0, RegionHeaderDescriptor.HEADER_LENGTH),
                 size);
             System.out.println("JOINED " + backend.localVm() + " " + Long.toHexString(backend.sessionId()));
-            new HostilePeer(backend, region, layout, sink, source).attack(scenario, ids);
+            final HostilePeer peer = new HostilePeer(backend, region, layout, sink, source);
+            final BufferedReader commands = new BufferedReader(new InputStreamReader(System.in,
+                StandardCharsets.UTF_8));
+            if (RING_CORRUPTIONS.contains(scenario))
+            {
+                peer.corruptOnCommand(scenario, commands);
+            }
+            else
+            {
+                peer.attack(scenario, ids);
+            }
             System.out.println("ATTACKED " + scenario);
             System.out.flush();
-            while (System.in.read() >= 0)
+            while (commands.readLine() != null)
             {
                 // run until the test closes our stdin
             }
@@ -141,21 +161,64 @@ public final class HostilePeer
         }
     }
 
+    /**
+     * Corrupts our ring to one victim per {@code CORRUPT <vm>} command, until {@code DONE}. A victim that finds
+     * our ring corrupt declares our session down, and our backend then rejoins as a new session, renewing (and so
+     * repairing) our rings: attacking both victims at once would race the second victim's read against that
+     * rejoin. So each command waits for a session not yet used for an attack and prints {@code SESSION <hex>};
+     * the test waits until the victim has that session up and answers {@code GO}; we corrupt the ring and print
+     * {@code CORRUPTED <vm> <hex>}.
+     */
+    private void corruptOnCommand(final Scenario scenario, final BufferedReader commands) throws Exception
+    {
+        long used = 0;
+        for (String line = commands.readLine(); line != null && !line.equals("DONE"); line = commands.readLine())
+        {
+            final int vm = Integer.parseInt(line.substring("CORRUPT ".length()));
+            final long deadline = System.nanoTime() + WAIT_NS;
+            while (backend.sessionId() == used)
+            {
+                if (System.nanoTime() - deadline > 0)
+                {
+                    throw new IllegalStateException("no new session after the attack by " + Long.toHexString(used));
+                }
+                LockSupport.parkNanos(1_000_000L);
+            }
+            used = backend.sessionId();
+            System.out.println("SESSION " + Long.toHexString(used));
+            final String go = commands.readLine();
+            if (!"GO".equals(go))
+            {
+                throw new IllegalStateException("expected GO, got " + go);
+            }
+            corrupt(scenario, vm);
+            System.out.println("CORRUPTED " + vm + " " + Long.toHexString(used));
+        }
+    }
+
+    private void corrupt(final Scenario scenario, final int vm) throws Exception
+    {
+        switch (scenario)
+        {
+            case TAIL_BEYOND_CAPACITY -> publishTail(vm, tail(vm) + 2L * layout.ringCapacity());
+            case TAIL_MISALIGNED -> publishTail(vm, tail(vm) + 3);
+            case TAIL_BACKWARDS -> publishTail(vm, tail(vm) - 64);
+            case RECORD_LENGTH_ZERO -> rawRecord(vm, 0, RecordDescriptor.PEER_MESSAGE_TYPE, 16);
+            case RECORD_LENGTH_HUGE -> rawRecord(vm, layout.ringCapacity(), 1, 16);
+            case RECORD_LENGTH_NEGATIVE -> rawRecord(vm, 0x8000_0008, 1, 16);
+            case RECORD_PAST_TAIL -> rawRecord(vm, 4000, 1, 16);
+            case RECORD_TYPE_ZERO -> rawRecord(vm, 16, 0, 16);
+            case RECORD_TYPE_NEGATIVE -> rawRecord(vm, 16, -7, 16);
+            case PADDING_WRONG_LENGTH -> rawRecord(vm, 64, RecordDescriptor.PADDING_TYPE, 64);
+            case SESSION_START_SHORT -> rawRecord(vm, 16, RecordDescriptor.SESSION_START_TYPE, 16);
+            default -> throw new IllegalArgumentException(scenario.toString());
+        }
+    }
+
     private void attack(final Scenario scenario, final List<BufferId> ids) throws Exception
     {
         switch (scenario)
         {
-            case TAIL_BEYOND_CAPACITY -> forBoth(vm -> publishTail(vm, tail(vm) + 2L * layout.ringCapacity()));
-            case TAIL_MISALIGNED -> forBoth(vm -> publishTail(vm, tail(vm) + 3));
-            case TAIL_BACKWARDS -> forBoth(vm -> publishTail(vm, tail(vm) - 64));
-            case RECORD_LENGTH_ZERO -> forBoth(vm -> rawRecord(vm, 0, RecordDescriptor.PEER_MESSAGE_TYPE, 16));
-            case RECORD_LENGTH_HUGE -> forBoth(vm -> rawRecord(vm, layout.ringCapacity(), 1, 16));
-            case RECORD_LENGTH_NEGATIVE -> forBoth(vm -> rawRecord(vm, 0x8000_0008, 1, 16));
-            case RECORD_PAST_TAIL -> forBoth(vm -> rawRecord(vm, 4000, 1, 16));
-            case RECORD_TYPE_ZERO -> forBoth(vm -> rawRecord(vm, 16, 0, 16));
-            case RECORD_TYPE_NEGATIVE -> forBoth(vm -> rawRecord(vm, 16, -7, 16));
-            case PADDING_WRONG_LENGTH -> forBoth(vm -> rawRecord(vm, 64, RecordDescriptor.PADDING_TYPE, 64));
-            case SESSION_START_SHORT -> forBoth(vm -> rawRecord(vm, 16, RecordDescriptor.SESSION_START_TYPE, 16));
             case HEAD_GARBAGE -> headGarbage();
             case MALFORMED_RECORDS -> malformedRecords();
             case UNKNOWN_RECORD_TYPE -> unknownRecordType();
@@ -173,18 +236,6 @@ public final class HostilePeer
             case SCRIBBLE_CROSS_RING -> scribbleCrossRing();
             default -> throw new IllegalArgumentException(scenario.toString());
         }
-    }
-
-    @FunctionalInterface
-    private interface VmAction
-    {
-        void run(int vm) throws Exception;
-    }
-
-    private void forBoth(final VmAction action) throws Exception
-    {
-        action.run(sink);
-        action.run(source);
     }
 
     // ---- our own rings, raw ----

@@ -111,9 +111,12 @@ class HostilePeerTest
         {
             for (final ChildProcess victim : List.of(system.sink(), system.source()))
             {
-                attack.awaitOnce(victim, "ring to us is corrupt");
+                final String session = attack.corruptRingTo(victim);
+                attack.awaitOnce(victim, session, "ring to us is corrupt");
                 attack.awaitVictimLine(victim, "peer VM " + attack.vm + " down (corrupt)");
             }
+            attack.hostile.send("DONE");
+            attack.hostile.awaitLine("ATTACKED", TIMEOUT);
             attack.assertStreamFlows();
         }
     }
@@ -257,7 +260,10 @@ class HostilePeerTest
             System.out);
         hostiles.add(hostile);
         final String[] joined = hostile.awaitLine("JOINED", TIMEOUT).split(" ");
-        hostile.awaitLine("ATTACKED", TIMEOUT);
+        if (!HostilePeer.RING_CORRUPTIONS.contains(scenario))
+        {
+            hostile.awaitLine("ATTACKED", TIMEOUT);
+        }
         return new Attack(hostile, Integer.parseInt(joined[1]), joined[2], sinkFrom, sourceFrom);
     }
 
@@ -292,10 +298,33 @@ class HostilePeerTest
             Await.until(victim.name() + " to log '" + text + "'", TIMEOUT, () -> !victimLines(victim, text).isEmpty());
         }
 
+        /**
+         * Has the hostile peer corrupt its ring to {@code victim} once the victim has its current session up;
+         * returns that session.
+         */
+        String corruptRingTo(final ChildProcess victim) throws Exception
+        {
+            final int victimVm = victim == system.sink() ? system.sinkVm() : system.sourceVm();
+            final int before = hostile.linesStartingWith("SESSION ").size();
+            hostile.send("CORRUPT " + victimVm);
+            final String current = hostile.awaitLines("SESSION ", before + 1, TIMEOUT).get(before)
+                .substring("SESSION ".length());
+            awaitVictimLine(victim, "peer " + vm + " up, session " + current);
+            hostile.send("GO");
+            hostile.awaitLine("CORRUPTED " + victimVm + " " + current, TIMEOUT);
+            return current;
+        }
+
         /** The victim logs the violation by this session exactly once, as a WARN. */
         void awaitOnce(final ChildProcess victim, final String text) throws Exception
         {
-            final String subject = "peer " + vm + " session " + session;
+            awaitOnce(victim, session, text);
+        }
+
+        /** The victim logs the violation by {@code bySession} exactly once, as a WARN. */
+        void awaitOnce(final ChildProcess victim, final String bySession, final String text) throws Exception
+        {
+            final String subject = "peer " + vm + " session " + bySession;
             Await.until(victim.name() + " to report " + subject + ": " + text, TIMEOUT,
                 () -> victimLines(victim, subject).stream().anyMatch(l -> l.contains(text)));
             final List<String> reports = victimLines(victim, subject).stream().filter(l -> l.contains(text)).toList();
