@@ -49,13 +49,30 @@ final class GuestTests
      */
     static GuestImage prepare(final List<AutoCloseable> resources) throws IOException, InterruptedException
     {
+        return prepare(resources, List.of());
+    }
+
+    /**
+     * As {@link #prepare(List)}, with the kernel of Debian suite {@code suite} (e.g. {@code bookworm-backports}),
+     * resolved through prepare.sh's private apt configuration.
+     */
+    static GuestImage prepare(final List<AutoCloseable> resources, final String suite)
+        throws IOException, InterruptedException
+    {
+        return prepare(resources, List.of(suite));
+    }
+
+    private static GuestImage prepare(final List<AutoCloseable> resources, final List<String> suite)
+        throws IOException, InterruptedException
+    {
         requireTools("qemu-system-x86, busybox-static, cpio and kmod", "qemu-system-x86_64", "busybox", "cpio",
             "apt-get", "dpkg");
         final Path prepare = basedir().resolve("../packaging/qemu-guest/prepare.sh").normalize();
         final Path cache = Path.of(System.getProperty("hdmabuf.guest.cache",
             Path.of(System.getProperty("user.home"), ".cache", "hyperdmabuf", "qemu-guest").toString()));
-        final ChildProcess prep = ChildProcess.command("prepare", List.of("sh", prepare.toString(), cache.toString()),
-            System.out);
+        final List<String> cmd = new ArrayList<>(List.of("sh", prepare.toString(), cache.toString()));
+        cmd.addAll(suite);
+        final ChildProcess prep = ChildProcess.command("prepare", cmd, System.out);
         resources.add(prep);
         prep.awaitSuccess(PREPARE_TIMEOUT);
         return new GuestImage(prep.awaitLine("KERNEL=", Duration.ofSeconds(1)).substring("KERNEL=".length()),
@@ -80,12 +97,15 @@ final class GuestTests
         return cmd;
     }
 
-    /** The guest-side shell variable {@code J}: this JVM and class path running the CLI, sized for TCG. */
+    /**
+     * The guest-side shell variables {@code JAVA}, this JVM with this class path sized for TCG (a main class
+     * follows), and {@code J}, the same running the CLI.
+     */
     static String javaVariable()
     {
         final String java = ProcessHandle.current().info().command().orElseThrow();
-        return "J=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
-            System.getProperty("java.class.path") + " org.hyperdmabuf.cli.Hdmabuf\"\n";
+        return "JAVA=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
+            System.getProperty("java.class.path") + "\"\nJ=\"$JAVA org.hyperdmabuf.cli.Hdmabuf\"\n";
     }
 
     /**
