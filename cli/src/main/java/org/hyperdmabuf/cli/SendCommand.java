@@ -28,7 +28,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "send", mixinStandardHelpOptions = true,
     description = {"Share a file with another VM through shared memory (one copy: file -> shared pages).",
-        "Waits until the receiver has imported and released it, then unexports and frees it."})
+        "Waits until the receiver has imported and released it, then unexports and frees it.",
+        "Fails (exit 1) if the receiver refuses it, its VM goes away first (peer-lost), or --timeout passes."})
 final class SendCommand implements Callable<Integer>
 {
     @Parameters(index = "0", description = "The file to send.")
@@ -138,6 +139,11 @@ final class SendCommand implements Callable<Integer>
             else if ("rejected".equals(state))
             {
                 return "the receiver refused the buffer";
+            }
+            else if ("peer-lost".equals(state))
+            {
+                // Its daemon stopped, restarted or timed out: this export is gone with that session.
+                return "VM " + target + " went away before it released the buffer (peer-lost); send it again";
             }
         }
         return "timed out after " + timeoutSeconds + " s waiting for the receiver";

@@ -239,7 +239,16 @@ public final class ApiServer implements AutoCloseable
         @Override
         public void exceptionCaught(final ChannelHandlerContext ctx, final Throwable cause)
         {
-            LOG.debug("{}: {}", client, cause.toString());
+            if (cause instanceof Error)
+            {
+                // Not the client's doing (out of memory, a class that failed to load): say why it lost its
+                // connection instead of dropping it silently.
+                LOG.error("{}: {} while serving it; closing its connection", client, cause.toString());
+            }
+            else
+            {
+                LOG.debug("{}: {}", client, cause.toString());
+            }
             ctx.close();
         }
     }
