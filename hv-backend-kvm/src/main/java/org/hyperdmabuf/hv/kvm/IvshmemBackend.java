@@ -104,11 +104,10 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     public static final long MAX_BUFFER_SIZE = 1L << 30;
     /**
      * Receive-thread wake-up bound: rings are drained, peers' heartbeats are checked and
-     * {@link BackendListener#onFenceTick()} is called this often (the tick is never more frequent).
+     * {@link BackendListener#onFenceTick()} is called this often (the tick is never more frequent); in guest mode
+     * with interrupts every quarter of the liveness timeout instead ({@link IvshmemTransport#scanIntervalNs}).
      */
     public static final int POLL_INTERVAL_MS = 10;
-
-    private static final long TICK_NS = ReceivePasses.TICK_NS;
 
     private final IvshmemConfig config;
     /** {@link #NAME}, or the name of a backend that runs this protocol over its own transport (ACRN). */
@@ -467,10 +466,11 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         return at.drivenPass(-1);
     }
 
+    /** The scan interval: heartbeats never need it shorter (our own thread beats; heartbeat-ms is at least 10). */
     @Override
     public long passIntervalNanos()
     {
-        return Math.min(TICK_NS, config.heartbeatNs);
+        return at.scanNs;
     }
 
     private void checkStarted()
