@@ -36,9 +36,11 @@ import java.util.Map;
  *   same server; doorbells are the server's eventfds.</li>
  *   <li><b>guest mode</b> ({@code mode=guest}): this daemon runs inside a VM and uses the VM's ivshmem PCI
  *   device through sysfs ({@code resource2} is the region, IVPosition our id, the Doorbell register rings
- *   peers). Without an IOMMU/vfio, doorbell interrupts cannot reach userspace, so the receive loop polls the
- *   rings and its fence bell with an adaptive back-off (spin, yield, park up to {@code poll-max-park-us}), and
- *   peers are found from the region's peer table and heartbeats alone (no server announces them).</li>
+ *   peers). Peers are found from the region's peer table and heartbeats alone (no server announces them).
+ *   With vfio, doorbells are MSI-X eventfds: the region is scanned on each and otherwise only every quarter of
+ *   the liveness timeout ({@link IvshmemTransport#scanIntervalNs}), so an idle daemon sleeps. Without an
+ *   IOMMU/vfio, doorbell interrupts cannot reach userspace, so the receive loop polls the rings and its fence
+ *   bell with an adaptive back-off (spin, yield, park up to {@code poll-max-park-us}).</li>
  * </ul>
  * <p>
  * The region is formatted by the first daemon (see {@link SharedRegion}); each daemon publishes a peer slot
@@ -47,9 +49,9 @@ import java.util.Map;
  * with a session id. Vector 1 is the fence doorbell.
  * <p>
  * <b>Who receives.</b> By default our receive thread waits on the transport and calls the listener. A daemon
- * may instead drive the receive work from its own event loop ({@link LoopDrivenReceiver}, host mode only): the
- * vector eventfds then sit in the loop's epoll set, so a doorbell wakes the thread that runs the roles
- * directly, and our thread only advances the heartbeat.
+ * may instead drive the receive work from its own event loop ({@link LoopDrivenReceiver}: wherever doorbells are
+ * eventfds, i.e. host mode and guest mode with interrupts): the vector eventfds then sit in the loop's epoll
+ * set, so a doorbell wakes the thread that runs the roles directly, and our thread only advances the heartbeat.
  * <p>
  * Every peer of the region can reach all of it: isolation is by convention ({@code shared-region}) and
  * read-only imports are enforced by the daemon handing out an O_RDONLY fd ({@code daemon}).
