@@ -36,7 +36,9 @@ public interface BackendListener
 
     /**
      * The periodic safety net for lost fence doorbells: called from the receive thread about every 10 ms
-     * (never more often), whether or not anything happened. Cheap when nothing waits.
+     * (never more often), whether or not anything happened; less often by a backend whose doorbells always reach
+     * it (kvm-ivshmem guest mode with interrupts: at its scan interval), so that it can sleep when idle. Cheap
+     * when nothing waits.
      */
     default void onFenceTick()
     {

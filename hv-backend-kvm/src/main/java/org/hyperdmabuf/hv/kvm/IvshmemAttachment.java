@@ -51,6 +51,8 @@ final class IvshmemAttachment
     volatile ReceivePasses passes;
     /** The daemon's loop drives the receive work ({@link org.hyperdmabuf.hv.spi.LoopDrivenReceiver}). */
     volatile boolean driven;
+    /** The longest time between two receive passes ({@link IvshmemTransport#scanIntervalNs}). */
+    volatile long scanNs = ReceivePasses.TICK_NS;
     volatile int localVm = -1;
     private BackendListener listener;
     private Thread receiver;
@@ -140,16 +142,17 @@ final class IvshmemAttachment
         // peers may ring it directly), and a daemon loop can watch them; one without polls the fence bell.
         final boolean eventfds = transport.notificationFds().length > 0;
         final int notify = eventfds ? PeerSlotDescriptor.NOTIFY_DOORBELL : PeerSlotDescriptor.NOTIFY_POLLS;
+        scanNs = transport.scanIntervalNs(config.livenessTimeoutNs);
         tracker = new PeerTracker(new PeerTracker.Parts(name, region, transport, slots, id, config.roles, notify,
             rings, memory, liveness, new DisconnectNotices(RegionLayout.MAX_PEERS_LIMIT, config.livenessTimeoutNs,
-            ReceivePasses.TICK_NS), listener), session);
+            scanNs), listener), session);
         region.join(id, session, config.roles, Native.libc().getpid(), notify);
         joined = true;
         localVm = id;
         guard.started(true);
         driven = driveFromLoop && eventfds;
         final ReceivePasses p = new ReceivePasses(name, transport, slots, id, liveness, tracker, rings, listener,
-            driven);
+            driven, scanNs);
         passes = p;
         // Driven or not, a thread of ours beats: the heartbeat says the daemon lives, and must not stop
         // while its loop is busy (a stalled loop is slow, not dead: its peers must not close its timelines).
@@ -164,10 +167,10 @@ final class IvshmemAttachment
         receiver.setDaemon(true);
         receiver.start();
         LOG.info("{} peer {} session {} on {}: {} bytes, {} pool bytes, {} peer slots, {} fence slots, " +
-            "heartbeat {} ms, liveness timeout {} ms, notification {} ({}), {}formatted by us", name, id,
-            Long.toHexString(session), transport.describe(), layout.regionSize(), layout.poolBytes(),
+            "heartbeat {} ms, liveness timeout {} ms, scan every {} ms, notification {} ({}), {}formatted by us",
+            name, id, Long.toHexString(session), transport.describe(), layout.regionSize(), layout.poolBytes(),
             layout.maxPeers(), layout.fenceSlots(), config.heartbeatNs / 1_000_000L,
-            config.livenessTimeoutNs / 1_000_000L, transport.notification(),
+            config.livenessTimeoutNs / 1_000_000L, scanNs / 1_000_000L, transport.notification(),
             driven ? "received on the daemon's loop" : "receive thread", region.formattedByUs() ? "" : "not ");
     }
 

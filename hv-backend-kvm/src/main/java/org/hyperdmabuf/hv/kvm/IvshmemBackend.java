@@ -36,9 +36,11 @@ import java.util.Map;
  *   same server; doorbells are the server's eventfds.</li>
  *   <li><b>guest mode</b> ({@code mode=guest}): this daemon runs inside a VM and uses the VM's ivshmem PCI
  *   device through sysfs ({@code resource2} is the region, IVPosition our id, the Doorbell register rings
- *   peers). Without an IOMMU/vfio, doorbell interrupts cannot reach userspace, so the receive loop polls the
- *   rings and its fence bell with an adaptive back-off (spin, yield, park up to {@code poll-max-park-us}), and
- *   peers are found from the region's peer table and heartbeats alone (no server announces them).</li>
+ *   peers). Peers are found from the region's peer table and heartbeats alone (no server announces them).
+ *   With vfio, doorbells are MSI-X eventfds: the region is scanned on each and otherwise only every quarter of
+ *   the liveness timeout ({@link IvshmemTransport#scanIntervalNs}), so an idle daemon sleeps. Without an
+ *   IOMMU/vfio, doorbell interrupts cannot reach userspace, so the receive loop polls the rings and its fence
+ *   bell with an adaptive back-off (spin, yield, park up to {@code poll-max-park-us}).</li>
  * </ul>
  * <p>
  * The region is formatted by the first daemon (see {@link SharedRegion}); each daemon publishes a peer slot
@@ -47,9 +49,9 @@ import java.util.Map;
  * with a session id. Vector 1 is the fence doorbell.
  * <p>
  * <b>Who receives.</b> By default our receive thread waits on the transport and calls the listener. A daemon
- * may instead drive the receive work from its own event loop ({@link LoopDrivenReceiver}, host mode only): the
- * vector eventfds then sit in the loop's epoll set, so a doorbell wakes the thread that runs the roles
- * directly, and our thread only advances the heartbeat.
+ * may instead drive the receive work from its own event loop ({@link LoopDrivenReceiver}: wherever doorbells are
+ * eventfds, i.e. host mode and guest mode with interrupts): the vector eventfds then sit in the loop's epoll
+ * set, so a doorbell wakes the thread that runs the roles directly, and our thread only advances the heartbeat.
  * <p>
  * Every peer of the region can reach all of it: isolation is by convention ({@code shared-region}) and
  * read-only imports are enforced by the daemon handing out an O_RDONLY fd ({@code daemon}).
@@ -104,11 +106,10 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
     public static final long MAX_BUFFER_SIZE = 1L << 30;
     /**
      * Receive-thread wake-up bound: rings are drained, peers' heartbeats are checked and
-     * {@link BackendListener#onFenceTick()} is called this often (the tick is never more frequent).
+     * {@link BackendListener#onFenceTick()} is called this often (the tick is never more frequent); in guest mode
+     * with interrupts every quarter of the liveness timeout instead ({@link IvshmemTransport#scanIntervalNs}).
      */
     public static final int POLL_INTERVAL_MS = 10;
-
-    private static final long TICK_NS = ReceivePasses.TICK_NS;
 
     private final IvshmemConfig config;
     /** {@link #NAME}, or the name of a backend that runs this protocol over its own transport (ACRN). */
@@ -467,10 +468,11 @@ public final class IvshmemBackend implements HypervisorBackend, LoopDrivenReceiv
         return at.drivenPass(-1);
     }
 
+    /** The scan interval: heartbeats never need it shorter (our own thread beats; heartbeat-ms is at least 10). */
     @Override
     public long passIntervalNanos()
     {
-        return Math.min(TICK_NS, config.heartbeatNs);
+        return at.scanNs;
     }
 
     private void checkStarted()

@@ -94,6 +94,10 @@ public final class IvshmemPciTransport extends PollingTransport
         final IvshmemDeviceHandle handle;
         try
         {
+            if (interrupts != null)
+            {
+                scanOnceAfterArming(interrupts);
+            }
             handle = interrupts == null ? IvshmemDeviceHandle.open(found, enable) :
                 IvshmemDeviceHandle.withRegisters(found, interrupts.mapRegisters());
         }
@@ -107,6 +111,25 @@ public final class IvshmemPciTransport extends PollingTransport
         }
         final int id = peerId >= 0 ? peerId : handle.registers().ivPosition();
         return new IvshmemPciTransport(handle, id, vectors, maxParkNs, interrupts);
+    }
+
+    /**
+     * Doorbells rung before MSI-X was armed were dropped by the device, and with interrupts nothing else makes
+     * the receive work look at shared memory soon ({@link #scanIntervalNs} is long): a wake-up left pending on our
+     * own message vector makes the first wait after joining return at once, whoever drives the receive work, so
+     * the region is scanned once right after arming (and after every wake-up, as always).
+     */
+    private static void scanOnceAfterArming(final IvshmemInterrupts interrupts) throws PciDeviceException
+    {
+        try
+        {
+            interrupts.signal(FenceAbi.MESSAGE_VECTOR);
+        }
+        catch (final NativeIoException e)
+        {
+            throw new PciDeviceException(ErrorCode.EIO, "cannot signal our own doorbell eventfd: " + e.getMessage(),
+                e);
+        }
     }
 
     /** The device's interrupts through vfio, or null (auto: where they are not usable, logged with the cause). */
@@ -295,6 +318,20 @@ public final class IvshmemPciTransport extends PollingTransport
         }
     }
 
+    /**
+     * With interrupts, every peer reaches us through a doorbell: senders ring our message vector after each record,
+     * a joining peer rings it after its SESSION_START (ABI.md "Joining"), signallers ring our fence vector (our slot
+     * says notify = doorbell), and no server announces anything. Unprompted passes are then needed only for what
+     * only the peer table shows (a peer that crashed or left): every quarter of the liveness timeout finds a still
+     * heartbeat well within the detection bound and lets an idle daemon sleep. Polling keeps the short interval.
+     */
+    @Override
+    public long scanIntervalNs(final long livenessTimeoutNs)
+    {
+        return interrupts == null ? super.scanIntervalNs(livenessTimeoutNs) :
+            Math.max(ReceivePasses.TICK_NS, livenessTimeoutNs / 4);
+    }
+
     @Override
     public void wakeUp()
     {
@@ -309,7 +346,7 @@ public final class IvshmemPciTransport extends PollingTransport
         }
         catch (final NativeIoException e)
         {
-            // the receive loop also wakes up on its own within its tick
+            // the receive loop also wakes up on its own for our next heartbeat
         }
     }
 

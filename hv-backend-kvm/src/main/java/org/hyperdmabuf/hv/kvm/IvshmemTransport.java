@@ -163,6 +163,16 @@ public interface IvshmemTransport extends AutoCloseable
         return 0;
     }
 
+    /**
+     * How often the receive work runs when nothing wakes it (a pass: the peer table, the rings, the fence bell and
+     * the fence tick), for an observer whose liveness timeout is {@code livenessTimeoutNs}. By default every
+     * {@link IvshmemBackend#POLL_INTERVAL_MS}: a transport that misses announcements or doorbells needs it.
+     */
+    default long scanIntervalNs(final long livenessTimeoutNs)
+    {
+        return ReceivePasses.TICK_NS;
+    }
+
     /** Makes a pending {@link #await} return soon (on close). */
     void wakeUp();
 

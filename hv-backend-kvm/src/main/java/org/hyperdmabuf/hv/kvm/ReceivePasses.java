@@ -30,6 +30,8 @@ final class ReceivePasses
     private final BackendListener listener;
     /** The daemon's loop runs the passes: our thread does not beat in them. */
     private final boolean driven;
+    /** The longest time between two passes, and the fence tick's period ({@link IvshmemTransport#scanIntervalNs}). */
+    private final long scanNs;
     /** The last value of our fence bell a pass saw. */
     private long fenceBell;
     private long nextTick;
@@ -39,7 +41,7 @@ final class ReceivePasses
 
     ReceivePasses(final String name, final IvshmemTransport transport, final MemoryWindow[] slots, final int localVm,
         final PeerLiveness liveness, final PeerTracker tracker, final RingChannels rings,
-        final BackendListener listener, final boolean driven)
+        final BackendListener listener, final boolean driven, final long scanNs)
     {
         this.name = name;
         this.transport = transport;
@@ -50,10 +52,11 @@ final class ReceivePasses
         this.rings = rings;
         this.listener = listener;
         this.driven = driven;
+        this.scanNs = scanNs;
         this.fenceBell = ownSlot.getLongVolatile(PeerSlotDescriptor.FENCE_BELL_OFFSET);
         final long now = System.nanoTime();
         liveness.startBeating(now);
-        this.nextTick = now + TICK_NS;
+        this.nextTick = now + scanNs;
     }
 
     boolean running()
@@ -82,7 +85,7 @@ final class ReceivePasses
             try
             {
                 final long before = System.nanoTime();
-                final long waitNs = Math.min(Math.min(liveness.untilBeat(before), nextTick - before), TICK_NS);
+                final long waitNs = Math.min(Math.min(liveness.untilBeat(before), nextTick - before), scanNs);
                 final int rung = transport.await(busy, busy ? 0 : waitNs);
                 if (!running)
                 {
@@ -144,7 +147,7 @@ final class ReceivePasses
         }
         if (now - nextTick >= 0)
         {
-            nextTick = now + TICK_NS;
+            nextTick = now + scanNs;
             notify("onFenceTick()", listener::onFenceTick);
         }
         return busy;

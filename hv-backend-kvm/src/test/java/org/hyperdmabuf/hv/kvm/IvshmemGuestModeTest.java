@@ -131,6 +131,8 @@ class IvshmemGuestModeTest
         auto.start(new RecordingListener());
         assertEquals("polling", auto.capabilities().notification());
         assertEquals(0, auto.notificationFds().length);
+        // Only interrupts slow the scan down (a quarter of the timeout, 375 ms here): polling keeps 10 ms.
+        assertEquals(ReceivePasses.TICK_NS, auto.passIntervalNanos());
     }
 
     @Test

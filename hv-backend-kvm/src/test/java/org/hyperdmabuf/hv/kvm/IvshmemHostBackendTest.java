@@ -207,6 +207,8 @@ class IvshmemHostBackendTest
         final Node b = node();
         awaitUp(a, b);
         awaitUp(b, a);
+        // Host mode learns of peers from the server too, and scans every 10 ms whatever the liveness timeout.
+        assertEquals(ReceivePasses.TICK_NS, a.backend().passIntervalNanos());
         fixture.server().close();
         Await.until(() -> !a.backend().connection().isServerAlive() && !b.backend().connection().isServerAlive(),
             TIMEOUT, () -> "both backends to notice the server's death");
