@@ -31,10 +31,13 @@ public final class ClassDataArchive
     {
     }
 
-    /** JVM options that use {@code archive} if it is there and fits, and silently do without it otherwise. */
+    /**
+     * JVM options that use {@code archive} if it is there and fits, and silently do without it otherwise; without
+     * a perf-data file, as the launchers run a daemon.
+     */
     public static List<String> useOptions(final Path archive)
     {
-        return List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", QUIET);
+        return List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", QUIET, "-XX:-UsePerfData");
     }
 
     /** JVM options of the training run that write {@code archive} when it exits. */
