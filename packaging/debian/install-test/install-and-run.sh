@@ -5,22 +5,14 @@
 # Maven, only what the packages brought. Runs in a private mount namespace, so its mounts (proc, dev, the download
 # cache) go away with it. Needs root. usage: install-and-run.sh ROOT_TAR ARCHIVES_DIR WORK_DIR DEB...
 set -eu
-if [ "${HDMABUF_IN_NAMESPACE:-}" != 1 ]; then
-    HDMABUF_IN_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+. "$(dirname "$0")/chroot-root.sh"
+private_mounts "$@"
 tar="${1:?usage: install-and-run.sh ROOT_TAR ARCHIVES_DIR WORK_DIR DEB...}"
 archives="$2"
 work="$3"
 shift 3
 root="$work/root"
-rm -rf "$root"
-mkdir -p "$root" "$archives/partial"
-tar -C "$root" -xzf "$tar"
-mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
-mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
-mount --bind "$archives" "$root/var/cache/apt/archives"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+unpack_root "$tar" "$root" "$archives"
 mkdir -p "$root/tmp/debs"
 cp "$@" "$root/tmp/debs/"
 
