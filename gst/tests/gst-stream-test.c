@@ -6,8 +6,8 @@
  *   gst-stream-test consume STREAM [ro|copy|live|nometa|dmabuf] PHASE...  hdmabufsrc -> appsink, checking every frame;
  *                                                  prints READY (nometa: appsink does not take GstVideoMeta;
  *                                                  dmabuf: dma-buf=true, every frame GstDmaBufMemory)
- *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=true where the daemon has no udmabuf, of a
- *                                                  read-only stream: an element error naming why, at once
+ *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=true where the daemon has no udmabuf, else of
+ *                                                  a read-only stream: an element error naming why, at once
  *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
  *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
  *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
@@ -41,6 +41,7 @@
 #include <gst/video/video.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,8 +404,9 @@ offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d dma-buf=%d ! appsink name=out "
-      "sync=false", stream, live, dmabuf);
+  /* dma-buf: no copy of a held frame (memory of its own) when a slow pull holds every slot. */
+  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d dma-buf=%d%s ! appsink "
+      "name=out sync=false", stream, live, dmabuf, dmabuf ? " copy-held-after=0" : "");
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
 
@@ -595,10 +597,11 @@ kill_producer (const gchar * self_path, const gchar * stream)
   return 0;
 }
 
-/* A pattern source -> hdmabufsink with prop = value, playing. */
+/* A pattern source -> hdmabufsink with the NULL-terminated properties and values, playing. */
 static GstElement *
-start_producer (const gchar * stream, const gchar * prop, guint value)
+start_producer (const gchar * stream, const gchar * first_prop, ...)
 {
+  va_list props;
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = g_object_new (pattern_src_get_type (), NULL);
   GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
@@ -606,7 +609,10 @@ start_producer (const gchar * stream, const gchar * prop, guint value)
 
   if (sink == NULL)
     FAIL ("no hdmabufsink (GST_PLUGIN_PATH?)");
-  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE, prop, value, NULL);
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE, NULL);
+  va_start (props, first_prop);
+  g_object_set_valist (G_OBJECT (sink), first_prop, props);
+  va_end (props);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
   gst_element_link (src, sink);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
@@ -625,7 +631,7 @@ stall (const gchar * stream)
   gchar *why = NULL;
 
   gst_element_set_state (consumer, GST_STATE_PLAYING);
-  pipeline = start_producer (stream, "timeout", 1000);
+  pipeline = start_producer (stream, "timeout", 1000, NULL);
   if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release slot 0 within 1000 ms") == NULL)
     FAIL ("the stalled sink did not fail as expected: %s", why != NULL ? why : "EOS");
   printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, (g_get_monotonic_time () - start) / 1000);
@@ -667,7 +673,7 @@ pop_waiting (GstBus * bus, GstClockTime timeout, const gchar * stream)
 static int
 wait_for_consumer (const gchar * stream)
 {
-  GstElement *producer = start_producer (stream, "timeout", 1000);
+  GstElement *producer = start_producer (stream, "timeout", 1000, NULL);
   GstBus *bus = gst_element_get_bus (producer);
   GstClockTime pts = 0;
   GstAppSink *out;
@@ -716,7 +722,7 @@ static int
 consumer_timeout (const gchar * stream)
 {
   gint64 start = g_get_monotonic_time ();
-  GstElement *producer = start_producer (stream, "consumer-timeout", 1000);
+  GstElement *producer = start_producer (stream, "consumer-timeout", 1000, NULL);
   GstBus *bus = gst_element_get_bus (producer);
   gchar *want = g_strdup_printf ("no consumer in VM %s imported stream \"%s\" within 1000 ms",
       g_getenv ("HDMABUF_TEST_SOURCE_VM"), stream);
@@ -740,16 +746,18 @@ consumer_timeout (const gchar * stream)
 }
 
 /*
- * dma-buf=true where no dma-buf can be had: on a host without /dev/udmabuf the daemon cannot make one,
- * with it the stream is read-only (dma-bufs are writable). Either way an element error naming the
- * reason, long before the source's 20 s timeout, and no frame.
+ * dma-buf=true where no dma-buf can be had: on a host without /dev/udmabuf the daemon cannot make one
+ * (no producer: the source fails before it waits for the stream), with it the stream is read-only
+ * (dma-bufs are writable; the producer then fails on its own, its slot never released). Either way an
+ * element error naming the reason, long before the source's 20 s timeout.
  */
 static int
 dmabuf_refused (const gchar * stream)
 {
   gboolean udmabuf = access ("/dev/udmabuf", F_OK) == 0;
   const gchar *reason = udmabuf ? "is exported read-only, and a dma-buf is always writable" : "/dev/udmabuf";
-  GstElement *producer = start_producer (stream, "read-only", TRUE);
+  GstElement *producer = udmabuf ? start_producer (stream, "read-only", TRUE, "timeout", 1000, "consumer-timeout",
+      STEP_TIMEOUT / GST_MSECOND, NULL) : NULL;
   gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=true ! appsink name=out", stream);
   GstElement *consumer = gst_parse_launch (desc, NULL);
   gint64 start = g_get_monotonic_time ();
@@ -765,12 +773,19 @@ dmabuf_refused (const gchar * stream)
     FAIL ("hdmabufsrc dma-buf=true failed only after %" G_GINT64_FORMAT " ms", took);
   printf ("consumer (%s /dev/udmabuf): %s, after %" G_GINT64_FORMAT " ms\n", udmabuf ? "with" : "without", why,
       took);
-  g_free (why);
+  g_clear_pointer (&why, g_free);
   g_free (desc);
   gst_element_set_state (consumer, GST_STATE_NULL);
-  gst_element_set_state (producer, GST_STATE_NULL);
   gst_object_unref (consumer);
-  gst_object_unref (producer);
+  if (producer != NULL) {
+    /* Stopped only once it ended: a sink stopped while its source fills a slot unmaps it. */
+    if (await_end (producer, STEP_TIMEOUT, &why) || g_str_equal (why, "timed out"))
+      FAIL ("the producer of the refused consumer did not fail: %s", why != NULL ? why : "EOS");
+    printf ("producer: %s\n", why);
+    g_free (why);
+    gst_element_set_state (producer, GST_STATE_NULL);
+    gst_object_unref (producer);
+  }
   return 0;
 }
 
