@@ -757,7 +757,7 @@ dmabuf_refused (const gchar * stream)
   gboolean udmabuf = access ("/dev/udmabuf", F_OK) == 0;
   const gchar *reason = udmabuf ? "is exported read-only, and a dma-buf is always writable" : "/dev/udmabuf";
   GstElement *producer = udmabuf ? start_producer (stream, "read-only", TRUE, "timeout", 1000, "consumer-timeout",
-      STEP_TIMEOUT / GST_MSECOND, NULL) : NULL;
+      (guint) (STEP_TIMEOUT / GST_MSECOND), NULL) : NULL;
   gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=true ! appsink name=out", stream);
   GstElement *consumer = gst_parse_launch (desc, NULL);
   gint64 start = g_get_monotonic_time ();
