@@ -8,6 +8,8 @@
  *                                                  dmabuf: dma-buf=true, every frame GstDmaBufMemory)
  *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=true where the daemon has no udmabuf, else of
  *                                                  a read-only stream: an element error naming why, at once
+ *   gst-stream-test dmabuf-too-big STREAM          the same, with udmabuf of 640x480 RGBA slots, over a size_limit_mb
+ *                                                  of 1: the error names size_limit_mb
  *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
  *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
  *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
@@ -748,15 +750,17 @@ consumer_timeout (const gchar * stream)
 /*
  * dma-buf=true where no dma-buf can be had: on a host without /dev/udmabuf the daemon cannot make one
  * (no producer: the source fails before it waits for the stream), with it the stream is read-only
- * (dma-bufs are writable; the producer then fails on its own, its slot never released). Either way an
- * element error naming the reason, long before the source's 20 s timeout.
+ * (dma-bufs are writable; the producer then fails on its own, its slot never released), or too_big: its
+ * slots are over udmabuf's size_limit_mb. Either way an element error naming the reason, long before the
+ * source's 20 s timeout.
  */
 static int
-dmabuf_refused (const gchar * stream)
+dmabuf_refused (const gchar * stream, gboolean too_big)
 {
   gboolean udmabuf = access ("/dev/udmabuf", F_OK) == 0;
-  const gchar *reason = udmabuf ? "is exported read-only, and a dma-buf is always writable" : "/dev/udmabuf";
-  GstElement *producer = udmabuf ? start_producer (stream, "read-only", TRUE, "timeout", 1000, "consumer-timeout",
+  const gchar *reason = !udmabuf ? "/dev/udmabuf" : too_big ? "size_limit_mb"
+      : "is exported read-only, and a dma-buf is always writable";
+  GstElement *producer = udmabuf ? start_producer (stream, "read-only", !too_big, "timeout", 1000, "consumer-timeout",
       (guint) (STEP_TIMEOUT / GST_MSECOND), NULL) : NULL;
   gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=true ! appsink name=out", stream);
   GstElement *consumer = gst_parse_launch (desc, NULL);
@@ -1022,8 +1026,10 @@ main (int argc, char **argv)
   if (strcmp (argv[1], "kill-consumer-vm") == 0)
     return check_leaks (kill_consumer_vm (argv[2]));
   if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
-      || strcmp (argv[1], "consumer-timeout") == 0 || strcmp (argv[1], "dmabuf-refused") == 0) {
-    gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30" : "RGBA:64x48:1000"),
+      || strcmp (argv[1], "consumer-timeout") == 0 || strcmp (argv[1], "dmabuf-refused") == 0
+      || strcmp (argv[1], "dmabuf-too-big") == 0) {
+    gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30"
+          : strcmp (argv[1], "dmabuf-too-big") == 0 ? "RGBA:640x480:1000" : "RGBA:64x48:1000"),
       NULL
     };
     parse_phases (phase, 1);
@@ -1031,8 +1037,8 @@ main (int argc, char **argv)
       return check_leaks (stall (argv[2]));
     if (strcmp (argv[1], "wait-consumer") == 0)
       return check_leaks (wait_for_consumer (argv[2]));
-    if (strcmp (argv[1], "dmabuf-refused") == 0)
-      return check_leaks (dmabuf_refused (argv[2]));
+    if (strcmp (argv[1], "dmabuf-refused") == 0 || strcmp (argv[1], "dmabuf-too-big") == 0)
+      return check_leaks (dmabuf_refused (argv[2], strcmp (argv[1], "dmabuf-too-big") == 0));
     return check_leaks (consumer_timeout (argv[2]));
   }
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
