@@ -12,11 +12,13 @@
  * with an error naming that VM.
  *
  * Video goes to a downstream that takes GstVideoMeta as GstFdMemory over the region's fd from
- * offset 0, which waylandsink lends to the compositor without a copy.
+ * offset 0, which waylandsink lends to the compositor without a copy. With dma-buf=true every frame
+ * is GstDmaBufMemory of a dma-buf of exactly its slot instead, or the element fails saying why.
  *
  * |[
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! videoconvert ! autovideosink
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! waylandsink
+ * gst-launch-1.0 hdmabufsrc stream=cam0 dma-buf=true ! videoconvert ! autovideosink
  * ]|
  */
 #define _GNU_SOURCE
@@ -32,6 +34,7 @@ GST_DEBUG_CATEGORY (gst_hdmabuf_src_debug);
 enum {
   PROP_IS_LIVE = GST_HDMABUF_PROP_FIRST_OWN,
   PROP_COPY_HELD_AFTER,
+  PROP_DMA_BUF,
   N_PROPS,
 };
 
@@ -39,6 +42,7 @@ enum {
 static const gsize fields[N_PROPS] = {
   GST_HDMABUF_COMMON_FIELDS (GstHdmabufSrc),
   [PROP_COPY_HELD_AFTER] = G_STRUCT_OFFSET (GstHdmabufSrc, copy_held_after_ms),
+  [PROP_DMA_BUF] = G_STRUCT_OFFSET (GstHdmabufSrc, dma_buf),
 };
 
 #define DEFAULT_TIMEOUT 0
@@ -87,8 +91,8 @@ open_stream (GstHdmabufSrc * self)
   const gchar *refusal;
   gboolean same;
 
-  self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, timeout_of (self),
-      &self->cancel, &error);
+  self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, self->dma_buf,
+      timeout_of (self), &self->cancel, &error);
   if (self->in == NULL)
     return error != NULL ? post_error (self, error) : GST_FLOW_FLUSHING;
   g_atomic_int_set (&self->slots, gst_hdmabuf_in_slots (self->in));
@@ -99,6 +103,11 @@ open_stream (GstHdmabufSrc * self)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("downstream refused %" GST_PTR_FORMAT,
             gst_hdmabuf_in_caps (self->in)));
     return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (gst_hdmabuf_in_dmabufs (self->in)) {
+    self->fd_memory = FALSE;
+    GST_INFO_OBJECT (self, "frames go downstream as dma-buf memory (GstDmaBufMemory of each slot's dma-buf)");
+    return GST_FLOW_OK;
   }
   refusal = gst_hdmabuf_in_fd_memory_refusal (self->in);
   if (refusal == NULL && !downstream_takes_video_meta (self, gst_hdmabuf_in_caps (self->in)))
@@ -310,6 +319,13 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
           "waylandsink keeps its frame on screen until it shows a newer one, and the producer may need "
           "that slot for its next frame or to drain (0: never; the stream then waits for downstream)",
           0, G_MAXINT, DEFAULT_COPY_HELD_AFTER, flags));
+  g_object_class_install_property (gobject_class, PROP_DMA_BUF,
+      g_param_spec_boolean ("dma-buf", "dma-buf", "Import each slot also as a Linux dma-buf of exactly its pages "
+          "(made by the source daemon with udmabuf: ivshmem host mode on a kernel with /dev/udmabuf) and push "
+          "frames as GstDmaBufMemory from the slot's start, for a GPU, encoder or compositor that imports dma-bufs. "
+          "Fails with an error naming why, never falling back to other memory, where the daemon cannot make "
+          "dma-bufs, for a read-only stream (dma-bufs are writable) and for a slot over udmabuf's size_limit_mb. "
+          "Copies of a held frame (copy-held-after) are not dma-bufs", FALSE, flags));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "hyperdmabuf source", "Source/Video/Audio",

@@ -19,6 +19,7 @@ struct _GstHdmabufSrc {
   gchar *stream;
   guint timeout_ms;
   guint copy_held_after_ms;
+  gboolean dma_buf;
 
   GstHdmabufIn *in;             /* the export followed now */
   gchar *left_generation;       /* the export left for new caps */

@@ -23,6 +23,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
 
 typedef struct {
   struct hdmabuf_import *imp;
+  struct hdmabuf_import *dmabuf;  /* dma-buf=true: a second import, as a dma-buf of exactly the slot */
   hdmabuf_fence *fence;
   const volatile guint8 *header;
   gint held;                    /* a frame of it is downstream (atomic) */
@@ -41,6 +42,7 @@ struct _GstHdmabufIn {
   gboolean read_only;
   const gchar *no_fd_reason;    /* why frames cannot be GstFdMemory over the region fd; NULL: they can */
   GstAllocator *fd_allocator;
+  GstAllocator *dmabuf_allocator; /* frames as GstDmaBufMemory of the slots' dma-bufs (dma-buf=true) */
   gsize frame_bytes;
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
@@ -64,9 +66,14 @@ in_free (GstHdmabufIn * in)
       hdmabuf_release (in->conn, &in->slots[i].imp->id);
       hdmabuf_import_free (in->slots[i].imp);
     }
+    if (in->slots[i].dmabuf != NULL) {
+      hdmabuf_release (in->conn, &in->slots[i].dmabuf->id);
+      hdmabuf_import_free (in->slots[i].dmabuf);
+    }
   }
   hdmabuf_close (in->conn);
   gst_clear_object (&in->fd_allocator);
+  gst_clear_object (&in->dmabuf_allocator);
   g_free (in->slots);
   g_free (in->generation);
   g_free (in->stream);
@@ -126,9 +133,34 @@ fd_memory_refusal (GstHdmabufIn * in)
   return NULL;
 }
 
-/* Imports the slots of ids, checks their headers and reads the caps. */
+/* Why IMPORT with dma_buf failed (e), with the daemon's word. */
+static void
+set_dmabuf_error (GstHdmabufIn * in, guint slot, gint e, GError ** error)
+{
+  gchar said[256];
+
+  if (hdmabuf_error_message (in->conn, said, sizeof (said)) == 0)
+    said[0] = '\0';
+  if (e == -EACCES)
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: stream \"%s\" is "
+        "exported read-only, and a dma-buf is always writable (udmabuf); import it with dma-buf=false (%s)",
+        in->stream, said);
+  else if (e == -E2BIG)
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: slot %u of stream "
+        "\"%s\" is larger than the kernel makes one dma-buf (udmabuf's size_limit_mb, "
+        "/sys/module/udmabuf/parameters/size_limit_mb): %s", slot, in->stream, said);
+  else
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: importing slot %u of "
+        "stream \"%s\" as a dma-buf failed: %s (%s)", slot, in->stream, hdmabuf_strerror (e), said);
+}
+
+/*
+ * Imports the slots of ids, checks their headers and reads the caps. With dma_buf each slot is
+ * imported a second time as a dma-buf, which does not reach the fence slot: the first import
+ * keeps the fences and the headers, the dma-buf goes downstream.
+ */
 static gboolean
-import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
+import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, gboolean dma_buf, GError ** error)
 {
   in->slots = g_new0 (Slot, in->k);
   for (guint i = 0; i < in->k; i++) {
@@ -154,6 +186,11 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
       return FALSE;
     }
     s->header = (const volatile guint8 *) s->imp->buffer.data + offset;
+    if (dma_buf && (e = hdmabuf_import_dmabuf (in->conn, &ids[i], &s->dmabuf)) != 0) {
+      s->dmabuf = NULL;
+      set_dmabuf_error (in, i, e, error);
+      return FALSE;
+    }
   }
   in->frame_bytes = MIN (in->slots[0].imp->metadata.size, in->slots[0].imp->buffer.length);
   in->read_only = in->slots[0].imp->buffer.read_only;
@@ -164,9 +201,11 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
     return FALSE;
   }
   in->is_video = gst_video_info_from_caps (&in->vinfo, in->caps);
-  in->no_fd_reason = fd_memory_refusal (in);
+  in->no_fd_reason = dma_buf ? "dma-buf=true" : fd_memory_refusal (in);
   if (in->no_fd_reason == NULL)
     in->fd_allocator = gst_fd_allocator_new ();
+  if (dma_buf)
+    in->dmabuf_allocator = gst_dmabuf_allocator_new ();
   if (in->is_video && in->slots[0].imp->metadata.image != NULL) {
     const struct hdmabuf_image *img = in->slots[0].imp->metadata.image;
     /* The producer's layout wins over GStreamer's default for these caps. */
@@ -178,9 +217,27 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, GError ** error)
   return TRUE;
 }
 
+/* FALSE with error set when dma_buf is asked for and this daemon cannot make dma-bufs (Caps). */
+static gboolean
+dmabuf_available (GstHdmabufIn * in, GError ** error)
+{
+  gchar why[256] = "";
+  gint yes = hdmabuf_query_dmabuf (in->conn, why, sizeof (why));
+
+  if (yes == 1)
+    return TRUE;
+  if (yes == 0)
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "dma-buf=true, but the source daemon "
+        "cannot make dma-bufs: %s", why[0] != '\0' ? why : "no reason given");
+  else
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: asking the source "
+        "daemon whether it makes dma-bufs failed: %s", hdmabuf_strerror (yes));
+  return FALSE;
+}
+
 GstHdmabufIn *
 gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gchar * skip_generation,
-    gint timeout_ms, const gint * cancel, GError ** error)
+    gboolean dma_buf, gint timeout_ms, const gint * cancel, GError ** error)
 {
   const struct hdmabuf_match matches[] = {
     {"ACTION", "add", false},
@@ -205,6 +262,10 @@ gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gcha
         "daemon (%s): %s", socket_path != NULL && *socket_path != '\0' ? socket_path :
         "$HDMABUF_RUNTIME_DIR/source.sock", hdmabuf_strerror (e));
     in->conn = NULL;
+    in_free (in);
+    return NULL;
+  }
+  if (dma_buf && !dmabuf_available (in, error)) {
     in_free (in);
     return NULL;
   }
@@ -259,11 +320,11 @@ gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gcha
     hdmabuf_event_free (ev);
   }
   hdmabuf_unsubscribe (in->conn, sub);
-  if (e == 0 && !g_atomic_int_get (cancel) && import_all (in, ids, error)) {
+  if (e == 0 && !g_atomic_int_get (cancel) && import_all (in, ids, dma_buf, error)) {
     g_free (ids);
     g_free (have);
-    GST_INFO ("imported stream \"%s\" (%u slots, generation %s, %s): %" GST_PTR_FORMAT, stream, in->k,
-        in->generation, in->read_only ? "read-only" : "read-write", in->caps);
+    GST_INFO ("imported stream \"%s\" (%u slots, generation %s, %s%s): %" GST_PTR_FORMAT, stream, in->k,
+        in->generation, in->read_only ? "read-only" : "read-write", dma_buf ? ", dma-bufs" : "", in->caps);
     return in;
   }
   if (e == -ETIMEDOUT)
@@ -417,6 +478,26 @@ fd_memory (GstHdmabufIn * in, guint slot, gsize payload, Release * r)
   return mem;
 }
 
+/* GstDmaBufMemory over [0, payload) of the slot's dma-buf (the slot's start); the import owns the fd. */
+static GstMemory *
+dmabuf_memory (GstHdmabufIn * in, guint slot, gsize payload, Release * r)
+{
+  GstMemory *mem = gst_dmabuf_allocator_alloc_with_flags (in->dmabuf_allocator, in->slots[slot].dmabuf->buffer.fd,
+      in->frame_bytes, GST_FD_MEMORY_FLAG_DONT_CLOSE);
+
+  if (mem == NULL)
+    return NULL;
+  gst_memory_resize (mem, 0, payload);
+  gst_mini_object_set_qdata (GST_MINI_OBJECT (mem), release_quark (), r, release_slot);
+  return mem;
+}
+
+gboolean
+gst_hdmabuf_in_dmabufs (GstHdmabufIn * in)
+{
+  return in->dmabuf_allocator != NULL;
+}
+
 GstBuffer *
 gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted)
 {
@@ -431,9 +512,13 @@ gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory_wanted
   r->slot = slot;
   r->value = in->taken / in->k + 1;
   g_atomic_int_set (&in->slots[slot].held, 1);
-  if (fd_memory_wanted && in->fd_allocator != NULL && (mem = fd_memory (in, slot, payload, r)) != NULL)
+  if (in->dmabuf_allocator != NULL && (mem = dmabuf_memory (in, slot, payload, r)) == NULL)
+    GST_WARNING ("stream \"%s\": no dma-buf memory for slot %u: this frame goes as memory over the mapping",
+        in->stream, slot);
+  if (mem == NULL && fd_memory_wanted && in->fd_allocator != NULL
+      && (mem = fd_memory (in, slot, payload, r)) != NULL)
     base = in->slots[slot].imp->buffer.offset;
-  else
+  else if (mem == NULL)
     mem = gst_memory_new_wrapped (in->read_only ? GST_MEMORY_FLAG_READONLY : 0,
         in->slots[slot].imp->buffer.data, in->frame_bytes, 0, payload, r, release_slot);
   gst_buffer_append_memory (buf, mem);
@@ -478,6 +563,8 @@ gst_hdmabuf_in_copy_taken (GstHdmabufIn * in)
   GstMemory *mem = in->fd_allocator != NULL ? fd_memory_copy (in, data, in->taken_payload) : NULL;
   GstBuffer *buf;
 
+  if (in->dmabuf_allocator != NULL)
+    GST_DEBUG ("stream \"%s\": the copy of the held frame is in memory of its own, no dma-buf", in->stream);
   /* As fd memory where frames are: waylandsink lends it to the compositor as it lends frames. */
   if (mem != NULL) {
     buf = gst_buffer_new ();

@@ -2,9 +2,14 @@
 /*
  * hdmabufsink -> hdmabufsrc between two processes ("VMs") against real daemons.
  *
- *   gst-stream-test produce STREAM [ro|copy|live|nometa] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
- *   gst-stream-test consume STREAM [ro|copy|live|nometa] PHASE...  hdmabufsrc -> appsink, checking every frame;
- *                                                  prints READY (nometa: appsink does not take GstVideoMeta)
+ *   gst-stream-test produce STREAM [ro|copy|live|nometa|dmabuf] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
+ *   gst-stream-test consume STREAM [ro|copy|live|nometa|dmabuf] PHASE...  hdmabufsrc -> appsink, checking every frame;
+ *                                                  prints READY (nometa: appsink does not take GstVideoMeta;
+ *                                                  dmabuf: dma-buf=true, every frame GstDmaBufMemory)
+ *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=true where the daemon has no udmabuf, else of
+ *                                                  a read-only stream: an element error naming why, at once
+ *   gst-stream-test dmabuf-too-big STREAM          the same, with udmabuf of 640x480 RGBA slots, over a size_limit_mb
+ *                                                  of 1: the error names size_limit_mb
  *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
  *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
  *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
@@ -38,6 +43,7 @@
 #include <gst/video/video.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +67,7 @@ typedef struct {
 static Phase *phases;
 static guint n_phases;
 static gboolean video_meta = TRUE;     /* the consumer takes GstVideoMeta ("nometa": it does not) */
+static gboolean dmabuf = FALSE;        /* the consumer asks for dma-bufs ("dmabuf") */
 
 static void
 parse_phases (gchar ** args, guint n)
@@ -399,8 +406,9 @@ offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d ! appsink name=out sync=false",
-      stream, live);
+  /* dma-buf: no copy of a held frame (memory of its own) when a slow pull holds every slot. */
+  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d dma-buf=%d%s ! appsink "
+      "name=out sync=false", stream, live, dmabuf, dmabuf ? " copy-held-after=0" : "");
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
 
@@ -437,14 +445,22 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
   if (gst_buffer_n_memory (buf) != 1 || GST_MEMORY_IS_READONLY (mem) != read_only)
     FAIL ("frame %" G_GUINT64_FORMAT ": %u memories, read-only %d", n, gst_buffer_n_memory (buf),
         GST_MEMORY_IS_READONLY (mem));
+  /* dma-buf=true: a dma-buf of the slot, from its start to the payload's end. */
+  if (dmabuf && (!gst_is_dmabuf_memory (mem) || mem->offset != 0 || gst_fd_memory_get_fd (mem) < 0))
+    FAIL ("frame %" G_GUINT64_FORMAT ": not GstDmaBufMemory from offset 0 (dma-buf %d, offset %" G_GSIZE_FORMAT
+        ")", n, gst_is_dmabuf_memory (mem), mem->offset);
+  if (!dmabuf && gst_is_dmabuf_memory (mem))
+    FAIL ("frame %" G_GUINT64_FORMAT ": GstDmaBufMemory without dma-buf=true", n);
   /* Video for a reader of GstVideoMeta: an fd's memory from the fd's offset 0, which waylandsink can
    * lend to a compositor; otherwise memory holding just the payload. */
-  if (gst_is_fd_memory (mem) != (!ph->audio && !read_only && video_meta))
+  if (dmabuf) {
+    /* checked above */
+  } else if (gst_is_fd_memory (mem) != (!ph->audio && !read_only && video_meta))
     FAIL ("frame %" G_GUINT64_FORMAT ": GstFdMemory %d (audio %d, read-only %d, video meta %d)", n,
         gst_is_fd_memory (mem), ph->audio, read_only, video_meta);
-  if (gst_is_fd_memory (mem) && (mem->offset != 0 || gst_fd_memory_get_fd (mem) < 0))
+  if (!dmabuf && gst_is_fd_memory (mem) && (mem->offset != 0 || gst_fd_memory_get_fd (mem) < 0))
     FAIL ("frame %" G_GUINT64_FORMAT ": fd memory at offset %" G_GSIZE_FORMAT, n, mem->offset);
-  if (!gst_is_fd_memory (mem) && !ph->audio && gst_buffer_get_size (buf) != GST_VIDEO_INFO_SIZE (&ph->vinfo))
+  if ((dmabuf || !gst_is_fd_memory (mem)) && !ph->audio && gst_buffer_get_size (buf) != GST_VIDEO_INFO_SIZE (&ph->vinfo))
     FAIL ("frame %" G_GUINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes, not the frame's %" G_GSIZE_FORMAT, n,
         gst_buffer_get_size (buf), GST_VIDEO_INFO_SIZE (&ph->vinfo));
   gst_memory_map (mem, &map, GST_MAP_READ);
@@ -522,7 +538,7 @@ consume (const gchar * stream, gboolean read_only, gboolean live)
   if (!await_end_of (pipeline, STEP_TIMEOUT, TRUE, &why))
     FAIL ("consumer: %s", why);
   printf ("consumer: %" G_GUINT64_FORMAT " frames over %u caps, every byte, PTS and duration as sent, "
-      "all in shared mappings; then EOS\n", n, n_phases);
+      "all in shared mappings%s; then EOS\n", n, n_phases, dmabuf ? ", every one GstDmaBufMemory" : "");
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (out);
   gst_object_unref (pipeline);
@@ -583,10 +599,11 @@ kill_producer (const gchar * self_path, const gchar * stream)
   return 0;
 }
 
-/* A pattern source -> hdmabufsink with prop = value, playing. */
+/* A pattern source -> hdmabufsink with the NULL-terminated properties and values, playing. */
 static GstElement *
-start_producer (const gchar * stream, const gchar * prop, guint value)
+start_producer (const gchar * stream, const gchar * first_prop, ...)
 {
+  va_list props;
   GstElement *pipeline = gst_pipeline_new (NULL);
   GstElement *src = g_object_new (pattern_src_get_type (), NULL);
   GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
@@ -594,7 +611,10 @@ start_producer (const gchar * stream, const gchar * prop, guint value)
 
   if (sink == NULL)
     FAIL ("no hdmabufsink (GST_PLUGIN_PATH?)");
-  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE, prop, value, NULL);
+  g_object_set (sink, "stream", stream, "target-vm", vm != NULL ? atoi (vm) : 0, "sync", FALSE, NULL);
+  va_start (props, first_prop);
+  g_object_set_valist (G_OBJECT (sink), first_prop, props);
+  va_end (props);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
   gst_element_link (src, sink);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
@@ -613,7 +633,7 @@ stall (const gchar * stream)
   gchar *why = NULL;
 
   gst_element_set_state (consumer, GST_STATE_PLAYING);
-  pipeline = start_producer (stream, "timeout", 1000);
+  pipeline = start_producer (stream, "timeout", 1000, NULL);
   if (await_end (pipeline, 20 * GST_SECOND, &why) || strstr (why, "did not release slot 0 within 1000 ms") == NULL)
     FAIL ("the stalled sink did not fail as expected: %s", why != NULL ? why : "EOS");
   printf ("producer: %s, after %" G_GINT64_FORMAT " ms\n", why, (g_get_monotonic_time () - start) / 1000);
@@ -655,7 +675,7 @@ pop_waiting (GstBus * bus, GstClockTime timeout, const gchar * stream)
 static int
 wait_for_consumer (const gchar * stream)
 {
-  GstElement *producer = start_producer (stream, "timeout", 1000);
+  GstElement *producer = start_producer (stream, "timeout", 1000, NULL);
   GstBus *bus = gst_element_get_bus (producer);
   GstClockTime pts = 0;
   GstAppSink *out;
@@ -704,7 +724,7 @@ static int
 consumer_timeout (const gchar * stream)
 {
   gint64 start = g_get_monotonic_time ();
-  GstElement *producer = start_producer (stream, "consumer-timeout", 1000);
+  GstElement *producer = start_producer (stream, "consumer-timeout", 1000, NULL);
   GstBus *bus = gst_element_get_bus (producer);
   gchar *want = g_strdup_printf ("no consumer in VM %s imported stream \"%s\" within 1000 ms",
       g_getenv ("HDMABUF_TEST_SOURCE_VM"), stream);
@@ -724,6 +744,52 @@ consumer_timeout (const gchar * stream)
   gst_element_set_state (producer, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (producer);
+  return 0;
+}
+
+/*
+ * dma-buf=true where no dma-buf can be had: on a host without /dev/udmabuf the daemon cannot make one
+ * (no producer: the source fails before it waits for the stream), with it the stream is read-only
+ * (dma-bufs are writable; the producer then fails on its own, its slot never released), or too_big: its
+ * slots are over udmabuf's size_limit_mb. Either way an element error naming the reason, long before the
+ * source's 20 s timeout.
+ */
+static int
+dmabuf_refused (const gchar * stream, gboolean too_big)
+{
+  gboolean udmabuf = access ("/dev/udmabuf", F_OK) == 0;
+  const gchar *reason = !udmabuf ? "/dev/udmabuf" : too_big ? "size_limit_mb"
+      : "is exported read-only, and a dma-buf is always writable";
+  GstElement *producer = udmabuf ? start_producer (stream, "read-only", !too_big, "timeout", 1000, "consumer-timeout",
+      (guint) (STEP_TIMEOUT / GST_MSECOND), NULL) : NULL;
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=true ! appsink name=out", stream);
+  GstElement *consumer = gst_parse_launch (desc, NULL);
+  gint64 start = g_get_monotonic_time ();
+  gint64 took;
+  gchar *why = NULL;
+
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  if (await_end (consumer, STEP_TIMEOUT, &why) || strstr (why, "dma-buf=true") == NULL
+      || strstr (why, reason) == NULL)
+    FAIL ("hdmabufsrc dma-buf=true did not fail naming \"%s\": %s", reason, why != NULL ? why : "EOS");
+  took = (g_get_monotonic_time () - start) / 1000;
+  if (took >= 10000)
+    FAIL ("hdmabufsrc dma-buf=true failed only after %" G_GINT64_FORMAT " ms", took);
+  printf ("consumer (%s /dev/udmabuf): %s, after %" G_GINT64_FORMAT " ms\n", udmabuf ? "with" : "without", why,
+      took);
+  g_clear_pointer (&why, g_free);
+  g_free (desc);
+  gst_element_set_state (consumer, GST_STATE_NULL);
+  gst_object_unref (consumer);
+  if (producer != NULL) {
+    /* Stopped only once it ended: a sink stopped while its source fills a slot unmaps it. */
+    if (await_end (producer, STEP_TIMEOUT, &why) || g_str_equal (why, "timed out"))
+      FAIL ("the producer of the refused consumer did not fail: %s", why != NULL ? why : "EOS");
+    printf ("producer: %s\n", why);
+    g_free (why);
+    gst_element_set_state (producer, GST_STATE_NULL);
+    gst_object_unref (producer);
+  }
   return 0;
 }
 
@@ -960,8 +1026,10 @@ main (int argc, char **argv)
   if (strcmp (argv[1], "kill-consumer-vm") == 0)
     return check_leaks (kill_consumer_vm (argv[2]));
   if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
-      || strcmp (argv[1], "consumer-timeout") == 0) {
-    gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30" : "RGBA:64x48:1000"),
+      || strcmp (argv[1], "consumer-timeout") == 0 || strcmp (argv[1], "dmabuf-refused") == 0
+      || strcmp (argv[1], "dmabuf-too-big") == 0) {
+    gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30"
+          : strcmp (argv[1], "dmabuf-too-big") == 0 ? "RGBA:640x480:1000" : "RGBA:64x48:1000"),
       NULL
     };
     parse_phases (phase, 1);
@@ -969,13 +1037,16 @@ main (int argc, char **argv)
       return check_leaks (stall (argv[2]));
     if (strcmp (argv[1], "wait-consumer") == 0)
       return check_leaks (wait_for_consumer (argv[2]));
+    if (strcmp (argv[1], "dmabuf-refused") == 0 || strcmp (argv[1], "dmabuf-too-big") == 0)
+      return check_leaks (dmabuf_refused (argv[2], strcmp (argv[1], "dmabuf-too-big") == 0));
     return check_leaks (consumer_timeout (argv[2]));
   }
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
   copy = argc > 3 && strcmp (argv[3], "copy") == 0;
   live = argc > 3 && strcmp (argv[3], "live") == 0;
   video_meta = !(argc > 3 && strcmp (argv[3], "nometa") == 0);
-  first = ro || copy || live || !video_meta ? 4 : 3;
+  dmabuf = argc > 3 && strcmp (argv[3], "dmabuf") == 0;
+  first = ro || copy || live || !video_meta || dmabuf ? 4 : 3;
   parse_phases (argv + first, argc - first);
   if (strcmp (argv[1], "produce") == 0)
     return check_leaks (produce (argv[2], ro, copy, live));

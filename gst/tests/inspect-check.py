@@ -5,7 +5,7 @@ import sys
 
 OWN = {
     'hdmabufsink': ['socket-path', 'target-vm', 'stream', 'buffers', 'read-only', 'timeout'],
-    'hdmabufsrc': ['socket-path', 'stream', 'is-live', 'do-timestamp', 'timeout'],
+    'hdmabufsrc': ['socket-path', 'stream', 'is-live', 'do-timestamp', 'timeout', 'copy-held-after', 'dma-buf'],
 }
 inspect = sys.argv[1]
 for element, props in OWN.items():

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -27,9 +28,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * caps say available, the consumer's fdinfo says udmabuf of exactly the buffer with the producer's bytes, writes are
  * seen both ways, no mapping beyond it, a read-only import is refused (EACCES), a buffer over {@code size_limit_mb}
  * (lowered to 1 MiB in the guest) is refused naming it, and a stale dma-buf never shows the next allocation of its
- * range. One boot for all.
+ * range. Then GStreamer, from a meson build of the plugin made before the boot ({@link GstGuestBuild}):
+ * {@code hdmabufsink} to {@code hdmabufsrc dma-buf=true}, every frame bit-exact and {@code GstDmaBufMemory}, and
+ * {@code hdmabufsrc dma-buf=true} failing with an error naming why for a read-only stream and for slots over
+ * {@code size_limit_mb}. One boot for all.
  * <p>
  * Needs what {@link TwoQemuGuestsTest} needs; the kernel package is resolved through a private apt configuration.
+ * The gst part needs meson and the GStreamer development packages (left out, said on stdout, outside CI).
  */
 @SystemTest
 @Tag("qemu-guests")
@@ -38,9 +43,10 @@ class UdmabufGuestTest
     private static final String SUITE = "bookworm-backports";
     private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
     private static final List<String> CHECKS = List.of("caps", "import", "read-only", "size-limit");
+    private static final int GST_FRAMES = 30;
 
     @Test
-    @Timeout(value = 12, unit = TimeUnit.MINUTES)
+    @Timeout(value = 16, unit = TimeUnit.MINUTES)
     void aConsumerInAGuestWithUdmabufGetsItsBufferAsADmaBuf() throws Exception
     {
         final long start = System.nanoTime();
@@ -60,7 +66,8 @@ class UdmabufGuestTest
     private static void bootAndCheck(final List<AutoCloseable> resources, final Path work) throws Exception
     {
         final GuestTests.GuestImage image = GuestTests.prepare(resources, SUITE);
-        Files.writeString(work.resolve("guest.sh"), guestScript(work), StandardCharsets.UTF_8);
+        final Optional<Path> gst = GstGuestBuild.build(resources);
+        Files.writeString(work.resolve("guest.sh"), guestScript(work, gst), StandardCharsets.UTF_8);
         // Two vCPUs (the later -smp wins): the agent's and the checks' JVMs start side by side
         final List<String> cmd = GuestTests.qemuCommand(image, work, "guest.sh", List.of("-smp", "2"), "");
         final ChildProcess guest = ChildProcess.command("guest", cmd, System.out);
@@ -68,6 +75,7 @@ class UdmabufGuestTest
 
         assertEquals("SIZE_LIMIT_MB 1", guest.awaitLine("SIZE_LIMIT_MB ", GUEST_TIMEOUT));
         final String exit = guest.awaitLine("CHECKS EXIT ", GUEST_TIMEOUT);
+        final List<String> gstExits = gst.isPresent() ? guest.awaitLines("GST ", 4, GUEST_TIMEOUT) : List.of();
         guest.awaitLine("GUEST DONE", GUEST_TIMEOUT);
         final List<String> lines = guest.linesStartingWith(UdmabufChecks.LINE);
         final String report = String.join("\n", lines);
@@ -78,8 +86,32 @@ class UdmabufGuestTest
         assertEquals("CHECKS EXIT 0", exit, report);
         assertTrue(report.contains("exp_name: udmabuf") && report.contains("size: " + UdmabufChecks.BUFFER + " "),
             report);
+        if (gst.isPresent())
+        {
+            assertGstDmaBufs(work, gstExits);
+        }
         assertEquals(List.of(), guest.linesStartingWith("FAIL"));
         assertEquals(List.of(), daemonErrors(work), "the daemons log no error");
+    }
+
+    /**
+     * The gst part: both ends exit 0 (the consumer checked every frame's bytes and that its memory is
+     * {@code GstDmaBufMemory} from offset 0), {@code hdmabufsrc} said that frames go as dma-buf memory, and the
+     * refusals (read-only stream, slots over {@code size_limit_mb}) named the reason.
+     */
+    private static void assertGstDmaBufs(final Path work, final List<String> exits) throws Exception
+    {
+        final String consumer = Files.readString(work.resolve("gst-consumer.log"));
+        final String refused = Files.readString(work.resolve("gst-refused.log"));
+        final String tooBig = Files.readString(work.resolve("gst-too-big.log"));
+        assertEquals(List.of("GST CONSUMER EXIT 0", "GST PRODUCER EXIT 0", "GST REFUSED EXIT 0", "GST TOO-BIG EXIT 0"),
+            exits, String.join("\n", consumer, Files.readString(work.resolve("gst-producer.log")), refused, tooBig));
+        assertTrue(consumer.contains("consumer: " + GST_FRAMES + " frames over 1 caps") &&
+            consumer.contains("every one GstDmaBufMemory"), consumer);
+        assertTrue(consumer.contains("frames go downstream as dma-buf memory"), consumer);
+        assertTrue(refused.contains("consumer (with /dev/udmabuf)") && refused.contains("exported read-only"),
+            refused);
+        assertTrue(tooBig.contains("consumer (with /dev/udmabuf)") && tooBig.contains("size_limit_mb"), tooBig);
     }
 
     /** ERROR lines of the daemons' logs, which the guest copied to the work directory. */
@@ -100,7 +132,7 @@ class UdmabufGuestTest
      * The guest's script: {@code /dev/udmabuf} (made if devtmpfs has not), a 1 MiB {@code size_limit_mb}, the agent
      * with the server and both daemons, the checks' JVM started beside it (it waits for the daemons).
      */
-    private static String guestScript(final Path work)
+    private static String guestScript(final Path work, final Optional<Path> gst)
     {
         return "W=" + work + "\n" + GuestTests.javaVariable() +
             "A=/run/a\nP=\"--policy $A/no-policy.toml --policy-dir $A/no-policy.d\"\n" +
@@ -118,7 +150,36 @@ class UdmabufGuestTest
             "ready server && echo \"sink sink --ivshmem $A/ivshmem.sock --socket $A/sink.sock --name sink $P\n" +
             "source source --ivshmem $A/ivshmem.sock --socket $A/source.sock --name source $P\" > $A/in\n" +
             "wait $checks; echo \"CHECKS EXIT $?\"\n" +
-            "cat $W/checks.log; cp $A/*.out $W/\n" +
+            "cat $W/checks.log\n" +
+            gst.map(UdmabufGuestTest::gstScript).orElse("") +
+            "cp $A/*.out $W/\n" +
             "echo GUEST DONE\n";
+    }
+
+    /**
+     * hdmabufsink (its pattern source, in the background) to {@code hdmabufsrc dma-buf=true} ({@code gst-stream-test}
+     * of the build {@code gst}, with the build's plugin and curated system plugins, a registry file each in /run),
+     * then {@code dmabuf-refused} and {@code dmabuf-too-big} (640x480 RGBA slots, over the 1 MiB size limit); each
+     * one's exit as a line {@code GST NAME EXIT N}, their summaries as {@code GST-LOG} lines.
+     */
+    private static String gstScript(final Path gst)
+    {
+        final String phase = "RGBA:64x48:" + GST_FRAMES;
+        return "G=" + gst + "\nS=$G/gst/tests/gst-stream-test\n" +
+            "export HDMABUF_RUNTIME_DIR=$A GST_PLUGIN_SYSTEM_PATH_1_0=$G/gst/tests/system-plugins\n" +
+            "export GST_PLUGIN_PATH=$G/gst\n" +
+            "GST_REGISTRY_1_0=/run/gst-p.bin $S produce gstdmabuf " + phase + " > $W/gst-producer.log 2>&1 &\n" +
+            "producer=$!\n" +
+            "GST_REGISTRY_1_0=/run/gst-c.bin GST_DEBUG=hdmabufsrc:4 $S consume gstdmabuf dmabuf " + phase +
+            " > $W/gst-consumer.log 2>&1\n" +
+            "echo \"GST CONSUMER EXIT $?\"\n" +
+            "wait $producer; echo \"GST PRODUCER EXIT $?\"\n" +
+            "GST_REGISTRY_1_0=/run/gst-c.bin $S dmabuf-refused gstro > $W/gst-refused.log 2>&1\n" +
+            "echo \"GST REFUSED EXIT $?\"\n" +
+            "GST_REGISTRY_1_0=/run/gst-c.bin $S dmabuf-too-big gstbig > $W/gst-too-big.log 2>&1\n" +
+            "echo \"GST TOO-BIG EXIT $?\"\n" +
+            "grep -h -E '^(consumer|producer)' $W/gst-consumer.log $W/gst-producer.log $W/gst-refused.log " +
+            "$W/gst-too-big.log | " +
+            "sed 's/^/GST-LOG /'\n";
     }
 }
