@@ -1,8 +1,18 @@
 package org.hyperdmabuf.hv.nativeio;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 /** Anonymous shared memory files ({@code memfd_create}), the backing of an ivshmem region. */
 public final class MemFd
 {
+    /** A stride that reaches every page whatever the page size. */
+    private static final int SMALLEST_PAGE = 4096;
+    private static final VarHandle LONGS = MethodHandles.byteBufferViewVarHandle(long[].class,
+        ByteOrder.nativeOrder());
+
     private MemFd()
     {
     }
@@ -74,8 +84,29 @@ public final class MemFd
     {
         try (MappedMemory m = MappedMemory.map(fd, offset, length, false))
         {
-            Native.check(Native.libc().madvise(m.address(), length, Native.MADV_POPULATE_WRITE),
-                "madvise(MADV_POPULATE_WRITE, " + offset + ", " + length + ")");
+            if (Native.libc().madvise(m.address(), length, Native.MADV_POPULATE_WRITE) == 0)
+            {
+                return;
+            }
+            final int errno = Native.errno();
+            if (errno != Errno.EINVAL)
+            {
+                throw new NativeIoException("madvise(MADV_POPULATE_WRITE, " + offset + ", " + length + ")", errno);
+            }
+            // A kernel before 5.14 does not know the advice.
+            writeFaultEachPage(m.buffer());
+        }
+    }
+
+    /**
+     * What {@code MADV_POPULATE_WRITE} does, by hand: an atomic add of zero to one word of each page is a write
+     * access (so a write fault) that changes no byte, not even under a concurrent writer of that word.
+     */
+    static void writeFaultEachPage(final ByteBuffer mapped)
+    {
+        for (int at = 0; at + Long.BYTES <= mapped.capacity(); at += SMALLEST_PAGE)
+        {
+            LONGS.getAndAdd(mapped, at, 0L);
         }
     }
 
