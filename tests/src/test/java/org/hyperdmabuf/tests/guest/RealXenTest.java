@@ -148,7 +148,9 @@ class RealXenTest
         assertTrue(verified.contains("VERIFIED frames=" + FRAMES + " ") && verified.contains("(wait BLOCK)"), verified);
         final long irqs = Long.parseLong(qemu.awaitLine("domU: EVTCHN-IRQS ", Duration.ofSeconds(1))
             .substring("domU: EVTCHN-IRQS ".length()).strip());
-        assertTrue(irqs >= FRAMES, "the domU's event channels fired " + irqs + " times for " + FRAMES + " frames");
+        // Not one per frame: a wait that finds its fence signalled never sleeps, and a pending event channel
+        // coalesces signals until it is handled (163 for 300 frames on a quiet host). Polling instead would be ~0.
+        assertTrue(irqs >= FRAMES / 4, "the domU's event channels fired " + irqs + " times for " + FRAMES + " frames");
 
         result(qemu, "read-only");
         final String refused = qemu.awaitLine("domU: REFUSED writable mapping: ", Duration.ofSeconds(1));
