@@ -28,7 +28,8 @@ final class WriteImportCommand implements Callable<Integer>
     String id;
 
     @Option(names = "--map-writable", description = {"Instead: map the import's fd writable with mmap and say whether",
-        "that was refused (on Xen the hypervisor refuses a read-only grant), then read byte 0 through a read-only map."})
+        "that was refused (on Xen the hypervisor refuses a read-only grant), then read byte 0 through a read-only map",
+        "of a second import."})
     boolean mapWritable;
 
     @Override
@@ -55,12 +56,13 @@ final class WriteImportCommand implements Callable<Integer>
         final BufferId bufferId = BufferIds.parse(id);
         try (HdmabufClient client = HdmabufClient.connect(socket))
         {
-            final HdmabufClient.Reply raw = client.call(Request.newBuilder().setImport(Import.newBuilder()
+            final HdmabufClient.Reply first = client.call(Request.newBuilder().setImport(Import.newBuilder()
                 .setId(bufferId)));
-            final Imported i = raw.response().getImported();
+            final Imported i = first.response().getImported();
+            HdmabufClient.Reply second = null;
             try
             {
-                try (MappedMemory w = MappedMemory.map(raw.fds()[0], i.getOffset(), i.getLength(), false))
+                try (MappedMemory w = MappedMemory.map(first.fds()[0], i.getOffset(), i.getLength(), false))
                 {
                     System.out.println("MAPPED writable (access " + i.getAccess() + ", " + w.buffer().capacity() +
                         " bytes)");
@@ -69,15 +71,24 @@ final class WriteImportCommand implements Callable<Integer>
                 {
                     System.out.println("REFUSED writable mapping: " + e.errnoName() + " (" + e.getMessage() + ")");
                 }
-                try (MappedMemory ro = MappedMemory.map(raw.fds()[0], i.getOffset(), i.getLength(), true))
+                // A second import (a second reference, a fresh fd) for the read-only map: on Xen a refused
+                // writable mmap leaves the first fd unmappable. Released after, so the exporter sees one release.
+                second = client.call(Request.newBuilder().setImport(Import.newBuilder().setId(bufferId)));
+                final Imported again = second.response().getImported();
+                try (MappedMemory ro = MappedMemory.map(second.fds()[0], again.getOffset(), again.getLength(), true))
                 {
                     System.out.println("MAPPED read-only: byte 0 = " + ro.buffer().get(0));
                 }
             }
             finally
             {
-                Native.closeQuietly(raw.fds()[0]);
+                Native.closeQuietly(first.fds()[0]);
                 client.release(bufferId);
+                if (second != null)
+                {
+                    Native.closeQuietly(second.fds()[0]);
+                    client.release(bufferId);
+                }
             }
         }
         return 0;

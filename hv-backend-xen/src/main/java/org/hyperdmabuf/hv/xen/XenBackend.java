@@ -2,7 +2,6 @@ package org.hyperdmabuf.hv.xen;
 
 import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.nativeio.EventFd;
-import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
 import org.hyperdmabuf.hv.nativeio.NativeIoException;
 import org.hyperdmabuf.hv.nativeio.Poller;
@@ -363,13 +362,6 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
         }
         try (ImportedBuffer imported = ImportedBuffer.map(devices, exporterVm, (int)ref.offset(), ref.length()))
         {
-            if (readOnly)
-            {
-                // gntdev fixes a map's access at its first mmap. A client's first, writable, attempt would fix it
-                // writable: Xen refuses that mapping, and every read-only one after it too. Mapping it read-only
-                // once here fixes it read-only: a writable mmap then fails (EINVAL) and read-only ones work.
-                MappedMemory.map(imported.fd(), imported.index(), imported.length(), true).close();
-            }
             // The client's dup keeps the gntdev file (and its map) open after ours closes.
             final int fd = Native.check(Native.libc().dup(imported.fd()), "dup");
             return new ClientMapping(fd, imported.index(), imported.length(), readOnly);
