@@ -54,7 +54,8 @@ final class Allocations
         {
             throw new ApiException(size > max && size <= ctx.backend().totalBytes() ? ErrorCode.EINVAL :
                 size <= 0 ? ErrorCode.EINVAL : ErrorCode.ENOSPC,
-                "ALLOC size " + Long.toUnsignedString(size) + " outside [1, " + max + "] (max_buffer_size in caps)");
+                "ALLOC size " + Long.toUnsignedString(size) + " outside [1, " + max + "] (max_buffer_size in caps" +
+                (size > max ? ", bounded by " + ctx.backend().maxBufferSizeBound() : "") + ")");
         }
         quotas.check(client, size);
         final BackendBuffer buffer;

@@ -92,6 +92,12 @@ public interface HypervisorBackend extends AutoCloseable
     /** Total bytes of shareable memory. */
     long totalBytes();
 
+    /** What bounds {@link Capabilities#maxBufferSize()} and how to raise it, for the error a larger ALLOC gets. */
+    default String maxBufferSizeBound()
+    {
+        return "the shared pool";
+    }
+
     /**
      * This backend as the optional part {@code type} ({@link FenceSlots}, {@link PeerFenceDoorbells},
      * {@link DirectFenceWakeups}, {@link PeerMemoryReclaim}, {@link LoopDrivenReceiver}), or empty if it has none.

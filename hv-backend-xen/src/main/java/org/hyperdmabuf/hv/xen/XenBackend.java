@@ -434,6 +434,13 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
         return config.limitPages * XenLimits.PAGE_SIZE;
     }
 
+    @Override
+    public String maxBufferSizeBound()
+    {
+        return "the gntalloc limit of " + config.limitPages + " pages, channel pages included: raise " +
+            "/sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option";
+    }
+
     // ---- fences: one slot per buffer, in the fence page of the buffer's own grant file ----
 
     @Override

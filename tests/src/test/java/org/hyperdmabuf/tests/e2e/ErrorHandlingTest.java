@@ -289,6 +289,14 @@ class ErrorHandlingTest extends WholePoolSystemTest
             final long free = poolFree(producer);
             assertEquals(ErrorCode.ENOSPC, errorOf(() -> producer.alloc(REGION + PAGE)), "ALLOC beyond the region");
             assertEquals(free, poolFree(producer), "pool changed by a failed ALLOC");
+            if (xen())
+            {
+                // Beyond max_buffer_size on xen: the message names the gntalloc limit that bounds it.
+                final HdmabufException beyond = assertThrows(HdmabufException.class,
+                    () -> producer.alloc(REGION + PAGE));
+                assertTrue(beyond.getMessage().contains("/sys/module/xen_gntalloc/parameters/limit"),
+                    beyond.getMessage());
+            }
 
             final BufferId id = producer.export(a.handle(), system.sourceVm(), valid("errors").build(),
                 Access.ACCESS_READ_WRITE).getId();
