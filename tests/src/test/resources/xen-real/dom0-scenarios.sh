@@ -188,7 +188,7 @@ scenario_destroy()
     old=$DOMID
     domu_up || return 1
     [ "$DOMID" != "$old" ] || { echo "FAIL the restarted domain kept domid $old"; return 1; }
-    await "the sink to see the restarted domU's source" 120 sink_sees "$DOMID" || return 1
+    await "the sink to see the restarted domU's source" 120 sink_sees "$DOMID" || { dump_logs; return 1; }
     scenario_file || return 1
     echo "RESULT destroy ok ms=$(($(now_ms) - t))"
 }
