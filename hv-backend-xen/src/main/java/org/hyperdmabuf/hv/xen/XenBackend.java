@@ -284,9 +284,11 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
             {
                 if (!closed)
                 {
-                    // The event channel device failed: without it nothing arrives. Every peer is lost.
+                    // The event channel device failed: without it nothing arrives. Every peer is lost to us; but
+                    // the fault is ours, so the peers are not told we dropped them (they would restart their
+                    // sessions with everyone): our heartbeat stops, or our domain's release tells them.
                     LOG.error("dom{}: event channel device failed ({}); all peers are down", domid, e.getMessage());
-                    peers.downAll("gone", true);
+                    peers.downAll("gone", false);
                 }
                 return;
             }
