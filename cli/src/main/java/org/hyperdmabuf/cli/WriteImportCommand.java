@@ -56,8 +56,8 @@ final class WriteImportCommand implements Callable<Integer>
         final BufferId bufferId = BufferIds.parse(id);
         try (HdmabufClient client = HdmabufClient.connect(socket))
         {
-            final HdmabufClient.Reply first = client.call(Request.newBuilder().setImport(Import.newBuilder()
-                .setId(bufferId)));
+            final Request.Builder importIt = Request.newBuilder().setImport(Import.newBuilder().setId(bufferId));
+            final HdmabufClient.Reply first = client.call(importIt);
             final Imported i = first.response().getImported();
             HdmabufClient.Reply second = null;
             try
@@ -73,7 +73,7 @@ final class WriteImportCommand implements Callable<Integer>
                 }
                 // A second import (a second reference, a fresh fd) for the read-only map: on Xen a refused
                 // writable mmap leaves the first fd unmappable. Released after, so the exporter sees one release.
-                second = client.call(Request.newBuilder().setImport(Import.newBuilder().setId(bufferId)));
+                second = client.call(importIt);
                 final Imported again = second.response().getImported();
                 try (MappedMemory ro = MappedMemory.map(second.fds()[0], again.getOffset(), again.getLength(), true))
                 {

@@ -439,8 +439,8 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
     @Override
     public String maxBufferSizeBound()
     {
-        return "the gntalloc limit of " + config.limitPages + " pages, channel pages included: raise " +
-            "/sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option";
+        return "the gntalloc limit of " + config.limitPages + " pages, channel pages included: " +
+            XenBuffers.RAISE_LIMIT;
     }
 
     // ---- fences: one slot per buffer, in the fence page of the buffer's own grant file ----

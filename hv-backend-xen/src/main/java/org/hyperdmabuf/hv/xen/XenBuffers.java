@@ -31,6 +31,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class XenBuffers
 {
+    /** What to do when the gntalloc page limit bounds an allocation. */
+    static final String RAISE_LIMIT = "raise /sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option";
+
     private final XenDevices devices;
     private final XenConfig config;
     private final Map<Long, Buffer> buffers = new ConcurrentHashMap<>();
@@ -89,7 +92,7 @@ final class XenBuffers
         {
             throw new BackendException(ErrorCode.ENOSPC, "gntalloc: " + withDirectory + " pages (data + directory + " +
                 "fence) requested, " + (config.limitPages - usedPages) + " of " + config.limitPages + " free; " +
-                "raise /sys/module/xen_gntalloc/parameters/limit and the gntalloc-limit option");
+                RAISE_LIMIT);
         }
         usedPages += withDirectory;
         final BackendBuffer b = new BackendBuffer(nextBufferId++ << 32, pages * XenLimits.PAGE_SIZE);

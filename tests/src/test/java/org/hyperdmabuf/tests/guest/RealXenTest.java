@@ -14,7 +14,6 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -73,7 +72,7 @@ class RealXenTest
     {
         GuestTests.requireTools("qemu-system-x86, busybox-static, cpio, kmod, xz-utils and a JDK with jlink",
             "qemu-system-x86_64", "busybox", "cpio", "apt-get", "dpkg", "depmod", "modprobe", "xz", "jlink");
-        final Path basedir = Paths.get(System.getProperty("basedir", System.getProperty("user.dir"))).toAbsolutePath();
+        final Path basedir = GuestTests.basedir();
         final Path pkg = basedir.resolve("../packaging/xen-guest").normalize();
         final Path cache = Path.of(System.getProperty("hdmabuf.xen.cache",
             Path.of(System.getProperty("user.home"), ".cache", "hyperdmabuf", "xen-guest").toString()));
