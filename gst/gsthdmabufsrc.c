@@ -12,19 +12,23 @@
  * with an error naming that VM.
  *
  * Video goes to a downstream that takes GstVideoMeta as GstFdMemory over the region's fd from
- * offset 0, which waylandsink lends to the compositor without a copy. With dma-buf=true every frame
- * is GstDmaBufMemory of a dma-buf of exactly its slot instead, or the element fails saying why.
+ * offset 0, which waylandsink lends to the compositor without a copy. Where downstream accepts
+ * video/x-raw(memory:DMABuf) caps and the source daemon can make dma-bufs (udmabuf), every frame is
+ * GstDmaBufMemory of a dma-buf of exactly its slot instead (dma-buf=auto, the default);
+ * dma-buf=always insists on dma-bufs, dma-buf=never never makes them.
  *
  * |[
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! videoconvert ! autovideosink
  * gst-launch-1.0 hdmabufsrc stream=cam0 ! waylandsink
- * gst-launch-1.0 hdmabufsrc stream=cam0 dma-buf=true ! videoconvert ! autovideosink
+ * gst-launch-1.0 hdmabufsrc stream=cam0 ! "video/x-raw(memory:DMABuf)" ! vah264enc ! ...
  * ]|
  */
 #define _GNU_SOURCE
 #include "gsthdmabufsrc.h"
 
 #include <string.h>
+
+#include <gst/allocators/allocators.h>
 
 #include "hdmabufprops.h"
 
@@ -47,9 +51,32 @@ static const gsize fields[N_PROPS] = {
 
 #define DEFAULT_TIMEOUT 0
 #define DEFAULT_COPY_HELD_AFTER 100
+#define DEFAULT_DMA_BUF GST_HDMABUF_SRC_DMA_BUF_AUTO
 
+/* Dma-buf caps first: a downstream that accepts them gets them (dma-buf=auto). */
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_HDMABUF_ELEMENT_CAPS);
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES (GST_CAPS_FEATURE_MEMORY_DMABUF, GST_VIDEO_FORMATS_ALL) "; "
+        GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
+        GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"));
+
+GType
+gst_hdmabuf_src_dma_buf_get_type (void)
+{
+  static const GEnumValue values[] = {
+    {GST_HDMABUF_SRC_DMA_BUF_AUTO, "Dma-bufs where downstream accepts memory:DMABuf caps and the daemon can make "
+          "them, else system memory", "auto"},
+    {GST_HDMABUF_SRC_DMA_BUF_ALWAYS, "Dma-bufs, or an error naming why", "always"},
+    {GST_HDMABUF_SRC_DMA_BUF_NEVER, "Never dma-bufs", "never"},
+    {GST_HDMABUF_SRC_DMA_BUF_ALWAYS, "Alias of always (the property was a boolean)", "true"},
+    {GST_HDMABUF_SRC_DMA_BUF_NEVER, "Alias of never (the property was a boolean)", "false"},
+    {0, NULL, NULL},
+  };
+  static GType type = 0;
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstHdmabufSrcDmaBuf", values));
+  return type;
+}
 
 G_DEFINE_TYPE (GstHdmabufSrc, gst_hdmabuf_src, GST_TYPE_BASE_SRC);
 GST_ELEMENT_REGISTER_DEFINE (hdmabufsrc, "hdmabufsrc", GST_RANK_NONE, GST_TYPE_HDMABUF_SRC);
@@ -82,35 +109,103 @@ downstream_takes_video_meta (GstHdmabufSrc * self, GstCaps * caps)
   return yes;
 }
 
-/* Follows the stream's current export, and its caps. */
-static GstFlowReturn
-open_stream (GstHdmabufSrc * self)
+/* Whether downstream's caps, filtered by caps, are not empty. */
+static gboolean
+downstream_accepts (GstHdmabufSrc * self, GstCaps * caps)
+{
+  GstCaps *peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), caps);
+  gboolean yes = peer != NULL && !gst_caps_is_empty (peer);
+
+  gst_clear_caps (&peer);
+  return yes;
+}
+
+/* caps with the memory:DMABuf feature, or NULL for audio (raw audio has no such caps). */
+static GstCaps *
+dmabuf_caps_of (GstCaps * caps)
+{
+  GstCaps *c;
+
+  if (!gst_structure_has_name (gst_caps_get_structure (caps, 0), "video/x-raw"))
+    return NULL;
+  c = gst_caps_copy (caps);
+  gst_caps_set_features_simple (c, gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
+  return c;
+}
+
+/*
+ * dma-buf=auto: imports the slots as dma-bufs where downstream accepts dma_caps (NULL: audio) and
+ * the daemon can make them; else says why at INFO level and frames go as system memory, unless
+ * downstream accepts nothing else (an element error naming why).
+ */
+static gboolean
+auto_dmabufs (GstHdmabufSrc * self, GstCaps * dma_caps, gboolean takes_dmabuf)
 {
   GError *error = NULL;
-  GstCaps *current;
+  gchar *why;
+
+  if (gst_hdmabuf_in_dmabufs (self->in))
+    return TRUE;
+  if (dma_caps == NULL)
+    why = g_strdup ("audio (raw audio has no memory:DMABuf caps)");
+  else if (!takes_dmabuf)
+    why = g_strdup ("downstream does not accept memory:DMABuf caps");
+  else if (!gst_hdmabuf_in_import_dmabufs (self->in, &error))
+    why = g_strdup (error->message);
+  else
+    return TRUE;
+  g_clear_error (&error);
+  if (takes_dmabuf && !downstream_accepts (self, gst_hdmabuf_in_caps (self->in))) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("dma-buf=auto: downstream accepts only memory:DMABuf caps, but "
+            "no dma-buf can be had: %s", why), ("stream \"%s\"", self->stream));
+    g_free (why);
+    return FALSE;
+  }
+  GST_INFO_OBJECT (self, "dma-buf=auto: frames go as system memory: %s", why);
+  g_free (why);
+  return TRUE;
+}
+
+/*
+ * Sets the caps of the export followed and decides what memory its frames go in: dma-bufs under
+ * memory:DMABuf caps where downstream accepts those (dma-buf=auto, always), dma-bufs under plain caps
+ * (always, where downstream does not), else GstFdMemory or memory over the mapping.
+ */
+static GstFlowReturn
+decide_memory (GstHdmabufSrc * self)
+{
+  GstCaps *caps = gst_hdmabuf_in_caps (self->in);
+  GstCaps *dma_caps = dmabuf_caps_of (caps);
+  gboolean takes_dmabuf = self->dma_buf != GST_HDMABUF_SRC_DMA_BUF_NEVER && dma_caps != NULL
+      && downstream_accepts (self, dma_caps);
+  GstCaps *current, *chosen;
   const gchar *refusal;
   gboolean same;
 
-  self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation, self->dma_buf,
-      timeout_of (self), &self->cancel, &error);
-  if (self->in == NULL)
-    return error != NULL ? post_error (self, error) : GST_FLOW_FLUSHING;
-  g_atomic_int_set (&self->slots, gst_hdmabuf_in_slots (self->in));
-  current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
-  same = current != NULL && gst_caps_is_equal (current, gst_hdmabuf_in_caps (self->in));
-  gst_clear_caps (&current);
-  if (!same && !gst_base_src_set_caps (GST_BASE_SRC (self), gst_hdmabuf_in_caps (self->in))) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("downstream refused %" GST_PTR_FORMAT,
-            gst_hdmabuf_in_caps (self->in)));
+  if (self->dma_buf == GST_HDMABUF_SRC_DMA_BUF_AUTO && !auto_dmabufs (self, dma_caps, takes_dmabuf)) {
+    gst_clear_caps (&dma_caps);
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  self->dmabuf_caps = takes_dmabuf && gst_hdmabuf_in_dmabufs (self->in);
+  chosen = self->dmabuf_caps ? dma_caps : caps;
+  current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (self));
+  same = current != NULL && gst_caps_is_equal (current, chosen);
+  gst_clear_caps (&current);
+  if (!same && !gst_base_src_set_caps (GST_BASE_SRC (self), chosen)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("downstream refused %" GST_PTR_FORMAT, chosen));
+    gst_clear_caps (&dma_caps);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  gst_clear_caps (&dma_caps);
   if (gst_hdmabuf_in_dmabufs (self->in)) {
     self->fd_memory = FALSE;
-    GST_INFO_OBJECT (self, "frames go downstream as dma-buf memory (GstDmaBufMemory of each slot's dma-buf)");
+    GST_INFO_OBJECT (self, "frames go downstream as dma-buf memory (GstDmaBufMemory of each slot's dma-buf), "
+        "under %s caps%s", self->dmabuf_caps ? "memory:DMABuf" : "system-memory",
+        self->dmabuf_caps ? ": no copies of a held frame (copy-held-after), which would be no dma-bufs" : "");
     return GST_FLOW_OK;
   }
   refusal = gst_hdmabuf_in_fd_memory_refusal (self->in);
-  if (refusal == NULL && !downstream_takes_video_meta (self, gst_hdmabuf_in_caps (self->in)))
+  if (refusal == NULL && !downstream_takes_video_meta (self, caps))
     refusal = "downstream does not take GstVideoMeta";
   self->fd_memory = refusal == NULL;
   if (refusal == NULL)
@@ -118,6 +213,32 @@ open_stream (GstHdmabufSrc * self)
   else
     GST_INFO_OBJECT (self, "frames go downstream as memory over the mapping: %s", refusal);
   return GST_FLOW_OK;
+}
+
+/* Follows the stream's current export, and its caps. */
+static GstFlowReturn
+open_stream (GstHdmabufSrc * self)
+{
+  GError *error = NULL;
+
+  self->in = gst_hdmabuf_in_open (self->socket_path, self->stream, self->left_generation,
+      self->dma_buf == GST_HDMABUF_SRC_DMA_BUF_ALWAYS, timeout_of (self), &self->cancel, &error);
+  if (self->in == NULL)
+    return error != NULL ? post_error (self, error) : GST_FLOW_FLUSHING;
+  g_atomic_int_set (&self->slots, gst_hdmabuf_in_slots (self->in));
+  return decide_memory (self);
+}
+
+/*
+ * Caps come with the stream (open_stream), not from the template: nothing before the first export;
+ * a reconfigure of downstream afterwards decides the export's caps and memory again.
+ */
+static gboolean
+gst_hdmabuf_src_negotiate (GstBaseSrc * bsrc)
+{
+  GstHdmabufSrc *self = GST_HDMABUF_SRC (bsrc);
+
+  return self->in == NULL || decide_memory (self) == GST_FLOW_OK;
 }
 
 /* The producer's CLOCK_REALTIME instant as running time of this pipeline's clock. */
@@ -150,8 +271,9 @@ gst_hdmabuf_src_create (GstBaseSrc * bsrc, guint64 offset G_GNUC_UNUSED, guint s
   for (;;) {
     if (self->in == NULL && (ret = open_stream (self)) != GST_FLOW_OK)
       return ret;
-    ret = gst_hdmabuf_in_next (self->in, timeout_of (self), (gint) MIN (self->copy_held_after_ms, G_MAXINT),
-        &self->cancel, &info, &error);
+    /* A copy is no dma-buf: none under memory:DMABuf caps. */
+    ret = gst_hdmabuf_in_next (self->in, timeout_of (self), self->dmabuf_caps ? 0
+        : (gint) MIN (self->copy_held_after_ms, G_MAXINT), &self->cancel, &info, &error);
     if (ret == GST_HDMABUF_FLOW_HELD) {
       /* No timestamps: a sink shows it at once, and lets the held frame go. */
       GST_DEBUG_OBJECT (self, "no new frame while downstream holds one: pushing a copy of the last frame");
@@ -320,13 +442,17 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
           "that slot for its next frame or to drain (0: never; the stream then waits for downstream)",
           0, G_MAXINT, DEFAULT_COPY_HELD_AFTER, flags));
   g_object_class_install_property (gobject_class, PROP_DMA_BUF,
-      g_param_spec_boolean ("dma-buf", "dma-buf", "Import each slot also as a Linux dma-buf of exactly its pages "
-          "(made by the source daemon with udmabuf: ivshmem host mode on a kernel with /dev/udmabuf) and push "
-          "frames as GstDmaBufMemory from the slot's start, for a GPU, encoder or compositor that imports dma-bufs. "
-          "Fails with an error naming why, never falling back to other memory, where the daemon cannot make "
-          "dma-bufs, for a read-only stream (dma-bufs are writable) and for a slot over udmabuf's size_limit_mb. "
-          "Copies of a held frame (copy-held-after) are not dma-bufs", FALSE, flags));
+      g_param_spec_enum ("dma-buf", "dma-buf", "Whether frames go as GstDmaBufMemory of a Linux dma-buf of exactly "
+          "their slot (made by the source daemon with udmabuf: ivshmem host mode on a kernel with /dev/udmabuf), for "
+          "a GPU, encoder or compositor that imports dma-bufs. auto: where downstream accepts "
+          "video/x-raw(memory:DMABuf) caps and the daemon can make them (not for a read-only stream or a slot over "
+          "udmabuf's size_limit_mb), under those caps; else system memory, saying why at INFO level, or an error "
+          "naming why where downstream accepts only memory:DMABuf. always: every frame, video or audio, under "
+          "memory:DMABuf caps where downstream accepts them, else plain caps; an error naming why where none can be "
+          "had. never: no dma-bufs. true and false are aliases of always and never",
+          GST_TYPE_HDMABUF_SRC_DMA_BUF, DEFAULT_DMA_BUF, flags));
 
+  gst_type_mark_as_plugin_api (GST_TYPE_HDMABUF_SRC_DMA_BUF, 0);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "hyperdmabuf source", "Source/Video/Audio",
       "Imports a hyperdmabuf frame stream of another VM as raw video or audio, without a copy",
@@ -334,6 +460,7 @@ gst_hdmabuf_src_class_init (GstHdmabufSrcClass * klass)
 
   basesrc_class->create = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_create);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_query);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_negotiate);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_unlock);
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_unlock_stop);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_hdmabuf_src_start);
@@ -346,5 +473,6 @@ gst_hdmabuf_src_init (GstHdmabufSrc * self)
   self->stream = g_strdup (GST_HDMABUF_DEFAULT_STREAM);
   self->timeout_ms = DEFAULT_TIMEOUT;
   self->copy_held_after_ms = DEFAULT_COPY_HELD_AFTER;
+  self->dma_buf = DEFAULT_DMA_BUF;
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
 }

@@ -23,7 +23,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_hdmabuf_src_debug);
 
 typedef struct {
   struct hdmabuf_import *imp;
-  struct hdmabuf_import *dmabuf;  /* dma-buf=true: a second import, as a dma-buf of exactly the slot */
+  struct hdmabuf_import *dmabuf;  /* frames as dma-bufs: a second import, as a dma-buf of exactly the slot */
   hdmabuf_fence *fence;
   const volatile guint8 *header;
   gint held;                    /* a frame of it is downstream (atomic) */
@@ -42,7 +42,7 @@ struct _GstHdmabufIn {
   gboolean read_only;
   const gchar *no_fd_reason;    /* why frames cannot be GstFdMemory over the region fd; NULL: they can */
   GstAllocator *fd_allocator;
-  GstAllocator *dmabuf_allocator; /* frames as GstDmaBufMemory of the slots' dma-bufs (dma-buf=true) */
+  GstAllocator *dmabuf_allocator; /* frames as GstDmaBufMemory of the slots' dma-bufs */
   gsize frame_bytes;
   guint64 frame;                /* the next frame to take */
   guint64 taken;                /* the frame taken last, valid after gst_hdmabuf_in_next */
@@ -142,16 +142,15 @@ set_dmabuf_error (GstHdmabufIn * in, guint slot, gint e, GError ** error)
   if (hdmabuf_error_message (in->conn, said, sizeof (said)) == 0)
     said[0] = '\0';
   if (e == -EACCES)
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: stream \"%s\" is "
-        "exported read-only, and a dma-buf is always writable (udmabuf); import it with dma-buf=false (%s)",
-        in->stream, said);
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "stream \"%s\" is exported read-only, "
+        "and a dma-buf is always writable (udmabuf) (%s)", in->stream, said);
   else if (e == -E2BIG)
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: slot %u of stream "
-        "\"%s\" is larger than the kernel makes one dma-buf (udmabuf's size_limit_mb, "
-        "/sys/module/udmabuf/parameters/size_limit_mb): %s", slot, in->stream, said);
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "slot %u of stream \"%s\" is larger "
+        "than the kernel makes one dma-buf (udmabuf's size_limit_mb, /sys/module/udmabuf/parameters/size_limit_mb): "
+        "%s", slot, in->stream, said);
   else
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: importing slot %u of "
-        "stream \"%s\" as a dma-buf failed: %s (%s)", slot, in->stream, hdmabuf_strerror (e), said);
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "importing slot %u of stream \"%s\" as "
+        "a dma-buf failed: %s (%s)", slot, in->stream, hdmabuf_strerror (e), said);
 }
 
 /*
@@ -186,11 +185,6 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, gboolean dma_buf, GError 
       return FALSE;
     }
     s->header = (const volatile guint8 *) s->imp->buffer.data + offset;
-    if (dma_buf && (e = hdmabuf_import_dmabuf (in->conn, &ids[i], &s->dmabuf)) != 0) {
-      s->dmabuf = NULL;
-      set_dmabuf_error (in, i, e, error);
-      return FALSE;
-    }
   }
   in->frame_bytes = MIN (in->slots[0].imp->metadata.size, in->slots[0].imp->buffer.length);
   in->read_only = in->slots[0].imp->buffer.read_only;
@@ -201,11 +195,9 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, gboolean dma_buf, GError 
     return FALSE;
   }
   in->is_video = gst_video_info_from_caps (&in->vinfo, in->caps);
-  in->no_fd_reason = dma_buf ? "dma-buf=true" : fd_memory_refusal (in);
+  in->no_fd_reason = fd_memory_refusal (in);
   if (in->no_fd_reason == NULL)
     in->fd_allocator = gst_fd_allocator_new ();
-  if (dma_buf)
-    in->dmabuf_allocator = gst_dmabuf_allocator_new ();
   if (in->is_video && in->slots[0].imp->metadata.image != NULL) {
     const struct hdmabuf_image *img = in->slots[0].imp->metadata.image;
     /* The producer's layout wins over GStreamer's default for these caps. */
@@ -214,25 +206,63 @@ import_all (GstHdmabufIn * in, struct hdmabuf_id *ids, gboolean dma_buf, GError 
       in->vinfo.stride[p] = img->planes[p].stride;
     }
   }
+  if (dma_buf && !gst_hdmabuf_in_import_dmabufs (in, error)) {
+    g_prefix_error (error, "dma-buf=always: ");
+    return FALSE;
+  }
   return TRUE;
 }
 
-/* FALSE with error set when dma_buf is asked for and this daemon cannot make dma-bufs (Caps). */
+/* FALSE with error set (why) when this daemon cannot make dma-bufs (Caps). */
 static gboolean
-dmabuf_available (GstHdmabufIn * in, GError ** error)
+dmabuf_available (hdmabuf_conn * conn, GError ** error)
 {
   gchar why[256] = "";
-  gint yes = hdmabuf_query_dmabuf (in->conn, why, sizeof (why));
+  gint yes = hdmabuf_query_dmabuf (conn, why, sizeof (why));
 
   if (yes == 1)
     return TRUE;
   if (yes == 0)
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "dma-buf=true, but the source daemon "
-        "cannot make dma-bufs: %s", why[0] != '\0' ? why : "no reason given");
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "the source daemon cannot make dma-bufs: "
+        "%s", why[0] != '\0' ? why : "no reason given");
   else
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "dma-buf=true: asking the source "
-        "daemon whether it makes dma-bufs failed: %s", hdmabuf_strerror (yes));
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ, "asking the source daemon whether it "
+        "makes dma-bufs failed: %s", hdmabuf_strerror (yes));
   return FALSE;
+}
+
+/* Releases and frees the slots' dma-buf imports made so far. */
+static void
+drop_dmabufs (GstHdmabufIn * in)
+{
+  for (guint i = 0; i < in->k; i++) {
+    if (in->slots[i].dmabuf != NULL) {
+      hdmabuf_release (in->conn, &in->slots[i].dmabuf->id);
+      hdmabuf_import_free (in->slots[i].dmabuf);
+      in->slots[i].dmabuf = NULL;
+    }
+  }
+}
+
+gboolean
+gst_hdmabuf_in_import_dmabufs (GstHdmabufIn * in, GError ** error)
+{
+  if (in->dmabuf_allocator != NULL)
+    return TRUE;
+  if (!dmabuf_available (in->conn, error))
+    return FALSE;
+  for (guint i = 0; i < in->k; i++) {
+    gint e = hdmabuf_import_dmabuf (in->conn, &in->slots[i].imp->id, &in->slots[i].dmabuf);
+    if (e != 0) {
+      in->slots[i].dmabuf = NULL;
+      set_dmabuf_error (in, i, e, error);
+      drop_dmabufs (in);
+      return FALSE;
+    }
+  }
+  in->no_fd_reason = "frames go as dma-bufs";
+  in->dmabuf_allocator = gst_dmabuf_allocator_new ();
+  return TRUE;
 }
 
 GstHdmabufIn *
@@ -265,7 +295,8 @@ gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream, const gcha
     in_free (in);
     return NULL;
   }
-  if (dma_buf && !dmabuf_available (in, error)) {
+  if (dma_buf && !dmabuf_available (in->conn, error)) {
+    g_prefix_error (error, "dma-buf=always: ");
     in_free (in);
     return NULL;
   }

@@ -18,10 +18,10 @@ typedef struct _GstHdmabufIn GstHdmabufIn;
 /*
  * Waits up to timeout_ms (< 0: no limit) for every slot of a stream whose name matches
  * stream (a udev-style glob) and imports them; an export of generation skip_generation (the one
- * just left for new caps) is passed over. dma_buf: each slot also as a dma-buf (ABI.md "Dma-buf
- * imports"), frames then go as GstDmaBufMemory; fails at once when the daemon cannot make
- * dma-bufs, and when a slot's dma-buf import is refused (read-only export, udmabuf's size
- * limit), naming why. NULL with error set, or NULL without when *cancel became TRUE.
+ * just left for new caps) is passed over. dma_buf: each slot also as a dma-buf, as
+ * gst_hdmabuf_in_import_dmabufs (an error prefixed "dma-buf=always: "), and fails at once,
+ * before waiting, when the daemon cannot make dma-bufs. NULL with error set, or NULL without
+ * when *cancel became TRUE.
  */
 GstHdmabufIn *gst_hdmabuf_in_open (const gchar * socket_path, const gchar * stream,
     const gchar * skip_generation, gboolean dma_buf, gint timeout_ms, const gint * cancel, GError ** error);
@@ -49,15 +49,22 @@ GstFlowReturn gst_hdmabuf_in_next (GstHdmabufIn * in, gint timeout_ms, gint held
     struct hdmabuf_frame_header * info, GError ** error);
 /*
  * The frame taken last as a buffer, with a GstVideoMeta for video; its slot is released when the
- * memory is freed. Opened with dma_buf: GstDmaBufMemory over the slot's dma-buf from its offset
+ * memory is freed. With dma-bufs: GstDmaBufMemory over the slot's dma-buf from its offset
  * 0 (the slot's start) to the payload's end, the meta's plane offsets the producer's. Else fd_memory: video as a GstFdMemory over the region fd from offset 0 to the
  * payload's end, the meta's plane offsets counted from 0 (where gst_hdmabuf_in_fd_memory_refusal
  * is NULL); otherwise memory over the mapping that holds just the payload (read-only memory for a
  * read-only import).
  */
 GstBuffer *gst_hdmabuf_in_wrap (GstHdmabufIn * in, gsize payload, gboolean fd_memory);
-/* Whether frames go as GstDmaBufMemory (opened with dma_buf). */
+/* Whether frames go as GstDmaBufMemory (opened with dma_buf, or gst_hdmabuf_in_import_dmabufs). */
 gboolean gst_hdmabuf_in_dmabufs (GstHdmabufIn * in);
+/*
+ * Imports each slot a second time as a dma-buf of exactly its pages (ABI.md "Dma-buf imports"):
+ * frames then go as GstDmaBufMemory. FALSE with error set naming why where none can be had: the
+ * daemon cannot make dma-bufs (its caps' reason), a read-only export (dma-bufs are writable), a
+ * slot over udmabuf's size_limit_mb; no dma-buf import is kept then. Before the first frame.
+ */
+gboolean gst_hdmabuf_in_import_dmabufs (GstHdmabufIn * in, GError ** error);
 /* Why this import's frames cannot be GstFdMemory (audio, read-only, the fd's kind), or NULL. */
 const gchar *gst_hdmabuf_in_fd_memory_refusal (GstHdmabufIn * in);
 /* A copy of the frame taken last in memory of its own (no timestamps), for GST_HDMABUF_FLOW_HELD.

@@ -31,7 +31,7 @@ transfer (GObject * object, const gsize * fields, const guint n_fields, const gu
   }
   field = G_STRUCT_MEMBER_P (object, fields[prop_id]);
   GST_OBJECT_LOCK (object);
-  switch (G_PARAM_SPEC_VALUE_TYPE (pspec)) {
+  switch (G_TYPE_FUNDAMENTAL (G_PARAM_SPEC_VALUE_TYPE (pspec))) {
     case G_TYPE_STRING:
       if (from == NULL) {
         g_value_set_string (to, *(gchar **) field);
@@ -53,6 +53,12 @@ transfer (GObject * object, const gsize * fields, const guint n_fields, const gu
         g_value_set_boolean (to, *(gboolean *) field);
       else
         *(gboolean *) field = g_value_get_boolean (from);
+      break;
+    case G_TYPE_ENUM:
+      if (from == NULL)
+        g_value_set_enum (to, *(gint *) field);
+      else
+        *(gint *) field = g_value_get_enum (from);
       break;
     default:
       g_assert_not_reached ();

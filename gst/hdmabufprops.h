@@ -33,7 +33,8 @@ void gst_hdmabuf_props_install_common (GObjectClass * klass, const gchar * socke
 
 /*
  * Sets or gets property prop_id in the instance field at fields[prop_id] (a byte offset; 0: no field),
- * under the object lock: a gchar * for a string (NULL sets the pspec's default), a guint or a gboolean.
+ * under the object lock: a gchar * for a string (NULL sets the pspec's default), a guint, a gboolean or
+ * an enum (a gint field).
  */
 void gst_hdmabuf_props_set (GObject * object, const gsize * fields, guint n_fields, guint prop_id,
     const GValue * value, GParamSpec * pspec);

@@ -4,12 +4,17 @@
  *
  *   gst-stream-test produce STREAM [ro|copy|live|nometa|dmabuf] PHASE...  a pattern source -> hdmabufsink (to $HDMABUF_TEST_SOURCE_VM)
  *   gst-stream-test consume STREAM [ro|copy|live|nometa|dmabuf] PHASE...  hdmabufsrc -> appsink, checking every frame;
- *                                                  prints READY (nometa: appsink does not take GstVideoMeta;
- *                                                  dmabuf: dma-buf=true, every frame GstDmaBufMemory)
- *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=true where the daemon has no udmabuf, else of
+ *                                                  prints READY (appsink takes system-memory caps only; nometa: it
+ *                                                  does not take GstVideoMeta; dmabuf: it takes only
+ *                                                  video/x-raw(memory:DMABuf), dma-buf=auto: every frame
+ *                                                  GstDmaBufMemory under those caps)
+ *   gst-stream-test dmabuf-refused STREAM          hdmabufsrc dma-buf=always where the daemon has no udmabuf, else of
  *                                                  a read-only stream: an element error naming why, at once
  *   gst-stream-test dmabuf-too-big STREAM          the same, with udmabuf of 640x480 RGBA slots, over a size_limit_mb
  *                                                  of 1: the error names size_limit_mb
+ *   gst-stream-test dmabuf-auto-refused STREAM     hdmabufsrc dma-buf=auto to an appsink that takes only
+ *                                                  memory:DMABuf caps, of a read-only stream: an element error
+ *                                                  naming why (no udmabuf, else the read-only export)
  *   gst-stream-test show STREAM                    hdmabufsrc -> waylandsink fullscreen=true until EOS or SIGTERM; prints
  *                                                  READY, "REGION inode=N" (the file of the first frame's fd) and
  *                                                  at the end "SHOWN frames=N fd_memory=N lent=N copied=N" (the
@@ -67,7 +72,11 @@ typedef struct {
 static Phase *phases;
 static guint n_phases;
 static gboolean video_meta = TRUE;     /* the consumer takes GstVideoMeta ("nometa": it does not) */
-static gboolean dmabuf = FALSE;        /* the consumer asks for dma-bufs ("dmabuf") */
+static gboolean dmabuf = FALSE;        /* the consumer takes only memory:DMABuf caps ("dmabuf") */
+
+/* The consumer's appsink caps: system memory only, or dma-bufs only. */
+#define SYSTEM_CAPS "video/x-raw;audio/x-raw"
+#define DMABUF_CAPS "video/x-raw(memory:DMABuf)"
 
 static void
 parse_phases (gchar ** args, guint n)
@@ -406,9 +415,10 @@ offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  /* dma-buf: no copy of a held frame (memory of its own) when a slow pull holds every slot. */
-  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d dma-buf=%d%s ! appsink "
-      "name=out sync=false", stream, live, dmabuf, dmabuf ? " copy-held-after=0" : "");
+  /* dma-buf=auto (the default) decides by the caps downstream takes; under memory:DMABuf caps the
+   * source pushes no copy of a held frame (memory of its own) when a slow pull holds every slot. */
+  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d ! appsink "
+      "name=out sync=false caps=\"%s\"", stream, live, dmabuf ? DMABUF_CAPS : SYSTEM_CAPS);
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
 
@@ -434,9 +444,15 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
   GstMapInfo map;
   gssize bad;
 
-  if (!gst_caps_is_subset (caps, ph->caps))
-    FAIL ("frame %" G_GUINT64_FORMAT ": caps %s, not %s", n, gst_caps_to_string (caps),
-        gst_caps_to_string (ph->caps));
+  GstCaps *plain = gst_caps_copy (caps);
+  gboolean dmabuf_caps = gst_caps_features_contains (gst_caps_get_features (caps, 0), GST_CAPS_FEATURE_MEMORY_DMABUF);
+
+  /* dma-buf: the stream's caps with the memory:DMABuf feature. */
+  gst_caps_set_features_simple (plain, gst_caps_features_new_single (GST_CAPS_FEATURE_MEMORY_SYSTEM_MEMORY));
+  if (!gst_caps_is_subset (plain, ph->caps) || dmabuf_caps != dmabuf)
+    FAIL ("frame %" G_GUINT64_FORMAT ": caps %s, not %s%s", n, gst_caps_to_string (caps),
+        gst_caps_to_string (ph->caps), dmabuf ? " with memory:DMABuf" : "");
+  gst_caps_unref (plain);
   if (GST_CLOCK_TIME_IS_VALID (pts) && GST_BUFFER_PTS (buf) != pts)
     FAIL ("frame %" G_GUINT64_FORMAT ": PTS %" GST_TIME_FORMAT ", not %" GST_TIME_FORMAT, n,
         GST_TIME_ARGS (GST_BUFFER_PTS (buf)), GST_TIME_ARGS (pts));
@@ -445,12 +461,12 @@ check_sample (GstSample * sample, guint64 n, Phase * ph, GstClockTime pts, gbool
   if (gst_buffer_n_memory (buf) != 1 || GST_MEMORY_IS_READONLY (mem) != read_only)
     FAIL ("frame %" G_GUINT64_FORMAT ": %u memories, read-only %d", n, gst_buffer_n_memory (buf),
         GST_MEMORY_IS_READONLY (mem));
-  /* dma-buf=true: a dma-buf of the slot, from its start to the payload's end. */
+  /* dma-bufs: a dma-buf of the slot, from its start to the payload's end. */
   if (dmabuf && (!gst_is_dmabuf_memory (mem) || mem->offset != 0 || gst_fd_memory_get_fd (mem) < 0))
     FAIL ("frame %" G_GUINT64_FORMAT ": not GstDmaBufMemory from offset 0 (dma-buf %d, offset %" G_GSIZE_FORMAT
         ")", n, gst_is_dmabuf_memory (mem), mem->offset);
   if (!dmabuf && gst_is_dmabuf_memory (mem))
-    FAIL ("frame %" G_GUINT64_FORMAT ": GstDmaBufMemory without dma-buf=true", n);
+    FAIL ("frame %" G_GUINT64_FORMAT ": GstDmaBufMemory under system-memory caps (dma-buf=auto)", n);
   /* Video for a reader of GstVideoMeta: an fd's memory from the fd's offset 0, which waylandsink can
    * lend to a compositor; otherwise memory holding just the payload. */
   if (dmabuf) {
@@ -747,34 +763,43 @@ consumer_timeout (const gchar * stream)
   return 0;
 }
 
+typedef enum {
+  REFUSED_ALWAYS,               /* dma-buf=always */
+  REFUSED_TOO_BIG,              /* dma-buf=always, slots over size_limit_mb */
+  REFUSED_AUTO,                 /* dma-buf=auto, downstream takes only memory:DMABuf caps */
+} Refusal;
+
 /*
- * dma-buf=true where no dma-buf can be had: on a host without /dev/udmabuf the daemon cannot make one
- * (no producer: the source fails before it waits for the stream), with it the stream is read-only
- * (dma-bufs are writable; the producer then fails on its own, its slot never released), or too_big: its
- * slots are over udmabuf's size_limit_mb. Either way an element error naming the reason, long before the
- * source's 20 s timeout.
+ * Where no dma-buf can be had: dma-buf=always on a host without /dev/udmabuf (the daemon cannot make one; no
+ * producer: the source fails before it waits for the stream), with it of a read-only stream (dma-bufs are
+ * writable; the producer then fails on its own, its slot never released), or too big: its slots are over
+ * udmabuf's size_limit_mb; dma-buf=auto to a downstream that takes only memory:DMABuf caps, of a read-only stream
+ * (the source decides once it has the stream): without udmabuf the daemon's reason, with it the read-only export.
+ * Either way an element error naming the reason, long before the source's 20 s timeout.
  */
 static int
-dmabuf_refused (const gchar * stream, gboolean too_big)
+dmabuf_refused (const gchar * stream, Refusal kind)
 {
   gboolean udmabuf = access ("/dev/udmabuf", F_OK) == 0;
-  const gchar *reason = !udmabuf ? "/dev/udmabuf" : too_big ? "size_limit_mb"
+  const gchar *reason = !udmabuf ? "/dev/udmabuf" : kind == REFUSED_TOO_BIG ? "size_limit_mb"
       : "is exported read-only, and a dma-buf is always writable";
-  GstElement *producer = udmabuf ? start_producer (stream, "read-only", !too_big, "timeout", 1000, "consumer-timeout",
-      (guint) (STEP_TIMEOUT / GST_MSECOND), NULL) : NULL;
-  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=true ! appsink name=out", stream);
+  const gchar *names = kind == REFUSED_AUTO ? "dma-buf=auto: downstream accepts only memory:DMABuf caps"
+      : "dma-buf=always";
+  GstElement *producer = udmabuf || kind == REFUSED_AUTO ? start_producer (stream, "read-only",
+      kind != REFUSED_TOO_BIG, "timeout", 1000, "consumer-timeout", (guint) (STEP_TIMEOUT / GST_MSECOND), NULL) : NULL;
+  gchar *desc = g_strdup_printf ("hdmabufsrc stream=%s timeout=20000 dma-buf=%s ! appsink name=out%s", stream,
+      kind == REFUSED_AUTO ? "auto" : "always", kind == REFUSED_AUTO ? " caps=\"" DMABUF_CAPS "\"" : "");
   GstElement *consumer = gst_parse_launch (desc, NULL);
   gint64 start = g_get_monotonic_time ();
   gint64 took;
   gchar *why = NULL;
 
   gst_element_set_state (consumer, GST_STATE_PLAYING);
-  if (await_end (consumer, STEP_TIMEOUT, &why) || strstr (why, "dma-buf=true") == NULL
-      || strstr (why, reason) == NULL)
-    FAIL ("hdmabufsrc dma-buf=true did not fail naming \"%s\": %s", reason, why != NULL ? why : "EOS");
+  if (await_end (consumer, STEP_TIMEOUT, &why) || strstr (why, names) == NULL || strstr (why, reason) == NULL)
+    FAIL ("%s did not fail naming \"%s\" and \"%s\": %s", desc, names, reason, why != NULL ? why : "EOS");
   took = (g_get_monotonic_time () - start) / 1000;
   if (took >= 10000)
-    FAIL ("hdmabufsrc dma-buf=true failed only after %" G_GINT64_FORMAT " ms", took);
+    FAIL ("%s failed only after %" G_GINT64_FORMAT " ms", desc, took);
   printf ("consumer (%s /dev/udmabuf): %s, after %" G_GINT64_FORMAT " ms\n", udmabuf ? "with" : "without", why,
       took);
   g_clear_pointer (&why, g_free);
@@ -1027,7 +1052,7 @@ main (int argc, char **argv)
     return check_leaks (kill_consumer_vm (argv[2]));
   if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
       || strcmp (argv[1], "consumer-timeout") == 0 || strcmp (argv[1], "dmabuf-refused") == 0
-      || strcmp (argv[1], "dmabuf-too-big") == 0) {
+      || strcmp (argv[1], "dmabuf-too-big") == 0 || strcmp (argv[1], "dmabuf-auto-refused") == 0) {
     gchar *phase[] = { (gchar *) (strcmp (argv[1], "wait-consumer") == 0 ? "RGBA:64x48:30"
           : strcmp (argv[1], "dmabuf-too-big") == 0 ? "RGBA:640x480:1000" : "RGBA:64x48:1000"),
       NULL
@@ -1037,8 +1062,12 @@ main (int argc, char **argv)
       return check_leaks (stall (argv[2]));
     if (strcmp (argv[1], "wait-consumer") == 0)
       return check_leaks (wait_for_consumer (argv[2]));
-    if (strcmp (argv[1], "dmabuf-refused") == 0 || strcmp (argv[1], "dmabuf-too-big") == 0)
-      return check_leaks (dmabuf_refused (argv[2], strcmp (argv[1], "dmabuf-too-big") == 0));
+    if (strcmp (argv[1], "dmabuf-refused") == 0)
+      return check_leaks (dmabuf_refused (argv[2], REFUSED_ALWAYS));
+    if (strcmp (argv[1], "dmabuf-too-big") == 0)
+      return check_leaks (dmabuf_refused (argv[2], REFUSED_TOO_BIG));
+    if (strcmp (argv[1], "dmabuf-auto-refused") == 0)
+      return check_leaks (dmabuf_refused (argv[2], REFUSED_AUTO));
     return check_leaks (consumer_timeout (argv[2]));
   }
   ro = argc > 3 && strcmp (argv[3], "ro") == 0;
