@@ -10,16 +10,27 @@ import org.hyperdmabuf.hv.nativeio.Native;
 public final class Allocation implements AutoCloseable
 {
     private final long handle;
+    private final long offset;
     private final SharedBuffer buffer;
     private final boolean dmaBuf;
     private int fd;
 
-    Allocation(final long handle, final SharedBuffer buffer, final int fd, final boolean dmaBuf)
+    Allocation(final long handle, final long offset, final SharedBuffer buffer, final int fd, final boolean dmaBuf)
     {
         this.handle = handle;
+        this.offset = offset;
         this.buffer = buffer;
         this.fd = fd;
         this.dmaBuf = dmaBuf;
+    }
+
+    /**
+     * Where the buffer starts in the fd ALLOC answered with (Allocated.offset): its offset in the region, or 0 for
+     * a dma-buf allocation (the dma-buf starts at the buffer).
+     */
+    public long offset()
+    {
+        return offset;
     }
 
     /** The dma-buf of exactly this buffer ({@link HdmabufClient#allocDmaBuf}), owned by this object; else -1. */

@@ -161,8 +161,8 @@ public final class HdmabufClient implements AutoCloseable
         final int fd = onlyFd(reply);
         try
         {
-            return new Allocation(a.getHandle(), SharedBuffer.mapKeepingFd(fd, a.getOffset(), a.getLength(), false), fd,
-                a.getDmaBuf());
+            return new Allocation(a.getHandle(), a.getOffset(),
+                SharedBuffer.mapKeepingFd(fd, a.getOffset(), a.getLength(), false), fd, a.getDmaBuf());
         }
         catch (final IOException | RuntimeException e)
         {

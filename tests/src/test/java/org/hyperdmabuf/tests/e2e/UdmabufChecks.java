@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
@@ -84,7 +85,8 @@ public final class UdmabufChecks
 
     /**
      * The consumer's dma-buf is a udmabuf of exactly the buffer, with its bytes, writes seen both ways, no mapping
-     * beyond it; after unexport, release and free, a new allocation of the range never shows through it.
+     * beyond it; after unexport, release and free, a new allocation of exactly its range (its region offset, from
+     * ALLOC, equal to the old one's) never shows through it.
      * {@code initialFree} is the sink's free pool bytes with nothing allocated.
      */
     public void consumerGetsExactlyItsBuffer(final long initialFree) throws Exception
@@ -120,22 +122,53 @@ public final class UdmabufChecks
                 observed.accept("mmap_beyond", beyond.getMessage());
 
                 // Unexport, release and free while the consumer keeps its dma-buf: the range is punched and
-                // detaches; the next allocation of it must never show through the stale dma-buf.
+                // detaches; the next allocation of exactly that range must never show through the stale dma-buf.
                 fill(a.buffer().bytes(), 5);
                 consumer.release(id);
                 producer.unexport(id);
                 producer.free(a.handle());
                 E2e.awaitPoolFree(producer, initialFree);
-                try (Allocation next = producer.alloc(BUFFER))
+                final List<Allocation> made = new ArrayList<>();
+                try
                 {
+                    final Allocation next = allocationAt(a.offset(), initialFree, made);
+                    observed.accept("stale.offsets.old_new", a.offset() + " " + next.offset());
+                    assertEquals(a.offset(), next.offset(), "the new allocation reuses the freed range");
                     fill(next.buffer().bytes(), 6);
                     final int stale = firstMismatch(imported.buffer().bytes(), 5);
                     observed.accept("stale.first_mismatch_to_old_bytes", stale);
                     assertEquals(-1, stale, "the stale dma-buf keeps its bytes");
-                    producer.free(next.handle());
+                }
+                finally
+                {
+                    for (final Allocation m : made)
+                    {
+                        producer.free(m.handle());
+                        m.close();
+                    }
                 }
             }
         }
+    }
+
+    /**
+     * Allocates {@link #BUFFER} bytes until an allocation starts at {@code offset}, keeping each one in {@code made}
+     * (the sink's page pool is next-fit: the allocation after a free takes the next range, and comes back to the
+     * freed one only once the rest is taken); at most one per {@link #BUFFER} of the pool's {@code poolBytes}.
+     * Returns the one at {@code offset}, else the last one made.
+     */
+    private Allocation allocationAt(final long offset, final long poolBytes, final List<Allocation> made)
+        throws IOException
+    {
+        for (long left = poolBytes / BUFFER + 1; left > 0; left--)
+        {
+            made.add(producer.alloc(BUFFER));
+            if (made.get(made.size() - 1).offset() == offset)
+            {
+                break;
+            }
+        }
+        return made.get(made.size() - 1);
     }
 
     /** A read-only export cannot be imported as a dma-buf: EACCES (udmabuf dma-bufs are always read-write). */
