@@ -28,10 +28,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * caps say available, the consumer's fdinfo says udmabuf of exactly the buffer with the producer's bytes, writes are
  * seen both ways, no mapping beyond it, a read-only import is refused (EACCES), a buffer over {@code size_limit_mb}
  * (lowered to 1 MiB in the guest) is refused naming it, and a stale dma-buf never shows the next allocation of its
- * range. Then GStreamer, from a meson build of the plugin made before the boot ({@link GstGuestBuild}):
- * {@code hdmabufsink} to {@code hdmabufsrc dma-buf=true}, every frame bit-exact and {@code GstDmaBufMemory}, and
- * {@code hdmabufsrc dma-buf=true} failing with an error naming why for a read-only stream and for slots over
- * {@code size_limit_mb}. One boot for all.
+ * range (a new allocation at the old one's region offset). Then GStreamer, from a meson build of the plugin made
+ * before the boot ({@link GstGuestBuild}): {@code hdmabufsink} to {@code hdmabufsrc} with its default
+ * {@code dma-buf=auto}, once to an {@code appsink} that takes only {@code video/x-raw(memory:DMABuf)} (every frame
+ * bit-exact and {@code GstDmaBufMemory} under those caps) and once to one that takes only system-memory caps (every
+ * frame bit-exact and no dma-buf, the source saying why), and {@code hdmabufsrc dma-buf=always} failing with an
+ * error naming why for a read-only stream and for slots over {@code size_limit_mb}. One boot for all.
  * <p>
  * Needs what {@link TwoQemuGuestsTest} needs; the kernel package is resolved through a private apt configuration.
  * The gst part needs meson and the GStreamer development packages (left out, said on stdout, outside CI).
@@ -44,6 +46,8 @@ class UdmabufGuestTest
     private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
     private static final List<String> CHECKS = List.of("caps", "import", "read-only", "size-limit");
     private static final int GST_FRAMES = 30;
+    private static final List<String> GST_EXITS = List.of("GST CONSUMER EXIT 0", "GST PRODUCER EXIT 0",
+        "GST SYSMEM EXIT 0", "GST SYSMEM-PRODUCER EXIT 0", "GST REFUSED EXIT 0", "GST TOO-BIG EXIT 0");
 
     @Test
     @Timeout(value = 16, unit = TimeUnit.MINUTES)
@@ -75,7 +79,8 @@ class UdmabufGuestTest
 
         assertEquals("SIZE_LIMIT_MB 1", guest.awaitLine("SIZE_LIMIT_MB ", GUEST_TIMEOUT));
         final String exit = guest.awaitLine("CHECKS EXIT ", GUEST_TIMEOUT);
-        final List<String> gstExits = gst.isPresent() ? guest.awaitLines("GST ", 4, GUEST_TIMEOUT) : List.of();
+        final List<String> gstExits = gst.isPresent() ? guest.awaitLines("GST ", GST_EXITS.size(), GUEST_TIMEOUT)
+            : List.of();
         guest.awaitLine("GUEST DONE", GUEST_TIMEOUT);
         final List<String> lines = guest.linesStartingWith(UdmabufChecks.LINE);
         final String report = String.join("\n", lines);
@@ -95,20 +100,28 @@ class UdmabufGuestTest
     }
 
     /**
-     * The gst part: both ends exit 0 (the consumer checked every frame's bytes and that its memory is
-     * {@code GstDmaBufMemory} from offset 0), {@code hdmabufsrc} said that frames go as dma-buf memory, and the
-     * refusals (read-only stream, slots over {@code size_limit_mb}) named the reason.
+     * The gst part: every process exits 0; to the dma-buf-only {@code appsink} (the consumer checked every frame's
+     * bytes, its caps' memory:DMABuf feature and that its memory is {@code GstDmaBufMemory} from offset 0)
+     * {@code hdmabufsrc} said that frames go as dma-buf memory under memory:DMABuf caps; to the system-memory one
+     * (every frame checked to be no dma-buf) it said why not; the refusals (read-only stream, slots over
+     * {@code size_limit_mb}) named the reason.
      */
     private static void assertGstDmaBufs(final Path work, final List<String> exits) throws Exception
     {
         final String consumer = Files.readString(work.resolve("gst-consumer.log"));
+        final String sysmem = Files.readString(work.resolve("gst-sysmem.log"));
         final String refused = Files.readString(work.resolve("gst-refused.log"));
         final String tooBig = Files.readString(work.resolve("gst-too-big.log"));
-        assertEquals(List.of("GST CONSUMER EXIT 0", "GST PRODUCER EXIT 0", "GST REFUSED EXIT 0", "GST TOO-BIG EXIT 0"),
-            exits, String.join("\n", consumer, Files.readString(work.resolve("gst-producer.log")), refused, tooBig));
+        assertEquals(GST_EXITS, exits, String.join("\n", consumer, Files.readString(work.resolve("gst-producer.log")),
+            sysmem, Files.readString(work.resolve("gst-sysmem-producer.log")), refused, tooBig));
         assertTrue(consumer.contains("consumer: " + GST_FRAMES + " frames over 1 caps") &&
             consumer.contains("every one GstDmaBufMemory"), consumer);
-        assertTrue(consumer.contains("frames go downstream as dma-buf memory"), consumer);
+        assertTrue(consumer.contains("frames go downstream as dma-buf memory") &&
+            consumer.contains("under memory:DMABuf caps"), consumer);
+        assertTrue(sysmem.contains("consumer: " + GST_FRAMES + " frames over 1 caps") &&
+            !sysmem.contains("GstDmaBufMemory"), sysmem);
+        assertTrue(sysmem.contains("dma-buf=auto: frames go as system memory: downstream does not accept " +
+            "memory:DMABuf caps"), sysmem);
         assertTrue(refused.contains("consumer (with /dev/udmabuf)") && refused.contains("exported read-only"),
             refused);
         assertTrue(tooBig.contains("consumer (with /dev/udmabuf)") && tooBig.contains("size_limit_mb"), tooBig);
@@ -157,10 +170,11 @@ class UdmabufGuestTest
     }
 
     /**
-     * hdmabufsink (its pattern source, in the background) to {@code hdmabufsrc dma-buf=true} ({@code gst-stream-test}
-     * of the build {@code gst}, with the build's plugin and curated system plugins, a registry file each in /run),
-     * then {@code dmabuf-refused} and {@code dmabuf-too-big} (640x480 RGBA slots, over the 1 MiB size limit); each
-     * one's exit as a line {@code GST NAME EXIT N}, their summaries as {@code GST-LOG} lines.
+     * hdmabufsink (its pattern source, in the background) to {@code hdmabufsrc} ({@code gst-stream-test} of the build
+     * {@code gst}, with the build's plugin and curated system plugins, a registry file each in /run) whose
+     * {@code appsink} takes only memory:DMABuf caps, then the same to one that takes only system-memory caps, then
+     * {@code dmabuf-refused} and {@code dmabuf-too-big} (640x480 RGBA slots, over the 1 MiB size limit); each one's
+     * exit as a line {@code GST NAME EXIT N}, their summaries as {@code GST-LOG} lines.
      */
     private static String gstScript(final Path gst)
     {
@@ -168,18 +182,27 @@ class UdmabufGuestTest
         return "G=" + gst + "\nS=$G/gst/tests/gst-stream-test\n" +
             "export HDMABUF_RUNTIME_DIR=$A GST_PLUGIN_SYSTEM_PATH_1_0=$G/gst/tests/system-plugins\n" +
             "export GST_PLUGIN_PATH=$G/gst\n" +
-            "GST_REGISTRY_1_0=/run/gst-p.bin $S produce gstdmabuf " + phase + " > $W/gst-producer.log 2>&1 &\n" +
-            "producer=$!\n" +
-            "GST_REGISTRY_1_0=/run/gst-c.bin GST_DEBUG=hdmabufsrc:4 $S consume gstdmabuf dmabuf " + phase +
-            " > $W/gst-consumer.log 2>&1\n" +
-            "echo \"GST CONSUMER EXIT $?\"\n" +
-            "wait $producer; echo \"GST PRODUCER EXIT $?\"\n" +
+            pair("gstdmabuf", "dmabuf ", phase, "gst-consumer", "gst-producer", "CONSUMER", "PRODUCER") +
+            pair("gstsysmem", "", phase, "gst-sysmem", "gst-sysmem-producer", "SYSMEM", "SYSMEM-PRODUCER") +
             "GST_REGISTRY_1_0=/run/gst-c.bin $S dmabuf-refused gstro > $W/gst-refused.log 2>&1\n" +
             "echo \"GST REFUSED EXIT $?\"\n" +
             "GST_REGISTRY_1_0=/run/gst-c.bin $S dmabuf-too-big gstbig > $W/gst-too-big.log 2>&1\n" +
             "echo \"GST TOO-BIG EXIT $?\"\n" +
-            "grep -h -E '^(consumer|producer)' $W/gst-consumer.log $W/gst-producer.log $W/gst-refused.log " +
-            "$W/gst-too-big.log | " +
+            "grep -h -E '^(consumer|producer)' $W/gst-consumer.log $W/gst-producer.log $W/gst-sysmem.log " +
+            "$W/gst-sysmem-producer.log $W/gst-refused.log $W/gst-too-big.log | " +
             "sed 's/^/GST-LOG /'\n";
+    }
+
+    /** A producer of {@code stream} in the background and its consumer ({@code mode}: "dmabuf " or ""), logged. */
+    private static String pair(final String stream, final String mode, final String phase, final String consumerLog,
+        final String producerLog, final String consumerName, final String producerName)
+    {
+        return "GST_REGISTRY_1_0=/run/gst-p.bin $S produce " + stream + " " + phase + " > $W/" + producerLog +
+            ".log 2>&1 &\n" +
+            "producer=$!\n" +
+            "GST_REGISTRY_1_0=/run/gst-c.bin GST_DEBUG=hdmabufsrc:4 $S consume " + stream + " " + mode + phase +
+            " > $W/" + consumerLog + ".log 2>&1\n" +
+            "echo \"GST " + consumerName + " EXIT $?\"\n" +
+            "wait $producer; echo \"GST " + producerName + " EXIT $?\"\n";
     }
 }
