@@ -18,7 +18,7 @@
 enum status {
     STATUS_OK = 0,       /* window closed, signal, or --frames shown */
     STATUS_ERROR = 1,    /* daemon or compositor failed, bad usage */
-    STATUS_REFUSED = 2,  /* the stream's image cannot be shown */
+    STATUS_REFUSED = 2,  /* the stream's image cannot be shown; --dma-buf where no dma-buf can be had */
     STATUS_ENDED = 3,    /* --exit-on-end: the producer went away; --wait-ms: no stream came */
 };
 
@@ -37,6 +37,9 @@ static const char usage[] =
     "  -S, --socket PATH       the source daemon's socket (default $HDMABUF_RUNTIME_DIR/source.sock,\n"
     "                          $HDMABUF_RUNTIME_DIR defaulting to /run/hyperdmabuf)\n"
     "  -c, --copy              copy every frame, even where the buffers could be lent\n"
+    "  -d, --dma-buf           lend each buffer as a dma-buf of exactly its pages (the source daemon\n"
+    "                          makes it with udmabuf), not as the region's fd: the compositor gets\n"
+    "                          no other buffer of the region (below)\n"
     "  -n, --frames N          exit after showing N frames\n"
     "  -a, --every-frame       show every frame, even when newer ones are ready (the producer\n"
     "                          then runs at the compositor's pace, frames queue up in its buffers)\n"
@@ -61,6 +64,12 @@ static const char usage[] =
     "  - streams of fewer than 3 buffers: the compositor holds a buffer until the next one is\n"
     "    attached, so the producer would wait for every repaint;\n"
     "  - --copy.\n"
+    "With --dma-buf each buffer is imported a second time as a dma-buf of exactly its pages, and its\n"
+    "wl_shm pool is made from that dma-buf from offset 0 instead of from the region's fd: the compositor\n"
+    "maps the buffer and nothing else of the region (copies, above, never expose it either). It needs\n"
+    "a source daemon that makes dma-bufs (ivshmem host mode on a kernel with /dev/udmabuf); where it\n"
+    "cannot, the client exits with status 2 at once, naming the daemon's reason; a buffer over\n"
+    "udmabuf's size_limit_mb is refused with status 2 too.\n"
     "Formats (IMAGE_FOURCC, linear, one plane), when the compositor advertises them:\n"
     "  AR24 (ARGB8888), XR24 (XRGB8888), AB24 (ABGR8888), XB24 (XBGR8888); others are refused.\n"
     "\n"
@@ -74,12 +83,14 @@ static const char usage[] =
     "buffer carries it.\n"
     "\n"
     "Exit status: 0 the window was closed, SIGINT/SIGTERM, or --frames shown; 1 an error (the\n"
-    "daemon or the compositor failed); 2 the stream's format is refused; 3 the producer went\n"
-    "away with --exit-on-end, or no stream came within --wait-ms.\n";
+    "daemon or the compositor failed); 2 the stream's format is refused, or --dma-buf where no\n"
+    "dma-buf can be had; 3 the producer went away with --exit-on-end, or no stream came within\n"
+    "--wait-ms.\n";
 
 struct viewer {
     hdmabuf_conn *conn;
     char backend[64];               /* the daemon's backend ("xen" cannot lend its fds) */
+    bool dma_buf;                   /* --dma-buf: lent buffers' pools are dma-bufs of exactly the buffer */
     struct window w;
     struct stream s;
     bool streaming;
@@ -145,7 +156,34 @@ static void lent_fini(struct viewer *v)
         if (slot->pool != NULL)
             wl_shm_pool_destroy(slot->pool);
         slot->pool = NULL;
+        if (slot->dmabuf != NULL) {
+            /* ENOENT when the producer withdrew the buffer: nothing to release then. */
+            hdmabuf_release(v->conn, &slot->dmabuf->id);
+            hdmabuf_import_free(slot->dmabuf);
+            slot->dmabuf = NULL;
+        }
     }
+}
+
+/* --dma-buf: imports slot's buffer as a dma-buf; STATUS_REFUSED (said why) where it is refused. */
+static enum status import_dmabuf(struct viewer *v, uint32_t index)
+{
+    struct slot *slot = &v->s.slots[index];
+    char said[256] = "";
+    int e = hdmabuf_import_dmabuf(v->conn, &slot->imp->id, &slot->dmabuf);
+
+    if (e == 0)
+        return STATUS_OK;
+    slot->dmabuf = NULL;
+    hdmabuf_error_message(v->conn, said, sizeof(said));
+    if (e == -E2BIG)
+        fprintf(stderr, "hdmabuf-wayland: refused: --dma-buf: buffer %u of stream '%s' is larger than the kernel "
+            "makes one dma-buf (udmabuf's size_limit_mb, /sys/module/udmabuf/parameters/size_limit_mb): %s\n", index,
+            v->s.name, said);
+    else
+        fprintf(stderr, "hdmabuf-wayland: --dma-buf: importing buffer %u of stream '%s' as a dma-buf failed: %s (%s)\n",
+            index, v->s.name, hdmabuf_strerror(e), said);
+    return e == -E2BIG || e == -ENOTSUP ? STATUS_REFUSED : STATUS_ERROR;
 }
 
 /* A complete generation of the stream: checks it and prepares its wl_buffers. */
@@ -175,9 +213,17 @@ static enum status stream_start(struct viewer *v, bool force_copy)
         for (uint32_t i = 0; i < v->s.k && e == 0; i++) {
             struct slot *slot = &v->s.slots[i];
             const struct hdmabuf_mapping *m = &slot->imp->buffer;
-            /* The pool spans the fd from 0: wl_shm maps pools from offset 0 only. */
-            slot->pool = wl_shm_create_pool(v->w.shm, m->fd, (int32_t)(m->offset + m->length));
-            e = shm_buffer_init(&slot->buffer, slot->pool, (int32_t)(m->offset + im->offset), (int32_t)im->width,
+            enum status refused = v->dma_buf ? import_dmabuf(v, i) : STATUS_OK;
+            if (refused != STATUS_OK) {
+                lent_fini(v);
+                return refused;
+            }
+            /* The pool spans the fd from 0: wl_shm maps pools from offset 0 only. A dma-buf starts at the
+             * buffer: the compositor gets exactly its pages. */
+            uint64_t base = v->dma_buf ? 0 : m->offset;
+            slot->pool = wl_shm_create_pool(v->w.shm, v->dma_buf ? slot->dmabuf->buffer.fd : m->fd,
+                (int32_t)(base + m->length));
+            e = shm_buffer_init(&slot->buffer, slot->pool, (int32_t)(base + im->offset), (int32_t)im->width,
                 (int32_t)im->height, (int32_t)im->stride, im->format);
             slot->buffer.released = slot_released;
             slot->buffer.data = v;
@@ -188,7 +234,7 @@ static enum status stream_start(struct viewer *v, bool force_copy)
         return STATUS_ERROR;
     }
     printf("STREAM name=%s buffers=%u size=%ux%u format=%s path=%s from_frame=%llu\n", v->s.name, v->s.k, im->width,
-        im->height, fourcc_name(im->fourcc, name), v->copy_reason != NULL ? "copy" : "zero-copy",
+        im->height, fourcc_name(im->fourcc, name), v->copy_reason != NULL ? "copy" : v->dma_buf ? "dma-buf" : "zero-copy",
         (unsigned long long)v->s.next);
     fflush(stdout);
     v->streaming = true;
@@ -330,6 +376,24 @@ static void stream_end(struct viewer *v, int error)
     v->streaming = false;
 }
 
+/* --dma-buf: whether the source daemon makes dma-bufs (Caps); where not, says why, before any window. */
+static enum status dmabuf_refusal(hdmabuf_conn *conn)
+{
+    char why[256] = "";
+    int yes = hdmabuf_query_dmabuf(conn, why, sizeof(why));
+
+    if (yes == 1)
+        return STATUS_OK;
+    if (yes == 0) {
+        fprintf(stderr, "hdmabuf-wayland: refused: --dma-buf, but the source daemon cannot make dma-bufs: %s\n",
+            why[0] != '\0' ? why : "no reason given");
+        return STATUS_REFUSED;
+    }
+    fprintf(stderr, "hdmabuf-wayland: --dma-buf: asking the source daemon whether it makes dma-bufs failed: %s\n",
+        hdmabuf_strerror(yes));
+    return STATUS_ERROR;
+}
+
 static int parse_match(char *arg, struct hdmabuf_match *m)
 {
     char *eq = strchr(arg, '=');
@@ -355,6 +419,7 @@ int main(int argc, char **argv)
         { "fullscreen", no_argument, NULL, 'f' },
         { "socket", required_argument, NULL, 'S' },
         { "copy", no_argument, NULL, 'c' },
+        { "dma-buf", no_argument, NULL, 'd' },
         { "frames", required_argument, NULL, 'n' },
         { "every-frame", no_argument, NULL, 'a' },
         { "wait-ms", required_argument, NULL, 'w' },
@@ -377,7 +442,7 @@ int main(int argc, char **argv)
     int64_t deadline;
     int c, e;
 
-    while ((c = getopt_long(argc, argv, "s:m:fS:cn:aw:ep:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:m:fS:cdn:aw:ep:h", options, NULL)) != -1) {
         switch (c) {
         case 's': stream = optarg; break;
         case 'm':
@@ -390,6 +455,7 @@ int main(int argc, char **argv)
         case 'f': fullscreen = true; break;
         case 'S': socket = optarg; break;
         case 'c': force_copy = true; break;
+        case 'd': v.dma_buf = true; break;
         case 'n': frames = strtoull(optarg, NULL, 0); break;
         case 'a': every_frame = true; break;
         case 'w': wait_ms = strtol(optarg, NULL, 0); break;
@@ -413,6 +479,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "hdmabuf-wayland: source daemon: %s\n", hdmabuf_strerror(e));
         hdmabuf_close(v.conn);
         return STATUS_ERROR;
+    }
+    if (v.dma_buf && (status = dmabuf_refusal(v.conn)) != STATUS_OK) {
+        hdmabuf_close(v.conn);
+        return status;
     }
     snprintf(title, sizeof(title), "hdmabuf: %s", stream != NULL ? stream : "any stream");
     if (window_open(&v.w, title, fullscreen) != 0) {

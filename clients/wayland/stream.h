@@ -24,7 +24,8 @@ struct image {
 struct slot {
     struct hdmabuf_import *imp;
     hdmabuf_fence *fence;
-    struct wl_shm_pool *pool;  /* zero copy: the import's own fd, up to the buffer's end */
+    struct wl_shm_pool *pool;  /* zero copy: the import's own fd, up to the buffer's end, or the dma-buf */
+    struct hdmabuf_import *dmabuf; /* --dma-buf: a second import, a dma-buf of exactly the buffer (the pool's fd) */
     struct shm_buffer buffer;
     uint64_t held_round;       /* the round the compositor holds while buffer.busy */
     bool fresh;                /* imported (or re-imported) since the stream last started */
