@@ -15,13 +15,16 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * The GStreamer plugin and {@code gst-stream-test} built with meson for a guest, which runs them from this build over
  * the host's read-only root: in {@code target/gst-guest} of this module (incremental after the first run), only the
- * targets the guest needs. The tests module runs before the libhdmabuf module, so no build of that one exists yet.
+ * targets the guest needs, and {@code hdmabuf-wayland} where the build has it. The tests module runs before the
+ * libhdmabuf module, so no build of that one exists yet.
  */
 final class GstGuestBuild
 {
     private static final Duration BUILD_TIMEOUT = Duration.ofMinutes(4);
     private static final List<String> TARGETS = List.of("gst/gsthdmabuf", "gst/tests/gst-stream-test",
         "gst/tests/gst-system-plugins");
+    /** Built too where the build has it (libwayland-dev and wayland-protocols installed). */
+    static final String WAYLAND_CLIENT = "clients/wayland/hdmabuf-wayland";
 
     private GstGuestBuild()
     {
@@ -50,6 +53,10 @@ final class GstGuestBuild
         }
         final List<String> compile = new ArrayList<>(List.of("meson", "compile", "-C", dir.toString()));
         compile.addAll(TARGETS);
+        if (Files.readString(dir.resolve("build.ninja")).contains("\nbuild " + WAYLAND_CLIENT + ":"))
+        {
+            compile.add(WAYLAND_CLIENT);
+        }
         final ChildProcess build = ChildProcess.command("meson-compile", compile, System.out);
         resources.add(build);
         build.awaitSuccess(BUILD_TIMEOUT);
@@ -66,7 +73,7 @@ final class GstGuestBuild
         return Optional.empty();
     }
 
-    private static boolean onPath(final String tool)
+    static boolean onPath(final String tool)
     {
         return Stream.of(System.getenv().getOrDefault("PATH", "").split(":"))
             .anyMatch(d -> Files.isExecutable(Path.of(d, tool)));

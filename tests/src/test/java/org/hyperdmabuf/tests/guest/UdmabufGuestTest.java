@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -33,7 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code dma-buf=auto}, once to an {@code appsink} that takes only {@code video/x-raw(memory:DMABuf)} (every frame
  * bit-exact and {@code GstDmaBufMemory} under those caps) and once to one that takes only system-memory caps (every
  * frame bit-exact and no dma-buf, the source saying why), and {@code hdmabufsrc dma-buf=always} failing with an
- * error naming why for a read-only stream and for slots over {@code size_limit_mb}. One boot for all.
+ * error naming why for a read-only stream and for slots over {@code size_limit_mb}. Then, where the build has
+ * {@code hdmabuf-wayland} and Weston is installed, a headless Weston showing a stream through
+ * {@code hdmabuf-wayland --dma-buf}: Weston maps the daemon's dma-bufs and never the region. One boot for all.
  * <p>
  * Needs what {@link TwoQemuGuestsTest} needs; the kernel package is resolved through a private apt configuration.
  * The gst part needs meson and the GStreamer development packages (left out, said on stdout, outside CI).
@@ -71,7 +74,8 @@ class UdmabufGuestTest
     {
         final GuestTests.GuestImage image = GuestTests.prepare(resources, SUITE);
         final Optional<Path> gst = GstGuestBuild.build(resources);
-        Files.writeString(work.resolve("guest.sh"), guestScript(work, gst), StandardCharsets.UTF_8);
+        final boolean wayland = gst.isPresent() && waylandPresent(gst.get());
+        Files.writeString(work.resolve("guest.sh"), guestScript(work, gst, wayland), StandardCharsets.UTF_8);
         // Two vCPUs (the later -smp wins): the agent's and the checks' JVMs start side by side
         final List<String> cmd = GuestTests.qemuCommand(image, work, "guest.sh", List.of("-smp", "2"), "");
         final ChildProcess guest = ChildProcess.command("guest", cmd, System.out);
@@ -81,6 +85,8 @@ class UdmabufGuestTest
         final String exit = guest.awaitLine("CHECKS EXIT ", GUEST_TIMEOUT);
         final List<String> gstExits = gst.isPresent() ? guest.awaitLines("GST ", GST_EXITS.size(), GUEST_TIMEOUT)
             : List.of();
+        final String westonMaps = wayland ? guest.awaitLine("WL WESTON MAPS ", GUEST_TIMEOUT) : "";
+        final String clientExit = wayland ? guest.awaitLine("WL CLIENT EXIT ", GUEST_TIMEOUT) : "";
         guest.awaitLine("GUEST DONE", GUEST_TIMEOUT);
         final List<String> lines = guest.linesStartingWith(UdmabufChecks.LINE);
         final String report = String.join("\n", lines);
@@ -94,6 +100,10 @@ class UdmabufGuestTest
         if (gst.isPresent())
         {
             assertGstDmaBufs(work, gstExits);
+        }
+        if (wayland)
+        {
+            assertWaylandDmaBufs(work, westonMaps, clientExit);
         }
         assertEquals(List.of(), guest.linesStartingWith("FAIL"));
         assertEquals(List.of(), daemonErrors(work), "the daemons log no error");
@@ -127,6 +137,37 @@ class UdmabufGuestTest
         assertTrue(tooBig.contains("consumer (with /dev/udmabuf)") && tooBig.contains("size_limit_mb"), tooBig);
     }
 
+    /**
+     * Whether the Weston part runs: the build made {@code hdmabuf-wayland} and Weston is installed (the guest runs
+     * the host's); said on stdout when not, and a failure in CI, which installs both.
+     */
+    private static boolean waylandPresent(final Path gst)
+    {
+        final boolean present = Files.isExecutable(gst.resolve(GstGuestBuild.WAYLAND_CLIENT)) &&
+            GstGuestBuild.onPath("weston");
+        if (!present)
+        {
+            assertFalse("true".equals(System.getenv("CI")), "CI needs weston and libwayland-dev for the Weston part");
+            System.out.println("the guest's Weston check is left out: needs weston and a build of hdmabuf-wayland");
+        }
+        return present;
+    }
+
+    /**
+     * The Weston part: {@code hdmabuf-wayland --dma-buf} lent the stream's buffers as dma-bufs ({@code path=dma-buf}),
+     * Weston mapped such a dma-buf (its maps name {@code /dmabuf:hdmabuf-...}) and never the region's memfd, and the
+     * client, ended by SIGTERM, exited 0 after showing frames.
+     */
+    private static void assertWaylandDmaBufs(final Path work, final String westonMaps, final String clientExit)
+        throws Exception
+    {
+        final String client = Files.readString(work.resolve("wl-client.log"));
+        assertTrue(client.contains("STREAM name=wldmabuf buffers=3 size=320x240 format=AR24 path=dma-buf"), client);
+        assertTrue(westonMaps.matches("WL WESTON MAPS dmabuf=[1-9][0-9]* region=0"), westonMaps + "\n" + client);
+        assertEquals("WL CLIENT EXIT 0", clientExit, client);
+        assertTrue(client.matches("(?s).*EXIT status=0 frames=[1-9].*"), client);
+    }
+
     /** ERROR lines of the daemons' logs, which the guest copied to the work directory. */
     private static List<String> daemonErrors(final Path work) throws Exception
     {
@@ -145,7 +186,7 @@ class UdmabufGuestTest
      * The guest's script: {@code /dev/udmabuf} (made if devtmpfs has not), a 1 MiB {@code size_limit_mb}, the agent
      * with the server and both daemons, the checks' JVM started beside it (it waits for the daemons).
      */
-    private static String guestScript(final Path work, final Optional<Path> gst)
+    private static String guestScript(final Path work, final Optional<Path> gst, final boolean wayland)
     {
         return "W=" + work + "\n" + GuestTests.javaVariable() +
             "A=/run/a\nP=\"--policy $A/no-policy.toml --policy-dir $A/no-policy.d\"\n" +
@@ -165,6 +206,7 @@ class UdmabufGuestTest
             "wait $checks; echo \"CHECKS EXIT $?\"\n" +
             "cat $W/checks.log\n" +
             gst.map(UdmabufGuestTest::gstScript).orElse("") +
+            (wayland ? waylandScript() : "") +
             "cp $A/*.out $W/\n" +
             "echo GUEST DONE\n";
     }
@@ -191,6 +233,36 @@ class UdmabufGuestTest
             "grep -h -E '^(consumer|producer)' $W/gst-consumer.log $W/gst-producer.log $W/gst-sysmem.log " +
             "$W/gst-sysmem-producer.log $W/gst-refused.log $W/gst-too-big.log | " +
             "sed 's/^/GST-LOG /'\n";
+    }
+
+    /**
+     * After {@link #gstScript} (its variables): a headless Weston (pixman, a private 0700 runtime directory in /run),
+     * an endless BGRA 320x240 stream ({@code gst-stream-test produce}: ARGB8888 image metadata) and
+     * {@code hdmabuf-wayland --dma-buf} showing it; once Weston's maps hold one of the daemon's dma-bufs (bounded
+     * wait), how many, and how many mappings of the region's memfd ({@code hyperdmabuf-ivshmem}); then the client
+     * is stopped with SIGTERM (its exit as {@code WL CLIENT EXIT N}), the producer and Weston after it.
+     */
+    private static String waylandScript()
+    {
+        return "C=$G/" + GstGuestBuild.WAYLAND_CLIENT + " X=/run/xdg\n" +
+            "await() { i=0; until eval \"$1\"; do\n" +
+            "    i=$((i + 1)); [ $i -lt 1200 ] || { echo \"FAIL $2\"; return 1; }; sleep 0.1; done; }\n" +
+            "mkdir -m 700 $X\n" +
+            "XDG_RUNTIME_DIR=$X weston --backend=headless-backend.so --use-pixman --idle-time=0 --no-config " +
+            "--width=320 --height=240 --socket=wl-hd --log=$W/weston.log > $W/weston.out 2>&1 &\n" +
+            "weston=$!\n" +
+            "await '[ -S $X/wl-hd ]' 'weston did not start'\n" +
+            "GST_REGISTRY_1_0=/run/gst-p.bin $S produce wldmabuf BGRA:320x240:100000000 > $W/wl-producer.log 2>&1 &\n" +
+            "wlproducer=$!\n" +
+            "XDG_RUNTIME_DIR=$X WAYLAND_DISPLAY=wl-hd $C --socket $A/source.sock --dma-buf --stream wldmabuf " +
+            "> $W/wl-client.log 2>&1 &\n" +
+            "wlclient=$!\n" +
+            "await \"grep -q /dmabuf:hdmabuf /proc/$weston/maps\" 'weston mapped no dma-buf'\n" +
+            "echo \"WL WESTON MAPS dmabuf=$(grep -c /dmabuf:hdmabuf /proc/$weston/maps) " +
+            "region=$(grep -c hyperdmabuf-ivshmem /proc/$weston/maps)\"\n" +
+            "kill $wlclient; wait $wlclient; echo \"WL CLIENT EXIT $?\"\n" +
+            "kill $wlproducer $weston; wait $wlproducer $weston\n" +
+            "grep -h -E '^(STREAM|EXIT|hdmabuf-wayland)' $W/wl-client.log | sed 's/^/WL-LOG /'\n";
     }
 
     /** A producer of {@code stream} in the background and its consumer ({@code mode}: "dmabuf " or ""), logged. */
