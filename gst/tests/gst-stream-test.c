@@ -981,7 +981,10 @@ show (const gchar * stream)
 
 /*
  * With GST_TRACERS=leaks (as meson test sets it): every GstObject and mini object made must be gone
- * once the pipelines are. The phases' caps are the test's own and go first.
+ * once the pipelines are. The phases' caps are the test's own and go first. A streaming thread drops
+ * its last reference to its GstTask just after the join that stopping the pad waits for: the task
+ * threads are joined first (gst_task_cleanup_all, as GstCheck's teardown does), since the tracer's
+ * get-live-objects reports each object once only.
  */
 static int
 check_leaks (int rc)
@@ -993,6 +996,7 @@ check_leaks (int rc)
 
   for (guint i = 0; i < n_phases; i++)
     gst_clear_caps (&phases[i].caps);
+  gst_task_cleanup_all ();
   for (GList * t = tracers; t != NULL; t = t->next)
     if (live == NULL && strcmp (G_OBJECT_TYPE_NAME (t->data), "GstLeaksTracer") == 0)
       g_signal_emit_by_name (t->data, "get-live-objects", &live);
