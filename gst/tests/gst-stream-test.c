@@ -29,6 +29,8 @@
  *                                                  naming the stream and the VM
  *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
  *                                                  dies"): the sink must fail naming that VM
+ *   gst-stream-test kill-producer-vm STREAM        the same with the sink daemon ("VM 1 dies"): the source must
+ *                                                  fail naming that VM
  *
  * PHASE is FORMAT:WIDTHxHEIGHT:FRAMES (video) or audio:FORMAT:RATExCHANNELS[@MASK]:FRAMES (MASK: the
  * channel-mask, hex); a new phase is a caps change mid-stream. Frame n (counted over all phases) carries n in its first 4 bytes, and
@@ -415,10 +417,11 @@ offer_video_meta (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 static GstElement *
 consumer_pipeline (const gchar * stream, gboolean live, GstAppSink ** appsink)
 {
-  /* dma-buf=auto (the default) decides by the caps downstream takes; under memory:DMABuf caps the
-   * source pushes no copy of a held frame (memory of its own) when a slow pull holds every slot. */
-  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d ! appsink "
-      "name=out sync=false caps=\"%s\"", stream, live, dmabuf ? DMABUF_CAPS : SYSTEM_CAPS);
+  /* dma-buf=auto (the default) decides by the caps downstream takes. No copy of a held frame: the
+   * samples queued in appsink are held frames, and a pull later than copy-held-after (a loaded
+   * machine, the leaks tracer) would get such a copy, without timestamps. */
+  gchar *desc = g_strdup_printf ("hdmabufsrc name=src stream=%s timeout=20000 is-live=%d copy-held-after=0 "
+      "! appsink name=out sync=false caps=\"%s\"", stream, live, dmabuf ? DMABUF_CAPS : SYSTEM_CAPS);
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
 
@@ -710,8 +713,6 @@ wait_for_consumer (const gchar * stream)
     FAIL ("the sink ended while it waited for the consumer: %s", GST_MESSAGE_TYPE_NAME (msg));
   printf ("producer: prerolled, waited 2 s for a consumer without an error\n");
   consumer = consumer_pipeline (stream, FALSE, &out);
-  /* The frames were ready at once: no copy of a held one (no PTS) on a slow pull. */
-  gst_child_proxy_set (GST_CHILD_PROXY (consumer), "src::copy-held-after", 0, NULL);
   gst_element_set_state (consumer, GST_STATE_PLAYING);
   for (guint64 n = 0; n < phases[0].frames; n++) {
     GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
@@ -846,17 +847,23 @@ pid_of_daemon (const gchar * socket)
   return found;
 }
 
-/* The consumer VM's daemon dies mid-stream: the sink fails with an error naming that VM. */
+/*
+ * One VM's daemon dies mid-stream (producer_vm: the sink daemon, VM 1; else the source daemon, VM 2):
+ * the other VM's element fails with an error naming the lost VM, within the liveness bound.
+ */
 static int
-kill_consumer_vm (const gchar * stream)
+kill_vm (const gchar * stream, gboolean producer_vm)
 {
   gchar *phase[] = { (gchar *) "RGBA:64x48:100000000", NULL };
   GstElement *producer = gst_pipeline_new (NULL);
   GstElement *src = g_object_new (pattern_src_get_type (), NULL);
   GstElement *sink = gst_element_factory_make ("hdmabufsink", NULL);
   const gchar *vm = g_getenv ("HDMABUF_TEST_SOURCE_VM");
-  gchar *socket = g_build_filename (g_getenv ("HDMABUF_RUNTIME_DIR"), "source.sock", NULL);
-  gchar *want = g_strdup_printf ("VM %s is gone", vm);
+  const gchar *lost = g_getenv (producer_vm ? "HDMABUF_TEST_SINK_VM" : "HDMABUF_TEST_SOURCE_VM");
+  gchar *socket = g_build_filename (g_getenv ("HDMABUF_RUNTIME_DIR"), producer_vm ? "sink.sock" : "source.sock",
+      NULL);
+  gchar *want = producer_vm ? g_strdup_printf ("the producer VM %s of stream \"%s\" is gone", lost, stream)
+      : g_strdup_printf ("the consumer VM %s is gone", lost);
   GPid daemon = pid_of_daemon (socket);
   GstAppSink *out;
   GstElement *consumer;
@@ -864,7 +871,7 @@ kill_consumer_vm (const gchar * stream)
   gchar *why = NULL;
 
   if (daemon == 0)
-    FAIL ("no source daemon with --socket %s", socket);
+    FAIL ("no daemon with --socket %s", socket);
   parse_phases (phase, 1);
   g_object_set (sink, "stream", stream, "target-vm", atoi (vm), "sync", FALSE, "timeout", 20000, NULL);
   gst_bin_add_many (GST_BIN (producer), src, sink, NULL);
@@ -875,10 +882,11 @@ kill_consumer_vm (const gchar * stream)
   pull_frames (out, 20);
   kill (daemon, SIGKILL);
   killed = g_get_monotonic_time ();
-  if (await_end (producer, 10 * GST_SECOND, &why) || strstr (why, want) == NULL)
-    FAIL ("the producer did not fail naming the lost VM: %s", why != NULL ? why : "EOS");
-  printf ("producer: %s, %" G_GINT64_FORMAT " ms after the consumer VM's daemon died\n", why,
-      (g_get_monotonic_time () - killed) / 1000);
+  if (await_end (producer_vm ? consumer : producer, 10 * GST_SECOND, &why) || strstr (why, want) == NULL)
+    FAIL ("the %s did not fail naming the lost VM: %s", producer_vm ? "consumer" : "producer",
+        why != NULL ? why : "EOS");
+  printf ("%s: %s, %" G_GINT64_FORMAT " ms after the %s VM's daemon died\n", producer_vm ? "consumer" : "producer",
+      why, (g_get_monotonic_time () - killed) / 1000, producer_vm ? "producer" : "consumer");
   g_free (why);
   g_free (want);
   g_free (socket);
@@ -996,7 +1004,10 @@ show (const gchar * stream)
 
 /*
  * With GST_TRACERS=leaks (as meson test sets it): every GstObject and mini object made must be gone
- * once the pipelines are. The phases' caps are the test's own and go first.
+ * once the pipelines are. The phases' caps are the test's own and go first. A streaming thread drops
+ * its last reference to its GstTask just after the join that stopping the pad waits for: the task
+ * threads are joined first (gst_task_cleanup_all, as GstCheck's teardown does), since the tracer's
+ * get-live-objects reports each object once only.
  */
 static int
 check_leaks (int rc)
@@ -1004,15 +1015,21 @@ check_leaks (int rc)
   GList *tracers = gst_tracing_get_active_tracers ();
   GstStructure *live = NULL;
   const GValue *list;
+  const gchar *asked = g_getenv ("GST_TRACERS");
 
   for (guint i = 0; i < n_phases; i++)
     gst_clear_caps (&phases[i].caps);
+  gst_task_cleanup_all ();
   for (GList * t = tracers; t != NULL; t = t->next)
     if (live == NULL && strcmp (G_OBJECT_TYPE_NAME (t->data), "GstLeaksTracer") == 0)
       g_signal_emit_by_name (t->data, "get-live-objects", &live);
   g_list_free_full (tracers, gst_object_unref);
-  if (live == NULL)
+  if (live == NULL) {
+    /* Asked for, but not made (its plugin, coretracers, not found): the check would pass unseen. */
+    if (asked != NULL && strstr (asked, "leaks") != NULL)
+      FAIL ("GST_TRACERS=leaks, but no leaks tracer is active (is libgstcoretracers.so on the plugin path?)");
     return rc;
+  }
   list = gst_structure_get_value (live, "live-objects-list");
   for (guint i = 0; i < gst_value_list_get_size (list); i++) {
     const GstStructure *o = gst_value_get_structure (gst_value_list_get_value (list, i));
@@ -1048,8 +1065,8 @@ main (int argc, char **argv)
     return check_leaks (show (argv[2]));
   if (strcmp (argv[1], "kill") == 0)
     return check_leaks (kill_producer (argv[0], argv[2]));
-  if (strcmp (argv[1], "kill-consumer-vm") == 0)
-    return check_leaks (kill_consumer_vm (argv[2]));
+  if (strcmp (argv[1], "kill-consumer-vm") == 0 || strcmp (argv[1], "kill-producer-vm") == 0)
+    return check_leaks (kill_vm (argv[2], strcmp (argv[1], "kill-producer-vm") == 0));
   if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
       || strcmp (argv[1], "consumer-timeout") == 0 || strcmp (argv[1], "dmabuf-refused") == 0
       || strcmp (argv[1], "dmabuf-too-big") == 0 || strcmp (argv[1], "dmabuf-auto-refused") == 0) {

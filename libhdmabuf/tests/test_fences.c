@@ -7,6 +7,7 @@
  * usage: test_fences leases|no-leases
  */
 #include "check.h"
+#include "alloc_count.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,41 +15,6 @@
 #include <unistd.h>
 
 #define ROUNDS 300
-
-#if !defined(__SANITIZE_ADDRESS__)
-/* Counts the allocations made while counting is on (the executable's malloc wins over libc's
- * for the library too). */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static int counting;
-static int allocations;
-static void count(void)
-{
-    if (__atomic_load_n(&counting, __ATOMIC_RELAXED)) {
-        __atomic_fetch_add(&allocations, 1, __ATOMIC_RELAXED);
-    }
-}
-void *malloc(size_t n)
-{
-    count();
-    return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t m)
-{
-    count();
-    return __libc_calloc(n, m);
-}
-void *realloc(void *p, size_t n)
-{
-    count();
-    return __libc_realloc(p, n);
-}
-#define COUNT_ALLOCATIONS(on) __atomic_store_n(&counting, (on), __ATOMIC_RELAXED)
-#else
-static int allocations;
-#define COUNT_ALLOCATIONS(on) ((void)(on))
-#endif
 
 static uint32_t source_vm;
 static bool leases;
@@ -127,7 +93,7 @@ static void ping_pong(struct pair *p, enum hdmabuf_wait strategy)
     CHECK(pg.failures == 0);
     /* Leases, doorbells, FENCE_WAIT and FENCE_SIGNAL included: their answers decode in the arena. */
     CHECK(allocations == 0);
-#if !defined(__SANITIZE_ADDRESS__)
+#if ALLOCATIONS_COUNTED
     {
         /* The counter sees the library's allocations: QUERY's result is on the heap. */
         struct hdmabuf_buffer_info *info;

@@ -2,7 +2,10 @@
 /*
  * A hostile daemon on the other end of a socketpair: malformed framing, frames that do not
  * parse, missing results, missing or extra fds, ranges beyond the fd, broken uevent records.
- * The library must answer each with an error (and leak no fd), never crash.
+ * The library must answer each with an error (and leak no fd), never crash. Also a daemon that
+ * answers FENCE_DOORBELL with ENOTSUP (a backend without doorbell fds for clients, or a peer that
+ * polls): a signal that must wake a waiter parked in the daemon falls back to FENCE_SIGNAL, and
+ * never asks for that doorbell again.
  */
 #include "check.h"
 
@@ -94,6 +97,43 @@ static int memfd_of(size_t size)
         exit(1);
     }
     return fd;
+}
+
+/* Reads the next Request the library sent (varint length prefix), or NULL. */
+static Hyperdmabuf__V1__Request *next_request(int sock)
+{
+    unsigned char buf[4096];
+    size_t len = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        unsigned char b;
+        if (read(sock, &b, 1) != 1) {
+            return NULL;
+        }
+        len |= (size_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            break;
+        }
+    }
+    if (len > sizeof(buf) || read(sock, buf, len) != (ssize_t)len) {
+        return NULL;
+    }
+    return hyperdmabuf__v1__request__unpack(NULL, len, buf);
+}
+
+/* The next request is op (FENCE_SIGNAL: of value on the acquire timeline; FENCE_DOORBELL: of the fence vector). */
+static void expect_request(int sock, Hyperdmabuf__V1__Request__OpCase op, uint64_t value)
+{
+    Hyperdmabuf__V1__Request *q = next_request(sock);
+    CHECK(q != NULL && q->op_case == op);
+    if (q != NULL && q->op_case == op && op == HYPERDMABUF__V1__REQUEST__OP_FENCE_SIGNAL) {
+        CHECK(q->fence_signal->value == value && q->fence_signal->timeline == HYPERDMABUF__V1__TIMELINE__TIMELINE_ACQUIRE);
+    }
+    if (q != NULL && q->op_case == op && op == HYPERDMABUF__V1__REQUEST__OP_FENCE_DOORBELL) {
+        CHECK(q->fence_doorbell->vector == HDMABUF_IVSHMEM_VECTOR_FENCE);
+    }
+    if (q != NULL) {
+        hyperdmabuf__v1__request__free_unpacked(q, NULL);
+    }
 }
 
 int main(void)
@@ -307,6 +347,41 @@ int main(void)
         hdmabuf_close(c);
         close(d);
     }
+
+    /* FENCE_DOORBELL answered ENOTSUP: the producer's signal, with a wait parked in the daemon
+     * (acquire_waiters), goes through FENCE_SIGNAL, then and on every later signal. */
+    c = pair(&d);
+    {
+        Hyperdmabuf__V1__Response r = HYPERDMABUF__V1__RESPONSE__INIT;
+        struct hdmabuf_allocation al = { .buffer = { .fd = memfd_of(8192), .length = 8192 } };
+        struct hdmabuf_exported x = { .id = id, .fence_offset = 4096 };
+        struct hdmabuf_fence_slot *slot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, al.buffer.fd, 4096);
+        hdmabuf_fence *f;
+        REQUIRE_OK(slot == MAP_FAILED ? -errno : 0);
+        slot->acquire_waiters = 1;
+        r.request_id = 1;
+        r.error = HYPERDMABUF__V1__ERROR_CODE__ENOTSUP;
+        send_response(d, &r, -1);
+        r.error = HYPERDMABUF__V1__ERROR_CODE__OK;
+        for (r.request_id = 2; r.request_id <= 3; r.request_id++) {
+            send_response(d, &r, -1);
+        }
+        REQUIRE_OK(hdmabuf_fence_open_export(c, &al, &x, &f));
+        CHECK_RC(hdmabuf_fence_post(f, 1, 0), 0);
+        CHECK_RC(hdmabuf_fence_post(f, 2, 0), 0);
+        slot->acquire_waiters = 0;
+        CHECK_RC(hdmabuf_fence_post(f, 3, 0), 0); /* nobody parked: no request */
+        CHECK(slot->acquire_value == 3);
+        hdmabuf_fence_close(f);
+        hdmabuf_close(c);
+        expect_request(d, HYPERDMABUF__V1__REQUEST__OP_FENCE_DOORBELL, 0);
+        expect_request(d, HYPERDMABUF__V1__REQUEST__OP_FENCE_SIGNAL, 1);
+        expect_request(d, HYPERDMABUF__V1__REQUEST__OP_FENCE_SIGNAL, 2);
+        CHECK(next_request(d) == NULL); /* the connection closed: nothing more */
+        munmap(slot, 4096);
+        close(al.buffer.fd);
+    }
+    close(d);
 
     CHECK(open_fds() == baseline);
     return check_report("test_hostile");

@@ -5,10 +5,14 @@
  * checked, ending with an end-of-stream frame: a producer thread on the sink, the consumer
  * on the source (two connections, as two VMs). The pattern is frame_pattern.h's. Then a
  * stream's buffers re-exported with new metadata: a "change" per buffer, the tags kept.
+ * Outside sanitizer builds it counts the allocations of both ends while the stream runs (from
+ * frame 100, past both ends' set-up, to 10 frames before the end, before the drain): none, as
+ * the header promises for the per-frame path.
  * usage: test_stream [FRAMES [FRAME_BYTES [spin|block|adaptive]]]
  */
 #include "check.h"
 #include "frame_pattern.h"
+#include "alloc_count.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +20,9 @@
 static uint64_t frames = 10000, frame_bytes = 12288 + 40; /* not a page multiple: the header shares a page */
 static enum hdmabuf_wait strategy = HDMABUF_WAIT_ADAPTIVE;
 static uint32_t source_vm;
+/* The frames over which allocations are counted: [COUNT_FROM, frames - COUNT_UNTIL_END). */
+#define COUNT_FROM 100
+#define COUNT_UNTIL_END 10
 
 static void *produce(void *arg)
 {
@@ -173,6 +180,14 @@ int main(int argc, char **argv)
     CHECK(hdmabuf_frame_consumer_has_headers(c));
     for (seq = 0; seq < frames; seq++) {
         const struct hdmabuf_frame_header *info;
+        /* The producer is at most 3 frames ahead: the window holds neither end's set-up nor drain. */
+        if (seq == COUNT_FROM && frames > COUNT_FROM + COUNT_UNTIL_END) {
+            allocations = 0;
+            COUNT_ALLOCATIONS(1);
+        }
+        if (seq + COUNT_UNTIL_END == frames) {
+            COUNT_ALLOCATIONS(0);
+        }
         if ((e = hdmabuf_frame_consumer_begin_info(c, 20000, &data, &info)) != 0) {
             fprintf(stderr, "consumer frame %llu: %s\n", (unsigned long long)seq, hdmabuf_strerror(e));
             check_failures++;
@@ -186,7 +201,13 @@ int main(int argc, char **argv)
         CHECK(((info->flags & HDMABUF_FRAME_FLAG_END_OF_STREAM) != 0) == (seq + 1 == frames));
         CHECK_RC(hdmabuf_frame_consumer_end(c), 0);
     }
+    COUNT_ALLOCATIONS(0);
     CHECK(bad == 0);
+    if (ALLOCATIONS_COUNTED && frames > COUNT_FROM + COUNT_UNTIL_END && allocations != 0) {
+        fprintf(stderr, "%d allocations on the per-frame path (frames %d to %llu)\n", allocations, COUNT_FROM,
+            (unsigned long long)(frames - COUNT_UNTIL_END));
+        check_failures++;
+    }
     CHECK(keys == (frames + 29) / 30);
     CHECK(hdmabuf_frame_consumer_frames(c) == frames);
     CHECK_RC(hdmabuf_frame_consumer_end(c), -EINVAL);

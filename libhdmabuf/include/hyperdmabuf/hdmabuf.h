@@ -24,7 +24,13 @@
  *    mutex it holds, so a call that blocks (FENCE_WAIT, hdmabuf_next_event() with a timeout)
  *    delays the others on that connection. Use a connection per thread that blocks.
  *    Fences, imports and frame streams are not thread-safe: one thread each (a fence may
- *    have one signalling and one waiting thread).
+ *    have one signalling and one waiting thread). A mapping (hdmabuf_map/_unmap) belongs
+ *    to one thread too. Functions of no such object are thread-safe: hdmabuf_strerror,
+ *    hdmabuf_socket_path, hdmabuf_id_format/_parse, and the readers of results the caller
+ *    owns (hdmabuf_metadata_tag, hdmabuf_event_get), which any thread may call while no
+ *    thread frees that result. hdmabuf_error_message() on a shared connection gives the
+ *    latest error of any thread on it: call it from the thread whose call failed, before
+ *    another thread's call can fail.
  *  - The library keeps no global state and never aborts on what a daemon sends: every
  *    length, count, fd and offset is checked, and a bad one is -EPROTO.
  *  - Timeouts are in milliseconds; a negative timeout waits without limit where allowed.
