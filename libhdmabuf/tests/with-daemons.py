@@ -16,7 +16,7 @@ Exit status: the first failure's, 77 (meson's "skipped") when java or the client
 (or, for {java_tests}, the tests module's compiled classes: mvn test-compile -pl tests -am).
 
 usage: with-daemons.py --root REPO [--vectors N] [--region-size SIZE] [--policy FILE [--source-policy FILE]]
-                       [--python-gen] [--bg 'CMD'] [--bg-ready WORD] [--timeout S] -- CMD [ARG]...
+                       [--max-clients N] [--python-gen] [--bg 'CMD'] [--bg-ready WORD] [--timeout S] -- CMD [ARG]...
 """
 import argparse
 import os
@@ -94,6 +94,7 @@ def main():
     ap.add_argument('--region-size', default='64M', help='the ivshmem region (default 64M)')
     ap.add_argument('--policy', default=None, help='the policy file of both daemons (default: none, permissive)')
     ap.add_argument('--source-policy', default=None, help='the source daemon\'s policy file instead of --policy')
+    ap.add_argument('--max-clients', type=int, default=None, help='the sink daemon\'s client limit')
     ap.add_argument('--bg', action='append', default=[], help='a command to run in the background')
     ap.add_argument('--bg-ready', default=None, help='a line the --bg commands print when ready')
     ap.add_argument('--python-gen', action='store_true', help='generate the Python bindings (HDMABUF_PY_GEN)')
@@ -140,6 +141,8 @@ def main():
             policy = policies[role] or f'{run_dir}/no-policy.toml'
             argv = cli + [role, '--ivshmem', ivshmem, '--socket', f'{run_dir}/{role}.sock', '--name', role,
                           '--policy', policy, '--policy-dir', f'{run_dir}/no-policy.d']
+            if role == 'sink' and a.max_clients is not None:
+                argv += ['--max-clients', str(a.max_clients)]
             children.append(Child(role, argv, env))
             vms[role] = field(children[-1].await_line('READY', START_TIMEOUT), 'vm')
             pids[role] = str(children[-1].proc.pid)
