@@ -23,7 +23,7 @@ skip_or_fail() {
     exit 0
 }
 missing=()
-for tool in dpkg-deb java asciidoctor; do
+for tool in dpkg-deb dpkg-shlibdeps java asciidoctor; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ "${#missing[@]}" -eq 0 ] || skip_or_fail "not built: ${missing[*]} not found (apt-get install dpkg-dev asciidoctor)"
@@ -42,6 +42,11 @@ install -m 0644 "$root/cli/target/hdmabuf.jar" "$share/"
 install -m 0644 "$root"/cli/target/lib/*.jar "$share/lib/"
 install -m 0755 "$here/hyperdmabuf/hdmabuf" "$pkg/usr/bin/hdmabuf"
 install -m 0644 "$root/packaging/make-class-data-archive.sh" "$share/"
+# jffi's and netty's native libraries, out of their jars at build time (cli/target/native): /usr/bin/hdmabuf names the
+# directory, so neither unpacks its own to a temporary file at every start.
+mkdir -p "$pkg/usr/lib/hyperdmabuf"
+install -m 0644 "$root"/cli/target/native/*.so "$pkg/usr/lib/hyperdmabuf/"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg"/usr/lib/hyperdmabuf/*.so
 install -m 0644 "$here"/systemd/*.service "$pkg/lib/systemd/system/"
 install -m 0644 "$here/hyperdmabuf/default" "$pkg/etc/default/hyperdmabuf"
 install -m 0644 "$here"/systemd/examples/*.conf "$doc/examples/systemd/"
@@ -117,8 +122,18 @@ build() {     # build NAME [DEPENDS]: DEBIAN/ from packaging/debian/NAME, then t
     dpkg-deb --root-owner-group -Zxz --build "$stage/$name" "$out/${name}_${version}_$(sed -n 's/^Architecture: //p' \
         "$stage/$name/DEBIAN/control").deb" >/dev/null
 }
+native_depends() { # native_depends ELF...: their Depends (libc6), from dpkg-shlibdeps
+    local tmp
+    tmp="$(mktemp -d)"
+    mkdir "$tmp/debian"
+    printf 'Source: hyperdmabuf\n\nPackage: hyperdmabuf\nArchitecture: any\n' > "$tmp/debian/control"
+    (cd "$tmp" && dpkg-shlibdeps -O "$@" 2>/dev/null) | sed -n 's/^shlibs:Depends=//p'
+    rm -rf "$tmp"
+}
 (verify_units)
-build hyperdmabuf
+depends="$(native_depends "$pkg"/usr/lib/hyperdmabuf/*.so)"
+[ -n "$depends" ] || { echo "debian packages: dpkg-shlibdeps gave no Depends for /usr/lib/hyperdmabuf" >&2; exit 1; }
+build hyperdmabuf ", $depends"
 
 shlibdeps() { # shlibdeps ELF...: their Depends, from dpkg-shlibdeps (libhdmabuf's from the package built here)
     local tmp

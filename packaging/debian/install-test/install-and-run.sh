@@ -38,9 +38,9 @@ done
 getent group hdmabuf >/dev/null || { echo "install-test: no hdmabuf group"; exit 1; }
 ! command -v mvn >/dev/null || { echo "install-test: Maven in the root"; exit 1; }
 echo "install-test: group $(getent group hdmabuf)"
-# postinst made the class-data archive, and /usr/bin/hdmabuf's JVM maps it (classes "from the top" archive).
+# postinst made the class-data archive, and /usr/bin/hdmabuf's JVM maps it (our classes from the shared objects file).
 [ -s /var/lib/hyperdmabuf/hdmabuf.jsa ] || { echo "install-test: no class-data archive"; exit 1; }
-HDMABUF_JAVA_OPTS=-Xlog:class+load hdmabuf --version | grep -q 'org.hyperdmabuf.cli.Hdmabuf source: shared objects file (top)' ||
+HDMABUF_JAVA_OPTS=-Xlog:class+load hdmabuf --version | grep -q 'org.hyperdmabuf.cli.Hdmabuf source: shared objects file' ||
     { echo "install-test: hdmabuf does not use its class-data archive"; exit 1; }
 echo "install-test: $(hdmabuf --version)"
 hdmabuf policy check --json /usr/share/doc/hyperdmabuf/examples/policy.toml

@@ -24,12 +24,21 @@ final class DaemonClassData
     static List<String> jvmOptions(final Path dir, final PrintStream log, final PrintStream echo) throws Exception
     {
         final Path archive = dir.resolve("daemons.jsa");
+        final Path classList = dir.resolve("daemons.classlist");
         final Path work = Files.createDirectories(dir.resolve("class-data-training"));
-        final int status;
-        try (ChildProcess p = ChildProcess.java("class-data-training", ClassDataArchive.dumpOptions(archive),
+        int status;
+        try (ChildProcess p = ChildProcess.java("class-data-training", ClassDataArchive.classListOptions(classList),
             ClassDataArchive.class.getName(), List.of(work.toString()), echo))
         {
             status = p.waitFor(BenchRun.START);
+        }
+        if (status == 0)
+        {
+            try (ChildProcess p = ChildProcess.java("class-data-dump", ClassDataArchive.dumpOptions(classList, archive),
+                ClassDataArchive.class.getName(), List.of(), echo))
+            {
+                status = p.waitFor(BenchRun.START);
+            }
         }
         if (status != 0 || !Files.isRegularFile(archive))
         {

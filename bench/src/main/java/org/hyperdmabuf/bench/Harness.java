@@ -1,6 +1,7 @@
 package org.hyperdmabuf.bench;
 
 import org.hyperdmabuf.cli.DirectoryTrees;
+import org.hyperdmabuf.cli.NativeLibraryDir;
 import org.hyperdmabuf.daemon.DaemonRuntime;
 
 import java.io.PrintStream;
@@ -118,6 +119,9 @@ public final class Harness
         final Path dir = Files.createTempDirectory(Path.of("/tmp"), "hdmabuf-bench-");
         final List<String> daemonJvm = daemonJvm();
         daemonJvm.addAll(DaemonClassData.jvmOptions(dir, log, echo));
+        // The native libraries out of their jars, as the launchers have them.
+        NativeLibraryDir.extract(dir.resolve("native"));
+        daemonJvm.addAll(NativeLibraryDir.useOptions(dir.resolve("native")));
         final BenchRun run = new BenchRun(cfg, log, echo, dir, daemonJvm, baselines);
         try
         {

@@ -14,12 +14,14 @@ import java.util.concurrent.TimeUnit;
  * The application class-data archive (AppCDS) the launchers hand the JVM: the classes a daemon loads up to READY,
  * parsed and verified once, mapped at start-up instead. The archive is tied to the JVM build and to the class path
  * (the same jars at the same paths, unchanged): a missing or stale one is ignored, with the JVM's warning about it
- * turned off, so the command starts as it would without one. picocli, asm and jnr-x86asm are Java 5 class files,
- * which CDS cannot hold; they are still loaded from their jars.
+ * turned off, so the command starts as it would without one (then without the JDK's default archive either).
  * <p>
- * {@code main} is the training run that writes it: with {@link #dumpOptions}, an ivshmem server and a daemon with
- * both roles run in this one JVM, each started as its command line starts it, until both print READY; then the JVM
- * exits, which is when it writes the archive. Usage: {@code ClassDataArchive WORK_DIR}.
+ * It is a static archive, made in two steps: {@code main} is the training run, which with {@link #classListOptions}
+ * lists the classes it loaded; a second JVM with {@link #dumpOptions} writes them, with the JDK's own, into the
+ * archive. A dynamic archive (written at the exit of the training run) cannot hold picocli, asm and jnr-x86asm, Java 5
+ * class files that a daemon then loaded and parsed from their jars at every start. In the training run, an ivshmem
+ * server and a daemon with both roles run in this one JVM, each started as its command line starts it, until both
+ * print READY; then the JVM exits. Usage: {@code ClassDataArchive WORK_DIR}.
  */
 public final class ClassDataArchive
 {
@@ -40,10 +42,20 @@ public final class ClassDataArchive
         return List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", QUIET, "-XX:-UsePerfData");
     }
 
-    /** JVM options of the training run that write {@code archive} when it exits. */
-    public static List<String> dumpOptions(final Path archive)
+    /** JVM options of the training run, which writes the classes it loaded to {@code classList} when it exits. */
+    public static List<String> classListOptions(final Path classList)
     {
-        return List.of("-XX:ArchiveClassesAtExit=" + archive, QUIET);
+        return List.of("-XX:DumpLoadedClassList=" + classList, QUIET);
+    }
+
+    /**
+     * JVM options that write {@code archive} from the training run's {@code classList} and exit (the JVM runs no main
+     * class); the class path must be the one the archive is for.
+     */
+    public static List<String> dumpOptions(final Path classList, final Path archive)
+    {
+        return List.of("-Xshare:dump", "-XX:SharedClassListFile=" + classList, "-XX:SharedArchiveFile=" + archive,
+            "-Xlog:cds=off");
     }
 
     public static void main(final String[] args) throws InterruptedException, java.io.IOException
@@ -65,7 +77,7 @@ public final class ClassDataArchive
             dir.resolve("daemon.sock").toString(), "--policy", dir.resolve("no-policy.toml").toString(),
             "--policy-dir", dir.resolve("no-policy.d").toString());
         awaitReady(lines, "daemon", out);
-        // The shutdown hooks stop both; the archive is written after them.
+        // The shutdown hooks stop both; the class list is complete after them.
         System.exit(0);
     }
 
