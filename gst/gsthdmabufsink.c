@@ -87,6 +87,53 @@ await_consumer (GstHdmabufSink * self)
 }
 
 /* Publishes a frame without payload: the end of the stream, or the switch to new caps. */
+static void
+drop_out (GstHdmabufSink * self)
+{
+  if (self->out != NULL) {
+    gst_hdmabuf_out_retire (self->out);
+    g_clear_pointer (&self->out, gst_hdmabuf_out_unref);
+  }
+  gst_clear_caps (&self->caps);
+}
+
+/*
+ * The consumer VM released every import of the stream (its consumer died or stopped): withdraws the
+ * export and exports the stream anew under the same caps, as at the start, so that the next
+ * consumer gets a stream of its own from its frame 0. Upstream is asked to renegotiate: the pool of
+ * the old slots no longer waits for releases, and its buffers are copied into the new ones meanwhile.
+ */
+static GstFlowReturn
+renew_export (GstHdmabufSink * self)
+{
+  GstCaps *caps = gst_caps_ref (self->caps);
+  GstHdmabufFormat fmt;
+  GError *error = NULL;
+  GstHdmabufOut *out;
+
+  GST_INFO_OBJECT (self, "the consumer in VM %u released stream \"%s\": exporting it anew for the next "
+      "consumer", gst_hdmabuf_out_target_vm (self->out), self->stream);
+  if (!gst_hdmabuf_format_from_caps (&fmt, caps)) {
+    gst_caps_unref (caps);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  out = gst_hdmabuf_out_new (self->socket_path, gst_hdmabuf_out_target_vm (self->out), self->stream,
+      self->buffers, &fmt, self->read_only, &error);
+  gst_hdmabuf_format_clear (&fmt);
+  GST_OBJECT_LOCK (self);
+  drop_out (self);
+  self->out = out;
+  self->caps = out != NULL ? caps : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (out == NULL) {
+    gst_caps_unref (caps);
+    post_error (self, error);
+    return GST_FLOW_ERROR;
+  }
+  gst_pad_push_event (GST_BASE_SINK_PAD (self), gst_event_new_reconfigure ());
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 publish_end (GstHdmabufSink * self, guint32 kind)
 {
@@ -100,27 +147,28 @@ publish_end (GstHdmabufSink * self, guint32 kind)
 
   memcpy (info.private_data, &priv, sizeof (priv));
   info.private_length = sizeof (priv);
-  if ((ret = await_consumer (self)) != GST_FLOW_OK)
-    return ret;
-  ret = gst_hdmabuf_out_take_for_publish (self->out, -1, timeout_of (self), &slot, &error);
-  if (ret == GST_FLOW_OK && !gst_hdmabuf_out_publish (self->out, slot, &info, &error))
-    ret = GST_FLOW_ERROR;
-  /* Consumers take frames in order: once this one is back, they have every frame before it. */
-  if (ret == GST_FLOW_OK)
-    ret = gst_hdmabuf_out_wait_last_released (self->out, timeout_of (self), &error);
+  for (;;) {
+    if (gst_hdmabuf_out_consumer_lost (self->out)) {
+      /* No consumer to tell of a caps change; the end goes to the next consumer. */
+      if (kind == GST_HDMABUF_FRAME_RENEGOTIATE)
+        return GST_FLOW_OK;
+      if ((ret = renew_export (self)) != GST_FLOW_OK)
+        return ret;
+    }
+    if ((ret = await_consumer (self)) != GST_FLOW_OK)
+      return ret;
+    ret = gst_hdmabuf_out_take_for_publish (self->out, -1, timeout_of (self), &slot, &error);
+    if (ret == GST_FLOW_OK && !gst_hdmabuf_out_publish (self->out, slot, &info, &error))
+      ret = GST_FLOW_ERROR;
+    /* Consumers take frames in order: once this one is back, they have every frame before it. */
+    if (ret == GST_FLOW_OK)
+      ret = gst_hdmabuf_out_wait_last_released (self->out, timeout_of (self), &error);
+    if (ret != GST_HDMABUF_FLOW_CONSUMER_LOST)
+      break;
+  }
   if (ret == GST_FLOW_ERROR)
     post_error (self, error);
   return ret;
-}
-
-static void
-drop_out (GstHdmabufSink * self)
-{
-  if (self->out != NULL) {
-    gst_hdmabuf_out_retire (self->out);
-    g_clear_pointer (&self->out, gst_hdmabuf_out_unref);
-  }
-  gst_clear_caps (&self->caps);
 }
 
 static gboolean
@@ -250,14 +298,23 @@ gst_hdmabuf_sink_render (GstBaseSink * bsink, GstBuffer * buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("no caps before the first buffer"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if ((ret = await_consumer (self)) != GST_FLOW_OK)
-    return ret;
-  want = slot_of (self, buf);
-  ret = gst_hdmabuf_out_take_for_publish (self->out, want, timeout_of (self), &slot, &error);
-  if (ret != GST_FLOW_OK) {
-    if (ret == GST_FLOW_ERROR)
-      post_error (self, error);
-    return ret;
+  for (;;) {
+    if (gst_hdmabuf_out_consumer_lost (self->out) && (ret = renew_export (self)) != GST_FLOW_OK)
+      return ret;
+    if ((ret = await_consumer (self)) != GST_FLOW_OK)
+      return ret;
+    want = slot_of (self, buf);
+    ret = gst_hdmabuf_out_take_for_publish (self->out, want, timeout_of (self), &slot, &error);
+    if (ret != GST_FLOW_OK) {
+      if (ret == GST_FLOW_ERROR)
+        post_error (self, error);
+      return ret;
+    }
+    if (!gst_hdmabuf_out_consumer_lost (self->out))
+      break;
+    /* The consumer went while this frame waited for its slot: the frame goes to the next one. */
+    if ((gint) slot != want)
+      gst_hdmabuf_out_give_back (self->out, slot);
   }
   if ((gint) slot == want && want >= 0) {
     GST_LOG_OBJECT (self, "slot %u: written in place", slot);

@@ -43,6 +43,10 @@ struct _GstHdmabufOut {
   gchar *stream;
   guint64 subscription;
   gint consumer_seen;           /* atomic: the pool's waits read it */
+  /* The consumer VM holds no import of slot 0 any more (STATE=released, confirmed by QUERY): its
+   * consumer is gone, nobody reads the slots, and the element exports the stream anew. */
+  gint consumer_lost;           /* atomic */
+  GMutex events_lock;           /* the element's and the pool's threads both read events */
 };
 
 static void
@@ -75,6 +79,7 @@ out_free (GstHdmabufOut * out)
   g_free (out->stream);
   g_free (out->slots);
   g_mutex_clear (&out->lock);
+  g_mutex_clear (&out->events_lock);
   g_cond_clear (&out->cond);
   g_free (out);
 }
@@ -98,6 +103,7 @@ gst_hdmabuf_out_new (const gchar * socket_path, guint32 target_vm, const gchar *
   out->fmt = *fmt;
   out->fmt.caps_string = g_strdup (fmt->caps_string);
   g_mutex_init (&out->lock);
+  g_mutex_init (&out->events_lock);
   g_cond_init (&out->cond);
   out->slots = g_new0 (Slot, k);
   for (guint i = 0; i < k; i++)
@@ -150,7 +156,7 @@ gst_hdmabuf_out_new (const gchar * socket_path, guint32 target_vm, const gchar *
     /* Before the first EXPORT, so that no import can come before the subscription. */
     const struct hdmabuf_match matches[] = {
       {"ACTION", "change", false},
-      {"STATE", "imported|rejected", false},
+      {"STATE", "imported|rejected|released", false},
       {"TAG_GENERATION", gen_text, false},
       {"TAG_SLOT", "0", false},
     };
@@ -273,7 +279,12 @@ wait_error (GstHdmabufOut * out, gint e, guint slot, gint timeout_ms, GError ** 
         out->target_vm, slot, hdmabuf_strerror (e));
 }
 
-/* Waits (lock not held) until release of slot reaches value. */
+static gboolean read_import_events (GstHdmabufOut * out, gint wait_ms, GError ** error);
+
+/*
+ * Waits (lock not held) until release of slot reaches value. GST_HDMABUF_FLOW_CONSUMER_LOST when
+ * it did not, and the consumer VM holds no import any more: nobody will release it.
+ */
 static GstFlowReturn
 await_release (GstHdmabufOut * out, guint slot, guint64 value, gint timeout_ms, GError ** error)
 {
@@ -281,8 +292,9 @@ await_release (GstHdmabufOut * out, guint slot, guint64 value, gint timeout_ms, 
 
   for (;;) {
     uint32_t word = 0;
+    gboolean lost = g_atomic_int_get (&out->consumer_lost);
     gint64 left = deadline < 0 ? WAIT_SLICE_MS : (deadline - g_get_monotonic_time ()) / 1000;
-    gint e = hdmabuf_fence_await (out->slots[slot].fence, value, (gint) CLAMP (left, 0, WAIT_SLICE_MS),
+    gint e = hdmabuf_fence_await (out->slots[slot].fence, value, lost ? 0 : (gint) CLAMP (left, 0, WAIT_SLICE_MS),
         HDMABUF_WAIT_ADAPTIVE, NULL, &word);
 
     if (e == 0 && word != 0) {
@@ -292,25 +304,48 @@ await_release (GstHdmabufOut * out, guint slot, guint64 value, gint timeout_ms, 
     }
     if (e == 0)
       return GST_FLOW_OK;
+    if (lost)
+      return GST_HDMABUF_FLOW_CONSUMER_LOST;
     if (e != -ETIMEDOUT || (deadline >= 0 && g_get_monotonic_time () >= deadline)) {
       wait_error (out, e, slot, timeout_ms, error);
       return GST_FLOW_ERROR;
     }
     if (g_atomic_int_get (&out->flushing))
       return GST_FLOW_FLUSHING;
+    /* A consumer killed while its VM stays up releases its imports, not its frames. Before the
+     * consumer came, the events are await_consumer's (a rejection among them). */
+    if (g_atomic_int_get (&out->consumer_seen))
+      read_import_events (out, 0, NULL);
   }
 }
 
 /*
- * Reads the events that arrived: TRUE once the consumer imported slot 0 (then unsubscribes); FALSE
- * with error set when its VM rejected the export.
+ * Whether the consumer VM holds an import of slot 0 right now. A STATE=released event may be stale
+ * when it is read: a new consumer in that VM may have imported again since.
+ */
+static gboolean
+consumer_holds_import (GstHdmabufOut * out)
+{
+  struct hdmabuf_buffer_info *info = NULL;
+  gboolean holds = hdmabuf_query (out->conn, &out->slots[0].exported.id, &info) != 0 || info->import_count > 0;
+
+  hdmabuf_buffer_info_free (info);
+  return holds;
+}
+
+/*
+ * Reads the events that arrived: the consumer imported slot 0, or released it (then the consumer is
+ * lost unless it holds an import again); FALSE with error set when its VM rejected the export.
  */
 static gboolean
 read_import_events (GstHdmabufOut * out, gint wait_ms, GError ** error)
 {
   struct hdmabuf_event *ev;
+  gboolean released = FALSE;
+  gboolean ok = TRUE;
 
-  while (!g_atomic_int_get (&out->consumer_seen) && hdmabuf_next_event (out->conn, wait_ms, &ev) == 0) {
+  g_mutex_lock (&out->events_lock);
+  while (ok && !g_atomic_int_get (&out->consumer_lost) && hdmabuf_next_event (out->conn, wait_ms, &ev) == 0) {
     const gchar *state = hdmabuf_event_get (ev, "STATE");
 
     if (ev->subscription_id == out->subscription && g_strcmp0 (state, "rejected") == 0) {
@@ -319,20 +354,32 @@ read_import_events (GstHdmabufOut * out, gint wait_ms, GError ** error)
       set_error (error, GST_RESOURCE_ERROR_OPEN_WRITE, "VM %u rejected stream \"%s\": %s", out->target_vm,
           out->stream, info != NULL && info->state != NULL ? info->state : "(no reason given)");
       hdmabuf_buffer_info_free (info);
-      hdmabuf_event_free (ev);
-      return FALSE;
-    }
-    if (ev->subscription_id == out->subscription && g_strcmp0 (state, "imported") == 0) {
+      ok = FALSE;
+    } else if (ev->subscription_id == out->subscription && g_strcmp0 (state, "imported") == 0) {
+      released = FALSE;
       g_atomic_int_set (&out->consumer_seen, TRUE);
-      hdmabuf_unsubscribe (out->conn, out->subscription);
       g_mutex_lock (&out->lock);
       g_cond_broadcast (&out->cond);
       g_mutex_unlock (&out->lock);
+    } else if (ev->subscription_id == out->subscription && g_strcmp0 (state, "released") == 0) {
+      released = g_atomic_int_get (&out->consumer_seen);
     }
     hdmabuf_event_free (ev);
     wait_ms = 0;
   }
-  return TRUE;
+  if (ok && released && !consumer_holds_import (out)) {
+    GST_INFO ("stream \"%s\": the consumer in VM %u holds no import any more: its slots are free", out->stream,
+        out->target_vm);
+    g_atomic_int_set (&out->consumer_lost, TRUE);
+  }
+  g_mutex_unlock (&out->events_lock);
+  return ok;
+}
+
+gboolean
+gst_hdmabuf_out_consumer_lost (GstHdmabufOut * out)
+{
+  return g_atomic_int_get (&out->consumer_lost);
 }
 
 gboolean
@@ -340,6 +387,8 @@ gst_hdmabuf_out_has_consumer (GstHdmabufOut * out)
 {
   GError *ignored = NULL;
 
+  if (g_atomic_int_get (&out->consumer_seen))
+    return TRUE;
   read_import_events (out, 0, &ignored);
   g_clear_error (&ignored);
   return g_atomic_int_get (&out->consumer_seen);
@@ -407,6 +456,8 @@ claim (GstHdmabufOut * out, guint64 frame, gboolean by_pool, gint timeout_ms, GE
   s->frame = frame;
   g_mutex_unlock (&out->lock);
   ret = await_release (out, slot, frame / out->k, timeout_ms, error);
+  if (ret == GST_HDMABUF_FLOW_CONSUMER_LOST)
+    ret = GST_FLOW_OK;          /* nobody reads the slot any more */
   g_mutex_lock (&out->lock);
   if (ret != GST_FLOW_OK) {
     s->in_use = FALSE;

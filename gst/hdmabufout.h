@@ -30,6 +30,15 @@ gint gst_hdmabuf_out_slot_at (GstHdmabufOut * out, gconstpointer data);
 guint8 *gst_hdmabuf_out_slot_data (GstHdmabufOut * out, guint slot);
 guint32 gst_hdmabuf_out_target_vm (GstHdmabufOut * out);
 
+/* What the waits for a release answer when the consumer VM holds no import any more. */
+#define GST_HDMABUF_FLOW_CONSUMER_LOST GST_FLOW_CUSTOM_SUCCESS
+
+/*
+ * Whether the consumer came and then its VM released every import of slot 0 (its process died or
+ * stopped): nobody releases frames any more. The waits find it out; the slots' takes then no longer
+ * wait for releases, and the element exports the stream anew for the next consumer.
+ */
+gboolean gst_hdmabuf_out_consumer_lost (GstHdmabufOut * out);
 /* Whether the consumer VM imported this export (slot 0) yet; does not wait. */
 gboolean gst_hdmabuf_out_has_consumer (GstHdmabufOut * out);
 /*
@@ -57,7 +66,8 @@ GstFlowReturn gst_hdmabuf_out_take_for_publish (GstHdmabufOut * out, gint want_s
 gboolean gst_hdmabuf_out_publish (GstHdmabufOut * out, guint slot, const struct hdmabuf_frame_header * info,
     GError ** error);
 /*
- * Waits until the consumer released the frame published last. Consumers take frames in order, so
+ * Waits until the consumer released the frame published last (GST_HDMABUF_FLOW_CONSUMER_LOST: it
+ * never will). Consumers take frames in order, so
  * it has taken every earlier one (downstream may still hold some: their mappings stay valid).
  */
 GstFlowReturn gst_hdmabuf_out_wait_last_released (GstHdmabufOut * out, gint timeout_ms, GError ** error);

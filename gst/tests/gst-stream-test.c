@@ -27,6 +27,8 @@
  *                                                  must get every frame
  *   gst-stream-test consumer-timeout STREAM        the sink starts alone with consumer-timeout=1000: it must fail
  *                                                  naming the stream and the VM
+ *   gst-stream-test kill-consumer STREAM           produces to a consumer process it starts, SIGKILLs that: the sink
+ *                                                  must take its slots back and wait, and a new consumer get frames
  *   gst-stream-test kill-consumer-vm STREAM        both ends in this process; SIGKILLs the source daemon ("VM 2
  *                                                  dies"): the sink must fail naming that VM
  *   gst-stream-test kill-producer-vm STREAM        the same with the sink daemon ("VM 1 dies"): the source must
@@ -736,6 +738,96 @@ wait_for_consumer (const gchar * stream)
   return 0;
 }
 
+static gint sunk;               /* buffers that reached the producer's sink */
+
+static GstPadProbeReturn
+count_sunk (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  (void) pad, (void) info, (void) user_data;
+  g_atomic_int_inc (&sunk);
+  return GST_PAD_PROBE_OK;
+}
+
+/*
+ * The consumer process dies mid-stream while its VM and daemon stay up (the sink's timeout 30 s): the
+ * sink takes its slots back within 5 s, without an error, and says that it waits for a consumer; a
+ * consumer started then gets consecutive frames, bit-exact, from the first one the sink kept on.
+ */
+static int
+kill_consumer (const gchar * self_path, const gchar * stream)
+{
+  gchar *phase[] = { (gchar *) "RGBA:64x48:100000000", NULL };
+  gchar *argv[] = { (gchar *) self_path, (gchar *) "consume", (gchar *) stream, phase[0], NULL };
+  GstElement *producer;
+  GstIterator *sinks;
+  GValue item = G_VALUE_INIT;
+  GstBus *bus;
+  gint64 deadline = g_get_monotonic_time () + STEP_TIMEOUT / GST_USECOND;
+  GstAppSink *out;
+  GstElement *consumer;
+  GstMessage *msg;
+  GError *err = NULL;
+  GPid child;
+  gint64 killed, took;
+  guint64 first = 0;
+  gchar *why = NULL;
+
+  parse_phases (phase, 1);
+  producer = start_producer (stream, "timeout", 30000, NULL);
+  bus = gst_element_get_bus (producer);
+  sinks = gst_bin_iterate_sinks (GST_BIN (producer));
+  if (gst_iterator_next (sinks, &item) != GST_ITERATOR_OK)
+    FAIL ("no sink in the producer");
+  {
+    GstPad *pad = gst_element_get_static_pad (g_value_get_object (&item), "sink");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_sunk, NULL, NULL);
+    gst_object_unref (pad);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (sinks);
+  if (!g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &child, &err))
+    FAIL ("spawn: %s", err->message);
+  /* K = 3 slots: 30 frames sunk means the consumer released many. */
+  while (g_atomic_int_get (&sunk) < 30) {
+    if (g_get_monotonic_time () > deadline)
+      FAIL ("the first consumer took only %d frames", g_atomic_int_get (&sunk));
+    g_usleep (10 * 1000);       /* polls a condition, with a deadline */
+  }
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  killed = g_get_monotonic_time ();
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT)) != NULL)
+    gst_message_unref (msg);    /* a waiting message from before the first consumer came */
+  if (!pop_waiting (bus, 5 * GST_SECOND, stream))
+    FAIL ("the sink did not wait for a new consumer within 5 s of the consumer's death");
+  took = (g_get_monotonic_time () - killed) / 1000;
+  printf ("producer: consumer killed after %d frames; the sink waits for a new consumer after %" G_GINT64_FORMAT
+      " ms, no error\n", g_atomic_int_get (&sunk), took);
+  consumer = consumer_pipeline (stream, FALSE, &out);
+  gst_element_set_state (consumer, GST_STATE_PLAYING);
+  for (guint i = 0; i < 30; i++) {
+    GstSample *sample = gst_app_sink_try_pull_sample (out, STEP_TIMEOUT);
+    if (sample == NULL)
+      FAIL ("frame %u of the second consumer did not arrive", i);
+    if (i == 0)                 /* which frame comes first: its PTS says, check_sample its bytes */
+      first = GST_BUFFER_PTS (gst_sample_get_buffer (sample)) / phases[0].duration;
+    check_sample (sample, first + i, &phases[0], (first + i) * phases[0].duration, FALSE);
+    gst_sample_unref (sample);
+  }
+  printf ("consumer 2: frames %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ", bit-exact and in order\n", first,
+      first + 29);
+  if (await_end (producer, 0, &why) || !g_str_equal (why, "timed out"))
+    FAIL ("the producer ended: %s", why != NULL ? why : "EOS");
+  g_free (why);
+  gst_element_set_state (producer, GST_STATE_NULL);
+  gst_element_set_state (consumer, GST_STATE_NULL);
+  gst_object_unref (out);
+  gst_object_unref (consumer);
+  gst_object_unref (bus);
+  gst_object_unref (producer);
+  return 0;
+}
+
 /* consumer-timeout 1000 ms and no consumer: after it, an element error naming the stream and the VM. */
 static int
 consumer_timeout (const gchar * stream)
@@ -773,10 +865,11 @@ typedef enum {
 /*
  * Where no dma-buf can be had: dma-buf=always on a host without /dev/udmabuf (the daemon cannot make one; no
  * producer: the source fails before it waits for the stream), with it of a read-only stream (dma-bufs are
- * writable; the producer then fails on its own, its slot never released), or too big: its slots are over
+ * writable), or too big: its slots are over
  * udmabuf's size_limit_mb; dma-buf=auto to a downstream that takes only memory:DMABuf caps, of a read-only stream
  * (the source decides once it has the stream): without udmabuf the daemon's reason, with it the read-only export.
- * Either way an element error naming the reason, long before the source's 20 s timeout.
+ * Either way an element error naming the reason, long before the source's 20 s timeout. The producer, its
+ * consumer gone, then waits for the next one (or fails, had the consumer kept a slot past the sink's 1 s timeout).
  */
 static int
 dmabuf_refused (const gchar * stream, Refusal kind)
@@ -792,6 +885,8 @@ dmabuf_refused (const gchar * stream, Refusal kind)
       kind == REFUSED_AUTO ? "auto" : "always", kind == REFUSED_AUTO ? " caps=\"" DMABUF_CAPS "\"" : "");
   GstElement *consumer = gst_parse_launch (desc, NULL);
   gint64 start = g_get_monotonic_time ();
+  GstBus *bus = NULL;
+  GstMessage *msg;
   gint64 took;
   gchar *why = NULL;
 
@@ -805,14 +900,30 @@ dmabuf_refused (const gchar * stream, Refusal kind)
       took);
   g_clear_pointer (&why, g_free);
   g_free (desc);
+  if (producer != NULL)
+    bus = gst_element_get_bus (producer);
+  /* The producer's waiting message from before the consumer came, if any. */
+  while (bus != NULL && (msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT)) != NULL)
+    gst_message_unref (msg);
   gst_element_set_state (consumer, GST_STATE_NULL);
   gst_object_unref (consumer);
   if (producer != NULL) {
-    /* Stopped only once it ended: a sink stopped while its source fills a slot unmaps it. */
-    if (await_end (producer, STEP_TIMEOUT, &why) || g_str_equal (why, "timed out"))
-      FAIL ("the producer of the refused consumer did not fail: %s", why != NULL ? why : "EOS");
-    printf ("producer: %s\n", why);
-    g_free (why);
+    /* Stopped only once it waits or ended, its streaming thread in the sink: a sink stopped while its
+     * source fills a slot fails the fill under ASan. */
+    msg = gst_bus_timed_pop_filtered (bus, STEP_TIMEOUT, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR | GST_MESSAGE_EOS);
+    if (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      GError *err;
+      gst_message_parse_error (msg, &err, NULL);
+      printf ("producer: %s\n", err->message);
+      g_error_free (err);
+    } else if (msg != NULL && gst_message_has_name (msg, "hdmabufsink-waiting-for-consumer")) {
+      printf ("producer: its consumer gone, it waits for the next one\n");
+    } else {
+      FAIL ("the producer of the refused consumer neither failed nor waited for a new consumer: %s",
+          msg != NULL ? GST_MESSAGE_TYPE_NAME (msg) : "timed out");
+    }
+    gst_message_unref (msg);
+    gst_object_unref (bus);
     gst_element_set_state (producer, GST_STATE_NULL);
     gst_object_unref (producer);
   }
@@ -1065,6 +1176,8 @@ main (int argc, char **argv)
     return check_leaks (show (argv[2]));
   if (strcmp (argv[1], "kill") == 0)
     return check_leaks (kill_producer (argv[0], argv[2]));
+  if (strcmp (argv[1], "kill-consumer") == 0)
+    return check_leaks (kill_consumer (argv[0], argv[2]));
   if (strcmp (argv[1], "kill-consumer-vm") == 0 || strcmp (argv[1], "kill-producer-vm") == 0)
     return check_leaks (kill_vm (argv[2], strcmp (argv[1], "kill-producer-vm") == 0));
   if (strcmp (argv[1], "stall") == 0 || strcmp (argv[1], "wait-consumer") == 0
