@@ -149,29 +149,10 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
                 wakeUp();
             });
             evtchn = devices.openEventChannel();
+            final XenOwnNodes own = new XenOwnNodes(xs, domid, peerIds, config.roles, ownName());
             peers = new XenPeers(new XenPeers.Parts(domid, config, devices, xs, evtchn, listener, liveness,
-                importedFences), initialSession);
-            xs.rmIfPresent(0, XenStorePaths.base(domid));
-            final String[] perms = new String[peerIds.length + 1];
-            perms[0] = "n" + domid;
-            for (int i = 0; i < peerIds.length; i++)
-            {
-                perms[i + 1] = "r" + peerIds[i];
-            }
-            final String name = ownName();
-            xs.inTransaction(tx ->
-            {
-                // Permissions first: xenstored copies a parent's list into each new node, so the children written
-                // next are readable by the peers too (a later SET_PERMS of the parent would not reach them).
-                xs.mkdir(tx, XenStorePaths.base(domid));
-                xs.setPermissions(tx, XenStorePaths.base(domid), perms);
-                xs.write(tx, XenStorePaths.roles(domid), Integer.toString(config.roles));
-                if (name != null)
-                {
-                    xs.write(tx, XenStorePaths.name(domid), name);
-                }
-                xs.write(tx, XenStorePaths.session(domid), XenPeers.hex(initialSession));
-            });
+                importedFences, own), initialSession);
+            own.publish(initialSession);
             for (final int p : peerIds)
             {
                 xs.watch(XenStorePaths.base(p), "peer-" + p);

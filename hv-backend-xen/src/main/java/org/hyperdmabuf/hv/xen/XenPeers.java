@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -40,6 +41,9 @@ final class XenPeers
     private final BackendListener listener;
     private final PeerLiveness liveness;
     private final ImportedFences fences;
+    private final XenOwnNodes own;
+    /** The last session each peer showed (receive thread): a new one renews our nodes' permissions. */
+    private final Map<Integer, Long> seenSessions = new HashMap<>();
     private final Map<Integer, XenChannel> channels = new ConcurrentHashMap<>();
     private final Map<Integer, PeerInfo> up = new ConcurrentHashMap<>();
     /** Orders sends with channels closing. */
@@ -57,12 +61,13 @@ final class XenPeers
         this.listener = parts.listener();
         this.liveness = parts.liveness();
         this.fences = parts.fences();
+        this.own = parts.own();
         this.session = session;
     }
 
     /** What the peers are met and reached through, named, for the constructor. */
     record Parts(int domid, XenConfig config, XenDevices devices, XenStoreClient xs, EventChannelDevice evtchn,
-        BackendListener listener, PeerLiveness liveness, ImportedFences fences)
+        BackendListener listener, PeerLiveness liveness, ImportedFences fences, XenOwnNodes own)
     {
     }
 
@@ -197,6 +202,15 @@ final class XenPeers
             if (peerSession == 0 || liveness.isDead(peer, peerSession))
             {
                 return;
+            }
+            final Long seen = seenSessions.get(peer);
+            if (seen == null || seen != peerSession)
+            {
+                // Its domain exists now: our nodes' list must count for it (XenOwnNodes).
+                own.renew(session);
+                seenSessions.put(peer, peerSession);
+                LOG.info("dom{} session {} seen; our nodes' permissions renewed for the domains that exist now", peer,
+                    Long.toHexString(peerSession));
             }
             final String r = xs.readOrNull(0, XenStorePaths.roles(peer));
             final int peerRoles = r == null ? 0 : Integer.parseInt(r);

@@ -12,6 +12,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -71,7 +72,9 @@ import static org.hyperdmabuf.hv.xen.emu.XenstoreNodes.write;
  * socket is dom0 (privileged, as the real socket) unless its first message is {@link #EmuWire.EMU_DECLARE_DOMAIN}
  * (EMULATION of a domain's {@code /dev/xen/xenbus}: the domid is believed, as the emulated hypervisor does).
  * {@link #introduceDomain} makes a domain's nodes as the toolstack does: {@code /local/domain/<id>} read-only
- * to it, and {@code /local/domain/<id>/data} owned by it.
+ * to it, and {@code /local/domain/<id>/data} owned by it. Entries naming a domain that did not exist when their
+ * node was written are ignored until SET_PERMS renews the list (xenstored since XSA-322); {@link #releaseDomain}
+ * removes a gone domain's entries ({@link XenstoreNodes}).
  * <p>
  * The node tree and its permission rules are {@link XenstoreNodes}; this class serves the connections, watches
  * and transactions.
@@ -111,6 +114,8 @@ public final class FakeXenstored implements AutoCloseable
     private Map<String, String> perms = new HashMap<>();
     private final Map<Integer, Transaction> transactions = new HashMap<>();
     private long generation;
+    /** The domains xenstore knows (dom0, and those introduced and not yet released): permission entries count. */
+    private final Set<Integer> domains = new HashSet<>(Set.of(0));
     private int failCommits;
     private volatile boolean closed;
 
@@ -152,7 +157,7 @@ public final class FakeXenstored implements AutoCloseable
         final Set<String> changed = new TreeSet<>();
         synchronized (lock)
         {
-            write(values, perms, nodePath, value, changed, 0);
+            write(values, perms, nodePath, value, changed, 0, domains::contains);
             generation++;
         }
         fire(changed);
@@ -169,12 +174,14 @@ public final class FakeXenstored implements AutoCloseable
         final Set<String> changed = new TreeSet<>();
         synchronized (lock)
         {
-            write(values, perms, home, "", changed, 0);
+            domains.add(domid);
+            write(values, perms, home, "", changed, 0, domains::contains);
             perms.put(home, "n0\0r" + domid);
-            write(values, perms, home + "/domid", Integer.toString(domid), changed, 0);
+            write(values, perms, home + "/domid", Integer.toString(domid), changed, 0, domains::contains);
             // The toolstack's name (xl: the config's name; xen-init-dom0: Domain-0), readable as its parent.
-            write(values, perms, home + "/name", domid == 0 ? "Domain-0" : "domain-" + domid, changed, 0);
-            write(values, perms, home + "/data", "", changed, 0);
+            write(values, perms, home + "/name", domid == 0 ? "Domain-0" : "domain-" + domid, changed, 0,
+                domains::contains);
+            write(values, perms, home + "/data", "", changed, 0, domains::contains);
             perms.put(home + "/data", "n" + domid);
             generation++;
         }
@@ -185,6 +192,23 @@ public final class FakeXenstored implements AutoCloseable
     public static XsTransport connectAsDomain(final String socketPath, final int domid) throws IOException
     {
         return EmuWire.connectAsDomain(socketPath, domid);
+    }
+
+    /**
+     * The toolstack released domain {@code domid}: as xenstored, its entries leave every permission list and the
+     * nodes it owned pass to dom0 (a later domain of that id inherits no access); then its home is removed and
+     * {@code @releaseDomain} fires.
+     */
+    public void releaseDomain(final int domid)
+    {
+        synchronized (lock)
+        {
+            domains.remove(domid);
+            XenstoreNodes.forgetDomain(perms, domid);
+            generation++;
+        }
+        removeDirect("/local/domain/" + domid);
+        fireSpecial("@releaseDomain");
     }
 
     /** Direct removal of a subtree, as the toolstack does when a domain is destroyed. */
@@ -331,7 +355,7 @@ public final class FakeXenstored implements AutoCloseable
                         if (error == null)
                         {
                             write(v, p, node, new String(payload, nul + 1, payload.length - nul - 1,
-                                StandardCharsets.UTF_8), changes, c.domid);
+                                StandardCharsets.UTF_8), changes, c.domid, domains::contains);
                         }
                         break;
                     }
@@ -345,7 +369,7 @@ public final class FakeXenstored implements AutoCloseable
                             error = denied(v, p, existingSelfOrAncestor(v, node), PERM_WRITE, c.domid);
                             if (error == null)
                             {
-                                write(v, p, node, "", changes, c.domid);
+                                write(v, p, node, "", changes, c.domid, domains::contains);
                             }
                         }
                         break;
@@ -378,7 +402,7 @@ public final class FakeXenstored implements AutoCloseable
                         error = denied(v, p, node, PERM_READ, c.domid);
                         if (error == null)
                         {
-                            reply = XsMessage.strings(p.getOrDefault(node, PRIVILEGED_PERMS).split("\0"));
+                            reply = XsMessage.strings(XenstoreNodes.visible(p.getOrDefault(node, PRIVILEGED_PERMS)));
                         }
                         break;
                     case XS_SET_PERMS:
@@ -398,6 +422,7 @@ public final class FakeXenstored implements AutoCloseable
                         else
                         {
                             p.put(node, String.join("\0", args.subList(1, args.size())));
+                            XenstoreNodes.ignoreAbsent(p, node, domains::contains);
                             changes.add(node);
                         }
                         break;

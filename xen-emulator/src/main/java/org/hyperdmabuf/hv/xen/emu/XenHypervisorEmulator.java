@@ -389,8 +389,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
             "granted pages still mapped by others", d.domid, mapped, stillMapped);
         if (xenstored != null)
         {
-            xenstored.removeDirect("/local/domain/" + d.domid);
-            xenstored.fireSpecial("@releaseDomain");
+            xenstored.releaseDomain(d.domid);
         }
     }
 

@@ -1,16 +1,24 @@
 package org.hyperdmabuf.hv.xen.emu;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.IntPredicate;
 
 /**
  * The node tree of {@link FakeXenstored} and xenstored's rules on it: paths, creating and removing nodes, and
  * permission lists ({@code <type><owner>} then {@code <type><domid>} entries, NUL-separated). The tree is a sorted
  * map of absolute path to value with a map of path to permission list, the store's own or a transaction's copy;
  * the caller holds the store's lock.
+ * <p>
+ * <b>Entries for domains that did not exist when the node was written</b> are ignored, as xenstored has done
+ * since XSA-322 (so that a domain given a reused or future domid inherits no access): each write of a node marks
+ * the entries naming a domain that does not exist then as ignored ({@link #IGNORED} before the entry, never
+ * shown by GET_PERMS), and they stay ignored until SET_PERMS replaces the list. When a domain goes away, its
+ * entries leave every list and the nodes it owned pass to dom0 ({@link #forgetDomain}).
  */
 final class XenstoreNodes
 {
@@ -18,14 +26,19 @@ final class XenstoreNodes
     static final int PERM_WRITE = 2;
     /** The list of a node without one: owned by dom0, no access for others. */
     static final String PRIVILEGED_PERMS = "n0";
+    /** Marks an entry that xenstored ignores (its {@code XS_PERM_IGNORE}). */
+    static final char IGNORED = '!';
 
     private XenstoreNodes()
     {
     }
 
-    /** Writes {@code node}, creating missing ancestors; a created node inherits its parent's permissions. */
+    /**
+     * Writes {@code node}, creating missing ancestors; a created node inherits its parent's permissions. Entries
+     * of the nodes written that name a domain {@code exists} denies become ignored.
+     */
     static void write(final TreeMap<String, String> v, final Map<String, String> perms, final String node,
-        final String value, final Set<String> changed, final int domid)
+        final String value, final Set<String> changed, final int domid, final IntPredicate exists)
     {
         final List<String> created = new ArrayList<>();
         for (String n = node; !v.containsKey(n); n = parent(n))
@@ -36,10 +49,57 @@ final class XenstoreNodes
         {
             v.put(n, "");
             perms.put(n, inherited(perms.getOrDefault(parent(n), PRIVILEGED_PERMS), domid));
+            ignoreAbsent(perms, n, exists);
             changed.add(n);
         }
         v.put(node, value);
+        ignoreAbsent(perms, node, exists);
         changed.add(node);
+    }
+
+    /** Marks the entries of {@code node}'s list that name a domain {@code exists} denies as ignored. */
+    static void ignoreAbsent(final Map<String, String> perms, final String node, final IntPredicate exists)
+    {
+        final String list = perms.get(node);
+        if (list == null)
+        {
+            return;
+        }
+        final String[] entries = list.split("\0");
+        for (int i = 1; i < entries.length; i++)
+        {
+            if (entries[i].charAt(0) != IGNORED && !exists.test(Integer.parseInt(entries[i].substring(1))))
+            {
+                entries[i] = IGNORED + entries[i];
+            }
+        }
+        perms.put(node, String.join("\0", entries));
+    }
+
+    /** A domain went away: its entries leave every list, and the nodes it owned pass to dom0. */
+    static void forgetDomain(final Map<String, String> perms, final int domid)
+    {
+        perms.replaceAll((node, list) ->
+        {
+            final String[] entries = list.split("\0");
+            final StringBuilder out = new StringBuilder();
+            out.append(entries[0].charAt(0)).append(owner(list) == domid ? 0 : owner(list));
+            for (int i = 1; i < entries.length; i++)
+            {
+                final String e = entries[i].charAt(0) == IGNORED ? entries[i].substring(1) : entries[i];
+                if (Integer.parseInt(e.substring(1)) != domid)
+                {
+                    out.append('\0').append(entries[i]);
+                }
+            }
+            return out.toString();
+        });
+    }
+
+    /** The list as GET_PERMS shows it: without ignored entries. */
+    static String[] visible(final String permList)
+    {
+        return Arrays.stream(permList.split("\0")).filter(e -> e.charAt(0) != IGNORED).toArray(String[]::new);
     }
 
     /** The parent's list with an unprivileged creator as owner (xenstored's construct_node). */
@@ -74,7 +134,7 @@ final class XenstoreNodes
         char type = entries[0].charAt(0);
         for (int i = 1; i < entries.length; i++)
         {
-            if (Integer.parseInt(entries[i].substring(1)) == domid)
+            if (entries[i].charAt(0) != IGNORED && Integer.parseInt(entries[i].substring(1)) == domid)
             {
                 type = entries[i].charAt(0);
                 break;

@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /**
  * Node permissions of the fake xenstored as xenstored enforces them, seen by domain connections (the emulated
  * {@code /dev/xen/xenbus}) through the real client: owner and per-domain entries, inheritance at creation,
- * SET_PERMS for the owner only, and watch events only for readable nodes.
+ * SET_PERMS for the owner only, watch events only for readable nodes, and entries for domains younger than
+ * the node ignored (XSA-322) or gone with their domain.
  */
 class XenStorePermissionsTest
 {
@@ -123,5 +124,37 @@ class XenStorePermissionsTest
             dom0.write(0, "/local/domain/1/name", "guest");
             assertEquals("guest", dom1.read(0, "/local/domain/1/name"), "inherits n0 r1 from the home node");
         }
+    }
+
+    @Test
+    void anEntryForADomainThatDidNotExistWhenTheNodeWasWrittenIsIgnoredUntilSetPermsRenewsIt() throws Exception
+    {
+        dom1.inTransaction(tx ->
+        {
+            dom1.mkdir(tx, "/local/domain/1/data/y");
+            dom1.setPermissions(tx, "/local/domain/1/data/y", "n1", "r2", "r3");
+            dom1.write(tx, "/local/domain/1/data/y/session", "s1");
+        });
+        assertEquals(List.of("n1", "r2"), dom1.permissions("/local/domain/1/data/y/session"),
+            "dom3 does not exist: its entry is ignored, and not shown");
+        xenstored.introduceDomain(3);
+        try (XenStoreClient dom3 = XenStoreClient.over(FakeXenstored.connectAsDomain(xenstored.socketPath(), 3),
+                 null, "dom3"))
+        {
+            assertEquals("s1", dom2.read(0, "/local/domain/1/data/y/session"));
+            assertEquals("EACCES", error(() -> dom3.read(0, "/local/domain/1/data/y/session")),
+                "an entry written before its domain existed stays ignored");
+            dom1.write(0, "/local/domain/1/data/y/session", "s2");
+            assertEquals("EACCES", error(() -> dom3.read(0, "/local/domain/1/data/y/session")),
+                "a later write of the value does not revive it");
+            dom1.setPermissions(0, "/local/domain/1/data/y/session", "n1", "r2", "r3");
+            assertEquals("s2", dom3.read(0, "/local/domain/1/data/y/session"), "SET_PERMS renews it");
+        }
+        xenstored.releaseDomain(2);
+        assertEquals(List.of("n1", "r3"), dom1.permissions("/local/domain/1/data/y/session"),
+            "a released domain's entries leave the list");
+        xenstored.introduceDomain(2);
+        assertEquals("EACCES", error(() -> dom2.read(0, "/local/domain/1/data/y/session")),
+            "a new domain under that domid inherits nothing");
     }
 }
