@@ -41,7 +41,7 @@ mkdir -p "$share/lib" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/share/m
 install -m 0644 "$root/cli/target/hdmabuf.jar" "$share/"
 install -m 0644 "$root"/cli/target/lib/*.jar "$share/lib/"
 install -m 0755 "$here/hyperdmabuf/hdmabuf" "$pkg/usr/bin/hdmabuf"
-install -m 0644 "$root/packaging/make-class-data-archive.sh" "$share/"
+install -m 0755 "$root/packaging/make-class-data-archive.sh" "$share/"
 # jffi's and netty's native libraries, out of their jars at build time (cli/target/native): /usr/bin/hdmabuf names the
 # directory, so neither unpacks its own to a temporary file at every start.
 mkdir -p "$pkg/usr/lib/hyperdmabuf"
