@@ -109,9 +109,11 @@ final class FenceDoorbells
         {
             return fd;
         }
-        throw wakeVector ? new BackendException(ErrorCode.EINVAL, "peer " + peerVm + " has no vector " + vector +
-            " here") : new BackendException(ErrorCode.ENOTSUP, transport.describe() + " rings peers by register " +
-            "write, not by an fd a client could hold: use FENCE_SIGNAL");
+        // ENOTSUP, not EINVAL, where no vector has an fd (guest mode): the client then kicks through
+        // FENCE_SIGNAL, which rings the wake vectors by register write; EINVAL would make it skip them.
+        throw wakeVector && transport.hasDoorbellFds() ? new BackendException(ErrorCode.EINVAL, "peer " + peerVm +
+            " has no vector " + vector + " here") : new BackendException(ErrorCode.ENOTSUP, transport.describe() +
+            " rings peers by register write, not by an fd a client could hold: use FENCE_SIGNAL");
     }
 
     /** Rings our own wake vectors named in {@code wakeMask}. */

@@ -199,6 +199,12 @@ final class IvshmemServerTransport implements IvshmemTransport
     }
 
     @Override
+    public boolean hasDoorbellFds()
+    {
+        return true;
+    }
+
+    @Override
     public int openOwnVector(final int vector) throws IOException
     {
         return connection.dupOwnVector(vector);

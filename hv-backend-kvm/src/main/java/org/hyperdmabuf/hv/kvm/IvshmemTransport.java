@@ -108,6 +108,15 @@ public interface IvshmemTransport extends AutoCloseable
     }
 
     /**
+     * Whether {@link #openDoorbell} hands out fds at all (the server's eventfds); if so, its -1 means the peer
+     * lacks that vector.
+     */
+    default boolean hasDoorbellFds()
+    {
+        return false;
+    }
+
+    /**
      * A new fd of our own {@code vector}'s eventfd, for a local client that waits on it (a wake vector); -1 when
      * this transport has no such fd. The caller owns the fd.
      */

@@ -1,6 +1,7 @@
 package org.hyperdmabuf.hv.kvm;
 
 import org.hyperdmabuf.abi.FenceAbi;
+import org.hyperdmabuf.abi.v1.ErrorCode;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
 import org.hyperdmabuf.hv.nativeio.Native;
@@ -158,6 +159,13 @@ class IvshmemGuestModeTest
         assertEquals(2 << 16 | FenceAbi.FENCE_VECTOR, EmulatedIvshmemSysfs.lastDoorbell(deviceA));
         lb.await(l -> l.fenceDoorbells() > doorbellsBefore, TIMEOUT, "B to see its fence bell move");
         assertFalse(a.ringFence(a.localVm()), "no doorbell to ourselves");
+        // No fd a client could hold: ENOTSUP (kick through FENCE_SIGNAL) for the fence doorbell and the wake
+        // vectors alike; EINVAL would tell a client to skip the wake vector.
+        for (final int vector : new int[] {FenceAbi.FENCE_VECTOR, FenceAbi.FIRST_WAKE_VECTOR})
+        {
+            assertEquals(ErrorCode.ENOTSUP, assertThrows(BackendException.class,
+                () -> a.openFenceDoorbell(2, vector)).code(), "vector " + vector);
+        }
         a.freeFence(fence);
         assertEquals(1, EmulatedIvshmemSysfs.register(deviceA, IvshmemRegisters.IV_POSITION_OFFSET), "IVPosition is read-only");
     }

@@ -10,15 +10,45 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-/** What the tests that boot guests share: required tools, and removing their work directory. */
+/**
+ * What the tests that boot guests share: required tools, the guest image and QEMU command, the guest-side shell
+ * pieces (the JVM, waiting for a file's line, taking an ivshmem device through vfio-pci) and removing their work
+ * directory.
+ */
 final class GuestTests
 {
     private static final Duration PREPARE_TIMEOUT = Duration.ofMinutes(5);
+    /** A machine with a vIOMMU, so a guest can take its ivshmem-doorbell's MSI-X through vfio-pci. */
+    static final List<String> IOMMU_MACHINE = List.of("-machine", "q35", "-device", "intel-iommu,intremap=on");
+    /** The guest kernel option {@link #IOMMU_MACHINE} needs (Debian's default is off). */
+    static final String IOMMU_APPEND = " intel_iommu=on";
+    /** The prefix of the {@code /proc/interrupts} lines {@link #VFIO_INTERRUPTS} prints. */
+    static final String IRQ_PREFIX = "IRQ ";
+    /** Guest shell: the guest's vfio interrupt counts, each line {@link #IRQ_PREFIX}ed, then {@code IRQS END}. */
+    static final String VFIO_INTERRUPTS = "grep vfio /proc/interrupts | sed 's/^/" + IRQ_PREFIX +
+        "/'; echo 'IRQS END'\n";
+    /**
+     * Guest shell: {@code wait_for FILE TEXT} waits up to 5 minutes for a line of a file another process (or
+     * guest) writes; on timeout it prints a FAIL line and returns 1.
+     */
+    static final String WAIT_FOR = "wait_for() { i=0; while ! grep -q \"$2\" \"$1\" 2>/dev/null; do\n" +
+        "    i=$((i + 1)); [ $i -lt 1200 ] || { echo \"FAIL waiting for '$2' in $1\"; return 1; }\n" +
+        "    sleep 0.25; done; }\n";
+    /** In load order; some are built into other kernels, so a failed insmod is not fatal. */
+    private static final List<String> VFIO_MODULES = List.of("kernel/virt/lib/irqbypass.ko",
+        "kernel/drivers/vfio/vfio.ko", "kernel/drivers/vfio/vfio_iommu_type1.ko",
+        "kernel/drivers/vfio/vfio_virqfd.ko", "kernel/drivers/vfio/pci/vfio-pci-core.ko",
+        "kernel/drivers/vfio/pci/vfio-pci.ko");
+    /** A vfio MSI-X line of {@link #VFIO_INTERRUPTS} on one CPU: its count and its vector. */
+    private static final Pattern MSIX_LINE = Pattern.compile("^" + IRQ_PREFIX.trim() +
+        "\\s+\\d+:\\s+(\\d+).*vfio-msix\\[(\\d+)]");
 
     /** A bootable guest: Debian's kernel (its modules next to it) and the busybox initramfs. */
     record GuestImage(String kernel, String initrd)
@@ -106,6 +136,44 @@ final class GuestTests
         final String java = ProcessHandle.current().info().command().orElseThrow();
         return "JAVA=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
             System.getProperty("java.class.path") + "\"\nJ=\"$JAVA org.hyperdmabuf.cli.Hdmabuf\"\n";
+    }
+
+    /**
+     * Guest shell: loads the vfio modules from {@code image}'s kernel package, binds the ivshmem devices
+     * (1af4:1110) to vfio-pci and prints the IOMMU group of the one at {@code address} ({@code GROUP ...}).
+     */
+    static String vfioBinding(final GuestImage image, final String address)
+    {
+        final StringBuilder s = new StringBuilder();
+        for (final String module : VFIO_MODULES)
+        {
+            s.append("insmod ").append(image.modules().resolve(module)).append(" 2>/dev/null\n");
+        }
+        return s.append("echo '1af4 1110' > /sys/bus/pci/drivers/vfio-pci/new_id\n")
+            .append("echo \"GROUP $(readlink /sys/bus/pci/devices/").append(address).append("/iommu_group)\"\n")
+            .toString();
+    }
+
+    /**
+     * Interrupts of MSI-X vector {@code vector} in a guest's {@link #VFIO_INTERRUPTS} lines, or of every vector
+     * from {@code vector} up when {@code andAbove}; -1 if no such vector is listed.
+     */
+    static long msixInterrupts(final List<String> lines, final int vector, final boolean andAbove)
+    {
+        long count = -1;
+        for (final String line : lines)
+        {
+            final Matcher m = MSIX_LINE.matcher(line);
+            if (m.find())
+            {
+                final int v = Integer.parseInt(m.group(2));
+                if (v == vector || andAbove && v > vector)
+                {
+                    count = Math.max(count, 0) + Long.parseLong(m.group(1));
+                }
+            }
+        }
+        return count;
     }
 
     /**

@@ -18,8 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -45,11 +43,6 @@ class QemuGuestInterruptsTest
     private static final int FRAMES = 16;
     private static final String REGION_SIZE = "32M";
     private static final Duration GUEST_TIMEOUT = Duration.ofMinutes(6);
-    /** In load order; some are built into other kernels, so a failed insmod is not fatal. */
-    private static final List<String> VFIO_MODULES = List.of("kernel/virt/lib/irqbypass.ko",
-        "kernel/drivers/vfio/vfio.ko", "kernel/drivers/vfio/vfio_iommu_type1.ko",
-        "kernel/drivers/vfio/vfio_virqfd.ko", "kernel/drivers/vfio/pci/vfio-pci-core.ko",
-        "kernel/drivers/vfio/pci/vfio-pci.ko");
     /**
      * Voluntary context switches of the whole idle daemon over 5 s that interrupt mode stays below. Measured
      * about 195 (the JVM's own threads about 170 of them, our heartbeat thread 20-25, the event loop 1-2: no
@@ -60,7 +53,7 @@ class QemuGuestInterruptsTest
     /** The guest's machine: with a vIOMMU (interrupts), or without (the polling fallback). */
     enum Machine
     {
-        IOMMU(List.of("-machine", "q35", "-device", "intel-iommu,intremap=on"), " intel_iommu=on", "interrupt"),
+        IOMMU(GuestTests.IOMMU_MACHINE, GuestTests.IOMMU_APPEND, "interrupt"),
         NO_IOMMU(List.of("-machine", "q35"), "", "polling");
 
         final List<String> qemu;
@@ -159,8 +152,8 @@ class QemuGuestInterruptsTest
         final String verified = guest.awaitLine("VERIFIED ", GUEST_TIMEOUT);
         assertTrue(verified.contains("VERIFIED frames=" + FRAMES + " "), verified);
         guest.awaitLine("IRQS END", GUEST_TIMEOUT);
-        assertTrue(wakeVectorInterrupts(guest.linesStartingWith("IRQ ")) > 0,
-            "the wake vector's MSI-X interrupt fired: " + guest.linesStartingWith("IRQ "));
+        final List<String> irqs = guest.linesStartingWith(GuestTests.IRQ_PREFIX);
+        assertTrue(GuestTests.msixInterrupts(irqs, 2, false) > 0, "the wake vector's MSI-X interrupt fired: " + irqs);
 
         // kill -9, then a restart re-arms the device and works.
         guest.awaitLine("RESTARTED", GUEST_TIMEOUT);
@@ -172,33 +165,13 @@ class QemuGuestInterruptsTest
         assertTrue(guest.linesStartingWith("FAIL").isEmpty(), String.join("\n", guest.output()));
     }
 
-    /** The count of {@code vfio-msix[2]} in {@code /proc/interrupts} lines; -1 if absent. */
-    private static long wakeVectorInterrupts(final List<String> lines)
-    {
-        final Pattern p = Pattern.compile("^IRQ\\s+\\d+:\\s+(\\d+).*vfio-msix\\[2\\]");
-        for (final String line : lines)
-        {
-            final Matcher m = p.matcher(line);
-            if (m.find())
-            {
-                return Long.parseLong(m.group(1));
-            }
-        }
-        return -1;
-    }
-
     private String guestScript(final GuestTests.GuestImage image, final boolean interrupts)
     {
         final StringBuilder s = new StringBuilder("W=" + work + "\n" + GuestTests.javaVariable());
         s.append("DAEMON=\"daemon --socket /run/d.sock --backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0" +
             " --heartbeat-ms 250 --liveness-timeout-ms 20000 --policy $W/no-policy.toml" +
             " --policy-dir $W/no-policy.d\"\n");
-        for (final String module : VFIO_MODULES)
-        {
-            s.append("insmod ").append(image.modules().resolve(module)).append(" 2>/dev/null\n");
-        }
-        s.append("echo '1af4 1110' > /sys/bus/pci/drivers/vfio-pci/new_id\n")
-            .append("echo \"GROUP $(readlink /sys/bus/pci/devices/0000:00:06.0/iommu_group)\"\n")
+        s.append(GuestTests.vfioBinding(image, "0000:00:06.0"))
             // Per thread id: a sum over the live threads goes down when one ends (the JIT's do, when idle).
             .append("csw() { for f in /proc/$1/task/*; do\n")
             .append("    echo \"${f##*/}=$(sed -n 's/^voluntary_ctxt_switches:[^0-9]*//p' $f/status 2>/dev/null)\"\n")
@@ -206,9 +179,7 @@ class QemuGuestInterruptsTest
             .append("csw_delta() { t=0; for kv in $2; do was=0; for o in $1; do\n")
             .append("    [ \"${o%%=*}\" = \"${kv%%=*}\" ] && was=${o#*=}; done\n")
             .append("    t=$((t + ${kv#*=} - was)); done; echo $t; }\n")
-            .append("wait_for() { i=0; while ! grep -q \"$2\" \"$1\" 2>/dev/null; do\n")
-            .append("    i=$((i + 1)); [ $i -lt 1200 ] || { echo \"FAIL waiting for '$2' in $1\"; return 1; }\n")
-            .append("    sleep 0.25; done; }\n")
+            .append(GuestTests.WAIT_FOR)
             .append("$J $DAEMON > $W/daemon.log 2>&1 &\ndaemon=$!\n")
             .append("wait_for $W/daemon.log 'READY'\n")
             .append("$J caps --socket /run/d.sock | sed 's/^/CAPS /; s/:  */: /'\n")
@@ -224,7 +195,7 @@ class QemuGuestInterruptsTest
                 .append("$J stream-consumer --socket /run/d.sock --frames " + FRAMES +
                     " --wait BLOCK > $W/consumer.log 2>&1 || echo FAIL consumer\n")
                 .append("cat $W/consumer.log\n")
-                .append("grep vfio /proc/interrupts | sed 's/^/IRQ /'; echo 'IRQS END'\n")
+                .append(GuestTests.VFIO_INTERRUPTS)
                 .append("kill -9 $daemon; wait $daemon\n")
                 .append("$J $DAEMON > $W/daemon2.log 2>&1 &\ndaemon=$!\n")
                 .append("wait_for $W/daemon2.log 'READY'\n")
