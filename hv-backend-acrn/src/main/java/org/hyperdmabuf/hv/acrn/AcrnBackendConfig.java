@@ -1,6 +1,7 @@
 package org.hyperdmabuf.hv.acrn;
 
 import org.hyperdmabuf.abi.v1.ErrorCode;
+import org.hyperdmabuf.hv.kvm.GuestNotification;
 import org.hyperdmabuf.hv.kvm.IvshmemBackend;
 import org.hyperdmabuf.hv.kvm.IvshmemPciTransport;
 import org.hyperdmabuf.hv.kvm.IvshmemTransport;
@@ -34,10 +35,14 @@ import java.util.Map;
  *   <li>Guest mode: {@code device} (PCI address; needed when no region id is known, e.g. QEMU's ivshmem, which
  *   cannot carry subsystem 8086:ID), {@code sysfs}, {@code enable}, {@code poll-max-park-us}; a device is chosen
  *   by region id (subsystem 8086:ID) and/or address, exactly one must match.</li>
+ *   <li>{@code notification} (hv-land): {@code auto} (default), {@code interrupt} or {@code polling}, as
+ *   kvm-ivshmem's guest mode: the hv-land device's MSI-X through vfio-pci where the device is bound to it in an
+ *   IOMMU group, else polling. dm-land has no doorbell: only {@code polling} is taken there.</li>
  *   <li>The region protocol's options ({@link IvshmemBackend#COMMON_OPTIONS}) pass through.</li>
  * </ul>
  * Doorbells ring {@code (vm << 16) | vector} with vectors below {@link AcrnRegion#HV_VECTORS}, on hv-land only;
- * they cannot be received from sysfs, so every daemon polls.
+ * they cannot be received from sysfs: a daemon receives them as interrupts only through vfio (the same transport
+ * as kvm-ivshmem's guest mode), and polls otherwise.
  */
 public final class AcrnBackendConfig
 {
@@ -53,11 +58,13 @@ public final class AcrnBackendConfig
     public static final String OPTION_SYSFS = "sysfs";
     public static final String OPTION_ENABLE = "enable";
     public static final String OPTION_POLL_MAX_PARK_US = "poll-max-park-us";
+    public static final String OPTION_NOTIFICATION = IvshmemBackend.OPTION_NOTIFICATION;
     public static final String OPTION_SHM_DIR = "shm-dir";
     public static final Path DEFAULT_SHM_DIR = Path.of("/dev/shm");
 
     private static final String NAME = AcrnIvshmemBackendProvider.NAME;
-    private static final List<String> GUEST_OPTIONS = List.of(OPTION_DEVICE, OPTION_SYSFS, OPTION_ENABLE);
+    private static final List<String> GUEST_OPTIONS = List.of(OPTION_DEVICE, OPTION_SYSFS, OPTION_ENABLE,
+        OPTION_NOTIFICATION);
     private static final List<String> SERVICE_VM_OPTIONS = List.of(OPTION_SHM_DIR);
 
     private final AcrnRegion region;
@@ -67,12 +74,13 @@ public final class AcrnBackendConfig
     private final Path sysfs;
     private final boolean enable;
     private final long maxParkNs;
+    private final GuestNotification notification;
     private final Path shmDir;
     private final Map<String, String> common;
 
     private AcrnBackendConfig(final AcrnRegion region, final boolean serviceVm, final int vmId, final String device,
-        final Path sysfs, final boolean enable, final long maxParkNs, final Path shmDir,
-        final Map<String, String> common)
+        final Path sysfs, final boolean enable, final long maxParkNs, final GuestNotification notification,
+        final Path shmDir, final Map<String, String> common)
     {
         this.region = region;
         this.serviceVm = serviceVm;
@@ -81,6 +89,7 @@ public final class AcrnBackendConfig
         this.sysfs = sysfs;
         this.enable = enable;
         this.maxParkNs = maxParkNs;
+        this.notification = notification;
         this.shmDir = shmDir;
         this.common = common;
     }
@@ -147,9 +156,21 @@ public final class AcrnBackendConfig
             throw o.invalid(region.spec() + ": no region id to find its device by (subsystem 8086:ID): give '" +
                 OPTION_REGION_ID + "', a '" + OPTION_REGIONS + "' entry with the id, or '" + OPTION_DEVICE + "'");
         }
+        final String notifyOption = o.string(OPTION_NOTIFICATION, region.land() == AcrnRegion.Land.HV ?
+            GuestNotification.AUTO.option() : GuestNotification.POLLING.option());
+        final GuestNotification notification = GuestNotification.parse(notifyOption);
+        if (notification == null)
+        {
+            throw o.invalid(OPTION_NOTIFICATION + "='" + notifyOption + "': expected auto, interrupt or polling");
+        }
+        if (region.land() == AcrnRegion.Land.DM && notification != GuestNotification.POLLING)
+        {
+            throw o.invalid(region.spec() + ": " + OPTION_NOTIFICATION + "=" + notifyOption + ": a dm-land region " +
+                "has no doorbell (acrn-dm's ivshmem rings nothing), so its daemons poll");
+        }
         return new AcrnBackendConfig(region, serviceVm, vmId, device,
             Path.of(o.string(OPTION_SYSFS, IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())), enable, maxParkNs,
-            Path.of(o.string(OPTION_SHM_DIR, DEFAULT_SHM_DIR.toString())), common);
+            notification, Path.of(o.string(OPTION_SHM_DIR, DEFAULT_SHM_DIR.toString())), common);
     }
 
     /** {@code region} looked up in {@code regions} if given, then {@code region-id} and {@code size-mb} applied. */
@@ -225,7 +246,7 @@ public final class AcrnBackendConfig
                 "IVPosition); a dm-land region is named dm:/NAME");
         }
         return IvshmemPciTransport.open(scanner, new IvshmemDeviceSelector(found.address(), 0, -1),
-            hv ? -1 : vmId, enable, maxParkNs, hv ? AcrnRegion.HV_VECTORS : 0);
+            hv ? -1 : vmId, enable, maxParkNs, hv ? AcrnRegion.HV_VECTORS : 0, notification);
     }
 
     /** By region id (subsystem 8086:ID, never QEMU's 1af4:1100) and/or address: exactly one device. */

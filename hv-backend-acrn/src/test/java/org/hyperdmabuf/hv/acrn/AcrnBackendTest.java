@@ -107,6 +107,15 @@ class AcrnBackendTest
         assertError("EINVAL", () -> AcrnBackendConfig.parse(with(hv, AcrnBackendConfig.OPTION_REGIONS, null)));
         assertError("EINVAL", () -> AcrnBackendConfig.parse(with(hv, AcrnBackendConfig.OPTION_REGIONS, null,
             AcrnBackendConfig.OPTION_REGION_ID, "0x1001", AcrnBackendConfig.OPTION_SIZE_MB, "3")));
+        assertError("EINVAL", () -> AcrnBackendConfig.parse(with(hv, AcrnBackendConfig.OPTION_NOTIFICATION, "irq")));
+        // dm-land rings nothing: interrupts cannot be had there, polling is what it does anyway
+        final Map<String, String> dmWithId = with(dm, AcrnBackendConfig.OPTION_VM_ID, "2");
+        AcrnBackendConfig.parse(dmWithId);
+        assertError("EINVAL", () -> AcrnBackendConfig.parse(with(dmWithId, AcrnBackendConfig.OPTION_NOTIFICATION,
+            "interrupt")));
+        assertError("EINVAL", () -> AcrnBackendConfig.parse(with(dmWithId, AcrnBackendConfig.OPTION_NOTIFICATION,
+            "auto")));
+        AcrnBackendConfig.parse(with(dmWithId, AcrnBackendConfig.OPTION_NOTIFICATION, "polling"));
         assertError("EINVAL", () -> AcrnBackendConfig.parse(with(dm, AcrnBackendConfig.OPTION_VM_ID, null)));
         assertError("EINVAL", () -> AcrnBackendConfig.parse(with(dm, AcrnBackendConfig.OPTION_VM_ID, "65536")));
         assertError("EINVAL", () -> AcrnBackendConfig.parse(with(platform.serviceVmOptions(),
@@ -123,7 +132,8 @@ class AcrnBackendTest
         final Capabilities caps = a.capabilities();
         assertEquals(AcrnIvshmemBackendProvider.NAME, caps.backend());
         assertTrue(caps.doorbell(), "hv-land devices have a doorbell");
-        assertEquals(Capabilities.NOTIFY_POLLING, caps.notification(), "MSI-X cannot reach userspace through sysfs");
+        assertEquals(Capabilities.NOTIFY_POLLING, caps.notification(),
+            "notification=auto: MSI-X cannot reach userspace through sysfs, and the device is in no IOMMU group");
         assertEquals("shared-region", caps.isolation());
         assertEquals("daemon", caps.readOnlyEnforcement());
 
@@ -133,6 +143,20 @@ class AcrnBackendTest
         platform.start(with(noTable, AcrnBackendConfig.OPTION_REGION_ID, "1001"), new RecordingListener());
         platform.start(with(platform.guestOptions(platform.addVm(5), "hv:/other"), AcrnBackendConfig.OPTION_REGIONS,
             null, AcrnBackendConfig.OPTION_DEVICE, "00:05.0"), new RecordingListener());
+    }
+
+    @Test
+    void hvLandInterruptsGoThroughVfioAsKvmGuestModeAndAreRefusedWithoutAnIommuGroup() throws Exception
+    {
+        final Map<String, String> hv = with(platform.guestOptions(platform.addVm(6), "hv:/shm_region_1"),
+            AcrnBackendConfig.OPTION_NOTIFICATION, "interrupt");
+        final BackendException e = assertThrows(BackendException.class,
+            () -> platform.start(hv, new RecordingListener()));
+        assertEquals("ENOTSUP", e.code().name());
+        assertTrue(e.getMessage().contains("no IOMMU group"), e.getMessage());
+        final HypervisorBackend polling = platform.start(with(hv, AcrnBackendConfig.OPTION_NOTIFICATION, "polling"),
+            new RecordingListener());
+        assertEquals(Capabilities.NOTIFY_POLLING, polling.capabilities().notification());
     }
 
     @Test
