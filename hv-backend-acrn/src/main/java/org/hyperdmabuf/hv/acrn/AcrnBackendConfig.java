@@ -156,16 +156,11 @@ public final class AcrnBackendConfig
             throw o.invalid(region.spec() + ": no region id to find its device by (subsystem 8086:ID): give '" +
                 OPTION_REGION_ID + "', a '" + OPTION_REGIONS + "' entry with the id, or '" + OPTION_DEVICE + "'");
         }
-        final String notifyOption = o.string(OPTION_NOTIFICATION, region.land() == AcrnRegion.Land.HV ?
-            GuestNotification.AUTO.option() : GuestNotification.POLLING.option());
-        final GuestNotification notification = GuestNotification.parse(notifyOption);
-        if (notification == null)
-        {
-            throw o.invalid(OPTION_NOTIFICATION + "='" + notifyOption + "': expected auto, interrupt or polling");
-        }
+        final GuestNotification notification = GuestNotification.of(o, region.land() == AcrnRegion.Land.HV ?
+            GuestNotification.AUTO : GuestNotification.POLLING);
         if (region.land() == AcrnRegion.Land.DM && notification != GuestNotification.POLLING)
         {
-            throw o.invalid(region.spec() + ": " + OPTION_NOTIFICATION + "=" + notifyOption + ": a dm-land region " +
+            throw o.invalid(region.spec() + ": " + OPTION_NOTIFICATION + "=" + notification.option() + ": a dm-land region " +
                 "has no doorbell (acrn-dm's ivshmem rings nothing), so its daemons poll");
         }
         return new AcrnBackendConfig(region, serviceVm, vmId, device,

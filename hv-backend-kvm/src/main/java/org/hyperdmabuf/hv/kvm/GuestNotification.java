@@ -1,5 +1,8 @@
 package org.hyperdmabuf.hv.kvm;
 
+import org.hyperdmabuf.hv.spi.BackendException;
+import org.hyperdmabuf.hv.spi.BackendOptions;
+
 import java.util.Locale;
 
 /**
@@ -16,9 +19,14 @@ public enum GuestNotification
         return name().toLowerCase(Locale.ROOT);
     }
 
-    /** {@code auto}, {@code interrupt} or {@code polling}; null for anything else. */
-    public static GuestNotification parse(final String value)
+    /**
+     * Option {@link IvshmemBackend#OPTION_NOTIFICATION} of {@code o} ({@code defaultValue} if absent): the one parser
+     * of the guest-mode backends (kvm-ivshmem, acrn-ivshmem); EINVAL for anything but auto, interrupt or polling.
+     */
+    public static GuestNotification of(final BackendOptions o, final GuestNotification defaultValue)
+        throws BackendException
     {
+        final String value = o.string(IvshmemBackend.OPTION_NOTIFICATION, defaultValue.option());
         for (final GuestNotification n : values())
         {
             if (n.option().equals(value))
@@ -26,6 +34,6 @@ public enum GuestNotification
                 return n;
             }
         }
-        return null;
+        throw o.invalid(IvshmemBackend.OPTION_NOTIFICATION + "='" + value + "': expected auto, interrupt or polling");
     }
 }

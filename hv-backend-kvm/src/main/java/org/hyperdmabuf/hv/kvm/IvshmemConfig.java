@@ -106,12 +106,7 @@ public final class IvshmemConfig
             final boolean enable = o.bool(OPTION_ENABLE, true);
             final IvshmemPciScanner scanner = new IvshmemPciScanner(Path.of(o.string(OPTION_SYSFS,
                 IvshmemPciScanner.SYSFS_PCI_DEVICES.toString())));
-            final String notifyOption = o.string(OPTION_NOTIFICATION, GuestNotification.AUTO.option());
-            final GuestNotification notification = GuestNotification.parse(notifyOption);
-            if (notification == null)
-            {
-                throw o.invalid(OPTION_NOTIFICATION + "='" + notifyOption + "': expected auto, interrupt or polling");
-            }
+            final GuestNotification notification = GuestNotification.of(o, GuestNotification.AUTO);
             this.attachment = "the ivshmem PCI device " + selector + " in " + scanner.devicesDir();
             this.transport = events -> IvshmemPciTransport.open(scanner, selector, peerId, enable, maxParkNs,
                 IvshmemRegisters.MAX_VECTOR + 1, notification);
