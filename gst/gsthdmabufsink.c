@@ -86,7 +86,6 @@ await_consumer (GstHdmabufSink * self)
   return ret;
 }
 
-/* Publishes a frame without payload: the end of the stream, or the switch to new caps. */
 static void
 drop_out (GstHdmabufSink * self)
 {
@@ -134,6 +133,7 @@ renew_export (GstHdmabufSink * self)
   return GST_FLOW_OK;
 }
 
+/* Publishes a frame without payload: the end of the stream, or the switch to new caps. */
 static GstFlowReturn
 publish_end (GstHdmabufSink * self, guint32 kind)
 {

@@ -56,8 +56,7 @@ static const gsize fields[N_PROPS] = {
 /* Dma-buf caps first: a downstream that accepts them gets them (dma-buf=auto). */
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES (GST_CAPS_FEATURE_MEMORY_DMABUF, GST_VIDEO_FORMATS_ALL) "; "
-        GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; "
-        GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"));
+        GST_HDMABUF_ELEMENT_CAPS_STRING));
 
 GType
 gst_hdmabuf_src_dma_buf_get_type (void)

@@ -18,8 +18,9 @@ G_BEGIN_DECLS
 #define GST_HDMABUF_TAG_GENERATION "generation"
 
 /* The formats both elements carry, interleaved audio as the ABI's frames hold it. */
-#define GST_HDMABUF_ELEMENT_CAPS GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; " \
-    GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved")
+#define GST_HDMABUF_ELEMENT_CAPS_STRING GST_VIDEO_CAPS_MAKE (GST_VIDEO_FORMATS_ALL) "; " \
+    GST_AUDIO_CAPS_MAKE (GST_AUDIO_FORMATS_ALL) ", layout = (string) interleaved"
+#define GST_HDMABUF_ELEMENT_CAPS GST_STATIC_CAPS (GST_HDMABUF_ELEMENT_CAPS_STRING)
 
 /* What a stream's frames look like, from negotiated caps. */
 typedef struct {
