@@ -10,6 +10,7 @@
 #   KERNEL=<vmlinux, the PV kernel of dom0 and of the domU>
 #   DOM0_INITRD=<cpio: busybox, the Xen and 9p modules, dom0-init>
 #   DOMU_INITRD=<cpio: busybox, the Xen modules, a jlink'ed JRE, xenstore-read/write, domu-init>
+#   JRE=<that JRE (at /jre in the domU): its java makes the domU's class-data archive>
 #   XEN_ROOT=<the unpacked toolstack: xl, xenstored, xenconsoled, xen-init-dom0, their libraries>
 # Everything lives in CACHE_DIR and is reused on the next run. A domU's class path is appended by its user as a
 # second cpio archive (the kernel unpacks concatenated archives). Needs: apt-get, dpkg, busybox-static, cpio,
@@ -163,5 +164,6 @@ echo "XEN=$xen"
 echo "KERNEL=$vmlinux"
 echo "DOM0_INITRD=$dom0"
 echo "DOMU_INITRD=$domu"
+echo "JRE=$jre"
 echo "XEN_ROOT=$xroot"
 echo "XEN_BIN=$xbin"

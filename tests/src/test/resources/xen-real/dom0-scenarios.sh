@@ -9,7 +9,7 @@ AGENT=/run/agent
 . "$W/agent-lib.sh"
 t0=$(now_ms)
 # dom0's JVM starts (over 9p) while the toolstack comes up and the domU boots.
-agent_start "$JAVA" -Dhdmabuf.client.timeout-ms=300000 -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m -Djava.io.tmpdir=/run \
+agent_start "$JAVA" $JAVA_OPTS -Dhdmabuf.client.timeout-ms=300000 -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m -Djava.io.tmpdir=/run \
     -Djava.security.egd=file:/dev/urandom -cp "$CP"
 toolstack_up || { echo "RESULT toolstack FAIL"; exit 1; }
 echo "RESULT toolstack ok ms=$(($(now_ms) - t0))"
@@ -73,8 +73,10 @@ scenario_file()
     du 600 "mkdir -p /run/in; rm -f /run/in/payload.bin;
         hjstart receive receive --out /run/in --count 1 --socket /run/source.sock --timeout 400 &&
         hj_printed receive 'READY receive' 590" || return 1
+    echo "file: receiver ready after $(($(now_ms) - t)) ms"
     cp "$W/payload.bin" /run/payload.bin
     hj "send-$DOMID" 400 send /run/payload.bin --to "$DOMID" --socket /run/sink.sock --timeout 400 || return 1
+    echo "file: delivered after $(($(now_ms) - t)) ms"
     du 600 "hjwait receive  590 && echo \"SHA256 \$(sha256sum /run/in/payload.bin)\"" || return 1
     echo "RESULT file ok ms=$(($(now_ms) - t))"
 }
@@ -96,8 +98,10 @@ scenario_stream()
     du 600 "$IRQS > /run/irq0;
         hjstart consumer stream-consumer --socket /run/source.sock --frames $FRAMES --wait BLOCK &&
         hj_printed consumer 'READY consumer' 590" || return 1
+    echo "stream: consumer ready after $(($(now_ms) - t)) ms"
     hj producer 400 stream-producer --socket /run/sink.sock --to "$DOMID" --frames "$FRAMES" --width 256 \
         --height 64 --buffers 3 --wait BLOCK || return 1
+    echo "stream: produced after $(($(now_ms) - t)) ms"
     du 600 "hjwait consumer 290; rc=\$?; echo \"EVTCHN-IRQS \$((\$($IRQS) - \$(cat /run/irq0)))\"; exit \$rc" ||
         return 1
     echo "RESULT stream ok ms=$(($(now_ms) - t))"

@@ -41,6 +41,8 @@ final class CapsCommand implements Callable<Integer>
             System.out.printf("guest to guest:        %s%n", c.getGuestToGuest() ? "yes" : "no");
             System.out.printf("doorbell:              %s%n", c.getDoorbell() ? "yes" : "no");
             System.out.printf("notification:          %s%n", c.getNotification());
+            System.out.printf("dma-buf:               %s%n",
+                c.getDmaBuf() ? "yes" : "no (" + c.getDmaBufUnavailable() + ")");
             System.out.printf("max metadata:          %d bytes (private data %d)%n", c.getMaxMetadataBytes(),
                 c.getMaxPrivateBytes());
         }

@@ -11,10 +11,12 @@ import org.hyperdmabuf.hv.shm.RingDescriptor;
 import org.hyperdmabuf.hv.shm.ShmCorruptionException;
 import org.hyperdmabuf.hv.spi.AllocIntent;
 import org.hyperdmabuf.hv.spi.BackendBuffer;
+import org.hyperdmabuf.hv.spi.BackendCapability;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendListener;
 import org.hyperdmabuf.hv.spi.Capabilities;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.ErrorCodes;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.FenceSlots;
@@ -38,6 +40,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -75,6 +78,9 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
     public static final String NAME = "xen";
     private static final Logger LOG = LoggerFactory.getLogger(XenBackend.class);
     private static final int POLL_MS = XenConfig.POLL_MS;
+    /** Why an importer gets no dma-buf of a grant (gntdev could make one, but not on the kernels we meet). */
+    static final String NO_DMA_BUF = "the xen backend makes no dma-buf of a grant (gntdev's " +
+        "IOCTL_GNTDEV_DMABUF_EXP_FROM_REFS needs a kernel with CONFIG_XEN_GNTDEV_DMABUF, which Debian 12's lacks)";
 
     private final XenConfig config;
     private final int domid;
@@ -128,6 +134,17 @@ public final class XenBackend implements HypervisorBackend, FenceSlots, PeerFenc
     public int localVm()
     {
         return domid;
+    }
+
+    /** No dma-buf of a buffer here: {@link #NO_DMA_BUF} says why (caps, and the ENOTSUP of a request). */
+    @Override
+    public <T extends BackendCapability> Optional<T> capability(final Class<T> type)
+    {
+        if (type == DmaBufExports.class)
+        {
+            return Optional.of(type.cast(new DmaBufExports.Unavailable(NO_DMA_BUF)));
+        }
+        return HypervisorBackend.super.capability(type);
     }
 
     @Override

@@ -128,14 +128,14 @@ final class GuestTests
     }
 
     /**
-     * The guest-side shell variables {@code JAVA}, this JVM with this class path sized for TCG (a main class
-     * follows), and {@code J}, the same running the CLI.
+     * The guest-side shell variables {@code JAVA}, this JVM with this class path sized for TCG and with its
+     * class-data archive ({@link GuestClassData}; a main class follows), and {@code J}, the same running the CLI.
      */
-    static String javaVariable()
+    static String javaVariable() throws InterruptedException
     {
-        final String java = ProcessHandle.current().info().command().orElseThrow();
-        return "JAVA=\"" + java + " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
-            System.getProperty("java.class.path") + "\"\nJ=\"$JAVA org.hyperdmabuf.cli.Hdmabuf\"\n";
+        return "JAVA=\"" + GuestClassData.thisJava() + " " + GuestClassData.thisJvmOptions() +
+            " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.io.tmpdir=/run -cp " +
+            GuestClassData.classPath() + "\"\nJ=\"$JAVA org.hyperdmabuf.cli.Hdmabuf\"\n";
     }
 
     /**

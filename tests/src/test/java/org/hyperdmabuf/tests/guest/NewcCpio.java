@@ -8,12 +8,14 @@ import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
  * Writes a cpio archive in the "newc" format the kernel unpacks as an initramfs: directories and regular files at
- * their absolute paths (without the leading slash), parents first. The kernel unpacks archives concatenated to one
- * another, so this one can follow a prepared base archive.
+ * their absolute paths (without the leading slash), parents first, files added from disk with their modification
+ * time (a class-data archive checks its jars' times). The kernel unpacks archives concatenated to one another, so
+ * this one can follow a prepared base archive.
  */
 final class NewcCpio
 {
@@ -47,7 +49,7 @@ final class NewcCpio
                     }
                     else if (Files.isRegularFile(f) && written.add(f))
                     {
-                        entry(f, 0100644, Files.readAllBytes(f));
+                        entry(f, 0100644, Files.readAllBytes(f), Files.getLastModifiedTime(f).to(TimeUnit.SECONDS));
                     }
                 }
             }
@@ -61,13 +63,13 @@ final class NewcCpio
         {
             directory(path.getRoot().resolve(path.subpath(0, i)));
         }
-        entry(path, mode, content.getBytes(StandardCharsets.UTF_8));
+        entry(path, mode, content.getBytes(StandardCharsets.UTF_8), 0);
     }
 
     /** Writes the trailer; the stream stays open. */
     void finish() throws IOException
     {
-        header("TRAILER!!!", 0, 0, 1);
+        header("TRAILER!!!", 0, 0, 1, 0);
         out.flush();
     }
 
@@ -75,22 +77,23 @@ final class NewcCpio
     {
         if (written.add(dir))
         {
-            entry(dir, 040755, new byte[0]);
+            entry(dir, 040755, new byte[0], 0);
         }
     }
 
-    private void entry(final Path path, final int mode, final byte[] data) throws IOException
+    private void entry(final Path path, final int mode, final byte[] data, final long mtime) throws IOException
     {
-        header(path.toString().substring(1), mode, data.length, mode == 040755 ? 2 : 1);
+        header(path.toString().substring(1), mode, data.length, mode == 040755 ? 2 : 1, mtime);
         write(data);
         pad();
     }
 
-    private void header(final String name, final int mode, final int size, final int links) throws IOException
+    private void header(final String name, final int mode, final int size, final int links, final long mtime)
+        throws IOException
     {
         final byte[] n = (name + "\0").getBytes(StandardCharsets.UTF_8);
         final StringBuilder h = new StringBuilder("070701");
-        for (final long field : new long[] {inode++, mode, 0, 0, links, 0, size, 0, 0, 0, 0, n.length, 0})
+        for (final long field : new long[] {inode++, mode, 0, 0, links, mtime, size, 0, 0, 0, 0, n.length, 0})
         {
             h.append(String.format("%08x", field));
         }

@@ -166,6 +166,7 @@ class QemuGuestInterruptsTest
     }
 
     private String guestScript(final GuestTests.GuestImage image, final boolean interrupts)
+        throws InterruptedException
     {
         final StringBuilder s = new StringBuilder("W=" + work + "\n" + GuestTests.javaVariable());
         s.append("DAEMON=\"daemon --socket /run/d.sock --backend kvm-ivshmem -O mode=guest -O device=0000:00:06.0" +

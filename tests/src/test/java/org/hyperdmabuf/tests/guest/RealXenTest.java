@@ -1,6 +1,7 @@
 package org.hyperdmabuf.tests.guest;
 
 import org.hyperdmabuf.cli.ChildProcess;
+import org.hyperdmabuf.cli.ClassDataArchive;
 import org.hyperdmabuf.tests.support.SystemTest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -87,8 +88,8 @@ class RealXenTest
         final byte[] payload = new byte[PAYLOAD_BYTES];
         new Random(11).nextBytes(payload);
         Files.write(work.resolve("payload.bin"), payload);
-        final String classPath = System.getProperty("java.class.path");
-        domUInitrd(Path.of(value(prep, "DOMU_INITRD=")), classPath);
+        final String classPath = GuestClassData.classPath();
+        domUInitrd(Path.of(value(prep, "DOMU_INITRD=")), classPath, Path.of(value(prep, "JRE="), "bin", "java"));
         Files.writeString(work.resolve("domu.cfg"), String.join("\n",
             "name = \"hdmabuf-domu\"",
             "type = \"pv\"",
@@ -103,7 +104,8 @@ class RealXenTest
             "XEN_ROOT='" + value(prep, "XEN_ROOT=") + "'",
             "PKG='" + pkg + "'",
             "KERNEL='" + kernel + "'",
-            "JAVA='" + ProcessHandle.current().info().command().orElseThrow() + "'",
+            "JAVA='" + GuestClassData.thisJava() + "'",
+            "JAVA_OPTS='" + GuestClassData.thisJvmOptions() + "'",
             "CP='" + classPath + "'",
             "FRAMES=" + FRAMES,
             "LIVENESS_MS=" + LIVENESS_MS, ""));
@@ -133,7 +135,8 @@ class RealXenTest
             "the sink lists the domU's source under its xl name: " + targets);
         final String caps = String.join("\n", qemu.linesStartingWith("CAPS "));
         assertTrue(caps.contains("backend: xen") && caps.contains("local VM: 0") &&
-            caps.contains("read-only enforcement: hypervisor"), caps);
+            caps.contains("read-only enforcement: hypervisor") &&
+            caps.contains("dma-buf: no (the xen backend makes no dma-buf of a grant"), caps);
 
         result(qemu, "file");
         final String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(payload));
@@ -190,9 +193,14 @@ class RealXenTest
         return line;
     }
 
-    /** The domU's initramfs: the prepared base (JRE, tools, domu-init) followed by the class path at its paths. */
-    private void domUInitrd(final Path base, final String classPath) throws IOException
+    /**
+     * The domU's initramfs: the prepared base (JRE, tools, domu-init) followed by the class path at its paths and
+     * the class-data archive made for them with the JRE's {@code java}.
+     */
+    private void domUInitrd(final Path base, final String classPath, final Path jreJava)
+        throws IOException, InterruptedException
     {
+        final Path archive = GuestClassData.archive(jreJava);
         final List<Path> entries = new ArrayList<>();
         for (final String e : classPath.split(":"))
         {
@@ -206,12 +214,16 @@ class RealXenTest
             Files.copy(base, out);
             final NewcCpio cpio = new NewcCpio(out);
             cpio.addAll(entries);
+            if (Files.isRegularFile(archive))
+            {
+                cpio.addAll(List.of(archive));
+            }
             // The command line through a script: a command with the class path is too long for a xenstore value.
             // Seeds from /dev/urandom: a fresh domU without a hardware RNG waits minutes for /dev/random under TCG.
             // Client calls wait up to 5 minutes: a daemon in a guest under TCG on a busy host stalls for minutes.
-            final String java = "/jre/bin/java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m " +
-                "-Dhdmabuf.client.timeout-ms=300000 -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " +
-                classPath;
+            final String java = "/jre/bin/java " + String.join(" ", ClassDataArchive.useOptions(archive)) +
+                " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx200m -Dhdmabuf.client.timeout-ms=300000" +
+                " -Djava.io.tmpdir=/tmp -Djava.security.egd=file:/dev/urandom -cp " + classPath;
             cpio.file(Path.of("/bin/hdmabuf-java"), "#!/bin/sh\nexec " + java + " \"$@\"\n", 0100755);
             cpio.file(Path.of("/bin/hdmabuf"), "#!/bin/sh\nexec " + java + " org.hyperdmabuf.cli.Hdmabuf \"$@\"\n",
                 0100755);

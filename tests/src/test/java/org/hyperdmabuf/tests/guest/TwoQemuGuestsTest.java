@@ -241,7 +241,7 @@ class TwoQemuGuestsTest
      * Shell prelude of both guest scripts: the JVM command, waiting for a line in a file another guest writes, the
      * device through vfio-pci (interrupt mode) and the fence wait strategy ({@code WAIT}).
      */
-    private String prelude(final GuestTests.GuestImage image)
+    private String prelude(final GuestTests.GuestImage image) throws InterruptedException
     {
         return "W=" + work + "\n" + GuestTests.javaVariable() +
             (backend.interrupts ? GuestTests.vfioBinding(image, DEVICE) + "WAIT='--wait BLOCK'\n" : "WAIT=\n") +
@@ -251,7 +251,7 @@ class TwoQemuGuestsTest
             " --policy-dir $W/no-policy.d\"\n" + GuestTests.WAIT_FOR;
     }
 
-    private String sinkScript(final GuestTests.GuestImage image)
+    private String sinkScript(final GuestTests.GuestImage image) throws InterruptedException
     {
         return prelude(image) +
             "$J sink --socket /run/sink.sock $DAEMON" + backend.sinkExtra + " > $W/sink-daemon.log 2>&1 &\n" +
@@ -272,7 +272,7 @@ class TwoQemuGuestsTest
             "echo GUEST DONE\n";
     }
 
-    private String sourceScript(final GuestTests.GuestImage image)
+    private String sourceScript(final GuestTests.GuestImage image) throws InterruptedException
     {
         return prelude(image) +
             "$J source --socket /run/source.sock $DAEMON" + backend.sourceExtra + " > $W/source-daemon.log 2>&1 &\n" +

@@ -187,6 +187,7 @@ class UdmabufGuestTest
      * with the server and both daemons, the checks' JVM started beside it (it waits for the daemons).
      */
     private static String guestScript(final Path work, final Optional<Path> gst, final boolean wayland)
+        throws InterruptedException
     {
         return "W=" + work + "\n" + GuestTests.javaVariable() +
             "A=/run/a\nP=\"--policy $A/no-policy.toml --policy-dir $A/no-policy.d\"\n" +

@@ -11,6 +11,7 @@ import org.hyperdmabuf.hv.spi.BackendBuffer;
 import org.hyperdmabuf.hv.spi.BackendException;
 import org.hyperdmabuf.hv.spi.BackendProvider;
 import org.hyperdmabuf.hv.spi.ClientMapping;
+import org.hyperdmabuf.hv.spi.DmaBufExports;
 import org.hyperdmabuf.hv.spi.FenceRef;
 import org.hyperdmabuf.hv.spi.HypervisorBackend;
 import org.hyperdmabuf.hv.spi.ShareRef;
@@ -178,6 +179,17 @@ class XenBackendTest
         assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[1].mapImport(1, ref, false)).code().name(),
             "a freed buffer's grants are gone");
         assertEquals("EINVAL", assertThrows(BackendException.class, () -> p[0].free(buffer)).code().name());
+    }
+
+    @Test
+    void noDmaBufOfAGrantAndTheRefusalSaysWhy() throws Exception
+    {
+        final HypervisorBackend[] p = pair(new RecordingListener(), new RecordingListener());
+        final DmaBufExports exports = DmaBufExports.of(p[1]);
+        assertTrue(exports.dmaBufUnavailable().contains("CONFIG_XEN_GNTDEV_DMABUF"), exports.dmaBufUnavailable());
+        final BackendException e = assertThrows(BackendException.class, () -> exports.exportDmaBuf(0, PAGE, "x"));
+        assertEquals("ENOTSUP", e.code().name());
+        assertTrue(e.getMessage().contains("IOCTL_GNTDEV_DMABUF_EXP_FROM_REFS"), e.getMessage());
     }
 
     @Test
