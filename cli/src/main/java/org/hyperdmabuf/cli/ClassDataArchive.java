@@ -1,11 +1,15 @@
 package org.hyperdmabuf.cli;
 
+import org.hyperdmabuf.hv.spi.BackendProvider;
+
+import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.ServiceLoader;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -20,8 +24,9 @@ import java.util.concurrent.TimeUnit;
  * lists the classes it loaded; a second JVM with {@link #dumpOptions} writes them, with the JDK's own, into the
  * archive. A dynamic archive (written at the exit of the training run) cannot hold picocli, asm and jnr-x86asm, Java 5
  * class files that a daemon then loaded and parsed from their jars at every start. In the training run, an ivshmem
- * server and a daemon with both roles run in this one JVM, each started as its command line starts it, until both
- * print READY; then the JVM exits. Usage: {@code ClassDataArchive WORK_DIR}.
+ * server and a daemon with both roles run in this one JVM, each started as its command line starts it (after
+ * what {@link Hdmabuf#main} does first, and the backends' availability probes of a daemon without {@code --backend}), until
+ * both print READY; then the JVM exits. Usage: {@code ClassDataArchive WORK_DIR}.
  */
 public final class ClassDataArchive
 {
@@ -65,18 +70,28 @@ public final class ClassDataArchive
             System.err.println("usage: ClassDataArchive WORK_DIR");
             System.exit(2);
         }
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
         final Path dir = Files.createDirectories(Path.of(args[0]));
         final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
         final PrintStream out = System.out;
         System.setOut(new ReadyLines(lines));
+        // The daemons log at their default level, as they start (the classes of formatting a message): kept here,
+        // shown only if the training fails.
+        final ByteArrayOutputStream log = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(log, true, StandardCharsets.UTF_8));
+        Hdmabuf.beforeCommandLine(new String[] {"daemon"});
         final String ivshmem = dir.resolve("ivshmem.sock").toString();
         start(lines, "server", "--socket", ivshmem, "--size", "16M");
-        awaitReady(lines, "server", out);
+        awaitReady(lines, "server", out, log);
+        // What a daemon without --backend does first: ask every backend whether it can run here (device nodes, the
+        // PCI devices in sysfs). The daemon then names kvm-ivshmem, which runs anywhere.
+        for (final BackendProvider provider : ServiceLoader.load(BackendProvider.class))
+        {
+            provider.unavailabilityCause();
+        }
         start(lines, "daemon", "--backend", "kvm-ivshmem", "--ivshmem", ivshmem, "--socket",
             dir.resolve("daemon.sock").toString(), "--policy", dir.resolve("no-policy.toml").toString(),
             "--policy-dir", dir.resolve("no-policy.d").toString());
-        awaitReady(lines, "daemon", out);
+        awaitReady(lines, "daemon", out, log);
         // The shutdown hooks stop both; the class list is complete after them.
         System.exit(0);
     }
@@ -93,12 +108,13 @@ public final class ClassDataArchive
         t.start();
     }
 
-    private static void awaitReady(final BlockingQueue<String> lines, final String command, final PrintStream out)
-        throws InterruptedException
+    private static void awaitReady(final BlockingQueue<String> lines, final String command, final PrintStream out,
+        final ByteArrayOutputStream log) throws InterruptedException
     {
         final String line = lines.poll(READY_SECONDS, TimeUnit.SECONDS);
         if (line == null || !line.startsWith("READY " + command))
         {
+            out.print(log.toString(StandardCharsets.UTF_8));
             out.println("class-data training: " + command + " did not start: " +
                 (line == null ? "no READY in " + READY_SECONDS + " s" : line));
             System.exit(1);

@@ -17,12 +17,15 @@ import picocli.CommandLine.Command;
         DemoProducer.class, DemoConsumer.class, StreamProducer.class, StreamConsumer.class, CommandLine.HelpCommand.class})
 public final class Hdmabuf extends RootCommand
 {
+    /**
+     * The types of picocli's built-in converters that no option of ours has (java.sql, java.time): each is looked up
+     * by reflection in every command line built, a few milliseconds of a daemon's start, and java.sql's loads a module.
+     */
+    static final String UNUSED_CONVERTERS = "java\\.(sql|time)\\..*";
+
     public static void main(final String[] args)
     {
-        JournalLog.configure(args);
-        NativeWarmUp.start(subcommandName(args));
-        // None of our options has a java.sql type: registering their converters loads java.sql for nothing.
-        System.setProperty("picocli.converters.excludes", "java\\.sql\\..*");
+        beforeCommandLine(args);
         int status;
         try
         {
@@ -35,6 +38,17 @@ public final class Hdmabuf extends RootCommand
             status = 1;
         }
         System.exit(status);
+    }
+
+    /**
+     * What {@link #main} does before it builds the command line for {@code args}: logging configured, the native warm-up
+     * of a daemon started, picocli's unused converters left out. The class-data archive's training run does it too.
+     */
+    static void beforeCommandLine(final String[] args)
+    {
+        JournalLog.configure(args);
+        NativeWarmUp.start(subcommandName(args));
+        System.setProperty("picocli.converters.excludes", UNUSED_CONVERTERS);
     }
 
     /**

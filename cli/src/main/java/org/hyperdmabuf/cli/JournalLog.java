@@ -1,5 +1,7 @@
 package org.hyperdmabuf.cli;
 
+import org.slf4j.LoggerFactory;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -22,6 +24,8 @@ final class JournalLog
 {
     static final List<String> LEVELS = List.of("error", "warn", "info", "debug", "trace");
     private static final String LEVEL_PROPERTY = "org.slf4j.simpleLogger.defaultLogLevel";
+    private static final String PROVIDER_PROPERTY = "slf4j.provider";
+    private static final String VERBOSITY_PROPERTY = "slf4j.internal.verbosity";
 
     private JournalLog()
     {
@@ -49,6 +53,39 @@ final class JournalLog
         if (stderrIsJournal(System.getenv("JOURNAL_STREAM")))
         {
             System.setErr(new PrintStream(new PriorityPrefixer(System.err), true, StandardCharsets.UTF_8));
+        }
+        withoutClassPathScan();
+    }
+
+    /**
+     * Initialises slf4j without the two look-ups that open every jar of the class path (~50 ms of a daemon's start,
+     * each jar's central directory read by interpreted code): the provider is named (its {@code ServiceLoader} would
+     * search all jars for one), and slf4j-simple's optional {@code simplelogger.properties}, which none of our jars
+     * holds (the launchers configure it with system properties), is looked up through the JDK's class loader, not the
+     * class path's. A provider the user names with {@code -Dslf4j.provider} is left alone, and so is slf4j's notice
+     * then.
+     */
+    static void withoutClassPathScan()
+    {
+        if (System.getProperty(PROVIDER_PROPERTY) == null)
+        {
+            System.setProperty(PROVIDER_PROPERTY, "org.slf4j.simple.SimpleServiceProvider");
+            // Its one INFO report is the notice that the provider was named: we name it on every start.
+            if (System.getProperty(VERBOSITY_PROPERTY) == null)
+            {
+                System.setProperty(VERBOSITY_PROPERTY, "WARN");
+            }
+        }
+        final Thread thread = Thread.currentThread();
+        final ClassLoader loader = thread.getContextClassLoader();
+        thread.setContextClassLoader(ClassLoader.getPlatformClassLoader());
+        try
+        {
+            LoggerFactory.getILoggerFactory();
+        }
+        finally
+        {
+            thread.setContextClassLoader(loader);
         }
     }
 

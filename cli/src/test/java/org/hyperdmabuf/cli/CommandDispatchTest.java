@@ -5,6 +5,8 @@ import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -59,6 +61,34 @@ class CommandDispatchTest
         assertEquals(all, Hdmabuf.commandLine(new String[] {"help", "sink"}).getSubcommands().size());
         assertEquals(all, Hdmabuf.commandLine(new String[] {"snk"}).getSubcommands().size());
         assertEquals(all, Hdmabuf.commandLine(new String[] {"--help"}).getSubcommands().size());
+    }
+
+    @Test
+    void noOptionHasATypeWhoseConverterIsLeftOut()
+    {
+        final List<String> excluded = new ArrayList<>();
+        collectExcludedTypes(Hdmabuf.commandLine(), excluded);
+        assertTrue(excluded.isEmpty(), "options whose picocli converter is excluded: " + excluded);
+    }
+
+    private static void collectExcludedTypes(final CommandLine cl, final List<String> excluded)
+    {
+        for (final CommandLine.Model.ArgSpec arg : cl.getCommandSpec().args())
+        {
+            final List<Class<?>> types = new ArrayList<>(List.of(arg.auxiliaryTypes()));
+            types.add(arg.type());
+            for (final Class<?> type : types)
+            {
+                if (type.getName().matches(Hdmabuf.UNUSED_CONVERTERS))
+                {
+                    excluded.add(cl.getCommandSpec().qualifiedName() + " " + arg.paramLabel() + ": " + type.getName());
+                }
+            }
+        }
+        for (final CommandLine sub : cl.getSubcommands().values())
+        {
+            collectExcludedTypes(sub, excluded);
+        }
     }
 
     @Test
