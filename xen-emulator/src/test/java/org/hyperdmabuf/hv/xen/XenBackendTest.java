@@ -1,5 +1,6 @@
 package org.hyperdmabuf.hv.xen;
 
+import org.hyperdmabuf.hv.conformance.Await;
 import org.hyperdmabuf.hv.conformance.RecordingListener;
 import org.hyperdmabuf.hv.nativeio.Errno;
 import org.hyperdmabuf.hv.nativeio.MappedMemory;
@@ -324,6 +325,9 @@ class XenBackendTest
         assertNotNull(l1.peerDown(2, old).reason());
         assertEquals("ENOPEER", assertThrows(BackendException.class,
             () -> p[0].send(2, ByteBuffer.allocateDirect(8), 0, 8)).code().name());
+        // dom1 can see dom2 down (its xenstore nodes gone) before the hypervisor has reaped the domain, which
+        // refuses the same domid (EEXIST) until then, as Xen does.
+        Await.until(() -> !emulator.isAlive(2), TIMEOUT, () -> "the emulator to reap dom2");
         final HypervisorBackend again = backend(2, "1", new RecordingListener());
         l1.await(l -> l.sawPeerUp(2, again.sessionId()), TIMEOUT, "dom1 sees dom2's new session");
         assertTrue(again.sessionId() != old);

@@ -12,7 +12,7 @@ abstract class LinuxDeviceFile implements AutoCloseable
 {
     private final int fd;
     private final String path;
-    private boolean closed;
+    private volatile boolean closed;
 
     @SuppressFBWarnings(value = "CT_CONSTRUCTOR_THROW",
         justification = "package-private with final subclasses only: no subclass can finalize a half-built file")
@@ -35,6 +35,11 @@ abstract class LinuxDeviceFile implements AutoCloseable
     /** ioctl; returns its non-negative result (evtchn binds return the port). */
     final int ioctl(final int request, final ByteBuffer arg, final String name) throws NativeIoException
     {
+        if (closed)
+        {
+            // another thread closed it: its fd number may name another file by now
+            throw new NativeIoException(path + " " + name + " (closed)", org.hyperdmabuf.hv.nativeio.Errno.EBADF);
+        }
         final int r = Native.libc().ioctl(fd, request & 0xFFFFFFFFL, arg == null ? 0 : Native.address(arg));
         if (r < 0)
         {

@@ -38,6 +38,13 @@ abstract class EmulatedDeviceFile implements AutoCloseable
     /** One request; a negative status becomes a {@link NativeIoException} with that errno. */
     final synchronized EmuWire.Frame call(final int[] words, final String op) throws NativeIoException
     {
+        if (closed)
+        {
+            // Its socket's fd number may already belong to another connection: a request there took the
+            // reply meant for a domain being created (and hung it).
+            throw new NativeIoException("emulated " + name + " " + op + " (closed)",
+                org.hyperdmabuf.hv.nativeio.Errno.EBADF);
+        }
         try
         {
             EmuWire.send(socket, words, words.length, -1);
@@ -65,7 +72,6 @@ abstract class EmulatedDeviceFile implements AutoCloseable
     {
         if (!closed)
         {
-            closed = true;
             Native.closeQuietly(openFd);
             try
             {
@@ -75,6 +81,7 @@ abstract class EmulatedDeviceFile implements AutoCloseable
             {
                 // the emulator or the domain is gone: nothing left to release
             }
+            closed = true;
             socket.close();
         }
     }

@@ -360,10 +360,11 @@ public final class XenStoreClient implements AutoCloseable
         }
     }
 
+    /** Stops the reader, then frees the connection (not before: see {@link XsTransport#shutdown}). */
     @Override
     public void close()
     {
-        transport.close();
+        transport.shutdown();
         try
         {
             reader.join(TimeUnit.SECONDS.toMillis(5));
@@ -372,5 +373,6 @@ public final class XenStoreClient implements AutoCloseable
         {
             Thread.currentThread().interrupt();
         }
+        transport.close();
     }
 }

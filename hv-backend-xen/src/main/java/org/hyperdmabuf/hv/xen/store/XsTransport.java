@@ -26,6 +26,7 @@ public final class XsTransport implements AutoCloseable
     private final ByteBuffer out = ByteBuffer.allocateDirect(XsWireDescriptor.HEADER_LENGTH +
         XsWireDescriptor.PAYLOAD_MAX).order(ByteOrder.nativeOrder());
     private volatile boolean closed;
+    private boolean released;
 
     private XsTransport(final int fd, final UnixSocket socket)
     {
@@ -106,6 +107,11 @@ public final class XsTransport implements AutoCloseable
         into.clear().limit(length);
         while (into.hasRemaining())
         {
+            if (closed)
+            {
+                // Never read once shut down: the fd number may already belong to another file.
+                throw new EOFException("xenstore connection closed");
+            }
             final int n;
             if (socket != null)
             {
@@ -125,16 +131,30 @@ public final class XsTransport implements AutoCloseable
         }
     }
 
-    /** Wakes a blocked reader (shutdown) and closes. */
-    @Override
-    public void close()
+    /**
+     * Ends the stream without freeing its fd: the reader reads no more (a socket's blocked read returns at once;
+     * the device's returns when its next message arrives). Then {@link #close} once the reader has stopped, so its
+     * next read cannot land on a file that reused the fd number (it took another connection's reply that way).
+     */
+    public void shutdown()
     {
-        if (!closed)
+        closed = true;
+        if (socket != null)
         {
-            closed = true;
+            socket.shutdown();
+        }
+    }
+
+    /** {@link #shutdown} and frees the fd. */
+    @Override
+    public synchronized void close()
+    {
+        shutdown();
+        if (!released)
+        {
+            released = true;
             if (socket != null)
             {
-                socket.shutdown();
                 socket.close();
             }
             else

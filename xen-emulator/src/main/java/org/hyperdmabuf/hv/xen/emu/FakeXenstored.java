@@ -296,7 +296,7 @@ public final class FakeXenstored implements AutoCloseable
             }
             catch (final IOException e)
             {
-                transport.close();
+                transport.shutdown(); // this connection's thread then frees it
             }
         }
     }
@@ -553,11 +553,10 @@ public final class FakeXenstored implements AutoCloseable
         {
             closed = true;
             org.hyperdmabuf.hv.nativeio.Native.libc().shutdown(listenFd, Native.SHUT_RDWR);
-            Native.closeQuietly(listenFd);
             Native.libc().unlink(path);
             for (final Connection c : connections)
             {
-                c.transport.close();
+                c.transport.shutdown(); // each connection's thread frees its own when its read ends
             }
             try
             {
@@ -567,6 +566,7 @@ public final class FakeXenstored implements AutoCloseable
             {
                 Thread.currentThread().interrupt();
             }
+            Native.closeQuietly(listenFd); // after the acceptor: its next accept must not meet a reused fd number
         }
     }
 }

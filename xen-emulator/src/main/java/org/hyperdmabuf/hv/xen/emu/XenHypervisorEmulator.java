@@ -405,7 +405,6 @@ public final class XenHypervisorEmulator implements AutoCloseable
         {
             closed = true;
             Native.libc().shutdown(listenFd, Native.SHUT_RDWR);
-            Native.closeQuietly(listenFd);
             Native.libc().unlink(socketPath);
             for (final UnixSocket s : sockets)
             {
@@ -419,6 +418,7 @@ public final class XenHypervisorEmulator implements AutoCloseable
             {
                 Thread.currentThread().interrupt();
             }
+            Native.closeQuietly(listenFd); // after the acceptor: its next accept must not meet a reused fd number
         }
     }
 }
