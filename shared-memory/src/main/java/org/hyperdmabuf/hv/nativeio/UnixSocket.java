@@ -200,9 +200,13 @@ public final class UnixSocket implements AutoCloseable
         return new int[] {cred.getInt(0), cred.getInt(4), cred.getInt(8)};
     }
 
-    public void shutdown()
+    /** Wakes a blocked reader; nothing once closed (the fd number may name another file by then). */
+    public synchronized void shutdown()
     {
-        Native.libc().shutdown(fd, Native.SHUT_RDWR);
+        if (!closed)
+        {
+            Native.libc().shutdown(fd, Native.SHUT_RDWR);
+        }
     }
 
     public boolean isClosed()
@@ -211,7 +215,7 @@ public final class UnixSocket implements AutoCloseable
     }
 
     @Override
-    public void close()
+    public synchronized void close()
     {
         if (!closed)
         {

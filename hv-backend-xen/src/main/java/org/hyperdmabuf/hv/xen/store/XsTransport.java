@@ -134,14 +134,14 @@ public final class XsTransport implements AutoCloseable
     /**
      * Ends the stream without freeing its fd: the reader reads no more (a socket's blocked read returns at once;
      * the device's returns when its next message arrives). Then {@link #close} once the reader has stopped, so its
-     * next read cannot land on a file that reused the fd number (it took another connection's reply that way).
+     * next read cannot land on a file that reused the fd number.
      */
     public void shutdown()
     {
         closed = true;
         if (socket != null)
         {
-            socket.shutdown();
+            socket.shutdown(); // a no-op once the socket is closed
         }
     }
 
