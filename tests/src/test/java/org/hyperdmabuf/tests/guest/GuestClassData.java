@@ -104,7 +104,7 @@ final class GuestClassData
             dump.addAll(List.of("-cp", cp));
             run("class-data-dump", dump);
         }
-        catch (final IOException | AssertionError e)
+        catch (final IOException | IllegalStateException e)
         {
             System.out.println("guest tests: no class-data archive for " + java + " (its JVMs start without one): " +
                 e);
@@ -116,11 +116,7 @@ final class GuestClassData
     {
         try (ChildProcess p = ChildProcess.command(name, command, null))
         {
-            final int status = p.waitFor(STEP_TIMEOUT);
-            if (status != 0)
-            {
-                throw new IOException(name + " exited " + status + ": " + String.join(" | ", p.output()));
-            }
+            p.awaitSuccess(STEP_TIMEOUT);
         }
     }
 
