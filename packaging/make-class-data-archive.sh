@@ -4,7 +4,7 @@
 # JVM build; the launchers ignore one that does not fit). A training run (org.hyperdmabuf.cli.ClassDataArchive) starts
 # an ivshmem server and a daemon in one JVM, which lists the classes they loaded up to READY when it exits; a second
 # JVM writes them into a static archive (with the JDK's own classes: it replaces the JVM's default one). Static, not
-# dynamic: a dynamic archive cannot hold picocli, asm and jnr-x86asm (Java 5 class files). Written beside ARCHIVE and
+# dynamic: a dynamic archive cannot hold picocli (Java 5 class files). Written beside ARCHIVE and
 # renamed, so a JVM starting meanwhile maps the old archive or the new one. On failure the archive is left as it was,
 # and the exit status is 1.
 set -eu

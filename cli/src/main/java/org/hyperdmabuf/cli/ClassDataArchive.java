@@ -22,11 +22,12 @@ import java.util.concurrent.TimeUnit;
  * <p>
  * It is a static archive, made in two steps: {@code main} is the training run, which with {@link #classListOptions}
  * lists the classes it loaded; a second JVM with {@link #dumpOptions} writes them, with the JDK's own, into the
- * archive. A dynamic archive (written at the exit of the training run) cannot hold picocli, asm and jnr-x86asm, Java 5
- * class files that a daemon then loaded and parsed from their jars at every start. In the training run, an ivshmem
- * server and a daemon with both roles run in this one JVM, each started as its command line starts it (after
- * what {@link Hdmabuf#main} does first, and the backends' availability probes of a daemon without {@code --backend}), until
- * both print READY; then the JVM exits. Usage: {@code ClassDataArchive WORK_DIR}.
+ * archive. A dynamic archive (written at the exit of the training run) cannot hold picocli's classes (Java 5 class
+ * files), which every client command then loaded and parsed from its jar. In the training run, an ivshmem server and
+ * a daemon with both roles run in this one JVM, each started as its command line starts it (after what
+ * {@link Hdmabuf#main} does first, and the backends' availability probes of a daemon without {@code --backend}),
+ * until both print READY; then picocli's model of a client command is built (the daemons do without it), and the JVM
+ * exits. Usage: {@code ClassDataArchive WORK_DIR}.
  */
 public final class ClassDataArchive
 {
@@ -92,6 +93,8 @@ public final class ClassDataArchive
             dir.resolve("daemon.sock").toString(), "--policy", dir.resolve("no-policy.toml").toString(),
             "--policy-dir", dir.resolve("no-policy.d").toString());
         awaitReady(lines, "daemon", out, log);
+        // The daemons read their plain command lines without picocli; the client commands and help build its model.
+        Hdmabuf.commandLine(new String[] {"caps", "--json"}).parseArgs("caps", "--json");
         // The shutdown hooks stop both; the class list is complete after them.
         System.exit(0);
     }
@@ -101,7 +104,7 @@ public final class ClassDataArchive
     {
         final Thread t = new Thread(() ->
         {
-            final int status = Hdmabuf.commandLine(args).execute(args);
+            final int status = Hdmabuf.run(args);
             lines.add("FAILED " + args[0] + " exit status " + status);
         }, "training-" + args[0]);
         t.setDaemon(true);

@@ -60,7 +60,7 @@ final class DaemonOptions
     int livenessTimeoutMs = 1500;
 
     @Option(names = "--policy", description = "Policy file (default: ${DEFAULT-VALUE}); see abi-spec/POLICY.md.")
-    Path policyFile = Path.of("/etc/hyperdmabuf/policy.toml");
+    Path policy = Path.of("/etc/hyperdmabuf/policy.toml");
 
     @Option(names = "--policy-dir", description = "Drop-in policy files *.toml (default: ${DEFAULT-VALUE}).")
     Path policyDir = Path.of("/etc/hyperdmabuf/policy.d");
@@ -99,18 +99,18 @@ final class DaemonOptions
         {
             roles.add(SourceRole::new);
         }
-        final Policy policy = PolicyLoader.loadDefault(policyFile, policyDir);
-        if (policy.isPermissive())
+        final Policy loaded = PolicyLoader.loadDefault(policy, policyDir);
+        if (loaded.isPermissive())
         {
-            LOG.warn("no policy file ({} or {}/*.toml): every VM may share everything, no quotas", policyFile,
+            LOG.warn("no policy file ({} or {}/*.toml): every VM may share everything, no quotas", policy,
                 policyDir);
         }
         // Reloads never fall back to the permissive default: deleting every file keeps the last good policy.
-        final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles, policy,
-            current -> PolicyLoader.reload(policyFile, policyDir, current));
+        final DaemonRuntime daemon = new DaemonRuntime(name == null ? role : name, socket, hv, roles, loaded,
+            current -> PolicyLoader.reload(policy, policyDir, current));
         daemon.maxClients(maxClients);
         final PolicyWatcher watcher = PolicyWatcher.start(
-            List.of(policyFile.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
+            List.of(policy.toAbsolutePath().getParent(), policyDir), daemon::reloadPolicy);
         final SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         Hangup.onHangup(() -> reload(daemon, systemd));
         Runtime.getRuntime().addShutdownHook(new Thread(() ->

@@ -4,6 +4,9 @@ import org.hyperdmabuf.daemon.IoErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
 /**
  * The {@code hdmabuf} command line with every subcommand: what the help, the man pages and the bash completion
  * describe. {@link #commandLine(String[])} builds only the one subcommand a command line names.
@@ -29,7 +32,7 @@ public final class Hdmabuf extends RootCommand
         int status;
         try
         {
-            status = commandLine(args).execute(args);
+            status = run(args);
         }
         catch (final Throwable e)
         {
@@ -41,13 +44,25 @@ public final class Hdmabuf extends RootCommand
     }
 
     /**
-     * What {@link #main} does before it builds the command line for {@code args}: logging configured, the native warm-up
-     * of a daemon started, picocli's unused converters left out. The class-data archive's training run does it too.
+     * Runs the command {@code args} name and returns its exit status: a daemon's plain command line without
+     * picocli's model ({@link PlainDaemonCommandLine}), everything else through picocli.
+     */
+    static int run(final String[] args)
+    {
+        final Callable<Integer> daemon = PlainDaemonCommandLine.read(args);
+        return daemon != null ? PlainDaemonCommandLine.call(subcommandName(args), daemon)
+            : commandLine(args).execute(args);
+    }
+
+    /**
+     * What {@link #main} does before it builds the command line for {@code args}: the native warm-up of a daemon
+     * started, logging configured, picocli's unused converters left out. The class-data archive's training run does it too.
      */
     static void beforeCommandLine(final String[] args)
     {
+        final CountDownLatch logging = NativeWarmUp.start(subcommandName(args));
         JournalLog.configure(args);
-        NativeWarmUp.start(subcommandName(args));
+        NativeWarmUp.loggingConfigured(logging);
         System.setProperty("picocli.converters.excludes", UNUSED_CONVERTERS);
     }
 
@@ -100,7 +115,7 @@ public final class Hdmabuf extends RootCommand
     {
         cl.setExecutionExceptionHandler((ex, line, parsed) ->
         {
-            line.getErr().println(line.getCommandSpec().qualifiedName() + ": " + IoErrors.describe(ex));
+            line.getErr().println(failure(line.getCommandSpec().qualifiedName(), ex));
             return 1;
         });
         cl.setParameterExceptionHandler((ex, args) ->
@@ -111,6 +126,12 @@ public final class Hdmabuf extends RootCommand
             return line.getCommandSpec().exitCodeOnInvalidInput();
         });
         return cl;
+    }
+
+    /** The line a failed command prints: its name and what went wrong, never a stack trace. */
+    static String failure(final String qualifiedName, final Exception ex)
+    {
+        return qualifiedName + ": " + IoErrors.describe(ex);
     }
 
     /** The root command without subcommands of its own: {@link #commandLine(String[])} adds the one named. */
