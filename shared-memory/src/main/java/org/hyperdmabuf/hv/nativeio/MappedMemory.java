@@ -36,7 +36,7 @@ public final class MappedMemory implements AutoCloseable
             throw new NativeIoException("mmap length " + length, Errno.EINVAL);
         }
         final int prot = readOnly ? Native.PROT_READ : Native.PROT_READ | Native.PROT_WRITE;
-        final long addr = Native.libc().mmap(null, length, prot, Native.MAP_SHARED, fd, offset);
+        final long addr = Native.libc().mmap(0, length, prot, Native.MAP_SHARED, fd, offset);
         if (addr == Native.MAP_FAILED)
         {
             throw new NativeIoException("mmap(fd=" + fd + ", offset=" + offset + ", length=" + length + ")",

@@ -2,10 +2,10 @@ package org.hyperdmabuf.hv.nativeio;
 
 import edu.umd.cs.findbugs.annotations.SuppressFBWarnings;
 
+import com.kenai.jffi.LastError;
+import com.kenai.jffi.Library;
 import com.kenai.jffi.MemoryIO;
-import jnr.ffi.LastError;
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Platform;
+import com.kenai.jffi.Platform;
 
 import java.nio.ByteBuffer;
 
@@ -60,31 +60,28 @@ public final class Native
     public static final int SHUT_RDWR = 2;
 
     private static final LibC LIBC;
-    private static final jnr.ffi.Runtime RUNTIME;
     private static final Throwable UNAVAILABILITY_CAUSE;
 
     static
     {
         LibC lib = null;
-        jnr.ffi.Runtime runtime = null;
         Throwable cause = null;
         try
         {
-            final Platform platform = Platform.getNativePlatform();
-            if (platform.getOS() != Platform.OS.LINUX || !platform.is64Bit())
+            final Platform platform = Platform.getPlatform();
+            if (platform.getOS() != Platform.OS.LINUX || platform.addressSize() != Long.SIZE)
             {
                 throw new UnsupportedOperationException("hyperdmabuf needs 64-bit Linux, found " +
                     platform.getOS() + "/" + platform.getCPU());
             }
-            lib = LibraryLoader.create(LibC.class).failImmediately().load(platform.getStandardCLibraryName());
-            runtime = jnr.ffi.Runtime.getRuntime(lib);
+            // The process's global symbols: the C library the JVM itself runs on, whatever its file name.
+            lib = new LibC(Library.getDefault());
         }
         catch (final Throwable t)
         {
             cause = t;
         }
         LIBC = lib;
-        RUNTIME = runtime;
         UNAVAILABILITY_CAUSE = cause;
     }
 
@@ -123,7 +120,7 @@ public final class Native
     /** errno of the last failed call on this thread. Only meaningful right after a failure. */
     public static int errno()
     {
-        return LastError.getLastError(RUNTIME);
+        return LastError.getInstance().get();
     }
 
     /** Throws a {@link NativeIoException} for the current errno if {@code result < 0}. */
