@@ -5,12 +5,14 @@ import org.hyperdmabuf.hv.nativeio.Native;
 import org.slf4j.LoggerFactory;
 
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 
 /**
- * Loads the native layers a daemon needs before READY on a thread of their own, while the main thread is still in
- * picocli: jnr-ffi's libc binding (jffi's stub library, then a class and native stubs generated per function) and
- * netty's epoll transport take about as long as parsing the command line, and on two cores both run at once. The
- * daemon's own first use of either waits for the class initialisation under way; a failure is left for that use to
+ * Loads what a daemon needs before READY and the main thread reaches only later, on a thread of its own, while the
+ * main thread configures logging, reads the command line and probes the backends: the libc binding (jffi's stub
+ * library, the call contexts) and netty's epoll transport. On two cores both threads run at once; more work here
+ * (the JDK's security providers) made the start slower, the main thread's own work then waiting for a core. The
+ * daemon's own first use of each waits for the class initialisation under way; a failure is left for that use to
  * report, as it would be without this.
  */
 final class NativeWarmUp
@@ -23,24 +25,44 @@ final class NativeWarmUp
     {
     }
 
-    static void start(final String command)
+    /**
+     * Starts the warm-up for {@code command} (nothing for a command that is not a daemon) and returns what
+     * {@link #loggingConfigured} releases: libc's binding needs no logging and starts at once, netty's epoll logs
+     * through slf4j and waits for it to be configured (initialised by two threads at once, slf4j queues the early
+     * calls and prints a warning about replaying them).
+     */
+    static CountDownLatch start(final String command)
     {
+        final CountDownLatch logging = new CountDownLatch(1);
         if (command == null || !NATIVE.contains(command))
         {
-            return;
+            return logging;
         }
-        // slf4j first, here: initialised by two threads at once (netty's logger there, ours here) it queues the early
-        // calls and prints a warning about replaying them.
-        LoggerFactory.getILoggerFactory();
         final Thread t = new Thread(() ->
         {
             Native.isAvailable();
             if (EVENT_LOOP.contains(command))
             {
+                try
+                {
+                    logging.await();
+                }
+                catch (final InterruptedException e)
+                {
+                    return;
+                }
                 Epoll.isAvailable();
             }
         }, "native-warm-up");
         t.setDaemon(true);
         t.start();
+        return logging;
+    }
+
+    /** Lets the warm-up {@link #start} returned {@code logging} for go on to what logs: slf4j is configured. */
+    static void loggingConfigured(final CountDownLatch logging)
+    {
+        LoggerFactory.getILoggerFactory();
+        logging.countDown();
     }
 }
