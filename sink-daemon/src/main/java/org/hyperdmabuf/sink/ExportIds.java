@@ -10,9 +10,10 @@ final class ExportIds
 {
     /**
      * Export nonces (64 unpredictable bits each). DRBG (NIST SP 800-90A) is seeded once from the OS; the default
-     * NativePRNG read /dev/urandom on every export, a syscall on the EXPORT path.
+     * NativePRNG read /dev/urandom on every export, a syscall on the EXPORT path. Made at the first export, not with
+     * the sink: the JDK sets up its security providers first, about 20 ms of a daemon's start-up to READY.
      */
-    private final SecureRandom random = nonces();
+    private SecureRandom random;
     private int exportCounter;
 
     private static SecureRandom nonces()
@@ -30,6 +31,10 @@ final class ExportIds
     /** The id of the next export of VM {@code localVm}. */
     BufferId next(final int localVm)
     {
+        if (random == null)
+        {
+            random = nonces();
+        }
         return BufferId.newBuilder().setExporterVm(localVm).setExportNumber(++exportCounter)
             .setNonce(random.nextLong()).build();
     }

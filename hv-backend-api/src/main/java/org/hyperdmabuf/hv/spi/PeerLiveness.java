@@ -3,6 +3,11 @@ package org.hyperdmabuf.hv.spi;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.Map;
@@ -18,7 +23,7 @@ import java.util.Map;
 public final class PeerLiveness
 {
     private static final Logger LOG = LoggerFactory.getLogger(PeerLiveness.class);
-    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Path URANDOM = Path.of("/dev/urandom");
 
     private final String owner;
     private final long heartbeatNs;
@@ -38,16 +43,44 @@ public final class PeerLiveness
         this.stall = new ObserverStall(timeoutNs);
     }
 
-    /** A random session id, never 0 (0 means "no session" in slots, channels and xenstore). */
+    /**
+     * A random session id, never 0 (0 means "no session" in slots, channels and xenstore). Read from the kernel's
+     * random source: an id tells a restart from the session before it and guards nothing, and the JDK's SecureRandom
+     * sets up its security providers first, about 20 ms of a daemon's start-up (a SecureRandom where the file cannot
+     * be read).
+     */
     public static long newSessionId()
     {
         long session;
         do
         {
-            session = RANDOM.nextLong();
+            session = randomLong();
         }
         while (session == 0);
         return session;
+    }
+
+    private static long randomLong()
+    {
+        try (InputStream in = Files.newInputStream(URANDOM))
+        {
+            final byte[] b = in.readNBytes(Long.BYTES);
+            if (b.length == Long.BYTES)
+            {
+                return ByteBuffer.wrap(b).getLong();
+            }
+        }
+        catch (final IOException e)
+        {
+            // below
+        }
+        return FallbackRandom.RANDOM.nextLong();
+    }
+
+    /** Made only where /dev/urandom cannot be read. */
+    private static final class FallbackRandom
+    {
+        static final SecureRandom RANDOM = new SecureRandom();
     }
 
     public long heartbeatNs()
