@@ -97,6 +97,27 @@ class PlainDaemonCommandLineTest
     }
 
     @Test
+    void everyFieldAnOptionNameCouldSetIsThatOption()
+    {
+        for (final String name : DAEMONS)
+        {
+            final Object command = PlainDaemonCommandLine.command(name);
+            final Set<String> options = new TreeSet<>();
+            for (final OptionSpec o : Hdmabuf.commandLine(new String[] {name}).getSubcommands().get(name)
+                .getCommandSpec().options())
+            {
+                if (!o.usageHelp() && !o.versionHelp() && o.userObject() instanceof Field f)
+                {
+                    options.add(f.getName());
+                }
+            }
+            final Set<String> settable = new TreeSet<>();
+            collectSettable(command, settable);
+            assertEquals(options, settable, name + ": fields a plain command line could set, against picocli's");
+        }
+    }
+
+    @Test
     void aPlainCommandLineSetsWhatItNamesAndLeavesTheDefaults()
     {
         final SinkCommand sink = (SinkCommand)PlainDaemonCommandLine.read(new String[] {"--log-level", "debug", "sink",
@@ -129,6 +150,35 @@ class PlainDaemonCommandLineTest
         for (final String[] args : left)
         {
             assertNull(PlainDaemonCommandLine.read(args), "read without picocli: " + Arrays.toString(args));
+        }
+    }
+
+    /** The fields of {@code target} and its mixins of a type a plain command line converts (or a map). */
+    private static void collectSettable(final Object target, final Set<String> names)
+    {
+        for (final Field f : target.getClass().getDeclaredFields())
+        {
+            final Class<?> type = f.getType();
+            if (Modifier.isStatic(f.getModifiers()))
+            {
+                continue;
+            }
+            if (type.getPackage() == PlainDaemonCommandLine.class.getPackage())
+            {
+                try
+                {
+                    f.setAccessible(true);
+                    collectSettable(f.get(target), names);
+                }
+                catch (final IllegalAccessException e)
+                {
+                    throw new AssertionError(e);
+                }
+            }
+            else if (List.of(String.class, Path.class, int.class, Integer.class, Map.class).contains(type))
+            {
+                names.add(f.getName());
+            }
         }
     }
 
