@@ -59,7 +59,7 @@ final class NativeWarmUp
         return logging;
     }
 
-    /** Lets the warm-up {@link #start} returned {@code logging} for go on to what logs: slf4j is configured. */
+    /** Initialises slf4j, then releases the warm-up {@link #start} returned {@code logging} for to what logs. */
     static void loggingConfigured(final CountDownLatch logging)
     {
         LoggerFactory.getILoggerFactory();
