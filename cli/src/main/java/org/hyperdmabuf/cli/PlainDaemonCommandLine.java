@@ -127,20 +127,19 @@ final class PlainDaemonCommandLine
         final String name = camelCase(option.substring(2));
         try
         {
-            final Object target = name == null ? null : owner(command, name);
-            if (target == null)
+            final Binding to = name == null ? null : binding(command, name);
+            if (to == null)
             {
                 return false;
             }
-            final Field f = field(target.getClass(), name);
-            if (f != null)
+            if (!to.map())
             {
-                final Object converted = convert(f.getType(), value);
+                final Object converted = convert(to.field().getType(), value);
                 if (converted == null || !seen.add(name))
                 {
                     return false;
                 }
-                f.set(target, converted);
+                to.field().set(to.target(), converted);
                 return true;
             }
             final int eq = value.indexOf('=');
@@ -149,7 +148,7 @@ final class PlainDaemonCommandLine
                 return false;
             }
             @SuppressWarnings("unchecked")
-            final Map<String, String> map = (Map<String, String>)map(target.getClass(), name).get(target);
+            final Map<String, String> map = (Map<String, String>)to.field().get(to.target());
             map.put(value.substring(0, eq), value.substring(eq + 1));
             return true;
         }
@@ -159,48 +158,43 @@ final class PlainDaemonCommandLine
         }
     }
 
-    /** The command or mixin with a field for the option {@code name}, or null. */
-    private static Object owner(final Object command, final String name) throws IllegalAccessException
+    /** Where an option's value goes: a field of the command or of one of its mixins; {@code map}: a map option's. */
+    private record Binding(Object target, Field field, boolean map)
     {
-        if (field(command.getClass(), name) != null || map(command.getClass(), name) != null)
+    }
+
+    /** The field for the option {@code name} on the command, else on a mixin of it, or null. */
+    private static Binding binding(final Object command, final String name) throws IllegalAccessException
+    {
+        final Binding own = declared(command, name);
+        if (own != null)
         {
-            return command;
+            return own;
         }
         for (final Field f : command.getClass().getDeclaredFields())
         {
             if (!Modifier.isStatic(f.getModifiers()) && f.getType().getPackage() == OWN_PACKAGE)
             {
                 final Object mixin = f.get(command);
-                if (mixin != null && (field(mixin.getClass(), name) != null || map(mixin.getClass(), name) != null))
+                final Binding b = mixin == null ? null : declared(mixin, name);
+                if (b != null)
                 {
-                    return mixin;
+                    return b;
                 }
             }
         }
         return null;
     }
 
-    /** The single-valued field {@code name} of {@code type}, or null. */
-    private static Field field(final Class<?> type, final String name)
+    /** {@code target}'s single-valued field {@code name}, or its map field {@code name} + "s", or null. */
+    private static Binding declared(final Object target, final String name)
     {
-        for (final Field f : type.getDeclaredFields())
+        for (final Field f : target.getClass().getDeclaredFields())
         {
-            if (f.getName().equals(name) && !Modifier.isStatic(f.getModifiers()) && f.getType() != Map.class)
+            final boolean map = f.getType() == Map.class;
+            if (!Modifier.isStatic(f.getModifiers()) && f.getName().equals(map ? name + "s" : name))
             {
-                return f;
-            }
-        }
-        return null;
-    }
-
-    /** The map field for the repeatable option {@code name} ({@code name} + "s") of {@code type}, or null. */
-    private static Field map(final Class<?> type, final String name)
-    {
-        for (final Field f : type.getDeclaredFields())
-        {
-            if (f.getName().equals(name + "s") && !Modifier.isStatic(f.getModifiers()) && f.getType() == Map.class)
-            {
-                return f;
+                return new Binding(target, f, map);
             }
         }
         return null;
