@@ -5,14 +5,14 @@ Starts the ivshmem server, a sink daemon ("VM 1") and a source daemon ("VM 2") i
 HDMABUF_RUNTIME_DIR, then the --bg commands (in the background), then the main command; every
 command must exit 0. In commands and the environment, {sink}, {source}, {sink_vm}, {source_vm},
 {sink_pid}, {source_pid} (the daemons' processes, for a test that kills one), {dir}, {java} (the
-hdmabuf command line as a java invocation) and {java_tests} (java with the client jars and the
+hdmabuf command line as a java invocation) and {java_tests} (java with the command line's jar and the
 tests module's classes: a main class of tests/src/test/java follows) are substituted; the test's
 environment also has HDMABUF_TEST_SINK_VM, _SOURCE_VM, _SINK_PID and _SOURCE_PID. --policy gives
 both daemons a policy file (POLICY.md; without it they run permissive), --source-policy the
 source another one. --python-gen generates the Python bindings of the .proto files with protoc into the
 run directory and points HDMABUF_PY_GEN at them (examples/python needs them).
 
-Exit status: the first failure's, 77 (meson's "skipped") when java or the client jars are missing
+Exit status: the first failure's, 77 (meson's "skipped") when java or cli/target/hdmabuf.jar is missing
 (or, for {java_tests}, the tests module's compiled classes: mvn test-compile -pl tests -am).
 
 usage: with-daemons.py --root REPO [--vectors N] [--region-size SIZE] [--policy FILE [--source-policy FILE]]
@@ -103,16 +103,15 @@ def main():
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ['--'] else a.cmd
     root = pathlib.Path(a.root)
-    jar = root / 'cli/target/hdmabuf.jar'
-    lib = root / 'cli/target/lib'
+    jar = root / 'cli/target/hdmabuf.jar'  # the CLI with its whole class path
     java = shutil.which('java')
-    if java is None or not jar.is_file() or not lib.is_dir():
-        print(f'SKIP: needs java and the client jars ({jar}); build them with '
+    if java is None or not jar.is_file():
+        print(f'SKIP: needs java and the command line\'s jar ({jar}); build it with '
               '`mvn -q -DskipTests package -pl cli -am`', flush=True)
         return 1 if os.environ.get('CI') == 'true' else 77  # CI must not skip silently
-    cli = [java] + JVM + ['-cp', f'{jar}:{lib}/*', 'org.hyperdmabuf.cli.Hdmabuf']
+    cli = [java] + JVM + ['-cp', str(jar), 'org.hyperdmabuf.cli.Hdmabuf']
     test_classes = root / 'tests/target/test-classes'
-    java_tests = [java] + JVM + ['-cp', f'{jar}:{lib}/*:{test_classes}']
+    java_tests = [java] + JVM + ['-cp', f'{jar}:{test_classes}']
     if any('{java_tests}' in c for c in a.bg + cmd) and not (test_classes / 'org/hyperdmabuf/tests').is_dir():
         print(f'SKIP: needs the tests module\'s classes ({test_classes}); build them with '
               '`mvn -q -DskipTests test-compile -pl tests -am`', flush=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian packages with dpkg-deb (no debian/rules: the jars come from Maven, the C side from a meson install):
-#   hyperdmabuf           the daemons and the CLI (jars in /usr/share/hyperdmabuf, /usr/bin/hdmabuf runs java), systemd
+#   hyperdmabuf           the daemons and the CLI (one jar in /usr/share/hyperdmabuf, /usr/bin/hdmabuf runs java), systemd
 #                         units, man pages (picocli's ManPageGenerator, rendered by asciidoctor), bash completion
 #   libhdmabuf0, libhdmabuf-dev, gstreamer1.0-hdmabuf   from `meson install` (unless SKIP_C=true)
 # then runs lintian on them when it is installed. Outside CI a missing tool skips with a message; with CI=true it fails.
@@ -36,10 +36,10 @@ mkdir -p "$stage"
 pkg="$stage/hyperdmabuf"
 share="$pkg/usr/share/hyperdmabuf"
 doc="$pkg/usr/share/doc/hyperdmabuf"
-mkdir -p "$share/lib" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/share/man/man1" \
+mkdir -p "$share" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/share/man/man1" \
     "$pkg/usr/share/bash-completion/completions" "$doc/examples/systemd" "$pkg/etc/default" "$pkg/DEBIAN"
+# One jar: the CLI and its whole runtime class path (debian/copyright lists the libraries it bundles).
 install -m 0644 "$root/cli/target/hdmabuf.jar" "$share/"
-install -m 0644 "$root"/cli/target/lib/*.jar "$share/lib/"
 install -m 0755 "$here/hyperdmabuf/hdmabuf" "$pkg/usr/bin/hdmabuf"
 install -m 0755 "$root/packaging/make-class-data-archive.sh" "$share/"
 # jffi's and netty's native libraries, out of their jars at build time (cli/target/native): /usr/bin/hdmabuf names the
@@ -54,12 +54,14 @@ install -m 0644 "$here"/systemd/examples/*.conf "$doc/examples/systemd/"
 install -m 0644 "$root/packaging/policy.toml" "$doc/examples/policy.toml"
 install -m 0644 "$root/abi-spec/POLICY.md" "$doc/POLICY.md"
 gzip -9n "$doc/POLICY.md"
-install -m 0644 "$here/copyright" "$doc/copyright"
+# The common copyright file and the stanzas for the libraries hdmabuf.jar bundles (the other packages bundle none).
+cat "$here/copyright" "$here/hyperdmabuf/copyright.bundled" > "$doc/copyright"
+chmod 0644 "$doc/copyright"
 install -m 0644 "$here/changelog" "$doc/changelog"
 sed -i "1s/([^)]*)/($version)/" "$doc/changelog"
 gzip -9n "$doc/changelog"
 
-cp="$root/cli/target/hdmabuf.jar:$root/cli/target/lib/*"
+cp="$root/cli/target/hdmabuf.jar"
 codegen="$(cat "$out/codegen.classpath")"
 # Man pages: hdmabuf(1) and hdmabuf-COMMAND(1) for every visible command, from the picocli annotations.
 adoc="$out/man-adoc"

@@ -23,7 +23,7 @@ idle=${IDLE_S:-10}
 rounds=${ROUNDS:-300}
 accel=${ACCEL:-tcg}
 java=$(readlink -f "$(command -v java)")
-cp="$root/cli/target/hdmabuf.jar:$root/cli/target/lib/*:$root/bench/target/bench.jar:$root/bench/target/lib/*"
+cp="$root/cli/target/hdmabuf.jar:$root/bench/target/bench.jar:$root/bench/target/lib/*"
 [ -f "$root/cli/target/hdmabuf.jar" ] && [ -f "$root/bench/target/bench.jar" ] ||
     { echo "bench-guest.sh: build first: mvn -DskipTests package -pl cli,bench -am" >&2; exit 1; }
 

@@ -417,9 +417,8 @@ class PolicyEnforcementTest
     private static List<String> runAsNobody(final Path jar, final Path socket) throws Exception
     {
         final Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-            ProcessHandle.current().info().command().orElse("java"), "-cp",
-            jar + ":" + jar.getParent().resolve("lib") + "/*", "org.hyperdmabuf.cli.Hdmabuf", "caps", "--socket",
-            socket.toString()).redirectErrorStream(true).start();
+            ProcessHandle.current().info().command().orElse("java"), "-cp", jar.toString(),
+            "org.hyperdmabuf.cli.Hdmabuf", "caps", "--socket", socket.toString()).redirectErrorStream(true).start();
         final List<String> lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
         assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "caps as uid 65534 did not finish");
         return lines;
