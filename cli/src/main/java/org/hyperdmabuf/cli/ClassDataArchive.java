@@ -25,15 +25,61 @@ import java.util.concurrent.TimeUnit;
  * archive. A dynamic archive (written at the exit of the training run) cannot hold picocli's classes (Java 5 class
  * files), which every client command then loaded and parsed from its jar. In the training run, an ivshmem server and
  * a daemon with both roles run in this one JVM, each started as its command line starts it (after what
- * {@link Hdmabuf#main} does first, and the backends' availability probes of a daemon without {@code --backend}),
- * until both print READY; then picocli's model of a client command is built (the daemons do without it), and the JVM
- * exits. Usage: {@code ClassDataArchive WORK_DIR}.
+ * {@link Hdmabuf#main} does first, and the backends' availability probes of a daemon without {@code --backend}; the
+ * daemon with a policy file and a drop-in), until both print READY; then picocli's model of a client command is
+ * built (the daemons do without it), and the JVM exits. Usage: {@code ClassDataArchive WORK_DIR}.
  */
 public final class ClassDataArchive
 {
     /** Turns off the JVM's cds messages: a missing or stale archive, and the classes a dump leaves out. */
     private static final String QUIET = "-Xlog:cds=off,cds+dynamic=off";
     private static final long READY_SECONDS = 60;
+    /**
+     * The training daemon's policy: every table of the schema (abi-spec/POLICY.md), in both of TOML's forms where
+     * the schema allows them, so the TOML parser's classes (tomlj and the ANTLR runtime, ~300) are archived too. A
+     * daemon with a policy file, as every deployed one has, loaded and verified them at every start: ~60 ms before
+     * READY. Permissive enough for the training: VM 1 may share with anyone.
+     */
+    private static final String TRAINING_POLICY = """
+        # the class-data archive's training policy
+        [vms]
+        training = 1
+        peer = 2
+
+        [[share]]
+        from = "training"
+        to = ["peer", 3]
+        content = ["video/*", "audio/pcm"]
+        read_only = true
+
+        [[share]]
+        from = 1
+        to = "*"
+
+        [quota.vm.training]
+        bytes = "256M"
+        buffers = 64
+
+        [quota.uid.1000]
+        bytes = 67108864
+        buffers = 16
+
+        [quota.default_client]
+        bytes = "128M"
+        buffers = 32
+
+        [limits]
+        max_metadata = 4096
+
+        [access]
+        uids = [0, 1000]
+        gids = [27]
+        """;
+    /** A drop-in merged after it, with the inline forms. */
+    private static final String TRAINING_DROP_IN = """
+        quota.vm.peer = { buffers = 4 }
+        share = [{ from = 2, to = 1, content = "audio/*" }]
+        """;
     /**
      * The JIT compiles a method after four times the invocations and loop iterations it otherwise waits for: on two
      * cores its compiler threads took about a third of a daemon's CPU time to READY, compiling code that runs a few
@@ -96,9 +142,12 @@ public final class ClassDataArchive
         {
             provider.unavailabilityCause();
         }
+        final Path policy = dir.resolve("policy.toml");
+        final Path policyDir = Files.createDirectories(dir.resolve("policy.d"));
+        Files.writeString(policy, TRAINING_POLICY);
+        Files.writeString(policyDir.resolve("10-training.toml"), TRAINING_DROP_IN);
         start(lines, "daemon", "--backend", "kvm-ivshmem", "--ivshmem", ivshmem, "--socket",
-            dir.resolve("daemon.sock").toString(), "--policy", dir.resolve("no-policy.toml").toString(),
-            "--policy-dir", dir.resolve("no-policy.d").toString());
+            dir.resolve("daemon.sock").toString(), "--policy", policy.toString(), "--policy-dir", policyDir.toString());
         awaitReady(lines, "daemon", out, log);
         // The daemons read their plain command lines without picocli; the client commands and help build its model.
         Hdmabuf.commandLine(new String[] {"caps", "--json"}).parseArgs("caps", "--json");
