@@ -38,7 +38,7 @@ share="$pkg/usr/share/hyperdmabuf"
 doc="$pkg/usr/share/doc/hyperdmabuf"
 mkdir -p "$share" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/share/man/man1" \
     "$pkg/usr/share/bash-completion/completions" "$doc/examples/systemd" "$pkg/etc/default" "$pkg/DEBIAN"
-# One jar: the CLI and its whole runtime class path (debian/copyright lists the libraries it bundles).
+# One jar: the CLI and its whole runtime class path (its copyright file, below, lists the libraries it bundles).
 install -m 0644 "$root/cli/target/hdmabuf.jar" "$share/"
 install -m 0755 "$here/hyperdmabuf/hdmabuf" "$pkg/usr/bin/hdmabuf"
 install -m 0755 "$root/packaging/make-class-data-archive.sh" "$share/"

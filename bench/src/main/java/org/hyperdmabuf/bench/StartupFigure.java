@@ -27,13 +27,14 @@ final class StartupFigure
         final BenchConfig cfg = run.cfg();
         run.log().println("daemon start-up: server, sink, source and a trivial JVM x" + cfg.reps());
         final Path dir = Files.createDirectories(run.dir().resolve("startup"));
-        final List<String> launcher = launcherCommand(run);
+        final Path root = MesonPrograms.checkoutRoot();
+        final List<String> launcher = launcherCommand(run, root.resolve("cli").resolve("target"));
         final List<Double> noop = new ArrayList<>();
         final List<Double> server = new ArrayList<>();
         final List<Double> sink = new ArrayList<>();
         final List<Double> source = new ArrayList<>();
         final List<Double> deployed = new ArrayList<>();
-        final Path samplePolicy = MesonPrograms.checkoutRoot().resolve("packaging").resolve("policy.toml");
+        final Path samplePolicy = root.resolve("packaging").resolve("policy.toml");
         final Path noDropIns = Files.createDirectories(dir.resolve("no-drop-ins.d"));
         for (int r = 0; r < cfg.reps(); r++)
         {
@@ -98,10 +99,12 @@ final class StartupFigure
             ", trivial JVM runs " + ms(noop));
     }
 
-    /** {@code java} with the launcher's options and class path, up to the main class; the arguments come after. */
-    private static List<String> launcherCommand(final BenchRun run) throws Exception
+    /**
+     * {@code java} with the launcher's options and class path ({@code target}: cli/target), up to the main class; the
+     * arguments come after.
+     */
+    private static List<String> launcherCommand(final BenchRun run, final Path target)
     {
-        final Path target = MesonPrograms.checkoutRoot().resolve("cli").resolve("target");
         final Path jar = target.resolve("hdmabuf.jar");
         if (!Files.isRegularFile(jar))
         {
